@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mp3c {
+
+std::string_view trim(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+std::string to_lower_ascii(std::string_view s);
+std::vector<std::string_view> split(std::string_view s, char separator);
+// True when every byte is printable ASCII (no control characters, no DEL, nothing above 0x7e).
+bool is_printable_ascii(std::string_view s);
+// True when s is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
+}  // namespace mp3c

@@ -1,0 +1,57 @@
+#include "mp3c/strings.hpp"
+
+#include <gtest/gtest.h>
+
+#include "mp3c/result.hpp"
+
+namespace mp3c {
+
+TEST(Strings, TrimRemovesSurroundingWhitespaceOnly) {
+    EXPECT_EQ(trim("  a b \r\n"), "a b");
+    EXPECT_EQ(trim(""), "");
+    EXPECT_EQ(trim(" \t "), "");
+}
+
+TEST(Strings, CaseInsensitiveComparisonIsAsciiOnly) {
+    EXPECT_TRUE(iequals("Content-Type", "content-type"));
+    EXPECT_FALSE(iequals("abc", "abd"));
+    EXPECT_FALSE(iequals("abc", "abcd"));
+    EXPECT_EQ(to_lower_ascii("MiXeD Ä"), "mixed Ä");
+}
+
+TEST(Strings, SplitKeepsEmptyParts) {
+    auto parts = split("a..b.", '.');
+    ASSERT_EQ(parts.size(), 4u);
+    EXPECT_EQ(parts[0], "a");
+    EXPECT_EQ(parts[1], "");
+    EXPECT_EQ(parts[2], "b");
+    EXPECT_EQ(parts[3], "");
+}
+
+TEST(Strings, Utf8Validation) {
+    EXPECT_TRUE(is_valid_utf8("plain"));
+    EXPECT_TRUE(is_valid_utf8("jörg@bücher.de 日本 🎵"));
+    EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
+    EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+    EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+    EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+    EXPECT_FALSE(is_valid_utf8("\xff"));
+}
+
+TEST(Strings, PrintableAscii) {
+    EXPECT_TRUE(is_printable_ascii("abc-123 ~"));
+    EXPECT_FALSE(is_printable_ascii("a\nb"));
+    EXPECT_FALSE(is_printable_ascii("\x7f"));
+    EXPECT_FALSE(is_printable_ascii("é"));
+}
+
+TEST(ResultType, HoldsValueOrError) {
+    Result<int, std::string> good = 5;
+    Result<int, std::string> bad = std::string("nope");
+    ASSERT_TRUE(good.ok());
+    EXPECT_EQ(good.value(), 5);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error(), "nope");
+}
+
+}  // namespace mp3c

@@ -1,0 +1,224 @@
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "mp3c/config.hpp"
+#include "mp3c/strings.hpp"
+
+namespace mp3c::config {
+
+Lookup process_environment() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr) return std::nullopt;
+        return std::string(value);
+    };
+}
+
+namespace {
+
+std::optional<uint64_t> parse_unsigned(std::string_view text) {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+// Splits "15m" into (15, "m").
+std::pair<std::string_view, std::string_view> number_and_unit(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return {text.substr(0, i), trim(text.substr(i))};
+}
+
+std::optional<uint64_t> checked_multiply(uint64_t a, uint64_t b) {
+    uint64_t out;
+    if (__builtin_mul_overflow(a, b, &out)) return std::nullopt;
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+    auto [digits, unit] = number_and_unit(trim(text));
+    auto number = parse_unsigned(digits);
+    if (!number) return std::nullopt;
+    uint64_t factor;
+    if (unit.empty() || unit == "s") {
+        factor = 1000;
+    } else if (unit == "ms") {
+        factor = 1;
+    } else if (unit == "m") {
+        factor = 60 * 1000;
+    } else if (unit == "h") {
+        factor = 3600 * 1000;
+    } else if (unit == "d") {
+        factor = 24 * 3600 * 1000;
+    } else {
+        return std::nullopt;
+    }
+    auto ms = checked_multiply(*number, factor);
+    if (!ms || *ms > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return std::chrono::milliseconds(static_cast<int64_t>(*ms));
+}
+
+std::optional<uint64_t> parse_bytes(std::string_view text) {
+    auto [digits, unit] = number_and_unit(trim(text));
+    auto number = parse_unsigned(digits);
+    if (!number) return std::nullopt;
+    struct Unit {
+        std::string_view name;
+        uint64_t factor;
+    };
+    static constexpr Unit kUnits[] = {{"", 1},
+                                      {"B", 1},
+                                      {"k", 1000},
+                                      {"kB", 1000},
+                                      {"KiB", 1ull << 10},
+                                      {"M", 1000000},
+                                      {"MB", 1000000},
+                                      {"MiB", 1ull << 20},
+                                      {"G", 1000000000},
+                                      {"GB", 1000000000},
+                                      {"GiB", 1ull << 30},
+                                      {"TiB", 1ull << 40}};
+    for (const auto& u : kUnits) {
+        if (u.name == unit) return checked_multiply(*number, u.factor);
+    }
+    return std::nullopt;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+    text = trim(text);
+    for (auto yes : {"1", "true", "yes", "on"})
+        if (iequals(text, yes)) return true;
+    for (auto no : {"0", "false", "no", "off"})
+        if (iequals(text, no)) return false;
+    return std::nullopt;
+}
+
+Env::Env(Lookup lookup) : lookup_(std::move(lookup)) {}
+
+std::optional<std::string> Env::get(const std::string& name) const {
+    auto value = lookup_(name);
+    if (value && value->empty()) return std::nullopt;
+    return value;
+}
+
+void Env::problem(const std::string& name, const std::string& what) { problems_.push_back(name + ": " + what); }
+
+std::string Env::string(const std::string& name, std::optional<std::string> fallback) {
+    if (auto value = get(name)) return *value;
+    if (!fallback) problem(name, "is required but not set");
+    return fallback.value_or("");
+}
+
+int64_t Env::integer(const std::string& name, std::optional<int64_t> fallback, int64_t min, int64_t max) {
+    auto value = get(name);
+    if (!value) {
+        if (!fallback) problem(name, "is required but not set");
+        return fallback.value_or(min);
+    }
+    int64_t parsed = 0;
+    std::string_view text = trim(*value);
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+        problem(name, "'" + *value + "' is not a whole number");
+    } else if (parsed < min || parsed > max) {
+        problem(name, "'" + *value + "' is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+    } else {
+        return parsed;
+    }
+    return fallback.value_or(min);
+}
+
+uint16_t Env::port(const std::string& name, std::optional<uint16_t> fallback) {
+    return static_cast<uint16_t>(integer(name, fallback, 0, 65535));
+}
+
+bool Env::boolean(const std::string& name, bool fallback) {
+    auto value = get(name);
+    if (!value) return fallback;
+    if (auto parsed = parse_bool(*value)) return *parsed;
+    problem(name, "'" + *value + "' is not a boolean (use true/false, 1/0, yes/no, on/off)");
+    return fallback;
+}
+
+std::chrono::milliseconds Env::duration(const std::string& name, std::optional<std::chrono::milliseconds> fallback,
+                                        std::chrono::milliseconds min) {
+    auto value = get(name);
+    if (!value) {
+        if (!fallback) problem(name, "is required but not set");
+        return fallback.value_or(min);
+    }
+    auto parsed = parse_duration(*value);
+    if (!parsed) {
+        problem(name,
+                "'" + *value + "' is not a duration (examples: 500ms, 30s, 15m, 24h, 7d; a bare number is seconds)");
+    } else if (*parsed < min) {
+        problem(name, "'" + *value + "' is shorter than the minimum of " + std::to_string(min.count()) + " ms");
+    } else {
+        return *parsed;
+    }
+    return fallback.value_or(min);
+}
+
+uint64_t Env::bytes(const std::string& name, std::optional<uint64_t> fallback) {
+    auto value = get(name);
+    if (!value) {
+        if (!fallback) problem(name, "is required but not set");
+        return fallback.value_or(0);
+    }
+    if (auto parsed = parse_bytes(*value)) return *parsed;
+    problem(name, "'" + *value + "' is not a size (examples: 1048576, 512KiB, 64MiB, 2GiB)");
+    return fallback.value_or(0);
+}
+
+std::string Env::secret(const std::string& name, std::optional<std::string> fallback, size_t min_length) {
+    const std::string file_name = name + "_FILE";
+    auto direct = get(name);
+    auto path = get(file_name);
+    std::optional<std::string> value;
+    if (direct && path) {
+        problem(name, "set either " + name + " or " + file_name + ", not both");
+        return "";
+    }
+    if (direct) value = direct;
+    if (path) {
+        std::ifstream in(*path, std::ios::binary);
+        if (!in) {
+            problem(file_name, "cannot read '" + *path + "': " + std::strerror(errno));
+            return "";
+        }
+        std::ostringstream content;
+        content << in.rdbuf();
+        std::string text = content.str();
+        if (text.size() >= 2 && text.compare(text.size() - 2, 2, "\r\n") == 0) {
+            text.resize(text.size() - 2);
+        } else if (!text.empty() && text.back() == '\n') {
+            text.pop_back();
+        }
+        value = std::move(text);
+    }
+    if (!value) {
+        if (!fallback) problem(name, "is required but not set (set " + name + " or " + file_name + ")");
+        return fallback.value_or("");
+    }
+    if (value->size() < min_length) {
+        problem(path ? file_name : name,
+                "the secret is too short: at least " + std::to_string(min_length) + " characters are required");
+    }
+    return *value;
+}
+
+void Env::check() const {
+    if (problems_.empty()) return;
+    std::string message = "invalid configuration:";
+    for (const auto& p : problems_) message += "\n  " + p;
+    throw Error(message);
+}
+
+}  // namespace mp3c::config

@@ -1,0 +1,156 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mp3c/metrics.hpp"
+
+// The HTTP server every service uses. This header is Beast-free on purpose (Beast compiles slowly); the server
+// itself lives in server.cpp.
+namespace mp3c::http {
+
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+// Case-insensitive header list.
+class Headers {
+  public:
+    void set(std::string name, std::string value);
+    void add(std::string name, std::string value);
+    std::optional<std::string_view> get(std::string_view name) const;
+    bool has(std::string_view name) const { return get(name).has_value(); }
+    const std::vector<Header>& all() const { return headers_; }
+
+  private:
+    std::vector<Header> headers_;
+};
+
+struct Request {
+    std::string method;
+    std::string target;  // as received: path and query
+    std::string path;    // without the query
+    std::string query;   // after '?', not decoded
+    Headers headers;
+    std::string body;
+    std::string remote_address;  // the TCP peer
+    std::string client_address;  // the peer, or the client named by X-Forwarded-For when the peer is a trusted proxy
+    std::string request_id;
+    std::string route;  // the matched pattern, "/jobs/{id}"
+    std::map<std::string, std::string> path_params;
+
+    // The percent-decoded value of a query parameter (first occurrence), nullopt when absent.
+    std::optional<std::string> query_param(std::string_view name) const;
+    const std::string& path_param(const std::string& name) const;
+};
+
+struct Response {
+    int status = 200;
+    Headers headers;
+    std::string body;
+
+    static Response json(int status, const nlohmann::json& body);
+    static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+    // The uniform error body {"error": code, "message": message}.
+    static Response error(int status, std::string_view code, std::string_view message);
+};
+
+using Handler = std::function<Response(Request&)>;
+
+struct RouteOptions {
+    uint64_t max_body_bytes = 64 * 1024;
+};
+
+struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<std::string> segments;  // "{name}" segments capture
+    Handler handler;
+    RouteOptions options;
+};
+
+class Router {
+  public:
+    // pattern: "/jobs/{id}/mp3"; a "{name}" segment matches one non-empty path segment (percent-decoded).
+    void add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
+
+    struct Match {
+        const Route* route = nullptr;
+        std::map<std::string, std::string> params;
+        std::vector<std::string> allowed_methods;  // when the path exists but not for this method
+    };
+    Match match(std::string_view method, std::string_view path) const;
+
+    // Turns exceptions a handler throws into responses (for example a database outage into 503). Returning nullopt
+    // passes the exception on; an exception no mapper takes becomes 500.
+    using ExceptionMapper = std::function<std::optional<Response>(const std::exception&)>;
+    void on_exception(ExceptionMapper mapper) { mappers_.push_back(std::move(mapper)); }
+    Response handle_exception(std::exception_ptr error, const Request& request) const;
+
+  private:
+    std::vector<Route> routes_;
+    std::vector<ExceptionMapper> mappers_;
+};
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_as_space);
+
+struct ServerOptions {
+    std::string service_name = "service";
+    std::string bind_address = "0.0.0.0";
+    uint16_t port = 0;  // 0: any free port (tests)
+    unsigned io_threads = 2;
+    unsigned worker_threads = 8;  // where handlers (blocking work) run
+    size_t max_header_bytes = 16 * 1024;
+    std::chrono::milliseconds idle_timeout{60'000};    // keep-alive: waiting for the next request
+    std::chrono::milliseconds header_timeout{10'000};  // from the first byte to the end of the header
+    std::chrono::milliseconds body_timeout{60'000};    // for reading a (non-streamed) request body
+    std::chrono::milliseconds write_timeout{60'000};
+    std::chrono::milliseconds drain_delay{0};          // readiness is 503 this long before the listener closes
+    std::chrono::milliseconds shutdown_grace{20'000};  // in-flight requests get this long to finish
+    std::vector<std::string> trusted_proxies;          // CIDRs whose X-Forwarded-For is believed
+};
+
+// Answers /readyz: nullopt when ready, else the reason.
+using ReadinessCheck = std::function<std::optional<std::string>()>;
+
+// An asynchronous HTTP/1.1 server (Boost.Beast, C++20 coroutines): connections on a small I/O pool, handlers on a
+// worker pool, explicit limits and timeouts, request ids, access log, Prometheus metrics, /healthz, /readyz and
+// /metrics, and graceful shutdown.
+class Server {
+  public:
+    Server(ServerOptions options, Router router, std::shared_ptr<metrics::Registry> registry,
+           ReadinessCheck readiness = nullptr);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds and starts serving; returns the bound port. Throws std::runtime_error when the port cannot be bound.
+    uint16_t start();
+    // Starts a graceful shutdown: readiness turns 503, after drain_delay the listener closes and idle connections
+    // are closed, in-flight requests finish (their connections close after the response), and after shutdown_grace
+    // whatever is left is closed. Safe from any thread.
+    void shutdown();
+    // Blocks until the server has stopped.
+    void wait();
+    // start() if needed, shutdown() on SIGTERM or SIGINT (a second signal closes everything at once), wait().
+    void run_until_signal();
+
+    uint16_t port() const;
+    bool draining() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mp3c::http

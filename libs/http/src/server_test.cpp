@@ -1,0 +1,275 @@
+#include <gtest/gtest.h>
+
+#include <future>
+#include <latch>
+#include <thread>
+
+#include "mp3c/http.hpp"
+#include "mp3c/log.hpp"
+#include "mp3c/testing/http_client.hpp"
+
+namespace mp3c::http {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::http_request;
+using testing::HttpConnection;
+
+class ServerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        log::set_sink([this](std::string_view line) {
+            std::lock_guard lock(log_mutex_);
+            log_lines_.emplace_back(line);
+        });
+        router_.add("GET", "/hello/{name}", [](Request& r) {
+            return Response::json(200, {{"hello", r.path_param("name")}, {"q", r.query_param("q").value_or("")}});
+        });
+        router_.add("POST", "/echo", [](Request& r) { return Response::text(200, r.body); }, {.max_body_bytes = 1024});
+        router_.add("GET", "/throw", [](Request&) -> Response { throw std::runtime_error("handler failed"); });
+        router_.add("GET", "/block", [this](Request&) {
+            block_entered_.count_down();
+            release_block_.get_future().wait();
+            return Response::text(200, "unblocked");
+        });
+    }
+    void TearDown() override {
+        server_.reset();
+        log::set_sink(nullptr);
+    }
+
+    uint16_t start(ServerOptions options = {}) {
+        options.service_name = "test";
+        options.port = 0;
+        options.bind_address = "127.0.0.1";
+        server_ = std::make_unique<Server>(options, router_, registry_, [this]() -> std::optional<std::string> {
+            if (!ready_) return "dependency down";
+            return std::nullopt;
+        });
+        return server_->start();
+    }
+
+    std::vector<std::string> logs() {
+        std::lock_guard lock(log_mutex_);
+        return log_lines_;
+    }
+
+    Router router_;
+    std::shared_ptr<metrics::Registry> registry_ = std::make_shared<metrics::Registry>();
+    std::unique_ptr<Server> server_;
+    std::atomic<bool> ready_{true};
+    std::latch block_entered_{1};
+    std::promise<void> release_block_;
+    std::mutex log_mutex_;
+    std::vector<std::string> log_lines_;
+};
+
+TEST_F(ServerTest, RoutesWithPathAndQueryParameters) {
+    auto port = start();
+    auto r = http_request(port, "GET", "/hello/w%C3%B6rld?q=a+b");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("content-type"), "application/json");
+    EXPECT_EQ(r.json()["hello"], "wörld");
+    EXPECT_EQ(r.json()["q"], "a b");
+    EXPECT_EQ(r.header("x-request-id").size(), 16u);
+}
+
+TEST_F(ServerTest, UnknownRouteAndWrongMethodGiveJsonErrors) {
+    auto port = start();
+    auto missing = http_request(port, "GET", "/nope");
+    EXPECT_EQ(missing.status, 404);
+    EXPECT_EQ(missing.json()["error"], "not_found");
+    auto wrong = http_request(port, "GET", "/echo");
+    EXPECT_EQ(wrong.status, 405);
+    EXPECT_EQ(wrong.json()["error"], "method_not_allowed");
+    EXPECT_EQ(wrong.header("allow"), "POST");
+}
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+    auto port = start();
+    HttpConnection c("127.0.0.1", port);
+    for (int i = 0; i < 3; ++i) {
+        auto r = c.request("POST", "/echo", {}, "body " + std::to_string(i));
+        EXPECT_EQ(r.status, 200);
+        EXPECT_EQ(r.body, "body " + std::to_string(i));
+    }
+}
+
+TEST_F(ServerTest, IncomingRequestIdIsKeptAndLogged) {
+    auto port = start();
+    auto r = http_request(port, "GET", "/hello/x", {{"X-Request-Id", "trace-abc-123"}});
+    EXPECT_EQ(r.header("x-request-id"), "trace-abc-123");
+    bool logged = false;
+    for (const auto& line : logs()) {
+        auto j = nlohmann::json::parse(line);
+        if (j["message"] == "request" && j["request_id"] == "trace-abc-123") {
+            logged = true;
+            EXPECT_EQ(j["route"], "/hello/{name}");
+            EXPECT_EQ(j["status"], 200);
+            EXPECT_EQ(j["method"], "GET");
+        }
+    }
+    EXPECT_TRUE(logged);
+    // An unsafe id is replaced rather than echoed.
+    auto unsafe = http_request(port, "GET", "/hello/x", {{"X-Request-Id", "bad id\"with quotes"}});
+    EXPECT_EQ(unsafe.header("x-request-id").size(), 16u);
+}
+
+TEST_F(ServerTest, OversizedHeaderGets431) {
+    ServerOptions options;
+    options.max_header_bytes = 8 * 1024;
+    auto port = start(options);
+    auto r = http_request(port, "GET", "/hello/x", {{"Authorization", "Basic " + std::string(100 * 1024, 'A')}});
+    EXPECT_EQ(r.status, 431);
+    EXPECT_EQ(r.json()["error"], "header_too_large");
+}
+
+TEST_F(ServerTest, OversizedBodyGets413ByContentLengthAndWhenChunked) {
+    auto port = start();
+    auto r = http_request(port, "POST", "/echo", {}, std::string(2048, 'x'));
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(r.json()["error"], "body_too_large");
+
+    HttpConnection c("127.0.0.1", port);
+    std::string chunk(1500, 'y');
+    char size_line[32];
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+    c.send_raw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size_line) + chunk +
+               "\r\n0\r\n\r\n");
+    auto chunked = c.read_response();
+    ASSERT_TRUE(chunked);
+    EXPECT_EQ(chunked->status, 413);
+}
+
+TEST_F(ServerTest, MalformedRequestGets400) {
+    auto port = start();
+    HttpConnection c("127.0.0.1", port);
+    c.send_raw("THIS IS NOT HTTP\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_EQ(r->json()["error"], "bad_request");
+}
+
+TEST_F(ServerTest, HandlerExceptionGives500AndServerKeepsServing) {
+    auto port = start();
+    auto r = http_request(port, "GET", "/throw");
+    EXPECT_EQ(r.status, 500);
+    EXPECT_EQ(r.json()["error"], "internal_error");
+    EXPECT_EQ(r.body.find("handler failed"), std::string::npos);  // internals stay in the log
+    EXPECT_EQ(http_request(port, "GET", "/hello/again").status, 200);
+}
+
+TEST_F(ServerTest, HeaderTimeoutClosesASlowClient) {
+    ServerOptions options;
+    options.header_timeout = 200ms;
+    auto port = start(options);
+    HttpConnection slow("127.0.0.1", port, 10s);
+    slow.send_raw("GET /hello/x HTTP/1.1\r\nHost: x\r\n");  // never finishes the header
+    EXPECT_TRUE(slow.wait_closed());
+}
+
+TEST_F(ServerTest, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
+    ServerOptions options;
+    options.idle_timeout = 200ms;
+    auto port = start(options);
+    HttpConnection c("127.0.0.1", port, 10s);
+    EXPECT_EQ(c.request("GET", "/hello/x").status, 200);
+    EXPECT_TRUE(c.wait_closed());
+}
+
+TEST_F(ServerTest, BlockingHandlerDoesNotHoldUpOtherRequests) {
+    auto port = start();
+    auto blocked = std::async(std::launch::async, [port] { return http_request(port, "GET", "/block"); });
+    block_entered_.wait();
+    // While one handler blocks, a slow client holds a connection open and others are still served.
+    HttpConnection slow("127.0.0.1", port);
+    slow.send_raw("GET /hello/slow HTTP/1.1\r\n");
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(http_request(port, "GET", "/hello/x").status, 200);
+    release_block_.set_value();
+    EXPECT_EQ(blocked.get().body, "unblocked");
+}
+
+TEST_F(ServerTest, HealthReadinessAndMetrics) {
+    auto port = start();
+    EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+    EXPECT_EQ(http_request(port, "GET", "/readyz").status, 200);
+    ready_ = false;
+    auto not_ready = http_request(port, "GET", "/readyz");
+    EXPECT_EQ(not_ready.status, 503);
+    EXPECT_EQ(not_ready.json()["message"], "dependency down");
+    http_request(port, "GET", "/hello/x");
+    http_request(port, "GET", "/nope");
+    auto metrics = http_request(port, "GET", "/metrics");
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_NE(metrics.header("content-type").find("text/plain; version=0.0.4"), std::string::npos);
+    EXPECT_NE(metrics.body.find("http_requests_total{route=\"/hello/{name}\",method=\"GET\",status=\"200\"} 1"),
+              std::string::npos)
+        << metrics.body;
+    EXPECT_NE(metrics.body.find("http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"),
+              std::string::npos);
+    EXPECT_NE(metrics.body.find("http_request_duration_seconds_count{route=\"/hello/{name}\",method=\"GET\"} 1"),
+              std::string::npos);
+}
+
+TEST_F(ServerTest, HeadIsAnsweredWithoutBody) {
+    auto port = start();
+    HttpConnection c("127.0.0.1", port);
+    // Pipelined: if the HEAD answer carried a body, the GET's status line would not come next.
+    c.send_raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/after HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto head = c.read_response(/*head_request=*/true);
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->status, 200);
+    EXPECT_EQ(head->header("content-length"), "15");  // that of the GET answer {"status":"ok"}
+    auto get = c.read_response();
+    ASSERT_TRUE(get);
+    EXPECT_EQ(get->status, 200);
+    EXPECT_EQ(get->json()["hello"], "after");
+}
+
+TEST_F(ServerTest, ShutdownLetsInFlightRequestFinishThenStops) {
+    ServerOptions options;
+    options.shutdown_grace = 30s;
+    auto port = start(options);
+    HttpConnection idle("127.0.0.1", port);
+    EXPECT_EQ(idle.request("GET", "/hello/x").status, 200);  // now idle on keep-alive
+    auto in_flight = std::async(std::launch::async, [port] { return http_request(port, "GET", "/block"); });
+    block_entered_.wait();
+    server_->shutdown();
+    EXPECT_TRUE(idle.wait_closed());  // idle connections are closed at once
+    release_block_.set_value();
+    auto r = in_flight.get();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "unblocked");
+    EXPECT_EQ(r.header("connection"), "close");
+    server_->wait();
+    EXPECT_THROW(HttpConnection("127.0.0.1", port), std::runtime_error);  // listener closed
+}
+
+TEST_F(ServerTest, ReadinessIs503WhileDraining) {
+    ServerOptions options;
+    options.drain_delay = 30s;  // the listener stays open: a load balancer still asks
+    auto port = start(options);
+    server_->shutdown();
+    int status = 0;
+    for (int i = 0; i < 200 && status != 503; ++i) status = http_request(port, "GET", "/readyz").status;
+    EXPECT_EQ(status, 503);
+    EXPECT_TRUE(server_->draining());
+}
+
+TEST_F(ServerTest, BindingAPortInUseFailsClearly) {
+    auto port = start();
+    ServerOptions options;
+    options.port = port;
+    options.bind_address = "127.0.0.1";
+    Server second(options, Router{}, nullptr);
+    try {
+        second.start();
+        FAIL() << "expected the bind to fail";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos);
+    }
+}
+
+}  // namespace
+}  // namespace mp3c::http

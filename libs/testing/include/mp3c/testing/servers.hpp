@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+// The real servers that scripts/with-servers starts for integration tests, found through its environment variables.
+namespace mp3c::testing {
+
+struct MysqlServer {
+    std::string host;
+    uint16_t port = 0;
+    std::string user;
+    std::string password;
+};
+
+// The harness's MariaDB. Throws (failing the test with a message saying how to run it) when the harness is absent.
+MysqlServer mysql_server();
+
+// Stops or starts a harness server in place (same port and data): harness_ctl("stop", "mariadb").
+void harness_ctl(const std::string& action, const std::string& server);
+
+// Runs SQL through the mariadb command-line client as the harness's admin user; throws on failure.
+std::string mysql_admin(const MysqlServer& server, const std::string& sql);
+
+// A database of its own for one test, dropped at the end.
+class TemporaryDatabase {
+  public:
+    explicit TemporaryDatabase(const MysqlServer& server);
+    ~TemporaryDatabase();
+    const std::string& name() const { return name_; }
+
+  private:
+    MysqlServer server_;
+    std::string name_;
+};
+
+}  // namespace mp3c::testing
