@@ -46,13 +46,15 @@ class Env {
     std::string secret(const std::string& name, std::optional<std::string> fallback = std::nullopt,
                        size_t min_length = 0);
 
+    // Records a problem found by the caller's own validation of a variable.
+    void problem(const std::string& name, const std::string& what);
+
     const std::vector<std::string>& problems() const { return problems_; }
     // Throws Error listing every problem recorded so far.
     void check() const;
 
   private:
     std::optional<std::string> get(const std::string& name) const;
-    void problem(const std::string& name, const std::string& what);
 
     Lookup lookup_;
     std::vector<std::string> problems_;

@@ -1,0 +1,92 @@
+#include <algorithm>
+#include <set>
+
+#include "mp3c/log.hpp"
+#include "mp3c/mysql.hpp"
+
+namespace mp3c::mysql {
+
+void migrate(Pool& pool, const std::vector<Migration>& migrations) {
+    auto ordered = migrations;
+    std::sort(ordered.begin(), ordered.end(),
+              [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    pool.with([&](Connection& c) {
+        auto locked = c.query("SELECT GET_LOCK(CONCAT('mp3c-migrate-', DATABASE()), 60)");
+        if (locked.empty() || locked[0].is_null(0) || locked[0].integer(0) != 1) {
+            throw Error(0, "timed out waiting for the schema migration lock");
+        }
+        try {
+            c.run_ddl(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INT NOT NULL PRIMARY KEY,"
+                " name VARCHAR(255) NOT NULL,"
+                " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP"
+                ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
+            std::set<int64_t> applied;
+            for (const auto& row : c.query("SELECT version FROM schema_migrations")) applied.insert(row.integer(0));
+            for (const auto& m : ordered) {
+                if (applied.count(m.version)) continue;
+                log::info("applying schema migration", {{"version", m.version}, {"name", m.name}});
+                for (const auto& statement : m.statements) c.run_ddl(statement);
+                c.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", {int64_t{m.version}, m.name});
+            }
+            if (!applied.empty() && !ordered.empty() && *applied.rbegin() > ordered.back().version) {
+                log::warn("the database has migrations newer than this binary knows",
+                          {{"database_version", *applied.rbegin()}, {"binary_version", ordered.back().version}});
+            }
+        } catch (...) {
+            try {
+                c.query("SELECT RELEASE_LOCK(CONCAT('mp3c-migrate-', DATABASE()))");
+            } catch (...) {
+                // the lock goes with the connection, which the pool now discards
+            }
+            throw;
+        }
+        c.query("SELECT RELEASE_LOCK(CONCAT('mp3c-migrate-', DATABASE()))");
+    });
+}
+
+SchemaGuard::SchemaGuard(Pool& pool, std::vector<Migration> migrations)
+    : pool_(pool), migrations_(std::move(migrations)), thread_([this] { loop(); }) {}
+
+SchemaGuard::~SchemaGuard() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+bool SchemaGuard::wait_ready(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, timeout, [this] { return ready_.load() || stopping_; });
+    return ready_;
+}
+
+void SchemaGuard::loop() {
+    auto backoff = std::chrono::milliseconds(250);
+    std::string last_error;
+    for (;;) {
+        try {
+            migrate(pool_, migrations_);
+            {
+                std::lock_guard lock(mutex_);
+                ready_ = true;
+            }
+            cv_.notify_all();
+            log::info("database schema ready", {{"database", pool_.options().database}});
+            return;
+        } catch (const std::exception& e) {
+            if (e.what() != last_error) {
+                log::warn("database schema not ready, retrying", {{"error", e.what()}, {"retry_ms", backoff.count()}});
+                last_error = e.what();
+            }
+        }
+        std::unique_lock lock(mutex_);
+        if (cv_.wait_for(lock, backoff, [this] { return stopping_; })) return;
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+}
+
+}  // namespace mp3c::mysql

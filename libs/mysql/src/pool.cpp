@@ -1,0 +1,88 @@
+#include "mp3c/log.hpp"
+#include "mp3c/mysql.hpp"
+
+namespace mp3c::mysql {
+
+namespace {
+// A connection unused for longer than this is pinged before it is handed out: the server may have restarted.
+constexpr auto kStaleAfter = std::chrono::seconds(2);
+}  // namespace
+
+Options options_from_env(config::Env& env, const std::string& default_database) {
+    Options o;
+    o.host = env.string("MYSQL_HOST", "127.0.0.1");
+    o.port = env.port("MYSQL_PORT", 3306);
+    o.user = env.string("MYSQL_USER");
+    o.password = env.secret("MYSQL_PASSWORD", "");
+    o.database = env.string("MYSQL_DB", default_database);
+    o.pool_size = static_cast<size_t>(env.integer("MYSQL_POOL_SIZE", 8, 1, 256));
+    o.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+        env.duration("MYSQL_CONNECT_TIMEOUT", std::chrono::seconds(5), std::chrono::seconds(1)));
+    o.read_timeout = o.write_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+        env.duration("MYSQL_QUERY_TIMEOUT", std::chrono::seconds(30), std::chrono::seconds(1)));
+    return o;
+}
+
+Pool::Pool(Options options) : options_(std::move(options)) {}
+
+Pool::~Pool() = default;
+
+Pool::Lease::~Lease() {
+    if (pool_ != nullptr) pool_->release(std::move(connection_));
+}
+
+Pool::Lease Pool::acquire() {
+    auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (!idle_.empty()) {
+            auto connection = std::move(idle_.back());
+            idle_.pop_back();
+            lock.unlock();
+            if (std::chrono::steady_clock::now() - connection->last_used < kStaleAfter || connection->ping()) {
+                return Lease(this, std::move(connection));
+            }
+            connection.reset();  // dead (server restarted): open a fresh one instead
+            lock.lock();
+            --open_;
+            continue;
+        }
+        if (open_ < options_.pool_size) {
+            ++open_;
+            lock.unlock();
+            try {
+                return Lease(this, std::make_unique<Connection>(options_));
+            } catch (...) {
+                lock.lock();
+                --open_;
+                available_.notify_one();
+                throw;
+            }
+        }
+        if (available_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+            open_ >= options_.pool_size) {
+            throw Error(0, "all " + std::to_string(options_.pool_size) + " database connections stayed busy");
+        }
+    }
+}
+
+void Pool::release(std::unique_ptr<Connection> connection) {
+    std::lock_guard lock(mutex_);
+    if (connection) {
+        idle_.push_back(std::move(connection));
+    } else {
+        --open_;
+    }
+    available_.notify_one();
+}
+
+std::optional<std::string> Pool::check() {
+    try {
+        with([](Connection& c) { c.query("SELECT 1"); });
+        return std::nullopt;
+    } catch (const std::exception& e) {
+        return std::string("database unreachable: ") + e.what();
+    }
+}
+
+}  // namespace mp3c::mysql

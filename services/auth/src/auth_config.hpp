@@ -1,0 +1,33 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "login_throttle.hpp"
+#include "mp3c/config.hpp"
+#include "mp3c/crypto.hpp"
+#include "mp3c/http.hpp"
+#include "mp3c/log.hpp"
+#include "mp3c/mysql.hpp"
+
+namespace mp3c::auth {
+
+struct AuthConfig {
+    http::ServerOptions server;
+    mysql::Options mysql;
+    std::string jwt_secret;
+    std::chrono::seconds token_ttl{24 * 3600};
+    bool allow_registration = false;
+    ThrottleConfig throttle;
+    crypto::PasswordHasher::Cost password_cost = crypto::PasswordHasher::interactive();
+    log::Level log_level = log::Level::info;
+};
+
+// Environment as in the original (MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB, JWT_SECRET) plus
+// PORT (5000), TOKEN_TTL (24h), ALLOW_REGISTRATION (off), LOGIN_MAX_FAILURES_PER_ACCOUNT (5),
+// LOGIN_MAX_FAILURES_PER_CLIENT (20), LOGIN_FAILURE_WINDOW (15m), PASSWORD_HASH_OPS and PASSWORD_HASH_MEMORY
+// (argon2id cost; libsodium's interactive limits by default), LOG_LEVEL, and the shared HTTP settings.
+// Problems are recorded in env; call env.check() afterwards.
+AuthConfig load_auth_config(config::Env& env);
+
+}  // namespace mp3c::auth

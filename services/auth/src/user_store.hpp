@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mp3c/mysql.hpp"
+#include "mp3c/result.hpp"
+
+namespace mp3c::auth {
+
+enum class Role { user, admin };
+std::string to_string(Role role);
+std::optional<Role> parse_role(std::string_view text);
+
+struct User {
+    int64_t id = 0;
+    std::string email;
+    std::string password_hash;  // argon2id, PHC string format
+    Role role = Role::user;
+    std::string created_at;  // RFC 3339, UTC
+    std::optional<std::string> last_login_at;
+};
+
+// The `users` table of the auth database. Infrastructure failures throw mysql::Error; domain outcomes are results.
+class UserStore {
+  public:
+    explicit UserStore(mysql::Pool& pool) : pool_(pool) {}
+    static std::vector<mysql::Migration> migrations();
+
+    std::optional<User> find_by_email(const std::string& email);
+    enum class CreateError { email_taken };
+    Result<User, CreateError> create(const std::string& email, const std::string& password_hash, Role role);
+    std::vector<User> list();
+    bool remove(const std::string& email);
+    bool set_password_hash(const std::string& email, const std::string& password_hash);
+    bool set_role(const std::string& email, Role role);
+    void record_login(int64_t id);
+
+  private:
+    mysql::Pool& pool_;
+};
+
+}  // namespace mp3c::auth

@@ -1,0 +1,317 @@
+// The auth API against a real MariaDB (from scripts/with-servers), the service running in-process.
+#include <gtest/gtest.h>
+
+#include "auth_app.hpp"
+#include "credentials.hpp"
+#include "mp3c/testing/http_client.hpp"
+#include "mp3c/testing/servers.hpp"
+
+namespace mp3c::auth {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::basic_auth;
+using testing::HttpConnection;
+using testing::HttpResponse;
+
+const std::string kSecret = "integration-test-secret-0123456789abcdef";
+
+std::string trim_newline(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+class AuthApiTest : public ::testing::Test {
+  protected:
+    AuthApiTest() : server_(testing::mysql_server()), database_(server_) {}
+
+    void SetUp() override { start({}); }
+
+    void start(std::function<void(AuthConfig&)> adjust) {
+        http_.reset();
+        app_.reset();
+        AuthConfig config;
+        config.mysql = mysql_options();
+        config.jwt_secret = kSecret;
+        config.allow_registration = true;
+        config.password_cost = crypto::PasswordHasher::minimum();
+        config.server.bind_address = "127.0.0.1";
+        config.server.port = 0;
+        config.server.trusted_proxies = {"127.0.0.1"};
+        config.throttle = {.max_failures_per_account = 3, .max_failures_per_client = 50, .window = 2s};
+        if (adjust) adjust(config);
+        app_ = std::make_unique<AuthApp>(config);
+        ASSERT_TRUE(app_->schema().wait_ready(30s));
+        http_ = std::make_unique<http::Server>(config.server, app_->router(), app_->registry(), app_->readiness());
+        port_ = http_->start();
+    }
+
+    mysql::Options mysql_options() {
+        mysql::Options o;
+        o.host = server_.host;
+        o.port = server_.port;
+        o.user = server_.user;
+        o.password = server_.password;
+        o.database = database_.name();
+        return o;
+    }
+
+    // Creates a user directly in the database, as the admin tool does.
+    void add_user(const std::string& email, const std::string& password, Role role = Role::user) {
+        mysql::Pool pool(mysql_options());
+        UserStore store(pool);
+        crypto::PasswordHasher hasher(crypto::PasswordHasher::minimum());
+        ASSERT_TRUE(store.create(email, hasher.hash(password), role).ok());
+    }
+
+    HttpResponse post(const std::string& target, std::map<std::string, std::string> headers = {},
+                      const std::string& body = {}) {
+        return testing::http_request(port_, "POST", target, headers, body);
+    }
+
+    HttpResponse login(const std::string& user, const std::string& password,
+                       std::map<std::string, std::string> headers = {}) {
+        headers["Authorization"] = basic_auth(user, password);
+        return post("/login", headers);
+    }
+
+    HttpResponse validate(const std::string& token) {
+        return post("/validate", {{"Authorization", "Bearer " + token}});
+    }
+
+    HttpResponse register_user(const nlohmann::json& body) {
+        return post("/register", {{"Content-Type", "application/json"}}, body.dump());
+    }
+
+    testing::MysqlServer server_;
+    testing::TemporaryDatabase database_;
+    std::unique_ptr<AuthApp> app_;
+    std::unique_ptr<http::Server> http_;
+    uint16_t port_ = 0;
+};
+
+void expect_error(const HttpResponse& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/json") << r.body;
+    auto body = r.json();
+    EXPECT_EQ(body["error"], code) << r.body;
+    EXPECT_TRUE(body["message"].is_string()) << r.body;
+}
+
+TEST_F(AuthApiTest, LoginReturnsTheRawTokenAndValidateReturnsItsClaims) {
+    add_user("alice@example.com", "correct horse battery");
+    auto r = login("alice@example.com", "correct horse battery");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("content-type"), "text/plain; charset=utf-8");
+    EXPECT_EQ(std::count(r.body.begin(), r.body.end(), '.'), 2) << "the body is the bare JWT: " << r.body;
+
+    auto v = validate(r.body);
+    ASSERT_EQ(v.status, 200) << v.body;
+    auto claims = v.json();
+    EXPECT_EQ(claims["username"], "alice@example.com");
+    EXPECT_TRUE(claims["sub"].is_string());
+    EXPECT_EQ(claims["admin"], false);
+    EXPECT_EQ(claims["exp"].get<int64_t>() - claims["iat"].get<int64_t>(), 24 * 3600);
+}
+
+TEST_F(AuthApiTest, LoginWithAcceptJsonReturnsTokenAndExpiry) {
+    add_user("bob@example.com", "password-bob");
+    auto r = login("bob@example.com", "password-bob", {{"Accept", "application/json"}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto body = r.json();
+    EXPECT_EQ(body["token_type"], "Bearer");
+    EXPECT_EQ(body["expires_in"], 24 * 3600);
+    std::string expires_at = body["expires_at"];
+    EXPECT_EQ(expires_at.size(), 20u) << expires_at;  // 2026-11-29T05:00:00Z
+    EXPECT_EQ(validate(body["token"]).status, 200);
+}
+
+TEST_F(AuthApiTest, EmailIsMatchedCaseInsensitively) {
+    add_user("carol@example.com", "password-carol");
+    EXPECT_EQ(login("  Carol@EXAMPLE.com", "password-carol").status, 200);
+}
+
+TEST_F(AuthApiTest, OnlyAdminsGetTheAdminClaim) {
+    add_user("root@example.com", "password-admin", Role::admin);
+    add_user("user@example.com", "password-user");
+    EXPECT_EQ(validate(login("root@example.com", "password-admin").body).json()["admin"], true);
+    EXPECT_EQ(validate(login("user@example.com", "password-user").body).json()["admin"], false);
+}
+
+TEST_F(AuthApiTest, MissingOrMalformedCredentialsGet401MissingCredentials) {
+    expect_error(post("/login"), 401, "missing_credentials");
+    EXPECT_EQ(post("/login").json()["message"], "missing credentials");
+    for (std::string header :
+         {"Basic " + crypto::base64_encode("no-colon-here"), std::string("Basic !!!notbase64"), std::string("Basic"),
+          std::string("Bearer abc"), std::string("Digest x=y"), "Basic " + crypto::base64_encode(":only-password")}) {
+        expect_error(post("/login", {{"Authorization", header}}), 401, "missing_credentials");
+    }
+}
+
+TEST_F(AuthApiTest, HugeAuthorizationHeaderIsRefusedWith431) {
+    auto r = post("/login", {{"Authorization", "Basic " + std::string(100 * 1024, 'Q')}});
+    expect_error(r, 431, "header_too_large");
+    EXPECT_EQ(testing::http_request(port_, "GET", "/healthz").status, 200);  // and the server is fine
+}
+
+TEST_F(AuthApiTest, UnknownUserAndWrongPasswordGetTheSameAnswer) {
+    add_user("dave@example.com", "password-dave");
+    auto unknown = login("nobody@example.com", "password-dave");
+    auto wrong = login("dave@example.com", "wrong-password");
+    expect_error(unknown, 401, "invalid_credentials");
+    expect_error(wrong, 401, "invalid_credentials");
+    EXPECT_EQ(unknown.body, wrong.body);
+    EXPECT_EQ(unknown.json()["message"], "invalid credentials");
+}
+
+TEST_F(AuthApiTest, StoredPasswordIsAnArgon2idHash) {
+    ASSERT_EQ(register_user({{"email", "erin@example.com"}, {"password", "erin-secret-pw"}}).status, 201);
+    auto stored = testing::mysql_admin(
+        server_, "SELECT password_hash FROM `" + database_.name() + "`.users WHERE email = 'erin@example.com'");
+    std::string hash(trim_newline(stored));
+    EXPECT_EQ(hash.rfind("$argon2id$v=19$", 0), 0u) << hash;
+    EXPECT_EQ(hash.find("erin-secret-pw"), std::string::npos);
+    EXPECT_TRUE(crypto::PasswordHasher().verify(hash, "erin-secret-pw"));
+    EXPECT_FALSE(crypto::PasswordHasher().verify(hash, "erin-secret-pX"));
+}
+
+TEST_F(AuthApiTest, ValidateRefusesEveryBadToken) {
+    add_user("frank@example.com", "password-frank");
+    std::string good = login("frank@example.com", "password-frank").body;
+    ASSERT_EQ(validate(good).status, 200);
+
+    expect_error(post("/validate"), 401, "missing_credentials");
+    expect_error(post("/validate", {{"Authorization", "Basic " + crypto::base64_encode("a:b")}}), 403,
+                 "not_authorized");
+
+    auto b64 = [](const std::string& s) { return crypto::base64_encode(s, crypto::Base64::url_no_padding); };
+    auto forge = [&](const nlohmann::json& header, const nlohmann::json& payload, const std::string& key) {
+        std::string input = b64(header.dump()) + "." + b64(payload.dump());
+        return input + "." + b64(crypto::hmac_sha256(key, input));
+    };
+    auto far_future = int64_t{4102444800};
+    nlohmann::json admin_claims = {{"username", "frank@example.com"}, {"admin", true}, {"exp", far_future}};
+
+    // Tampered: frank's signature on a payload that makes him admin.
+    std::string tampered =
+        good.substr(0, good.find('.')) + "." + b64(admin_claims.dump()) + good.substr(good.rfind('.'));
+    // Expired, but otherwise perfectly signed.
+    token::Signer signer(kSecret);
+    auto past = std::chrono::system_clock::now() - 2h;
+    std::string expired = signer.issue({{"username", "frank@example.com"}}, past + 1h, past);
+
+    struct Case {
+        std::string token;
+        std::string reason;
+    };
+    std::vector<Case> cases = {
+        {tampered, "invalid token signature"},
+        {expired, "token expired"},
+        {b64(R"({"alg":"none","typ":"JWT"})") + "." + b64(admin_claims.dump()) + ".", "unsigned token (alg none)"},
+        {forge({{"alg", "HS512"}, {"typ", "JWT"}}, admin_claims, kSecret),
+         "token signed with an algorithm other than HS256"},
+        {forge({{"alg", "HS256"}}, {{"username", "frank@example.com"}}, kSecret), "token has no expiry"},
+        {forge({{"alg", "HS256"}}, admin_claims, "some-other-secret-that-is-long-enough!!"), "invalid token signature"},
+        {"not-a-token", "malformed token"},
+    };
+    for (const auto& c : cases) {
+        auto r = validate(c.token);
+        expect_error(r, 403, "not_authorized");
+        EXPECT_EQ(r.json()["message"], "not authorized");
+        EXPECT_EQ(r.json()["reason"], c.reason) << c.token;
+    }
+}
+
+TEST_F(AuthApiTest, RegistrationCreatesUsersAndRefusesDuplicatesAndBadInput) {
+    auto created = register_user({{"email", "Gina@Example.com"}, {"password", "gina-password"}});
+    ASSERT_EQ(created.status, 201) << created.body;
+    EXPECT_EQ(created.json()["email"], "gina@example.com");
+    EXPECT_EQ(created.json()["role"], "user");
+    EXPECT_EQ(login("gina@example.com", "gina-password").status, 200);
+
+    expect_error(register_user({{"email", "gina@example.com"}, {"password", "another-password"}}), 409, "email_taken");
+    expect_error(register_user({{"email", "GINA@example.com"}, {"password", "another-password"}}), 409, "email_taken");
+    expect_error(register_user({{"email", "not-an-email"}, {"password", "long-enough-pw"}}), 400, "invalid_email");
+    expect_error(register_user({{"email", "h@example.com"}, {"password", "short"}}), 400, "invalid_password");
+    expect_error(register_user({{"email", "h@example.com"}}), 400, "invalid_password");
+    expect_error(register_user({{"password", "long-enough-pw"}}), 400, "invalid_email");
+    expect_error(register_user({{"email", 42}, {"password", "long-enough-pw"}}), 400, "invalid_email");
+    expect_error(post("/register", {{"Content-Type", "application/json"}}, "{not json"), 400, "invalid_json");
+    expect_error(post("/register", {}, std::string(20 * 1024, '{')), 413, "body_too_large");
+}
+
+TEST_F(AuthApiTest, RegistrationIsOffByDefault) {
+    start([](AuthConfig& c) { c.allow_registration = false; });
+    expect_error(register_user({{"email", "i@example.com"}, {"password", "long-enough-pw"}}), 404, "not_found");
+}
+
+TEST_F(AuthApiTest, SqlMetacharactersAndUnicodeInEmailsAreStoredLiterally) {
+    std::vector<std::string> emails = {"o'brien\";DROP_TABLE_users;--@example.com", "jörg@bücher.de",
+                                       "x%_\\'@example.com", "日本語@例え.jp"};
+    for (const auto& email : emails) {
+        auto r = register_user({{"email", email}, {"password", "metachar-password"}});
+        ASSERT_EQ(r.status, 201) << email << " " << r.body;
+        EXPECT_EQ(r.json()["email"], normalize_email(email));  // ASCII letters lower-cased, nothing else
+    }
+    for (const auto& email : emails) {
+        auto r = login(email, "metachar-password");
+        ASSERT_EQ(r.status, 200) << email;
+        EXPECT_EQ(validate(r.body).json()["username"], normalize_email(email));
+    }
+    // LIKE wildcards in an address match nothing else.
+    expect_error(login("x%%@example.com", "metachar-password"), 401, "invalid_credentials");
+    auto count = testing::mysql_admin(server_, "SELECT COUNT(*) FROM `" + database_.name() + "`.users");
+    EXPECT_EQ(trim_newline(count), "4");
+}
+
+TEST_F(AuthApiTest, RepeatedFailuresForOneAccountAreThrottledThenReleased) {
+    add_user("henry@example.com", "henry-password");
+    add_user("other@example.com", "other-password");
+    for (int i = 0; i < 3; ++i) expect_error(login("henry@example.com", "wrong"), 401, "invalid_credentials");
+
+    auto blocked = login("henry@example.com", "henry-password");  // even the right password now
+    expect_error(blocked, 429, "too_many_attempts");
+    int retry_after = std::stoi(blocked.header("retry-after"));
+    EXPECT_GE(retry_after, 1);
+    EXPECT_LE(retry_after, 2);
+    EXPECT_EQ(login("other@example.com", "other-password").status, 200) << "other users are not locked out";
+
+    // The window is 2 s: the account is released by itself.
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (status != 200 && std::chrono::steady_clock::now() < deadline) {
+        status = login("henry@example.com", "henry-password").status;
+        if (status != 200) std::this_thread::sleep_for(100ms);  // polling the release, bounded by the deadline
+    }
+    EXPECT_EQ(status, 200);
+}
+
+TEST_F(AuthApiTest, RepeatedFailuresFromOneClientAreThrottledForThatClientOnly) {
+    start([](AuthConfig& c) {
+        c.throttle = {.max_failures_per_account = 100, .max_failures_per_client = 3, .window = 60s};
+    });
+    add_user("ivy@example.com", "ivy-password");
+    auto from = [](const std::string& ip) { return std::map<std::string, std::string>{{"X-Forwarded-For", ip}}; };
+    for (int i = 0; i < 3; ++i) login("guess" + std::to_string(i) + "@example.com", "x", from("203.0.113.9"));
+    expect_error(login("ivy@example.com", "ivy-password", from("203.0.113.9")), 429, "too_many_attempts");
+    EXPECT_EQ(login("ivy@example.com", "ivy-password", from("198.51.100.4")).status, 200);
+}
+
+TEST_F(AuthApiTest, ReadinessAndMetrics) {
+    EXPECT_EQ(testing::http_request(port_, "GET", "/readyz").status, 200);
+    EXPECT_EQ(testing::http_request(port_, "GET", "/healthz").status, 200);
+    login("nobody@example.com", "whatever-pw");
+    auto metrics = testing::http_request(port_, "GET", "/metrics");
+    EXPECT_NE(metrics.body.find("auth_logins_total{result=\"invalid\"} 1"), std::string::npos) << metrics.body;
+    EXPECT_NE(metrics.body.find("http_requests_total{route=\"/login\",method=\"POST\",status=\"401\"} 1"),
+              std::string::npos);
+    EXPECT_NE(metrics.body.find("auth_schema_ready 1"), std::string::npos);
+}
+
+TEST_F(AuthApiTest, UnknownRoutesAndMethods) {
+    expect_error(testing::http_request(port_, "GET", "/login"), 405, "method_not_allowed");
+    expect_error(testing::http_request(port_, "GET", "/nothing"), 404, "not_found");
+}
+
+}  // namespace
+}  // namespace mp3c::auth
