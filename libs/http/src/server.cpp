@@ -221,7 +221,7 @@ struct Server::Impl {
             auto socket = co_await self->acceptor.async_accept(asio::make_strand(self->ioc),
                                                                asio::redirect_error(use_awaitable, ec));
             if (ec) {
-                if (!self->acceptor.is_open()) co_return;
+                if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) co_return;  // shutting down
                 log::warn("accept failed", {{"error", ec.message()}});
                 // Out of file descriptors and the like: back off instead of spinning.
                 asio::steady_timer pause(self->ioc, std::chrono::milliseconds(100));

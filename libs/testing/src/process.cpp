@@ -57,7 +57,7 @@ int decode_status(int status) {
 Process::Process(const std::string& program, const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env) {
     char path[] = "/tmp/mp3c-process-XXXXXX";
-    int log_fd = mkstemp(path);
+    int log_fd = mkostemp(path, O_CLOEXEC);
     if (log_fd < 0) throw std::runtime_error("mkstemp failed");
     log_path_ = path;
     auto environment = build_environment(env);
@@ -126,7 +126,8 @@ bool Process::wait_for_output(const std::string& text, std::chrono::milliseconds
 CommandResult run_command(const std::string& program, const std::vector<std::string>& args,
                           const std::map<std::string, std::string>& env, const std::string& input) {
     int in_pipe[2], out_pipe[2];
-    if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
+    // Close-on-exec: a server that the command starts (harness-ctl start) must not inherit the pipe and hold it open.
+    if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     auto environment = build_environment(env);
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
