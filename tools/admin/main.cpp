@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "auth_config.hpp"
 #include "credentials.hpp"
 #include "mp3c/config.hpp"
 #include "mp3c/crypto.hpp"
@@ -33,7 +34,7 @@ commands:
 
 environment: MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD (or MYSQL_PASSWORD_FILE), MYSQL_DB (default auth),
              PASSWORD_HASH_OPS, PASSWORD_HASH_MEMORY (argon2id cost, as the auth service)
-exit codes: 0 done, 1 refused (exists, not found, invalid input), 2 usage or configuration error, 3 database error
+exit codes: 0 done, 1 refused (exists, not found, invalid input), 2 usage or configuration error, 3 database or other error
 )";
 
 struct UsageError : std::runtime_error {
@@ -115,11 +116,21 @@ std::string checked_email(const Args& args) {
 }
 
 int run(const Args& args) {
+    // Usage errors first: a mistyped command should not wait for a database.
+    static const std::map<std::string, std::vector<std::string>> kRequired = {{"add", {"email"}},
+                                                                              {"list", {}},
+                                                                              {"delete", {"email"}},
+                                                                              {"set-password", {"email"}},
+                                                                              {"set-role", {"email", "role"}}};
+    auto required = kRequired.find(args.command);
+    if (required == kRequired.end()) throw UsageError("unknown command '" + args.command + "'");
+    for (const auto& name : required->second) args.require(name);
+    if (args.flag("role") && !auth::parse_role(args.require("role")))
+        throw UsageError("--role must be 'user' or 'admin'");
+
     config::Env env;
     auto options = mysql::options_from_env(env, "auth");
-    crypto::PasswordHasher::Cost cost = crypto::PasswordHasher::interactive();
-    cost.ops = static_cast<uint64_t>(env.integer("PASSWORD_HASH_OPS", static_cast<int64_t>(cost.ops), 1, 20));
-    cost.memory_bytes = env.bytes("PASSWORD_HASH_MEMORY", cost.memory_bytes);
+    auto cost = auth::password_cost_from_env(env);
     env.check();
     options.pool_size = 1;
     mysql::Pool pool(options);
@@ -211,6 +222,9 @@ int main(int argc, char** argv) {
         return 1;
     } catch (const mp3c::mysql::Error& e) {
         std::fprintf(stderr, "mp3converter-admin: database error: %s\n", e.what());
+        return 3;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mp3converter-admin: %s\n", e.what());
         return 3;
     }
 }

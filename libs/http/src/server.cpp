@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
@@ -104,6 +105,7 @@ struct Server::Impl {
     uint16_t bound_port = 0;
 
     std::atomic<bool> is_draining{false};
+    std::atomic<bool> forced{false};  // stopped before every handler had returned
     std::atomic<bool> listener_closed{false};
     std::mutex connections_mutex;
     std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
@@ -168,7 +170,8 @@ struct Server::Impl {
             if (ec) return;
             log::warn("shutdown grace period over: closing remaining connections");
             for_each_connection([](const std::shared_ptr<Connection>& c) { c->stream.socket().close(); });
-            finish();  // whatever still runs on the workers cannot hold the process any longer
+            forced = true;
+            finish();
         });
         finish_if_idle();
     }
@@ -543,6 +546,7 @@ void Server::run_until_signal() {
         if (impl->is_draining) {
             log::warn("second signal: closing all connections now", {{"signal", signal_number}});
             impl->for_each_connection([](const std::shared_ptr<Connection>& c) { c->stream.socket().close(); });
+            impl->forced = true;
             impl->finish();
             return;
         }
@@ -554,6 +558,12 @@ void Server::run_until_signal() {
     impl_->wait();
     boost::system::error_code ignored;
     signals->cancel(ignored);
+    if (impl_->forced) {
+        // A handler still runs (a slow database call, say): the deadline is the deadline. Waiting for it would
+        // overrun SHUTDOWN_GRACE, and tearing the server down under it would be unsafe, so leave at once.
+        log::warn("exiting with requests still in progress");
+        std::_Exit(0);
+    }
 }
 
 }  // namespace mp3c::http

@@ -13,9 +13,13 @@ ServerOptions server_options_from_env(config::Env& env, const std::string& servi
     o.io_threads = static_cast<unsigned>(env.integer("HTTP_IO_THREADS", 2, 1, 64));
     o.worker_threads = static_cast<unsigned>(env.integer("HTTP_WORKER_THREADS", 8, 1, 256));
     o.max_header_bytes = static_cast<size_t>(env.bytes("HTTP_MAX_HEADER_BYTES", 16 * 1024));
+    if (o.max_header_bytes < 1024 || o.max_header_bytes > (1u << 20)) {
+        env.problem("HTTP_MAX_HEADER_BYTES", "must be between 1KiB and 1MiB");
+    }
     o.idle_timeout = env.duration("HTTP_IDLE_TIMEOUT", milliseconds(60'000), milliseconds(100));
     o.header_timeout = env.duration("HTTP_HEADER_TIMEOUT", milliseconds(10'000), milliseconds(100));
     o.body_timeout = env.duration("HTTP_BODY_TIMEOUT", milliseconds(60'000), milliseconds(100));
+    o.write_timeout = env.duration("HTTP_WRITE_TIMEOUT", milliseconds(60'000), milliseconds(100));
     o.drain_delay = env.duration("SHUTDOWN_DRAIN_DELAY", milliseconds(0));
     o.shutdown_grace = env.duration("SHUTDOWN_GRACE", milliseconds(20'000));
     auto proxies = env.string("TRUSTED_PROXIES", "");

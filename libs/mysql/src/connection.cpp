@@ -34,7 +34,8 @@ struct Connection::Statement {
 
 bool Error::unavailable() const {
     switch (code_) {
-        case 0:     // pool exhausted
+        case kPoolExhausted:
+        case kLockTimeout:
         case 1040:  // too many connections
         case 1044:  // access denied to the database
         case 1045:  // access denied
@@ -50,7 +51,7 @@ bool Error::unavailable() const {
 
 const std::string& Row::text(size_t i) const {
     const auto& column = columns_.at(i);
-    if (!column) throw Error(0, "column " + std::to_string(i) + " is NULL");
+    if (!column) throw Error(Error::kMisuse, "column " + std::to_string(i) + " is NULL");
     return *column;
 }
 
@@ -59,7 +60,7 @@ int64_t Row::integer(size_t i) const {
     int64_t v = 0;
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
     if (ec != std::errc() || end != t.data() + t.size())
-        throw Error(0, "column " + std::to_string(i) + " is not an integer");
+        throw Error(Error::kMisuse, "column " + std::to_string(i) + " is not an integer");
     return v;
 }
 
@@ -68,7 +69,7 @@ uint64_t Row::unsigned_integer(size_t i) const {
     uint64_t v = 0;
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
     if (ec != std::errc() || end != t.data() + t.size())
-        throw Error(0, "column " + std::to_string(i) + " is not an integer");
+        throw Error(Error::kMisuse, "column " + std::to_string(i) + " is not an integer");
     return v;
 }
 
@@ -125,8 +126,8 @@ namespace {
 
 void bind_and_execute(MYSQL_STMT* stmt, const Params& params) {
     if (params.size() != mysql_stmt_param_count(stmt)) {
-        throw Error(0, "statement expects " + std::to_string(mysql_stmt_param_count(stmt)) + " parameters, got " +
-                           std::to_string(params.size()));
+        throw Error(Error::kMisuse, "statement expects " + std::to_string(mysql_stmt_param_count(stmt)) +
+                                        " parameters, got " + std::to_string(params.size()));
     }
     std::vector<MYSQL_BIND> binds(params.size());
     std::vector<unsigned long> lengths(params.size());

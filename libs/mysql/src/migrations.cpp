@@ -13,7 +13,7 @@ void migrate(Pool& pool, const std::vector<Migration>& migrations) {
     pool.with([&](Connection& c) {
         auto locked = c.query("SELECT GET_LOCK(CONCAT('mp3c-migrate-', DATABASE()), 60)");
         if (locked.empty() || locked[0].is_null(0) || locked[0].integer(0) != 1) {
-            throw Error(0, "timed out waiting for the schema migration lock");
+            throw Error(Error::kLockTimeout, "timed out waiting for the schema migration lock");
         }
         try {
             c.run_ddl(

@@ -61,7 +61,8 @@ Pool::Lease Pool::acquire() {
         }
         if (available_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
             open_ >= options_.pool_size) {
-            throw Error(0, "all " + std::to_string(options_.pool_size) + " database connections stayed busy");
+            throw Error(Error::kPoolExhausted,
+                        "all " + std::to_string(options_.pool_size) + " database connections stayed busy");
         }
     }
 }

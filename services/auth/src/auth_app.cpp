@@ -27,9 +27,23 @@ bool wants_json(const Request& request) {
     return accept && accept->find("application/json") != std::string_view::npos;
 }
 
-Response missing_credentials() { return Response::error(401, "missing_credentials", "missing credentials"); }
+// 401 answers name the scheme to use. A Basic challenge makes browsers open their own login dialog, so a client that
+// asks for JSON (the web page) gets none.
+Response unauthorized(const Request& request, std::string_view code, std::string_view message, const char* scheme) {
+    Response r = Response::error(401, code, message);
+    if (std::string_view(scheme) == "Bearer" || !wants_json(request)) {
+        r.headers.set("WWW-Authenticate", std::string(scheme) + " realm=\"mp3converter\", charset=\"UTF-8\"");
+    }
+    return r;
+}
 
-Response invalid_credentials() { return Response::error(401, "invalid_credentials", "invalid credentials"); }
+Response missing_credentials(const Request& request, const char* scheme = "Basic") {
+    return unauthorized(request, "missing_credentials", "missing credentials", scheme);
+}
+
+Response invalid_credentials(const Request& request) {
+    return unauthorized(request, "invalid_credentials", "invalid credentials", "Basic");
+}
 
 }  // namespace
 
@@ -81,12 +95,12 @@ Response AuthApp::login(Request& request) {
     auto header = request.headers.get("Authorization");
     if (!header) {
         logins_.with({"missing"}).inc();
-        return missing_credentials();
+        return missing_credentials(request);
     }
     auto credentials = parse_basic_authorization(*header);
     if (!credentials) {
         logins_.with({"missing"}).inc();
-        return missing_credentials();
+        return missing_credentials(request);
     }
     std::string email = normalize_email(credentials->username);
     if (auto wait = throttle_.retry_after(email, request.client_address)) {
@@ -104,11 +118,12 @@ Response AuthApp::login(Request& request) {
     if (!valid) {
         throttle_.record_failure(email, request.client_address);
         logins_.with({"invalid"}).inc();
-        return invalid_credentials();
+        return invalid_credentials(request);
     }
     throttle_.record_success(email);
     if (hasher_.needs_rehash(user->password_hash)) {
-        users_.set_password_hash(user->email, hasher_.hash(credentials->password));  // cost settings were raised
+        users_.set_password_hash(user->email,
+                                 hasher_.hash(credentials->password));  // the cost settings changed since it was stored
     }
     users_.record_login(user->id);
     logins_.with({"success"}).inc();
@@ -129,7 +144,7 @@ Response AuthApp::login(Request& request) {
 
 Response AuthApp::validate(Request& request) {
     auto header = request.headers.get("Authorization");
-    if (!header) return missing_credentials();
+    if (!header) return missing_credentials(request, "Bearer");
     auto token = parse_bearer_authorization(*header);
     if (!token) return Response::error(403, "not_authorized", "not authorized");
     auto claims = signer_.verify(*token);

@@ -7,6 +7,17 @@
 
 namespace mp3c::auth {
 
+crypto::PasswordHasher::Cost password_cost_from_env(config::Env& env) {
+    crypto::PasswordHasher::Cost cost;
+    cost.ops = static_cast<uint64_t>(env.integer(
+        "PASSWORD_HASH_OPS", static_cast<int64_t>(crypto_pwhash_OPSLIMIT_INTERACTIVE), crypto_pwhash_OPSLIMIT_MIN, 20));
+    cost.memory_bytes = env.bytes("PASSWORD_HASH_MEMORY", crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    if (cost.memory_bytes < crypto_pwhash_MEMLIMIT_MIN || cost.memory_bytes > (1ull << 32)) {
+        env.problem("PASSWORD_HASH_MEMORY", "must be between 8KiB and 4GiB");
+    }
+    return cost;
+}
+
 AuthConfig load_auth_config(config::Env& env) {
     AuthConfig c;
     c.server = http::server_options_from_env(env, "auth", 5000);
@@ -21,12 +32,7 @@ AuthConfig load_auth_config(config::Env& env) {
         static_cast<unsigned>(env.integer("LOGIN_MAX_FAILURES_PER_CLIENT", 20, 1, 1'000'000));
     c.throttle.window = std::chrono::duration_cast<std::chrono::seconds>(
         env.duration("LOGIN_FAILURE_WINDOW", std::chrono::minutes(15), std::chrono::seconds(1)));
-    c.password_cost.ops = static_cast<uint64_t>(env.integer(
-        "PASSWORD_HASH_OPS", static_cast<int64_t>(crypto_pwhash_OPSLIMIT_INTERACTIVE), crypto_pwhash_OPSLIMIT_MIN, 20));
-    c.password_cost.memory_bytes = env.bytes("PASSWORD_HASH_MEMORY", crypto_pwhash_MEMLIMIT_INTERACTIVE);
-    if (c.password_cost.memory_bytes < crypto_pwhash_MEMLIMIT_MIN || c.password_cost.memory_bytes > (1ull << 32)) {
-        env.problem("PASSWORD_HASH_MEMORY", "must be between 8KiB and 4GiB");
-    }
+    c.password_cost = password_cost_from_env(env);
     auto level = env.string("LOG_LEVEL", "info");
     if (auto parsed = log::parse_level(level)) {
         c.log_level = *parsed;

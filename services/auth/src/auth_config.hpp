@@ -30,4 +30,7 @@ struct AuthConfig {
 // Problems are recorded in env; call env.check() afterwards.
 AuthConfig load_auth_config(config::Env& env);
 
+// PASSWORD_HASH_OPS and PASSWORD_HASH_MEMORY, shared by the service and the admin tool.
+crypto::PasswordHasher::Cost password_cost_from_env(config::Env& env);
+
 }  // namespace mp3c::auth

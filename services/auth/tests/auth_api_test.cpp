@@ -141,6 +141,10 @@ TEST_F(AuthApiTest, OnlyAdminsGetTheAdminClaim) {
 TEST_F(AuthApiTest, MissingOrMalformedCredentialsGet401MissingCredentials) {
     expect_error(post("/login"), 401, "missing_credentials");
     EXPECT_EQ(post("/login").json()["message"], "missing credentials");
+    EXPECT_EQ(post("/login").header("www-authenticate"), "Basic realm=\"mp3converter\", charset=\"UTF-8\"");
+    // No Basic challenge for clients asking for JSON: browsers would open their own login dialog.
+    EXPECT_EQ(post("/login", {{"Accept", "application/json"}}).header("www-authenticate"), "");
+    EXPECT_EQ(post("/validate").header("www-authenticate"), "Bearer realm=\"mp3converter\", charset=\"UTF-8\"");
     for (std::string header :
          {"Basic " + crypto::base64_encode("no-colon-here"), std::string("Basic !!!notbase64"), std::string("Basic"),
           std::string("Bearer abc"), std::string("Digest x=y"), "Basic " + crypto::base64_encode(":only-password")}) {

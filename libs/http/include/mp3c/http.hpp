@@ -143,6 +143,8 @@ class Server {
     // Blocks until the server has stopped.
     void wait();
     // start() if needed, shutdown() on SIGTERM or SIGINT (a second signal closes everything at once), wait().
+    // When the grace period ran out (or a second signal came) with handlers still running, the process exits(0)
+    // here rather than wait for them.
     void run_until_signal();
 
     uint16_t port() const;

@@ -43,6 +43,11 @@ Options options_from_env(config::Env& env, const std::string& default_database);
 // duplicate key are recognised by code().
 class Error : public std::runtime_error {
   public:
+    // Codes of this library's own errors; the server's start at 1000, the client library's at 2000.
+    static constexpr unsigned kPoolExhausted = 1;  // unavailable: every connection stayed busy
+    static constexpr unsigned kLockTimeout = 2;    // unavailable: the migration lock was not granted in time
+    static constexpr unsigned kMisuse = 3;         // a bug: wrong parameter count, NULL read as a value
+
     Error(unsigned code, const std::string& message) : std::runtime_error(message), code_(code) {}
     unsigned code() const { return code_; }
     // The connection is unusable (or the server is unreachable): the service should answer 503.
