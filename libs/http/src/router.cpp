@@ -22,8 +22,13 @@ bool is_capture(const std::string& segment) {
 
 void Router::add(std::string method, std::string pattern, Handler handler, RouteOptions options) {
     if (pattern.empty() || pattern[0] != '/') throw std::invalid_argument("route pattern must start with '/'");
-    Route route{std::move(method), pattern, path_segments(pattern), std::move(handler), options};
+    Route route{std::move(method), pattern, path_segments(pattern), std::move(handler), nullptr, options};
     routes_.push_back(std::move(route));
+}
+
+void Router::add_streaming(std::string method, std::string pattern, StreamingHandler handler, RouteOptions options) {
+    add(std::move(method), std::move(pattern), nullptr, options);
+    routes_.back().streaming = std::move(handler);
 }
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {

@@ -23,6 +23,8 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <variant>
+#include <vector>
 
 #include "mp3c/crypto.hpp"
 #include "mp3c/http.hpp"
@@ -368,6 +370,10 @@ struct Server::Impl {
                 Response::error(413, "body_too_large", "request body larger than " + std::to_string(limit) + " bytes"));
             co_return false;
         }
+        if (match.route->streaming) {
+            co_return co_await handle_streaming(conn, buffer, header_parser, request, *match.route, started_at,
+                                                client_keep_alive, has_body && expects_continue);
+        }
         if (has_body && expects_continue) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
             conn.stream.expires_after(options.write_timeout);
@@ -393,9 +399,213 @@ struct Server::Impl {
         }
         if (ec) co_return false;  // the client went away mid-body
         request.body = std::move(parser.get().body());
+        request.body_bytes = request.body.size();
 
         Response response = co_await run_handler(*match.route, request);
         co_return co_await reply(conn, request, started_at, std::move(response), client_keep_alive);
+    }
+
+    // Runs f on the worker pool and resumes here with its result (or its exception).
+    template <class F>
+    awaitable<std::invoke_result_t<F&>> on_workers(F& f) {
+        using R = std::invoke_result_t<F&>;
+        co_return co_await asio::co_spawn(
+            workers, [&f]() -> awaitable<R> { co_return f(); }, use_awaitable);
+    }
+
+    static constexpr size_t kStreamChunk = 256 * 1024;
+
+    // A streaming route: the handler sees the header and returns a consumer, which then gets the body chunk by chunk
+    // as it arrives; memory stays at one chunk whatever the body's size.
+    awaitable<bool> handle_streaming(Connection& conn, beast::flat_buffer& buffer,
+                                     bhttp::request_parser<bhttp::empty_body>& header_parser, Request& request,
+                                     const Route& route, Clock::time_point started_at, bool keep_alive,
+                                     bool send_continue) {
+        boost::system::error_code ec;
+        std::exception_ptr failure;
+        std::variant<Response, std::unique_ptr<BodyConsumer>> decision;
+        in_flight.add(1);
+        auto decide = [&] { return route.streaming(request); };
+        try {
+            decision = co_await on_workers(decide);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        in_flight.add(-1);
+        if (failure) decision = router.handle_exception(failure, request);
+        if (auto* refused = std::get_if<Response>(&decision)) {
+            co_await reply_and_close(conn, request, started_at, std::move(*refused));  // the body is never read
+            co_return false;
+        }
+        std::unique_ptr<BodyConsumer> consumer = std::move(std::get<std::unique_ptr<BodyConsumer>>(decision));
+        auto release = [&] { consumer.reset(); };  // may delete a partial file: a worker's job
+
+        if (send_continue) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            conn.stream.expires_after(options.write_timeout);
+            co_await asio::async_write(conn.stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                       asio::redirect_error(use_awaitable, ec));
+            if (ec) {
+                co_await on_workers(release);
+                co_return false;
+            }
+        }
+
+        bhttp::request_parser<bhttp::buffer_body> parser(std::move(header_parser));
+        parser.body_limit(route.options.max_body_bytes);
+        std::vector<char> chunk(kStreamChunk);
+        std::optional<Response> response;
+        in_flight.add(1);
+        while (!parser.is_done() && !response) {
+            parser.get().body().data = chunk.data();
+            parser.get().body().size = chunk.size();
+            conn.stream.expires_after(options.body_timeout);  // an inactivity limit: each chunk must come in time
+            co_await bhttp::async_read(conn.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            size_t n = chunk.size() - parser.get().body().size;
+            if (ec) break;
+            if (n == 0) continue;
+            request.body_bytes += n;
+            auto feed = [&] { return consumer->on_data(std::string_view(chunk.data(), n)); };
+            try {
+                response = co_await on_workers(feed);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            if (failure) response = router.handle_exception(failure, request);
+        }
+        if (!ec && !response) {
+            auto end = [&] { return consumer->on_end(); };
+            try {
+                response = co_await on_workers(end);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            if (failure) response = router.handle_exception(failure, request);
+        }
+        in_flight.add(-1);
+        co_await on_workers(release);
+
+        if (ec) {
+            if (ec == bhttp::error::body_limit) {
+                co_await reply_and_close(conn, request, started_at,
+                                         Response::error(413, "body_too_large",
+                                                         "request body larger than " +
+                                                             std::to_string(route.options.max_body_bytes) + " bytes"));
+            } else {
+                log::info("request body not completed", {{"request_id", request.request_id},
+                                                         {"route", request.route},
+                                                         {"bytes_in", request.body_bytes},
+                                                         {"error", ec.message()}});
+            }
+            co_return false;  // timeout or the client went away: nothing more to say on this connection
+        }
+        if (!parser.is_done()) {  // answered early: the rest of the body is not wanted
+            co_await reply_and_close(conn, request, started_at, std::move(*response));
+            co_return false;
+        }
+        co_return co_await reply(conn, request, started_at, std::move(*response), keep_alive);
+    }
+
+    template <class Message>
+    void fill_header(Message& out, const Request& request, const Response& response, bool keep_alive) {
+        out.version(11);
+        out.result(static_cast<unsigned>(response.status));
+        for (const auto& h : response.headers.all()) out.insert(h.name, h.value);
+        out.set(bhttp::field::server, "mp3converter");
+        out.set("X-Request-Id", request.request_id);
+        out.keep_alive(keep_alive);
+    }
+
+    // A body read from a BodySource on the workers, one chunk at a time.
+    awaitable<bool> reply_source(Connection& conn, Request& request, Clock::time_point started_at, Response response,
+                                 bool keep_alive) {
+        bhttp::response<bhttp::buffer_body> out;
+        fill_header(out, request, response, keep_alive);
+        if (response.source_length) {
+            out.content_length(*response.source_length);
+        } else {
+            out.chunked(true);
+        }
+        out.body().data = nullptr;
+        out.body().more = true;
+        bhttp::response_serializer<bhttp::buffer_body> serializer(out);
+        boost::system::error_code ec;
+        conn.stream.expires_after(options.write_timeout);
+        co_await bhttp::async_write_header(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
+        uint64_t sent = 0;
+        if (!ec && request.method != "HEAD") {
+            std::vector<char> chunk(kStreamChunk);
+            auto source = response.source;
+            for (;;) {
+                size_t n = 0;
+                auto read = [&] { return source->read(chunk.data(), chunk.size()); };
+                std::string read_error;
+                try {
+                    n = co_await on_workers(read);
+                } catch (const std::exception& e) {
+                    read_error = e.what();
+                }
+                if (!read_error.empty()) {
+                    // The header is out: the only honest signal left is to cut the connection short.
+                    log::error("response body failed", {{"request_id", request.request_id}, {"error", read_error}});
+                    ec = asio::error::broken_pipe;
+                    break;
+                }
+                out.body().data = n ? chunk.data() : nullptr;
+                out.body().size = n;
+                out.body().more = n > 0;
+                conn.stream.expires_after(options.write_timeout);
+                co_await bhttp::async_write(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
+                if (ec == bhttp::error::need_buffer) ec = {};
+                if (ec || n == 0) break;
+                sent += n;
+            }
+            if (!ec && response.source_length && sent != *response.source_length) ec = asio::error::message_size;
+        }
+        record(request, response.status, sent, started_at, ec);
+        co_return keep_alive && !ec;
+    }
+
+    // Server-Sent Events: poll the stream on this strand, send what it has, until it ends or the server drains.
+    awaitable<bool> reply_events(Connection& conn, Request& request, Clock::time_point started_at, Response response) {
+        bhttp::response<bhttp::buffer_body> out;
+        fill_header(out, request, response, false);
+        out.chunked(true);
+        out.body().data = nullptr;
+        out.body().more = true;
+        bhttp::response_serializer<bhttp::buffer_body> serializer(out);
+        boost::system::error_code ec;
+        conn.stream.expires_after(options.write_timeout);
+        co_await bhttp::async_write_header(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
+        uint64_t sent = 0;
+        asio::steady_timer timer(conn.stream.get_executor());
+        while (!ec && !is_draining) {
+            auto text = response.events->poll();
+            if (!text) break;
+            if (!text->empty()) {
+                out.body().data = text->data();
+                out.body().size = text->size();
+                out.body().more = true;
+                conn.stream.expires_after(options.write_timeout);
+                co_await bhttp::async_write(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
+                if (ec == bhttp::error::need_buffer) ec = {};
+                sent += text->size();
+                if (ec) break;
+            }
+            timer.expires_after(response.poll_interval);
+            co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        }
+        if (!ec) {
+            out.body().data = nullptr;
+            out.body().size = 0;
+            out.body().more = false;
+            conn.stream.expires_after(options.write_timeout);
+            co_await bhttp::async_write(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+        }
+        record(request, response.status, sent, started_at, ec);
+        co_return false;
     }
 
     awaitable<Response> run_handler(const Route& route, Request& request) {
@@ -404,16 +614,14 @@ struct Server::Impl {
         }
         in_flight.add(1);
         // Handlers may block (database calls, hashing, file I/O): they run on the worker pool, never here.
-        Response response = co_await asio::co_spawn(
-            workers,
-            [this, &route, &request]() -> awaitable<Response> {
-                try {
-                    co_return route.handler(request);
-                } catch (...) {
-                    co_return router.handle_exception(std::current_exception(), request);
-                }
-            },
-            use_awaitable);
+        auto handle = [this, &route, &request]() -> Response {
+            try {
+                return route.handler(request);
+            } catch (...) {
+                return router.handle_exception(std::current_exception(), request);
+            }
+        };
+        Response response = co_await on_workers(handle);
         in_flight.add(-1);
         co_return response;
     }
@@ -442,18 +650,17 @@ struct Server::Impl {
     awaitable<bool> reply(Connection& conn, Request& request, Clock::time_point started_at, Response response,
                           bool client_keep_alive) {
         bool keep_alive = client_keep_alive && !is_draining;
+        if (response.events) co_return co_await reply_events(conn, request, started_at, std::move(response));
+        if (response.source) {
+            co_return co_await reply_source(conn, request, started_at, std::move(response), keep_alive);
+        }
         bhttp::response<bhttp::string_body> out;
-        out.version(11);
-        out.result(static_cast<unsigned>(response.status));
-        for (const auto& h : response.headers.all()) out.insert(h.name, h.value);
-        out.set(bhttp::field::server, "mp3converter");
-        out.set("X-Request-Id", request.request_id);
+        fill_header(out, request, response, keep_alive);
         if (!response.headers.has("Content-Type") && !response.body.empty()) {
             out.set(bhttp::field::content_type, "text/plain; charset=utf-8");
         }
         size_t body_bytes = response.body.size();
         out.body() = std::move(response.body);
-        out.keep_alive(keep_alive);
         out.prepare_payload();
         if (request.method == "HEAD") out.body().clear();  // Content-Length stays that of the GET answer
 
@@ -482,7 +689,7 @@ struct Server::Impl {
             {"route", request.route},
             {"status", status},
             {"duration_ms", std::round(seconds * 1e5) / 100},
-            {"bytes_in", request.body.size()},
+            {"bytes_in", request.body_bytes},
             {"bytes_out", body_bytes},
             {"client", request.client_address.empty() ? request.remote_address : request.client_address}};
         if (auto agent = request.headers.get("User-Agent")) fields["user_agent"] = *agent;

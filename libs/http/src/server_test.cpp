@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <future>
 #include <latch>
 #include <thread>
@@ -15,6 +16,71 @@ using namespace std::chrono_literals;
 using testing::http_request;
 using testing::HttpConnection;
 
+class ServerTest;
+
+// Counts the body it is fed; refuses bodies over 1 MiB with an early 413; records how it ended.
+class CountingConsumer : public BodyConsumer {
+  public:
+    explicit CountingConsumer(ServerTest* test) : test_(test) {}
+    ~CountingConsumer() override;
+    std::optional<Response> on_data(std::string_view chunk) override {
+        bytes_ += chunk.size();
+        for (unsigned char c : chunk) sum_ = sum_ * 31 + c;
+        if (limited_ && bytes_ > (1u << 20)) return Response::error(413, "too_big", "over 1 MiB");
+        return std::nullopt;
+    }
+    Response on_end() override {
+        ended_ = true;
+        return Response::json(200, {{"bytes", bytes_}, {"sum", sum_}});
+    }
+    bool limited_ = false;
+
+  private:
+    ServerTest* test_;
+    uint64_t bytes_ = 0;
+    uint64_t sum_ = 0;
+    bool ended_ = false;
+};
+
+class PatternSource : public BodySource {
+  public:
+    explicit PatternSource(size_t size) : left_(size) {}
+    size_t read(char* buffer, size_t size) override {
+        size_t n = std::min(size, left_);
+        for (size_t i = 0; i < n; ++i) buffer[i] = static_cast<char>('a' + (position_++ % 26));
+        left_ -= n;
+        return n;
+    }
+
+  private:
+    size_t left_;
+    size_t position_ = 0;
+};
+
+class CountdownEvents : public EventStream {
+  public:
+    explicit CountdownEvents(int count) : left_(count) {}
+    std::optional<std::string> poll() override {
+        if (left_ == 0) return std::nullopt;
+        return "data: " + std::to_string(left_--) + "\n\n";
+    }
+
+  private:
+    int left_;
+};
+
+std::string pattern(size_t size) {
+    std::string s(size, '\0');
+    for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>('a' + (i % 26));
+    return s;
+}
+
+uint64_t checksum(std::string_view data) {
+    uint64_t sum = 0;
+    for (unsigned char c : data) sum = sum * 31 + c;
+    return sum;
+}
+
 class ServerTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -27,6 +93,30 @@ class ServerTest : public ::testing::Test {
         });
         router_.add("POST", "/echo", [](Request& r) { return Response::text(200, r.body); }, {.max_body_bytes = 1024});
         router_.add("GET", "/throw", [](Request&) -> Response { throw std::runtime_error("handler failed"); });
+        router_.add_streaming("POST", "/upload",
+                              [this](Request& r) -> std::variant<Response, std::unique_ptr<BodyConsumer>> {
+                                  if (r.headers.get("X-Refuse"))
+                                      return Response::error(403, "refused", "refused at the header");
+                                  auto consumer = std::make_unique<CountingConsumer>(this);
+                                  consumer->limited_ = r.headers.has("X-Limit");
+                                  return consumer;
+                              },
+                              {.max_body_bytes = 64 << 20});
+        router_.add("GET", "/download", [](Request& r) {
+            Response response;
+            size_t size = std::stoul(r.query_param("size").value_or("0"));
+            response.source = std::make_shared<PatternSource>(size);
+            response.source_length = size;
+            response.headers.set("Content-Type", "application/octet-stream");
+            return response;
+        });
+        router_.add("GET", "/events", [](Request&) {
+            Response response;
+            response.headers.set("Content-Type", "text/event-stream");
+            response.events = std::make_shared<CountdownEvents>(3);
+            response.poll_interval = std::chrono::milliseconds(10);
+            return response;
+        });
         router_.add("GET", "/block", [this](Request&) {
             block_entered_.count_down();
             release_block_.get_future().wait();
@@ -62,7 +152,24 @@ class ServerTest : public ::testing::Test {
     std::promise<void> release_block_;
     std::mutex log_mutex_;
     std::vector<std::string> log_lines_;
+
+  public:
+    std::mutex consumers_mutex_;
+    std::condition_variable consumers_cv_;
+    int consumers_destroyed_ = 0;
+    int consumers_ended_ = 0;
+    bool wait_consumers_destroyed(int n) {
+        std::unique_lock lock(consumers_mutex_);
+        return consumers_cv_.wait_for(lock, std::chrono::seconds(30), [&] { return consumers_destroyed_ >= n; });
+    }
 };
+
+CountingConsumer::~CountingConsumer() {
+    std::lock_guard lock(test_->consumers_mutex_);
+    ++test_->consumers_destroyed_;
+    if (ended_) ++test_->consumers_ended_;
+    test_->consumers_cv_.notify_all();
+}
 
 TEST_F(ServerTest, RoutesWithPathAndQueryParameters) {
     auto port = start();
@@ -272,6 +379,94 @@ TEST_F(ServerTest, BindingAPortInUseFailsClearly) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos);
     }
+}
+
+TEST_F(ServerTest, StreamingUploadSeesTheWholeBodyInChunks) {
+    auto port = start();
+    std::string body = pattern(5 << 20);
+    auto r = http_request(port, "POST", "/upload", {}, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["bytes"], body.size());
+    EXPECT_EQ(r.json()["sum"], checksum(body));
+    ASSERT_TRUE(wait_consumers_destroyed(1));
+    EXPECT_EQ(consumers_ended_, 1);
+}
+
+TEST_F(ServerTest, StreamingUploadWithExpectContinueAndChunkedEncoding) {
+    auto port = start();
+    HttpConnection c("127.0.0.1", port);
+    c.send_raw("POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n");
+    ASSERT_TRUE(c.read_continue());
+    c.send_raw("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->json()["bytes"], 11);
+    EXPECT_EQ(r->json()["sum"], checksum("hello world"));
+}
+
+TEST_F(ServerTest, StreamingRouteCanRefuseFromTheHeaderAlone) {
+    auto port = start();
+    auto r = http_request(port, "POST", "/upload", {{"X-Refuse", "1"}}, std::string(1000, 'x'));
+    EXPECT_EQ(r.status, 403);
+    EXPECT_EQ(r.json()["error"], "refused");
+    EXPECT_EQ(consumers_destroyed_, 0) << "no consumer was made";
+}
+
+TEST_F(ServerTest, StreamingBodyOverTheRouteLimitIs413AndTheConsumerIsDropped) {
+    auto port = start();
+    // Declared too large: refused before any consumer exists.
+    HttpConnection c("127.0.0.1", port);
+    c.send_raw("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(65 << 20) + "\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(consumers_destroyed_, 0);
+}
+
+TEST_F(ServerTest, ConsumerCanAnswerEarlyAndTheRestOfTheBodyIsNotRead) {
+    auto port = start();
+    auto r = http_request(port, "POST", "/upload", {{"X-Limit", "1"}}, std::string(3 << 20, 'z'));
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(r.json()["error"], "too_big");
+    EXPECT_EQ(r.header("connection"), "close");
+    ASSERT_TRUE(wait_consumers_destroyed(1));
+    EXPECT_EQ(consumers_ended_, 0);
+}
+
+TEST_F(ServerTest, ClientDisconnectingMidUploadDropsTheConsumerWithoutEnding) {
+    auto port = start();
+    {
+        HttpConnection c("127.0.0.1", port);
+        c.send_raw("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n" + std::string(300000, 'x'));
+    }  // closed with most of the body unsent
+    ASSERT_TRUE(wait_consumers_destroyed(1));
+    EXPECT_EQ(consumers_ended_, 0) << "the consumer must see an abort, not an end";
+    EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+}
+
+TEST_F(ServerTest, DownloadStreamsFromABodySource) {
+    auto port = start();
+    auto r = http_request(port, "GET", "/download?size=3000000");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("content-length"), "3000000");
+    EXPECT_EQ(r.body, pattern(3000000));
+    HttpConnection c("127.0.0.1", port);
+    c.send_raw("HEAD /download?size=100 HTTP/1.1\r\nHost: x\r\n\r\nGET /download?size=5 HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto head = c.read_response(true);
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->header("content-length"), "100");
+    auto get = c.read_response();
+    ASSERT_TRUE(get);
+    EXPECT_EQ(get->body, "abcde");
+}
+
+TEST_F(ServerTest, EventStreamSendsEventsUntilItEnds) {
+    auto port = start();
+    auto r = http_request(port, "GET", "/events");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("content-type"), "text/event-stream");
+    EXPECT_EQ(r.header("transfer-encoding"), "chunked");
+    EXPECT_EQ(r.body, "data: 3\n\ndata: 2\n\ndata: 1\n\n");
 }
 
 }  // namespace

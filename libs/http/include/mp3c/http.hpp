@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "mp3c/metrics.hpp"
@@ -42,7 +43,8 @@ struct Request {
     std::string path;    // without the query
     std::string query;   // after '?', not decoded
     Headers headers;
-    std::string body;
+    std::string body;            // empty for streaming routes
+    uint64_t body_bytes = 0;     // bytes of body received (also for streaming routes)
     std::string remote_address;  // the TCP peer
     std::string client_address;  // the peer, or the client named by X-Forwarded-For when the peer is a trusted proxy
     std::string request_id;
@@ -54,10 +56,31 @@ struct Request {
     const std::string& path_param(const std::string& name) const;
 };
 
+// A response body produced piece by piece (a download). read() runs on a worker thread and may block; 0 ends it.
+class BodySource {
+  public:
+    virtual ~BodySource() = default;
+    virtual size_t read(char* buffer, size_t size) = 0;
+};
+
+// A long-lived stream of text (Server-Sent Events). poll() runs on the I/O thread every poll interval and must not
+// block: it returns what to send now (possibly nothing), or nullopt when the stream is over.
+class EventStream {
+  public:
+    virtual ~EventStream() = default;
+    virtual std::optional<std::string> poll() = 0;
+};
+
 struct Response {
     int status = 200;
     Headers headers;
     std::string body;
+    // Instead of body: a streamed body of source_length bytes (Content-Length), or chunked when unknown.
+    std::shared_ptr<BodySource> source;
+    std::optional<uint64_t> source_length;
+    // Instead of body: an event stream, sent chunked until poll() returns nullopt or the server shuts down.
+    std::shared_ptr<EventStream> events;
+    std::chrono::milliseconds poll_interval{250};
 
     static Response json(int status, const nlohmann::json& body);
     static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
@@ -66,6 +89,22 @@ struct Response {
 };
 
 using Handler = std::function<Response(Request&)>;
+
+// Receives a request body chunk by chunk as it arrives (uploads), so it is never held in memory whole. Every call
+// runs on a worker thread. Destroying a consumer before on_end() means the request failed (the client went away, a
+// limit was hit, an early response was sent): it must then undo what it started (delete a partial file).
+class BodyConsumer {
+  public:
+    virtual ~BodyConsumer() = default;
+    // Each chunk of the body, in order. A response returned here ends the request early (the rest is not read).
+    virtual std::optional<Response> on_data(std::string_view chunk) = 0;
+    // The whole body has arrived.
+    virtual Response on_end() = 0;
+};
+
+// A streaming route's handler sees the request header (body empty) and either answers at once (refusing the
+// upload: 401, 429...) or returns the consumer that takes the body.
+using StreamingHandler = std::function<std::variant<Response, std::unique_ptr<BodyConsumer>>(Request&)>;
 
 struct RouteOptions {
     uint64_t max_body_bytes = 64 * 1024;
@@ -76,6 +115,7 @@ struct Route {
     std::string pattern;
     std::vector<std::string> segments;  // "{name}" segments capture
     Handler handler;
+    StreamingHandler streaming;  // set instead of handler for streaming routes
     RouteOptions options;
 };
 
@@ -83,6 +123,7 @@ class Router {
   public:
     // pattern: "/jobs/{id}/mp3"; a "{name}" segment matches one non-empty path segment (percent-decoded).
     void add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
+    void add_streaming(std::string method, std::string pattern, StreamingHandler handler, RouteOptions options);
 
     struct Match {
         const Route* route = nullptr;

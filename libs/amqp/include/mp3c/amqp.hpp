@@ -1,0 +1,183 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mp3c/config.hpp"
+
+// RabbitMQ through rabbitmq-c: durable topology declared by the services themselves, persistent messages published
+// with confirms, consumers with manual acks, reconnection with backoff, heartbeats. The exchanges, queues and
+// messages are documented in docs/messaging.md.
+namespace mp3c::amqp {
+
+struct Options {
+    std::string url = "amqp://guest:guest@127.0.0.1:5672/";
+    std::chrono::seconds heartbeat{30};
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds confirm_timeout{10000};
+    std::string connection_name;  // shown in the management UI
+};
+
+// AMQP_URL (or AMQP_URL_FILE: it holds a password), AMQP_HEARTBEAT, AMQP_CONFIRM_TIMEOUT.
+Options options_from_env(config::Env& env, const std::string& connection_name);
+
+class Error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Message {
+    std::string body;
+    std::string content_type = "application/json";
+    std::string message_id;
+    std::string correlation_id;            // the trace id
+    std::optional<int64_t> expiration_ms;  // per-message TTL (delay queues)
+    bool persistent = true;
+};
+
+struct Delivery {
+    std::string body;
+    std::string exchange;
+    std::string routing_key;
+    std::string message_id;
+    std::string correlation_id;
+    uint64_t delivery_tag = 0;
+    bool redelivered = false;
+    int64_t death_count = 0;  // how often it was dead-lettered before (x-death), for bounded retries
+};
+
+struct QueueArgs {
+    std::optional<std::string> dead_letter_exchange;
+    std::optional<std::string> dead_letter_routing_key;
+    std::optional<int64_t> message_ttl_ms;
+};
+
+struct ConnectionHandle;
+
+// One AMQP connection with one channel. Not thread-safe: Publisher and Consumer serialise their use.
+class Connection {
+  public:
+    explicit Connection(const Options& options);  // connects and logs in; throws Error
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void declare_exchange(const std::string& name, const std::string& type);
+    // Returns the number of ready messages in the queue.
+    uint32_t declare_queue(const std::string& name, bool durable, bool exclusive, bool auto_delete,
+                           const QueueArgs& args = {});
+    // The queue's ready-message count, without declaring it (throws Error when it does not exist).
+    uint32_t queue_depth(const std::string& name);
+    void bind(const std::string& queue, const std::string& exchange, const std::string& routing_key);
+
+    // Publisher confirms on; publish() then returns only once the broker has taken responsibility for the message.
+    void enable_confirms();
+    // Throws Error when the broker refuses (nack), cannot route (mandatory), or does not confirm in time.
+    void publish(const std::string& exchange, const std::string& routing_key, const Message& message);
+
+    void consume(const std::string& queue, uint16_t prefetch);
+    // The next delivery, or nullopt after `timeout` with none. Throws Error when the connection fails.
+    std::optional<Delivery> next(std::chrono::milliseconds timeout);
+    void ack(uint64_t delivery_tag);
+    void reject(uint64_t delivery_tag, bool requeue);
+
+    // Handles heartbeats and pending frames while otherwise idle; throws Error when the connection is gone.
+    void pump();
+
+  private:
+    std::unique_ptr<ConnectionHandle> handle_;
+    Options options_;
+    bool confirms_ = false;
+    uint64_t next_publish_tag_ = 1;
+};
+
+// Declares every exchange and queue of docs/messaging.md, identically in every service (a queue declared with other
+// arguments than an existing one is an error, so there is one definition).
+void declare_topology(Connection& connection);
+
+namespace names {
+inline constexpr const char* kVideoQueue = "video";  // the original's queue names
+inline constexpr const char* kMp3Queue = "mp3";
+inline constexpr const char* kStatusExchange = "mp3c.status";  // topic: job.<status>
+inline constexpr const char* kDeadExchange = "mp3c.dead";      // direct: routing key = source queue
+inline constexpr const char* kGatewayStatusQueue = "gateway.status";
+inline constexpr const char* kNotificationFailedQueue = "notification.failed";
+// Delay tiers of the retry queues, in seconds: a message published (default exchange) to <queue>.retry.<seconds>s
+// waits there that long, then dead-letters back to <queue>.
+inline const std::vector<int> kRetryDelays = {5, 30, 120};
+std::string dead_queue(const std::string& queue);  // "<queue>.dead"
+std::string retry_queue(const std::string& queue, int seconds);
+}  // namespace names
+
+// A thread-safe publisher over one lazily opened connection: reconnects (with backoff) after the broker restarts,
+// keeps heartbeats going while idle.
+class Publisher {
+  public:
+    explicit Publisher(Options options, bool declare = true);
+    ~Publisher();
+
+    // Throws Error when the message was not confirmed (the broker is down, refused it, or did not answer).
+    void publish(const std::string& exchange, const std::string& routing_key, const Message& message);
+    // nullopt when the broker cannot be asked.
+    std::optional<uint32_t> queue_depth(const std::string& queue);
+    std::optional<std::string> check();
+
+  private:
+    Connection& connection();  // with mutex_ held
+    void drop(const std::string& why);
+    void keepalive();
+
+    Options options_;
+    bool declare_;
+    std::mutex mutex_;
+    std::unique_ptr<Connection> connection_;
+    std::chrono::steady_clock::time_point next_attempt_{};
+    std::chrono::milliseconds backoff_{0};
+    std::string last_error_;
+    bool stopping_ = false;
+    std::condition_variable stop_cv_;
+    std::thread keepalive_;
+};
+
+// Consumes one queue on a thread of its own, reconnecting after failures. The handler's verdict decides: ack,
+// requeue (redelivered later), or dead_letter (rejected without requeue: the queue's dead-letter route). A handler
+// that throws is requeued after a pause, so that an outage does not spin.
+class Consumer {
+  public:
+    enum class Outcome { ack, requeue, dead_letter };
+    using Handler = std::function<Outcome(const Delivery&)>;
+    // setup declares what the queue needs (declare_topology, a private queue...) and returns the queue's name.
+    using Setup = std::function<std::string(Connection&)>;
+
+    Consumer(Options options, Setup setup, uint16_t prefetch, Handler handler);
+    ~Consumer();  // stop()
+    void start();
+    // Stops taking deliveries; waits for the handler in progress.
+    void stop();
+    bool connected() const { return connected_.load(); }
+
+  private:
+    void run();
+
+    Options options_;
+    Setup setup_;
+    uint16_t prefetch_;
+    Handler handler_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> connected_{false};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::thread thread_;
+};
+
+}  // namespace mp3c::amqp

@@ -1,0 +1,214 @@
+// rabbitmq-c wrappers against the harness's real RabbitMQ.
+#include "mp3c/amqp.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <future>
+#include <mutex>
+
+#include "mp3c/crypto.hpp"
+
+namespace mp3c::amqp {
+namespace {
+
+using namespace std::chrono_literals;
+
+Options test_options() {
+    const char* url = std::getenv("MP3C_TEST_AMQP_URL");
+    if (url == nullptr) throw std::runtime_error("MP3C_TEST_AMQP_URL not set: run under scripts/with-servers");
+    Options o;
+    o.url = url;
+    o.connection_name = "amqp_test";
+    o.heartbeat = 5s;
+    return o;
+}
+
+// A private work queue with its dead-letter queue, like declare_topology's, so tests do not share queues.
+std::string private_queue(Connection& c, const std::string& name) {
+    c.declare_exchange(names::kDeadExchange, "direct");
+    c.declare_queue(name, true, false, false,
+                    {.dead_letter_exchange = names::kDeadExchange, .dead_letter_routing_key = name});
+    c.declare_queue(names::dead_queue(name), true, false, false);
+    c.bind(names::dead_queue(name), names::kDeadExchange, name);
+    return name;
+}
+
+// Collects deliveries from a Consumer and lets a test wait for them.
+struct Inbox {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<Delivery> deliveries;
+
+    void add(const Delivery& d) {
+        std::lock_guard lock(mutex);
+        deliveries.push_back(d);
+        cv.notify_all();
+    }
+    bool wait_for(size_t count, std::chrono::milliseconds timeout = 30s) {
+        std::unique_lock lock(mutex);
+        return cv.wait_for(lock, timeout, [&] { return deliveries.size() >= count; });
+    }
+    std::vector<Delivery> all() {
+        std::lock_guard lock(mutex);
+        return deliveries;
+    }
+};
+
+class AmqpTest : public ::testing::Test {
+  protected:
+    std::string queue_ = "test." + crypto::random_hex(4);
+    Options options_ = test_options();
+};
+
+TEST_F(AmqpTest, PublishedMessageIsConsumedWithItsProperties) {
+    {
+        Connection setup(options_);
+        private_queue(setup, queue_);
+    }
+    Publisher publisher(options_, /*declare=*/false);
+    publisher.publish("", queue_, {.body = R"({"video_fid":"x"})", .message_id = "job-1", .correlation_id = "trace-9"});
+    EXPECT_EQ(publisher.queue_depth(queue_), 1u);
+
+    Inbox inbox;
+    Consumer consumer(
+        options_, [&](Connection&) { return queue_; }, 1,
+        [&](const Delivery& d) {
+            inbox.add(d);
+            return Consumer::Outcome::ack;
+        });
+    consumer.start();
+    ASSERT_TRUE(inbox.wait_for(1));
+    auto d = inbox.all()[0];
+    EXPECT_EQ(d.body, R"({"video_fid":"x"})");
+    EXPECT_EQ(d.message_id, "job-1");
+    EXPECT_EQ(d.correlation_id, "trace-9");
+    EXPECT_EQ(d.routing_key, queue_);
+    EXPECT_FALSE(d.redelivered);
+    consumer.stop();
+    EXPECT_EQ(publisher.queue_depth(queue_), 0u) << "acked, so gone";
+}
+
+TEST_F(AmqpTest, UnroutableMessageIsNotConfirmed) {
+    Publisher publisher(options_);
+    EXPECT_THROW(publisher.publish("", "no-such-queue-" + crypto::random_hex(4), {.body = "{}"}), Error);
+    // The publisher stays usable.
+    EXPECT_NO_THROW(publisher.publish(names::kStatusExchange, "job.progress", {.body = "{}"}));
+}
+
+TEST_F(AmqpTest, TopologyIsDeclaredIdempotently) {
+    Connection a(options_);
+    declare_topology(a);
+    Connection b(options_);
+    EXPECT_NO_THROW(declare_topology(b));
+    EXPECT_NO_THROW(b.queue_depth(names::kVideoQueue));
+    EXPECT_NO_THROW(b.queue_depth(names::dead_queue(names::kVideoQueue)));
+    EXPECT_NO_THROW(b.queue_depth(names::retry_queue(names::kVideoQueue, 5)));
+    EXPECT_THROW(b.queue_depth("no-such-queue-" + crypto::random_hex(4)), Error);
+}
+
+TEST_F(AmqpTest, RequeuedMessageIsRedeliveredAndDeadLetteredOneEndsInTheDeadQueue) {
+    {
+        Connection setup(options_);
+        private_queue(setup, queue_);
+    }
+    Publisher publisher(options_, false);
+    publisher.publish("", queue_, {.body = "poison"});
+
+    Inbox seen;
+    Consumer consumer(
+        options_, [&](Connection&) { return queue_; }, 1,
+        [&](const Delivery& d) {
+            seen.add(d);
+            return d.redelivered ? Consumer::Outcome::dead_letter : Consumer::Outcome::requeue;
+        });
+    consumer.start();
+    ASSERT_TRUE(seen.wait_for(2));
+    consumer.stop();
+    auto all = seen.all();
+    EXPECT_FALSE(all[0].redelivered);
+    EXPECT_TRUE(all[1].redelivered);
+
+    Inbox dead;
+    Consumer dead_consumer(
+        options_, [&](Connection&) { return names::dead_queue(queue_); }, 1,
+        [&](const Delivery& d) {
+            dead.add(d);
+            return Consumer::Outcome::ack;
+        });
+    dead_consumer.start();
+    ASSERT_TRUE(dead.wait_for(1));
+    EXPECT_EQ(dead.all()[0].body, "poison");
+    EXPECT_EQ(dead.all()[0].death_count, 1);
+}
+
+TEST_F(AmqpTest, HandlerExceptionRequeuesTheMessage) {
+    {
+        Connection setup(options_);
+        private_queue(setup, queue_);
+    }
+    Publisher(options_, false).publish("", queue_, {.body = "flaky"});
+    std::atomic<int> calls{0};
+    Inbox done;
+    Consumer consumer(
+        options_, [&](Connection&) { return queue_; }, 1,
+        [&](const Delivery& d) -> Consumer::Outcome {
+            if (calls++ == 0) throw std::runtime_error("database down");
+            done.add(d);
+            return Consumer::Outcome::ack;
+        });
+    consumer.start();
+    ASSERT_TRUE(done.wait_for(1));
+    EXPECT_EQ(calls.load(), 2);
+    EXPECT_TRUE(done.all()[0].redelivered);
+}
+
+TEST_F(AmqpTest, RetryQueueDeliversBackToTheWorkQueueAfterItsDelay) {
+    Connection c(options_);
+    declare_topology(c);
+    std::string marker = "retry-" + crypto::random_hex(4);
+    Publisher(options_).publish("", names::retry_queue(names::kMp3Queue, 5), {.body = marker});
+    auto published = std::chrono::steady_clock::now();
+    Inbox inbox;
+    Consumer consumer(
+        options_, [&](Connection&) { return std::string(names::kMp3Queue); }, 10,
+        [&](const Delivery& d) {
+            if (d.body == marker) inbox.add(d);
+            return d.body == marker ? Consumer::Outcome::ack : Consumer::Outcome::requeue;
+        });
+    consumer.start();
+    ASSERT_TRUE(inbox.wait_for(1, 30s));
+    EXPECT_GE(std::chrono::steady_clock::now() - published, 4s) << "it waited in the delay queue";
+    EXPECT_EQ(inbox.all()[0].death_count, 1) << "x-death records the stay in the delay queue";
+}
+
+TEST_F(AmqpTest, ConcurrentPublishersShareOnePublisherSafely) {
+    {
+        Connection setup(options_);
+        private_queue(setup, queue_);
+    }
+    Publisher publisher(options_, false);
+    std::vector<std::future<void>> tasks;
+    for (int t = 0; t < 8; ++t) {
+        tasks.push_back(std::async(std::launch::async, [&, t] {
+            for (int i = 0; i < 25; ++i) publisher.publish("", queue_, {.body = std::to_string(t * 100 + i)});
+        }));
+    }
+    for (auto& t : tasks) t.get();
+    EXPECT_EQ(publisher.queue_depth(queue_), 200u);
+}
+
+TEST(AmqpOptions, FromEnvironment) {
+    config::Env env([](const std::string& name) -> std::optional<std::string> {
+        if (name == "AMQP_URL") return "http://wrong";
+        if (name == "AMQP_HEARTBEAT") return "10s";
+        return std::nullopt;
+    });
+    auto o = options_from_env(env, "x");
+    EXPECT_EQ(o.heartbeat, 10s);
+    ASSERT_EQ(env.problems().size(), 1u);
+    EXPECT_NE(env.problems()[0].find("AMQP_URL"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mp3c::amqp
