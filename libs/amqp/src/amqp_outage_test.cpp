@@ -32,24 +32,25 @@ class AmqpOutageTest : public ::testing::Test {
     }
     void TearDown() override { testing::harness_ctl("start", "rabbitmq"); }
     Options options_;
+    Topology topology_ = Topology::with_prefix("outage" + crypto::random_hex(3) + ".");
 };
 
 TEST_F(AmqpOutageTest, PublisherFailsFastWhileTheBrokerIsDownAndRecoversAfter) {
-    Publisher publisher(options_);
-    ASSERT_NO_THROW(publisher.publish(names::kStatusExchange, "job.progress", {.body = "{}"}));
+    Publisher publisher(options_, topology_);
+    ASSERT_NO_THROW(publisher.publish(topology_.status_exchange, "job.progress", {.body = "{}"}));
     ASSERT_FALSE(publisher.check());
 
     testing::harness_ctl("stop", "rabbitmq");
     auto started = std::chrono::steady_clock::now();
-    EXPECT_THROW(publisher.publish(names::kStatusExchange, "job.progress", {.body = "{}"}), Error);
+    EXPECT_THROW(publisher.publish(topology_.status_exchange, "job.progress", {.body = "{}"}), Error);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 15s) << "no hang while the broker is down";
     EXPECT_TRUE(publisher.check().has_value());
-    EXPECT_FALSE(publisher.queue_depth(names::kVideoQueue).has_value());
+    EXPECT_FALSE(publisher.queue_depth(topology_.video_queue).has_value());
 
     testing::harness_ctl("start", "rabbitmq");
     EXPECT_TRUE(eventually([&] {
         try {
-            publisher.publish(names::kStatusExchange, "job.progress", {.body = "{}"});
+            publisher.publish(topology_.status_exchange, "job.progress", {.body = "{}"});
             return true;
         } catch (const Error&) {
             return false;
@@ -76,7 +77,7 @@ TEST_F(AmqpOutageTest, ConsumerReconnectsAfterABrokerRestart) {
     consumer.start();
     ASSERT_TRUE(eventually([&] { return consumer.connected(); }));
     testing::harness_ctl("restart", "rabbitmq");
-    Publisher publisher(options_, false);
+    Publisher publisher(options_);
     EXPECT_TRUE(eventually([&] {
         try {
             publisher.publish("", queue, {.body = "after restart"});

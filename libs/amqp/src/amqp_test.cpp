@@ -26,11 +26,11 @@ Options test_options() {
 
 // A private work queue with its dead-letter queue, like declare_topology's, so tests do not share queues.
 std::string private_queue(Connection& c, const std::string& name) {
-    c.declare_exchange(names::kDeadExchange, "direct");
+    c.declare_exchange(Topology{}.dead_exchange, "direct");
     c.declare_queue(name, true, false, false,
-                    {.dead_letter_exchange = names::kDeadExchange, .dead_letter_routing_key = name});
+                    {.dead_letter_exchange = Topology{}.dead_exchange, .dead_letter_routing_key = name});
     c.declare_queue(names::dead_queue(name), true, false, false);
-    c.bind(names::dead_queue(name), names::kDeadExchange, name);
+    c.bind(names::dead_queue(name), Topology{}.dead_exchange, name);
     return name;
 }
 
@@ -58,6 +58,7 @@ struct Inbox {
 class AmqpTest : public ::testing::Test {
   protected:
     std::string queue_ = "test." + crypto::random_hex(4);
+    Topology topology_ = Topology::with_prefix("test" + crypto::random_hex(3) + ".");
     Options options_ = test_options();
 };
 
@@ -66,7 +67,7 @@ TEST_F(AmqpTest, PublishedMessageIsConsumedWithItsProperties) {
         Connection setup(options_);
         private_queue(setup, queue_);
     }
-    Publisher publisher(options_, /*declare=*/false);
+    Publisher publisher(options_);
     publisher.publish("", queue_, {.body = R"({"video_fid":"x"})", .message_id = "job-1", .correlation_id = "trace-9"});
     EXPECT_EQ(publisher.queue_depth(queue_), 1u);
 
@@ -90,20 +91,20 @@ TEST_F(AmqpTest, PublishedMessageIsConsumedWithItsProperties) {
 }
 
 TEST_F(AmqpTest, UnroutableMessageIsNotConfirmed) {
-    Publisher publisher(options_);
+    Publisher publisher(options_, topology_);
     EXPECT_THROW(publisher.publish("", "no-such-queue-" + crypto::random_hex(4), {.body = "{}"}), Error);
     // The publisher stays usable.
-    EXPECT_NO_THROW(publisher.publish(names::kStatusExchange, "job.progress", {.body = "{}"}));
+    EXPECT_NO_THROW(publisher.publish(topology_.status_exchange, "job.progress", {.body = "{}"}));
 }
 
 TEST_F(AmqpTest, TopologyIsDeclaredIdempotently) {
     Connection a(options_);
-    declare_topology(a);
+    declare_topology(a, topology_);
     Connection b(options_);
-    EXPECT_NO_THROW(declare_topology(b));
-    EXPECT_NO_THROW(b.queue_depth(names::kVideoQueue));
-    EXPECT_NO_THROW(b.queue_depth(names::dead_queue(names::kVideoQueue)));
-    EXPECT_NO_THROW(b.queue_depth(names::retry_queue(names::kVideoQueue, 5)));
+    EXPECT_NO_THROW(declare_topology(b, topology_));
+    EXPECT_NO_THROW(b.queue_depth(topology_.video_queue));
+    EXPECT_NO_THROW(b.queue_depth(names::dead_queue(topology_.video_queue)));
+    EXPECT_NO_THROW(b.queue_depth(names::retry_queue(topology_.video_queue, 5)));
     EXPECT_THROW(b.queue_depth("no-such-queue-" + crypto::random_hex(4)), Error);
 }
 
@@ -112,7 +113,7 @@ TEST_F(AmqpTest, RequeuedMessageIsRedeliveredAndDeadLetteredOneEndsInTheDeadQueu
         Connection setup(options_);
         private_queue(setup, queue_);
     }
-    Publisher publisher(options_, false);
+    Publisher publisher(options_);
     publisher.publish("", queue_, {.body = "poison"});
 
     Inbox seen;
@@ -147,7 +148,7 @@ TEST_F(AmqpTest, HandlerExceptionRequeuesTheMessage) {
         Connection setup(options_);
         private_queue(setup, queue_);
     }
-    Publisher(options_, false).publish("", queue_, {.body = "flaky"});
+    Publisher(options_).publish("", queue_, {.body = "flaky"});
     std::atomic<int> calls{0};
     Inbox done;
     Consumer consumer(
@@ -165,13 +166,13 @@ TEST_F(AmqpTest, HandlerExceptionRequeuesTheMessage) {
 
 TEST_F(AmqpTest, RetryQueueDeliversBackToTheWorkQueueAfterItsDelay) {
     Connection c(options_);
-    declare_topology(c);
+    declare_topology(c, topology_);
     std::string marker = "retry-" + crypto::random_hex(4);
-    Publisher(options_).publish("", names::retry_queue(names::kMp3Queue, 5), {.body = marker});
+    Publisher(options_, topology_).publish("", names::retry_queue(topology_.mp3_queue, 5), {.body = marker});
     auto published = std::chrono::steady_clock::now();
     Inbox inbox;
     Consumer consumer(
-        options_, [&](Connection&) { return std::string(names::kMp3Queue); }, 10,
+        options_, [&](Connection&) { return topology_.mp3_queue; }, 10,
         [&](const Delivery& d) {
             if (d.body == marker) inbox.add(d);
             return d.body == marker ? Consumer::Outcome::ack : Consumer::Outcome::requeue;
@@ -187,7 +188,7 @@ TEST_F(AmqpTest, ConcurrentPublishersShareOnePublisherSafely) {
         Connection setup(options_);
         private_queue(setup, queue_);
     }
-    Publisher publisher(options_, false);
+    Publisher publisher(options_);
     std::vector<std::future<void>> tasks;
     for (int t = 0; t < 8; ++t) {
         tasks.push_back(std::async(std::launch::async, [&, t] {

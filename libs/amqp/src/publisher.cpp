@@ -17,7 +17,7 @@ Options options_from_env(config::Env& env, const std::string& connection_name) {
     return o;
 }
 
-Publisher::Publisher(Options options, bool declare)
+Publisher::Publisher(Options options, std::optional<Topology> declare)
     : options_(std::move(options)), declare_(declare), keepalive_([this] { keepalive(); }) {}
 
 Publisher::~Publisher() {
@@ -38,7 +38,7 @@ Connection& Publisher::connection() {
     if (now < next_attempt_) throw Error("RabbitMQ unavailable: " + last_error_);
     try {
         auto c = std::make_unique<Connection>(options_);
-        if (declare_) declare_topology(*c);
+        if (declare_) declare_topology(*c, *declare_);
         c->enable_confirms();
         connection_ = std::move(c);
         backoff_ = 0ms;

@@ -12,11 +12,11 @@ std::string retry_queue(const std::string& queue, int seconds) {
 namespace {
 
 // A durable work queue whose rejected messages go to <queue>.dead, with its delay queues for retries.
-void declare_work_queue(Connection& c, const std::string& queue, bool with_retries) {
+void declare_work_queue(Connection& c, const Topology& t, const std::string& queue, bool with_retries) {
     c.declare_queue(queue, true, false, false,
-                    {.dead_letter_exchange = names::kDeadExchange, .dead_letter_routing_key = queue});
+                    {.dead_letter_exchange = t.dead_exchange, .dead_letter_routing_key = queue});
     c.declare_queue(names::dead_queue(queue), true, false, false);
-    c.bind(names::dead_queue(queue), names::kDeadExchange, queue);
+    c.bind(names::dead_queue(queue), t.dead_exchange, queue);
     if (!with_retries) return;
     for (int seconds : names::kRetryDelays) {
         c.declare_queue(
@@ -27,15 +27,31 @@ void declare_work_queue(Connection& c, const std::string& queue, bool with_retri
 
 }  // namespace
 
-void declare_topology(Connection& c) {
-    c.declare_exchange(names::kStatusExchange, "topic");
-    c.declare_exchange(names::kDeadExchange, "direct");
-    declare_work_queue(c, names::kVideoQueue, true);
-    declare_work_queue(c, names::kMp3Queue, true);
-    declare_work_queue(c, names::kGatewayStatusQueue, false);
-    c.bind(names::kGatewayStatusQueue, names::kStatusExchange, "job.*");
-    declare_work_queue(c, names::kNotificationFailedQueue, true);
-    c.bind(names::kNotificationFailedQueue, names::kStatusExchange, "job.failed");
+Topology Topology::with_prefix(const std::string& prefix) {
+    Topology t;
+    for (std::string* name : {&t.video_queue, &t.mp3_queue, &t.status_exchange, &t.dead_exchange,
+                              &t.gateway_status_queue, &t.notification_failed_queue}) {
+        *name = prefix + *name;
+    }
+    return t;
+}
+
+Topology topology_from_env(config::Env& env) {
+    Topology t = Topology::with_prefix(env.string("AMQP_NAME_PREFIX", ""));
+    t.video_queue = env.string("VIDEO_QUEUE", t.video_queue);
+    t.mp3_queue = env.string("MP3_QUEUE", t.mp3_queue);
+    return t;
+}
+
+void declare_topology(Connection& c, const Topology& t) {
+    c.declare_exchange(t.status_exchange, "topic");
+    c.declare_exchange(t.dead_exchange, "direct");
+    declare_work_queue(c, t, t.video_queue, true);
+    declare_work_queue(c, t, t.mp3_queue, true);
+    declare_work_queue(c, t, t.gateway_status_queue, false);
+    c.bind(t.gateway_status_queue, t.status_exchange, "job.*");
+    declare_work_queue(c, t, t.notification_failed_queue, true);
+    c.bind(t.notification_failed_queue, t.status_exchange, "job.failed");
 }
 
 }  // namespace mp3c::amqp

@@ -101,17 +101,27 @@ class Connection {
     uint64_t next_publish_tag_ = 1;
 };
 
-// Declares every exchange and queue of docs/messaging.md, identically in every service (a queue declared with other
+// The names of every exchange and queue (docs/messaging.md). The defaults keep the original's queue names `video`
+// and `mp3`; AMQP_NAME_PREFIX puts a whole deployment (or one test) in a namespace of its own.
+struct Topology {
+    std::string video_queue = "video";
+    std::string mp3_queue = "mp3";
+    std::string status_exchange = "mp3c.status";  // topic: job.<status>
+    std::string dead_exchange = "mp3c.dead";      // direct: routing key = the queue the message died in
+    std::string gateway_status_queue = "gateway.status";
+    std::string notification_failed_queue = "notification.failed";
+
+    static Topology with_prefix(const std::string& prefix);
+};
+
+// AMQP_NAME_PREFIX (default none), VIDEO_QUEUE and MP3_QUEUE (as the original; default video and mp3).
+Topology topology_from_env(config::Env& env);
+
+// Declares every exchange and queue of the topology, identically in every service (a queue declared with other
 // arguments than an existing one is an error, so there is one definition).
-void declare_topology(Connection& connection);
+void declare_topology(Connection& connection, const Topology& topology);
 
 namespace names {
-inline constexpr const char* kVideoQueue = "video";  // the original's queue names
-inline constexpr const char* kMp3Queue = "mp3";
-inline constexpr const char* kStatusExchange = "mp3c.status";  // topic: job.<status>
-inline constexpr const char* kDeadExchange = "mp3c.dead";      // direct: routing key = source queue
-inline constexpr const char* kGatewayStatusQueue = "gateway.status";
-inline constexpr const char* kNotificationFailedQueue = "notification.failed";
 // Delay tiers of the retry queues, in seconds: a message published (default exchange) to <queue>.retry.<seconds>s
 // waits there that long, then dead-letters back to <queue>.
 inline const std::vector<int> kRetryDelays = {5, 30, 120};
@@ -123,7 +133,8 @@ std::string retry_queue(const std::string& queue, int seconds);
 // keeps heartbeats going while idle.
 class Publisher {
   public:
-    explicit Publisher(Options options, bool declare = true);
+    // With a topology, it is declared on every (re)connection, so the broker may lose its state and come back.
+    explicit Publisher(Options options, std::optional<Topology> declare = std::nullopt);
     ~Publisher();
 
     // Throws Error when the message was not confirmed (the broker is down, refused it, or did not answer).
@@ -138,7 +149,7 @@ class Publisher {
     void keepalive();
 
     Options options_;
-    bool declare_;
+    std::optional<Topology> declare_;
     std::mutex mutex_;
     std::unique_ptr<Connection> connection_;
     std::chrono::steady_clock::time_point next_attempt_{};
