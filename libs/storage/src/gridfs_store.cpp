@@ -1,0 +1,481 @@
+// The mongodb:// store: MongoDB GridFS through libmongoc's bucket API, in the database named after the bucket
+// ("videos", "mp3s"), GridFS bucket "fs" (collections fs.files and fs.chunks), as the original stored them.
+//
+// Visibility: GridFS metadata can only be given when an upload starts, and the files document appears when the
+// stream is closed, before we can record the SHA-256 of what was written. So uploads start with metadata.pending =
+// true and commit() replaces it with metadata.sha256 in one update; readers ignore pending files. Files written by
+// other tools (no pending field) stay readable.
+
+#include <mongoc/mongoc.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "internal.hpp"
+#include "mp3c/log.hpp"
+#include "mp3c/storage.hpp"
+
+namespace mp3c::storage::detail {
+namespace {
+
+// An explicit chunk size (the GridFS default, 255 KiB), so that write() can split its input at chunk boundaries:
+// see GridFsWriter::write.
+constexpr int32_t kChunkSize = 255 * 1024;
+// libmongoc waits 30 s for a server by default; a request (or /readyz) should fail sooner. The URL can override it.
+constexpr int32_t kServerSelectionTimeoutMs = 5000;
+
+struct UriFree {
+    void operator()(mongoc_uri_t* p) const { mongoc_uri_destroy(p); }
+};
+struct PoolFree {
+    void operator()(mongoc_client_pool_t* p) const { mongoc_client_pool_destroy(p); }
+};
+struct DatabaseFree {
+    void operator()(mongoc_database_t* p) const { mongoc_database_destroy(p); }
+};
+struct CollectionFree {
+    void operator()(mongoc_collection_t* p) const { mongoc_collection_destroy(p); }
+};
+struct BucketFree {
+    void operator()(mongoc_gridfs_bucket_t* p) const { mongoc_gridfs_bucket_destroy(p); }
+};
+struct CursorFree {
+    void operator()(mongoc_cursor_t* p) const { mongoc_cursor_destroy(p); }
+};
+struct BsonFree {
+    void operator()(bson_t* p) const { bson_destroy(p); }
+};
+struct DownloadStreamFree {
+    void operator()(mongoc_stream_t* p) const { mongoc_stream_destroy(p); }
+};
+// Destroying an upload stream that was neither closed nor aborted closes it, which SAVES the partial file: abort
+// first, so that dropping a writer can never publish a truncated blob.
+struct UploadStreamFree {
+    void operator()(mongoc_stream_t* p) const {
+        if (!mongoc_stream_check_closed(p)) mongoc_gridfs_bucket_abort_upload(p);
+        mongoc_stream_destroy(p);
+    }
+};
+using UriPtr = std::unique_ptr<mongoc_uri_t, UriFree>;
+using PoolPtr = std::unique_ptr<mongoc_client_pool_t, PoolFree>;
+using DatabasePtr = std::unique_ptr<mongoc_database_t, DatabaseFree>;
+using CollectionPtr = std::unique_ptr<mongoc_collection_t, CollectionFree>;
+using BucketPtr = std::unique_ptr<mongoc_gridfs_bucket_t, BucketFree>;
+using CursorPtr = std::unique_ptr<mongoc_cursor_t, CursorFree>;
+// The bson_t typedef carries an alignment attribute that template arguments drop (with a warning); the struct tag
+// names the same type without it.
+using BsonPtr = std::unique_ptr<struct _bson_t, BsonFree>;
+using DownloadStreamPtr = std::unique_ptr<mongoc_stream_t, DownloadStreamFree>;
+using UploadStreamPtr = std::unique_ptr<mongoc_stream_t, UploadStreamFree>;
+
+// A reply document that libmongoc initialises (and that must be destroyed even when the call fails).
+struct Reply {
+    bson_t doc;
+    Reply() { bson_init(&doc); }
+    ~Reply() { bson_destroy(&doc); }
+    Reply(const Reply&) = delete;
+    Reply& operator=(const Reply&) = delete;
+};
+
+std::string message(const bson_error_t& error) {
+    return std::string(error.message) + " (domain " + std::to_string(error.domain) + ", code " +
+           std::to_string(error.code) + ")";
+}
+
+bool is_file_not_found(const bson_error_t& error) {
+    return error.domain == MONGOC_ERROR_GRIDFS && error.code == MONGOC_ERROR_GRIDFS_BUCKET_FILE_NOT_FOUND;
+}
+
+// libmongoc's own warnings would otherwise go to stderr as plain text, between our JSON lines.
+void log_handler(mongoc_log_level_t level, const char* domain, const char* text, void*) {
+    nlohmann::json fields = {{"component", "libmongoc"}, {"domain", domain ? domain : ""}};
+    std::string_view line = text ? text : "";
+    switch (level) {
+        case MONGOC_LOG_LEVEL_ERROR:
+        case MONGOC_LOG_LEVEL_CRITICAL:
+            log::error(line, fields);
+            break;
+        case MONGOC_LOG_LEVEL_WARNING:
+            log::warn(line, fields);
+            break;
+        case MONGOC_LOG_LEVEL_MESSAGE:
+        case MONGOC_LOG_LEVEL_INFO:
+            log::info(line, fields);
+            break;
+        default:
+            log::debug(line, fields);
+            break;
+    }
+}
+
+void init_mongoc() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        mongoc_init();  // never undone with mongoc_cleanup(): stores may live until exit
+        mongoc_log_set_handler(log_handler, nullptr);
+    });
+}
+
+bson_value_t oid_value(const std::string& id) {
+    bson_value_t value{};
+    value.value_type = BSON_TYPE_OID;
+    bson_oid_init_from_string(&value.value.v_oid, id.c_str());
+    return value;
+}
+
+// "mongodb://user:secret@host:27017,host2/db?opts" → "mongodb://host:27017,host2/<bucket>": no credentials, and no
+// options either, since some carry secrets (tlsCertificateKeyFilePassword, authMechanismProperties).
+std::string describe_url(const std::string& url, const std::string& bucket) {
+    size_t scheme_end = url.find("://");
+    if (scheme_end == std::string::npos) return "mongodb://?/" + bucket;
+    size_t hosts_begin = scheme_end + 3;
+    size_t hosts_end = url.find_first_of("/?", hosts_begin);
+    std::string hosts =
+        url.substr(hosts_begin, hosts_end == std::string::npos ? std::string::npos : hosts_end - hosts_begin);
+    if (size_t at = hosts.rfind('@'); at != std::string::npos) hosts.erase(0, at + 1);
+    return url.substr(0, hosts_begin) + hosts + "/" + bucket;
+}
+
+// A client from the pool, returned when done. Popping blocks while maxPoolSize clients are out.
+class ClientLease {
+  public:
+    explicit ClientLease(mongoc_client_pool_t* pool) : pool_(pool), client_(mongoc_client_pool_pop(pool)) {}
+    ~ClientLease() { mongoc_client_pool_push(pool_, client_); }
+    ClientLease(const ClientLease&) = delete;
+    ClientLease& operator=(const ClientLease&) = delete;
+    mongoc_client_t* get() const { return client_; }
+
+  private:
+    mongoc_client_pool_t* pool_;
+    mongoc_client_t* client_;
+};
+
+// Everything one operation needs. A bucket and its streams belong to the client they came from, so a Session lives
+// as long as the reader or writer that uses it.
+class Session {
+  public:
+    Session(mongoc_client_pool_t* pool, const std::string& database)
+        : client_(pool), db_(mongoc_client_get_database(client_.get(), database.c_str())) {
+        bson_error_t error{};
+        BsonPtr opts(BCON_NEW("chunkSizeBytes", BCON_INT32(kChunkSize)));
+        bucket_.reset(mongoc_gridfs_bucket_new(db_.get(), opts.get(), nullptr, &error));
+        if (!bucket_) throw Error("GridFS bucket in database " + database + ": " + message(error));
+    }
+    mongoc_client_t* client() const { return client_.get(); }
+    mongoc_database_t* db() const { return db_.get(); }
+    mongoc_gridfs_bucket_t* bucket() const { return bucket_.get(); }
+
+  private:
+    ClientLease client_;  // declared first: destroyed last
+    DatabasePtr db_;
+    BucketPtr bucket_;
+};
+
+std::string utf8(const bson_iter_t* iter) {
+    if (!BSON_ITER_HOLDS_UTF8(iter)) return "";
+    uint32_t length = 0;
+    const char* text = bson_iter_utf8(iter, &length);
+    return std::string(text, length);
+}
+
+// A files document → BlobInfo; nullopt while the upload is still being committed.
+std::optional<BlobInfo> to_info(const std::string& id, const bson_t* doc) {
+    BlobInfo info;
+    info.id = id;
+    bson_iter_t iter;
+    if (!bson_iter_init(&iter, doc)) throw Error("GridFS files document for " + id + " is malformed");
+    while (bson_iter_next(&iter)) {
+        std::string_view key = bson_iter_key(&iter);
+        if (key == "length") {
+            info.size = static_cast<uint64_t>(std::max<int64_t>(0, bson_iter_as_int64(&iter)));
+        } else if (key == "uploadDate" && BSON_ITER_HOLDS_DATE_TIME(&iter)) {
+            info.created_ms = bson_iter_date_time(&iter);
+        } else if (key == "filename") {
+            info.filename = utf8(&iter);
+        } else if (key == "metadata" && BSON_ITER_HOLDS_DOCUMENT(&iter)) {
+            bson_iter_t meta;
+            if (!bson_iter_recurse(&iter, &meta)) continue;
+            while (bson_iter_next(&meta)) {
+                std::string_view name = bson_iter_key(&meta);
+                if (name == "owner") {
+                    info.owner = utf8(&meta);
+                } else if (name == "content_type") {
+                    info.content_type = utf8(&meta);
+                } else if (name == "sha256") {
+                    info.sha256 = utf8(&meta);
+                } else if (name == "pending" && bson_iter_as_bool(&meta)) {
+                    return std::nullopt;
+                }
+            }
+        }
+    }
+    return info;
+}
+
+std::optional<BlobInfo> find_info(Session& session, const std::string& id) {
+    bson_oid_t oid;
+    bson_oid_init_from_string(&oid, id.c_str());
+    BsonPtr filter(BCON_NEW("_id", BCON_OID(&oid)));
+    BsonPtr opts(BCON_NEW("limit", BCON_INT64(1)));
+    CursorPtr cursor(mongoc_gridfs_bucket_find(session.bucket(), filter.get(), opts.get()));
+    const bson_t* doc = nullptr;
+    if (mongoc_cursor_next(cursor.get(), &doc)) return to_info(id, doc);
+    bson_error_t error{};
+    if (mongoc_cursor_error(cursor.get(), &error)) throw Error("GridFS find " + id + ": " + message(error));
+    return std::nullopt;
+}
+
+class GridFsWriter final : public BlobWriter {
+  public:
+    GridFsWriter(mongoc_client_pool_t* pool, const std::string& database, NewBlob blob)
+        : session_(std::make_unique<Session>(pool, database)), blob_(std::move(blob)), id_(new_id()) {
+        bson_value_t file_id = oid_value(id_);
+        // The file name is also in the metadata because the top-level one is GridFS's, which other tools may
+        // rewrite; ours is the client's, for display.
+        BsonPtr opts(BCON_NEW("metadata", "{",                                        //
+                              "owner", BCON_UTF8(blob_.owner.c_str()),                //
+                              "content_type", BCON_UTF8(blob_.content_type.c_str()),  //
+                              "filename", BCON_UTF8(blob_.filename.c_str()),          //
+                              "pending", BCON_BOOL(true),                             //
+                              "}"));
+        bson_error_t error{};
+        stream_.reset(mongoc_gridfs_bucket_open_upload_stream_with_id(session_->bucket(), &file_id,
+                                                                      blob_.filename.c_str(), opts.get(), &error));
+        if (!stream_) throw Error("GridFS upload of " + id_ + ": " + message(error));
+    }
+    ~GridFsWriter() override { abort(); }
+
+    const std::string& id() const override { return id_; }
+    uint64_t bytes_written() const override { return size_; }
+
+    // libmongoc's writev ignores a failed chunk insert and, when more input follows in the same call, retries that
+    // insert forever (seen with 1.23.1, still so upstream). Ending every call at a chunk boundary means a failed insert
+    // is the last thing the call does; the error is then reported by mongoc_gridfs_bucket_stream_error.
+    void write(std::string_view bytes) override {
+        ensure_writable();
+        while (!bytes.empty()) {
+            size_t room = static_cast<size_t>(kChunkSize) - static_cast<size_t>(size_ % kChunkSize);
+            size_t piece = std::min(room, bytes.size());
+            // mongoc_stream_write takes a non-const buffer but only reads it.
+            ssize_t n = mongoc_stream_write(stream_.get(), const_cast<char*>(bytes.data()), piece, 0);
+            bson_error_t error{};
+            if (mongoc_gridfs_bucket_stream_error(stream_.get(), &error) || n != static_cast<ssize_t>(piece)) {
+                failed_ = true;
+                throw Error("GridFS write of " + id_ + ": " + (error.code ? message(error) : "short write"));
+            }
+            hash_.update(bytes.substr(0, piece));
+            size_ += piece;
+            bytes.remove_prefix(piece);
+        }
+    }
+
+    BlobInfo commit() override {
+        ensure_writable();
+        failed_ = true;  // until the end: a throw below leaves a writer that can only be aborted
+        // Closing writes the last chunk and inserts the files document (still pending).
+        int closed = mongoc_stream_close(stream_.get());
+        bson_error_t error{};
+        if (mongoc_gridfs_bucket_stream_error(stream_.get(), &error) || closed != 0) {
+            discard(true);
+            throw Error("GridFS upload of " + id_ + ": " + (error.code ? message(error) : "close failed"));
+        }
+        stream_.reset();
+
+        std::string sha256 = hash_.hex_digest();
+        bson_oid_t oid;
+        bson_oid_init_from_string(&oid, id_.c_str());
+        CollectionPtr files(mongoc_database_get_collection(session_->db(), "fs.files"));
+        BsonPtr query(BCON_NEW("_id", BCON_OID(&oid)));
+        BsonPtr update(BCON_NEW("$set", "{", "metadata.sha256", BCON_UTF8(sha256.c_str()), "}",  //
+                                "$unset", "{", "metadata.pending", BCON_UTF8(""), "}"));
+        Reply reply;
+        // find_and_modify (on the primary) returns the final document: what stat() will read, uploadDate included.
+        bool ok = mongoc_collection_find_and_modify(files.get(), query.get(), nullptr, update.get(), nullptr, false,
+                                                    false, true, &reply.doc, &error);
+        std::optional<BlobInfo> info;
+        bson_iter_t value;
+        if (ok && bson_iter_init_find(&value, &reply.doc, "value") && BSON_ITER_HOLDS_DOCUMENT(&value)) {
+            uint32_t length = 0;
+            const uint8_t* data = nullptr;
+            bson_iter_document(&value, &length, &data);
+            bson_t doc;
+            if (bson_init_static(&doc, data, length)) info = to_info(id_, &doc);
+        }
+        if (!info) {
+            discard(true);
+            throw Error("GridFS commit of " + id_ + ": " + (ok ? "files document missing" : message(error)));
+        }
+        committed_ = true;
+        session_.reset();  // give the client back now rather than when the writer goes
+        return *info;
+    }
+
+    void abort() noexcept override {
+        if (committed_ || aborted_) return;
+        discard(false);
+    }
+
+  private:
+    void ensure_writable() const {
+        if (committed_) throw Error("blob " + id_ + ": already committed");
+        if (aborted_) throw Error("blob " + id_ + ": aborted");
+        if (failed_) throw Error("blob " + id_ + ": an earlier write failed");
+    }
+
+    // Removes the chunks and, once close() may have inserted it, the files document. Best effort: a failure here
+    // leaves a pending file, which readers never see.
+    void discard(bool files_document_may_exist) noexcept {
+        aborted_ = true;
+        if (stream_) {
+            mongoc_gridfs_bucket_abort_upload(stream_.get());
+            stream_.reset();
+        }
+        if (files_document_may_exist && session_) {
+            bson_value_t file_id = oid_value(id_);
+            bson_error_t error{};
+            if (!mongoc_gridfs_bucket_delete_by_id(session_->bucket(), &file_id, &error) && !is_file_not_found(error)) {
+                log::warn("could not remove a failed GridFS upload", {{"id", id_}, {"error", message(error)}});
+            }
+        }
+        session_.reset();
+    }
+
+    std::unique_ptr<Session> session_;  // declared before stream_: the stream goes first
+    NewBlob blob_;
+    std::string id_;
+    UploadStreamPtr stream_;
+    Sha256Stream hash_;
+    uint64_t size_ = 0;
+    bool committed_ = false;
+    bool aborted_ = false;
+    bool failed_ = false;
+};
+
+// The bucket API has no seek: a read from an offset downloads and discards the bytes before it.
+class GridFsReader final : public BlobReader {
+  public:
+    GridFsReader(std::unique_ptr<Session> session, DownloadStreamPtr stream, BlobInfo info, uint64_t offset,
+                 uint64_t length)
+        : session_(std::move(session)), stream_(std::move(stream)), info_(std::move(info)), remaining_(offset) {
+        std::unique_ptr<char[]> scratch(new char[64 * 1024]);
+        while (remaining_ > 0) read(scratch.get(), 64 * 1024);
+        remaining_ = length;
+    }
+
+    const BlobInfo& info() const override { return info_; }
+    uint64_t remaining() const override { return remaining_; }
+
+    size_t read(char* buffer, size_t size) override {
+        if (remaining_ == 0 || size == 0) return 0;
+        size_t want = static_cast<size_t>(std::min<uint64_t>(size, remaining_));
+        ssize_t n = mongoc_stream_read(stream_.get(), buffer, want, 1, 0);
+        if (n < 0) {
+            bson_error_t error{};
+            mongoc_gridfs_bucket_stream_error(stream_.get(), &error);
+            throw Error("GridFS read of " + info_.id + ": " + (error.code ? message(error) : "read failed"));
+        }
+        if (n == 0) throw Error("GridFS read of " + info_.id + ": the file ends before its length");
+        remaining_ -= static_cast<uint64_t>(n);
+        return static_cast<size_t>(n);
+    }
+
+  private:
+    std::unique_ptr<Session> session_;  // declared before stream_: the stream goes first
+    DownloadStreamPtr stream_;
+    BlobInfo info_;
+    uint64_t remaining_;
+};
+
+class GridFsStore final : public BlobStore {
+  public:
+    GridFsStore(UriPtr uri, PoolPtr pool, std::string database, std::string description)
+        : uri_(std::move(uri)),
+          pool_(std::move(pool)),
+          database_(std::move(database)),
+          description_(std::move(description)) {}
+
+    std::unique_ptr<BlobWriter> create(const NewBlob& blob) override {
+        return std::make_unique<GridFsWriter>(pool_.get(), database_, clean(blob));
+    }
+
+    std::unique_ptr<BlobReader> open(const std::string& id, uint64_t offset, std::optional<uint64_t> length) override {
+        if (!is_valid_id(id)) return nullptr;
+        auto session = std::make_unique<Session>(pool_.get(), database_);
+        auto info = find_info(*session, id);
+        if (!info) return nullptr;
+        bson_value_t file_id = oid_value(id);
+        bson_error_t error{};
+        DownloadStreamPtr stream(mongoc_gridfs_bucket_open_download_stream(session->bucket(), &file_id, &error));
+        if (!stream) {
+            if (is_file_not_found(error)) return nullptr;  // removed in between
+            throw Error("GridFS download of " + id + ": " + message(error));
+        }
+        uint64_t start = std::min(offset, info->size);
+        uint64_t count = info->size - start;
+        if (length) count = std::min(count, *length);
+        return std::make_unique<GridFsReader>(std::move(session), std::move(stream), std::move(*info), start, count);
+    }
+
+    std::optional<BlobInfo> stat(const std::string& id) override {
+        if (!is_valid_id(id)) return std::nullopt;
+        Session session(pool_.get(), database_);
+        return find_info(session, id);
+    }
+
+    bool remove(const std::string& id) override {
+        if (!is_valid_id(id)) return false;
+        Session session(pool_.get(), database_);
+        bson_value_t file_id = oid_value(id);
+        bson_error_t error{};
+        // Deletes the files document first, then the chunks: the blob disappears before its bytes do.
+        if (mongoc_gridfs_bucket_delete_by_id(session.bucket(), &file_id, &error)) return true;
+        if (is_file_not_found(error)) return false;
+        throw Error("GridFS delete of " + id + ": " + message(error));
+    }
+
+    std::optional<std::string> check() override {
+        ClientLease client(pool_.get());
+        BsonPtr command(BCON_NEW("ping", BCON_INT32(1)));
+        Reply reply;
+        bson_error_t error{};
+        if (!mongoc_client_command_simple(client.get(), "admin", command.get(), nullptr, &reply.doc, &error)) {
+            return "MongoDB " + description_ + ": " + message(error);
+        }
+        return std::nullopt;
+    }
+
+    std::string describe() const override { return description_; }
+
+  private:
+    UriPtr uri_;
+    PoolPtr pool_;
+    std::string database_;
+    std::string description_;
+};
+
+}  // namespace
+
+std::unique_ptr<BlobStore> open_gridfs_store(const std::string& url, const std::string& bucket) {
+    init_mongoc();
+    // The bucket names the database, whatever database the URL names (there it only picks the auth database).
+    if (!is_valid_bucket(bucket)) throw Error("invalid storage bucket name: " + bucket);
+    std::string description = describe_url(url, bucket);
+    bson_error_t error{};
+    UriPtr uri(mongoc_uri_new_with_error(url.c_str(), &error));
+    if (!uri) throw Error("invalid MongoDB STORAGE_URL " + description + ": " + error.message);
+    if (!mongoc_uri_has_option(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
+        mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, kServerSelectionTimeoutMs);
+    }
+    PoolPtr pool(mongoc_client_pool_new_with_error(uri.get(), &error));
+    if (!pool) throw Error("MongoDB client pool for " + description + ": " + message(error));
+    mongoc_client_pool_set_error_api(pool.get(), MONGOC_ERROR_API_VERSION_2);
+    auto store = std::make_unique<GridFsStore>(std::move(uri), std::move(pool), bucket, description);
+    log::info("blob store opened", {{"store", description}});
+    return store;
+}
+
+}  // namespace mp3c::storage::detail
