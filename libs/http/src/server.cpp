@@ -363,16 +363,18 @@ struct Server::Impl {
         request.route = match.route->pattern;
         request.path_params = std::move(match.params);
 
+        // A streaming route's handler judges the announced length itself (its own limits, its own words); the route's
+        // limit still bounds what is read.
+        if (match.route->streaming) {
+            co_return co_await handle_streaming(conn, buffer, header_parser, request, *match.route, started_at,
+                                                client_keep_alive, has_body && expects_continue, content_length);
+        }
         uint64_t limit = match.route->options.max_body_bytes;
         if (content_length && *content_length > limit) {
             co_await reply_and_close(
                 conn, request, started_at,
                 Response::error(413, "body_too_large", "request body larger than " + std::to_string(limit) + " bytes"));
             co_return false;
-        }
-        if (match.route->streaming) {
-            co_return co_await handle_streaming(conn, buffer, header_parser, request, *match.route, started_at,
-                                                client_keep_alive, has_body && expects_continue);
         }
         if (has_body && expects_continue) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -420,7 +422,7 @@ struct Server::Impl {
     awaitable<bool> handle_streaming(Connection& conn, beast::flat_buffer& buffer,
                                      bhttp::request_parser<bhttp::empty_body>& header_parser, Request& request,
                                      const Route& route, Clock::time_point started_at, bool keep_alive,
-                                     bool send_continue) {
+                                     bool send_continue, boost::optional<std::uint64_t> content_length) {
         boost::system::error_code ec;
         std::exception_ptr failure;
         std::variant<Response, std::unique_ptr<BodyConsumer>> decision;
@@ -439,6 +441,15 @@ struct Server::Impl {
         }
         std::unique_ptr<BodyConsumer> consumer = std::move(std::get<std::unique_ptr<BodyConsumer>>(decision));
         auto release = [&] { consumer.reset(); };  // may delete a partial file: a worker's job
+        if (content_length && *content_length > route.options.max_body_bytes) {
+            // The parser checks a declared length only while reading the header, which is done: check it here.
+            co_await on_workers(release);
+            co_await reply_and_close(
+                conn, request, started_at,
+                Response::error(413, "body_too_large",
+                                "request body larger than " + std::to_string(route.options.max_body_bytes) + " bytes"));
+            co_return false;
+        }
 
         if (send_continue) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";

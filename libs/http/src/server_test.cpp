@@ -414,13 +414,15 @@ TEST_F(ServerTest, StreamingRouteCanRefuseFromTheHeaderAlone) {
 
 TEST_F(ServerTest, StreamingBodyOverTheRouteLimitIs413AndTheConsumerIsDropped) {
     auto port = start();
-    // Declared too large: refused before any consumer exists.
+    // Declared too large: refused before the body is read; the consumer the handler made never sees an end.
     HttpConnection c("127.0.0.1", port);
     c.send_raw("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(65 << 20) + "\r\n\r\n");
     auto r = c.read_response();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 413);
-    EXPECT_EQ(consumers_destroyed_, 0);
+    EXPECT_EQ(r->json()["error"], "body_too_large");
+    ASSERT_TRUE(wait_consumers_destroyed(1));
+    EXPECT_EQ(consumers_ended_, 0);
 }
 
 TEST_F(ServerTest, ConsumerCanAnswerEarlyAndTheRestOfTheBodyIsNotRead) {

@@ -1,0 +1,36 @@
+#include "gateway_config.hpp"
+
+#include "mp3c/http_config.hpp"
+#include "mp3c/token.hpp"
+
+namespace mp3c::gateway {
+
+GatewayConfig load_gateway_config(config::Env& env) {
+    GatewayConfig c;
+    c.server = http::server_options_from_env(env, "gateway", 8080);
+    c.mysql = mysql::options_from_env(env, "gateway");
+    c.amqp = amqp::options_from_env(env, "gateway");
+    c.topology = amqp::topology_from_env(env);
+    c.jwt_secret = env.secret("JWT_SECRET", std::nullopt, token::Signer::kMinimumSecretLength);
+    std::string auth = env.string("AUTH_SVC_ADDRESS", "127.0.0.1:5000");
+    c.auth_url = auth.find("://") == std::string::npos ? "http://" + auth : auth;
+    while (!c.auth_url.empty() && c.auth_url.back() == '/') c.auth_url.pop_back();
+    c.auth_timeout = env.duration("AUTH_TIMEOUT", std::chrono::seconds(5), std::chrono::milliseconds(100));
+    c.storage_url = env.string("STORAGE_URL", c.storage_url);
+    if (c.storage_url.rfind("file://", 0) != 0 && c.storage_url.rfind("mongodb://", 0) != 0) {
+        env.problem("STORAGE_URL", "must start with file:// or mongodb://");
+    }
+    c.max_upload_bytes = env.bytes("MAX_UPLOAD_BYTES", c.max_upload_bytes);
+    if (c.max_upload_bytes == 0) env.problem("MAX_UPLOAD_BYTES", "must be more than 0");
+    c.max_queued_jobs = static_cast<uint64_t>(env.integer("MAX_QUEUED_JOBS", 1000, 0, 100'000'000));
+    c.user_quota_bytes = env.bytes("USER_QUOTA_BYTES", 0);
+    auto level = env.string("LOG_LEVEL", "info");
+    if (auto parsed = log::parse_level(level)) {
+        c.log_level = *parsed;
+    } else {
+        env.problem("LOG_LEVEL", "'" + level + "' is not one of debug, info, warn, error");
+    }
+    return c;
+}
+
+}  // namespace mp3c::gateway

@@ -1,0 +1,91 @@
+#include "job_events.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mp3c::gateway {
+namespace {
+
+StatusEvent event(JobStatus status, int progress = 0) {
+    StatusEvent e;
+    e.job_id = "0123456789abcdef01234567";
+    e.status = status;
+    e.progress = progress;
+    if (status == JobStatus::done) e.mp3_fid = "aaaaaaaaaaaaaaaaaaaaaaaa";
+    return e;
+}
+
+Job queued_job() {
+    Job j;
+    j.id = "0123456789abcdef01234567";
+    j.status = JobStatus::queued;
+    return j;
+}
+
+TEST(JobEvents, StatusOnlyMovesForward) {
+    Job j = queued_job();
+    EXPECT_TRUE(advances(j, event(JobStatus::processing, 0)));
+    j.status = JobStatus::processing;
+    j.progress = 40;
+    EXPECT_FALSE(advances(j, event(JobStatus::processing, 30)));
+    EXPECT_TRUE(advances(j, event(JobStatus::processing, 41)));
+    EXPECT_TRUE(advances(j, event(JobStatus::done)));
+    j.status = JobStatus::done;
+    EXPECT_FALSE(advances(j, event(JobStatus::processing, 99)));
+    EXPECT_FALSE(advances(j, event(JobStatus::failed)));
+}
+
+TEST(JobEvents, HubKeepsTheMostAdvancedState) {
+    JobEventHub hub;
+    hub.update(event(JobStatus::processing, 50));
+    hub.update(event(JobStatus::processing, 20));  // late, out of order
+    EXPECT_EQ(hub.latest(event(JobStatus::queued).job_id)->progress, 50);
+    hub.update(event(JobStatus::done));
+    hub.update(event(JobStatus::processing, 90));
+    EXPECT_EQ(hub.latest(event(JobStatus::queued).job_id)->status, JobStatus::done);
+    EXPECT_FALSE(hub.latest("ffffffffffffffffffffffff"));
+}
+
+TEST(JobEvents, HubIsBounded) {
+    JobEventHub hub(10);
+    for (int i = 0; i < 100; ++i) {
+        auto e = event(JobStatus::processing, 1);
+        e.job_id = std::to_string(i);
+        hub.update(e);
+    }
+    EXPECT_FALSE(hub.latest("0"));
+    EXPECT_TRUE(hub.latest("99"));
+}
+
+TEST(JobEvents, StreamSendsCurrentStateThenChangesThenEnds) {
+    JobEventHub hub;
+    JobEventStream stream(hub, queued_job());
+    auto first = stream.poll();
+    ASSERT_TRUE(first);
+    EXPECT_NE(first->find("event: status\ndata: {"), std::string::npos);
+    EXPECT_NE(first->find("\"status\":\"queued\""), std::string::npos);
+    EXPECT_EQ(stream.poll(), "");  // nothing new
+    hub.update(event(JobStatus::processing, 10));
+    auto progress = stream.poll();
+    ASSERT_TRUE(progress);
+    EXPECT_NE(progress->find("\"progress\":10"), std::string::npos);
+    hub.update(event(JobStatus::done));
+    auto done = stream.poll();
+    ASSERT_TRUE(done);
+    EXPECT_NE(done->find("\"status\":\"done\""), std::string::npos);
+    EXPECT_NE(done->find("\"download_url\":\"/jobs/0123456789abcdef01234567/mp3\""), std::string::npos);
+    EXPECT_FALSE(stream.poll()) << "the stream ends after a final state";
+}
+
+TEST(StatusEventParsing, RejectsInvalidEvents) {
+    EXPECT_FALSE(StatusEvent::parse("not json"));
+    EXPECT_FALSE(StatusEvent::parse("[]"));
+    EXPECT_FALSE(StatusEvent::parse(R"({"status":"done"})"));
+    EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"x","status":"exploded"})"));
+    EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"x","status":"done"})")) << "done without its mp3";
+    auto ok = StatusEvent::parse(R"({"job_id":"x","status":"processing","progress":150.5})");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->progress, 100);
+}
+
+}  // namespace
+}  // namespace mp3c::gateway

@@ -1,0 +1,152 @@
+#include "request_parsing.hpp"
+
+#include <charconv>
+#include <set>
+
+#include "mp3c/strings.hpp"
+
+namespace mp3c::gateway {
+
+namespace {
+
+std::optional<int64_t> whole_number(std::string_view text) {
+    text = trim(text);
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return v;
+}
+
+// Truncates to at most `max` bytes without cutting a UTF-8 sequence.
+std::string utf8_prefix(std::string_view s, size_t max) {
+    if (s.size() <= max) return std::string(s);
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xc0) == 0x80) --cut;
+    return std::string(s.substr(0, cut));
+}
+
+}  // namespace
+
+std::variant<nlohmann::json, std::string> parse_output_options(const std::map<std::string, std::string>& fields) {
+    static const std::set<int64_t> kBitrates = {64, 80, 96, 112, 128, 160, 192, 224, 256, 320};
+    static const std::set<int64_t> kRates = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000};
+    nlohmann::json options = {
+        {"bitrate", nullptr}, {"quality", nullptr}, {"channels", nullptr}, {"sample_rate", nullptr}};
+    auto field = [&](const char* name) -> std::optional<std::string> {
+        auto it = fields.find(name);
+        if (it == fields.end() || trim(it->second).empty()) return std::nullopt;
+        return it->second;
+    };
+    if (auto text = field("bitrate")) {
+        auto v = whole_number(*text);
+        if (!v || !kBitrates.count(*v)) {
+            return std::string("bitrate must be one of 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 (kb/s)");
+        }
+        options["bitrate"] = *v;
+    }
+    if (auto text = field("quality")) {
+        auto v = whole_number(*text);
+        if (!v || *v < 0 || *v > 9) return std::string("quality must be a whole number from 0 (best) to 9 (smallest)");
+        options["quality"] = *v;
+    }
+    if (!options["bitrate"].is_null() && !options["quality"].is_null()) {
+        return std::string("give either bitrate (constant) or quality (variable), not both");
+    }
+    if (auto text = field("channels")) {
+        auto v = whole_number(*text);
+        if (!v || (*v != 1 && *v != 2)) return std::string("channels must be 1 (mono) or 2 (stereo)");
+        options["channels"] = *v;
+    }
+    if (auto text = field("sample_rate")) {
+        auto v = whole_number(*text);
+        if (!v || !kRates.count(*v)) {
+            return std::string(
+                "sample_rate must be one of 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 (Hz)");
+        }
+        options["sample_rate"] = *v;
+    }
+    return options;
+}
+
+std::string clean_filename(std::string_view name) {
+    auto slash = name.find_last_of("/\\");
+    if (slash != std::string_view::npos) name = name.substr(slash + 1);
+    std::string out;
+    for (char c : name) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) continue;
+        out.push_back(c);
+    }
+    if (!is_valid_utf8(out)) {
+        std::string ascii;
+        for (char c : out)
+            if (static_cast<unsigned char>(c) < 0x80) ascii.push_back(c);
+        out = ascii;
+    }
+    out = utf8_prefix(trim(out), 200);
+    if (out.empty() || out == "." || out == "..") return "upload";
+    return out;
+}
+
+std::string mp3_content_disposition(std::string_view original) {
+    std::string base = clean_filename(original);
+    auto dot = base.rfind('.');
+    if (dot != std::string::npos && dot > 0) base = base.substr(0, dot);
+    base += ".mp3";
+    std::string ascii;
+    for (char c : base) {
+        auto u = static_cast<unsigned char>(c);
+        ascii.push_back(u >= 0x80 || c == '"' || c == '\\' || c == ';' || c == '%' ? '_' : c);
+    }
+    static const char* kHex = "0123456789ABCDEF";
+    std::string encoded;
+    for (char c : base) {
+        auto u = static_cast<unsigned char>(c);
+        bool plain = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                     std::string_view("!#$&+-.^_`|~").find(c) != std::string_view::npos;
+        if (plain) {
+            encoded.push_back(c);
+        } else {
+            encoded += '%';
+            encoded += kHex[u >> 4];
+            encoded += kHex[u & 15];
+        }
+    }
+    return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
+}
+
+RangeRequest parse_range(std::optional<std::string_view> header, uint64_t size) {
+    if (!header) return {};
+    auto value = trim(*header);
+    if (value.substr(0, 6) != "bytes=") return {};
+    value = value.substr(6);
+    if (value.find(',') != std::string_view::npos) return {};  // several ranges: send the whole file instead
+    auto dash = value.find('-');
+    if (dash == std::string_view::npos) return {};
+    auto first = trim(value.substr(0, dash)), last = trim(value.substr(dash + 1));
+    auto parse = [](std::string_view t) -> std::optional<uint64_t> {
+        uint64_t v = 0;
+        auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+        if (ec != std::errc() || end != t.data() + t.size() || t.empty()) return std::nullopt;
+        return v;
+    };
+    if (first.empty()) {  // suffix: the last N bytes
+        auto n = parse(last);
+        if (!n) return {};
+        if (*n == 0 || size == 0) return {std::nullopt, true};
+        uint64_t length = std::min(*n, size);
+        return {ByteRange{size - length, length}, false};
+    }
+    auto start = parse(first);
+    if (!start) return {};
+    if (*start >= size) return {std::nullopt, true};
+    uint64_t end = size - 1;
+    if (!last.empty()) {
+        auto e = parse(last);
+        if (!e || *e < *start) return {};
+        end = std::min(*e, size - 1);
+    }
+    return {ByteRange{*start, end - *start + 1}, false};
+}
+
+}  // namespace mp3c::gateway

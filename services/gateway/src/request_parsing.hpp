@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+// Pure helpers of the gateway's API, unit-tested on their own.
+namespace mp3c::gateway {
+
+// The upload's optional form fields: bitrate (64-320 kb/s, an MP3 bitrate) or quality (VBR 0-9, 0 best), channels
+// (1 or 2), sample_rate (an MP3 rate). Returns the options as stored and sent to the converter, or what is wrong.
+std::variant<nlohmann::json, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
+
+// The base name of an uploaded file for display and for the download's name: no directories, no control
+// characters, at most 200 bytes of valid UTF-8; "upload" when nothing is left.
+std::string clean_filename(std::string_view name);
+
+// Content-Disposition for downloading `original` as MP3: its base name without extension plus ".mp3", as an ASCII
+// fallback and RFC 5987 UTF-8.
+std::string mp3_content_disposition(std::string_view original);
+
+struct ByteRange {
+    uint64_t offset;
+    uint64_t length;
+};
+// A single "bytes=" range of a resource of `size` bytes (RFC 9110): nullopt when there is no usable range (then the
+// whole resource is sent), or the unsatisfiable marker.
+struct RangeRequest {
+    std::optional<ByteRange> range;
+    bool unsatisfiable = false;
+};
+RangeRequest parse_range(std::optional<std::string_view> header, uint64_t size);
+
+}  // namespace mp3c::gateway

@@ -1,0 +1,92 @@
+#include "request_parsing.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mp3c::gateway {
+namespace {
+
+std::string error_of(const std::map<std::string, std::string>& fields) {
+    auto r = parse_output_options(fields);
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "";
+}
+
+TEST(OutputOptions, DefaultsAreNull) {
+    auto r = parse_output_options({});
+    ASSERT_TRUE(std::holds_alternative<nlohmann::json>(r));
+    auto j = std::get<nlohmann::json>(r);
+    EXPECT_TRUE(j["bitrate"].is_null());
+    EXPECT_TRUE(j["quality"].is_null());
+}
+
+TEST(OutputOptions, ValidValues) {
+    auto r = parse_output_options({{"bitrate", "128"}, {"channels", "1"}, {"sample_rate", "22050"}, {"other", "x"}});
+    ASSERT_TRUE(std::holds_alternative<nlohmann::json>(r)) << std::get<std::string>(r);
+    auto j = std::get<nlohmann::json>(r);
+    EXPECT_EQ(j["bitrate"], 128);
+    EXPECT_EQ(j["channels"], 1);
+    EXPECT_EQ(j["sample_rate"], 22050);
+    EXPECT_EQ(std::get<nlohmann::json>(parse_output_options({{"quality", "0"}}))["quality"], 0);
+}
+
+TEST(OutputOptions, InvalidValuesAreNamed) {
+    EXPECT_NE(error_of({{"bitrate", "100"}}).find("bitrate"), std::string::npos);
+    EXPECT_NE(error_of({{"bitrate", "32"}}).find("bitrate"), std::string::npos);
+    EXPECT_NE(error_of({{"bitrate", "abc"}}).find("bitrate"), std::string::npos);
+    EXPECT_NE(error_of({{"quality", "10"}}).find("quality"), std::string::npos);
+    EXPECT_NE(error_of({{"quality", "-1"}}).find("quality"), std::string::npos);
+    EXPECT_NE(error_of({{"bitrate", "128"}, {"quality", "2"}}).find("not both"), std::string::npos);
+    EXPECT_NE(error_of({{"channels", "6"}}).find("channels"), std::string::npos);
+    EXPECT_NE(error_of({{"sample_rate", "96000"}}).find("sample_rate"), std::string::npos);
+}
+
+TEST(CleanFilename, StripsDirectoriesAndControlCharacters) {
+    EXPECT_EQ(clean_filename("../../etc/passwd"), "passwd");
+    EXPECT_EQ(clean_filename("C:\\Users\\me\\clip.mp4"), "clip.mp4");
+    EXPECT_EQ(clean_filename("a\nb\r\x01.mp4"), "ab.mp4");
+    EXPECT_EQ(clean_filename(""), "upload");
+    EXPECT_EQ(clean_filename(".."), "upload");
+    EXPECT_EQ(clean_filename("Zürich 🎵.mov"), "Zürich 🎵.mov");
+    EXPECT_EQ(clean_filename(std::string(300, 'a')).size(), 200u);
+    EXPECT_EQ(clean_filename(std::string(199, 'a') + "é").size(), 199u);  // no half character
+}
+
+TEST(ContentDisposition, AsciiFallbackAndUtf8Name) {
+    EXPECT_EQ(mp3_content_disposition("holiday.mp4"),
+              "attachment; filename=\"holiday.mp3\"; filename*=UTF-8''holiday.mp3");
+    EXPECT_EQ(mp3_content_disposition("Zürich \"best\".mov"),
+              "attachment; filename=\"Z__rich _best_.mp3\"; filename*=UTF-8''Z%C3%BCrich%20%22best%22.mp3");
+    EXPECT_EQ(mp3_content_disposition("noext"), "attachment; filename=\"noext.mp3\"; filename*=UTF-8''noext.mp3");
+    EXPECT_EQ(mp3_content_disposition("a;b%c.avi"),
+              "attachment; filename=\"a_b_c.mp3\"; filename*=UTF-8''a%3Bb%25c.mp3");
+}
+
+TEST(Range, ParsesSingleRanges) {
+    auto r = parse_range("bytes=0-99", 1000);
+    ASSERT_TRUE(r.range);
+    EXPECT_EQ(r.range->offset, 0u);
+    EXPECT_EQ(r.range->length, 100u);
+    r = parse_range("bytes=900-", 1000);
+    EXPECT_EQ(r.range->offset, 900u);
+    EXPECT_EQ(r.range->length, 100u);
+    r = parse_range("bytes=-10", 1000);
+    EXPECT_EQ(r.range->offset, 990u);
+    EXPECT_EQ(r.range->length, 10u);
+    r = parse_range("bytes=990-5000", 1000);
+    EXPECT_EQ(r.range->length, 10u);
+    r = parse_range("bytes=-5000", 1000);
+    EXPECT_EQ(r.range->offset, 0u);
+    EXPECT_EQ(r.range->length, 1000u);
+}
+
+TEST(Range, UnusableOrUnsatisfiable) {
+    EXPECT_FALSE(parse_range(std::nullopt, 10).range);
+    EXPECT_FALSE(parse_range("items=0-1", 10).range);
+    EXPECT_FALSE(parse_range("bytes=0-1,3-4", 10).range);
+    EXPECT_FALSE(parse_range("bytes=5-1", 10).range);
+    EXPECT_FALSE(parse_range("bytes=x-1", 10).range);
+    EXPECT_TRUE(parse_range("bytes=10-", 10).unsatisfiable);
+    EXPECT_TRUE(parse_range("bytes=-0", 10).unsatisfiable);
+}
+
+}  // namespace
+}  // namespace mp3c::gateway

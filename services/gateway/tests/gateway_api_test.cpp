@@ -1,0 +1,449 @@
+// The gateway's API against real MariaDB and RabbitMQ and the filesystem store. The tests play the converter: they
+// read the `video` queue and publish status events.
+#include <future>
+#include <set>
+
+#include "gateway_fixture.hpp"
+#include "mp3c/storage.hpp"
+
+namespace mp3c::gateway::test {
+namespace {
+
+void expect_error(const HttpResponse& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    auto body = r.json();
+    EXPECT_EQ(body["error"], code) << r.body;
+    EXPECT_TRUE(body["message"].is_string()) << r.body;
+}
+
+// Stores an MP3 as the converter would, for download tests.
+std::string store_mp3(const std::filesystem::path& dir, const std::string& content) {
+    auto store = storage::open_store("file://" + dir.string(), "mp3s");
+    auto writer = store->create({.owner = "1", .filename = "x.mp3", .content_type = "audio/mpeg"});
+    writer->write(content);
+    return writer->commit().id;
+}
+
+class GatewayApiTest : public GatewayTest {
+  protected:
+    void SetUp() override { start(); }
+
+    // Uploads a file for `user` and finishes its conversion with an MP3 of `mp3` bytes.
+    std::pair<std::string, std::string> finished_job(const std::string& tok, const std::string& mp3,
+                                                     const std::string& filename = "Holiday Video.mp4") {
+        auto r = upload(tok, pattern(1000), filename);
+        EXPECT_EQ(r.status, 202) << r.body;
+        std::string job_id = r.json()["job_id"];
+        std::string mp3_fid = store_mp3(storage_dir_, mp3);
+        publish_event({{"job_id", job_id},
+                       {"status", "done"},
+                       {"mp3_fid", mp3_fid},
+                       {"mp3_size", mp3.size()},
+                       {"duration_seconds", 12.5}});
+        EXPECT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "done"; }));
+        return {job_id, mp3_fid};
+    }
+};
+
+TEST_F(GatewayApiTest, UploadStoresTheFileQueuesAJobAndPublishesTheOriginalsMessage) {
+    auto tok = token(7, "alice@example.com");
+    std::string content = pattern(3 << 20);
+    auto r = upload(tok, content, "My Clip.mp4", {{"bitrate", "128"}, {"channels", "1"}});
+    ASSERT_EQ(r.status, 202) << r.body;
+    auto body = r.json();
+    std::string job_id = body["job_id"], video_fid = body["video_fid"];
+    EXPECT_TRUE(storage::is_valid_id(job_id));
+    EXPECT_TRUE(storage::is_valid_id(video_fid));
+    EXPECT_EQ(body["status"], "queued");
+    EXPECT_EQ(body["status_url"], "/jobs/" + job_id);
+
+    auto store = storage::open_store("file://" + storage_dir_.string(), "videos");
+    auto info = store->stat(video_fid);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->size, content.size());
+    EXPECT_EQ(info->owner, "7");
+    EXPECT_EQ(info->filename, "My Clip.mp4");
+
+    auto messages = drain(topology_.video_queue);
+    ASSERT_EQ(messages.size(), 1u);
+    auto& m = messages[0];
+    EXPECT_EQ(m["video_fid"], video_fid);
+    EXPECT_TRUE(m["mp3_fid"].is_null());
+    EXPECT_EQ(m["username"], "alice@example.com");
+    EXPECT_EQ(m["job_id"], job_id);
+    EXPECT_EQ(m["user_id"], "7");
+    EXPECT_EQ(m["options"]["bitrate"], 128);
+    EXPECT_EQ(m["options"]["channels"], 1);
+    EXPECT_EQ(m["trace_id"], r.header("x-request-id"));
+
+    auto job = get("/jobs/" + job_id, tok);
+    ASSERT_EQ(job.status, 200);
+    EXPECT_EQ(job.json()["status"], "queued");
+    EXPECT_EQ(job.json()["filename"], "My Clip.mp4");
+    EXPECT_EQ(job.json()["size"], content.size());
+    EXPECT_EQ(temporary_files("videos"), 0u);
+}
+
+TEST_F(GatewayApiTest, StatusEventsMoveTheJobAndStreamAsServerSentEvents) {
+    auto tok = token(1, "a@example.com");
+    auto r = upload(tok, pattern(5000));
+    std::string job_id = r.json()["job_id"];
+    auto stream = std::async(std::launch::async, [&] { return get("/jobs/" + job_id + "/events", tok); });
+
+    publish_event({{"job_id", job_id}, {"status", "processing"}, {"progress", 0}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "processing"; }));
+    publish_event({{"job_id", job_id}, {"status", "processing"}, {"progress", 60}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["progress"] == 60; }));
+    publish_event({{"job_id", job_id}, {"status", "processing"}, {"progress", 30}});  // late: ignored
+    std::string mp3_fid = store_mp3(storage_dir_, "ID3 mp3 bytes");
+    publish_event({{"job_id", job_id},
+                   {"status", "done"},
+                   {"mp3_fid", mp3_fid},
+                   {"mp3_size", 13},
+                   {"duration_seconds", 2.5},
+                   {"source_deleted", true}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "done"; }));
+    auto job = get("/jobs/" + job_id, tok).json();
+    EXPECT_EQ(job["progress"], 100);
+    EXPECT_EQ(job["mp3_fid"], mp3_fid);
+    EXPECT_EQ(job["duration_seconds"], 2.5);
+    EXPECT_TRUE(job["video_fid"].is_null()) << "the converter deleted the upload";
+    EXPECT_EQ(job["download_url"], "/jobs/" + job_id + "/mp3");
+
+    ASSERT_EQ(stream.wait_for(30s), std::future_status::ready) << "the event stream ends with the job";
+    auto events = stream.get();
+    EXPECT_EQ(events.status, 200);
+    EXPECT_EQ(events.header("content-type"), "text/event-stream; charset=utf-8");
+    EXPECT_NE(events.body.find("\"status\":\"queued\""), std::string::npos) << events.body;
+    EXPECT_NE(events.body.find("\"status\":\"done\""), std::string::npos) << events.body;
+    EXPECT_EQ(events.body.find("\"progress\":30"), std::string::npos) << "no step backwards";
+    auto last = events.body.rfind("event: status");
+    EXPECT_NE(events.body.find("\"status\":\"done\"", last), std::string::npos) << "done is the last event";
+}
+
+TEST_F(GatewayApiTest, FailedJobKeepsItsReason) {
+    auto tok = token(1, "a@example.com");
+    std::string job_id = upload(tok, pattern(100)).json()["job_id"];
+    publish_event({{"job_id", job_id}, {"status", "failed"}, {"error", "the file has no audio track"}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "failed"; }));
+    EXPECT_EQ(get("/jobs/" + job_id, tok).json()["error"], "the file has no audio track");
+    publish_event({{"job_id", job_id}, {"status", "processing"}, {"progress", 50}});  // too late: stays failed
+    auto events = get("/jobs/" + job_id + "/events", tok);  // a finished job's stream ends at once
+    EXPECT_NE(events.body.find("\"status\":\"failed\""), std::string::npos);
+}
+
+TEST_F(GatewayApiTest, InvalidStatusEventIsDeadLettered) {
+    amqp::Options o;
+    o.url = amqp_url();
+    amqp::Publisher(o, topology_).publish(topology_.status_exchange, "job.done", {.body = "{not json"});
+    EXPECT_TRUE(eventually([&] { return !drain(amqp::names::dead_queue(topology_.gateway_status_queue)).empty(); }));
+}
+
+TEST_F(GatewayApiTest, DownloadIsForTheOwnerWithRangesAndEtag) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    auto admin = token(3, "root@example.com", true);
+    std::string mp3 = pattern(100000, 7);
+    auto [job_id, mp3_fid] = finished_job(alice, mp3, "Zürich trip.mov");
+
+    auto r = get("/jobs/" + job_id + "/mp3", alice);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, mp3);
+    EXPECT_EQ(r.header("content-type"), "audio/mpeg");
+    EXPECT_EQ(r.header("accept-ranges"), "bytes");
+    EXPECT_EQ(r.header("content-disposition"),
+              "attachment; filename=\"Z__rich trip.mp3\"; filename*=UTF-8''Z%C3%BCrich%20trip.mp3");
+    std::string etag = r.header("etag");
+    EXPECT_EQ(etag.size(), 66u);
+
+    auto original_route = get("/download?fid=" + mp3_fid, alice);
+    EXPECT_EQ(original_route.status, 200);
+    EXPECT_EQ(original_route.body, mp3);
+
+    auto headers = bearer(alice);
+    headers["Range"] = "bytes=100-199";
+    auto part = testing::http_request(port_, "GET", "/jobs/" + job_id + "/mp3", headers);
+    EXPECT_EQ(part.status, 206);
+    EXPECT_EQ(part.body, mp3.substr(100, 100));
+    EXPECT_EQ(part.header("content-range"), "bytes 100-199/100000");
+    headers["Range"] = "bytes=-10";
+    EXPECT_EQ(testing::http_request(port_, "GET", "/jobs/" + job_id + "/mp3", headers).body, mp3.substr(99990));
+    headers["Range"] = "bytes=100000-";
+    auto unsatisfiable = testing::http_request(port_, "GET", "/jobs/" + job_id + "/mp3", headers);
+    EXPECT_EQ(unsatisfiable.status, 416);
+    EXPECT_EQ(unsatisfiable.header("content-range"), "bytes */100000");
+    headers.erase("Range");
+    headers["If-None-Match"] = etag;
+    EXPECT_EQ(testing::http_request(port_, "GET", "/jobs/" + job_id + "/mp3", headers).status, 304);
+
+    expect_error(get("/jobs/" + job_id + "/mp3", bob), 404, "job_not_found");
+    expect_error(get("/download?fid=" + mp3_fid, bob), 404, "file_not_found");
+    EXPECT_EQ(get("/download?fid=" + mp3_fid, admin).status, 200) << "admins may";
+    expect_error(get("/download", alice), 400, "fid_required");
+    EXPECT_EQ(get("/download", alice).json()["message"], "fid is required");
+    expect_error(get("/download?fid=../../etc/passwd", alice), 400, "invalid_id");
+    expect_error(get("/download?fid=ffffffffffffffffffffffff", alice), 404, "file_not_found");
+    expect_error(get("/jobs/not-an-id/mp3", alice), 400, "invalid_id");
+}
+
+TEST_F(GatewayApiTest, Mp3OfAnUnfinishedJobIsNotReady) {
+    auto tok = token(1, "a@example.com");
+    std::string job_id = upload(tok, pattern(100)).json()["job_id"];
+    auto r = get("/jobs/" + job_id + "/mp3", tok);
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(r.json()["status"], "queued");
+}
+
+TEST_F(GatewayApiTest, ThreeUsersSeeOnlyTheirOwnJobs) {
+    std::vector<std::string> tokens = {token(1, "u1@example.com"), token(2, "u2@example.com"),
+                                       token(3, "u3@example.com")};
+    std::vector<std::vector<std::string>> ids(3);
+    for (int round = 0; round < 2; ++round) {
+        for (int u = 0; u < 3; ++u) ids[u].push_back(upload(tokens[u], pattern(100 + u)).json()["job_id"]);
+    }
+    for (int u = 0; u < 3; ++u) {
+        auto list = get("/jobs", tokens[u]).json();
+        ASSERT_EQ(list["jobs"].size(), 2u);
+        for (const auto& job : list["jobs"]) {
+            EXPECT_TRUE(job["job_id"] == ids[u][0] || job["job_id"] == ids[u][1]);
+            EXPECT_EQ(job["owner"], "u" + std::to_string(u + 1) + "@example.com");
+        }
+        int other = (u + 1) % 3;
+        expect_error(get("/jobs/" + ids[other][0], tokens[u]), 404, "job_not_found");
+        expect_error(testing::http_request(port_, "DELETE", "/jobs/" + ids[other][0], bearer(tokens[u])), 404,
+                     "job_not_found");
+        expect_error(get("/jobs/" + ids[other][0] + "/events", tokens[u]), 404, "job_not_found");
+    }
+    auto admin = token(9, "root@example.com", true);
+    EXPECT_EQ(get("/jobs?all=true", admin).json()["jobs"].size(), 6u);
+    expect_error(get("/jobs?all=true", tokens[0]), 403, "admin_only");
+}
+
+TEST_F(GatewayApiTest, JobListIsNewestFirstPaginatedAndFiltered) {
+    auto tok = token(1, "a@example.com");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(upload(tok, pattern(10 + i)).json()["job_id"]);
+    publish_event({{"job_id", ids[0]}, {"status", "failed"}, {"error", "x"}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + ids[0], tok).json()["status"] == "failed"; }));
+
+    auto page1 = get("/jobs?limit=2", tok).json();
+    ASSERT_EQ(page1["jobs"].size(), 2u);
+    EXPECT_EQ(page1["jobs"][0]["job_id"], ids[4]);
+    EXPECT_EQ(page1["jobs"][1]["job_id"], ids[3]);
+    EXPECT_EQ(page1["next_offset"], 2);
+    auto page3 = get("/jobs?limit=2&offset=4", tok).json();
+    ASSERT_EQ(page3["jobs"].size(), 1u);
+    EXPECT_TRUE(page3["next_offset"].is_null());
+    auto failed = get("/jobs?status=failed", tok).json();
+    ASSERT_EQ(failed["jobs"].size(), 1u);
+    EXPECT_EQ(failed["jobs"][0]["job_id"], ids[0]);
+    expect_error(get("/jobs?status=exploded", tok), 400, "invalid_status");
+    expect_error(get("/jobs?limit=0", tok), 400, "invalid_limit");
+    expect_error(get("/jobs?limit=101", tok), 400, "invalid_limit");
+    expect_error(get("/jobs?offset=-1", tok), 400, "invalid_offset");
+}
+
+TEST_F(GatewayApiTest, DeletingCancelsQueuedJobsAndRemovesFinishedOnes) {
+    auto tok = token(1, "a@example.com");
+    std::string queued = upload(tok, pattern(100)).json()["job_id"];
+    ASSERT_EQ(stored_files("videos"), 1u);
+    auto cancelled = testing::http_request(port_, "DELETE", "/jobs/" + queued, bearer(tok));
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    EXPECT_EQ(cancelled.json()["status"], "cancelled");
+    EXPECT_EQ(stored_files("videos"), 0u) << "the upload is removed";
+    // The converter, arriving late, is ignored and its MP3 cleaned up.
+    std::string late_mp3 = store_mp3(storage_dir_, "late");
+    publish_event({{"job_id", queued}, {"status", "done"}, {"mp3_fid", late_mp3}, {"mp3_size", 4}});
+    EXPECT_TRUE(eventually([&] { return stored_files("mp3s") == 0; }));
+    EXPECT_EQ(get("/jobs/" + queued, tok).json()["status"], "cancelled");
+
+    EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + queued, bearer(tok)).status, 204);
+    expect_error(get("/jobs/" + queued, tok), 404, "job_not_found");
+
+    auto [done_id, mp3_fid] = finished_job(tok, "mp3 data");
+    EXPECT_EQ(stored_files("mp3s"), 1u);
+    EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + done_id, bearer(tok)).status, 204);
+    EXPECT_EQ(stored_files("mp3s"), 0u);
+    EXPECT_EQ(stored_files("videos"), 0u);
+
+    std::string running = upload(tok, pattern(100)).json()["job_id"];
+    publish_event({{"job_id", running}, {"status", "processing"}, {"progress", 5}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + running, tok).json()["status"] == "processing"; }));
+    expect_error(testing::http_request(port_, "DELETE", "/jobs/" + running, bearer(tok)), 409, "job_running");
+}
+
+TEST_F(GatewayApiTest, AuthenticationIsRequired) {
+    expect_error(testing::http_request(port_, "GET", "/jobs"), 401, "missing_credentials");
+    expect_error(testing::http_request(port_, "GET", "/jobs", {{"Authorization", "Basic abc"}}), 403, "not_authorized");
+    auto bad = testing::http_request(port_, "GET", "/jobs", {{"Authorization", "Bearer nonsense"}});
+    expect_error(bad, 403, "not_authorized");
+    EXPECT_EQ(bad.json()["reason"], "malformed token");
+    token::Signer signer(kSecret);
+    auto past = std::chrono::system_clock::now() - 2h;
+    auto expired = signer.issue({{"username", "a@b.c"}, {"sub", "1"}}, past + 1h, past);
+    EXPECT_EQ(get("/jobs", expired).json()["reason"], "token expired");
+    token::Signer other("another-secret-another-secret-another-secret");
+    EXPECT_EQ(get("/jobs", other.issue({{"username", "a@b.c"}, {"sub", "1"}}, std::chrono::system_clock::now() + 1h))
+                  .json()["reason"],
+              "invalid token signature");
+    // An upload without a token is refused before its body is read.
+    expect_error(testing::http_request(port_, "POST", "/upload", {{"Content-Type", "multipart/form-data; boundary=x"}},
+                                       std::string(100000, 'x')),
+                 401, "missing_credentials");
+    EXPECT_EQ(stored_files("videos") + temporary_files("videos"), 0u);
+}
+
+TEST_F(GatewayApiTest, MalformedUploadsAreRefusedAndLeaveNothing) {
+    auto tok = token(1, "a@example.com");
+    auto send = [&](const std::string& content_type, const std::string& body) {
+        auto headers = bearer(tok);
+        if (!content_type.empty()) headers["Content-Type"] = content_type;
+        return testing::http_request(port_, "POST", "/upload", headers, body);
+    };
+    const std::string b = "XyZb0undary";
+    const std::string mp = "multipart/form-data; boundary=" + b;
+    expect_error(send("", "x"), 415, "unsupported_media_type");
+    expect_error(send("application/json", "{}"), 415, "unsupported_media_type");
+    expect_error(send("multipart/form-data", "x"), 400, "malformed_multipart");
+    expect_error(send("multipart/form-data; boundary=" + std::string(80, 'a'), "x"), 400, "malformed_multipart");
+    // Truncated: no closing boundary.
+    expect_error(send(mp, multipart_body({{"file", pattern(100000), "a.mp4"}}, b, false)), 400, "malformed_multipart");
+    // Two files.
+    expect_error(send(mp, multipart_body({{"file", "1", "a.mp4"}, {"file2", "2", "b.mp4"}}, b)), 400,
+                 "exactly_one_file");
+    // A part without a file.
+    auto no_file = send(mp, multipart_body({{"bitrate", "128"}}, b));
+    expect_error(no_file, 400, "exactly_one_file");
+    EXPECT_EQ(no_file.json()["message"], "exactly 1 file required (a multipart field with a filename)");
+    // A part header line over the limit.
+    std::string long_header = "--" + b + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
+                              std::string(10000, 'n') + "\"\r\n\r\nx\r\n--" + b + "--\r\n";
+    expect_error(send(mp, long_header), 400, "malformed_multipart");
+    // No Content-Disposition.
+    expect_error(send(mp, "--" + b + "\r\nContent-Type: text/plain\r\n\r\nx\r\n--" + b + "--\r\n"), 400,
+                 "malformed_multipart");
+    expect_error(send(mp, multipart_body({{"file", "", "empty.mp4"}}, b)), 400, "empty_file");
+    expect_error(send(mp, multipart_body({{"bitrate", "100"}, {"file", "data", "a.mp4"}}, b)), 400, "invalid_option");
+    expect_error(send(mp, multipart_body({{"quality", "2"}, {"bitrate", "128"}, {"file", "data", "a.mp4"}}, b)), 400,
+                 "invalid_option");
+    expect_error(send(mp, multipart_body({{"notes", std::string(2000, 'x')}, {"file", "data", "a.mp4"}}, b)), 400,
+                 "field_too_long");
+
+    EXPECT_EQ(stored_files("videos"), 0u);
+    EXPECT_EQ(temporary_files("videos"), 0u);
+    EXPECT_EQ(job_rows(), 0u);
+    EXPECT_TRUE(drain(topology_.video_queue).empty());
+}
+
+TEST_F(GatewayApiTest, UnknownRoutesAndMethods) {
+    auto tok = token(1, "a@example.com");
+    expect_error(get("/nothing", tok), 404, "not_found");
+    expect_error(testing::http_request(port_, "PUT", "/upload", bearer(tok)), 405, "method_not_allowed");
+    expect_error(testing::http_request(port_, "GET", "/upload", bearer(tok)), 405, "method_not_allowed");
+}
+
+TEST_F(GatewayApiTest, TooLargeUploadIs413AndKeepsNothing) {
+    start([](GatewayConfig& c) { c.max_upload_bytes = 1 << 20; });
+    auto tok = token(1, "a@example.com");
+    // Announced too large: refused from the header.
+    expect_error(upload(tok, pattern(3 << 20)), 413, "file_too_large");
+    // Chunked, so only counting finds out.
+    std::string boundary = "chunkyBoundary";
+    std::string body = multipart_body({{"file", pattern((1 << 20) + 10), "big.mp4"}}, boundary);
+    testing::HttpConnection c("127.0.0.1", port_);
+    std::string request = "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
+                          "\r\nContent-Type: multipart/form-data; boundary=" + boundary +
+                          "\r\nTransfer-Encoding: chunked\r\n\r\n";
+    char size_line[32];
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", body.size());
+    c.send_raw(request + size_line + body + "\r\n0\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    expect_error(testing::HttpResponse{r->status, r->headers, r->body}, 413, "file_too_large");
+    EXPECT_TRUE(eventually([&] { return temporary_files("videos") == 0; }));
+    EXPECT_EQ(stored_files("videos"), 0u);
+    EXPECT_EQ(job_rows(), 0u);
+    EXPECT_EQ(upload(tok, pattern(1 << 20)).status, 202) << "exactly the limit is fine";
+}
+
+TEST_F(GatewayApiTest, InterruptedUploadLeavesNothingBehind) {
+    auto tok = token(1, "a@example.com");
+    std::string boundary = "interruptedBoundary";
+    std::string body = multipart_body({{"file", pattern(4 << 20), "a.mp4"}}, boundary);
+    {
+        testing::HttpConnection c("127.0.0.1", port_);
+        c.send_raw("POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
+                   "\r\nContent-Type: multipart/form-data; boundary=" + boundary +
+                   "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, body.size() / 2));
+        // The server has started writing the file: wait until a temporary file exists.
+        ASSERT_TRUE(eventually([&] { return temporary_files("videos") == 1; }));
+    }  // the client goes away
+    EXPECT_TRUE(eventually([&] { return temporary_files("videos") == 0; })) << "the partial file is removed";
+    EXPECT_EQ(stored_files("videos"), 0u);
+    EXPECT_EQ(job_rows(), 0u);
+    EXPECT_TRUE(drain(topology_.video_queue).empty());
+}
+
+TEST_F(GatewayApiTest, TwentyConcurrentUploadsAllComplete) {
+    std::vector<std::future<HttpResponse>> uploads;
+    for (int i = 0; i < 20; ++i) {
+        uploads.push_back(std::async(std::launch::async, [this, i] {
+            return upload(token(1 + i % 3, "user" + std::to_string(i % 3) + "@example.com"), pattern(200000, i),
+                          "clip" + std::to_string(i) + ".mp4");
+        }));
+    }
+    std::set<std::string> ids;
+    for (auto& u : uploads) {
+        auto r = u.get();
+        ASSERT_EQ(r.status, 202) << r.body;
+        ids.insert(r.json()["job_id"]);
+    }
+    EXPECT_EQ(ids.size(), 20u);
+    EXPECT_EQ(stored_files("videos"), 20u);
+    EXPECT_EQ(job_rows(), 20u);
+    EXPECT_EQ(drain(topology_.video_queue).size(), 20u);
+}
+
+TEST_F(GatewayApiTest, BackpressureAnswers429WhileTheQueueIsFull) {
+    start([](GatewayConfig& c) { c.max_queued_jobs = 2; });
+    auto tok = token(1, "a@example.com");
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(upload(tok, pattern(100)).status, 202);
+    HttpResponse refused;
+    ASSERT_TRUE(eventually([&] {  // the queue depth is sampled at most once a second
+        refused = upload(tok, pattern(100));
+        return refused.status == 429;
+    }));
+    expect_error(refused, 429, "too_many_queued_jobs");
+    EXPECT_EQ(refused.header("retry-after"), "30");
+    drain(topology_.video_queue);
+    EXPECT_TRUE(eventually([&] { return upload(tok, pattern(100)).status == 202; }));
+}
+
+TEST_F(GatewayApiTest, QuotaLimitsStoredBytesPerUser) {
+    start([](GatewayConfig& c) { c.user_quota_bytes = 1500000; });
+    auto tok = token(1, "a@example.com");
+    ASSERT_EQ(upload(tok, pattern(1000000)).status, 202);
+    auto over = upload(tok, pattern(1000000));
+    expect_error(over, 413, "quota_exceeded");
+    EXPECT_NE(over.json()["message"].get<std::string>().find("quota"), std::string::npos);
+    EXPECT_TRUE(eventually([&] { return temporary_files("videos") == 0; }));
+    EXPECT_EQ(stored_files("videos"), 1u);
+    EXPECT_EQ(upload(token(2, "b@example.com"), pattern(1000000)).status, 202) << "quotas are per user";
+}
+
+TEST_F(GatewayApiTest, LoginAndRegisterArePassedToAuthWhichMayBeDown) {
+    expect_error(testing::http_request(port_, "POST", "/login", {{"Authorization", "Basic dTpw"}}), 503,
+                 "auth_unavailable");
+    EXPECT_EQ(testing::http_request(port_, "GET", "/readyz").status, 200) << "auth is not a dependency of readiness";
+}
+
+TEST_F(GatewayApiTest, ReadinessAndMetrics) {
+    EXPECT_EQ(testing::http_request(port_, "GET", "/readyz").status, 200);
+    upload(token(1, "a@example.com"), pattern(10));
+    auto metrics = testing::http_request(port_, "GET", "/metrics").body;
+    EXPECT_NE(metrics.find("gateway_uploads_total{result=\"accepted\"} 1"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("http_requests_total{route=\"/upload\",method=\"POST\",status=\"202\"} 1"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace mp3c::gateway::test
