@@ -304,8 +304,10 @@ TEST_F(AuthApiTest, RepeatedFailuresFromOneClientAreThrottledForThatClientOnly) 
 TEST_F(AuthApiTest, ReadinessAndMetrics) {
     EXPECT_EQ(testing::http_request(port_, "GET", "/readyz").status, 200);
     EXPECT_EQ(testing::http_request(port_, "GET", "/healthz").status, 200);
-    login("nobody@example.com", "whatever-pw");
-    auto metrics = testing::http_request(port_, "GET", "/metrics");
+    // One connection: a request's metrics are recorded after its answer is sent, before the next is read.
+    HttpConnection c("127.0.0.1", port_);
+    c.request("POST", "/login", {{"Authorization", basic_auth("nobody@example.com", "whatever-pw")}});
+    auto metrics = c.request("GET", "/metrics");
     EXPECT_NE(metrics.body.find("auth_logins_total{result=\"invalid\"} 1"), std::string::npos) << metrics.body;
     EXPECT_NE(metrics.body.find("http_requests_total{route=\"/login\",method=\"POST\",status=\"401\"} 1"),
               std::string::npos);
