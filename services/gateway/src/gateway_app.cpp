@@ -461,6 +461,15 @@ Response GatewayApp::delete_job(Request& request) {
         // The converter finds the upload gone and the job cancelled; the row stays to show what happened.
         remove_blob(*videos_, job.video_fid);
         jobs_.forget_video(job.id);
+        // Announce it like any status change: event streams end, and every replica hears it.
+        nlohmann::json event = {
+            {"job_id", job.id}, {"status", "cancelled"}, {"error", "cancelled by the user"}, {"at", now_ms()}};
+        try {
+            publisher_.publish(config_.topology.status_exchange, "job.cancelled",
+                               {.body = event.dump(), .message_id = job.id, .correlation_id = job.trace_id});
+        } catch (const amqp::Error& e) {
+            log::warn("could not announce a cancellation", {{"job_id", job.id}, {"error", e.what()}});
+        }
         auto cancelled = jobs_.find(job.id);
         log::info("job cancelled", {{"request_id", request.request_id}, {"job_id", job.id}});
         return Response::json(200, cancelled ? cancelled->to_json() : job.to_json());
@@ -570,7 +579,16 @@ amqp::Consumer::Outcome GatewayApp::on_status_event(const amqp::Delivery& delive
     if (!update_database) return amqp::Consumer::Outcome::ack;
     events_.with({to_string(event->status)}).inc();
     if (!schema_->ready()) throw std::runtime_error("database schema not ready");  // requeued after a pause
-    bool changed = jobs_.apply(*event);
+    bool changed = false;
+    try {
+        changed = jobs_.apply(*event);
+    } catch (const mysql::Error& e) {
+        if (e.unavailable()) throw;  // requeued: the database comes back
+        // The database refuses this event for good (an MP3 id another job already has): do not loop on it.
+        log::warn("status event refused by the database, dead-lettered",
+                  {{"job_id", event->job_id}, {"error", e.what()}});
+        return amqp::Consumer::Outcome::dead_letter;
+    }
     if (changed && event->source_deleted) jobs_.forget_video(event->job_id);
     if (!changed && event->status == JobStatus::done && event->mp3_fid) {
         // A conversion that finished after its job was cancelled or deleted: its MP3 belongs to nobody.

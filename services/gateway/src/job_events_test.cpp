@@ -80,9 +80,17 @@ TEST(StatusEventParsing, RejectsInvalidEvents) {
     EXPECT_FALSE(StatusEvent::parse("not json"));
     EXPECT_FALSE(StatusEvent::parse("[]"));
     EXPECT_FALSE(StatusEvent::parse(R"({"status":"done"})"));
-    EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"x","status":"exploded"})"));
-    EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"x","status":"done"})")) << "done without its mp3";
-    auto ok = StatusEvent::parse(R"({"job_id":"x","status":"processing","progress":150.5})");
+    EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"../x","status":"failed"})")) << "ids are 24 hex characters";
+    EXPECT_FALSE(StatusEvent::parse(
+        R"({"job_id":"0123456789abcdef01234567","status":"done","mp3_fid":"0123456789abcdef0123456789"})"));
+    auto long_error = StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"failed","error":")" +
+                                         std::string(999, 'x') + "Ã©" + R"("})");
+    ASSERT_TRUE(long_error);
+    EXPECT_EQ(long_error->error->size(), 999u) << "cut before a character, not inside it";
+    EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"exploded"})"));
+    EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"done"})"))
+        << "done without its mp3";
+    auto ok = StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"processing","progress":150.5})");
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->progress, 100);
 }

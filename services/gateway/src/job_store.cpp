@@ -1,5 +1,7 @@
 #include "job_store.hpp"
 
+#include "mp3c/storage.hpp"
+
 namespace mp3c::gateway {
 
 namespace {
@@ -101,18 +103,31 @@ std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
         return std::nullopt;
     }
     e.job_id = j["job_id"];
+    if (!storage::is_valid_id(e.job_id)) return std::nullopt;
     auto status = parse_status(j["status"].get<std::string>());
     if (!status || *status == JobStatus::queued) return std::nullopt;
     e.status = *status;
     if (j.contains("progress") && j["progress"].is_number()) {
         e.progress = std::clamp(static_cast<int>(j["progress"].get<double>()), 0, 100);
     }
-    if (j.contains("mp3_fid") && j["mp3_fid"].is_string()) e.mp3_fid = j["mp3_fid"];
+    if (j.contains("mp3_fid") && j["mp3_fid"].is_string()) {
+        e.mp3_fid = j["mp3_fid"];
+        if (!storage::is_valid_id(*e.mp3_fid)) return std::nullopt;
+    }
     if (j.contains("mp3_size") && j["mp3_size"].is_number_unsigned()) e.mp3_size = j["mp3_size"];
     if (j.contains("duration_seconds") && j["duration_seconds"].is_number()) {
         e.duration_ms = static_cast<uint64_t>(std::max(0.0, j["duration_seconds"].get<double>()) * 1000.0);
     }
-    if (j.contains("error") && j["error"].is_string()) e.error = j["error"];
+    if (j.contains("error") && j["error"].is_string()) {
+        // The column holds 1000 characters; cut on a character boundary.
+        std::string error = j["error"];
+        if (error.size() > 1000) {
+            size_t cut = 1000;
+            while (cut > 0 && (static_cast<unsigned char>(error[cut]) & 0xc0) == 0x80) --cut;
+            error.resize(cut);
+        }
+        e.error = std::move(error);
+    }
     if (j.contains("source_deleted") && j["source_deleted"].is_boolean()) e.source_deleted = j["source_deleted"];
     if (j.contains("at") && j["at"].is_number_integer()) e.at_ms = j["at"];
     if (e.status == JobStatus::done && !e.mp3_fid) return std::nullopt;  // a finished job names its MP3
@@ -145,6 +160,8 @@ std::vector<mysql::Migration> JobStore::migrations() {
           " KEY jobs_status (status),"
           " UNIQUE KEY jobs_mp3_fid (mp3_fid)"
           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+        // Request ids (the trace id) may be up to 128 characters.
+        {2, "longer trace ids", {"ALTER TABLE jobs MODIFY trace_id VARCHAR(128) NOT NULL"}},
     };
 }
 
@@ -227,8 +244,8 @@ bool JobStore::apply(const StatusEvent& e) {
                 return c.execute(
                            "UPDATE jobs SET status = ?, error = ?, finished_at = CURRENT_TIMESTAMP(3) "
                            "WHERE id = ? AND status IN ('queued', 'processing')",
-                           {to_string(e.status),
-                            e.error ? mysql::Value(e.error->substr(0, 1000)) : mysql::Value(nullptr), e.job_id}) > 0;
+                           {to_string(e.status), e.error ? mysql::Value(*e.error) : mysql::Value(nullptr), e.job_id}) >
+                       0;
             case JobStatus::queued:
                 return false;
         }

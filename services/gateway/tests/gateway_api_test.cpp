@@ -271,6 +271,28 @@ TEST_F(GatewayApiTest, DeletingCancelsQueuedJobsAndRemovesFinishedOnes) {
     expect_error(testing::http_request(port_, "DELETE", "/jobs/" + running, bearer(tok)), 409, "job_running");
 }
 
+TEST_F(GatewayApiTest, CancellingAJobEndsItsEventStream) {
+    auto tok = token(1, "a@example.com");
+    std::string job_id = upload(tok, pattern(100)).json()["job_id"];
+    auto stream = std::async(std::launch::async, [&] { return get("/jobs/" + job_id + "/events", tok); });
+    ASSERT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + job_id, bearer(tok)).status, 200);
+    ASSERT_EQ(stream.wait_for(30s), std::future_status::ready);
+    EXPECT_NE(stream.get().body.find("\"status\":\"cancelled\""), std::string::npos);
+}
+
+TEST_F(GatewayApiTest, LongRequestIdBecomesTheTraceId) {
+    auto tok = token(1, "a@example.com");
+    std::string id(128, 't');
+    std::string boundary = "traceBoundary";
+    auto headers = bearer(tok);
+    headers["Content-Type"] = "multipart/form-data; boundary=" + boundary;
+    headers["X-Request-Id"] = id;
+    auto r =
+        testing::http_request(port_, "POST", "/upload", headers, multipart_body({{"file", "data", "a.mp4"}}, boundary));
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(drain(topology_.video_queue).at(0)["trace_id"], id);
+}
+
 TEST_F(GatewayApiTest, AuthenticationIsRequired) {
     expect_error(testing::http_request(port_, "GET", "/jobs"), 401, "missing_credentials");
     expect_error(testing::http_request(port_, "GET", "/jobs", {{"Authorization", "Basic abc"}}), 403, "not_authorized");
