@@ -591,7 +591,7 @@ struct Server::Impl {
         co_await bhttp::async_write_header(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
         uint64_t sent = 0;
         asio::steady_timer timer(conn.stream.get_executor());
-        while (!ec && !is_draining) {
+        while (!ec && !is_draining && request.method != "HEAD") {
             auto text = response.events->poll();
             if (!text) break;
             if (!text->empty()) {

@@ -122,8 +122,15 @@ class UploadConsumer : public http::BodyConsumer {
         } catch (const amqp::Error& e) {
             log::warn("upload refused: the job could not be queued",
                       {{"request_id", request_id_}, {"job_id", job.id}, {"error", e.what()}});
-            app_.jobs_.remove(job.id);
+            // The file first: if the database fails too, a queued row without its file is failed by the converter,
+            // while a file without a row would never be found again.
             app_.remove_blob(*app_.videos_, video.id);
+            try {
+                app_.jobs_.remove(job.id);
+            } catch (const std::exception& remove_error) {
+                log::error("could not remove the job of a refused upload",
+                           {{"request_id", request_id_}, {"job_id", job.id}, {"error", remove_error.what()}});
+            }
             app_.uploads_.with({"queue_unavailable"}).inc();
             return retry_later(503, "queue_unavailable", "the job queue is unavailable, try again shortly", 10);
         }

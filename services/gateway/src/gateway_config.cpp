@@ -17,8 +17,9 @@ GatewayConfig load_gateway_config(config::Env& env) {
     while (!c.auth_url.empty() && c.auth_url.back() == '/') c.auth_url.pop_back();
     c.auth_timeout = env.duration("AUTH_TIMEOUT", std::chrono::seconds(5), std::chrono::milliseconds(100));
     c.storage_url = env.string("STORAGE_URL", c.storage_url);
-    if (c.storage_url.rfind("file://", 0) != 0 && c.storage_url.rfind("mongodb://", 0) != 0) {
-        env.problem("STORAGE_URL", "must start with file:// or mongodb://");
+    if (c.storage_url.rfind("file:///", 0) != 0 && c.storage_url.rfind("mongodb://", 0) != 0 &&
+        c.storage_url.rfind("mongodb+srv://", 0) != 0) {
+        env.problem("STORAGE_URL", "must be file:///absolute/path or a mongodb:// (or mongodb+srv://) URL");
     }
     c.max_upload_bytes = env.bytes("MAX_UPLOAD_BYTES", c.max_upload_bytes);
     if (c.max_upload_bytes == 0) env.problem("MAX_UPLOAD_BYTES", "must be more than 0");
