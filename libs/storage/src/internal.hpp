@@ -2,8 +2,6 @@
 
 // Helpers shared by the two stores; not part of the public API.
 
-#include <sodium.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,6 +10,7 @@
 #include <string_view>
 
 #include "mp3c/crypto.hpp"
+#include "mp3c/sha256.hpp"
 #include "mp3c/storage.hpp"
 
 namespace mp3c::storage::detail {
@@ -19,26 +18,9 @@ namespace mp3c::storage::detail {
 std::unique_ptr<BlobStore> open_file_store(const std::string& root, const std::string& bucket);
 std::unique_ptr<BlobStore> open_gridfs_store(const std::string& url, const std::string& bucket);
 
-// crypto::sha256 is one-shot; blobs are hashed as they stream past.
-class Sha256Stream {
-  public:
-    Sha256Stream() {
-        crypto::init();
-        crypto_hash_sha256_init(&state_);
-    }
-    void update(std::string_view bytes) {
-        crypto_hash_sha256_update(&state_, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-    }
-    // Call once.
-    std::string hex_digest() {
-        std::string digest(crypto_hash_sha256_BYTES, '\0');
-        crypto_hash_sha256_final(&state_, reinterpret_cast<unsigned char*>(digest.data()));
-        return crypto::to_hex(digest);
-    }
-
-  private:
-    crypto_hash_sha256_state state_;
-};
+// Blobs are hashed as they stream past (with the CPU's SHA extensions where it has them: every uploaded byte passes
+// here).
+using Sha256Stream = crypto::Sha256;
 
 inline int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
