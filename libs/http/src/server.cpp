@@ -74,6 +74,18 @@ struct Connection {
     bool idle = true;  // waiting for the first byte of a request: safe to close when draining
 };
 
+// One chunk of a streamed request body being handed to its consumer on a worker thread; the connection's strand is
+// woken through `signal` when it is done.
+struct ChunkTask {
+    explicit ChunkTask(asio::any_io_executor executor) : signal(std::move(executor)) {
+        signal.expires_at(asio::steady_timer::time_point::max());
+    }
+    asio::steady_timer signal;
+    bool done = false;  // touched on the strand only
+    std::optional<Response> response;
+    std::exception_ptr error;
+};
+
 struct Server::Impl {
     Impl(ServerOptions o, Router r, std::shared_ptr<metrics::Registry> reg, ReadinessCheck ready)
         : options(std::move(o)),
@@ -464,27 +476,55 @@ struct Server::Impl {
 
         bhttp::request_parser<bhttp::buffer_body> parser(std::move(header_parser));
         parser.body_limit(route.options.max_body_bytes);
-        std::vector<char> chunk(kStreamChunk);
+        // Two buffers: while a worker hands one chunk to the consumer (hashing, writing), the next is read from the
+        // socket. The network and the disk work in parallel, and memory stays at two chunks.
+        std::array<std::vector<char>, 2> chunks = {std::vector<char>(kStreamChunk), std::vector<char>(kStreamChunk)};
+        int current = 0;
+        std::shared_ptr<ChunkTask> pending;
         std::optional<Response> response;
+        auto settle = [&](std::shared_ptr<ChunkTask> task) -> awaitable<void> {
+            while (!task->done) {
+                boost::system::error_code ignored;
+                co_await task->signal.async_wait(asio::redirect_error(use_awaitable, ignored));
+            }
+            if (task->error) {
+                response = router.handle_exception(task->error, request);
+            } else if (task->response) {
+                response = std::move(task->response);
+            }
+        };
         in_flight.add(1);
         while (!parser.is_done() && !response) {
+            auto& chunk = chunks[current];
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
             conn.stream.expires_after(options.body_timeout);  // an inactivity limit: each chunk must come in time
             co_await bhttp::async_read(conn.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
             if (ec == bhttp::error::need_buffer) ec = {};
             size_t n = chunk.size() - parser.get().body().size;
+            if (pending) {
+                co_await settle(std::move(pending));  // the previous chunk must be taken before the next goes
+                pending.reset();
+                if (response) break;
+            }
             if (ec) break;
             if (n == 0) continue;
             request.body_bytes += n;
-            auto feed = [&] { return consumer->on_data(std::string_view(chunk.data(), n)); };
-            try {
-                response = co_await on_workers(feed);
-            } catch (...) {
-                failure = std::current_exception();
-            }
-            if (failure) response = router.handle_exception(failure, request);
+            pending = std::make_shared<ChunkTask>(conn.stream.get_executor());
+            asio::post(workers, [task = pending, consumer = consumer.get(), data = std::string_view(chunk.data(), n)] {
+                try {
+                    task->response = consumer->on_data(data);
+                } catch (...) {
+                    task->error = std::current_exception();
+                }
+                asio::post(task->signal.get_executor(), [task] {
+                    task->done = true;
+                    task->signal.cancel();
+                });
+            });
+            current ^= 1;
         }
+        if (pending) co_await settle(std::move(pending));  // never release the consumer under a running worker
         if (!ec && !response) {
             auto end = [&] { return consumer->on_end(); };
             try {
