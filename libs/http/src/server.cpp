@@ -427,7 +427,7 @@ struct Server::Impl {
             workers, [&f]() -> awaitable<R> { co_return f(); }, use_awaitable);
     }
 
-    static constexpr size_t kStreamChunk = 256 * 1024;
+    static constexpr size_t kStreamChunk = 1 << 20;
 
     // A streaming route: the handler sees the header and returns a consumer, which then gets the body chunk by chunk
     // as it arrives; memory stays at one chunk whatever the body's size.
@@ -474,6 +474,10 @@ struct Server::Impl {
             }
         }
 
+        // With a Content-Length the body is read straight from the socket into the chunks (one copy, as much per
+        // call as the socket holds); a chunked body goes through Beast's parser.
+        const bool sized = content_length.has_value() && !header_parser.chunked();
+        uint64_t left = sized ? *content_length : 0;
         bhttp::request_parser<bhttp::buffer_body> parser(std::move(header_parser));
         parser.body_limit(route.options.max_body_bytes);
         // Two buffers: while a worker hands one chunk to the consumer (hashing, writing), the next is read from the
@@ -494,14 +498,31 @@ struct Server::Impl {
             }
         };
         in_flight.add(1);
-        while (!parser.is_done() && !response) {
+        auto body_done = [&] { return sized ? left == 0 : parser.is_done(); };
+        while (!body_done() && !response) {
             auto& chunk = chunks[current];
-            parser.get().body().data = chunk.data();
-            parser.get().body().size = chunk.size();
-            conn.stream.expires_after(options.body_timeout);  // an inactivity limit: each chunk must come in time
-            co_await bhttp::async_read(conn.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-            size_t n = chunk.size() - parser.get().body().size;
+            size_t n = 0;
+            if (sized) {
+                size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), left));
+                if (buffer.size() > 0) {  // body bytes that came in with the header
+                    n = asio::buffer_copy(asio::buffer(chunk.data(), want), buffer.data());
+                    buffer.consume(n);
+                }
+                while (n < want) {
+                    conn.stream.expires_after(options.body_timeout);  // an inactivity limit, not a total one
+                    n += co_await conn.stream.async_read_some(asio::buffer(chunk.data() + n, want - n),
+                                                              asio::redirect_error(use_awaitable, ec));
+                    if (ec) break;
+                }
+                left -= n;
+            } else {
+                parser.get().body().data = chunk.data();
+                parser.get().body().size = chunk.size();
+                conn.stream.expires_after(options.body_timeout);  // an inactivity limit: each chunk must come in time
+                co_await bhttp::async_read(conn.stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+                if (ec == bhttp::error::need_buffer) ec = {};
+                n = chunk.size() - parser.get().body().size;
+            }
             if (pending) {
                 co_await settle(std::move(pending));  // the previous chunk must be taken before the next goes
                 pending.reset();
@@ -551,7 +572,7 @@ struct Server::Impl {
             }
             co_return false;  // timeout or the client went away: nothing more to say on this connection
         }
-        if (!parser.is_done()) {  // answered early: the rest of the body is not wanted
+        if (!body_done()) {  // answered early: the rest of the body is not wanted
             co_await reply_and_close(conn, request, started_at, std::move(*response));
             co_return false;
         }
