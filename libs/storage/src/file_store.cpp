@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -199,15 +200,28 @@ class FileWriter final : public BlobWriter {
 
     void write(std::string_view bytes) override {
         ensure_writable();
+        // A large chunk is hashed on another core while it is written: hashing and copying into the page cache cost
+        // about the same, and an upload would otherwise wait for one after the other.
+        std::future<void> hashing;
+        if (bytes.size() >= kParallelHashBytes) {
+            hashing = std::async(std::launch::async, [this, bytes] { hash_.update(bytes); });
+        }
         try {
             write_all(fd_.get(), bytes, tmp_data_);
         } catch (...) {
             failed_ = true;  // the file may hold part of this chunk: refuse to commit it
+            if (hashing.valid()) hashing.wait();
             throw;
         }
-        hash_.update(bytes);
+        if (hashing.valid()) {
+            hashing.get();
+        } else {
+            hash_.update(bytes);
+        }
         size_ += bytes.size();
     }
+
+    static constexpr size_t kParallelHashBytes = 256 * 1024;
 
     BlobInfo commit() override {
         ensure_writable();
