@@ -6,6 +6,7 @@
 #include "mp3c/crypto.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/multipart.hpp"
+#include "mp3c/output_options.hpp"
 #include "mp3c/strings.hpp"
 #include "request_parsing.hpp"
 
@@ -97,7 +98,7 @@ class UploadConsumer : public http::BodyConsumer {
         job.filename = filename_;
         job.size = video.size;
         job.video_fid = video.id;
-        job.options = std::get<nlohmann::json>(options);
+        job.options = std::get<OutputOptions>(options).to_json();
         job.trace_id = request_id_;
         try {
             app_.jobs_.create(job);

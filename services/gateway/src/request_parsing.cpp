@@ -1,21 +1,12 @@
 #include "request_parsing.hpp"
 
 #include <charconv>
-#include <set>
 
 #include "mp3c/strings.hpp"
 
 namespace mp3c::gateway {
 
 namespace {
-
-std::optional<int64_t> whole_number(std::string_view text) {
-    text = trim(text);
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-    return v;
-}
 
 // Truncates to at most `max` bytes without cutting a UTF-8 sequence.
 std::string utf8_prefix(std::string_view s, size_t max) {
@@ -26,47 +17,6 @@ std::string utf8_prefix(std::string_view s, size_t max) {
 }
 
 }  // namespace
-
-std::variant<nlohmann::json, std::string> parse_output_options(const std::map<std::string, std::string>& fields) {
-    static const std::set<int64_t> kBitrates = {64, 80, 96, 112, 128, 160, 192, 224, 256, 320};
-    static const std::set<int64_t> kRates = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000};
-    nlohmann::json options = {
-        {"bitrate", nullptr}, {"quality", nullptr}, {"channels", nullptr}, {"sample_rate", nullptr}};
-    auto field = [&](const char* name) -> std::optional<std::string> {
-        auto it = fields.find(name);
-        if (it == fields.end() || trim(it->second).empty()) return std::nullopt;
-        return it->second;
-    };
-    if (auto text = field("bitrate")) {
-        auto v = whole_number(*text);
-        if (!v || !kBitrates.count(*v)) {
-            return std::string("bitrate must be one of 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 (kb/s)");
-        }
-        options["bitrate"] = *v;
-    }
-    if (auto text = field("quality")) {
-        auto v = whole_number(*text);
-        if (!v || *v < 0 || *v > 9) return std::string("quality must be a whole number from 0 (best) to 9 (smallest)");
-        options["quality"] = *v;
-    }
-    if (!options["bitrate"].is_null() && !options["quality"].is_null()) {
-        return std::string("give either bitrate (constant) or quality (variable), not both");
-    }
-    if (auto text = field("channels")) {
-        auto v = whole_number(*text);
-        if (!v || (*v != 1 && *v != 2)) return std::string("channels must be 1 (mono) or 2 (stereo)");
-        options["channels"] = *v;
-    }
-    if (auto text = field("sample_rate")) {
-        auto v = whole_number(*text);
-        if (!v || !kRates.count(*v)) {
-            return std::string(
-                "sample_rate must be one of 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 (Hz)");
-        }
-        options["sample_rate"] = *v;
-    }
-    return options;
-}
 
 std::string clean_filename(std::string_view name) {
     auto slash = name.find_last_of("/\\");

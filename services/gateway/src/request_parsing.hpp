@@ -11,10 +11,6 @@
 // Pure helpers of the gateway's API, unit-tested on their own.
 namespace mp3c::gateway {
 
-// The upload's optional form fields: bitrate (64-320 kb/s, an MP3 bitrate) or quality (VBR 0-9, 0 best), channels
-// (1 or 2), sample_rate (an MP3 rate). Returns the options as stored and sent to the converter, or what is wrong.
-std::variant<nlohmann::json, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
-
 // The base name of an uploaded file for display and for the download's name: no directories, no control
 // characters, at most 200 bytes of valid UTF-8; "upload" when nothing is left.
 std::string clean_filename(std::string_view name);

@@ -5,40 +5,6 @@
 namespace mp3c::gateway {
 namespace {
 
-std::string error_of(const std::map<std::string, std::string>& fields) {
-    auto r = parse_output_options(fields);
-    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "";
-}
-
-TEST(OutputOptions, DefaultsAreNull) {
-    auto r = parse_output_options({});
-    ASSERT_TRUE(std::holds_alternative<nlohmann::json>(r));
-    auto j = std::get<nlohmann::json>(r);
-    EXPECT_TRUE(j["bitrate"].is_null());
-    EXPECT_TRUE(j["quality"].is_null());
-}
-
-TEST(OutputOptions, ValidValues) {
-    auto r = parse_output_options({{"bitrate", "128"}, {"channels", "1"}, {"sample_rate", "22050"}, {"other", "x"}});
-    ASSERT_TRUE(std::holds_alternative<nlohmann::json>(r)) << std::get<std::string>(r);
-    auto j = std::get<nlohmann::json>(r);
-    EXPECT_EQ(j["bitrate"], 128);
-    EXPECT_EQ(j["channels"], 1);
-    EXPECT_EQ(j["sample_rate"], 22050);
-    EXPECT_EQ(std::get<nlohmann::json>(parse_output_options({{"quality", "0"}}))["quality"], 0);
-}
-
-TEST(OutputOptions, InvalidValuesAreNamed) {
-    EXPECT_NE(error_of({{"bitrate", "100"}}).find("bitrate"), std::string::npos);
-    EXPECT_NE(error_of({{"bitrate", "32"}}).find("bitrate"), std::string::npos);
-    EXPECT_NE(error_of({{"bitrate", "abc"}}).find("bitrate"), std::string::npos);
-    EXPECT_NE(error_of({{"quality", "10"}}).find("quality"), std::string::npos);
-    EXPECT_NE(error_of({{"quality", "-1"}}).find("quality"), std::string::npos);
-    EXPECT_NE(error_of({{"bitrate", "128"}, {"quality", "2"}}).find("not both"), std::string::npos);
-    EXPECT_NE(error_of({{"channels", "6"}}).find("channels"), std::string::npos);
-    EXPECT_NE(error_of({{"sample_rate", "96000"}}).find("sample_rate"), std::string::npos);
-}
-
 TEST(CleanFilename, StripsDirectoriesAndControlCharacters) {
     EXPECT_EQ(clean_filename("../../etc/passwd"), "passwd");
     EXPECT_EQ(clean_filename("C:\\Users\\me\\clip.mp4"), "clip.mp4");

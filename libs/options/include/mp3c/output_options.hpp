@@ -1,0 +1,32 @@
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace mp3c {
+
+// What the user asked the MP3 to be; unset fields take the converter's defaults (192 kb/s CBR, 44.1 kHz, the
+// source's channels up to stereo).
+struct OutputOptions {
+    std::optional<int> bitrate_kbps;  // CBR: 64, 80, 96, 112, 128, 160, 192, 224, 256 or 320
+    std::optional<int> vbr_quality;   // VBR: 0 (best) to 9 (smallest); never together with a bitrate
+    std::optional<int> channels;      // 1 or 2
+    std::optional<int> sample_rate;   // an MP3 sample rate in Hz
+
+    // {"bitrate", "quality", "channels", "sample_rate"}, null when unset (the video message's "options").
+    nlohmann::json to_json() const;
+    // nullopt when the JSON is not a valid options object.
+    static std::optional<OutputOptions> from_json(const nlohmann::json& json);
+};
+
+// Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels and
+// sample_rate; other names are ignored. Returns the options, or what is wrong in words for users.
+std::variant<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
+
+// Checks the values of already typed options.
+std::optional<std::string> output_options_problem(const OutputOptions& options);
+
+}  // namespace mp3c

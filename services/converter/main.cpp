@@ -1,0 +1,75 @@
+// converter: video to MP3. `converter convert IN OUT.mp3 [options]` converts one local file with no server at all.
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "mp3c/output_options.hpp"
+#include "transcoder.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    R"(usage: converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
+                         [--max-duration SECONDS]
+
+  --bitrate N        constant bitrate in kb/s: 64, 80, 96, 112, 128, 160, 192 (default), 224, 256, 320
+  --quality Q        variable bitrate, LAME quality 0 (best) to 9 (smallest)
+  --channels N       1 (mono) or 2 (stereo); default: the source's, at most 2
+  --sample-rate N    8000 to 48000 Hz; default 44100
+  --max-duration S   refuse longer audio (default 14400)
+
+exit status: 0 converted; 1 the input cannot be converted (the reason is printed); 2 usage
+)";
+
+int usage(const std::string& problem) {
+    std::fprintf(stderr, "converter: %s\n\n%s", problem.c_str(), kUsage);
+    return 2;
+}
+
+int convert_command(int argc, char** argv) {
+    if (argc < 4) return usage("convert needs an input and an output file");
+    std::string in = argv[2], out = argv[3];
+    std::map<std::string, std::string> fields;
+    mp3c::converter::Limits limits;
+    static const std::map<std::string, std::string> kFlags = {{"--bitrate", "bitrate"},
+                                                              {"--quality", "quality"},
+                                                              {"--channels", "channels"},
+                                                              {"--sample-rate", "sample_rate"}};
+    for (int i = 4; i < argc; ++i) {
+        std::string flag = argv[i];
+        if (i + 1 >= argc) return usage(flag + " needs a value");
+        std::string value = argv[++i];
+        if (flag == "--max-duration") {
+            char* end = nullptr;
+            long seconds = std::strtol(value.c_str(), &end, 10);
+            if (*end != '\0' || seconds <= 0) return usage("--max-duration must be a positive number of seconds");
+            limits.max_duration = std::chrono::seconds(seconds);
+            continue;
+        }
+        auto known = kFlags.find(flag);
+        if (known == kFlags.end()) return usage("unknown option " + flag);
+        fields[known->second] = value;
+    }
+    auto options = mp3c::parse_output_options(fields);
+    if (auto* problem = std::get_if<std::string>(&options)) return usage(*problem);
+    try {
+        mp3c::converter::FileInput input(in);
+        mp3c::converter::FileOutput output(out);
+        auto result = mp3c::converter::convert(input, output, std::get<mp3c::OutputOptions>(options), limits);
+        output.commit();
+        std::fprintf(stderr, "converter: %s: %.2f s, %d Hz, %d channel%s\n", out.c_str(), result.duration_seconds,
+                     result.sample_rate, result.channels, result.channels == 1 ? "" : "s");
+        return 0;
+    } catch (const mp3c::converter::ConversionError& e) {
+        std::fprintf(stderr, "converter: %s: %s\n", in.c_str(), e.what());
+        return 1;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 2 && std::strcmp(argv[1], "convert") == 0) return convert_command(argc, argv);
+    return usage(argc < 2 ? "no command given" : std::string("unknown command '") + argv[1] + "'");
+}

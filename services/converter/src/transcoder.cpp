@@ -1,0 +1,590 @@
+#include "transcoder.hpp"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libswresample/swresample.h>
+}
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+namespace mp3c::converter {
+
+std::string_view ConversionError::kind_name() const {
+    switch (kind_) {
+        case Kind::not_media:
+            return "not_media";
+        case Kind::no_audio:
+            return "no_audio";
+        case Kind::corrupt:
+            return "corrupt";
+        case Kind::too_long:
+            return "too_long";
+        case Kind::unsupported:
+            return "unsupported";
+        case Kind::io:
+            return "io";
+        case Kind::internal:
+            return "internal";
+    }
+    return "internal";
+}
+
+namespace {
+
+using Kind = ConversionError::Kind;
+
+constexpr int kIoBufferSize = 64 * 1024;
+constexpr int kDefaultBitrateKbps = 192;
+constexpr int kDefaultSampleRate = 44100;
+
+std::string av_error(int code) {
+    char text[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(code, text, sizeof text);
+    return text;
+}
+
+[[noreturn]] void fail(Kind kind, const std::string& reason) { throw ConversionError(kind, reason); }
+
+void check(int code, Kind kind, const std::string& what) {
+    if (code < 0) fail(kind, what + ": " + av_error(code));
+}
+
+struct InputContextFree {
+    void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+};
+struct OutputContextFree {
+    void operator()(AVFormatContext* f) const { avformat_free_context(f); }
+};
+struct IoContextFree {
+    void operator()(AVIOContext* io) const {
+        av_freep(&io->buffer);  // FFmpeg may have replaced the buffer we gave it: free the one it holds now
+        avio_context_free(&io);
+    }
+};
+struct CodecContextFree {
+    void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct SwrFree {
+    void operator()(SwrContext* s) const { swr_free(&s); }
+};
+struct FifoFree {
+    void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); }
+};
+struct FrameFree {
+    void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketFree {
+    void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+
+using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
+using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
+
+// The bridge between FFmpeg's I/O callbacks and MediaInput/MediaOutput. Exceptions never cross into C code: they are
+// stored and turned into an I/O error.
+struct InputBridge {
+    MediaInput* input;
+    uint64_t position = 0;
+    std::string error;
+
+    static int read(void* opaque, uint8_t* buffer, int size) {
+        auto* self = static_cast<InputBridge*>(opaque);
+        try {
+            size_t n = self->input->read(buffer, static_cast<size_t>(size));
+            if (n == 0) return AVERROR_EOF;
+            self->position += n;
+            return static_cast<int>(n);
+        } catch (const std::exception& e) {
+            self->error = e.what();
+            return AVERROR(EIO);
+        }
+    }
+
+    static int64_t seek(void* opaque, int64_t offset, int whence) {
+        auto* self = static_cast<InputBridge*>(opaque);
+        uint64_t size = self->input->size();
+        whence &= ~AVSEEK_FORCE;
+        if (whence == AVSEEK_SIZE) return static_cast<int64_t>(size);
+        int64_t target;
+        switch (whence) {
+            case SEEK_SET:
+                target = offset;
+                break;
+            case SEEK_CUR:
+                target = static_cast<int64_t>(self->position) + offset;
+                break;
+            case SEEK_END:
+                target = static_cast<int64_t>(size) + offset;
+                break;
+            default:
+                return AVERROR(EINVAL);
+        }
+        if (target < 0 || static_cast<uint64_t>(target) > size) return AVERROR(EINVAL);
+        try {
+            self->input->seek(static_cast<uint64_t>(target));
+        } catch (const std::exception& e) {
+            self->error = e.what();
+            return AVERROR(EIO);
+        }
+        self->position = static_cast<uint64_t>(target);
+        return target;
+    }
+};
+
+struct OutputBridge {
+    MediaOutput* output;
+    uint64_t position = 0;
+    uint64_t size = 0;
+    std::string error;
+
+    static int write(void* opaque, uint8_t* data, int size) {
+        auto* self = static_cast<OutputBridge*>(opaque);
+        try {
+            self->output->write(data, static_cast<size_t>(size));
+            self->position += static_cast<uint64_t>(size);
+            self->size = std::max(self->size, self->position);
+            return size;
+        } catch (const std::exception& e) {
+            self->error = e.what();
+            return AVERROR(EIO);
+        }
+    }
+
+    static int64_t seek(void* opaque, int64_t offset, int whence) {
+        auto* self = static_cast<OutputBridge*>(opaque);
+        whence &= ~AVSEEK_FORCE;
+        if (whence == AVSEEK_SIZE) return static_cast<int64_t>(self->size);
+        int64_t target = whence == SEEK_SET   ? offset
+                         : whence == SEEK_CUR ? static_cast<int64_t>(self->position) + offset
+                         : whence == SEEK_END ? static_cast<int64_t>(self->size) + offset
+                                              : -1;
+        if (target < 0) return AVERROR(EINVAL);
+        try {
+            self->output->seek(static_cast<uint64_t>(target));
+        } catch (const std::exception& e) {
+            self->error = e.what();
+            return AVERROR(EIO);
+        }
+        self->position = static_cast<uint64_t>(target);
+        return target;
+    }
+};
+
+std::unique_ptr<AVIOContext, IoContextFree> make_io(void* opaque, bool writable, int (*read)(void*, uint8_t*, int),
+                                                    int (*write)(void*, uint8_t*, int),
+                                                    int64_t (*seek)(void*, int64_t, int)) {
+    auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
+    if (buffer == nullptr) fail(Kind::internal, "out of memory");
+    AVIOContext* io = avio_alloc_context(buffer, kIoBufferSize, writable ? 1 : 0, opaque, read, write, seek);
+    if (io == nullptr) {
+        av_free(buffer);
+        fail(Kind::internal, "out of memory");
+    }
+    return std::unique_ptr<AVIOContext, IoContextFree>(io);
+}
+
+// Tags worth carrying over into ID3v2.
+void copy_tags(const AVDictionary* from, AVDictionary** to) {
+    for (const char* key : {"title", "artist", "album", "date", "album_artist", "genre", "track"}) {
+        if (const AVDictionaryEntry* e = av_dict_get(from, key, nullptr, 0); e != nullptr && e->value[0] != '\0') {
+            if (av_dict_get(*to, key, nullptr, 0) == nullptr) av_dict_set(to, key, e->value, 0);
+        }
+    }
+}
+
+int pick_sample_rate(const AVCodec* encoder, int wanted) {
+    if (encoder->supported_samplerates == nullptr) return wanted;
+    int best = 0;
+    for (const int* r = encoder->supported_samplerates; *r != 0; ++r) {
+        if (*r == wanted) return wanted;
+        if (best == 0 || std::abs(*r - wanted) < std::abs(best - wanted)) best = *r;
+    }
+    return best;
+}
+
+AVSampleFormat pick_sample_format(const AVCodec* encoder) {
+    if (encoder->sample_fmts == nullptr) return AV_SAMPLE_FMT_FLTP;
+    for (const AVSampleFormat* f = encoder->sample_fmts; *f != AV_SAMPLE_FMT_NONE; ++f) {
+        if (*f == AV_SAMPLE_FMT_FLTP) return *f;
+    }
+    return encoder->sample_fmts[0];
+}
+
+class Transcoder {
+  public:
+    Transcoder(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
+               const ProgressCallback& progress)
+        : options_(options), limits_(limits), progress_(progress) {
+        in_bridge_.input = &input;
+        out_bridge_.output = &output;
+    }
+
+    ConversionResult run() {
+        open_input();
+        open_decoder();
+        open_encoder();
+        open_output();
+        open_resampler();
+        pump();
+        finish();
+        ConversionResult result;
+        result.duration_seconds = static_cast<double>(samples_encoded_) / encoder_->sample_rate;
+        result.sample_rate = encoder_->sample_rate;
+        result.channels = encoder_->ch_layout.nb_channels;
+        result.bitrate = encoder_->bit_rate;
+        return result;
+    }
+
+  private:
+    [[noreturn]] void io_or(Kind kind, const std::string& what, int code) {
+        if (!in_bridge_.error.empty()) fail(Kind::io, "reading the upload: " + in_bridge_.error);
+        if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
+        fail(kind, what + ": " + av_error(code));
+    }
+
+    void open_input() {
+        input_io_ = make_io(&in_bridge_, false, &InputBridge::read, nullptr, &InputBridge::seek);
+        AVFormatContext* raw = avformat_alloc_context();
+        if (raw == nullptr) fail(Kind::internal, "out of memory");
+        raw->pb = input_io_.get();
+        raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+        int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr);  // frees raw on failure
+        if (rc < 0) io_or(Kind::not_media, "not a video or audio file FFmpeg can read", rc);
+        input_.reset(raw);
+        rc = avformat_find_stream_info(input_.get(), nullptr);
+        if (rc < 0) io_or(Kind::corrupt, "the file is damaged: its streams cannot be read", rc);
+
+        const AVCodec* decoder = nullptr;
+        rc = av_find_best_stream(input_.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
+        if (rc == AVERROR_STREAM_NOT_FOUND) fail(Kind::no_audio, "the file has no audio track");
+        if (rc == AVERROR_DECODER_NOT_FOUND) fail(Kind::unsupported, "the audio track's format is not supported");
+        if (rc < 0) io_or(Kind::corrupt, "no usable audio track", rc);
+        stream_index_ = rc;
+        decoder_codec_ = decoder;
+        // Only the chosen audio stream is demuxed: video packets are dropped by the demuxer, never decoded.
+        for (unsigned i = 0; i < input_->nb_streams; ++i) {
+            if (static_cast<int>(i) != stream_index_) input_->streams[i]->discard = AVDISCARD_ALL;
+        }
+
+        AVStream* stream = input_->streams[stream_index_];
+        if (stream->duration != AV_NOPTS_VALUE && stream->duration > 0) {
+            source_seconds_ = static_cast<double>(stream->duration) * av_q2d(stream->time_base);
+        } else if (input_->duration != AV_NOPTS_VALUE && input_->duration > 0) {
+            source_seconds_ = static_cast<double>(input_->duration) / AV_TIME_BASE;
+        }
+        if (source_seconds_ > static_cast<double>(limits_.max_duration.count())) {
+            fail(Kind::too_long, "the audio is " + std::to_string(static_cast<long long>(source_seconds_)) +
+                                     " s long; the limit is " + std::to_string(limits_.max_duration.count()) + " s");
+        }
+    }
+
+    void open_decoder() {
+        decoder_.reset(avcodec_alloc_context3(decoder_codec_));
+        if (!decoder_) fail(Kind::internal, "out of memory");
+        check(avcodec_parameters_to_context(decoder_.get(), input_->streams[stream_index_]->codecpar), Kind::corrupt,
+              "audio parameters");
+        decoder_->pkt_timebase = input_->streams[stream_index_]->time_base;
+        check(avcodec_open2(decoder_.get(), decoder_codec_, nullptr), Kind::unsupported, "opening the audio decoder");
+        if (decoder_->ch_layout.nb_channels <= 0 || decoder_->sample_rate <= 0) {
+            fail(Kind::corrupt, "the audio track declares no channels or sample rate");
+        }
+        if (decoder_->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+            int channels = decoder_->ch_layout.nb_channels;
+            av_channel_layout_uninit(&decoder_->ch_layout);
+            av_channel_layout_default(&decoder_->ch_layout, channels);
+        }
+    }
+
+    void open_encoder() {
+        const AVCodec* codec = avcodec_find_encoder_by_name("libmp3lame");
+        if (codec == nullptr) fail(Kind::internal, "this FFmpeg has no libmp3lame encoder");
+        encoder_.reset(avcodec_alloc_context3(codec));
+        if (!encoder_) fail(Kind::internal, "out of memory");
+        int channels = options_.channels.value_or(std::min(decoder_->ch_layout.nb_channels, 2));
+        av_channel_layout_default(&encoder_->ch_layout, channels);
+        encoder_->sample_rate = pick_sample_rate(codec, options_.sample_rate.value_or(kDefaultSampleRate));
+        encoder_->sample_fmt = pick_sample_format(codec);
+        encoder_->time_base = AVRational{1, encoder_->sample_rate};
+        if (options_.vbr_quality) {
+            encoder_->flags |= AV_CODEC_FLAG_QSCALE;
+            encoder_->global_quality = *options_.vbr_quality * FF_QP2LAMBDA;
+        } else {
+            encoder_->bit_rate = int64_t{options_.bitrate_kbps.value_or(kDefaultBitrateKbps)} * 1000;
+        }
+        check(avcodec_open2(encoder_.get(), codec, nullptr), Kind::internal, "opening the MP3 encoder");
+        frame_size_ = encoder_->frame_size > 0 ? encoder_->frame_size : 1152;
+    }
+
+    void open_output() {
+        output_io_ = make_io(&out_bridge_, true, nullptr, &OutputBridge::write,
+                             out_bridge_.output->seekable() ? &OutputBridge::seek : nullptr);
+        AVFormatContext* raw = nullptr;
+        check(avformat_alloc_output_context2(&raw, nullptr, "mp3", nullptr), Kind::internal, "MP3 muxer");
+        output_.reset(raw);
+        output_->pb = output_io_.get();
+        output_->flags |= AVFMT_FLAG_CUSTOM_IO;
+        AVStream* stream = avformat_new_stream(output_.get(), nullptr);
+        if (stream == nullptr) fail(Kind::internal, "out of memory");
+        check(avcodec_parameters_from_context(stream->codecpar, encoder_.get()), Kind::internal, "MP3 parameters");
+        stream->time_base = encoder_->time_base;
+        copy_tags(input_->metadata, &output_->metadata);
+        copy_tags(input_->streams[stream_index_]->metadata, &output_->metadata);
+        int rc = avformat_write_header(output_.get(), nullptr);
+        if (rc < 0) io_or(Kind::internal, "writing the MP3 header", rc);
+    }
+
+    void open_resampler() {
+        SwrContext* raw = nullptr;
+        check(swr_alloc_set_opts2(&raw, &encoder_->ch_layout, encoder_->sample_fmt, encoder_->sample_rate,
+                                  &decoder_->ch_layout, decoder_->sample_fmt, decoder_->sample_rate, 0, nullptr),
+              Kind::internal, "resampler");
+        resampler_.reset(raw);
+        check(swr_init(resampler_.get()), Kind::unsupported, "resampling this audio");
+        fifo_.reset(av_audio_fifo_alloc(encoder_->sample_fmt, encoder_->ch_layout.nb_channels, frame_size_ * 4));
+        if (!fifo_) fail(Kind::internal, "out of memory");
+    }
+
+    void pump() {
+        PacketPtr packet(av_packet_alloc());
+        FramePtr frame(av_frame_alloc());
+        if (!packet || !frame) fail(Kind::internal, "out of memory");
+        for (;;) {
+            int rc = av_read_frame(input_.get(), packet.get());
+            if (rc == AVERROR_EOF) break;
+            if (rc < 0) {
+                if (!in_bridge_.error.empty()) io_or(Kind::io, "reading", rc);
+                break;  // a damaged tail: keep what decoded, judged below
+            }
+            if (packet->stream_index == stream_index_) {
+                rc = avcodec_send_packet(decoder_.get(), packet.get());
+                if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
+                    io_or(Kind::corrupt, "decoding the audio", rc);
+                }
+                if (rc == AVERROR_INVALIDDATA) ++bad_packets_;
+                drain_decoder(frame.get());
+            }
+            av_packet_unref(packet.get());
+        }
+        avcodec_send_packet(decoder_.get(), nullptr);
+        drain_decoder(frame.get());
+        resample(nullptr);  // what the resampler still holds
+        encode_fifo(true);
+        encode(nullptr);  // flush the encoder
+
+        double decoded = static_cast<double>(samples_in_) / decoder_->sample_rate;
+        if (samples_in_ == 0) fail(Kind::corrupt, "the audio track could not be decoded");
+        // A container that promises more than could be decoded was cut short (an interrupted upload or copy).
+        if (source_seconds_ > 2.0 && decoded < source_seconds_ * 0.9 && decoded < source_seconds_ - 1.0) {
+            fail(Kind::corrupt, "the file is truncated or damaged: only " + std::to_string(static_cast<int>(decoded)) +
+                                    " of " + std::to_string(static_cast<int>(source_seconds_)) +
+                                    " s of audio could be decoded");
+        }
+    }
+
+    void drain_decoder(AVFrame* frame) {
+        for (;;) {
+            int rc = avcodec_receive_frame(decoder_.get(), frame);
+            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+            if (rc == AVERROR_INVALIDDATA) {
+                ++bad_packets_;
+                continue;
+            }
+            if (rc < 0) io_or(Kind::corrupt, "decoding the audio", rc);
+            samples_in_ += frame->nb_samples;
+            double decoded = static_cast<double>(samples_in_) / decoder_->sample_rate;
+            if (decoded > static_cast<double>(limits_.max_duration.count())) {
+                fail(Kind::too_long,
+                     "the audio is longer than the limit of " + std::to_string(limits_.max_duration.count()) + " s");
+            }
+            resample(frame);
+            av_frame_unref(frame);
+            encode_fifo(false);
+            if (progress_ && source_seconds_ > 0) progress_(std::min(1.0, decoded / source_seconds_));
+        }
+    }
+
+    void resample(const AVFrame* frame) {
+        int in_samples = frame ? frame->nb_samples : 0;
+        int capacity = swr_get_out_samples(resampler_.get(), in_samples);
+        if (capacity <= 0) return;
+        uint8_t** planes = nullptr;
+        int linesize = 0;
+        check(av_samples_alloc_array_and_samples(&planes, &linesize, encoder_->ch_layout.nb_channels, capacity,
+                                                 encoder_->sample_fmt, 0),
+              Kind::internal, "out of memory");
+        std::unique_ptr<uint8_t*, void (*)(uint8_t**)> guard(planes, [](uint8_t** p) {
+            av_freep(&p[0]);
+            av_freep(&p);
+        });
+        int converted = swr_convert(resampler_.get(), planes, capacity,
+                                    frame ? const_cast<const uint8_t**>(frame->extended_data) : nullptr, in_samples);
+        check(converted, Kind::corrupt, "resampling");
+        if (converted > 0 &&
+            av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(planes), converted) < converted) {
+            fail(Kind::internal, "out of memory");
+        }
+    }
+
+    // Feeds the encoder whole frames from the FIFO (and at the end the shorter last one).
+    void encode_fifo(bool flush) {
+        while (av_audio_fifo_size(fifo_.get()) >= frame_size_ || (flush && av_audio_fifo_size(fifo_.get()) > 0)) {
+            int samples = std::min(av_audio_fifo_size(fifo_.get()), frame_size_);
+            FramePtr frame(av_frame_alloc());
+            if (!frame) fail(Kind::internal, "out of memory");
+            frame->nb_samples = samples;
+            frame->format = encoder_->sample_fmt;
+            frame->sample_rate = encoder_->sample_rate;
+            check(av_channel_layout_copy(&frame->ch_layout, &encoder_->ch_layout), Kind::internal, "layout");
+            check(av_frame_get_buffer(frame.get(), 0), Kind::internal, "out of memory");
+            if (av_audio_fifo_read(fifo_.get(), reinterpret_cast<void**>(frame->data), samples) < samples) {
+                fail(Kind::internal, "audio buffer underrun");
+            }
+            frame->pts = samples_encoded_;
+            samples_encoded_ += samples;
+            encode(frame.get());
+        }
+    }
+
+    void encode(const AVFrame* frame) {
+        int rc = avcodec_send_frame(encoder_.get(), frame);
+        if (rc < 0 && rc != AVERROR_EOF) io_or(Kind::internal, "encoding", rc);
+        PacketPtr packet(av_packet_alloc());
+        for (;;) {
+            rc = avcodec_receive_packet(encoder_.get(), packet.get());
+            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+            if (rc < 0) io_or(Kind::internal, "encoding", rc);
+            packet->stream_index = 0;
+            av_packet_rescale_ts(packet.get(), encoder_->time_base, output_->streams[0]->time_base);
+            rc = av_write_frame(output_.get(), packet.get());
+            if (rc < 0) io_or(Kind::io, "writing the MP3", rc);
+        }
+    }
+
+    void finish() {
+        int rc = av_write_trailer(output_.get());
+        if (rc < 0) io_or(Kind::io, "finishing the MP3", rc);
+        avio_flush(output_io_.get());
+        if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
+    }
+
+    OutputOptions options_;
+    Limits limits_;
+    const ProgressCallback& progress_;
+    InputBridge in_bridge_;
+    OutputBridge out_bridge_;
+    // Declaration order is destruction order reversed: the format contexts go before the I/O contexts they use.
+    std::unique_ptr<AVIOContext, IoContextFree> input_io_;
+    std::unique_ptr<AVIOContext, IoContextFree> output_io_;
+    std::unique_ptr<AVFormatContext, InputContextFree> input_;
+    std::unique_ptr<AVFormatContext, OutputContextFree> output_;
+    std::unique_ptr<AVCodecContext, CodecContextFree> decoder_;
+    std::unique_ptr<AVCodecContext, CodecContextFree> encoder_;
+    std::unique_ptr<SwrContext, SwrFree> resampler_;
+    std::unique_ptr<AVAudioFifo, FifoFree> fifo_;
+    const AVCodec* decoder_codec_ = nullptr;
+    int stream_index_ = -1;
+    int frame_size_ = 1152;
+    double source_seconds_ = 0;
+    int64_t samples_in_ = 0;
+    int64_t samples_encoded_ = 0;
+    int64_t bad_packets_ = 0;
+};
+
+}  // namespace
+
+ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
+                         const ProgressCallback& progress) {
+    static const bool quiet = [] {
+        av_log_set_level(AV_LOG_QUIET);  // FFmpeg's own messages are not our log format; failures carry reasons
+        return true;
+    }();
+    (void)quiet;
+    Transcoder transcoder(input, output, options, limits, progress);
+    return transcoder.run();
+}
+
+FileInput::FileInput(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) fail(Kind::io, "cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd_);
+        fail(Kind::io, path + " is not a regular file");
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+}
+
+FileInput::~FileInput() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+size_t FileInput::read(uint8_t* buffer, size_t size) {
+    for (;;) {
+        ssize_t n = ::read(fd_, buffer, size);
+        if (n >= 0) return static_cast<size_t>(n);
+        if (errno != EINTR) throw std::runtime_error(std::string("read: ") + std::strerror(errno));
+    }
+}
+
+void FileInput::seek(uint64_t offset) {
+    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+        throw std::runtime_error(std::string("seek: ") + std::strerror(errno));
+    }
+}
+
+FileOutput::FileOutput(const std::string& path) : path_(path), temporary_(path + ".part") {
+    fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail(Kind::io, "cannot create " + temporary_ + ": " + std::strerror(errno));
+}
+
+FileOutput::~FileOutput() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        ::unlink(temporary_.c_str());  // never committed: leave nothing behind
+    }
+}
+
+void FileOutput::write(const uint8_t* data, size_t size) {
+    while (size > 0) {
+        ssize_t n = ::write(fd_, data, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error("write " + temporary_ + ": " + std::strerror(errno));
+        }
+        data += n;
+        size -= static_cast<size_t>(n);
+    }
+}
+
+void FileOutput::seek(uint64_t offset) {
+    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+        throw std::runtime_error("seek " + temporary_ + ": " + std::strerror(errno));
+    }
+}
+
+void FileOutput::commit() {
+    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+        fd_ = -1;
+        ::unlink(temporary_.c_str());
+        fail(Kind::io, "cannot write " + temporary_ + ": " + std::strerror(errno));
+    }
+    fd_ = -1;
+    if (::rename(temporary_.c_str(), path_.c_str()) != 0) {
+        ::unlink(temporary_.c_str());
+        fail(Kind::io, "cannot rename to " + path_ + ": " + std::strerror(errno));
+    }
+}
+
+}  // namespace mp3c::converter

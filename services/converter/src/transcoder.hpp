@@ -1,0 +1,96 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "mp3c/output_options.hpp"
+
+// Video (or audio) in, MP3 out, in-process with libavformat, libavcodec, libswresample and libmp3lame: only the best
+// audio stream is demuxed and decoded, never the video; memory does not grow with the input's size.
+namespace mp3c::converter {
+
+// Where the input comes from: random access, so that files whose index sits at the end (MP4 without faststart)
+// work. read() returns 0 at the end; seek() is absolute.
+class MediaInput {
+  public:
+    virtual ~MediaInput() = default;
+    virtual size_t read(uint8_t* buffer, size_t size) = 0;
+    virtual void seek(uint64_t offset) = 0;
+    virtual uint64_t size() const = 0;
+};
+
+// Where the MP3 goes, as it is produced. An output that can seek back gets the Xing/LAME header rewritten at the
+// end: it records the encoder's delay and padding, without which players (and ffprobe) count about 50 ms of silence
+// that is not in the source, and it makes VBR durations exact.
+class MediaOutput {
+  public:
+    virtual ~MediaOutput() = default;
+    virtual void write(const uint8_t* data, size_t size) = 0;
+    virtual bool seekable() const { return false; }
+    virtual void seek(uint64_t offset) { (void)offset; }
+};
+
+struct Limits {
+    std::chrono::seconds max_duration{4 * 3600};
+};
+
+struct ConversionResult {
+    double duration_seconds = 0;  // of the audio encoded
+    int sample_rate = 0;
+    int channels = 0;
+    int64_t bitrate = 0;  // bits per second (nominal for VBR)
+};
+
+// A conversion that failed. Permanent failures (the input is not usable) carry a reason for users; transient ones
+// (I/O of the storage) may succeed on a retry.
+class ConversionError : public std::runtime_error {
+  public:
+    enum class Kind { not_media, no_audio, corrupt, too_long, unsupported, io, internal };
+    ConversionError(Kind kind, const std::string& reason) : std::runtime_error(reason), kind_(kind) {}
+    Kind kind() const { return kind_; }
+    bool permanent() const { return kind_ != Kind::io && kind_ != Kind::internal; }
+    std::string_view kind_name() const;
+
+  private:
+    Kind kind_;
+};
+
+// Progress as a fraction 0..1 of the source's duration (called often; the caller throttles).
+using ProgressCallback = std::function<void(double fraction)>;
+
+ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
+                         const ProgressCallback& progress = nullptr);
+
+// Local files, for the command line.
+class FileInput : public MediaInput {
+  public:
+    explicit FileInput(const std::string& path);  // throws ConversionError(io)
+    ~FileInput() override;
+    size_t read(uint8_t* buffer, size_t size) override;
+    void seek(uint64_t offset) override;
+    uint64_t size() const override { return size_; }
+
+  private:
+    int fd_ = -1;
+    uint64_t size_ = 0;
+};
+
+class FileOutput : public MediaOutput {
+  public:
+    explicit FileOutput(const std::string& path);  // writes path.part, renamed at commit(); removed otherwise
+    ~FileOutput() override;
+    void write(const uint8_t* data, size_t size) override;
+    bool seekable() const override { return true; }
+    void seek(uint64_t offset) override;
+    void commit();
+
+  private:
+    std::string path_, temporary_;
+    int fd_ = -1;
+};
+
+}  // namespace mp3c::converter

@@ -1,0 +1,271 @@
+// The transcoder on a media corpus made at test time with the ffmpeg command line; every MP3 is checked with ffprobe.
+#include "transcoder.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "mp3c/crypto.hpp"
+#include "mp3c/testing/process.hpp"
+
+namespace mp3c::converter {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kBinary = std::string(MP3C_BIN_DIR) + "/converter";
+
+class Corpus {
+  public:
+    Corpus() : dir_(fs::temp_directory_path() / ("mp3c-corpus-" + crypto::random_hex(6))) {
+        fs::create_directories(dir_);
+    }
+    ~Corpus() {
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+
+    // Runs ffmpeg to make `name` in the corpus directory.
+    std::string make(const std::string& name, const std::vector<std::string>& args) {
+        std::vector<std::string> all = {"-hide_banner", "-loglevel", "error", "-y"};
+        all.insert(all.end(), args.begin(), args.end());
+        std::string path = (dir_ / name).string();
+        all.push_back(path);
+        auto r = testing::run_command("/usr/bin/ffmpeg", all, {});
+        if (r.status != 0) throw std::runtime_error("ffmpeg failed for " + name + ": " + r.out);
+        return path;
+    }
+    std::string path(const std::string& name) const { return (dir_ / name).string(); }
+    const fs::path& dir() const { return dir_; }
+
+  private:
+    fs::path dir_;
+};
+
+nlohmann::json probe(const std::string& path) {
+    auto r =
+        testing::run_command("/usr/bin/ffprobe",
+                             {"-v", "error", "-show_entries",
+                              "stream=codec_name,sample_rate,channels,bit_rate:format=duration,bit_rate,format_name:"
+                              "format_tags=title,artist,album,date",
+                              "-of", "json", path},
+                             {});
+    if (r.status != 0) throw std::runtime_error("ffprobe failed: " + r.out);
+    return nlohmann::json::parse(r.out);
+}
+
+// The length of a file's (first) audio track as FFmpeg decodes it, honouring gapless information (an MP3's LAME
+// header, an MP4's edit list): what a listener hears.
+double decoded_seconds(const std::string& path) {
+    auto r = testing::run_command(
+        "/usr/bin/ffmpeg",
+        {"-hide_banner", "-nostats", "-i", path, "-map", "0:a:0", "-f", "null", "-progress", "pipe:1", "-"}, {});
+    auto at = r.out.rfind("out_time_us=");
+    if (r.status != 0 || at == std::string::npos)
+        throw std::runtime_error("ffmpeg could not decode " + path + ": " + r.out);
+    return std::stod(r.out.substr(at + 12)) / 1e6;
+}
+
+ConversionResult convert_file(const std::string& in, const std::string& out, const OutputOptions& options = {},
+                              const Limits& limits = {}) {
+    FileInput input(in);
+    FileOutput output(out);
+    auto result = convert(input, output, options, limits);
+    output.commit();
+    return result;
+}
+
+// Sine audio of exactly 3 s at the given rate; -shortest keeps the video no longer than the audio.
+std::vector<std::string> sine(int rate = 48000, double seconds = 3) {
+    return {"-f", "lavfi", "-i",
+            "sine=frequency=440:sample_rate=" + std::to_string(rate) + ":duration=" + std::to_string(seconds)};
+}
+std::vector<std::string> video() { return {"-f", "lavfi", "-i", "testsrc=size=128x96:rate=10:duration=3"}; }
+std::vector<std::string> concat(std::initializer_list<std::vector<std::string>> parts) {
+    std::vector<std::string> out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+struct Case {
+    std::string name;  // file name, its extension chooses the container
+    std::vector<std::string> args;
+    int expected_channels;
+};
+
+class FormatTest : public ::testing::TestWithParam<Case> {
+  protected:
+    static Corpus* corpus_;
+    static void SetUpTestSuite() { corpus_ = new Corpus(); }
+    static void TearDownTestSuite() {
+        delete corpus_;
+        corpus_ = nullptr;
+    }
+};
+Corpus* FormatTest::corpus_ = nullptr;
+
+TEST_P(FormatTest, ConvertsToAValidMp3WithTheSourceDuration) {
+    const Case& c = GetParam();
+    std::string in = corpus_->make(c.name, c.args);
+    std::string out = corpus_->path(c.name + ".mp3");
+    auto result = convert_file(in, out);
+    auto info = probe(out);
+    ASSERT_EQ(info["streams"].size(), 1u) << info.dump();
+    auto& stream = info["streams"][0];
+    EXPECT_EQ(stream["codec_name"], "mp3");
+    EXPECT_EQ(stream["sample_rate"], "44100");
+    EXPECT_EQ(stream["channels"], c.expected_channels);
+    EXPECT_EQ(stream["bit_rate"], "192000");
+    double source = decoded_seconds(in);
+    EXPECT_NEAR(decoded_seconds(out), source, 0.05) << "the MP3 lasts as long as the source's audio";
+    EXPECT_NEAR(result.duration_seconds, source, 0.05);
+    EXPECT_FALSE(fs::exists(out + ".part"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Corpus, FormatTest,
+    ::testing::Values(
+        Case{"h264_aac_faststart.mp4",
+             concat({video(),
+                     sine(),
+                     {"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-movflags", "+faststart"}}),
+             1},
+        Case{"h264_aac_index_at_end.mp4",
+             concat({video(), sine(), {"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}}), 1},
+        Case{"opus.mkv", concat({sine(), {"-c:a", "libopus"}}), 1},
+        Case{"vorbis.webm", concat({sine(), {"-c:a", "libvorbis"}}), 1},
+        Case{"pcm.mov", concat({sine(), {"-c:a", "pcm_s16le"}}), 1},
+        Case{"mp3.avi", concat({video(), sine(), {"-c:v", "mpeg4", "-c:a", "libmp3lame"}}), 1},
+        Case{"video.flv", concat({video(), sine(44100), {"-c:v", "flv", "-c:a", "aac"}}), 1},
+        Case{"audio.wav", sine(), 1}, Case{"audio.flac", sine(), 1},
+        Case{"aac.m4a", concat({sine(), {"-c:a", "aac"}}), 1},
+        Case{"surround.flac", concat({sine(), {"-af", "aformat=channel_layouts=5.1"}}), 2},
+        Case{"stereo_96k.flac", concat({sine(96000), {"-ac", "2"}}), 2}, Case{"mono_8k.wav", sine(8000), 1}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+        std::string name = info.param.name;
+        for (auto& ch : name)
+            if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+        return name;
+    });
+
+class TranscoderTest : public ::testing::Test {
+  protected:
+    Corpus corpus_;
+};
+
+TEST_F(TranscoderTest, OptionsApply) {
+    std::string in = corpus_.make("stereo.flac", concat({sine(), {"-ac", "2"}}));
+    OutputOptions options;
+    options.bitrate_kbps = 128;
+    options.channels = 1;
+    options.sample_rate = 22050;
+    convert_file(in, corpus_.path("a.mp3"), options);
+    auto s = probe(corpus_.path("a.mp3"))["streams"][0];
+    EXPECT_EQ(s["bit_rate"], "128000");
+    EXPECT_EQ(s["channels"], 1);
+    EXPECT_EQ(s["sample_rate"], "22050");
+
+    OutputOptions vbr;
+    vbr.vbr_quality = 2;
+    auto result = convert_file(in, corpus_.path("vbr.mp3"), vbr);
+    EXPECT_EQ(probe(corpus_.path("vbr.mp3"))["streams"][0]["codec_name"], "mp3");
+    EXPECT_EQ(result.channels, 2);
+}
+
+TEST_F(TranscoderTest, TagsBecomeId3) {
+    std::string in =
+        corpus_.make("tagged.m4a", concat({sine(),
+                                           {"-c:a", "aac", "-metadata", "title=Night Drive", "-metadata", "artist=Zoë",
+                                            "-metadata", "album=Roads", "-metadata", "date=2024"}}));
+    convert_file(in, corpus_.path("tagged.mp3"));
+    auto tags = probe(corpus_.path("tagged.mp3"))["format"]["tags"];
+    EXPECT_EQ(tags["title"], "Night Drive");
+    EXPECT_EQ(tags["artist"], "Zoë");
+    EXPECT_EQ(tags["album"], "Roads");
+    EXPECT_EQ(tags["date"], "2024");
+}
+
+TEST_F(TranscoderTest, TwoAudioTracksUseOne) {
+    std::string in =
+        corpus_.make("two_tracks.mkv", concat({sine(48000),
+                                               {"-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000:duration=3"},
+                                               {"-map", "0", "-map", "1", "-c:a", "flac"}}));
+    auto result = convert_file(in, corpus_.path("two.mp3"));
+    EXPECT_NEAR(result.duration_seconds, 3.0, 0.05);
+    EXPECT_NEAR(decoded_seconds(corpus_.path("two.mp3")), 3.0, 0.05);
+}
+
+void expect_failure(const std::string& in, const std::string& out, ConversionError::Kind kind, const std::string& words,
+                    const Limits& limits = {}) {
+    try {
+        convert_file(in, out, {}, limits);
+        ADD_FAILURE() << in << " converted";
+    } catch (const ConversionError& e) {
+        EXPECT_EQ(e.kind(), kind) << e.what();
+        EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+        EXPECT_TRUE(e.permanent());
+    }
+    EXPECT_FALSE(fs::exists(out)) << "no MP3 for a failed conversion";
+    EXPECT_FALSE(fs::exists(out + ".part")) << "and no temporary file";
+}
+
+TEST_F(TranscoderTest, BadInputsFailWithAReason) {
+    std::string silent = corpus_.make("silent.mp4", concat({video(), {"-c:v", "libx264", "-preset", "ultrafast"}}));
+    expect_failure(silent, corpus_.path("1.mp3"), ConversionError::Kind::no_audio, "no audio track");
+
+    std::string png = corpus_.make("image.png", {"-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1"});
+    expect_failure(png, corpus_.path("2.mp3"), ConversionError::Kind::no_audio, "no audio track");
+
+    std::ofstream(corpus_.path("empty.mp4")).close();
+    expect_failure(corpus_.path("empty.mp4"), corpus_.path("3.mp3"), ConversionError::Kind::not_media, "not a video");
+
+    std::ofstream(corpus_.path("text.mp4")) << "this is not a video, just words in a file named .mp4\n";
+    expect_failure(corpus_.path("text.mp4"), corpus_.path("4.mp3"), ConversionError::Kind::not_media, "not a video");
+
+    // The first half of a file whose index is at the end: the index never arrives.
+    std::string whole = corpus_.make(
+        "whole.mp4", concat({video(), sine(), {"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}}));
+    auto size = fs::file_size(whole);
+    fs::copy_file(whole, corpus_.path("truncated.mp4"));
+    fs::resize_file(corpus_.path("truncated.mp4"), size / 2);
+    try {
+        convert_file(corpus_.path("truncated.mp4"), corpus_.path("5.mp3"));
+        ADD_FAILURE() << "a truncated file converted";
+    } catch (const ConversionError& e) {
+        EXPECT_TRUE(e.permanent()) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(corpus_.path("5.mp3.part")));
+
+    std::string long_audio = corpus_.make("long.flac", sine(8000, 20));
+    expect_failure(long_audio, corpus_.path("7.mp3"), ConversionError::Kind::too_long, "limit",
+                   Limits{std::chrono::seconds(10)});
+}
+
+TEST_F(TranscoderTest, CommandLineConvertsAndExplainsFailures) {
+    std::string in = corpus_.make("cli.wav", sine());
+    auto ok = testing::run_command(kBinary, {"convert", in, corpus_.path("cli.mp3"), "--bitrate", "128"}, {});
+    EXPECT_EQ(ok.status, 0) << ok.out;
+    EXPECT_EQ(probe(corpus_.path("cli.mp3"))["streams"][0]["bit_rate"], "128000");
+
+    std::ofstream(corpus_.path("notes.mp4")) << "words";
+    auto bad = testing::run_command(kBinary, {"convert", corpus_.path("notes.mp4"), corpus_.path("x.mp3")}, {});
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.out.find("not a video or audio file"), std::string::npos) << bad.out;
+    EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << "one line: " << bad.out;
+
+    EXPECT_EQ(testing::run_command(kBinary, {"convert", in, corpus_.path("y.mp3"), "--bitrate", "100"}, {}).status, 2);
+    EXPECT_EQ(
+        testing::run_command(kBinary, {"convert", in, corpus_.path("y.mp3"), "--bitrate", "128", "--quality", "2"}, {})
+            .status,
+        2);
+    EXPECT_EQ(testing::run_command(kBinary, {"convert", corpus_.path("missing.mp4"), corpus_.path("y.mp3")}, {}).status,
+              1);
+    EXPECT_EQ(testing::run_command(kBinary, {}, {}).status, 2);
+    EXPECT_FALSE(fs::exists(corpus_.path("x.mp3.part")));
+}
+
+}  // namespace
+}  // namespace mp3c::converter
