@@ -6,6 +6,7 @@
 
 #include "mp3c/amqp.hpp"
 #include "mp3c/crypto.hpp"
+#include "mp3c/testing/eventually.hpp"
 #include "mp3c/testing/servers.hpp"
 
 namespace mp3c::amqp {
@@ -13,15 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <class F>
-bool eventually(F probe, std::chrono::milliseconds timeout = 60s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (probe()) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return probe();
-}
+using testing::eventually;
 
 class AmqpOutageTest : public ::testing::Test {
   protected:

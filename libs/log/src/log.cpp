@@ -71,6 +71,13 @@ std::optional<Level> parse_level(std::string_view text) {
     return std::nullopt;
 }
 
+Level level_from_env(config::Env& env) {
+    auto text = env.string("LOG_LEVEL", "info");
+    if (auto parsed = parse_level(text)) return *parsed;
+    env.problem("LOG_LEVEL", "'" + text + "' is not one of debug, info, warn, error");
+    return Level::info;
+}
+
 void init(std::string service, Level min_level) {
     std::lock_guard lock(state().mutex);
     state().service = std::move(service);

@@ -33,12 +33,7 @@ AuthConfig load_auth_config(config::Env& env) {
     c.throttle.window = std::chrono::duration_cast<std::chrono::seconds>(
         env.duration("LOGIN_FAILURE_WINDOW", std::chrono::minutes(15), std::chrono::seconds(1)));
     c.password_cost = password_cost_from_env(env);
-    auto level = env.string("LOG_LEVEL", "info");
-    if (auto parsed = log::parse_level(level)) {
-        c.log_level = *parsed;
-    } else {
-        env.problem("LOG_LEVEL", "'" + level + "' is not one of debug, info, warn, error");
-    }
+    c.log_level = log::level_from_env(env);
     return c;
 }
 

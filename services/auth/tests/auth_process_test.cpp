@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "mp3c/testing/eventually.hpp"
 #include "mp3c/testing/http_client.hpp"
 #include "mp3c/testing/process.hpp"
 #include "mp3c/testing/servers.hpp"
@@ -37,16 +38,7 @@ uint16_t free_port() {
     return ntohs(addr.sin_port);
 }
 
-// Repeats `probe` until it returns true or the deadline passes (waiting on a condition, not on time).
-template <class F>
-bool eventually(F probe, std::chrono::milliseconds timeout = 30s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (probe()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return probe();
-}
+using testing::eventually;
 
 class AuthProcessTest : public ::testing::Test {
   protected:

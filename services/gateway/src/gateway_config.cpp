@@ -25,12 +25,7 @@ GatewayConfig load_gateway_config(config::Env& env) {
     if (c.max_upload_bytes == 0) env.problem("MAX_UPLOAD_BYTES", "must be more than 0");
     c.max_queued_jobs = static_cast<uint64_t>(env.integer("MAX_QUEUED_JOBS", 1000, 0, 100'000'000));
     c.user_quota_bytes = env.bytes("USER_QUOTA_BYTES", 0);
-    auto level = env.string("LOG_LEVEL", "info");
-    if (auto parsed = log::parse_level(level)) {
-        c.log_level = *parsed;
-    } else {
-        env.problem("LOG_LEVEL", "'" + level + "' is not one of debug, info, warn, error");
-    }
+    c.log_level = log::level_from_env(env);
     return c;
 }
 

@@ -10,6 +10,7 @@
 
 #include "gateway_app.hpp"
 #include "mp3c/crypto.hpp"
+#include "mp3c/testing/eventually.hpp"
 #include "mp3c/testing/http_client.hpp"
 #include "mp3c/testing/servers.hpp"
 
@@ -20,15 +21,7 @@ using testing::HttpResponse;
 
 inline const std::string kSecret = "gateway-test-secret-0123456789abcdefghij";
 
-template <class F>
-bool eventually(F probe, std::chrono::milliseconds timeout = 30s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (probe()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return probe();
-}
+using testing::eventually;
 
 struct Part {
     std::string name;

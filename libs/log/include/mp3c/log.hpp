@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "mp3c/config.hpp"
+
 // Structured logging: one JSON object per line on stderr,
 // {"time": RFC 3339 UTC, "level", "service", "message", ...fields}. A request's lines carry "request_id".
 namespace mp3c::log {
@@ -13,6 +15,8 @@ namespace mp3c::log {
 enum class Level { debug = 0, info = 1, warn = 2, error = 3 };
 
 std::optional<Level> parse_level(std::string_view text);
+// LOG_LEVEL (debug, info, warn, error; default info); a bad value is recorded as a problem of env.
+Level level_from_env(config::Env& env);
 void init(std::string service, Level min_level = Level::info);
 // Replaces where lines go (stderr by default); for tests.
 void set_sink(std::function<void(std::string_view line)> sink);
