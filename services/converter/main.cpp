@@ -6,11 +6,13 @@
 
 #include "mp3c/output_options.hpp"
 #include "transcoder.hpp"
+#include "worker.hpp"
 
 namespace {
 
 constexpr const char* kUsage =
-    R"(usage: converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
+    R"(usage: converter                   (no arguments: the queue worker, configured by the environment)
+       converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
                          [--max-duration SECONDS]
 
   --bitrate N        constant bitrate in kb/s: 64, 80, 96, 112, 128, 160, 192 (default), 224, 256, 320
@@ -69,7 +71,36 @@ int convert_command(int argc, char** argv) {
 
 }  // namespace
 
+// Without arguments: the queue worker (see src/worker.hpp for its environment).
+int run_worker() {
+    using namespace mp3c;
+    log::init("converter");
+    try {
+        config::Env env;
+        auto config = converter::load_worker_config(env);
+        env.check();
+        log::init("converter", config.log_level);
+        auto admin = config.admin;
+        auto grace = config.shutdown_grace;
+        converter::Worker worker(std::move(config));
+        http::Server server(admin, worker.admin_router(), worker.registry(), worker.readiness());
+        worker.start();
+        server.run_until_signal();  // SIGTERM: stop taking jobs, let the current one finish within the grace
+        worker.stop(grace);
+        log::info("stopped");
+        return 0;
+    } catch (const config::Error& e) {
+        log::error("cannot start: invalid configuration", {{"error", e.what()}});
+        std::fprintf(stderr, "converter: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        log::error("cannot start", {{"error", e.what()}});
+        return 1;
+    }
+}
+
 int main(int argc, char** argv) {
+    if (argc == 1) return run_worker();
     if (argc >= 2 && std::strcmp(argv[1], "convert") == 0) return convert_command(argc, argv);
     return usage(argc < 2 ? "no command given" : std::string("unknown command '") + argv[1] + "'");
 }

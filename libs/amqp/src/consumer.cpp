@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <future>
 
 #include "mp3c/amqp.hpp"
 #include "mp3c/log.hpp"
@@ -46,7 +47,23 @@ void Consumer::run() {
                 if (!delivery) continue;
                 Outcome outcome;
                 try {
-                    outcome = handler_(*delivery);
+                    if (keep_alive_during_handler_) {
+                        auto work = std::async(std::launch::async, [this, &delivery] { return handler_(*delivery); });
+                        std::exception_ptr lost;
+                        while (work.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+                            try {
+                                if (!lost) connection.pump();
+                            } catch (...) {
+                                lost = std::current_exception();  // the work goes on; its message is redelivered
+                            }
+                        }
+                        outcome = work.get();
+                        if (lost) std::rethrow_exception(lost);
+                    } else {
+                        outcome = handler_(*delivery);
+                    }
+                } catch (const Error&) {
+                    throw;  // the connection is gone: reconnect below
                 } catch (const std::exception& e) {
                     log::warn("message handler failed: requeueing", {{"queue", queue}, {"error", e.what()}});
                     pause(1s);  // an outage behind the handler must not turn into a hot redelivery loop

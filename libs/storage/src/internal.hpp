@@ -41,6 +41,8 @@ inline std::string clean_text(std::string_view text) {
 
 inline NewBlob clean(const NewBlob& blob) {
     NewBlob out;
+    if (blob.id && !is_valid_id(*blob.id)) throw Error("invalid blob id: " + *blob.id);
+    out.id = blob.id;
     out.owner = clean_text(blob.owner);
     out.filename = clean_text(blob.filename);
     out.content_type = clean_text(blob.content_type);

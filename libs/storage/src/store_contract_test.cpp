@@ -323,6 +323,26 @@ TEST_P(StoreContract, NothingIsVisibleBeforeCommit) {
     EXPECT_TRUE(store_->stat(id));
 }
 
+TEST_P(StoreContract, ChosenIdIsUsedAndRewritable) {
+    const std::string id = "0123456789abcdef01234567";
+    NewBlob blob{"o", "f", "t"};
+    blob.id = id;
+    auto first = store_->create(blob);
+    EXPECT_EQ(first->id(), id);
+    first->write("first");
+    EXPECT_EQ(first->commit().id, id);
+    ASSERT_TRUE(store_->stat(id));
+    EXPECT_EQ(store_->stat(id)->size, 5u);
+    store_->remove(id);  // GridFS needs this before the same id is written again
+    auto second = store_->create(blob);
+    second->write("second!");
+    second->commit();
+    EXPECT_EQ(store_->stat(id)->size, 7u);
+    NewBlob bad{"o", "f", "t"};
+    bad.id = "../../etc/passwd";
+    EXPECT_THROW(store_->create(bad), Error);
+}
+
 TEST_P(StoreContract, EmptyBlob) {
     auto writer = store_->create({"o", "empty.bin", "application/octet-stream"});
     BlobInfo info = writer->commit();

@@ -408,6 +408,9 @@ class Transcoder {
                 fail(Kind::too_long,
                      "the audio is longer than the limit of " + std::to_string(limits_.max_duration.count()) + " s");
             }
+            if (limits_.abandon != nullptr && limits_.abandon->load()) {
+                fail(Kind::internal, "abandoned: the worker is shutting down");
+            }
             resample(frame);
             av_frame_unref(frame);
             encode_fifo(false);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,8 @@ class MediaOutput {
 
 struct Limits {
     std::chrono::seconds max_duration{4 * 3600};
+    // Set to give up (shutdown): the conversion stops with a transient error, so its job is redelivered.
+    const std::atomic<bool>* abandon = nullptr;
 };
 
 struct ConversionResult {

@@ -263,7 +263,7 @@ TEST_F(TranscoderTest, CommandLineConvertsAndExplainsFailures) {
         2);
     EXPECT_EQ(testing::run_command(kBinary, {"convert", corpus_.path("missing.mp4"), corpus_.path("y.mp3")}, {}).status,
               1);
-    EXPECT_EQ(testing::run_command(kBinary, {}, {}).status, 2);
+    EXPECT_EQ(testing::run_command(kBinary, {"frobnicate"}, {}).status, 2);
     EXPECT_FALSE(fs::exists(corpus_.path("x.mp3.part")));
 }
 

@@ -171,6 +171,10 @@ class Consumer {
     using Setup = std::function<std::string(Connection&)>;
 
     Consumer(Options options, Setup setup, uint16_t prefetch, Handler handler);
+    // For handlers that run long (a conversion): the handler runs on a thread of its own while this one keeps the
+    // connection serviced (heartbeats), so the broker does not drop it. Needs prefetch 1: nothing else may arrive
+    // meanwhile.
+    void keep_alive_during_handler() { keep_alive_during_handler_ = true; }
     ~Consumer();  // stop()
     void start();
     // Stops taking deliveries; waits for the handler in progress.
@@ -184,6 +188,7 @@ class Consumer {
     Setup setup_;
     uint16_t prefetch_;
     Handler handler_;
+    bool keep_alive_during_handler_ = false;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> connected_{false};
     std::mutex mutex_;

@@ -33,6 +33,9 @@ struct NewBlob {
     std::string owner;
     std::string filename;
     std::string content_type = "application/octet-stream";
+    // A chosen id instead of a new one, so that a retried job writes the same blob (its MP3 is named after the job).
+    // Committing replaces a blob of the same id in the file store; in GridFS remove() it first.
+    std::optional<std::string> id;
 };
 
 // A blob being written. Nothing is visible to readers until commit(); abort() (or destroying an uncommitted writer)

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "mp3c/amqp.hpp"
+#include "mp3c/config.hpp"
+#include "mp3c/http.hpp"
+#include "mp3c/log.hpp"
+#include "mp3c/metrics.hpp"
+#include "mp3c/storage.hpp"
+#include "transcoder.hpp"
+
+namespace mp3c::converter {
+
+struct WorkerConfig {
+    amqp::Options amqp;
+    amqp::Topology topology;
+    std::string storage_url = "file:///var/lib/mp3converter/storage";
+    Limits limits;
+    int max_attempts = 5;           // transient failures retried this often, then dead-lettered
+    bool keep_source = false;       // keep the uploaded video after a successful conversion
+    std::string temporary_dir = "/tmp";
+    http::ServerOptions admin;      // /healthz, /readyz, /metrics
+    std::chrono::milliseconds shutdown_grace{25'000};
+    log::Level log_level = log::Level::info;
+};
+
+// AMQP_URL, AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, STORAGE_URL, MAX_DURATION (4h), MAX_ATTEMPTS (5),
+// KEEP_SOURCE (off), TMPDIR, ADMIN_PORT (8081), SHUTDOWN_GRACE (25s), LOG_LEVEL.
+WorkerConfig load_worker_config(config::Env& env);
+
+// Consumes `video`: converts each job's upload into an MP3 named after the job, stores it, announces it on `mp3`
+// and as status events; acks only then (docs/messaging.md).
+class Worker {
+  public:
+    explicit Worker(WorkerConfig config);
+    ~Worker();
+
+    void start();
+    // Stops taking jobs; the job in progress gets `grace` to finish, then is abandoned (and redelivered later).
+    void stop(std::chrono::milliseconds grace);
+    http::Router admin_router();
+    http::ReadinessCheck readiness();
+    std::shared_ptr<metrics::Registry> registry() const { return registry_; }
+
+    // One delivery of `video` (public for tests).
+    amqp::Consumer::Outcome handle(const amqp::Delivery& delivery);
+
+  private:
+    struct Job;
+    void announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted);
+    void publish_status(const Job& job, const std::string& status, nlohmann::json extra);
+    amqp::Consumer::Outcome retry_or_give_up(const Job& job, const std::string& body, const std::string& reason);
+
+    WorkerConfig config_;
+    std::shared_ptr<metrics::Registry> registry_;
+    std::unique_ptr<storage::BlobStore> videos_;
+    std::unique_ptr<storage::BlobStore> mp3s_;
+    amqp::Publisher publisher_;
+    std::unique_ptr<amqp::Consumer> consumer_;
+    std::atomic<bool> abandon_{false};
+
+    metrics::Family<metrics::Counter>& jobs_;
+    metrics::Family<metrics::Histogram>& conversion_seconds_;
+    metrics::Counter& audio_seconds_;
+    metrics::Family<metrics::Histogram>& queue_wait_;
+};
+
+}  // namespace mp3c::converter

@@ -1,0 +1,191 @@
+// The queue worker against the harness's real RabbitMQ and a filesystem store; the tests play the gateway.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "mp3c/crypto.hpp"
+#include "mp3c/storage.hpp"
+#include "mp3c/testing/eventually.hpp"
+#include "mp3c/testing/process.hpp"
+#include "worker.hpp"
+
+namespace mp3c::converter {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using testing::eventually;
+
+class WorkerTest : public ::testing::Test {
+  protected:
+    WorkerTest()
+        : dir_(fs::temp_directory_path() / ("mp3c-worker-" + crypto::random_hex(6))),
+          topology_(amqp::Topology::with_prefix("cv" + crypto::random_hex(4) + ".")) {
+        fs::create_directories(dir_ / "tmp");
+        const char* url = std::getenv("MP3C_TEST_AMQP_URL");
+        if (url == nullptr) throw std::runtime_error("MP3C_TEST_AMQP_URL not set: run under scripts/with-servers");
+        amqp_.url = url;
+        amqp_.heartbeat = 5s;
+        // A test queue that hears every status event.
+        amqp::Connection c(amqp_);
+        amqp::declare_topology(c, topology_);
+        c.declare_queue(events_queue(), false, false, true);
+        c.bind(events_queue(), topology_.status_exchange, "job.*");
+    }
+
+    ~WorkerTest() override {
+        worker_.reset();
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+
+    std::string events_queue() const { return topology_.status_exchange + ".test-events"; }
+
+    void start(bool keep_source = false) {
+        WorkerConfig c;
+        c.amqp = amqp_;
+        c.topology = topology_;
+        c.storage_url = "file://" + dir_.string();
+        c.temporary_dir = (dir_ / "tmp").string();
+        c.keep_source = keep_source;
+        worker_ = std::make_unique<Worker>(c);
+        worker_->start();
+    }
+
+    // Stores a generated media file as an upload, as the gateway would.
+    std::string upload(const std::vector<std::string>& ffmpeg_input, const std::string& extension) {
+        std::string path = (dir_ / ("source" + crypto::random_hex(3) + extension)).string();
+        std::vector<std::string> args = {"-hide_banner", "-loglevel", "error", "-y"};
+        args.insert(args.end(), ffmpeg_input.begin(), ffmpeg_input.end());
+        args.push_back(path);
+        auto r = testing::run_command("/usr/bin/ffmpeg", args, {});
+        if (r.status != 0) throw std::runtime_error("ffmpeg: " + r.out);
+        auto store = storage::open_store("file://" + dir_.string(), "videos");
+        auto writer = store->create({.owner = "7", .filename = "clip" + extension});
+        std::ifstream in(path, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        writer->write(bytes);
+        return writer->commit().id;
+    }
+
+    nlohmann::json message(const std::string& job_id, const std::string& video_fid) {
+        return {{"video_fid", video_fid},   {"mp3_fid", nullptr},        {"username", "a@example.com"},
+                {"job_id", job_id},         {"user_id", "7"},            {"filename", "clip.wav"},
+                {"options", {{"bitrate", 128}, {"quality", nullptr}, {"channels", nullptr}, {"sample_rate", nullptr}}},
+                {"trace_id", "trace-1"}};
+    }
+
+    void send(const std::string& body) {
+        amqp::Publisher(amqp_).publish("", topology_.video_queue, {.body = body});
+    }
+
+    std::vector<nlohmann::json> take(const std::string& queue, size_t at_least, std::chrono::milliseconds timeout = 60s) {
+        std::vector<nlohmann::json> out;
+        amqp::Connection c(amqp_);
+        c.consume(queue, 100);
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto d = c.next(200ms);
+            if (!d) {
+                if (out.size() >= at_least) break;
+                continue;
+            }
+            auto parsed = nlohmann::json::parse(d->body, nullptr, false);
+            out.push_back(parsed.is_discarded() ? nlohmann::json(d->body) : parsed);
+            c.ack(d->delivery_tag);
+        }
+        return out;
+    }
+
+    static const nlohmann::json* find_status(const std::vector<nlohmann::json>& events, const std::string& status) {
+        for (const auto& e : events)
+            if (e.is_object() && e.value("status", "") == status) return &e;
+        return nullptr;
+    }
+
+    fs::path dir_;
+    amqp::Topology topology_;
+    amqp::Options amqp_;
+    std::unique_ptr<Worker> worker_;
+};
+
+std::vector<std::string> sine_wav() { return {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3"}; }
+
+TEST_F(WorkerTest, ConvertsStoresAnnouncesAndDeletesTheSource) {
+    start();
+    std::string video = upload(sine_wav(), ".wav");
+    std::string job = storage::new_id();
+    send(message(job, video).dump());
+
+    auto mp3_messages = take(topology_.mp3_queue, 1);
+    ASSERT_EQ(mp3_messages.size(), 1u);
+    auto& m = mp3_messages[0];
+    EXPECT_EQ(m["video_fid"], video);
+    EXPECT_EQ(m["mp3_fid"], job) << "the MP3 is named after its job";
+    EXPECT_EQ(m["username"], "a@example.com");
+    EXPECT_EQ(m["job_id"], job);
+    EXPECT_NEAR(m["duration_seconds"].get<double>(), 3.0, 0.05);
+
+    auto events = take(events_queue(), 2);
+    auto* done = find_status(events, "done");
+    ASSERT_NE(done, nullptr);
+    EXPECT_EQ((*done)["mp3_fid"], job);
+    EXPECT_EQ((*done)["source_deleted"], true);
+    EXPECT_NE(find_status(events, "processing"), nullptr);
+
+    auto mp3s = storage::open_store("file://" + dir_.string(), "mp3s");
+    auto info = mp3s->stat(job);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->content_type, "audio/mpeg");
+    EXPECT_FALSE(storage::open_store("file://" + dir_.string(), "videos")->stat(video)) << "source deleted";
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp")) << "no temporary file left";
+}
+
+TEST_F(WorkerTest, RedeliveredJobIsAnnouncedAgainNotConvertedAgain) {
+    start(/*keep_source=*/true);
+    std::string video = upload(sine_wav(), ".wav");
+    std::string job = storage::new_id();
+    send(message(job, video).dump());
+    ASSERT_EQ(take(topology_.mp3_queue, 1).size(), 1u);
+    send(message(job, video).dump());  // as after a crash before the ack
+    ASSERT_EQ(take(topology_.mp3_queue, 1).size(), 1u);
+    auto metrics = worker_->registry()->render();
+    EXPECT_NE(metrics.find("converter_jobs_total{result=\"done\"} 1"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("converter_jobs_total{result=\"reannounced\"} 1"), std::string::npos) << metrics;
+}
+
+TEST_F(WorkerTest, InputWithoutAudioFailsTheJobWithAReason) {
+    start();
+    std::string video = upload({"-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:duration=1", "-c:v", "mpeg4"}, ".mp4");
+    std::string job = storage::new_id();
+    send(message(job, video).dump());
+    auto events = take(events_queue(), 2);
+    auto* failed = find_status(events, "failed");
+    ASSERT_NE(failed, nullptr);
+    EXPECT_EQ((*failed)["error"], "the file has no audio track");
+    EXPECT_EQ((*failed)["reason"], "no_audio");
+    EXPECT_TRUE(take(topology_.video_queue, 0, 1s).empty()) << "acked: not redelivered";
+}
+
+TEST_F(WorkerTest, PoisonMessagesAreDeadLettered) {
+    start();
+    send("{not json");
+    send(R"({"job_id":"../x","video_fid":"y","username":"z"})");
+    auto dead = take(amqp::names::dead_queue(topology_.video_queue), 2);
+    EXPECT_EQ(dead.size(), 2u);
+}
+
+TEST_F(WorkerTest, JobWhoseUploadIsGoneIsSkipped) {
+    start();
+    send(message(storage::new_id(), storage::new_id()).dump());
+    EXPECT_TRUE(eventually([&] {
+        auto metrics = worker_->registry()->render();
+        return metrics.find("converter_jobs_total{result=\"skipped\"} 1") != std::string::npos;
+    }));
+    EXPECT_TRUE(take(topology_.mp3_queue, 0, 1s).empty());
+}
+
+}  // namespace
+}  // namespace mp3c::converter
