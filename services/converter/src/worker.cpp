@@ -80,6 +80,7 @@ WorkerConfig load_worker_config(config::Env& env) {
     c.storage_url = env.string("STORAGE_URL", c.storage_url);
     c.limits.max_duration = std::chrono::duration_cast<std::chrono::seconds>(
         env.duration("MAX_DURATION", std::chrono::hours(4), std::chrono::seconds(1)));
+    c.max_input_bytes = env.bytes("MAX_INPUT_BYTES", c.max_input_bytes);
     c.max_attempts = static_cast<int>(env.integer("MAX_ATTEMPTS", 5, 1, 100));
     c.keep_source = env.boolean("KEEP_SOURCE", false);
     c.temporary_dir = env.string("TMPDIR", "/tmp");
@@ -157,14 +158,10 @@ void Worker::publish_status(const Job& job, const std::string& status, nlohmann:
 }
 
 void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted) {
-    nlohmann::json message = {{"video_fid", job.video_fid},
-                              {"mp3_fid", mp3.id},
-                              {"username", job.username},
-                              {"job_id", job.job_id},
-                              {"user_id", job.user_id},
-                              {"filename", job.filename},
-                              {"mp3_size", mp3.size},
-                              {"duration_seconds", duration_seconds},
+    nlohmann::json message = {{"video_fid", job.video_fid}, {"mp3_fid", mp3.id},
+                              {"username", job.username},   {"job_id", job.job_id},
+                              {"user_id", job.user_id},     {"filename", job.filename},
+                              {"mp3_size", mp3.size},       {"duration_seconds", duration_seconds},
                               {"trace_id", job.trace_id}};
     publisher_.publish("", config_.topology.mp3_queue,
                        {.body = message.dump(), .message_id = job.job_id, .correlation_id = job.trace_id});
@@ -224,7 +221,8 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
     job.filename = text("filename").value_or("");
     job.trace_id = text("trace_id").value_or(delivery.correlation_id);
     job.options = *options;
-    if (body.contains("attempt") && body["attempt"].is_number_integer()) job.attempt = std::max(1, body["attempt"].get<int>());
+    if (body.contains("attempt") && body["attempt"].is_number_integer())
+        job.attempt = std::max(1, body["attempt"].get<int>());
     if (body.contains("submitted_at") && body["submitted_at"].is_number_integer() && job.attempt == 1) {
         queue_wait_.with({}).observe(static_cast<double>(now_ms() - body["submitted_at"].get<int64_t>()) / 1000.0);
     }
@@ -242,6 +240,13 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
             // Cancelled or deleted by its owner (the gateway removed the upload): nothing to do.
             log::info("upload gone: job skipped", {{"job_id", job.job_id}, {"video_fid", job.video_fid}});
             jobs_.with({"skipped"}).inc();
+            return Outcome::ack;
+        }
+        if (reader->info().size > config_.max_input_bytes) {
+            std::string reason = "the upload is larger than the converter's limit of " +
+                                 std::to_string(config_.max_input_bytes) + " bytes";
+            jobs_.with({"too_large"}).inc();
+            publish_status(job, "failed", {{"error", reason}, {"reason", "too_large"}});
             return Outcome::ack;
         }
         publish_status(job, "processing", {{"progress", 0}});

@@ -20,15 +20,17 @@ struct WorkerConfig {
     amqp::Topology topology;
     std::string storage_url = "file:///var/lib/mp3converter/storage";
     Limits limits;
-    int max_attempts = 5;           // transient failures retried this often, then dead-lettered
-    bool keep_source = false;       // keep the uploaded video after a successful conversion
+    uint64_t max_input_bytes = 4ull << 30;  // larger uploads fail at once (MAX_INPUT_BYTES)
+    int max_attempts = 5;                   // transient failures retried this often, then dead-lettered
+    bool keep_source = false;               // keep the uploaded video after a successful conversion
     std::string temporary_dir = "/tmp";
-    http::ServerOptions admin;      // /healthz, /readyz, /metrics
+    http::ServerOptions admin;  // /healthz, /readyz, /metrics
     std::chrono::milliseconds shutdown_grace{25'000};
     log::Level log_level = log::Level::info;
 };
 
-// AMQP_URL, AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, STORAGE_URL, MAX_DURATION (4h), MAX_ATTEMPTS (5),
+// AMQP_URL, AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, STORAGE_URL, MAX_DURATION (4h), MAX_INPUT_BYTES (4GiB),
+// MAX_ATTEMPTS (5),
 // KEEP_SOURCE (off), TMPDIR, ADMIN_PORT (8081), SHUTDOWN_GRACE (25s), LOG_LEVEL.
 WorkerConfig load_worker_config(config::Env& env);
 

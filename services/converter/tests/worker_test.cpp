@@ -1,4 +1,6 @@
 // The queue worker against the harness's real RabbitMQ and a filesystem store; the tests play the gateway.
+#include "worker.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,7 +11,6 @@
 #include "mp3c/storage.hpp"
 #include "mp3c/testing/eventually.hpp"
 #include "mp3c/testing/process.hpp"
-#include "worker.hpp"
 
 namespace mp3c::converter {
 namespace {
@@ -43,8 +44,9 @@ class WorkerTest : public ::testing::Test {
 
     std::string events_queue() const { return topology_.status_exchange + ".test-events"; }
 
-    void start(bool keep_source = false) {
+    void start(bool keep_source = false, uint64_t max_input_bytes = 1ull << 30) {
         WorkerConfig c;
+        c.max_input_bytes = max_input_bytes;
         c.amqp = amqp_;
         c.topology = topology_;
         c.storage_url = "file://" + dir_.string();
@@ -71,17 +73,20 @@ class WorkerTest : public ::testing::Test {
     }
 
     nlohmann::json message(const std::string& job_id, const std::string& video_fid) {
-        return {{"video_fid", video_fid},   {"mp3_fid", nullptr},        {"username", "a@example.com"},
-                {"job_id", job_id},         {"user_id", "7"},            {"filename", "clip.wav"},
+        return {{"video_fid", video_fid},
+                {"mp3_fid", nullptr},
+                {"username", "a@example.com"},
+                {"job_id", job_id},
+                {"user_id", "7"},
+                {"filename", "clip.wav"},
                 {"options", {{"bitrate", 128}, {"quality", nullptr}, {"channels", nullptr}, {"sample_rate", nullptr}}},
                 {"trace_id", "trace-1"}};
     }
 
-    void send(const std::string& body) {
-        amqp::Publisher(amqp_).publish("", topology_.video_queue, {.body = body});
-    }
+    void send(const std::string& body) { amqp::Publisher(amqp_).publish("", topology_.video_queue, {.body = body}); }
 
-    std::vector<nlohmann::json> take(const std::string& queue, size_t at_least, std::chrono::milliseconds timeout = 60s) {
+    std::vector<nlohmann::json> take(const std::string& queue, size_t at_least,
+                                     std::chrono::milliseconds timeout = 60s) {
         std::vector<nlohmann::json> out;
         amqp::Connection c(amqp_);
         c.consume(queue, 100);
@@ -167,6 +172,18 @@ TEST_F(WorkerTest, InputWithoutAudioFailsTheJobWithAReason) {
     EXPECT_EQ((*failed)["error"], "the file has no audio track");
     EXPECT_EQ((*failed)["reason"], "no_audio");
     EXPECT_TRUE(take(topology_.video_queue, 0, 1s).empty()) << "acked: not redelivered";
+}
+
+TEST_F(WorkerTest, UploadOverTheSizeLimitFailsAtOnce) {
+    start(false, 1000);
+    std::string video = upload(sine_wav(), ".wav");
+    std::string job = storage::new_id();
+    send(message(job, video).dump());
+    auto events = take(events_queue(), 1);
+    auto* failed = find_status(events, "failed");
+    ASSERT_NE(failed, nullptr);
+    EXPECT_EQ((*failed)["reason"], "too_large");
+    EXPECT_NE((*failed)["error"].get<std::string>().find("larger than"), std::string::npos);
 }
 
 TEST_F(WorkerTest, PoisonMessagesAreDeadLettered) {
