@@ -1,0 +1,55 @@
+"""Driven by bench/converter."""
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+minutes, rounds = float(sys.argv[1]), int(sys.argv[2])
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+converter = os.path.join(root, "build", "release", "bin", "converter")
+work = tempfile.mkdtemp(prefix="mp3c-bench-", dir=os.path.join(root, "build"))
+
+
+try:
+    source = os.path.join(work, "input.mp4")
+    seconds = int(minutes * 60)
+    t = time.perf_counter()
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:duration={seconds}",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-c:a", "aac", "-b:a", "128k",
+                    "-ac", "2", source], check=True)
+    print(f"converter benchmark: {minutes:g}-minute 720p H.264/AAC MP4 ({os.path.getsize(source) / 2**20:.0f} MiB, "
+          f"made in {time.perf_counter() - t:.0f} s), 192 kb/s MP3, {rounds} rounds, same machine and run")
+    out = os.path.join(work, "out.mp3")
+    methods = {
+        "converter": [converter, "convert", source, out, "--bitrate", "192"],
+        "ffmpeg": ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", source, "-vn", "-c:a", "libmp3lame",
+                   "-b:a", "192k", out],
+        "original (pipe)": f"ffmpeg -hide_banner -loglevel error -i {source} -vn -f s16le -ac 2 -ar 44100 - | "
+                           f"ffmpeg -hide_banner -loglevel error -y -f s16le -ac 2 -ar 44100 -i - -c:a libmp3lame "
+                           f"-b:a 192k {out}",
+    }
+    walls = {name: [] for name in methods}
+    peaks = {name: 0.0 for name in methods}
+    for r in range(rounds):
+        for name, args in (list(methods.items()) if r % 2 == 0 else list(reversed(methods.items()))):
+            # A fresh process per measurement, so each peak RSS is its own: measure through a child python.
+            code = ("import resource,subprocess,sys,time,json;a=json.loads(sys.argv[1]);s=time.perf_counter();"
+                    "subprocess.run(a,shell=isinstance(a,str),check=True,stdout=subprocess.DEVNULL,"
+                    "stderr=subprocess.DEVNULL);w=time.perf_counter()-s;"
+                    "print(w,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+            res = subprocess.run([sys.executable, "-c", code, json.dumps(args)], check=True, capture_output=True,
+                                 text=True).stdout.split()
+            wall, peak = float(res[0]), int(res[1]) / 1024
+            walls[name].append(wall)
+            peaks[name] = max(peaks[name], peak)
+            print(f"  round {r + 1}  {name:16s} {wall:6.2f} s   peak RSS {peak:6.1f} MiB")
+    med = {name: statistics.median(w) for name, w in walls.items()}
+    print(f"median wall time: converter {med['converter']:.2f} s, ffmpeg {med['ffmpeg']:.2f} s, "
+          f"original {med['original (pipe)']:.2f} s")
+    ratio = med["converter"] / med["ffmpeg"]
+    print(f"ratio converter/ffmpeg: {ratio:.3f}   target <= 1.0: {'met' if ratio <= 1.0 else 'NOT met'}")
+    print(f"ratio converter/original: {med['converter'] / med['original (pipe)']:.3f}")
+    print(f"converter peak RSS: {peaks['converter']:.1f} MiB   target <= 64 MiB: "
+          f"{'met' if peaks['converter'] <= 64 else 'NOT met'}   (ffmpeg {peaks['ffmpeg']:.1f} MiB; the pipe method's "
+          f"largest process {peaks['original (pipe)']:.1f} MiB)")
+finally:
+    shutil.rmtree(work, ignore_errors=True)
