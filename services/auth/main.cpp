@@ -1,13 +1,10 @@
 // auth: users, passwords and tokens. See services/auth/src/auth_config.hpp for the environment it reads.
-#include <cstdio>
-
 #include "auth_app.hpp"
-#include "mp3c/log.hpp"
+#include "mp3c/service_main.hpp"
 
 int main() {
-    using namespace mp3c;
-    log::init("auth");
-    try {
+    return mp3c::service_main("auth", [] {
+        using namespace mp3c;
         config::Env env;
         auto config = auth::load_auth_config(env);
         env.check();
@@ -16,13 +13,5 @@ int main() {
         auth::AuthApp app(std::move(config));
         http::Server server(server_options, app.router(), app.registry(), app.readiness());
         server.run_until_signal();
-        return 0;
-    } catch (const config::Error& e) {
-        log::error("cannot start: invalid configuration", {{"error", e.what()}});
-        std::fprintf(stderr, "auth: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        log::error("cannot start", {{"error", e.what()}});
-        return 1;
-    }
+    });
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mp3c/output_options.hpp"
+#include "mp3c/service_main.hpp"
 #include "transcoder.hpp"
 #include "worker.hpp"
 
@@ -73,9 +74,8 @@ int convert_command(int argc, char** argv) {
 
 // Without arguments: the queue worker (see src/worker.hpp for its environment).
 int run_worker() {
-    using namespace mp3c;
-    log::init("converter");
-    try {
+    return mp3c::service_main("converter", [] {
+        using namespace mp3c;
         config::Env env;
         auto config = converter::load_worker_config(env);
         env.check();
@@ -88,15 +88,7 @@ int run_worker() {
         server.run_until_signal();  // SIGTERM: stop taking jobs, let the current one finish within the grace
         worker.stop(grace);
         log::info("stopped");
-        return 0;
-    } catch (const config::Error& e) {
-        log::error("cannot start: invalid configuration", {{"error", e.what()}});
-        std::fprintf(stderr, "converter: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        log::error("cannot start", {{"error", e.what()}});
-        return 1;
-    }
+    });
 }
 
 int main(int argc, char** argv) {

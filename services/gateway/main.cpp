@@ -1,13 +1,10 @@
 // gateway: the public API. See services/gateway/src/gateway_config.hpp for the environment it reads.
-#include <cstdio>
-
 #include "gateway_app.hpp"
-#include "mp3c/log.hpp"
+#include "mp3c/service_main.hpp"
 
 int main() {
-    using namespace mp3c;
-    log::init("gateway");
-    try {
+    return mp3c::service_main("gateway", [] {
+        using namespace mp3c;
         config::Env env;
         auto config = gateway::load_gateway_config(env);
         env.check();
@@ -18,13 +15,5 @@ int main() {
         app.start_consumers();
         server.run_until_signal();
         app.stop_consumers();
-        return 0;
-    } catch (const config::Error& e) {
-        log::error("cannot start: invalid configuration", {{"error", e.what()}});
-        std::fprintf(stderr, "gateway: %s\n", e.what());
-        return 2;
-    } catch (const std::exception& e) {
-        log::error("cannot start", {{"error", e.what()}});
-        return 1;
-    }
+    });
 }

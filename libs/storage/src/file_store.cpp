@@ -186,7 +186,8 @@ struct Layout {
 
 class FileWriter final : public BlobWriter {
   public:
-    FileWriter(Layout layout, NewBlob blob) : layout_(std::move(layout)), blob_(std::move(blob)), id_(blob_.id.value_or(new_id())) {
+    FileWriter(Layout layout, NewBlob blob)
+        : layout_(std::move(layout)), blob_(std::move(blob)), id_(blob_.id.value_or(new_id())) {
         std::string base = layout_.tmp() + "/" + id_ + "." + crypto::random_hex(8);
         tmp_data_ = base + ".part";
         tmp_meta_ = base + ".json.part";

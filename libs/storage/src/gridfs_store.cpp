@@ -232,7 +232,9 @@ std::optional<BlobInfo> find_info(Session& session, const std::string& id) {
 class GridFsWriter final : public BlobWriter {
   public:
     GridFsWriter(mongoc_client_pool_t* pool, const std::string& database, NewBlob blob)
-        : session_(std::make_unique<Session>(pool, database)), blob_(std::move(blob)), id_(blob_.id.value_or(new_id())) {
+        : session_(std::make_unique<Session>(pool, database)),
+          blob_(std::move(blob)),
+          id_(blob_.id.value_or(new_id())) {
         bson_value_t file_id = oid_value(id_);
         // The file name is also in the metadata because the top-level one is GridFS's, which other tools may
         // rewrite; ours is the client's, for display.

@@ -24,8 +24,8 @@ struct BlobInfo {
     uint64_t size = 0;
     std::string sha256;  // hex
     std::string content_type;
-    std::string filename;  // the original file name, as the client sent it (display only, never a path)
-    std::string owner;     // user id
+    std::string filename;    // the original file name, as the client sent it (display only, never a path)
+    std::string owner;       // user id
     int64_t created_ms = 0;  // Unix time in milliseconds
 };
 
@@ -55,7 +55,7 @@ class BlobReader {
   public:
     virtual ~BlobReader() = default;
     virtual const BlobInfo& info() const = 0;
-    virtual uint64_t remaining() const = 0;           // bytes left in the requested range
+    virtual uint64_t remaining() const = 0;              // bytes left in the requested range
     virtual size_t read(char* buffer, size_t size) = 0;  // 0 at the end of the range; throws Error
 };
 
