@@ -589,6 +589,21 @@ struct Server::Impl {
         out.keep_alive(keep_alive);
     }
 
+    // Sends one piece of a streamed (buffer_body) response; more = false ends the body.
+    awaitable<boost::system::error_code> write_piece(Connection& conn,
+                                                     bhttp::response_serializer<bhttp::buffer_body>& serializer,
+                                                     bhttp::response<bhttp::buffer_body>& out, const char* data,
+                                                     size_t size, bool more) {
+        out.body().data = size > 0 ? const_cast<char*>(data) : nullptr;
+        out.body().size = size;
+        out.body().more = more;
+        boost::system::error_code ec;
+        conn.stream.expires_after(options.write_timeout);
+        co_await bhttp::async_write(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        co_return ec;
+    }
+
     // A body read from a BodySource on the workers, one chunk at a time.
     awaitable<bool> reply_source(Connection& conn, Request& request, Clock::time_point started_at, Response response,
                                  bool keep_alive) {
@@ -624,12 +639,7 @@ struct Server::Impl {
                     ec = asio::error::broken_pipe;
                     break;
                 }
-                out.body().data = n ? chunk.data() : nullptr;
-                out.body().size = n;
-                out.body().more = n > 0;
-                conn.stream.expires_after(options.write_timeout);
-                co_await bhttp::async_write(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
-                if (ec == bhttp::error::need_buffer) ec = {};
+                ec = co_await write_piece(conn, serializer, out, chunk.data(), n, n > 0);
                 if (ec || n == 0) break;
                 sent += n;
             }
@@ -656,26 +666,14 @@ struct Server::Impl {
             auto text = response.events->poll();
             if (!text) break;
             if (!text->empty()) {
-                out.body().data = text->data();
-                out.body().size = text->size();
-                out.body().more = true;
-                conn.stream.expires_after(options.write_timeout);
-                co_await bhttp::async_write(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
-                if (ec == bhttp::error::need_buffer) ec = {};
+                ec = co_await write_piece(conn, serializer, out, text->data(), text->size(), true);
                 sent += text->size();
                 if (ec) break;
             }
             timer.expires_after(response.poll_interval);
             co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
         }
-        if (!ec) {
-            out.body().data = nullptr;
-            out.body().size = 0;
-            out.body().more = false;
-            conn.stream.expires_after(options.write_timeout);
-            co_await bhttp::async_write(conn.stream, serializer, asio::redirect_error(use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-        }
+        if (!ec) ec = co_await write_piece(conn, serializer, out, nullptr, 0, false);
         record(request, response.status, sent, started_at, ec);
         co_return false;
     }

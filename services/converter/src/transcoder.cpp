@@ -372,7 +372,6 @@ class Transcoder {
                 if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
                     io_or(Kind::corrupt, "decoding the audio", rc);
                 }
-                if (rc == AVERROR_INVALIDDATA) ++bad_packets_;
                 drain_decoder(frame.get());
             }
             av_packet_unref(packet.get());
@@ -397,10 +396,7 @@ class Transcoder {
         for (;;) {
             int rc = avcodec_receive_frame(decoder_.get(), frame);
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-            if (rc == AVERROR_INVALIDDATA) {
-                ++bad_packets_;
-                continue;
-            }
+            if (rc == AVERROR_INVALIDDATA) continue;  // a damaged frame: skip it, the length check below judges
             if (rc < 0) io_or(Kind::corrupt, "decoding the audio", rc);
             samples_in_ += frame->nb_samples;
             double decoded = static_cast<double>(samples_in_) / decoder_->sample_rate;
@@ -502,7 +498,6 @@ class Transcoder {
     double source_seconds_ = 0;
     int64_t samples_in_ = 0;
     int64_t samples_encoded_ = 0;
-    int64_t bad_packets_ = 0;
 };
 
 }  // namespace
