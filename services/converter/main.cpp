@@ -14,13 +14,14 @@ namespace {
 constexpr const char* kUsage =
     R"(usage: converter                   (no arguments: the queue worker, configured by the environment)
        converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
-                         [--max-duration SECONDS]
+                         [--max-duration SECONDS] [--threads 1|2]
 
   --bitrate N        constant bitrate in kb/s: 64, 80, 96, 112, 128, 160, 192 (default), 224, 256, 320
   --quality Q        variable bitrate, LAME quality 0 (best) to 9 (smallest)
   --channels N       1 (mono) or 2 (stereo); default: the source's, at most 2
   --sample-rate N    8000 to 48000 Hz; default 44100
   --max-duration S   refuse longer audio (default 14400)
+  --threads N        1: decode and encode on one thread; 2 (default): the MP3 encoder beside the decoder
 
 exit status: 0 converted; 1 the input cannot be converted (the reason is printed); 2 usage
 )";
@@ -48,6 +49,11 @@ int convert_command(int argc, char** argv) {
             long seconds = std::strtol(value.c_str(), &end, 10);
             if (*end != '\0' || seconds <= 0) return usage("--max-duration must be a positive number of seconds");
             limits.max_duration = std::chrono::seconds(seconds);
+            continue;
+        }
+        if (flag == "--threads") {
+            if (value != "1" && value != "2") return usage("--threads must be 1 or 2");
+            limits.threads = value == "1" ? 1 : 2;
             continue;
         }
         auto known = kFlags.find(flag);

@@ -451,6 +451,7 @@ class GridFsStore final : public BlobStore {
     }
 
     std::string describe() const override { return description_; }
+    bool seeks_cheaply() const override { return false; }
 
   private:
     UriPtr uri_;

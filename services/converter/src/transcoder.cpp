@@ -16,8 +16,14 @@ extern "C" {
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 namespace mp3c::converter {
 
@@ -222,6 +228,75 @@ AVSampleFormat pick_sample_format(const AVCodec* encoder) {
     return encoder->sample_fmts[0];
 }
 
+// The MP3 encoder and muxer on a thread of their own (Limits::threads >= 2). LAME is single-threaded and costs about
+// as much as demuxing, decoding and resampling together, so on two cores the halves overlap. The queue is short
+// (a few hundred kilobytes of PCM), so memory stays flat whichever side is slower.
+class EncoderThread {
+  public:
+    EncoderThread(std::function<void(const AVFrame*)> encode, size_t capacity)
+        : encode_(std::move(encode)), capacity_(capacity), thread_([this] { run(); }) {}
+
+    ~EncoderThread() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();
+    }
+
+    // Blocks while the queue is full. nullptr flushes the encoder and ends the thread. Rethrows the encoder's failure.
+    void push(FramePtr frame) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return queue_.size() < capacity_ || error_ || finished_; });
+        if (error_) std::rethrow_exception(error_);
+        queue_.push_back(std::move(frame));
+        changed_.notify_all();
+    }
+
+    // Waits until everything pushed (including the final nullptr) is encoded; rethrows the encoder's failure.
+    void wait() {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return finished_ || error_; });
+        if (error_) std::rethrow_exception(error_);
+    }
+
+  private:
+    void run() {
+        try {
+            for (;;) {
+                FramePtr frame;
+                {
+                    std::unique_lock lock(mutex_);
+                    changed_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+                    if (stopping_) return;  // the conversion failed elsewhere
+                    frame = std::move(queue_.front());
+                    queue_.pop_front();
+                    changed_.notify_all();
+                }
+                encode_(frame.get());
+                if (!frame) break;
+            }
+            std::lock_guard lock(mutex_);
+            finished_ = true;
+        } catch (...) {
+            std::lock_guard lock(mutex_);
+            error_ = std::current_exception();
+        }
+        changed_.notify_all();
+    }
+
+    std::function<void(const AVFrame*)> encode_;
+    size_t capacity_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<FramePtr> queue_;
+    bool stopping_ = false;
+    bool finished_ = false;
+    std::exception_ptr error_;
+    std::thread thread_;  // last: starts once everything above exists
+};
+
 class Transcoder {
   public:
     Transcoder(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
@@ -237,6 +312,9 @@ class Transcoder {
         open_encoder();
         open_output();
         open_resampler();
+        if (limits_.threads >= 2) {
+            encoder_thread_ = std::make_unique<EncoderThread>([this](const AVFrame* f) { encode(f); }, 64);
+        }
         pump();
         finish();
         ConversionResult result;
@@ -380,7 +458,8 @@ class Transcoder {
         drain_decoder(frame.get());
         resample(nullptr);  // what the resampler still holds
         encode_fifo(true);
-        encode(nullptr);  // flush the encoder
+        submit(nullptr);  // flush the encoder
+        if (encoder_thread_) encoder_thread_->wait();
 
         double decoded = static_cast<double>(samples_in_) / decoder_->sample_rate;
         if (samples_in_ == 0) fail(Kind::corrupt, "the audio track could not be decoded");
@@ -452,22 +531,37 @@ class Transcoder {
             }
             frame->pts = samples_encoded_;
             samples_encoded_ += samples;
+            submit(std::move(frame));
+        }
+    }
+
+    void submit(FramePtr frame) {
+        if (encoder_thread_) {
+            encoder_thread_->push(std::move(frame));
+        } else {
             encode(frame.get());
         }
     }
 
+    // On the encoder thread when there is one: touches only the encoder, the muxer and the output.
+    [[noreturn]] void output_failed(Kind kind, const std::string& what, int code) {
+        if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
+        fail(kind, what + ": " + av_error(code));
+    }
+
     void encode(const AVFrame* frame) {
         int rc = avcodec_send_frame(encoder_.get(), frame);
-        if (rc < 0 && rc != AVERROR_EOF) io_or(Kind::internal, "encoding", rc);
+        if (rc < 0 && rc != AVERROR_EOF) output_failed(Kind::internal, "encoding", rc);
         PacketPtr packet(av_packet_alloc());
+        if (!packet) fail(Kind::internal, "out of memory");
         for (;;) {
             rc = avcodec_receive_packet(encoder_.get(), packet.get());
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-            if (rc < 0) io_or(Kind::internal, "encoding", rc);
+            if (rc < 0) output_failed(Kind::internal, "encoding", rc);
             packet->stream_index = 0;
             av_packet_rescale_ts(packet.get(), encoder_->time_base, output_->streams[0]->time_base);
             rc = av_write_frame(output_.get(), packet.get());
-            if (rc < 0) io_or(Kind::io, "writing the MP3", rc);
+            if (rc < 0) output_failed(Kind::io, "writing the MP3", rc);
         }
     }
 
@@ -498,6 +592,7 @@ class Transcoder {
     double source_seconds_ = 0;
     int64_t samples_in_ = 0;
     int64_t samples_encoded_ = 0;
+    std::unique_ptr<EncoderThread> encoder_thread_;  // last: stopped before the contexts it uses are freed
 };
 
 }  // namespace

@@ -37,6 +37,8 @@ class MediaOutput {
 
 struct Limits {
     std::chrono::seconds max_duration{4 * 3600};
+    // 1: everything on the calling thread; 2 or more: the MP3 encoder on a thread of its own, beside the decoder.
+    int threads = 2;
     // Set to give up (shutdown): the conversion stops with a transient error, so its job is redelivered.
     const std::atomic<bool>* abandon = nullptr;
 };

@@ -8,6 +8,7 @@
 #include "mp3c/crypto.hpp"
 #include "mp3c/http_config.hpp"
 #include "mp3c/output_options.hpp"
+#include "temporary_file.hpp"
 
 namespace mp3c::converter {
 
@@ -80,6 +81,7 @@ WorkerConfig load_worker_config(config::Env& env) {
     c.storage_url = env.string("STORAGE_URL", c.storage_url);
     c.limits.max_duration = std::chrono::duration_cast<std::chrono::seconds>(
         env.duration("MAX_DURATION", std::chrono::hours(4), std::chrono::seconds(1)));
+    c.limits.threads = static_cast<int>(env.integer("ENCODER_THREADS", 2, 1, 2));
     c.max_input_bytes = env.bytes("MAX_INPUT_BYTES", c.max_input_bytes);
     c.max_attempts = static_cast<int>(env.integer("MAX_ATTEMPTS", 5, 1, 100));
     c.keep_source = env.boolean("KEEP_SOURCE", false);
@@ -210,8 +212,24 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
     auto options = body.is_object() ? OutputOptions::from_json(body.value("options", nlohmann::json())) : std::nullopt;
     if (!job_id || !storage::is_valid_id(*job_id) || !video_fid || !storage::is_valid_id(*video_fid) || !username ||
         !options) {
-        log::error("invalid video message dead-lettered", {{"body", delivery.body.substr(0, 500)}});
+        // The job it belongs to, if that can be told (the gateway sets the message id to the job id), is failed so
+        // that its owner is not left waiting; the message itself goes to the dead-letter queue for an operator.
+        std::string named = job_id && storage::is_valid_id(*job_id) ? *job_id : delivery.message_id;
+        log::error("invalid video message dead-lettered",
+                   {{"body", delivery.body.substr(0, 500)}, {"job_id", named}, {"message_id", delivery.message_id}});
         jobs_.with({"invalid_message"}).inc();
+        if (storage::is_valid_id(named)) {
+            job.job_id = named;
+            job.username = username.value_or("");
+            job.trace_id = text("trace_id").value_or(delivery.correlation_id);
+            try {
+                publish_status(job, "failed",
+                               {{"error", "the job's message was damaged and could not be processed"},
+                                {"reason", "invalid_message"}});
+            } catch (const amqp::Error&) {
+                return Outcome::requeue;  // report it once the broker is back
+            }
+        }
         return Outcome::dead_letter;
     }
     job.job_id = *job_id;
@@ -253,15 +271,23 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
         log::info("converting", {{"job_id", job.job_id}, {"attempt", job.attempt}, {"bytes", reader->info().size}});
 
         auto started = std::chrono::steady_clock::now();
-        BlobInput input(*videos_, job.video_fid, std::move(reader));
-        std::string temporary = config_.temporary_dir + "/mp3c-" + job.job_id + "-" + crypto::random_hex(4) + ".mp3";
-        struct RemoveOnExit {
-            std::string path;
-            ~RemoveOnExit() { ::unlink(path.c_str()); }
-        } remove_temporary{temporary};
-        // A local file first: the MP3 muxer seeks back to write the LAME header (exact duration and gapless
-        // playback), which a stream into the store could not take. It is small next to the video, and removed.
-        FileOutput output(temporary);
+        // A store that cannot seek (GridFS) is read once, front to back, into a nameless local copy that serves the
+        // demuxer's jumps (an MP4 whose index is at the end). The file store seeks directly.
+        std::unique_ptr<MediaInput> input;
+        if (videos_->seeks_cheaply()) {
+            input = std::make_unique<BlobInput>(*videos_, job.video_fid, std::move(reader));
+        } else {
+            uint64_t size = reader->info().size;
+            input = std::make_unique<SpooledInput>(
+                [r = std::shared_ptr<storage::BlobReader>(std::move(reader))](uint8_t* buffer, size_t n) {
+                    return r->read(reinterpret_cast<char*>(buffer), n);
+                },
+                size, config_.temporary_dir);
+        }
+        // The MP3 goes to a nameless local file first: the muxer seeks back to write the LAME header (exact duration,
+        // gapless playback), which a stream into the store could not take. It is small next to the video, and it
+        // vanishes with the process even on kill -9.
+        TemporaryFile output(config_.temporary_dir);
         ProgressReporter progress([&](int percent) {
             try {
                 publish_status(job, "processing", {{"progress", percent}});
@@ -273,7 +299,7 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
         limits.abandon = &abandon_;
         ConversionResult result;
         try {
-            result = convert(input, output, job.options, limits, [&](double f) { progress(f); });
+            result = convert(*input, output, job.options, limits, [&](double f) { progress(f); });
         } catch (const ConversionError& e) {
             if (!e.permanent()) throw;
             log::warn("job failed", {{"job_id", job.job_id}, {"reason", e.kind_name()}, {"error", e.what()}});
@@ -281,17 +307,17 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
             publish_status(job, "failed", {{"error", e.what()}, {"reason", e.kind_name()}});
             return Outcome::ack;
         }
-        output.commit();
         storage::BlobInfo mp3;
         {
-            FileInput stored(temporary);
             auto writer = mp3s_->create({.owner = job.user_id,
                                          .filename = std::filesystem::path(job.filename).stem().string() + ".mp3",
                                          .content_type = "audio/mpeg",
                                          .id = job.job_id});
             std::vector<uint8_t> chunk(1 << 20);
-            while (size_t n = stored.read(chunk.data(), chunk.size())) {
+            uint64_t offset = 0;
+            while (size_t n = output.read_at(offset, chunk.data(), chunk.size())) {
                 writer->write(std::string_view(reinterpret_cast<char*>(chunk.data()), n));
+                offset += n;
             }
             mp3 = writer->commit();
         }

@@ -31,7 +31,7 @@ struct WorkerConfig {
 
 // AMQP_URL, AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, STORAGE_URL, MAX_DURATION (4h), MAX_INPUT_BYTES (4GiB),
 // MAX_ATTEMPTS (5),
-// KEEP_SOURCE (off), TMPDIR, ADMIN_PORT (8081), SHUTDOWN_GRACE (25s), LOG_LEVEL.
+// ENCODER_THREADS (2), KEEP_SOURCE (off), TMPDIR, ADMIN_PORT (8081), SHUTDOWN_GRACE (25s), LOG_LEVEL.
 WorkerConfig load_worker_config(config::Env& env);
 
 // Consumes `video`: converts each job's upload into an MP3 named after the job, stores it, announces it on `mp3`

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "mp3c/crypto.hpp"
 #include "mp3c/testing/process.hpp"
+#include "temporary_file.hpp"
 
 namespace mp3c::converter {
 namespace {
@@ -242,6 +244,112 @@ TEST_F(TranscoderTest, BadInputsFailWithAReason) {
     std::string long_audio = corpus_.make("long.flac", sine(8000, 20));
     expect_failure(long_audio, corpus_.path("7.mp3"), ConversionError::Kind::too_long, "limit",
                    Limits{std::chrono::seconds(10)});
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_F(TranscoderTest, EncoderThreadMakesTheSameMp3) {
+    std::string in = corpus_.make("threads.m4a", concat({sine(48000, 20), {"-ac", "2", "-c:a", "aac"}}));
+    Limits one;
+    one.threads = 1;
+    Limits two;
+    two.threads = 2;
+    auto a = convert_file(in, corpus_.path("one.mp3"), {}, one);
+    auto b = convert_file(in, corpus_.path("two.mp3"), {}, two);
+    EXPECT_EQ(a.duration_seconds, b.duration_seconds);
+    std::string one_bytes = read_all(corpus_.path("one.mp3"));
+    EXPECT_GT(one_bytes.size(), 400'000u);
+    EXPECT_TRUE(one_bytes == read_all(corpus_.path("two.mp3"))) << "the pipeline changes when, not what, is encoded";
+}
+
+// An output that fails after a number of bytes, as a full disk would.
+class FailingOutput : public MediaOutput {
+  public:
+    explicit FailingOutput(size_t budget) : budget_(budget) {}
+    void write(const uint8_t*, size_t size) override {
+        if (size > budget_) throw std::runtime_error("no space left on device");
+        budget_ -= size;
+    }
+
+  private:
+    size_t budget_;
+};
+
+TEST_F(TranscoderTest, OutputFailureStopsTheConversionOnEitherThread) {
+    std::string in = corpus_.make("long.wav", sine(48000, 30));
+    for (int threads : {1, 2}) {
+        FileInput input(in);
+        FailingOutput output(100'000);
+        Limits limits;
+        limits.threads = threads;
+        try {
+            convert(input, output, {}, limits);
+            ADD_FAILURE() << "converted into a failing output with " << threads << " thread(s)";
+        } catch (const ConversionError& e) {
+            EXPECT_EQ(e.kind(), ConversionError::Kind::io) << e.what();
+            EXPECT_FALSE(e.permanent()) << "a storage failure is worth a retry";
+            EXPECT_NE(std::string(e.what()).find("no space left"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST_F(TranscoderTest, SpooledInputServesAFrontToBackSourceWhoseIndexIsAtTheEnd) {
+    std::string in = corpus_.make(
+        "index_at_end.mp4", concat({video(), sine(), {"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}}));
+    auto spool_dir = corpus_.dir() / "spool";
+    fs::create_directories(spool_dir);
+    FileInput file(in);
+    SpooledInput input(
+        [&](uint8_t* buffer, size_t size) {
+            return file.read(buffer, size);  // never seeks: front to back, like a GridFS download
+        },
+        file.size(), spool_dir.string());
+    EXPECT_TRUE(fs::is_empty(spool_dir)) << "the spool has no name";
+    TemporaryFile output(spool_dir.string());
+    auto result = convert(input, output, {}, {});
+    EXPECT_NEAR(result.duration_seconds, 3.0, 0.05);
+    EXPECT_EQ(input.spooled(), file.size()) << "the whole input was read once";
+    EXPECT_TRUE(fs::is_empty(spool_dir));
+
+    // Byte for byte what the same conversion from the seekable file gives.
+    convert_file(in, corpus_.path("direct.mp3"));
+    std::string direct = read_all(corpus_.path("direct.mp3"));
+    std::string spooled(output.size(), '\0');
+    ASSERT_EQ(output.read_at(0, reinterpret_cast<uint8_t*>(spooled.data()), spooled.size()), spooled.size());
+    EXPECT_TRUE(spooled == direct);
+}
+
+TEST_F(TranscoderTest, SpooledInputSeeksAnywhere) {
+    std::string data(300'000, '\0');
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 256);
+    size_t source_at = 0;
+    SpooledInput input(
+        [&](uint8_t* buffer, size_t size) {
+            size_t n = std::min(size, data.size() - source_at);
+            std::memcpy(buffer, data.data() + source_at, n);
+            source_at += n;
+            return n;
+        },
+        data.size(), corpus_.dir().string());
+    auto read_at = [&](uint64_t offset, size_t size) {
+        input.seek(offset);
+        std::string out(size, '\0');
+        size_t got = 0;
+        while (got < size) {
+            size_t n = input.read(reinterpret_cast<uint8_t*>(out.data()) + got, size - got);
+            if (n == 0) break;
+            got += n;
+        }
+        out.resize(got);
+        return out;
+    };
+    EXPECT_EQ(read_at(290'000, 20'000), data.substr(290'000)) << "forward past the spool, clamped at the end";
+    EXPECT_EQ(read_at(10, 1000), data.substr(10, 1000)) << "back, from the copy";
+    EXPECT_EQ(read_at(0, data.size()), data);
+    EXPECT_EQ(source_at, data.size()) << "the source is read once";
 }
 
 TEST_F(TranscoderTest, CommandLineConvertsAndExplainsFailures) {

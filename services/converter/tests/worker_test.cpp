@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "mp3c/crypto.hpp"
 #include "mp3c/storage.hpp"
@@ -83,7 +84,9 @@ class WorkerTest : public ::testing::Test {
                 {"trace_id", "trace-1"}};
     }
 
-    void send(const std::string& body) { amqp::Publisher(amqp_).publish("", topology_.video_queue, {.body = body}); }
+    void send(const std::string& body, const std::string& message_id = {}) {
+        amqp::Publisher(amqp_).publish("", topology_.video_queue, {.body = body, .message_id = message_id});
+    }
 
     std::vector<nlohmann::json> take(const std::string& queue, size_t at_least,
                                      std::chrono::milliseconds timeout = 60s) {
@@ -192,6 +195,39 @@ TEST_F(WorkerTest, PoisonMessagesAreDeadLettered) {
     send(R"({"job_id":"../x","video_fid":"y","username":"z"})");
     auto dead = take(amqp::names::dead_queue(topology_.video_queue), 2);
     EXPECT_EQ(dead.size(), 2u);
+    EXPECT_TRUE(take(events_queue(), 0, 1s).empty()) << "no job named: nothing to fail";
+}
+
+TEST_F(WorkerTest, PoisonMessageThatNamesAJobFailsTheJob) {
+    start();
+    std::string in_body = storage::new_id(), in_header = storage::new_id();
+    send(R"({"job_id":")" + in_body + R"(","username":"a@example.com","options":"loud"})");
+    send("\x01\x02 damaged", in_header);  // the gateway sets the message id to the job id
+    auto dead = take(amqp::names::dead_queue(topology_.video_queue), 2);
+    EXPECT_EQ(dead.size(), 2u);
+    auto events = take(events_queue(), 2);
+    std::set<std::string> failed;
+    for (const auto& e : events) {
+        if (e.value("status", "") != "failed") continue;
+        EXPECT_EQ(e["reason"], "invalid_message");
+        failed.insert(e["job_id"].get<std::string>());
+    }
+    EXPECT_EQ(failed, (std::set<std::string>{in_body, in_header}));
+}
+
+TEST_F(WorkerTest, NoTemporaryFileOutlivesAJobEvenWhileItRuns) {
+    start();
+    std::string video = upload({"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60"}, ".flac");
+    send(message(storage::new_id(), video).dump());
+    // While the conversion runs its scratch file exists only as an open descriptor: a kill -9 leaves nothing.
+    bool saw_processing = false;
+    for (const auto& e : take(events_queue(), 3)) {
+        if (e.value("status", "") == "processing") saw_processing = true;
+        EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
+    }
+    EXPECT_TRUE(saw_processing);
+    ASSERT_EQ(take(topology_.mp3_queue, 1).size(), 1u);
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
 }
 
 TEST_F(WorkerTest, JobWhoseUploadIsGoneIsSkipped) {

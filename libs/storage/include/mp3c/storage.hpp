@@ -71,7 +71,10 @@ class BlobStore {
     virtual bool remove(const std::string& id) = 0;
     // nullopt when usable, else the reason (for /readyz).
     virtual std::optional<std::string> check() = 0;
-    virtual std::string describe() const = 0;  // for logs: "file:///var/lib/mp3c/videos", never credentials
+    virtual std::string describe() const = 0;
+    // Whether open() at an offset is cheap. GridFS downloads cannot seek: reading from an offset reads and discards
+    // everything before it, so a reader that jumps about should keep a local copy instead.
+    virtual bool seeks_cheaply() const { return true; }  // for logs: "file:///var/lib/mp3c/videos", never credentials
 };
 
 bool is_valid_id(std::string_view id);
