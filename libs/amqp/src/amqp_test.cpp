@@ -6,13 +6,16 @@
 #include <cstdlib>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "mp3c/crypto.hpp"
+#include "mp3c/testing/eventually.hpp"
 
 namespace mp3c::amqp {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::eventually;
 
 Options test_options() {
     const char* url = std::getenv("MP3C_TEST_AMQP_URL");
@@ -88,6 +91,57 @@ TEST_F(AmqpTest, PublishedMessageIsConsumedWithItsProperties) {
     EXPECT_FALSE(d.redelivered);
     consumer.stop();
     EXPECT_EQ(publisher.queue_depth(queue_), 0u) << "acked, so gone";
+}
+
+// A handler that runs for several heartbeat intervals (a long conversion). Returns the bodies delivered, in order,
+// up to a marker published after the long handler returned: a redelivery of the long message shows up before it.
+std::vector<std::string> long_handler_deliveries(const Options& base, const std::string& queue, bool keep_alive) {
+    Options options = base;
+    options.heartbeat = 1s;  // the broker drops a connection that misses two
+    {
+        Connection setup(options);
+        private_queue(setup, queue);
+    }
+    Publisher publisher(options);
+    publisher.publish("", queue, {.body = "long"});
+    Inbox inbox;
+    std::promise<void> long_done;
+    Consumer consumer(
+        options, [&](Connection&) { return queue; }, 1,
+        [&](const Delivery& d) {
+            if (d.body == "long" && !d.redelivered) {
+                std::this_thread::sleep_for(6s);  // the work itself: stands for a long conversion
+                inbox.add(d);
+                long_done.set_value();
+            } else {
+                inbox.add(d);
+            }
+            return Consumer::Outcome::ack;
+        });
+    if (keep_alive) consumer.keep_alive_during_handler();
+    consumer.start();
+    long_done.get_future().wait();
+    publisher.publish("", queue, {.body = "marker"});
+    EXPECT_TRUE(eventually([&] {
+        auto all = inbox.all();
+        return !all.empty() && all.back().body == "marker";
+    }));
+    consumer.stop();
+    std::vector<std::string> bodies;
+    for (const auto& d : inbox.all()) bodies.push_back(d.body + (d.redelivered ? " (redelivered)" : ""));
+    return bodies;
+}
+
+TEST_F(AmqpTest, HandlerLongerThanTheHeartbeatKeepsItsConnectionWhenKeptAlive) {
+    EXPECT_EQ(long_handler_deliveries(options_, queue_, true), (std::vector<std::string>{"long", "marker"}))
+        << "acked on the first delivery: the connection survived";
+}
+
+TEST_F(AmqpTest, HandlerLongerThanTheHeartbeatLosesItsConnectionOtherwise) {
+    // The control for the test above (the original's problem): without keep-alive the broker drops the connection
+    // and redelivers the message.
+    EXPECT_EQ(long_handler_deliveries(options_, queue_, false),
+              (std::vector<std::string>{"long", "long (redelivered)", "marker"}));
 }
 
 TEST_F(AmqpTest, UnroutableMessageIsNotConfirmed) {
