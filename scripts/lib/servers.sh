@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 #
-# scripts/lib/servers.sh -- private, throw-away MariaDB and RabbitMQ instances
-# for tests.  Source this file; it only defines functions and is safe to use
-# under `set -euo pipefail` (every function checks its own errors and returns
-# non-zero instead of relying on errexit).
+# scripts/lib/servers.sh -- private, throw-away MariaDB, RabbitMQ and SMTP
+# instances for tests.  Source this file; it only defines functions and is
+# safe to use under `set -euo pipefail` (every function checks its own errors
+# and returns non-zero instead of relying on errexit).
 #
 # Each instance lives entirely inside its own directory DIR (data, logs,
 # sockets, pid files, ports, passwords).  Nothing is written elsewhere and
@@ -27,10 +27,18 @@
 #   rabbitmq_start DIR   rabbitmq_launch + rabbitmq_wait
 #   rabbitmq_stop DIR    stop node and its epmd; no-op if not running
 #   rabbitmq_env DIR     print `export MP3C_TEST_AMQP_*=...` lines
+#   smtp_launch DIR      start the SMTP server (scripts/lib/smtp-server.py,
+#                        aiosmtpd) without waiting for it
+#   smtp_wait DIR        wait until a launched server sends its 220 greeting
+#   smtp_start DIR       smtp_launch + smtp_wait; reuses port, credentials
+#                        and maildir (DIR/maildir) on restart
+#   smtp_stop DIR        stop it; no-op if not running
+#   smtp_env DIR         print `export MP3C_TEST_SMTP_*=...` lines
 #
 # Tunables (environment)
 #   MP3C_MARIADB_START_TIMEOUT   seconds, default 30
 #   MP3C_RABBITMQ_START_TIMEOUT  seconds, default 60
+#   MP3C_SMTP_START_TIMEOUT      seconds, default 15
 #   MP3C_STOP_TIMEOUT            seconds before KILL, default 30
 #   RABBITMQ_MANAGEMENT_PORT     enable rabbitmq_management on this port
 #                                ("auto" = pick a free one); remembered in DIR
@@ -679,4 +687,144 @@ rabbitmq_env() {
     if [[ -n $mgmt ]]; then
         printf 'export %s=%q\n' MP3C_TEST_AMQP_MANAGEMENT_PORT "$mgmt"
     fi
+}
+
+# ---------------------------------------------------------------------------
+# SMTP (scripts/lib/smtp-server.py on aiosmtpd)
+
+# Debian's interpreter: python3-aiosmtpd is installed for it (a python3 found
+# first on PATH, e.g. pyenv's, would not see it).  -I: ignore PYTHON* and the
+# user's site-packages, but keep dist-packages (so no -S, unlike _srv_python).
+_smtp_python() {
+    if [[ -x /usr/bin/python3 ]]; then
+        printf '%s' /usr/bin/python3
+    else
+        command -v python3
+    fi
+}
+
+# _smtp_script: absolute path of smtp-server.py (next to this file)
+_smtp_script() {
+    local lib=.
+    [[ ${BASH_SOURCE[0]} == */* ]] && lib=${BASH_SOURCE[0]%/*}
+    lib=$(cd -- "$lib" && pwd -P) || return 1
+    printf '%s/smtp-server.py' "$lib"
+}
+
+# _smtp_ping PORT: a connection to 127.0.0.1:PORT is answered with a 220
+# greeting within 2 s.
+_smtp_ping() {
+    [[ ${1:-} =~ ^[0-9]+$ ]] || return 1
+    (
+        trap '' PIPE
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        line=''
+        IFS= read -r -t 2 line <&3 || exit 1
+        rc=1
+        [[ $line == 220[\ -]* ]] && rc=0
+        printf 'QUIT\r\n' >&3 || true
+        exit "$rc"
+    ) 2>/dev/null
+}
+
+smtp_launch() {
+    local t0 dir port user pw script
+    t0=$(_srv_now_us)
+    [[ -n ${1:-} ]] || { _srv_err "usage: smtp_launch DIR"; return 2; }
+    mkdir -p -- "$1" || return 1
+    dir=$(_srv_dir "$1") || return 1
+
+    if _srv_ours "$(_srv_read "$dir/server.pid")" MP3C_HARNESS_DIR "$dir"; then
+        return 0 # already running (or starting); smtp_wait will tell
+    fi
+    smtp_stop "$dir" || return 1
+
+    script=$(_smtp_script) || return 1
+    [[ -r $script ]] || { _srv_err "missing $script"; return 1; }
+    port=$(_srv_read "$dir/port")
+    if [[ -z $port ]]; then
+        port=$(free_port) || return 1
+        printf '%s\n' "$port" >"$dir/port"
+    fi
+    user=$(_srv_read "$dir/user")
+    if [[ -z $user ]]; then
+        user="mp3c-$(_srv_rand_hex 4)" || return 1
+        printf '%s\n' "$user" >"$dir/user"
+    fi
+    pw=$(_srv_read "$dir/password")
+    if [[ -z $pw ]]; then
+        pw=$(_srv_rand_hex 16) || return 1
+        (umask 077 && printf '%s\n' "$pw" >"$dir/password") || return 1
+    fi
+    chmod 600 -- "$dir/password"
+    mkdir -p -- "$dir/maildir" || return 1
+
+    # The password goes by file, not on the command line (visible in ps).
+    _srv_spawn MP3C_HARNESS_DIR "$dir" "$dir/smtp.log" \
+        "$(_smtp_python)" -I "$script" \
+        --host 127.0.0.1 --port "$port" --maildir "$dir/maildir" \
+        --auth-user "$user" --auth-password-file "$dir/password"
+    printf '%s\n' "$_SRV_PID" >"$dir/server.pid"
+    printf '%s\n' "$t0" >"$dir/launched_at"
+}
+
+smtp_wait() {
+    local dir port pid t0 deadline limit=${MP3C_SMTP_START_TIMEOUT:-15}
+    dir=$(_srv_dir "${1:-}") || { _srv_err "no SMTP instance in '${1:-}'"; return 1; }
+    port=$(_srv_read "$dir/port")
+    pid=$(_srv_read "$dir/server.pid")
+    t0=$(_srv_read "$dir/launched_at")
+    [[ $t0 =~ ^[0-9]+$ ]] || t0=$(_srv_now_us)
+    deadline=$(($(_srv_now_us) + limit * 1000000))
+    until _smtp_ping "$port"; do
+        if ! _srv_alive "$pid"; then
+            _srv_err "SMTP server exited during start-up"
+            _srv_tail "$dir/smtp.log"
+            smtp_stop "$dir" || true
+            return 1
+        fi
+        if ! _srv_before "$deadline"; then
+            _srv_err "SMTP server not answering with 220 on 127.0.0.1:$port after ${limit} s"
+            _srv_tail "$dir/smtp.log"
+            smtp_stop "$dir" || true
+            return 1
+        fi
+        sleep 0.05
+    done
+    _srv_say "smtp ready on 127.0.0.1:$port in $(_srv_elapsed "$t0") s"
+}
+
+smtp_start() {
+    local dir port
+    [[ -n ${1:-} ]] || { _srv_err "usage: smtp_start DIR"; return 2; }
+    if dir=$(_srv_dir "$1") && _srv_ours "$(_srv_read "$dir/server.pid")" MP3C_HARNESS_DIR "$dir"; then
+        port=$(_srv_read "$dir/port")
+        if _smtp_ping "$port"; then
+            _srv_say "smtp already running on 127.0.0.1:$port"
+            return 0
+        fi
+    fi
+    smtp_launch "$1" && smtp_wait "$1"
+}
+
+smtp_stop() {
+    local dir
+    dir=$(_srv_dir "${1:-}") || return 0
+    _srv_shutdown MP3C_HARNESS_DIR "$dir" "$(_srv_read "$dir/server.pid")" || return 1
+    rm -f -- "$dir/server.pid"
+}
+
+smtp_env() {
+    local dir port user pw
+    dir=$(_srv_dir "${1:-}") || { _srv_err "no SMTP instance in '${1:-}'"; return 1; }
+    port=$(_srv_read "$dir/port")
+    user=$(_srv_read "$dir/user")
+    pw=$(_srv_read "$dir/password")
+    [[ -n $port && -n $user && -n $pw ]] || { _srv_err "SMTP instance in $dir was never started"; return 1; }
+    printf 'export %s=%q\n' \
+        MP3C_TEST_SMTP_HOST 127.0.0.1 \
+        MP3C_TEST_SMTP_PORT "$port" \
+        MP3C_TEST_SMTP_MAILDIR "$dir/maildir" \
+        MP3C_TEST_SMTP_USER "$user" \
+        MP3C_TEST_SMTP_PASSWORD "$pw"
 }
