@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "mp3c/amqp.hpp"
 
 namespace mp3c::amqp {
@@ -6,6 +8,10 @@ namespace names {
 std::string dead_queue(const std::string& queue) { return queue + ".dead"; }
 std::string retry_queue(const std::string& queue, int seconds) {
     return queue + ".retry." + std::to_string(seconds) + "s";
+}
+std::string retry_queue_after(const std::string& queue, int failed_attempt) {
+    size_t tier = static_cast<size_t>(std::max(failed_attempt, 1) - 1);
+    return retry_queue(queue, kRetryDelays[std::min(tier, kRetryDelays.size() - 1)]);
 }
 }  // namespace names
 
@@ -30,7 +36,7 @@ void declare_work_queue(Connection& c, const Topology& t, const std::string& que
 Topology Topology::with_prefix(const std::string& prefix) {
     Topology t;
     for (std::string* name : {&t.video_queue, &t.mp3_queue, &t.status_exchange, &t.dead_exchange,
-                              &t.gateway_status_queue, &t.notification_failed_queue}) {
+                              &t.gateway_status_queue, &t.notification_failed_queue, &t.notification_webhook_queue}) {
         *name = prefix + *name;
     }
     return t;
@@ -52,6 +58,7 @@ void declare_topology(Connection& c, const Topology& t) {
     c.bind(t.gateway_status_queue, t.status_exchange, "job.*");
     declare_work_queue(c, t, t.notification_failed_queue, true);
     c.bind(t.notification_failed_queue, t.status_exchange, "job.failed");
+    declare_work_queue(c, t, t.notification_webhook_queue, true);
 }
 
 }  // namespace mp3c::amqp

@@ -726,6 +726,11 @@ struct Server::Impl {
         }
         bhttp::response<bhttp::string_body> out;
         fill_header(out, request, response, keep_alive);
+        if (response.status == 204 || response.status == 304 || (response.status >= 100 && response.status < 200)) {
+            // These answers have no body by definition (Beast refuses to send one): drop what a handler put there.
+            response.body.clear();
+            out.erase(bhttp::field::content_type);
+        }
         if (!response.headers.has("Content-Type") && !response.body.empty()) {
             out.set(bhttp::field::content_type, "text/plain; charset=utf-8");
         }

@@ -192,6 +192,17 @@ TEST_F(ServerTest, UnknownRouteAndWrongMethodGiveJsonErrors) {
     EXPECT_EQ(wrong.header("allow"), "POST");
 }
 
+TEST_F(ServerTest, NoContentAnswersNeverCarryABody) {
+    router_.add("POST", "/nothing", [](Request&) { return Response::json(204, {{"ignored", true}}); });
+    auto port = start();
+    HttpConnection c("127.0.0.1", port);
+    auto r = c.request("POST", "/nothing", {}, "x");
+    EXPECT_EQ(r.status, 204);
+    EXPECT_EQ(r.body, "");
+    EXPECT_EQ(r.header("content-type"), "");
+    EXPECT_EQ(c.request("POST", "/echo", {}, "still open").body, "still open") << "the connection stays usable";
+}
+
 TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     auto port = start();
     HttpConnection c("127.0.0.1", port);

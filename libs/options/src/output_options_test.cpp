@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "mp3c/callback_url.hpp"
+
 namespace mp3c {
 namespace {
 
@@ -55,4 +57,16 @@ TEST(OutputOptions, JsonRoundTrip) {
 }
 
 }  // namespace
+TEST(CallbackUrl, CallbackUrlsAreCheckedForShape) {
+    EXPECT_EQ(callback_url_problem("https://hooks.example.com/mp3?x=1"), "");
+    EXPECT_EQ(callback_url_problem("http://hooks.example.com:8080/"), "");
+    EXPECT_NE(callback_url_problem(""), "");
+    EXPECT_NE(callback_url_problem("ftp://example.com/"), "");
+    EXPECT_NE(callback_url_problem("file:///etc/passwd"), "");
+    EXPECT_NE(callback_url_problem("gopher://example.com/"), "");
+    EXPECT_NE(callback_url_problem("https://user:secret@example.com/"), "");
+    EXPECT_NE(callback_url_problem("not a url"), "");
+    EXPECT_NE(callback_url_problem("https://example.com/" + std::string(2000, 'a')), "");
+}
+
 }  // namespace mp3c

@@ -69,6 +69,7 @@ struct Worker::Job {
     std::string user_id;
     std::string filename;
     std::string trace_id;
+    std::string callback_url;  // passed on to the mp3 message and status events for the notification service
     OutputOptions options;
     int attempt = 1;
     int64_t submitted_at = 0;
@@ -155,6 +156,7 @@ void Worker::publish_status(const Job& job, const std::string& status, nlohmann:
     extra["trace_id"] = job.trace_id;
     extra["username"] = job.username;
     extra["filename"] = job.filename;
+    if (!job.callback_url.empty()) extra["callback_url"] = job.callback_url;
     publisher_.publish(config_.topology.status_exchange, "job." + status,
                        {.body = extra.dump(), .message_id = job.job_id, .correlation_id = job.trace_id});
 }
@@ -165,6 +167,7 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
                               {"user_id", job.user_id},     {"filename", job.filename},
                               {"mp3_size", mp3.size},       {"duration_seconds", duration_seconds},
                               {"trace_id", job.trace_id}};
+    if (!job.callback_url.empty()) message["callback_url"] = job.callback_url;
     publisher_.publish("", config_.topology.mp3_queue,
                        {.body = message.dump(), .message_id = job.job_id, .correlation_id = job.trace_id});
     publish_status(job, "done",
@@ -189,14 +192,13 @@ Outcome Worker::retry_or_give_up(const Job& job, const std::string& body, const 
         }
         return Outcome::dead_letter;
     }
-    int delay = amqp::names::kRetryDelays[std::min<size_t>(static_cast<size_t>(job.attempt - 1),
-                                                           amqp::names::kRetryDelays.size() - 1)];
+    std::string retry_queue = amqp::names::retry_queue_after(config_.topology.video_queue, job.attempt);
     auto next = nlohmann::json::parse(body);
     next["attempt"] = job.attempt + 1;
     log::warn("job failed for a transient reason: retrying",
-              {{"job_id", job.job_id}, {"attempt", job.attempt}, {"retry_in_s", delay}, {"error", reason}});
+              {{"job_id", job.job_id}, {"attempt", job.attempt}, {"retry_queue", retry_queue}, {"error", reason}});
     jobs_.with({"retried"}).inc();
-    publisher_.publish("", amqp::names::retry_queue(config_.topology.video_queue, delay),
+    publisher_.publish("", retry_queue,
                        {.body = next.dump(), .message_id = job.job_id, .correlation_id = job.trace_id});
     return Outcome::ack;
 }
@@ -238,6 +240,7 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
     job.user_id = text("user_id").value_or("");
     job.filename = text("filename").value_or("");
     job.trace_id = text("trace_id").value_or(delivery.correlation_id);
+    job.callback_url = text("callback_url").value_or("");
     job.options = *options;
     if (body.contains("attempt") && body["attempt"].is_number_integer())
         job.attempt = std::max(1, body["attempt"].get<int>());

@@ -151,6 +151,21 @@ TEST_F(WorkerTest, ConvertsStoresAnnouncesAndDeletesTheSource) {
     EXPECT_TRUE(fs::is_empty(dir_ / "tmp")) << "no temporary file left";
 }
 
+TEST_F(WorkerTest, CallbackUrlTravelsToTheMp3MessageAndTheStatusEvents) {
+    start();
+    std::string video = upload(sine_wav(), ".wav");
+    auto m = message(storage::new_id(), video);
+    m["callback_url"] = "https://hooks.example.com/x";
+    send(m.dump());
+    auto announced = take(topology_.mp3_queue, 1);
+    ASSERT_EQ(announced.size(), 1u);
+    EXPECT_EQ(announced[0]["callback_url"], "https://hooks.example.com/x");
+    auto events = take(events_queue(), 2);  // take() returns once the queue has been quiet for a moment
+    auto* done = find_status(events, "done");
+    ASSERT_NE(done, nullptr);
+    EXPECT_EQ((*done)["callback_url"], "https://hooks.example.com/x");
+}
+
 TEST_F(WorkerTest, RedeliveredJobIsAnnouncedAgainNotConvertedAgain) {
     start(/*keep_source=*/true);
     std::string video = upload(sine_wav(), ".wav");

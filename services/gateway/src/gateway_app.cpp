@@ -3,6 +3,7 @@
 #include <charconv>
 #include <map>
 
+#include "mp3c/callback_url.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/multipart.hpp"
@@ -46,7 +47,7 @@ class BlobSource : public http::BodySource {
     std::unique_ptr<storage::BlobReader> reader_;
 };
 
-constexpr size_t kMaxFieldBytes = 1024;
+constexpr size_t kMaxFieldBytes = 2048;  // a callback_url may have 2000
 constexpr size_t kMaxFields = 16;
 
 }  // namespace
@@ -90,6 +91,14 @@ class UploadConsumer : public http::BodyConsumer {
             app_.uploads_.with({"bad_options"}).inc();
             return Response::error(400, "invalid_option", *problem);
         }
+        std::optional<std::string> callback_url;
+        if (auto it = fields_.find("callback_url"); it != fields_.end() && !it->second.empty()) {
+            if (auto problem = callback_url_problem(it->second); !problem.empty()) {
+                app_.uploads_.with({"bad_options"}).inc();
+                return Response::error(400, "invalid_callback_url", problem);
+            }
+            callback_url = it->second;
+        }
         storage::BlobInfo video = writer_->commit();
         Job job;
         job.id = storage::new_id();
@@ -100,6 +109,7 @@ class UploadConsumer : public http::BodyConsumer {
         job.video_fid = video.id;
         job.options = std::get<OutputOptions>(options).to_json();
         job.trace_id = request_id_;
+        job.callback_url = callback_url;
         try {
             app_.jobs_.create(job);
         } catch (...) {
@@ -117,6 +127,7 @@ class UploadConsumer : public http::BodyConsumer {
                                   {"options", job.options},
                                   {"trace_id", job.trace_id},
                                   {"submitted_at", now_ms()}};
+        if (job.callback_url) message["callback_url"] = *job.callback_url;
         try {
             app_.publisher_.publish("", app_.config_.topology.video_queue,
                                     {.body = message.dump(), .message_id = job.id, .correlation_id = job.trace_id});

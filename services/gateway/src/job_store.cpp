@@ -9,7 +9,7 @@ namespace {
 constexpr const char* kColumns =
     "id, owner_id, owner_email, filename, size, video_fid, mp3_fid, mp3_size, duration_ms, status, progress, error,"
     " options, trace_id, FLOOR(UNIX_TIMESTAMP(created_at) * 1000), FLOOR(UNIX_TIMESTAMP(updated_at) * 1000),"
-    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000)";
+    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url";
 
 Job from_row(const mysql::Row& r) {
     Job j;
@@ -31,6 +31,7 @@ Job from_row(const mysql::Row& r) {
     j.created_ms = r.integer(14);
     j.updated_ms = r.integer(15);
     if (!r.is_null(16)) j.finished_ms = r.integer(16);
+    j.callback_url = r.optional_text(17);
     return j;
 }
 
@@ -92,7 +93,8 @@ nlohmann::json Job::to_json() const {
             {"updated_at", iso8601(updated_ms)},
             {"finished_at", finished_ms ? nlohmann::json(iso8601(*finished_ms)) : nlohmann::json(nullptr)},
             {"status_url", "/jobs/" + id},
-            {"download_url", status == JobStatus::done ? nlohmann::json("/jobs/" + id + "/mp3") : nullptr}};
+            {"download_url", status == JobStatus::done ? nlohmann::json("/jobs/" + id + "/mp3") : nullptr},
+            {"callback_url", optional(callback_url)}};
 }
 
 std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
@@ -162,6 +164,7 @@ std::vector<mysql::Migration> JobStore::migrations() {
           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
         // Request ids (the trace id) may be up to 128 characters.
         {2, "longer trace ids", {"ALTER TABLE jobs MODIFY trace_id VARCHAR(128) NOT NULL"}},
+        {3, "webhooks", {"ALTER TABLE jobs ADD COLUMN callback_url VARCHAR(2000) NULL"}},
     };
 }
 
@@ -169,9 +172,10 @@ void JobStore::create(const Job& job) {
     pool_.with([&](mysql::Connection& c) {
         c.execute(
             "INSERT INTO jobs (id, owner_id, owner_email, filename, size, video_fid, status, progress, options, "
-            "trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            "trace_id, callback_url) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
             {job.id, job.owner_id, job.owner_email, job.filename, job.size, job.video_fid, to_string(job.status),
-             job.options.dump(), job.trace_id});
+             job.options.dump(), job.trace_id,
+             job.callback_url ? mysql::Value(*job.callback_url) : mysql::Value(nullptr)});
     });
 }
 

@@ -34,6 +34,7 @@ struct Job {
     int64_t created_ms = 0;
     int64_t updated_ms = 0;
     std::optional<int64_t> finished_ms;
+    std::optional<std::string> callback_url;  // the owner's webhook (issue 5), called when the job ends
 
     nlohmann::json to_json() const;  // the API's view of a job
 };

@@ -84,6 +84,29 @@ TEST_F(GatewayApiTest, UploadStoresTheFileQueuesAJobAndPublishesTheOriginalsMess
     EXPECT_EQ(temporary_files("videos"), 0u);
 }
 
+TEST_F(GatewayApiTest, CallbackUrlIsKeptWithTheJobAndPassedToTheConverter) {
+    auto tok = token(7, "alice@example.com");
+    auto r = upload(tok, pattern(1000), "a.mp4", {{"callback_url", "https://hooks.example.com/mp3?user=7"}});
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::string job_id = r.json()["job_id"];
+    auto messages = drain(topology_.video_queue);
+    ASSERT_EQ(messages.size(), 1u);
+    EXPECT_EQ(messages[0]["callback_url"], "https://hooks.example.com/mp3?user=7");
+    EXPECT_EQ(get("/jobs/" + job_id, tok).json()["callback_url"], "https://hooks.example.com/mp3?user=7");
+
+    std::string no_hook = upload(tok, pattern(1000)).json()["job_id"];
+    EXPECT_TRUE(get("/jobs/" + no_hook, tok).json()["callback_url"].is_null());
+    EXPECT_FALSE(drain(topology_.video_queue).at(0).contains("callback_url"));
+
+    for (const char* bad : {"ftp://example.com/x", "https://user:pw@example.com/", "javascript:alert(1)", "hooks"}) {
+        auto refused = upload(tok, pattern(1000), "a.mp4", {{"callback_url", bad}});
+        EXPECT_EQ(refused.status, 400) << bad;
+        EXPECT_EQ(refused.json()["error"], "invalid_callback_url") << bad;
+    }
+    EXPECT_EQ(stored_files("videos"), 2u) << "nothing kept for the refused uploads";
+    EXPECT_EQ(temporary_files("videos"), 0u);
+}
+
 TEST_F(GatewayApiTest, StatusEventsMoveTheJobAndStreamAsServerSentEvents) {
     auto tok = token(1, "a@example.com");
     auto r = upload(tok, pattern(5000));

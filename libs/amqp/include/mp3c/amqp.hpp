@@ -110,6 +110,7 @@ struct Topology {
     std::string dead_exchange = "mp3c.dead";      // direct: routing key = the queue the message died in
     std::string gateway_status_queue = "gateway.status";
     std::string notification_failed_queue = "notification.failed";
+    std::string notification_webhook_queue = "notification.webhook";  // webhook deliveries, retried on their own
 
     static Topology with_prefix(const std::string& prefix);
 };
@@ -127,6 +128,8 @@ namespace names {
 inline const std::vector<int> kRetryDelays = {5, 30, 120};
 std::string dead_queue(const std::string& queue);  // "<queue>.dead"
 std::string retry_queue(const std::string& queue, int seconds);
+// Where a message goes after its attempt number `failed_attempt` (1-based) failed: 5 s, 30 s, then 120 s.
+std::string retry_queue_after(const std::string& queue, int failed_attempt);
 }  // namespace names
 
 // A thread-safe publisher over one lazily opened connection: reconnects (with backoff) after the broker restarts,

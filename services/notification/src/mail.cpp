@@ -1,0 +1,222 @@
+#include "mail.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+#include "mp3c/crypto.hpp"
+
+namespace mp3c::notification {
+
+namespace {
+
+std::string base64(std::string_view bytes) { return crypto::base64_encode(bytes); }
+
+// Base64 in lines of 76 characters (RFC 2045).
+std::string base64_lines(std::string_view bytes) {
+    std::string encoded = base64(bytes), out;
+    for (size_t at = 0; at < encoded.size(); at += 76) {
+        out += encoded.substr(at, 76);
+        out += "\r\n";
+    }
+    return out;
+}
+
+bool printable_ascii(std::string_view text) {
+    for (char c : text) {
+        if (c < 0x20 || c > 0x7e) return false;
+    }
+    return true;
+}
+
+// Where the UTF-8 character that starts at text[at] ends.
+size_t next_character(std::string_view text, size_t at) {
+    size_t end = at + 1;
+    while (end < text.size() && (uint8_t(text[end]) & 0xC0) == 0x80) ++end;
+    return end;
+}
+
+std::string rfc5322_date(std::chrono::system_clock::time_point when) {
+    std::time_t t = std::chrono::system_clock::to_time_t(when);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    static const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char out[64];
+    std::snprintf(out, sizeof out, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday], tm.tm_mday,
+                  kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return out;
+}
+
+// Header text from users (file names) never carries line breaks into the message.
+std::string one_line(std::string_view text) {
+    std::string out;
+    for (char c : text) out += (c == '\r' || c == '\n' || c == '\t') ? ' ' : c;
+    return out;
+}
+
+std::string quoted_name(const std::string& filename) {
+    return filename.empty() ? "your upload" : "\"" + filename + "\"";
+}
+
+// Message-IDs made from the job: a mail sent twice after a crash carries the same id, which mail clients collapse.
+std::string message_id(const std::string& job_id, const char* kind, const std::string& from) {
+    std::string address = address_of(from);
+    auto at = address.rfind('@');
+    return job_id + "." + kind + "@" +
+           (at == std::string::npos ? std::string("mp3converter.invalid") : address.substr(at + 1));
+}
+
+}  // namespace
+
+std::string encode_header_text(std::string_view utf8) {
+    std::string text = one_line(utf8);
+    if (printable_ascii(text) && text.size() <= 900) return text;
+    // Each encoded word "=?UTF-8?B?...?=" is at most 75 characters: 12 of framing, so at most 63 of base64, which
+    // is 45 bytes of text; never split a character between words.
+    std::string out;
+    size_t at = 0;
+    while (at < text.size()) {
+        size_t end = at;
+        while (end < text.size()) {
+            size_t next = next_character(text, end);
+            if (next - at > 45) break;
+            end = next;
+        }
+        if (end == at) end = next_character(text, at);  // cannot happen with valid UTF-8; be safe anyway
+        if (!out.empty()) out += "\r\n ";
+        out += "=?UTF-8?B?" + base64(text.substr(at, end - at)) + "?=";
+        at = end;
+    }
+    return out;
+}
+
+std::string address_of(std::string_view from) {
+    auto open = from.rfind('<');
+    auto close = from.rfind('>');
+    if (open != std::string_view::npos && close != std::string_view::npos && close > open) {
+        return std::string(from.substr(open + 1, close - open - 1));
+    }
+    return std::string(from);
+}
+
+bool is_plausible_address(std::string_view address) {
+    if (address.empty() || address.size() > 254) return false;
+    auto at = address.rfind('@');
+    if (at == std::string_view::npos || at == 0 || at + 1 == address.size()) return false;
+    if (address.find('@') != at) return false;
+    for (char c : address) {
+        if (uint8_t(c) <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '(' || c == ')' || c == ',' ||
+            c == ';' || c == '\\' || c == '[' || c == ']') {
+            return false;
+        }
+    }
+    auto domain = address.substr(at + 1);
+    return domain.find('.') != std::string_view::npos && domain.front() != '.' && domain.back() != '.';
+}
+
+std::string html_escape(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+std::string human_size(uint64_t bytes) {
+    char out[32];
+    if (bytes >= 1000 * 1000) {
+        std::snprintf(out, sizeof out, "%.1f MB", static_cast<double>(bytes) / 1e6);
+    } else if (bytes >= 1000) {
+        std::snprintf(out, sizeof out, "%llu kB", static_cast<unsigned long long>((bytes + 500) / 1000));
+    } else {
+        std::snprintf(out, sizeof out, "%llu bytes", static_cast<unsigned long long>(bytes));
+    }
+    return out;
+}
+
+std::string human_duration(double seconds) {
+    long total = seconds > 0 ? static_cast<long>(seconds + 0.5) : 0;
+    char out[32];
+    if (total >= 3600) {
+        std::snprintf(out, sizeof out, "%ld:%02ld:%02ld", total / 3600, total / 60 % 60, total % 60);
+    } else {
+        std::snprintf(out, sizeof out, "%ld:%02ld", total / 60, total % 60);
+    }
+    return out;
+}
+
+std::string render(const Mail& mail, std::string_view boundary) {
+    std::string b(boundary);
+    std::string out;
+    out += "From: " + one_line(mail.from) + "\r\n";
+    out += "To: " + one_line(mail.to) + "\r\n";
+    out += "Subject: " + encode_header_text(mail.subject) + "\r\n";
+    out += "Date: " + rfc5322_date(mail.date) + "\r\n";
+    out += "Message-ID: <" + one_line(mail.message_id) + ">\r\n";
+    out += "MIME-Version: 1.0\r\n";
+    out += "Auto-Submitted: auto-generated\r\n";  // RFC 3834: no vacation replies to a robot
+    out += "Content-Type: multipart/alternative; boundary=\"" + b + "\"\r\n";
+    out += "\r\n";
+    out += "This is a MIME message: a plain-text and an HTML version.\r\n";
+    out += "--" + b + "\r\n";
+    out += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    out += base64_lines(mail.text);
+    out += "--" + b + "\r\n";
+    out += "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    out += base64_lines(mail.html);
+    out += "--" + b + "--\r\n";
+    return out;
+}
+
+Mail done_mail(const JobDone& job, const std::string& from, const std::string& to) {
+    Mail m;
+    m.from = from;
+    m.to = to;
+    m.subject = "Your MP3 of " + quoted_name(job.filename) + " is ready";
+    m.message_id = message_id(job.job_id, "done", from);
+    m.date = std::chrono::system_clock::now();
+    std::string size = human_size(job.mp3_size), length = human_duration(job.duration_seconds);
+    m.text = "Hello,\r\n\r\nthe MP3 of " + quoted_name(job.filename) + " is ready (" + length + ", " + size +
+             ").\r\n\r\nDownload it here (sign in first):\r\n" + job.download_url + "\r\n\r\n-- mp3converter\r\n";
+    m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>the MP3 of " + html_escape(quoted_name(job.filename)) +
+             " is ready (" + html_escape(length) + ", " + html_escape(size) + ").</p><p><a href=\"" +
+             html_escape(job.download_url) + "\">Download the MP3</a> (sign in first)</p><p>&mdash; mp3converter</p>" +
+             "</body></html>\r\n";
+    return m;
+}
+
+Mail failed_mail(const JobFailed& job, const std::string& from, const std::string& to) {
+    Mail m;
+    m.from = from;
+    m.to = to;
+    m.subject = "Converting " + quoted_name(job.filename) + " failed";
+    m.message_id = message_id(job.job_id, "failed", from);
+    m.date = std::chrono::system_clock::now();
+    std::string reason = job.reason.empty() ? "the conversion failed" : job.reason;
+    m.text = "Hello,\r\n\r\n" + quoted_name(job.filename) + " could not be converted to MP3:\r\n\r\n    " + reason +
+             "\r\n\r\nJob: " + job.job_id + "\r\n\r\n-- mp3converter\r\n";
+    m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>" + html_escape(quoted_name(job.filename)) +
+             " could not be converted to MP3:</p><blockquote>" + html_escape(reason) +
+             "</blockquote><p>Job: " + html_escape(job.job_id) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
+    return m;
+}
+
+}  // namespace mp3c::notification

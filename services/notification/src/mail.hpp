@@ -1,0 +1,59 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+// E-mail messages as RFC 5322 text with MIME (RFC 2045-2047): a plain-text part and an HTML alternative, UTF-8,
+// non-ASCII header text as encoded words. Pure functions: no I/O.
+namespace mp3c::notification {
+
+struct Mail {
+    std::string from;  // a header value: "mp3converter <noreply@example.com>" or a bare address
+    std::string to;    // a bare address
+    std::string subject;
+    std::string text;        // UTF-8
+    std::string html;        // UTF-8
+    std::string message_id;  // without angle brackets; derived from the job so that a resend is recognisable
+    std::chrono::system_clock::time_point date;
+};
+
+// The whole message, lines ending in CRLF, every line at most 78 characters (bodies are base64).
+std::string render(const Mail& mail, std::string_view boundary);
+
+// A header value as is when it is printable ASCII, else as RFC 2047 "B" encoded words of at most 75 characters,
+// split on UTF-8 character boundaries and folded onto continuation lines.
+std::string encode_header_text(std::string_view utf8);
+
+// The address part of "Name <addr>" or a bare address.
+std::string address_of(std::string_view from);
+
+// A mailbox we are willing to put in RCPT TO and To: local@domain, no spaces, controls, angle brackets or quotes,
+// at most 254 characters. The original used the username as the address; anything else cannot be mailed.
+bool is_plausible_address(std::string_view address);
+
+std::string html_escape(std::string_view text);
+
+// "4.6 MB", "812 kB", "95 bytes".
+std::string human_size(uint64_t bytes);
+// "1:05:09", "3:07", "0:02".
+std::string human_duration(double seconds);
+
+// The messages this service sends.
+struct JobDone {
+    std::string job_id;
+    std::string filename;  // the original upload's name (may be empty)
+    std::string download_url;
+    uint64_t mp3_size = 0;
+    double duration_seconds = 0;
+};
+struct JobFailed {
+    std::string job_id;
+    std::string filename;
+    std::string reason;
+};
+Mail done_mail(const JobDone& job, const std::string& from, const std::string& to);
+Mail failed_mail(const JobFailed& job, const std::string& from, const std::string& to);
+
+}  // namespace mp3c::notification

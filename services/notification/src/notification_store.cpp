@@ -1,0 +1,57 @@
+#include "notification_store.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace mp3c::notification {
+
+namespace {
+const char* name(Channel c) { return c == Channel::email ? "email" : "webhook"; }
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+std::vector<mysql::Migration> NotificationStore::migrations() {
+    return {{1,
+             "create notifications",
+             {"CREATE TABLE notifications ("
+              " job_id CHAR(24) NOT NULL,"
+              " channel ENUM('email', 'webhook') NOT NULL,"
+              " state ENUM('sending', 'queued', 'sent', 'failed') NOT NULL,"
+              " detail VARCHAR(1000) NULL,"
+              " created_at BIGINT NOT NULL,"
+              " updated_at BIGINT NOT NULL,"
+              " PRIMARY KEY (job_id, channel)"
+              ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}}};
+}
+
+std::optional<std::string> NotificationStore::state(const std::string& job_id, Channel channel) {
+    return pool_.with([&](mysql::Connection& c) -> std::optional<std::string> {
+        auto rows =
+            c.query("SELECT state FROM notifications WHERE job_id = ? AND channel = ?", {job_id, name(channel)});
+        if (rows.empty()) return std::nullopt;
+        return rows[0].text(0);
+    });
+}
+
+void NotificationStore::set(const std::string& job_id, Channel channel, const std::string& state,
+                            const std::string& detail) {
+    size_t length = std::min<size_t>(detail.size(), 1000);
+    // Never cut a UTF-8 character in two: back up while the first byte left out continues a character.
+    while (length > 0 && length < detail.size() && (static_cast<unsigned char>(detail[length]) & 0xC0) == 0x80) {
+        --length;
+    }
+    std::string cut = detail.substr(0, length);
+    int64_t now = now_ms();
+    pool_.with([&](mysql::Connection& c) {
+        c.execute(
+            "INSERT INTO notifications (job_id, channel, state, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, "
+            "?)"
+            " ON DUPLICATE KEY UPDATE state = VALUES(state), detail = VALUES(detail), updated_at = VALUES(updated_at)",
+            {job_id, name(channel), state, cut.empty() ? mysql::Value(nullptr) : mysql::Value(cut), now, now});
+    });
+}
+
+}  // namespace mp3c::notification

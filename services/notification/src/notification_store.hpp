@@ -1,0 +1,29 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mp3c/mysql.hpp"
+
+// What has been sent for which job, in the notification service's own database: the record that turns
+// at-least-once delivery of messages into at-most-one mail (and webhook call) per job.
+namespace mp3c::notification {
+
+enum class Channel { email, webhook };
+
+class NotificationStore {
+  public:
+    explicit NotificationStore(mysql::Pool& pool) : pool_(pool) {}
+    static std::vector<mysql::Migration> migrations();
+
+    // The channel's state for the job ("sending", "queued", "sent", "failed"), nullopt when nothing was recorded.
+    // Throws mysql::Error.
+    std::optional<std::string> state(const std::string& job_id, Channel channel);
+    void set(const std::string& job_id, Channel channel, const std::string& state, const std::string& detail = {});
+
+  private:
+    mysql::Pool& pool_;
+};
+
+}  // namespace mp3c::notification

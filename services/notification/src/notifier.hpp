@@ -1,0 +1,77 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "mp3c/amqp.hpp"
+#include "mp3c/config.hpp"
+#include "mp3c/http.hpp"
+#include "mp3c/log.hpp"
+#include "mp3c/metrics.hpp"
+#include "mp3c/mysql.hpp"
+#include "notification_store.hpp"
+#include "smtp.hpp"
+#include "webhook.hpp"
+
+namespace mp3c::notification {
+
+struct NotifierConfig {
+    amqp::Options amqp;
+    amqp::Topology topology;
+    mysql::Options mysql;
+    SmtpOptions smtp;
+    WebhookOptions webhook;
+    std::string public_base_url = "http://localhost:8080";  // download links: PUBLIC_BASE_URL + /jobs/{id}/mp3
+    int max_attempts = 10;         // e-mail: transient failures retried this often (5 s, 30 s, then every 120 s)
+    int webhook_max_attempts = 6;  // webhooks: the same delays
+    http::ServerOptions admin;     // /healthz, /readyz, /metrics
+    log::Level log_level = log::Level::info;
+};
+
+// AMQP_*, MYSQL_* (database "notification"), SMTP_* (smtp.hpp), PUBLIC_BASE_URL, MAX_ATTEMPTS (10),
+// WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE (off), WEBHOOK_TIMEOUT (10s), WEBHOOK_MAX_ATTEMPTS (6), ADMIN_PORT (8082),
+// LOG_LEVEL.
+NotifierConfig load_notifier_config(config::Env& env);
+
+// Consumes `mp3` (finished jobs) and `notification.failed` (failed jobs): one e-mail per job to its owner, and a
+// webhook task on `notification.webhook` when the job has a callback URL; consumes `notification.webhook` to call
+// them. Every message is acked only once its outcome is recorded (docs/messaging.md).
+class Notifier {
+  public:
+    explicit Notifier(NotifierConfig config);
+    ~Notifier();
+
+    void start();
+    // Stops taking messages; the ones in progress finish first.
+    void stop();
+    http::ReadinessCheck readiness();
+    std::shared_ptr<metrics::Registry> registry() const { return registry_; }
+    bool schema_ready() const { return schema_.ready(); }
+
+    // One delivery of each queue (public for tests).
+    amqp::Consumer::Outcome handle_done(const amqp::Delivery& delivery);
+    amqp::Consumer::Outcome handle_failed(const amqp::Delivery& delivery);
+    amqp::Consumer::Outcome handle_webhook(const amqp::Delivery& delivery);
+
+  private:
+    struct Notice;
+    amqp::Consumer::Outcome notify(const Notice& notice, const amqp::Delivery& delivery, const std::string& queue);
+    void queue_webhook(const Notice& notice);
+    amqp::Consumer::Outcome retry_or_give_up(const std::string& queue, const std::string& body, int attempt,
+                                             int max_attempts, const amqp::Delivery& delivery);
+
+    NotifierConfig config_;
+    std::shared_ptr<metrics::Registry> registry_;
+    mysql::Pool pool_;
+    mysql::SchemaGuard schema_;
+    NotificationStore store_;
+    SmtpClient smtp_;
+    amqp::Publisher publisher_;
+    std::vector<std::unique_ptr<amqp::Consumer>> consumers_;
+
+    metrics::Family<metrics::Counter>& emails_;
+    metrics::Family<metrics::Counter>& webhooks_;
+    metrics::Family<metrics::Histogram>& smtp_seconds_;
+};
+
+}  // namespace mp3c::notification

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+// Job webhooks: POST of a small JSON document to the URL its owner gave at upload, signed with HMAC-SHA256 so the
+// receiver can tell it came from this service. Only http and https; addresses inside the network (loopback,
+// private, link-local...) are refused unless allowed, checked on the address actually connected to (so neither DNS
+// nor a redirect can point the service at an internal host); no redirects are followed.
+namespace mp3c::notification {
+
+struct WebhookOptions {
+    std::string secret;  // WEBHOOK_SECRET; empty: webhooks are not sent
+    bool allow_private = false;
+    std::chrono::milliseconds timeout{10'000};
+};
+
+struct WebhookResult {
+    enum class Outcome { delivered, transient, permanent, refused };
+    Outcome outcome;
+    long status = 0;  // HTTP status, 0 when there was no answer
+    std::string detail;
+};
+
+// The signature header's value: "sha256=" and the hex HMAC-SHA256 of the body under the secret.
+std::string webhook_signature(std::string_view secret, std::string_view body);
+inline constexpr const char* kSignatureHeader = "X-Mp3converter-Signature";
+
+// Whether an address is one the service may call without WEBHOOK_ALLOW_PRIVATE: not loopback, private (RFC 1918,
+// ULA), link-local, carrier-grade NAT, multicast, unspecified, reserved or documentation ranges, including those
+// ranges in IPv4-mapped IPv6 form.
+bool is_public_address(const sockaddr* address);
+
+WebhookResult deliver_webhook(const WebhookOptions& options, const std::string& url, const std::string& body);
+
+}  // namespace mp3c::notification

@@ -1,0 +1,167 @@
+#include "notification_fixture.hpp"
+
+namespace mp3c::notification::test {
+namespace {
+
+TEST_F(NotificationTest, FinishedJobSendsOneMailWithTheLinkAndCorrectMime) {
+    start();
+    std::string job = storage::new_id();
+    publish("", topology_.mp3_queue, done_message(job, "Zoë – Night Drive (live).mp4").dump());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 1; }));
+    auto mail = mails()[0];
+    EXPECT_EQ(mail.envelope["mail_from"], "noreply@mp3converter.com");
+    EXPECT_EQ(mail.envelope["rcpt_tos"], nlohmann::json::array({recipient_}));
+    EXPECT_EQ(mail.envelope["authenticated_as"], env_or_throw("MP3C_TEST_SMTP_USER")) << "SMTP AUTH used";
+    EXPECT_EQ(mail.header("From"), "mp3converter <noreply@mp3converter.com>");
+    EXPECT_EQ(mail.header("To"), recipient_);
+    EXPECT_EQ(decode_words(mail.header("Subject")), "Your MP3 of \"Zoë – Night Drive (live).mp4\" is ready");
+    EXPECT_NE(mail.header("Subject").find("=?UTF-8?B?"), std::string::npos) << "non-ASCII encoded in the header";
+    EXPECT_EQ(mail.header("Message-ID"), "<" + job + ".done@mp3converter.com>");
+    EXPECT_EQ(mail.header("MIME-Version"), "1.0");
+    EXPECT_NE(mail.header("Date"), "");
+    EXPECT_NE(mail.header("Content-Type").find("multipart/alternative"), std::string::npos);
+    std::string text = mail.part("text/plain; charset=utf-8");
+    EXPECT_NE(text.find("https://mp3converter.com/jobs/" + job + "/mp3"), std::string::npos) << text;
+    EXPECT_NE(text.find("4.6 MB"), std::string::npos) << text;
+    EXPECT_NE(text.find("3:07"), std::string::npos) << text;
+    EXPECT_NE(text.find("Zoë – Night Drive (live).mp4"), std::string::npos) << "UTF-8 body";
+    std::string html = mail.part("text/html; charset=utf-8");
+    EXPECT_NE(html.find("href=\"https://mp3converter.com/jobs/" + job + "/mp3\""), std::string::npos) << html;
+    EXPECT_EQ(metric("notification_emails_total{result=\"sent\"}"), "1");
+}
+
+TEST_F(NotificationTest, FailedJobSendsAMailWithTheReason) {
+    start();
+    std::string job = storage::new_id();
+    publish(topology_.status_exchange, "job.failed", failed_event(job, "the file has no audio track").dump());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 1; }));
+    auto mail = mails()[0];
+    EXPECT_EQ(mail.header("Subject"), "Converting \"x.mp4\" failed");
+    EXPECT_NE(mail.part("text/plain; charset=utf-8").find("the file has no audio track"), std::string::npos);
+    EXPECT_EQ(mail.header("Message-ID"), "<" + job + ".failed@mp3converter.com>");
+}
+
+TEST_F(NotificationTest, RedeliveredJobSendsNothingMore) {
+    start();
+    std::string job = storage::new_id();
+    publish("", topology_.mp3_queue, done_message(job).dump());
+    publish("", topology_.mp3_queue, done_message(job).dump());  // as after a converter crash before its ack
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
+    EXPECT_EQ(mails().size(), 1u);
+    EXPECT_EQ(metric("notification_emails_total{result=\"sent\"}"), "1");
+    // Also across a restart of the service: the record is in the database.
+    notifier_.reset();
+    start();
+    publish("", topology_.mp3_queue, done_message(job).dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
+    EXPECT_EQ(mails().size(), 1u);
+}
+
+TEST_F(NotificationTest, RefusedRecipientIsNotRetried) {
+    recipient_ = "reject-" + crypto::random_hex(4) + "@example.com";  // the harness's server answers 550
+    start();
+    publish("", topology_.mp3_queue, done_message(storage::new_id()).dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"refused\"}") == "1"; }));
+    EXPECT_EQ(metric("notification_emails_total{result=\"retried\"}"), "0");
+    EXPECT_TRUE(dead(topology_.mp3_queue).empty()) << "a permanent refusal is recorded and acked, not dead-lettered";
+}
+
+TEST_F(NotificationTest, TemporaryRefusalIsRetriedThenDeadLettered) {
+    recipient_ = "busy-" + crypto::random_hex(4) + "@example.com";  // the harness's server answers 451
+    start([](NotifierConfig& c) { c.max_attempts = 2; });
+    std::string job = storage::new_id();
+    publish("", topology_.mp3_queue, done_message(job).dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"retried\"}") == "1"; }));
+    // The retry comes back from mp3.retry.5s, fails again, and is the last attempt.
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"gave_up\"}") == "1"; }, 30s));
+    auto dead_letters = dead(topology_.mp3_queue);
+    ASSERT_EQ(dead_letters.size(), 1u);
+    auto body = nlohmann::json::parse(dead_letters[0]);
+    EXPECT_EQ(body["job_id"], job);
+    EXPECT_EQ(body["attempt"], 2);
+}
+
+TEST_F(NotificationTest, MalformedMessagesAreDeadLetteredAtOnce) {
+    start();
+    publish("", topology_.mp3_queue, "{not json");
+    publish("", topology_.mp3_queue, R"({"mp3_fid":"../../etc","username":"a@example.com"})");
+    publish(topology_.status_exchange, "job.failed", R"({"status":"failed"})");
+    publish("", topology_.notification_webhook_queue, R"({"job_id":"0123456789abcdef01234567"})");
+    EXPECT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"invalid_message\"}") == "3"; }));
+    EXPECT_TRUE(eventually([&] { return metric("notification_webhooks_total{result=\"invalid_message\"}") == "1"; }));
+    EXPECT_EQ(dead(topology_.mp3_queue).size(), 2u);
+    EXPECT_EQ(dead(topology_.notification_failed_queue).size(), 1u);
+    EXPECT_EQ(dead(topology_.notification_webhook_queue).size(), 1u);
+    EXPECT_FALSE(notifier_->readiness()().has_value()) << "still running";
+}
+
+TEST_F(NotificationTest, UserNameThatIsNoAddressGetsNoMail) {
+    recipient_ = "alice";  // the original let any user name through
+    start();
+    publish("", topology_.mp3_queue, done_message(storage::new_id()).dump());
+    EXPECT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"no_address\"}") == "1"; }));
+}
+
+TEST_F(NotificationTest, WebhookIsSignedAndCarriesTheDocumentedFields) {
+    WebhookReceiver receiver;
+    start();
+    std::string job = storage::new_id();
+    auto message = done_message(job);
+    message["callback_url"] = receiver.url();
+    publish("", topology_.mp3_queue, message.dump());
+    ASSERT_TRUE(eventually([&] { return receiver.calls().size() == 1; }));
+    auto call = receiver.calls()[0];
+    EXPECT_EQ(call.signature, "sha256=" + crypto::to_hex(crypto::hmac_sha256("webhook-test-secret", call.body)))
+        << "the receiver can verify the body with the shared secret";
+    auto body = nlohmann::json::parse(call.body);
+    EXPECT_EQ(body, nlohmann::json({{"job_id", job},
+                                    {"status", "done"},
+                                    {"mp3_url", "https://mp3converter.com/jobs/" + job + "/mp3"},
+                                    {"error", nullptr}}));
+    EXPECT_TRUE(eventually([&] { return mails().size() == 1; })) << "and the mail";
+    EXPECT_TRUE(eventually([&] { return metric("notification_webhooks_total{result=\"delivered\"}") == "1"; }));
+
+    publish("", topology_.mp3_queue, message.dump());  // redelivered: neither is repeated
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
+    EXPECT_EQ(receiver.calls().size(), 1u);
+}
+
+TEST_F(NotificationTest, WebhookOfAFailedJobCarriesTheError) {
+    WebhookReceiver receiver;
+    start();
+    std::string job = storage::new_id();
+    auto event = failed_event(job, "the file is truncated");
+    event["callback_url"] = receiver.url();
+    publish(topology_.status_exchange, "job.failed", event.dump());
+    ASSERT_TRUE(eventually([&] { return receiver.calls().size() == 1; }));
+    auto body = nlohmann::json::parse(receiver.calls()[0].body);
+    EXPECT_EQ(body["status"], "failed");
+    EXPECT_EQ(body["error"], "the file is truncated");
+    EXPECT_TRUE(body["mp3_url"].is_null());
+}
+
+TEST_F(NotificationTest, PrivateAddressWebhookIsRefusedAndTheMailStillGoes) {
+    WebhookReceiver receiver;
+    start([](NotifierConfig& c) { c.webhook.allow_private = false; });
+    auto message = done_message(storage::new_id());
+    message["callback_url"] = receiver.url();  // 127.0.0.1
+    publish("", topology_.mp3_queue, message.dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_webhooks_total{result=\"refused\"}") == "1"; }));
+    EXPECT_TRUE(receiver.calls().empty()) << "never called";
+    EXPECT_TRUE(eventually([&] { return mails().size() == 1; }));
+}
+
+TEST_F(NotificationTest, FailingWebhookIsRetriedWithoutHoldingBackTheMail) {
+    WebhookReceiver receiver(503);
+    start([](NotifierConfig& c) { c.webhook_max_attempts = 2; });
+    auto message = done_message(storage::new_id());
+    message["callback_url"] = receiver.url();
+    publish("", topology_.mp3_queue, message.dump());
+    EXPECT_TRUE(eventually([&] { return mails().size() == 1; })) << "the mail does not wait for the webhook";
+    ASSERT_TRUE(eventually([&] { return metric("notification_webhooks_total{result=\"gave_up\"}") == "1"; }, 30s));
+    EXPECT_EQ(receiver.calls().size(), 2u) << "called, retried after 5 s, then given up";
+    EXPECT_EQ(dead(topology_.notification_webhook_queue).size(), 1u);
+}
+
+}  // namespace
+}  // namespace mp3c::notification::test
