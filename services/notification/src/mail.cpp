@@ -193,13 +193,16 @@ Mail done_mail(const JobDone& job, const std::string& from, const std::string& t
     m.subject = "Your MP3 of " + quoted_name(job.filename) + " is ready";
     m.message_id = message_id(job.job_id, "done", from);
     m.date = std::chrono::system_clock::now();
-    std::string size = human_size(job.mp3_size), length = human_duration(job.duration_seconds);
-    m.text = "Hello,\r\n\r\nthe MP3 of " + quoted_name(job.filename) + " is ready (" + length + ", " + size +
-             ").\r\n\r\nDownload it here (sign in first):\r\n" + job.download_url + "\r\n\r\n-- mp3converter\r\n";
+    // A re-announced job may come without its duration or size: say only what is known.
+    std::string facts;
+    if (job.duration_seconds > 0) facts = human_duration(job.duration_seconds);
+    if (job.mp3_size > 0) facts += (facts.empty() ? "" : ", ") + human_size(job.mp3_size);
+    std::string facts_text = facts.empty() ? "" : " (" + facts + ")";
+    m.text = "Hello,\r\n\r\nthe MP3 of " + quoted_name(job.filename) + " is ready" + facts_text +
+             ".\r\n\r\nDownload it here (sign in first):\r\n" + job.download_url + "\r\n\r\n-- mp3converter\r\n";
     m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>the MP3 of " + html_escape(quoted_name(job.filename)) +
-             " is ready (" + html_escape(length) + ", " + html_escape(size) + ").</p><p><a href=\"" +
-             html_escape(job.download_url) + "\">Download the MP3</a> (sign in first)</p><p>&mdash; mp3converter</p>" +
-             "</body></html>\r\n";
+             " is ready" + html_escape(facts_text) + ".</p><p><a href=\"" + html_escape(job.download_url) +
+             "\">Download the MP3</a> (sign in first)</p><p>&mdash; mp3converter</p>" + "</body></html>\r\n";
     return m;
 }
 

@@ -98,6 +98,13 @@ TEST(Mail, RenderedMessageIsMimeWithBothParts) {
     EXPECT_EQ(m.html.find("<live>"), std::string::npos);
 }
 
+TEST(Mail, UnknownDurationAndSizeAreLeftOut) {
+    auto m = done_mail({.job_id = "0123456789abcdef01234567", .filename = "a.mp4", .download_url = "https://x/y"},
+                       "noreply@example.com", "user@example.com");
+    EXPECT_NE(m.text.find("\"a.mp4\" is ready.\r\n"), std::string::npos) << m.text;
+    EXPECT_EQ(m.text.find("0:00"), std::string::npos);
+}
+
 TEST(Mail, FailedMailCarriesTheReason) {
     auto m =
         failed_mail({.job_id = "0123456789abcdef01234567", .filename = "", .reason = "the file has no audio track"},

@@ -89,7 +89,9 @@ void Notifier::start() {
                 amqp::declare_topology(c, topology);
                 return queue;
             },
-            4, [this, handler](const amqp::Delivery& d) { return (this->*handler)(d); }));
+            1, [this, handler](const amqp::Delivery& d) { return (this->*handler)(d); }));
+        // An SMTP exchange or a webhook call may take a minute (their timeouts): keep heartbeats going meanwhile.
+        consumers_.back()->keep_alive_during_handler();
         consumers_.back()->start();
     };
     consume(topology.mp3_queue, &Notifier::handle_done);

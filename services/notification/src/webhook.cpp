@@ -123,7 +123,9 @@ WebhookResult deliver_webhook(const WebhookOptions& options, const std::string& 
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
     CURLcode rc = curl_easy_perform(c);
-    if (refusal.refused) {
+    // A name with several addresses may have been refused on one and delivered on another: only a call that did not
+    // get through counts as refused.
+    if (rc != CURLE_OK && refusal.refused) {
         return {WebhookResult::Outcome::refused, 0,
                 "the callback URL leads to " + refusal.address +
                     ", an address inside the network (set WEBHOOK_ALLOW_PRIVATE to allow it)"};

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+
+// The gateway's HTTP API through libcurl.
+namespace mp3c::client {
+
+struct Reply {
+    long status = 0;    // 0: no answer (error says why)
+    std::string error;  // a transport failure
+    std::string body;
+    std::map<std::string, std::string> headers;  // names in lower case
+    std::string header(const std::string& name) const {
+        auto it = headers.find(name);
+        return it == headers.end() ? "" : it->second;
+    }
+};
+
+// Called with bytes done and bytes in total (0 when unknown); return false to stop.
+using Progress = std::function<bool(uint64_t done, uint64_t total)>;
+
+class Api {
+  public:
+    Api(std::string server, std::string token);
+    const std::string& server() const { return server_; }
+
+    Reply login(const std::string& email, const std::string& password) const;
+    Reply get(const std::string& path) const;
+    Reply remove(const std::string& path) const;
+    Reply upload(const std::string& file, const std::map<std::string, std::string>& fields,
+                 const Progress& progress) const;
+    // Streams GET path as server-sent events until the stream ends or on_event returns false.
+    Reply events(const std::string& path, const std::function<bool(const SseEvent&)>& on_event) const;
+    // GET path into `destination` (written as destination.part, renamed when complete).
+    Reply download(const std::string& path, const std::string& destination, const Progress& progress) const;
+
+  private:
+    std::string server_;
+    std::string token_;
+};
+
+}  // namespace mp3c::client
