@@ -1,11 +1,15 @@
 # The two commands a newcomer needs: `make up` (the system, locally) and `make test` (every test).
-.PHONY: up test build release clean format
+.PHONY: up test demo build release clean format
 
 up:
 	scripts/stack up
 
 test:
 	scripts/test
+
+# Converts a generated sample video through the running (or a newly started) stack and shows the e-mail and the MP3.
+demo:
+	scripts/demo
 
 build:
 	scripts/install-deps

@@ -370,7 +370,7 @@ TEST_F(GatewayApiTest, MalformedUploadsAreRefusedAndLeaveNothing) {
     expect_error(send(mp, multipart_body({{"bitrate", "100"}, {"file", "data", "a.mp4"}}, b)), 400, "invalid_option");
     expect_error(send(mp, multipart_body({{"quality", "2"}, {"bitrate", "128"}, {"file", "data", "a.mp4"}}, b)), 400,
                  "invalid_option");
-    expect_error(send(mp, multipart_body({{"notes", std::string(2000, 'x')}, {"file", "data", "a.mp4"}}, b)), 400,
+    expect_error(send(mp, multipart_body({{"notes", std::string(3000, 'x')}, {"file", "data", "a.mp4"}}, b)), 400,
                  "field_too_long");
 
     EXPECT_EQ(stored_files("videos"), 0u);

@@ -1,0 +1,304 @@
+"""End-to-end tests of the whole system: `scripts/stack start` in a temporary directory on free ports (MariaDB,
+RabbitMQ, maildev, auth, gateway, two converters, notification), then the public API as users see it: the original
+tutorial's curl commands, the mp3conv client, concurrent users, faults, and a graceful stop in the middle of a job.
+
+Run by ctest (test `e2e`, label e2e) after the dev build: the stack runs the dev preset's binaries
+(MP3C_STACK_BIN, MP3C_STACK_BUILD=0). By hand: python3 tests/e2e/e2e_test.py [-k NAME].
+"""
+import base64, concurrent.futures, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, unittest
+import urllib.error, urllib.request
+
+ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BIN = os.environ.get("MP3C_STACK_BIN", os.path.join(ROOT, "build", "dev", "bin"))
+STACK = os.path.join(ROOT, "scripts", "stack")
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def eventually(probe, timeout=60, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+class Stack:
+    def __init__(self):
+        self.var = tempfile.mkdtemp(prefix="mp3c-e2e-")
+        names = ["GATEWAY_PORT", "AUTH_PORT", "CONVERTER_ADMIN_PORT", "CONVERTER2_ADMIN_PORT", "NOTIFICATION_ADMIN_PORT",
+                 "MARIADB_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "SMTP_PORT", "MAILDEV_PORT"]
+        self.ports = dict(zip(names, free_ports(len(names))))
+        self.env = dict(os.environ, MP3C_VAR_DIR=self.var, MP3C_STACK_BIN=BIN, MP3C_STACK_BUILD="0",
+                        STACK_START_TIMEOUT="300", **{k: str(v) for k, v in self.ports.items()})
+        self.env.pop("SMTP_HOST", None)
+        self.gateway = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
+        self.inbox = f"http://127.0.0.1:{self.ports['MAILDEV_PORT']}"
+
+    def run(self, *args, check=True, timeout=600):
+        r = subprocess.run([STACK, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"scripts/stack {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}\n"
+                                 + self.log_tail())
+        return r
+
+    def log_tail(self, n=60):
+        try:
+            with open(os.path.join(self.var, "log", "stack.log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def demo_credentials(self):
+        with open(os.path.join(self.var, "demo-credentials")) as f:
+            kv = dict(line.strip().split("=", 1) for line in f if "=" in line)
+        return kv["email"], kv["password"]
+
+    def pid_of(self, pattern):
+        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        return [int(p) for p in out]
+
+    def converters(self):
+        """This stack's converter processes (other tests may run converters from the same binary at the same time):
+        the ones whose environment names this stack's TMPDIR."""
+        needle = f"TMPDIR={self.var}/tmp".encode()
+        found = []
+        for pid in self.pid_of(os.path.join(BIN, "converter")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        found.append(pid)
+            except OSError:
+                pass
+        return found
+
+    def servers(self, action, server):
+        """stop/start the stack's own MariaDB or RabbitMQ through the harness library (same ports, same data)."""
+        fn = {"mariadb": "mariadb", "rabbitmq": "rabbitmq"}[server]
+        cmd = f'source "{ROOT}/scripts/lib/servers.sh"; {fn}_{action} "{self.var}/{server}"'
+        subprocess.run(["bash", "-c", cmd], env=self.env, check=True, capture_output=True, timeout=120)
+
+    def mails(self):
+        try:
+            with urllib.request.urlopen(self.inbox + "/email", timeout=10) as r:
+                return json.load(r)
+        except (urllib.error.URLError, OSError):
+            return []
+
+
+def http(method, url, token=None, body=None, headers=None, basic=None, timeout=60):
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = "Bearer " + token
+    if basic:
+        h["Authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+    req = urllib.request.Request(url, data=body, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+def make_media(path, seconds=3, video=True):
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate=10:duration={seconds}"]
+    args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    if video and path.endswith(".mp4"):
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+    subprocess.run(args + [path], check=True)
+    return path
+
+
+def probe(path):
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "json",
+                        path], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+class EndToEnd(unittest.TestCase):
+    stack = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack()
+        cls.work = tempfile.mkdtemp(prefix="mp3c-e2e-files-")
+        started = time.monotonic()
+        cls.stack.run("start", timeout=600)
+        print(f"e2e: stack started in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        cls.email, cls.password = cls.stack.demo_credentials()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.stack:
+            cls.stack.run("stop", check=False)
+            leftovers = cls.stack.pid_of(cls.stack.var)
+            for pid in leftovers:
+                os.kill(pid, signal.SIGKILL)
+            shutil.rmtree(cls.stack.var, ignore_errors=True)
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def login(self, email=None, password=None):
+        status, body, _ = http("POST", self.stack.gateway + "/login", basic=(email or self.email,
+                                                                          password or self.password))
+        self.assertEqual(status, 200, body)
+        return body.decode().strip()
+
+    def register(self, email, password="e2e-password-1"):
+        status, body, _ = http("POST", self.stack.gateway + "/register",
+                               body=json.dumps({"email": email, "password": password}).encode(),
+                               headers={"Content-Type": "application/json"})
+        self.assertIn(status, (201, 409), body)
+        return self.login(email, password)
+
+    def curl_upload(self, token, path):
+        r = subprocess.run(["curl", "-s", "-X", "POST", "-F", f"file=@{path}", "-H", f"Authorization: Bearer {token}",
+                            self.stack.gateway + "/upload"], capture_output=True, text=True, check=True)
+        return json.loads(r.stdout)
+
+    def job(self, token, job_id):
+        status, body, _ = http("GET", f"{self.stack.gateway}/jobs/{job_id}", token=token)
+        return json.loads(body) if status == 200 else {"status": f"http {status}"}
+
+    def wait_done(self, token, job_id, timeout=120):
+        return eventually(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(self.job(token, job_id)),
+                          timeout, f"job {job_id}")
+
+    def mails_for(self, job_id):
+        return [m for m in self.stack.mails() if job_id in json.dumps(m.get("headers", {})) or
+                job_id in m.get("text", "")]
+
+    # The original tutorial's three commands, verbatim in form.
+    def test_original_flow_with_curl(self):
+        video = make_media(os.path.join(self.work, "video.mp4"))
+        r = subprocess.run(["curl", "-s", "-X", "POST", self.stack.gateway + "/login", "-u",
+                            f"{self.email}:{self.password}"], capture_output=True, text=True, check=True)
+        token = r.stdout.strip()
+        self.assertEqual(token.count("."), 2, r.stdout)
+        upload = self.curl_upload(token, video)
+        job = self.wait_done(token, upload["job_id"])
+        self.assertEqual(job["status"], "done", job)
+        out = os.path.join(self.work, "video.mp3")
+        subprocess.run(["curl", "-s", "-f", "-o", out, "-H", f"Authorization: Bearer {token}",
+                        f"{self.stack.gateway}/download?fid={job['mp3_fid']}"], check=True)
+        info = probe(out)
+        self.assertEqual(info["streams"][0]["codec_name"], "mp3")
+        self.assertAlmostEqual(float(info["format"]["duration"]), 3.0, delta=0.1)
+        mail = eventually(lambda: self.mails_for(upload["job_id"]), 30, "the e-mail")
+        self.assertEqual(len(mail), 1)
+        self.assertIn(f"/jobs/{upload['job_id']}/mp3", mail[0]["text"])
+        self.assertEqual(mail[0]["to"][0]["address"], self.email)
+
+    def test_mp3conv_converts_three_files(self):
+        files = [make_media(os.path.join(self.work, "one.mp4")),
+                 make_media(os.path.join(self.work, "two.mkv")),
+                 make_media(os.path.join(self.work, "three.wav"), video=False)]
+        out_dir = os.path.join(self.work, "out")
+        os.makedirs(out_dir, exist_ok=True)
+        env = dict(os.environ, MP3CONV_SERVER=self.stack.gateway, MP3CONV_CONFIG_DIR=os.path.join(self.work, "cfg"))
+        mp3conv = os.path.join(BIN, "mp3conv")
+        r = subprocess.run([mp3conv, "login", self.email], input=self.password + "\n", env=env, capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([mp3conv, "--json", "convert", *files, "-o", out_dir, "--bitrate", "128"], env=env,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        results = json.loads(r.stdout)
+        self.assertEqual([x["status"] for x in results], ["done"] * 3, results)
+        for name in ("one", "two", "three"):
+            self.assertEqual(probe(os.path.join(out_dir, name + ".mp3"))["streams"][0]["codec_name"], "mp3")
+        # Plain progress lines off a terminal, and the documented exit statuses.
+        self.assertIn("done ->", r.stderr)
+        bad = subprocess.run([mp3conv, "convert", os.path.join(self.work, "missing.mp4")], env=env,
+                             capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1, bad.stderr)
+        self.assertEqual(subprocess.run([mp3conv, "--server", "http://127.0.0.1:1", "jobs"], env=env,
+                                        capture_output=True).returncode, 4, "no session for that server")
+        gone = dict(env, MP3CONV_CONFIG_DIR=os.path.join(self.work, "cfg2"))
+        self.assertEqual(subprocess.run([mp3conv, "jobs"], env=gone, capture_output=True).returncode, 4)
+
+    def test_twenty_concurrent_uploads_from_three_users(self):
+        users = [f"e2e-user{i}-{os.getpid()}@example.com" for i in range(3)]
+        tokens = {u: self.register(u) for u in users}
+        video = make_media(os.path.join(self.work, "many.mp4"), seconds=2)
+        plan = [users[i % 3] for i in range(20)]
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            uploads = list(pool.map(lambda u: (u, self.curl_upload(tokens[u], video)["job_id"]), plan))
+        for user, job_id in uploads:
+            self.assertEqual(self.wait_done(tokens[user], job_id, 240)["status"], "done")
+        for user in users:
+            status, body, _ = http("GET", self.stack.gateway + "/jobs?limit=100", token=tokens[user])
+            seen = {j["job_id"] for j in json.loads(body)["jobs"]}
+            self.assertEqual(seen, {j for u, j in uploads if u == user}, "each user sees exactly their own jobs")
+        eventually(lambda: all(len(self.mails_for(j)) >= 1 for _, j in uploads), 60, "one e-mail per job")
+        for user, job_id in uploads:
+            mails = self.mails_for(job_id)
+            self.assertEqual(len(mails), 1, f"exactly one e-mail for {job_id}")
+            self.assertEqual(mails[0]["to"][0]["address"], user)
+
+    def test_faults_lose_nothing(self):
+        token = self.login()
+        long_video = make_media(os.path.join(self.work, "long.wav"), seconds=900, video=False)
+        short = make_media(os.path.join(self.work, "short.mp4"))
+        # kill -9 the converter that took the long job: the supervisor restarts it; the job completes once.
+        long_job = self.curl_upload(token, long_video)["job_id"]
+        eventually(lambda: self.job(token, long_job)["progress"] >= 3, 60, "the long job to start")
+        killed = self.stack.converters()
+        self.assertEqual(len(killed), 2, "both of this stack's converters")
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        self.assertEqual(self.wait_done(token, long_job, 240)["status"], "done")
+        self.assertEqual(len(eventually(lambda: self.mails_for(long_job), 30, "its e-mail")), 1)
+
+        # RabbitMQ restarts with one job running and others queued.
+        running = self.curl_upload(token, long_video)["job_id"]
+        queued = [self.curl_upload(token, short)["job_id"] for _ in range(3)]
+        eventually(lambda: self.job(token, running)["progress"] >= 3, 60, "a running job")
+        self.stack.servers("stop", "rabbitmq")
+        self.stack.servers("start", "rabbitmq")
+        for job_id in [running, *queued]:
+            self.assertEqual(self.wait_done(token, job_id, 240)["status"], "done", job_id)
+
+        # MariaDB down for 10 s: the API answers 503, then recovers by itself.
+        self.stack.servers("stop", "mariadb")
+        status, body, _ = http("GET", self.stack.gateway + "/jobs", token=token)
+        self.assertEqual(status, 503, body)
+        time.sleep(10)  # the outage's length is the point here, not a wait for a condition
+        self.stack.servers("start", "mariadb")
+        eventually(lambda: http("GET", self.stack.gateway + "/jobs", token=token)[0] == 200, 60, "the API back")
+        after = self.curl_upload(token, short)["job_id"]
+        self.assertEqual(self.wait_done(token, after)["status"], "done")
+        self.assertEqual(len(eventually(lambda: self.mails_for(after), 60, "its e-mail")), 1)
+
+    def test_zz_graceful_stop_mid_job_then_the_job_finishes(self):
+        token = self.login()
+        long_video = make_media(os.path.join(self.work, "stop.wav"), seconds=900, video=False)
+        job_id = self.curl_upload(token, long_video)["job_id"]
+        eventually(lambda: self.job(token, job_id)["progress"] >= 3, 60, "the job to start")
+        self.stack.run("stop")
+        storage = os.path.join(self.stack.var, "storage")
+        partial = [os.path.join(d, f) for d, _, fs in os.walk(storage) for f in fs if f.endswith(".part")]
+        self.assertEqual(partial, [], "no half-written file")
+        self.assertEqual(os.listdir(os.path.join(self.stack.var, "tmp")), [])
+        self.stack.run("start", timeout=600)
+        token = self.login()
+        self.assertEqual(self.wait_done(token, job_id, 240)["status"], "done")
+        self.assertEqual(self.stack.run("status").returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
