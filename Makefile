@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make up` (the system, locally) and `make test` (every test).
-.PHONY: up test demo build release clean format
+.PHONY: up test demo build release images clean format
 
 up:
 	scripts/stack up
@@ -20,6 +20,16 @@ release:
 	scripts/install-deps
 	cmake --preset release
 	cmake --build --preset release
+
+# The container images (deploy/Dockerfile), with docker or podman, whichever exists.
+VERSION ?= 0.1.0
+images:
+	@engine=$$(command -v docker || command -v podman) || { echo "make images: neither docker nor podman is installed" >&2; exit 1; }; \
+	for target in auth gateway converter notification client; do \
+		name=$$target; [ $$target = client ] && name=mp3conv; \
+		echo "make images: mp3converter/$$name:$(VERSION)"; \
+		$$engine build -f deploy/Dockerfile --target $$target -t mp3converter/$$name:$(VERSION) . || exit 1; \
+	done
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

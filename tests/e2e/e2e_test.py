@@ -231,6 +231,31 @@ class EndToEnd(unittest.TestCase):
         gone = dict(env, MP3CONV_CONFIG_DIR=os.path.join(self.work, "cfg2"))
         self.assertEqual(subprocess.run([mp3conv, "jobs"], env=gone, capture_output=True).returncode, 4)
 
+    def test_smtp_catcher_down_for_a_while_then_the_mail_arrives_once(self):
+        token = self.login()
+        short = make_media(os.path.join(self.work, "while-down.mp4"))
+        needle = f"MAILDEV_MAIL_DIRECTORY={self.stack.var}/maildev".encode()
+
+        def kill_maildev():
+            for pid in self.stack.pid_of("maildev"):
+                try:
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        if needle in f.read().split(b"\0"):
+                            os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+        kill_maildev()
+        job_id = self.curl_upload(token, short)["job_id"]
+        # Keep the catcher down for 12 s (the stack's supervisor keeps restarting it): the mail must wait, not vanish.
+        down_until = time.monotonic() + 12
+        while time.monotonic() < down_until:
+            kill_maildev()
+            time.sleep(0.1)
+        self.assertEqual(self.job(token, job_id)["status"], "done")
+        mails = eventually(lambda: self.mails_for(job_id), 120, "the e-mail after the catcher came back")
+        self.assertEqual(len(mails), 1)
+
     def test_twenty_concurrent_uploads_from_three_users(self):
         users = [f"e2e-user{i}-{os.getpid()}@example.com" for i in range(3)]
         tokens = {u: self.register(u) for u in users}

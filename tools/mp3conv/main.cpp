@@ -37,7 +37,10 @@ int fail(const Api& api, const Reply& r, const std::string& what) {
         return kUnreachable;
     }
     std::string message = message_of(r);
-    if (r.status == 401) {
+    // The gateway answers 401 without a token and 403 ("not_authorized") for one that is expired or invalid.
+    auto j = json::parse(r.body, nullptr, false);
+    bool token_refused = r.status == 403 && j.is_object() && j.value("error", "") == "not_authorized";
+    if (r.status == 401 || token_refused) {
         std::fprintf(stderr, "mp3conv: %s: not logged in, or the session expired: run `mp3conv login EMAIL`\n",
                      what.c_str());
         return kUnauthorized;
@@ -260,9 +263,10 @@ int jobs(const Command& c, const Api& api) {
     }
     std::printf("%-24s  %-10s  %4s  %-20s  %s\n", "JOB", "STATUS", "%", "CREATED", "FILE");
     for (const auto& job : j["jobs"]) {
-        std::printf("%-24s  %-10s  %4d  %-20.20s  %s\n", job.value("job_id", "").c_str(),
-                    job.value("status", "").c_str(), job.value("progress", 0), job.value("created_at", "").c_str(),
-                    job.value("filename", "").c_str());
+        std::string created = job.value("created_at", "").substr(0, 19);  // 2026-11-28T09:14:02
+        if (created.size() > 10) created[10] = ' ';
+        std::printf("%-24s  %-10s  %4d  %-20s  %s\n", job.value("job_id", "").c_str(), job.value("status", "").c_str(),
+                    job.value("progress", 0), created.c_str(), job.value("filename", "").c_str());
     }
     return kOk;
 }
