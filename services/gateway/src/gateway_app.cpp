@@ -10,6 +10,7 @@
 #include "mp3c/output_options.hpp"
 #include "mp3c/strings.hpp"
 #include "request_parsing.hpp"
+#include "web_assets.hpp"
 
 namespace mp3c::gateway {
 
@@ -245,6 +246,7 @@ class UploadConsumer : public http::BodyConsumer {
 
 GatewayApp::GatewayApp(GatewayConfig config)
     : config_(std::move(config)),
+      link_key_(crypto::hmac_sha256(config_.jwt_secret, "mp3converter download links")),
       registry_(std::make_shared<metrics::Registry>()),
       pool_(config_.mysql),
       schema_(std::make_unique<mysql::SchemaGuard>(pool_, JobStore::migrations())),
@@ -266,6 +268,7 @@ GatewayApp::~GatewayApp() { stop_consumers(); }
 
 http::Router GatewayApp::router() {
     http::Router r;
+    add_web_routes(r);
     r.add("POST", "/login", [this](Request& q) { return auth_.forward(q, "/login"); });
     r.add("POST", "/register", [this](Request& q) { return auth_.forward(q, "/register"); },
           {.max_body_bytes = 16 << 10});
@@ -277,6 +280,7 @@ http::Router GatewayApp::router() {
     r.add("DELETE", "/jobs/{id}", [this](Request& q) { return delete_job(q); });
     r.add("GET", "/jobs/{id}/events", [this](Request& q) { return job_events(q); });
     r.add("GET", "/jobs/{id}/mp3", [this](Request& q) { return job_mp3(q); });
+    r.add("POST", "/jobs/{id}/link", [this](Request& q) { return create_link(q); });
     r.add("GET", "/download", [this](Request& q) { return download(q); });
     r.on_exception([this](const std::exception& e) -> std::optional<Response> {
         if (auto* db = dynamic_cast<const mysql::Error*>(&e); db && db->unavailable()) {
@@ -523,11 +527,53 @@ Response GatewayApp::job_events(Request& request) {
 }
 
 Response GatewayApp::job_mp3(Request& request) {
+    // A signed link stands in for the token (an <audio> element cannot send an Authorization header).
+    if (!request.headers.get("Authorization")) {
+        if (auto signature = request.query_param("signature")) return signed_mp3(request, *signature);
+    }
     auto who = authenticate(request);
     if (auto* refused = std::get_if<Response>(&who)) return *refused;
     auto found = visible_job(request.path_param("id"), std::get<Caller>(who));
     if (auto* refused = std::get_if<Response>(&found)) return *refused;
     return send_mp3(request, std::get<Job>(found));
+}
+
+std::string GatewayApp::link_signature(const std::string& job_id, uint64_t expires) const {
+    return crypto::to_hex(crypto::hmac_sha256(link_key_, "mp3\n" + job_id + "\n" + std::to_string(expires)));
+}
+
+Response GatewayApp::create_link(Request& request) {
+    auto who = authenticate(request);
+    if (auto* refused = std::get_if<Response>(&who)) return *refused;
+    auto found = visible_job(request.path_param("id"), std::get<Caller>(who));
+    if (auto* refused = std::get_if<Response>(&found)) return *refused;
+    const Job& job = std::get<Job>(found);
+    if (job.status != JobStatus::done) {
+        return Response::json(409, {{"error", "not_ready"},
+                                    {"message", "the MP3 is not ready: the job is " + to_string(job.status)},
+                                    {"status", to_string(job.status)}});
+    }
+    auto expires = static_cast<uint64_t>(now_ms() / 1000 + config_.download_link_ttl.count());
+    std::string url =
+        "/jobs/" + job.id + "/mp3?expires=" + std::to_string(expires) + "&signature=" + link_signature(job.id, expires);
+    return Response::json(200, {{"url", url}, {"expires_at", iso8601(static_cast<int64_t>(expires) * 1000)}});
+}
+
+Response GatewayApp::signed_mp3(Request& request, const std::string& signature) {
+    const std::string& id = request.path_param("id");
+    auto expires_text = request.query_param("expires");
+    auto expires = expires_text ? parse_unsigned(*expires_text) : std::nullopt;
+    if (!storage::is_valid_id(id) || !expires ||
+        !crypto::constant_time_equal(signature, link_signature(id, *expires))) {
+        return Response::error(403, "invalid_link", "this download link is not valid");
+    }
+    if (*expires < static_cast<uint64_t>(now_ms() / 1000)) {
+        return Response::error(403, "link_expired", "this download link has expired: ask for a new one");
+    }
+    if (!schema_->ready()) return not_ready();
+    auto job = jobs_.find(id);
+    if (!job) return Response::error(404, "job_not_found", "no such job");
+    return send_mp3(request, *job);
 }
 
 Response GatewayApp::download(Request& request) {

@@ -50,6 +50,11 @@ class GatewayApp {
     http::Response delete_job(http::Request& request);
     http::Response job_events(http::Request& request);
     http::Response job_mp3(http::Request& request);
+    // POST /jobs/{id}/link: a short-lived signed URL for that one MP3 (the web page's player and downloads: the token
+    // never goes into a URL).
+    http::Response create_link(http::Request& request);
+    http::Response signed_mp3(http::Request& request, const std::string& signature);
+    std::string link_signature(const std::string& job_id, uint64_t expires) const;
     http::Response download(http::Request& request);
     http::Response send_mp3(const http::Request& request, const Job& job);
     // The job if it exists and the caller may see it; else the 400/404 to answer.
@@ -61,6 +66,7 @@ class GatewayApp {
     amqp::Consumer::Outcome on_status_event(const amqp::Delivery& delivery, bool update_database);
 
     GatewayConfig config_;
+    std::string link_key_;  // signs download links; derived from JWT_SECRET so that nothing else needs configuring
     std::shared_ptr<metrics::Registry> registry_;
     mysql::Pool pool_;
     std::unique_ptr<mysql::SchemaGuard> schema_;

@@ -15,6 +15,8 @@ GatewayConfig load_gateway_config(config::Env& env) {
     std::string auth = env.string("AUTH_SVC_ADDRESS", "127.0.0.1:5000");
     c.auth_url = auth.find("://") == std::string::npos ? "http://" + auth : auth;
     while (!c.auth_url.empty() && c.auth_url.back() == '/') c.auth_url.pop_back();
+    c.download_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(
+        env.duration("DOWNLOAD_LINK_TTL", std::chrono::minutes(10), std::chrono::seconds(10)));
     c.auth_timeout = env.duration("AUTH_TIMEOUT", std::chrono::seconds(5), std::chrono::milliseconds(100));
     c.storage_url = env.string("STORAGE_URL", c.storage_url);
     if (c.storage_url.rfind("file:///", 0) != 0 && c.storage_url.rfind("mongodb://", 0) != 0 &&

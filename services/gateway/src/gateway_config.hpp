@@ -21,13 +21,15 @@ struct GatewayConfig {
     std::chrono::milliseconds auth_timeout{5000};
     std::string storage_url = "file:///var/lib/mp3converter/storage";
     uint64_t max_upload_bytes = 2ull << 30;
-    uint64_t max_queued_jobs = 1000;  // 0: no backpressure
-    uint64_t user_quota_bytes = 0;    // 0: no quota
+    uint64_t max_queued_jobs = 1000;              // 0: no backpressure
+    uint64_t user_quota_bytes = 0;                // 0: no quota
+    std::chrono::seconds download_link_ttl{600};  // DOWNLOAD_LINK_TTL: how long a signed MP3 link works
     log::Level log_level = log::Level::info;
 };
 
 // PORT (8080), MYSQL_* (database gateway), JWT_SECRET, AUTH_SVC_ADDRESS, AUTH_TIMEOUT, STORAGE_URL, AMQP_URL,
-// AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, MAX_UPLOAD_BYTES, MAX_QUEUED_JOBS, USER_QUOTA_BYTES, LOG_LEVEL, and the
+// AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, MAX_UPLOAD_BYTES, MAX_QUEUED_JOBS, USER_QUOTA_BYTES, DOWNLOAD_LINK_TTL,
+// LOG_LEVEL, and the
 // shared HTTP settings. Problems are recorded in env; call env.check() afterwards.
 GatewayConfig load_gateway_config(config::Env& env);
 

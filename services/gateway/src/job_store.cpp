@@ -35,6 +35,8 @@ Job from_row(const mysql::Row& r) {
     return j;
 }
 
+}  // namespace
+
 std::string iso8601(int64_t ms) {
     time_t seconds = static_cast<time_t>(ms / 1000);
     std::tm tm{};
@@ -44,8 +46,6 @@ std::string iso8601(int64_t ms) {
                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
     return buffer;
 }
-
-}  // namespace
 
 std::string to_string(JobStatus status) {
     switch (status) {

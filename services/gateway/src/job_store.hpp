@@ -16,6 +16,9 @@ std::string to_string(JobStatus status);
 std::optional<JobStatus> parse_status(std::string_view text);
 bool is_terminal(JobStatus status);
 
+// Milliseconds since the epoch as 2024-06-04T13:35:38.123Z.
+std::string iso8601(int64_t ms);
+
 struct Job {
     std::string id;
     uint64_t owner_id = 0;

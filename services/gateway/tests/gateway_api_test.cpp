@@ -208,6 +208,64 @@ TEST_F(GatewayApiTest, DownloadIsForTheOwnerWithRangesAndEtag) {
     expect_error(get("/jobs/not-an-id/mp3", alice), 400, "invalid_id");
 }
 
+TEST_F(GatewayApiTest, SignedLinkServesOneMp3ForAShortTimeWithoutTheToken) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    std::string mp3 = pattern(50000, 3);
+    auto [job_id, mp3_fid] = finished_job(alice, mp3, "song.mp4");
+    auto other = finished_job(alice, pattern(100, 4), "other.mp4").first;
+
+    auto link = testing::http_request(port_, "POST", "/jobs/" + job_id + "/link", bearer(alice));
+    ASSERT_EQ(link.status, 200) << link.body;
+    std::string url = link.json()["url"];
+    EXPECT_EQ(url.rfind("/jobs/" + job_id + "/mp3?expires=", 0), 0u) << url;
+    EXPECT_EQ(url.find("eyJ"), std::string::npos) << "no token in the URL";
+    EXPECT_TRUE(link.json()["expires_at"].is_string());
+
+    auto r = testing::http_request(port_, "GET", url, {});  // no Authorization: an <audio> element or a download
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, mp3);
+    EXPECT_EQ(r.header("content-type"), "audio/mpeg");
+    auto part = testing::http_request(port_, "GET", url, {{"Range", "bytes=0-9"}});
+    EXPECT_EQ(part.status, 206) << "players seek with ranges";
+    EXPECT_EQ(part.body, mp3.substr(0, 10));
+
+    std::string query = url.substr(url.find('?'));
+    expect_error(testing::http_request(port_, "GET", "/jobs/" + other + "/mp3" + query, {}), 403, "invalid_link");
+    std::string tampered = url;
+    tampered.back() = tampered.back() == '0' ? '1' : '0';
+    expect_error(testing::http_request(port_, "GET", tampered, {}), 403, "invalid_link");
+    std::string later = url;
+    later.replace(later.find("expires=") + 8, 1, "9");
+    expect_error(testing::http_request(port_, "GET", later, {}), 403, "invalid_link");  // the expiry is signed
+    // A correctly signed link whose time is over (signed here with the key the gateway derives from the secret).
+    std::string key = crypto::hmac_sha256(kSecret, "mp3converter download links");
+    std::string old = crypto::to_hex(crypto::hmac_sha256(key, "mp3\n" + job_id + "\n1000"));
+    expect_error(testing::http_request(port_, "GET", "/jobs/" + job_id + "/mp3?expires=1000&signature=" + old, {}), 403,
+                 "link_expired");
+
+    expect_error(testing::http_request(port_, "POST", "/jobs/" + job_id + "/link", bearer(bob)), 404, "job_not_found");
+    expect_error(testing::http_request(port_, "POST", "/jobs/" + job_id + "/link", {}), 401, "missing_credentials");
+    std::string queued = upload(alice, pattern(100)).json()["job_id"];
+    EXPECT_EQ(testing::http_request(port_, "POST", "/jobs/" + queued + "/link", bearer(alice)).status, 409);
+}
+
+TEST_F(GatewayApiTest, WebPageIsServedWithAStrictContentSecurityPolicy) {
+    auto page = testing::http_request(port_, "GET", "/", {});
+    ASSERT_EQ(page.status, 200);
+    EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
+    EXPECT_NE(page.header("content-security-policy").find("script-src 'self'"), std::string::npos);
+    EXPECT_EQ(page.header("content-security-policy").find("unsafe-inline"), std::string::npos);
+    EXPECT_EQ(page.header("x-content-type-options"), "nosniff");
+    EXPECT_NE(page.body.find("app.js"), std::string::npos);
+    EXPECT_EQ(testing::http_request(port_, "GET", "/index.html", {}).body, page.body);
+    auto script = testing::http_request(port_, "GET", "/app.js", {});
+    EXPECT_EQ(script.status, 200);
+    EXPECT_EQ(script.header("content-type"), "text/javascript; charset=utf-8");
+    EXPECT_EQ(testing::http_request(port_, "GET", "/app.css", {}).header("content-type"), "text/css; charset=utf-8");
+    EXPECT_EQ(testing::http_request(port_, "GET", "/", {{"If-None-Match", page.header("etag")}}).status, 304);
+    EXPECT_EQ(testing::http_request(port_, "GET", "/nothing.js", {}).status, 404);
+}
+
 TEST_F(GatewayApiTest, Mp3OfAnUnfinishedJobIsNotReady) {
     auto tok = token(1, "a@example.com");
     std::string job_id = upload(tok, pattern(100)).json()["job_id"];

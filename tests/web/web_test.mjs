@@ -1,0 +1,174 @@
+// The web page in a real browser: playwright-core (pinned in package-lock.json) driving Debian's headless Chromium
+// against a whole stack started by `scripts/stack start` on free ports in a temporary directory.
+//
+//   node tests/web/web_test.mjs            (ctest runs it as the test `web`; npm ci first: scripts/test does it)
+//   UPDATE_SCREENSHOT=1 node tests/web/web_test.mjs   also writes docs/screenshot.png
+import { chromium } from "playwright-core";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, readFileSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const bin = process.env.MP3C_STACK_BIN || path.join(root, "build", "dev", "bin");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function log(message) {
+  process.stderr.write(`web: ${message}\n`);
+}
+
+const work = mkdtempSync(path.join(tmpdir(), "mp3c-web-"));
+const env = { ...process.env, MP3C_VAR_DIR: path.join(work, "var"), MP3C_STACK_BIN: bin, MP3C_STACK_BUILD: "0",
+  STACK_START_TIMEOUT: "300" };
+delete env.SMTP_HOST;
+for (const name of ["GATEWAY_PORT", "AUTH_PORT", "CONVERTER_ADMIN_PORT", "CONVERTER2_ADMIN_PORT",
+  "NOTIFICATION_ADMIN_PORT", "MARIADB_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "SMTP_PORT", "MAILDEV_PORT"]) {
+  env[name] = String(await freePort());
+}
+const base = `http://127.0.0.1:${env.GATEWAY_PORT}`;
+
+function stack(command) {
+  const r = spawnSync(path.join(root, "scripts", "stack"), [command], { env, encoding: "utf8", timeout: 600_000 });
+  if (r.status !== 0 && command !== "stop") {
+    let tail = "";
+    try { tail = readFileSync(path.join(env.MP3C_VAR_DIR, "log", "stack.log"), "utf8").split("\n").slice(-40).join("\n"); } catch {}
+    throw new Error(`scripts/stack ${command} failed (${r.status}):\n${r.stdout}\n${r.stderr}\n${tail}`);
+  }
+}
+
+async function register(email, password) {
+  const r = await fetch(`${base}/register`, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password }) });
+  assert.equal(r.status, 201, await r.text());
+}
+
+function makeVideo(file, seconds = 4) {
+  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+    `testsrc=size=160x120:rate=10:duration=${seconds}`, "-f", "lavfi", "-i", `sine=frequency=330:duration=${seconds}`,
+    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", file]);
+  return file;
+}
+
+async function signIn(page, email, password) {
+  await page.getByTestId("signin-email").fill(email);
+  await page.getByTestId("signin-password").fill(password);
+  await page.getByTestId("signin-submit").click();
+}
+
+let browser;
+let failed = false;
+try {
+  const started = Date.now();
+  stack("start");
+  log(`stack started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const alice = `alice-${process.pid}@example.com`, bob = `bob-${process.pid}@example.com`, password = "web-test-password";
+  await register(alice, password);
+  await register(bob, password);
+
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 760 } });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  page.on("dialog", (d) => d.accept());
+  await page.goto(base + "/");
+
+  // A wrong password shows the error, in words.
+  await signIn(page, alice, "not-the-password");
+  await page.getByTestId("signin-error").waitFor({ state: "visible" });
+  assert.match(await page.getByTestId("signin-error").innerText(), /password|invalid|wrong/i);
+  log("wrong password: error shown");
+  consoleErrors.length = 0;  // the browser logs that expected 401 itself
+
+  await signIn(page, alice, password);
+  await page.getByTestId("user-email").waitFor();
+  assert.equal((await page.getByTestId("user-email").innerText()).trim(), alice);
+  assert.equal(await page.evaluate(() => location.href.includes("eyJ")), false, "no token in the URL");
+
+  // Upload two generated videos with options; watch both reach done.
+  const first = makeVideo(path.join(work, "holiday.mp4"));
+  const second = makeVideo(path.join(work, "concert.mp4"), 3);
+  await page.getByTestId("option-mono").check();
+  await page.getByTestId("file-input").setInputFiles([first, second]);
+  await page.getByTestId("upload-row").first().waitFor();
+  const done = page.locator('[data-testid="job-row"][data-status="done"]');
+  await done.nth(1).waitFor({ timeout: 120_000 });
+  assert.equal(await done.count(), 2);
+  log("two uploads converted, progress reached done");
+  const row = page.locator('[data-testid="job-row"]', { hasText: "holiday.mp4" });
+  assert.equal(await row.getAttribute("data-status"), "done");
+
+  // Play it in the page: the player gets a signed link (no token in it) and decodes the MP3.
+  await row.getByTestId("job-play").click();
+  const player = page.getByTestId("player");
+  await player.waitFor({ state: "attached" });
+  const src = await player.getAttribute("src");
+  assert.ok(src && src.includes("signature=") && !src.includes("eyJ"), `player source ${src}`);
+  await page.waitForFunction(() => {
+    const a = document.querySelector('[data-testid="player"]');
+    return a && a.readyState >= 1 && a.duration > 3;
+  }, null, { timeout: 30_000 });
+  log("the MP3 plays in the page");
+
+  if (process.env.UPDATE_SCREENSHOT) {
+    await page.screenshot({ path: path.join(root, "docs", "screenshot.png"), fullPage: true });
+    log("docs/screenshot.png written");
+  }
+
+  // Download it with its proper name, and check it with ffprobe.
+  const [download] = await Promise.all([page.waitForEvent("download"), row.getByTestId("job-download").click()]);
+  assert.equal(download.suggestedFilename(), "holiday.mp3");
+  const saved = path.join(work, "downloaded.mp3");
+  await download.saveAs(saved);
+  const probe = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-show_entries",
+    "stream=codec_name,channels:format=duration", "-of", "json", saved], { encoding: "utf8" }));
+  assert.equal(probe.streams[0].codec_name, "mp3");
+  assert.equal(probe.streams[0].channels, 1, "the mono option applied");
+  assert.ok(Math.abs(Number(probe.format.duration) - 4) < 0.2, `duration ${probe.format.duration}`);
+  log("downloaded holiday.mp3 checked with ffprobe");
+
+  // Delete it: the row goes, the other job stays.
+  await row.getByTestId("job-delete").click();
+  await row.waitFor({ state: "detached", timeout: 30_000 });
+  assert.equal(await page.locator('[data-testid="job-row"]').count(), 1);
+  log("deleted");
+
+  // A second user sees none of the first user's jobs: once bob's own upload is listed, alice's remaining job is not.
+  await page.getByTestId("signout").click();
+  await page.getByTestId("signin-form").waitFor();
+  await signIn(page, bob, password);
+  await page.getByTestId("user-email").waitFor();
+  await page.getByTestId("file-input").setInputFiles([makeVideo(path.join(work, "bob-clip.mp4"), 2)]);
+  await page.locator('[data-testid="job-row"]', { hasText: "bob-clip.mp4" }).waitFor({ timeout: 60_000 });
+  assert.equal(await page.locator('[data-testid="job-row"]', { hasText: "concert.mp4" }).count(), 0);
+  assert.equal(await page.locator('[data-testid="job-row"]').count(), 1, "bob sees only his job");
+  log("second user sees nothing of the first");
+
+  // Narrow screens get the same page.
+  await page.setViewportSize({ width: 360, height: 740 });
+  assert.ok(await page.getByTestId("dropzone").isVisible());
+  assert.deepEqual(consoleErrors, [], "no errors in the browser console");
+  log("passed");
+} catch (e) {
+  failed = true;
+  console.error(e);
+} finally {
+  if (browser) await browser.close();
+  try { stack("stop"); } catch (e) { console.error(e); }
+  rmSync(work, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
