@@ -458,6 +458,12 @@ function updateEmptyState() {
   ui.jobsHead.hidden = empty;
 }
 
+const UPLOAD_ROW_ENDINGS = {
+  done: 'Uploaded and converted.',
+  failed: 'Uploaded; the conversion failed (see your files below).',
+  cancelled: 'Cancelled.',
+};
+
 /** Show a job's current state in its row. Only texts and attributes change, so focus and the player survive. */
 function renderJob({ job, row, refs }) {
   const { status } = job;
@@ -490,6 +496,11 @@ function renderJob({ job, row, refs }) {
   refs.del.setAttribute('aria-label', `${refs.del.textContent} ${job.filename}`);
   refs.del.disabled = status === 'processing';
   refs.del.title = status === 'processing' ? 'A file can be deleted once its conversion has finished.' : '';
+
+  // The file's upload row, while it is still shown, follows its conversion to the end.
+  const uploadStatus = document.querySelector(
+    `[data-testid="upload-row"][data-job-id="${CSS.escape(job.job_id)}"] [data-testid="upload-status"]`);
+  if (uploadStatus && UPLOAD_ROW_ENDINGS[status]) uploadStatus.textContent = UPLOAD_ROW_ENDINGS[status];
 }
 
 // ---------------------------------------------------------------------------------------------------- live events
