@@ -24,7 +24,7 @@ release:
 # The container images (deploy/Dockerfile), with docker or podman, whichever exists.
 VERSION ?= 0.1.0
 images:
-	@engine=$$(command -v docker || command -v podman) || { echo "make images: neither docker nor podman is installed" >&2; exit 1; }; \
+	@engine=$$(scripts/container-engine) || exit 1; \
 	for target in auth gateway converter notification client; do \
 		name=$$target; [ $$target = client ] && name=mp3conv; \
 		echo "make images: mp3converter/$$name:$(VERSION)"; \
