@@ -190,7 +190,14 @@ def parse_args(argv):
     p.add_argument("--auth-user")
     p.add_argument("--auth-password")
     p.add_argument("--auth-password-file", help="read the password from the first line of this file")
+    p.add_argument("--tls-cert", help="PEM certificate: offer STARTTLS (and require it), or with --implicit-tls")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (SMTPS, as on port 465)")
     args = p.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")
+    if args.implicit_tls and args.tls_cert is None:
+        p.error("--implicit-tls needs --tls-cert and --tls-key")
     if args.auth_password_file is not None:
         if args.auth_password is not None:
             p.error("--auth-password and --auth-password-file are mutually exclusive")
@@ -239,6 +246,19 @@ def main(argv):
             auth_require_tls=False,
             authenticator=make_authenticator(args.auth_user, args.auth_password),
         )
+    controller_kwargs = {}
+    tls = "no TLS"
+    if args.tls_cert is not None:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.implicit_tls:
+            controller_kwargs["ssl_context"] = context
+            tls = "implicit TLS"
+        else:
+            smtp_kwargs.update(tls_context=context, require_starttls=True)
+            tls = "STARTTLS required"
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -251,6 +271,7 @@ def main(argv):
         port=args.port,
         loop=loop,
         server_hostname=SERVER_NAME,  # also spares a getfqdn() per connection
+        **controller_kwargs,
         **smtp_kwargs,
     )
     try:
@@ -259,7 +280,7 @@ def main(argv):
         say(f"error: cannot listen on {args.host}:{args.port}: {e}")
         return 1
     auth = f"AUTH required (user {args.auth_user})" if args.auth_user is not None else "no AUTH"
-    say(f"maildir {mailbox.dir}, {auth}, max message {MAX_MESSAGE_BYTES} bytes")
+    say(f"maildir {mailbox.dir}, {auth}, {tls}, max message {MAX_MESSAGE_BYTES} bytes")
     say(f"listening on {args.host}:{args.port}")
 
     loop.run_forever()  # until SIGTERM/SIGINT

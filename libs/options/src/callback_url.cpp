@@ -4,18 +4,14 @@
 
 #include <memory>
 
-namespace mp3c {
+#include "mp3c/curl_handles.hpp"
 
-namespace {
-struct UrlFree {
-    void operator()(CURLU* u) const { curl_url_cleanup(u); }
-};
-}  // namespace
+namespace mp3c {
 
 std::string callback_url_problem(const std::string& url) {
     if (url.empty()) return "callback_url is empty";
     if (url.size() > 2000) return "callback_url is longer than 2000 characters";
-    std::unique_ptr<CURLU, UrlFree> parsed(curl_url());
+    curl::UrlPtr parsed(curl_url());
     if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
         return "callback_url is not a valid URL";
     }

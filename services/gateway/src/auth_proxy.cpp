@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "mp3c/curl_handles.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/strings.hpp"
 
@@ -13,13 +14,6 @@ namespace mp3c::gateway {
 namespace {
 
 constexpr size_t kMaxAnswerBytes = 1 << 20;
-
-struct CurlFree {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistFree {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 struct Answer {
     std::string body;
@@ -61,7 +55,7 @@ AuthProxy::AuthProxy(std::string base_url, std::chrono::milliseconds timeout)
 }
 
 http::Response AuthProxy::forward(const http::Request& request, const std::string& path) const {
-    std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
+    curl::EasyPtr curl(curl_easy_init());
     if (!curl) return http::Response::error(503, "auth_unavailable", "the auth service cannot be reached");
     std::string url = base_url_ + path;
     curl_slist* raw = nullptr;
@@ -72,7 +66,7 @@ http::Response AuthProxy::forward(const http::Request& request, const std::strin
     raw = curl_slist_append(raw, ("X-Request-Id: " + request.request_id).c_str());
     raw = curl_slist_append(raw, ("X-Forwarded-For: " + request.client_address).c_str());
     raw = curl_slist_append(raw, "Expect:");  // no 100-continue round trip for small bodies
-    std::unique_ptr<curl_slist, SlistFree> headers(raw);
+    curl::SlistPtr headers(raw);
     Answer answer;
     curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);

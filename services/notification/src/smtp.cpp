@@ -8,17 +8,11 @@
 #include <mutex>
 
 #include "mail.hpp"
+#include "mp3c/curl_handles.hpp"
 
 namespace mp3c::notification {
 
 namespace {
-
-struct CurlFree {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistFree {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 struct Upload {
     const std::string* data;
@@ -74,13 +68,13 @@ SmtpClient::SmtpClient(SmtpOptions options) : options_(std::move(options)), enve
 }
 
 SendResult SmtpClient::send(const std::string& recipient, const std::string& message) const {
-    std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
+    curl::EasyPtr curl(curl_easy_init());
     if (!curl) return {SendResult::Outcome::transient, 0, "libcurl could not start"};
     // The path of an smtp:// URL is the name sent in EHLO.
     std::string url = std::string(options_.tls == SmtpOptions::Tls::tls ? "smtps://" : "smtp://") + options_.host +
                       ":" + std::to_string(options_.port) + "/" + local_hostname();
     std::string from = "<" + envelope_from_ + ">";
-    std::unique_ptr<curl_slist, SlistFree> recipients(curl_slist_append(nullptr, ("<" + recipient + ">").c_str()));
+    curl::SlistPtr recipients(curl_slist_append(nullptr, ("<" + recipient + ">").c_str()));
     Upload upload{&message};
     char error[CURL_ERROR_SIZE] = {0};
     CURL* c = curl.get();

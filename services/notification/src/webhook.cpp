@@ -10,17 +10,11 @@
 
 #include "mp3c/callback_url.hpp"
 #include "mp3c/crypto.hpp"
+#include "mp3c/curl_handles.hpp"
 
 namespace mp3c::notification {
 
 namespace {
-
-struct CurlFree {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistFree {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 bool ipv4_public(uint32_t a) {  // host byte order
     auto in = [a](uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
@@ -97,13 +91,13 @@ WebhookResult deliver_webhook(const WebhookOptions& options, const std::string& 
     if (auto problem = callback_url_problem(url); !problem.empty()) {
         return {WebhookResult::Outcome::permanent, 0, problem};
     }
-    std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
+    curl::EasyPtr curl(curl_easy_init());
     if (!curl) return {WebhookResult::Outcome::transient, 0, "libcurl could not start"};
     curl_slist* raw = curl_slist_append(nullptr, "Content-Type: application/json");
     raw = curl_slist_append(raw,
                             (std::string(kSignatureHeader) + ": " + webhook_signature(options.secret, body)).c_str());
     raw = curl_slist_append(raw, "Expect:");
-    std::unique_ptr<curl_slist, SlistFree> headers(raw);
+    curl::SlistPtr headers(raw);
     Refusal refusal{.allow_private = options.allow_private};
     char error[CURL_ERROR_SIZE] = {0};
     CURL* c = curl.get();

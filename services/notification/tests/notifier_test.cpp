@@ -1,3 +1,9 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mp3c/testing/process.hpp"
 #include "notification_fixture.hpp"
 
 namespace mp3c::notification::test {
@@ -163,6 +169,110 @@ TEST_F(NotificationTest, FailingWebhookIsRetriedWithoutHoldingBackTheMail) {
     ASSERT_TRUE(eventually([&] { return metric("notification_webhooks_total{result=\"gave_up\"}") == "1"; }, 30s));
     EXPECT_EQ(receiver.calls().size(), 2u) << "called, retried after 5 s, then given up";
     EXPECT_EQ(dead(topology_.notification_webhook_queue).size(), 1u);
+}
+
+}  // namespace
+}  // namespace mp3c::notification::test
+
+namespace mp3c::notification::test {
+namespace {
+
+// SMTP over TLS, both ways the service offers (STARTTLS on the submission port, TLS from the first byte as on 465),
+// against the harness's SMTP server started here with a certificate made for the test.
+class SmtpTlsTest : public ::testing::Test {
+  protected:
+    SmtpTlsTest() : dir_(fs::temp_directory_path() / ("mp3c-smtp-tls-" + crypto::random_hex(4))) {
+        fs::create_directories(dir_ / "mail");
+        auto made = testing::run_command("/usr/bin/openssl",
+                                         {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                                          (dir_ / "key.pem").string(), "-out", (dir_ / "cert.pem").string(), "-days",
+                                          "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"},
+                                         {});
+        if (made.status != 0) throw std::runtime_error("openssl: " + made.out);
+    }
+    ~SmtpTlsTest() override {
+        servers_.clear();
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+
+    uint16_t start_server(bool implicit_tls) {
+        uint16_t port = free_port();
+        std::vector<std::string> args = {std::string(MP3C_SOURCE_DIR) + "/scripts/lib/smtp-server.py",
+                                         "--port",
+                                         std::to_string(port),
+                                         "--maildir",
+                                         (dir_ / "mail").string(),
+                                         "--tls-cert",
+                                         (dir_ / "cert.pem").string(),
+                                         "--tls-key",
+                                         (dir_ / "key.pem").string(),
+                                         "--auth-user",
+                                         "tls-user",
+                                         "--auth-password",
+                                         "tls-password"};
+        if (implicit_tls) args.push_back("--implicit-tls");
+        servers_.push_back(
+            std::make_unique<testing::Process>("/usr/bin/python3", args, std::map<std::string, std::string>{}));
+        EXPECT_TRUE(servers_.back()->wait_for_output("listening on", 20s)) << servers_.back()->output();
+        return port;
+    }
+
+    static uint16_t free_port() {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t length = sizeof a;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length);
+        ::close(fd);
+        return ntohs(a.sin_port);
+    }
+
+    SendResult send(uint16_t port, SmtpOptions::Tls tls, bool trust_the_certificate) {
+        SmtpOptions o;
+        o.host = "127.0.0.1";
+        o.port = port;
+        o.tls = tls;
+        o.username = "tls-user";
+        o.password = "tls-password";
+        o.from = "noreply@mp3converter.com";
+        if (trust_the_certificate) o.ca_file = (dir_ / "cert.pem").string();
+        o.connect_timeout = 5s;
+        o.timeout = 10s;
+        return SmtpClient(o).send("user@example.com", "Subject: tls\r\n\r\nover TLS\r\n");
+    }
+
+    size_t stored() const {
+        size_t n = 0;
+        for (const auto& e : fs::directory_iterator(dir_ / "mail")) n += e.path().extension() == ".eml";
+        return n;
+    }
+
+    fs::path dir_;
+    std::vector<std::unique_ptr<testing::Process>> servers_;
+};
+
+TEST_F(SmtpTlsTest, StartTlsDeliversAndPlainIsRefusedByAServerThatRequiresIt) {
+    uint16_t port = start_server(false);
+    auto sent = send(port, SmtpOptions::Tls::starttls, true);
+    EXPECT_EQ(sent.outcome, SendResult::Outcome::sent) << sent.detail;
+    EXPECT_EQ(stored(), 1u);
+    auto plain = send(port, SmtpOptions::Tls::none, true);
+    EXPECT_EQ(plain.outcome, SendResult::Outcome::transient) << "530 must issue STARTTLS: a configuration to fix";
+    auto untrusted = send(port, SmtpOptions::Tls::starttls, false);
+    EXPECT_EQ(untrusted.outcome, SendResult::Outcome::transient) << "a certificate nobody vouches for is refused";
+    EXPECT_EQ(stored(), 1u);
+}
+
+TEST_F(SmtpTlsTest, ImplicitTlsDeliversAndChecksTheCertificate) {
+    uint16_t port = start_server(true);
+    auto sent = send(port, SmtpOptions::Tls::tls, true);
+    EXPECT_EQ(sent.outcome, SendResult::Outcome::sent) << sent.detail;
+    auto untrusted = send(port, SmtpOptions::Tls::tls, false);
+    EXPECT_EQ(untrusted.outcome, SendResult::Outcome::transient) << untrusted.detail;
+    EXPECT_EQ(stored(), 1u);
 }
 
 }  // namespace

@@ -8,19 +8,12 @@
 #include <memory>
 #include <mutex>
 
+#include "mp3c/curl_handles.hpp"
+
 namespace mp3c::client {
 
 namespace {
 
-struct CurlFree {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistFree {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-struct MimeFree {
-    void operator()(curl_mime* m) const { curl_mime_free(m); }
-};
 struct FileClose {
     void operator()(FILE* f) const { std::fclose(f); }
 };
@@ -55,10 +48,10 @@ int on_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult
     return go_on ? 0 : 1;
 }
 
-std::unique_ptr<CURL, CurlFree> handle() {
+curl::EasyPtr handle() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    return std::unique_ptr<CURL, CurlFree>(curl_easy_init());
+    return curl::EasyPtr(curl_easy_init());
 }
 
 void common(CURL* c, const std::string& url, Reply& reply, curl_slist* headers) {
@@ -94,7 +87,7 @@ Api::Api(std::string server, std::string token) : server_(std::move(server)), to
 Reply Api::login(const std::string& email, const std::string& password) const {
     auto curl = handle();
     Reply reply;
-    std::unique_ptr<curl_slist, SlistFree> headers(curl_slist_append(nullptr, "Accept: application/json"));
+    curl::SlistPtr headers(curl_slist_append(nullptr, "Accept: application/json"));
     common(curl.get(), server_ + "/login", reply, headers.get());
     curl_easy_setopt(curl.get(), CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
     curl_easy_setopt(curl.get(), CURLOPT_USERNAME, email.c_str());
@@ -110,8 +103,7 @@ Reply Api::login(const std::string& email, const std::string& password) const {
 Reply Api::get(const std::string& path) const {
     auto curl = handle();
     Reply reply;
-    std::unique_ptr<curl_slist, SlistFree> headers(
-        curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
+    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
     common(curl.get(), server_ + path, reply, headers.get());
     curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &to_string);
     curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply.body);
@@ -122,8 +114,7 @@ Reply Api::get(const std::string& path) const {
 Reply Api::remove(const std::string& path) const {
     auto curl = handle();
     Reply reply;
-    std::unique_ptr<curl_slist, SlistFree> headers(
-        curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
+    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
     common(curl.get(), server_ + path, reply, headers.get());
     curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, "DELETE");
     curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &to_string);
@@ -136,10 +127,9 @@ Reply Api::upload(const std::string& file, const std::map<std::string, std::stri
                   const Progress& progress) const {
     auto curl = handle();
     Reply reply;
-    std::unique_ptr<curl_slist, SlistFree> headers(
-        curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
+    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
     common(curl.get(), server_ + "/upload", reply, headers.get());
-    std::unique_ptr<curl_mime, MimeFree> mime(curl_mime_init(curl.get()));
+    curl::MimePtr mime(curl_mime_init(curl.get()));
     for (const auto& [name, value] : fields) {
         curl_mimepart* part = curl_mime_addpart(mime.get());
         curl_mime_name(part, name.c_str());
@@ -170,7 +160,7 @@ Reply Api::events(const std::string& path, const std::function<bool(const SseEve
     Reply reply;
     curl_slist* raw = curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str());
     raw = curl_slist_append(raw, "Accept: text/event-stream");
-    std::unique_ptr<curl_slist, SlistFree> headers(raw);
+    curl::SlistPtr headers(raw);
     common(curl.get(), server_ + path, reply, headers.get());
     struct Stream {
         SseParser parser;
@@ -196,8 +186,7 @@ Reply Api::events(const std::string& path, const std::function<bool(const SseEve
 Reply Api::download(const std::string& path, const std::string& destination, const Progress& progress) const {
     auto curl = handle();
     Reply reply;
-    std::unique_ptr<curl_slist, SlistFree> headers(
-        curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
+    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
     common(curl.get(), server_ + path, reply, headers.get());
     std::string temporary = destination + ".part";
     std::unique_ptr<FILE, FileClose> out(std::fopen(temporary.c_str(), "wb"));
