@@ -1,11 +1,7 @@
 #include "worker.hpp"
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
 
-#include "mp3c/crypto.hpp"
 #include "mp3c/http_config.hpp"
 #include "mp3c/output_options.hpp"
 #include "temporary_file.hpp"
