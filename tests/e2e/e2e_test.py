@@ -5,7 +5,7 @@ tutorial's curl commands, the mp3conv client, concurrent users, faults, and a gr
 Run by ctest (test `e2e`, label e2e) after the dev build: the stack runs the dev preset's binaries
 (MP3C_STACK_BIN, MP3C_STACK_BUILD=0). By hand: python3 tests/e2e/e2e_test.py [-k NAME].
 """
-import base64, concurrent.futures, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, unittest
+import base64, concurrent.futures, json, os, re, shutil, signal, subprocess, sys, tempfile, time, unittest
 import urllib.error, urllib.request
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -14,15 +14,13 @@ STACK = os.path.join(ROOT, "scripts", "stack")
 
 
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+    """Distinct free ports from the harness's free_port: below the kernel's ephemeral range, so that while a server
+    of the stack is stopped (MariaDB, RabbitMQ, maildev are stopped and restarted here) no outgoing connection of
+    another test can take its port as a local end and keep it from starting again."""
+    cmd = f'source "{ROOT}/scripts/lib/servers.sh"; free_port {n}'
+    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, check=True).stdout.split()
+    assert len(out) == n, out
+    return [int(p) for p in out]
 
 
 def eventually(probe, timeout=60, what="condition"):

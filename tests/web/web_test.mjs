@@ -6,7 +6,6 @@
 import { chromium } from "playwright-core";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, readFileSync, existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
@@ -16,14 +15,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".
 const bin = process.env.MP3C_STACK_BIN || path.join(root, "build", "dev", "bin");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+// Ports from the harness's free_port: below the kernel's ephemeral range, so no other test's outgoing connection
+// can hold one as its local end and keep a restarted server of this stack from binding it.
+function freePorts(count) {
+  const out = execFileSync("bash", ["-c", `source "${root}/scripts/lib/servers.sh"; free_port ${count}`],
+    { encoding: "utf8" }).trim().split("\n").map(Number);
+  assert.equal(out.length, count);
+  return out;
 }
 
 function log(message) {
@@ -34,10 +32,9 @@ const work = mkdtempSync(path.join(tmpdir(), "mp3c-web-"));
 const env = { ...process.env, MP3C_VAR_DIR: path.join(work, "var"), MP3C_STACK_BIN: bin, MP3C_STACK_BUILD: "0",
   STACK_START_TIMEOUT: "300" };
 delete env.SMTP_HOST;
-for (const name of ["GATEWAY_PORT", "AUTH_PORT", "CONVERTER_ADMIN_PORT", "CONVERTER2_ADMIN_PORT",
-  "NOTIFICATION_ADMIN_PORT", "MARIADB_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "SMTP_PORT", "MAILDEV_PORT"]) {
-  env[name] = String(await freePort());
-}
+const portNames = ["GATEWAY_PORT", "AUTH_PORT", "CONVERTER_ADMIN_PORT", "CONVERTER2_ADMIN_PORT",
+  "NOTIFICATION_ADMIN_PORT", "MARIADB_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "SMTP_PORT", "MAILDEV_PORT"];
+freePorts(portNames.length).forEach((port, i) => { env[portNames[i]] = String(port); });
 const base = `http://127.0.0.1:${env.GATEWAY_PORT}`;
 
 function stack(command) {

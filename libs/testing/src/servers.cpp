@@ -1,6 +1,14 @@
 #include "mp3c/testing/servers.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 
 #include "mp3c/crypto.hpp"
@@ -28,6 +36,28 @@ MysqlServer mysql_server() {
     s.user = require_env("MP3C_TEST_MYSQL_USER");
     s.password = require_env("MP3C_TEST_MYSQL_PASSWORD");
     return s;
+}
+
+uint16_t free_port() {
+    int ephemeral_low = 32768;
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+    std::random_device seed;
+    std::mt19937 random(seed());
+    std::uniform_int_distribution<int> candidates(20000, std::max(20001, ephemeral_low - 1));
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        int port = candidates(random);
+        if (port == 25672) continue;  // RabbitMQ's default distribution port
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) throw std::runtime_error("free_port: socket failed");
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(static_cast<uint16_t>(port));
+        bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        ::close(fd);
+        if (free) return static_cast<uint16_t>(port);
+    }
+    throw std::runtime_error("free_port: no free port below the ephemeral range");
 }
 
 void harness_ctl(const std::string& action, const std::string& server) {

@@ -1,10 +1,7 @@
 // The real `auth` and `mp3converter-admin` binaries against the harness's MariaDB: configuration errors, a database
 // outage, SIGTERM during a request, and the admin tool. Stops the shared MariaDB, so ctest runs it alone.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <sstream>
 #include <thread>
@@ -25,18 +22,6 @@ using testing::Process;
 
 const std::string kAuthBinary = std::string(MP3C_BIN_DIR) + "/auth";
 const std::string kAdminBinary = std::string(MP3C_BIN_DIR) + "/mp3converter-admin";
-
-uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
 
 using testing::eventually;
 
@@ -76,7 +61,7 @@ class AuthProcessTest : public ::testing::Test {
 
     testing::MysqlServer server_;
     testing::TemporaryDatabase database_;
-    uint16_t port_ = free_port();
+    uint16_t port_ = testing::free_port();
 };
 
 TEST_F(AuthProcessTest, InvalidConfigurationExitsWithTheVariableNamed) {

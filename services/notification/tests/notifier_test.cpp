@@ -1,8 +1,3 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include "mp3c/testing/process.hpp"
 #include "notification_fixture.hpp"
 
@@ -197,7 +192,7 @@ class SmtpTlsTest : public ::testing::Test {
     }
 
     uint16_t start_server(bool implicit_tls) {
-        uint16_t port = free_port();
+        uint16_t port = testing::free_port();
         std::vector<std::string> args = {std::string(MP3C_SOURCE_DIR) + "/scripts/lib/smtp-server.py",
                                          "--port",
                                          std::to_string(port),
@@ -216,18 +211,6 @@ class SmtpTlsTest : public ::testing::Test {
             std::make_unique<testing::Process>("/usr/bin/python3", args, std::map<std::string, std::string>{}));
         EXPECT_TRUE(servers_.back()->wait_for_output("listening on", 20s)) << servers_.back()->output();
         return port;
-    }
-
-    static uint16_t free_port() {
-        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        socklen_t length = sizeof a;
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length);
-        ::close(fd);
-        return ntohs(a.sin_port);
     }
 
     SendResult send(uint16_t port, SmtpOptions::Tls tls, bool trust_the_certificate) {

@@ -22,6 +22,11 @@ void harness_ctl(const std::string& action, const std::string& server);
 // Runs SQL through the mariadb command-line client as the harness's admin user; throws on failure.
 std::string mysql_admin(const MysqlServer& server, const std::string& sql);
 
+// A free TCP port on 127.0.0.1 for a server a test starts, picked at random below the kernel's ephemeral range (as
+// scripts/lib/servers.sh's free_port): an outgoing connection of a concurrent test never takes it as its local end,
+// so the server can bind it, and bind it again after a restart. Throws when none is free.
+uint16_t free_port();
+
 // A database of its own for one test, dropped at the end.
 class TemporaryDatabase {
   public:
