@@ -60,6 +60,9 @@ class Stack:
         except OSError:
             return ""
 
+    def log_lines(self, word, n):
+        return "".join([line for line in self.log_tail(100000).splitlines(True) if word in line][-n:])
+
     def demo_credentials(self):
         with open(os.path.join(self.var, "demo-credentials")) as f:
             kv = dict(line.strip().split("=", 1) for line in f if "=" in line)
@@ -260,7 +263,11 @@ class EndToEnd(unittest.TestCase):
         try:
             eventually(inbox_up, 90, "maildev to be restarted by the stack")
         except AssertionError as e:
-            raise AssertionError(f"{e}\n{self.stack.log_tail(80)}")
+            port = self.stack.ports["MAILDEV_PORT"]
+            sockets = subprocess.run(["ss", "-tanp", f"( sport = :{port} or dport = :{port} )"],
+                                     capture_output=True, text=True).stdout
+            raise AssertionError(f"{e}\nmaildev's lines in the stack log:\n{self.stack.log_lines('maildev', 40)}"
+                                 f"\nsockets on its web port {port}:\n{sockets}")
         # The notification service retries after 5 s, 30 s, then every 120 s.
         mails = eventually(lambda: self.mails_for(job_id), 180, "the e-mail after the catcher came back")
         self.assertEqual(len(mails), 1)
