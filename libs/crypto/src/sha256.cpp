@@ -77,6 +77,9 @@ __attribute__((target("sha,sse4.1,ssse3"))) void compress_sha_ni(uint32_t state[
     for (; blocks > 0; --blocks, data += 64) {
         const __m128i abef_save = state0, cdgh_save = state1;
         __m128i w[4];
+        // Fully unrolled, the indexes and conditions below are constants and w[] lives in registers; as a loop it
+        // went through the stack and ran at two thirds of OpenSSL's speed.
+#pragma GCC unroll 16
         for (int i = 0; i < 16; ++i) {
             __m128i& current = w[i % 4];
             if (i < 4) {
