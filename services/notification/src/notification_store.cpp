@@ -54,4 +54,28 @@ void NotificationStore::set(const std::string& job_id, Channel channel, const st
     });
 }
 
+NotificationStore::Claim NotificationStore::claim(const std::string& job_id, Channel channel,
+                                                  std::chrono::milliseconds lease) {
+    int64_t now = now_ms();
+    return pool_.with([&](mysql::Connection& c) {
+        // Each statement is atomic on its row: of two concurrent callers only one inserts, or only one finds the
+        // row still claimable when it updates it.
+        if (c.execute("INSERT IGNORE INTO notifications (job_id, channel, state, detail, created_at, updated_at)"
+                      " VALUES (?, ?, 'sending', NULL, ?, ?)",
+                      {job_id, name(channel), now, now}) == 1) {
+            return Claim::claimed;
+        }
+        if (c.execute("UPDATE notifications SET state = 'sending', detail = NULL, updated_at = ?"
+                      " WHERE job_id = ? AND channel = ?"
+                      " AND (state = 'queued' OR (state = 'sending' AND updated_at <= ?))",
+                      {now, job_id, name(channel), now - static_cast<int64_t>(lease.count())}) == 1) {
+            return Claim::claimed;
+        }
+        auto rows =
+            c.query("SELECT state FROM notifications WHERE job_id = ? AND channel = ?", {job_id, name(channel)});
+        if (!rows.empty() && (rows[0].text(0) == "sent" || rows[0].text(0) == "failed")) return Claim::settled;
+        return Claim::busy;
+    });
+}
+
 }  // namespace mp3c::notification

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,15 @@ class NotificationStore {
     // Throws mysql::Error.
     std::optional<std::string> state(const std::string& job_id, Channel channel);
     void set(const std::string& job_id, Channel channel, const std::string& state, const std::string& detail = {});
+
+    enum class Claim {
+        claimed,  // this caller sends now: the state is "sending" with this moment as its time
+        settled,  // sent or failed already: nothing to do
+        busy,     // another delivery is sending it right now (state "sending", younger than the lease)
+    };
+    // Takes the job's channel for sending, atomically: two replicas given the same job at the same moment cannot both
+    // send. Nothing recorded, "queued", or "sending" for longer than lease (its sender died) can be claimed.
+    Claim claim(const std::string& job_id, Channel channel, std::chrono::milliseconds lease);
 
   private:
     mysql::Pool& pool_;

@@ -58,6 +58,13 @@ NotifierConfig load_notifier_config(config::Env& env) {
     c.webhook.allow_private = env.boolean("WEBHOOK_ALLOW_PRIVATE", false);
     c.webhook.timeout = env.duration("WEBHOOK_TIMEOUT", 10s, 1s);
     c.webhook_max_attempts = static_cast<int>(env.integer("WEBHOOK_MAX_ATTEMPTS", c.webhook_max_attempts, 1, 1000));
+    auto longest_call = std::max(c.smtp.connect_timeout + c.smtp.timeout, c.webhook.timeout);
+    c.sending_lease = env.duration("SENDING_LEASE", longest_call + 30s, 1s);
+    if (c.sending_lease <= longest_call) {
+        env.problem("SENDING_LEASE", "must be longer than SMTP_CONNECT_TIMEOUT + SMTP_TIMEOUT and WEBHOOK_TIMEOUT (" +
+                                         std::to_string(longest_call.count() / 1000) +
+                                         " s), or a slow send would be taken for a dead one and repeated");
+    }
     c.admin = http::server_options_from_env(env, "notification", 8082);
     c.admin.port = env.port("ADMIN_PORT", c.admin.port);
     c.log_level = log::level_from_env(env);
@@ -180,11 +187,18 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, const 
     if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
     queue_webhook(n);  // first, and on its own queue: a failing webhook never holds back the mail
 
-    auto state = store_.state(n.job_id, Channel::email);
-    if (state == "sent" || state == "failed") {
-        log::info("job already notified: nothing sent", {{"job_id", n.job_id}, {"state", *state}});
-        emails_.with({"duplicate"}).inc();
-        return Outcome::ack;
+    switch (store_.claim(n.job_id, Channel::email, config_.sending_lease)) {
+        case NotificationStore::Claim::settled:
+            log::info("job already notified: nothing sent", {{"job_id", n.job_id}});
+            emails_.with({"duplicate"}).inc();
+            return Outcome::ack;
+        case NotificationStore::Claim::busy:
+            log::info("another delivery of this job is sending its e-mail: looking again later",
+                      {{"job_id", n.job_id}});
+            emails_.with({"busy"}).inc();
+            return recheck_later(queue, delivery);
+        case NotificationStore::Claim::claimed:
+            break;
     }
     if (!is_plausible_address(n.recipient)) {
         std::string why = n.recipient.empty() ? "the job names no user" : "the user name is not an e-mail address";
@@ -201,8 +215,8 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, const 
                                    config_.smtp.from, n.recipient)
                        : failed_mail({.job_id = n.job_id, .filename = n.filename, .reason = n.error}, config_.smtp.from,
                                      n.recipient);
-    // Recorded before sending: a crash between the two resends (with the same Message-ID) rather than loses it.
-    store_.set(n.job_id, Channel::email, "sending");
+    // Claimed ("sending") before sending: a crash between sending and recording it resends (with the same
+    // Message-ID) once the lease has run out, rather than loses the mail.
     auto started = std::chrono::steady_clock::now();
     SendResult result = smtp_.send(n.recipient, render(mail, "mp3c-" + crypto::random_hex(12)));
     smtp_seconds_.with({}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -222,6 +236,7 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, const 
             break;
     }
     log::warn("e-mail not sent", {{"job_id", n.job_id}, {"attempt", n.attempt}, {"error", result.detail}});
+    store_.set(n.job_id, Channel::email, "queued", result.detail);  // released: the retry claims it again
     auto outcome = retry_or_give_up(queue, delivery.body, n.attempt, config_.max_attempts, delivery);
     if (outcome == Outcome::dead_letter) {
         store_.set(n.job_id, Channel::email, "failed",
@@ -231,6 +246,13 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, const 
         emails_.with({"retried"}).inc();
     }
     return outcome;
+}
+
+Outcome Notifier::recheck_later(const std::string& queue, const amqp::Delivery& delivery) {
+    publisher_.publish(
+        "", amqp::names::retry_queue_after(queue, 1),
+        {.body = delivery.body, .message_id = delivery.message_id, .correlation_id = delivery.correlation_id});
+    return Outcome::ack;
 }
 
 Outcome Notifier::retry_or_give_up(const std::string& queue, const std::string& body, int attempt, int max_attempts,
@@ -256,10 +278,15 @@ Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
         return Outcome::dead_letter;
     }
     if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
-    auto state = store_.state(*job_id, Channel::webhook);
-    if (state == "sent" || state == "failed") {
-        webhooks_.with({"duplicate"}).inc();
-        return Outcome::ack;
+    switch (store_.claim(*job_id, Channel::webhook, config_.sending_lease)) {
+        case NotificationStore::Claim::settled:
+            webhooks_.with({"duplicate"}).inc();
+            return Outcome::ack;
+        case NotificationStore::Claim::busy:
+            webhooks_.with({"busy"}).inc();
+            return recheck_later(config_.topology.notification_webhook_queue, delivery);
+        case NotificationStore::Claim::claimed:
+            break;
     }
     if (config_.webhook.secret.empty()) {
         store_.set(*job_id, Channel::webhook, "failed", "webhooks are not configured (no WEBHOOK_SECRET)");
@@ -290,6 +317,7 @@ Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
             break;
     }
     log::warn("webhook not delivered", {{"job_id", *job_id}, {"attempt", attempt}, {"error", result.detail}});
+    store_.set(*job_id, Channel::webhook, "queued", result.detail);  // released: the retry claims it again
     auto outcome = retry_or_give_up(config_.topology.notification_webhook_queue, delivery.body, attempt,
                                     config_.webhook_max_attempts, delivery);
     if (outcome == Outcome::dead_letter) {

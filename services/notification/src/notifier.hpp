@@ -24,13 +24,16 @@ struct NotifierConfig {
     std::string public_base_url = "http://localhost:8080";  // download links: PUBLIC_BASE_URL + /jobs/{id}/mp3
     int max_attempts = 10;         // e-mail: transient failures retried this often (5 s, 30 s, then every 120 s)
     int webhook_max_attempts = 6;  // webhooks: the same delays
-    http::ServerOptions admin;     // /healthz, /readyz, /metrics
+    // How long a job's "sending" record keeps other deliveries of it from sending too. Longer than one SMTP exchange
+    // or webhook call can take, so only a sender that died loses it (its message then comes back and is sent).
+    std::chrono::milliseconds sending_lease{std::chrono::seconds(100)};
+    http::ServerOptions admin;  // /healthz, /readyz, /metrics
     log::Level log_level = log::Level::info;
 };
 
 // AMQP_*, MYSQL_* (database "notification"), SMTP_* (smtp.hpp), PUBLIC_BASE_URL, MAX_ATTEMPTS (10),
-// WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE (off), WEBHOOK_TIMEOUT (10s), WEBHOOK_MAX_ATTEMPTS (6), ADMIN_PORT (8082),
-// LOG_LEVEL.
+// WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE (off), WEBHOOK_TIMEOUT (10s), WEBHOOK_MAX_ATTEMPTS (6), SENDING_LEASE
+// (SMTP_CONNECT_TIMEOUT + SMTP_TIMEOUT + 30s, and longer than WEBHOOK_TIMEOUT), ADMIN_PORT (8082), LOG_LEVEL.
 NotifierConfig load_notifier_config(config::Env& env);
 
 // Consumes `mp3` (finished jobs) and `notification.failed` (failed jobs): one e-mail per job to its owner, and a
@@ -57,6 +60,8 @@ class Notifier {
     struct Notice;
     amqp::Consumer::Outcome notify(const Notice& notice, const amqp::Delivery& delivery, const std::string& queue);
     void queue_webhook(const Notice& notice);
+    // Another delivery of the same job holds it: look again after the first retry delay, without using an attempt.
+    amqp::Consumer::Outcome recheck_later(const std::string& queue, const amqp::Delivery& delivery);
     amqp::Consumer::Outcome retry_or_give_up(const std::string& queue, const std::string& body, int attempt,
                                              int max_attempts, const amqp::Delivery& delivery);
 

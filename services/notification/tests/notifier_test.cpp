@@ -60,6 +60,40 @@ TEST_F(NotificationTest, RedeliveredJobSendsNothingMore) {
     EXPECT_EQ(mails().size(), 1u);
 }
 
+// Two replicas given the same job at the same moment (a redelivery while the first is still sending): the one that
+// finds the job claimed sends nothing, and looks again after the first retry delay (5 s). A claim is honoured for
+// the lease (2 s here); a sender that died holding it loses it then, and the mail goes out once.
+TEST_F(NotificationTest, AJobAnotherReplicaIsSendingIsNotSentTwice) {
+    start([](NotifierConfig& c) { c.sending_lease = 2s; });
+    std::string finished_elsewhere = storage::new_id(), sender_died = storage::new_id();
+    auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    auto claimed_by_another_replica = [&](const std::string& job, int64_t at_ms) {
+        testing::mysql_admin(server_, "INSERT INTO `" + database_.name() +
+                                          "`.notifications (job_id, channel, state, created_at, updated_at) VALUES ('" +
+                                          job + "', 'email', 'sending', " + std::to_string(at_ms) + ", " +
+                                          std::to_string(at_ms) + ")");
+    };
+    claimed_by_another_replica(finished_elsewhere, now_ms + 3'600'000);  // its lease cannot run out in this test
+    claimed_by_another_replica(sender_died, now_ms);
+    publish("", topology_.mp3_queue, done_message(finished_elsewhere).dump());
+    publish("", topology_.mp3_queue, done_message(sender_died).dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"busy\"}") == "2"; }));
+    EXPECT_TRUE(mails().empty()) << "sent while another replica held the job";
+
+    // The other replica records its mail as sent: the second look finds that and sends nothing.
+    testing::mysql_admin(server_, "UPDATE `" + database_.name() +
+                                      "`.notifications SET state = 'sent' WHERE job_id = '" + finished_elsewhere + "'");
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }, 30s));
+    // The dead sender's lease has run out by the second look: the mail goes, once.
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"sent\"}") == "1"; }, 30s));
+    auto received = mails();
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_EQ(received[0].header("Message-ID"), "<" + sender_died + ".done@mp3converter.com>");
+    EXPECT_EQ(metric("notification_emails_total{result=\"busy\"}"), "2") << "each looked at twice, not more";
+}
+
 TEST_F(NotificationTest, RefusedRecipientIsNotRetried) {
     recipient_ = "reject-" + crypto::random_hex(4) + "@example.com";  // the harness's server answers 550
     start();
