@@ -60,8 +60,9 @@ class Stack:
         except OSError:
             return ""
 
-    def log_lines(self, word, n):
-        return "".join([line for line in self.log_tail(100000).splitlines(True) if word in line][-n:])
+    def log_lines(self, words, n):
+        lines = self.log_tail(100000).splitlines(True)
+        return "".join([line for line in lines if any(word in line for word in words)][-n:])
 
     def demo_credentials(self):
         with open(os.path.join(self.var, "demo-credentials")) as f:
@@ -266,7 +267,8 @@ class EndToEnd(unittest.TestCase):
             port = self.stack.ports["MAILDEV_PORT"]
             sockets = subprocess.run(["ss", "-tanp", f"( sport = :{port} or dport = :{port} )"],
                                      capture_output=True, text=True).stdout
-            raise AssertionError(f"{e}\nmaildev's lines in the stack log:\n{self.stack.log_lines('maildev', 40)}"
+            raise AssertionError(f"{e}\nthe supervisor's and maildev's lines in the stack log:\n"
+                                 f"{self.stack.log_lines(('stack:', 'maildev'), 40)}"
                                  f"\nsockets on its web port {port}:\n{sockets}")
         # The notification service retries after 5 s, 30 s, then every 120 s.
         mails = eventually(lambda: self.mails_for(job_id), 180, "the e-mail after the catcher came back")
