@@ -561,19 +561,13 @@ Response GatewayApp::create_link(Request& request) {
 
 Response GatewayApp::signed_mp3(Request& request, const std::string& signature) {
     const std::string& id = request.path_param("id");
-    uint64_t expires = 0;
-    bool has_expiry = false;
-    if (auto text = request.query_param("expires")) {
-        if (auto value = parse_unsigned(*text)) {
-            expires = *value;
-            has_expiry = true;
-        }
-    }
-    if (!has_expiry || !storage::is_valid_id(id) ||
-        !crypto::constant_time_equal(signature, link_signature(id, expires))) {
+    std::optional<uint64_t> expires;
+    if (auto text = request.query_param("expires")) expires = parse_unsigned(*text);
+    if (!expires || !storage::is_valid_id(id) ||
+        !crypto::constant_time_equal(signature, link_signature(id, *expires))) {
         return Response::error(403, "invalid_link", "this download link is not valid");
     }
-    if (expires < static_cast<uint64_t>(now_ms() / 1000)) {
+    if (*expires < static_cast<uint64_t>(now_ms() / 1000)) {
         return Response::error(403, "link_expired", "this download link has expired: ask for a new one");
     }
     if (!schema_->ready()) return not_ready();

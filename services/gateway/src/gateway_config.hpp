@@ -29,8 +29,7 @@ struct GatewayConfig {
 
 // PORT (8080), MYSQL_* (database gateway), JWT_SECRET, AUTH_SVC_ADDRESS, AUTH_TIMEOUT, STORAGE_URL, AMQP_URL,
 // AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, MAX_UPLOAD_BYTES, MAX_QUEUED_JOBS, USER_QUOTA_BYTES, DOWNLOAD_LINK_TTL,
-// LOG_LEVEL, and the
-// shared HTTP settings. Problems are recorded in env; call env.check() afterwards.
+// LOG_LEVEL, and the shared HTTP settings. Problems are recorded in env; call env.check() afterwards.
 GatewayConfig load_gateway_config(config::Env& env);
 
 }  // namespace mp3c::gateway

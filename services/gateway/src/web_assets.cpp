@@ -1,6 +1,5 @@
 #include "web_assets.hpp"
 
-#include <memory>
 #include <string>
 
 #include "mp3c/crypto.hpp"
@@ -28,26 +27,25 @@ constexpr const char* kPolicy =
 
 void add_web_routes(http::Router& router) {
     for (const auto& file : embedded_web_files()) {
-        auto etag =
-            std::make_shared<std::string>("\"" + crypto::to_hex(crypto::sha256(file.bytes)).substr(0, 32) + "\"");
-        auto type = std::make_shared<std::string>(content_type(file.path));
+        std::string etag = "\"" + crypto::to_hex(crypto::sha256(file.bytes)).substr(0, 32) + "\"";
+        std::string type = content_type(file.path);
         std::string_view bytes = file.bytes;
         auto handler = [etag, type, bytes](http::Request& request) {
             http::Response r;
             r.headers.set("Cache-Control", "no-cache");  // revalidate: a new gateway may bring a new page
-            r.headers.set("ETag", *etag);
+            r.headers.set("ETag", etag);
             r.headers.set("X-Content-Type-Options", "nosniff");
             r.headers.set("Referrer-Policy", "no-referrer");
-            if (type->starts_with("text/html")) {
+            if (type.starts_with("text/html")) {
                 r.headers.set("Content-Security-Policy", kPolicy);
                 r.headers.set("X-Frame-Options", "DENY");
             }
-            if (auto match = request.headers.get("If-None-Match"); match && trim(*match) == *etag) {
+            if (auto match = request.headers.get("If-None-Match"); match && trim(*match) == etag) {
                 r.status = 304;
                 return r;
             }
             r.status = 200;
-            r.headers.set("Content-Type", *type);
+            r.headers.set("Content-Type", type);
             r.body = std::string(bytes);
             return r;
         };

@@ -200,12 +200,6 @@ TEST_F(NotificationTest, FailingWebhookIsRetriedWithoutHoldingBackTheMail) {
     EXPECT_EQ(dead(topology_.notification_webhook_queue).size(), 1u);
 }
 
-}  // namespace
-}  // namespace mp3c::notification::test
-
-namespace mp3c::notification::test {
-namespace {
-
 // SMTP over TLS, both ways the service offers (STARTTLS on the submission port, TLS from the first byte as on 465),
 // against the harness's SMTP server started here with a certificate made for the test.
 class SmtpTlsTest : public ::testing::Test {
