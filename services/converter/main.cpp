@@ -1,11 +1,14 @@
 // converter: video to MP3. `converter convert IN OUT.mp3 [options]` converts one local file with no server at all.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 
 #include "mp3c/output_options.hpp"
 #include "mp3c/service_main.hpp"
+#include "temporary_file.hpp"
 #include "transcoder.hpp"
 #include "worker.hpp"
 
@@ -33,7 +36,8 @@ int usage(const std::string& problem) {
 
 int convert_command(int argc, char** argv) {
     if (argc < 4) return usage("convert needs an input and an output file");
-    std::string in = argv[2], out = argv[3];
+    // Absolute before the working directory changes (below).
+    std::string in = std::filesystem::absolute(argv[2]).string(), out = std::filesystem::absolute(argv[3]).string();
     std::map<std::string, std::string> fields;
     mp3c::converter::Limits limits;
     static const std::map<std::string, std::string> kFlags = {{"--bitrate", "bitrate"},
@@ -63,6 +67,13 @@ int convert_command(int argc, char** argv) {
     auto options = mp3c::parse_output_options(fields);
     if (auto* problem = std::get_if<std::string>(&options)) return usage(*problem);
     try {
+        const char* tmpdir = std::getenv("TMPDIR");
+        mp3c::converter::enter_empty_working_directory(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "converter: %s\n", e.what());
+        return 1;
+    }
+    try {
         mp3c::converter::FileInput input(in);
         mp3c::converter::FileOutput output(out);
         auto result = mp3c::converter::convert(input, output, std::get<mp3c::OutputOptions>(options), limits);
@@ -86,6 +97,9 @@ int run_worker() {
         auto config = converter::load_worker_config(env);
         env.check();
         log::init("converter", config.log_level);
+        // Nothing in this process resolves a relative name against anything but an empty, removed directory.
+        auto former = converter::enter_empty_working_directory(config.temporary_dir);
+        log::info("working directory emptied", {{"was", former}});
         auto admin = config.admin;
         auto grace = config.shutdown_grace;
         converter::Worker worker(std::move(config));

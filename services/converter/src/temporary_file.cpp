@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 namespace mp3c::converter {
@@ -15,6 +16,22 @@ namespace {
     throw ConversionError(ConversionError::Kind::io, what + ": " + std::strerror(errno));
 }
 }  // namespace
+
+std::string enter_empty_working_directory(const std::string& directory) {
+    std::string path = directory + "/mp3c-cwd-XXXXXX";
+    if (::mkdtemp(path.data()) == nullptr) {
+        throw std::runtime_error("cannot create a working directory in " + directory + ": " + std::strerror(errno));
+    }
+    if (::chdir(path.c_str()) != 0) {
+        int error = errno;
+        ::rmdir(path.c_str());
+        throw std::runtime_error("cannot enter " + path + ": " + std::strerror(error));
+    }
+    if (::rmdir(path.c_str()) != 0) {
+        throw std::runtime_error("cannot remove the working directory " + path + ": " + std::strerror(errno));
+    }
+    return path;
+}
 
 TemporaryFile::TemporaryFile(const std::string& directory) {
     std::string path = directory + "/mp3c-XXXXXX";

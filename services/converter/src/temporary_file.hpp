@@ -9,6 +9,12 @@
 
 namespace mp3c::converter {
 
+// Makes the process's working directory an empty directory of its own that no longer exists: created in `directory`
+// (mode 0700), entered and removed at once. A relative name resolved by anything in the process (FFmpeg resolving a
+// path inside an upload, say) then finds nothing and can create nothing, and no directory is left behind even after
+// a kill -9. Returns the directory's former path, for the log. Throws std::runtime_error.
+std::string enter_empty_working_directory(const std::string& directory);
+
 // A scratch file with no name: created in `directory` and unlinked at once, so it vanishes with its descriptor even
 // when the process is killed (-9) mid-job. As a MediaOutput it takes the MP3 while the muxer seeks back to write the
 // LAME header; read_at() reads it back for storing.

@@ -17,6 +17,8 @@ extern "C" {
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -24,6 +26,8 @@ extern "C" {
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include "input_format.hpp"
 
 namespace mp3c::converter {
 
@@ -39,6 +43,18 @@ std::string_view ConversionError::kind_name() const {
             return "too_long";
         case Kind::unsupported:
             return "unsupported";
+        case Kind::unsupported_format:
+            return "unsupported_format";
+        case Kind::output_too_large:
+            return "output_too_large";
+        case Kind::timeout:
+            return "timeout";
+        case Kind::too_many_channels:
+            return "too_many_channels";
+        case Kind::sample_rate_too_high:
+            return "sample_rate_too_high";
+        case Kind::too_many_streams:
+            return "too_many_streams";
         case Kind::io:
             return "io";
         case Kind::internal:
@@ -98,15 +114,49 @@ struct PacketFree {
 using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
 
+// The conversion's clock and its shutdown flag, asked by the input callbacks, FFmpeg's interrupt callback (which its
+// probing loops call) and the decode loop. The allowance grows with the audio decoded, never with the length the file
+// declares: a file that claims four hours but decodes slowly gets no more time for it.
+class Watchdog {
+  public:
+    explicit Watchdog(const Limits& limits) : limits_(limits), started_(std::chrono::steady_clock::now()) {}
+
+    void decoded(double seconds) { decoded_ms_.store(static_cast<int64_t>(seconds * 1000)); }
+
+    // True once the conversion must stop (time is up, or the worker is shutting down).
+    bool expired() {
+        if (limits_.abandon != nullptr && limits_.abandon->load()) return true;
+        if (timed_out_.load()) return true;
+        auto allowed = std::max<std::chrono::milliseconds>(
+            limits_.timeout_floor,
+            std::chrono::milliseconds(static_cast<int64_t>(limits_.timeout_ratio * static_cast<double>(decoded_ms_))));
+        if (std::chrono::steady_clock::now() - started_ <= allowed) return false;
+        timed_out_ = true;
+        return true;
+    }
+    bool timed_out() const { return timed_out_.load(); }
+    bool abandoned() const { return limits_.abandon != nullptr && limits_.abandon->load(); }
+
+    static int interrupt(void* opaque) { return static_cast<Watchdog*>(opaque)->expired() ? 1 : 0; }
+
+  private:
+    const Limits& limits_;
+    std::chrono::steady_clock::time_point started_;
+    std::atomic<int64_t> decoded_ms_{0};
+    std::atomic<bool> timed_out_{false};
+};
+
 // The bridge between FFmpeg's I/O callbacks and MediaInput/MediaOutput. Exceptions never cross into C code: they are
 // stored and turned into an I/O error.
 struct InputBridge {
     MediaInput* input;
+    Watchdog* watchdog;
     uint64_t position = 0;
     std::string error;
 
     static int read(void* opaque, uint8_t* buffer, int size) {
         auto* self = static_cast<InputBridge*>(opaque);
+        if (self->watchdog->expired()) return AVERROR_EXIT;
         try {
             size_t n = self->input->read(buffer, static_cast<size_t>(size));
             if (n == 0) return AVERROR_EOF;
@@ -151,12 +201,18 @@ struct InputBridge {
 
 struct OutputBridge {
     MediaOutput* output;
+    uint64_t limit = UINT64_MAX;
     uint64_t position = 0;
     uint64_t size = 0;
     std::string error;
+    bool over_limit = false;
 
     static int write(void* opaque, uint8_t* data, int size) {
         auto* self = static_cast<OutputBridge*>(opaque);
+        if (std::max(self->size, self->position + static_cast<uint64_t>(size)) > self->limit) {
+            self->over_limit = true;
+            return AVERROR(EFBIG);
+        }
         try {
             self->output->write(data, static_cast<size_t>(size));
             self->position += static_cast<uint64_t>(size);
@@ -297,21 +353,51 @@ class EncoderThread {
     std::thread thread_;  // last: starts once everything above exists
 };
 
+// Every audio decoder's name, for AVFormatContext::codec_whitelist: while it looks for the streams' parameters,
+// avformat_find_stream_info() opens decoders, and an upload never needs its video decoded (less untrusted data through
+// big decoders, and less work).
+const std::string& audio_decoder_names() {
+    static const std::string names = [] {
+        std::string out;
+        void* at = nullptr;
+        while (const AVCodec* codec = av_codec_iterate(&at)) {
+            if (!av_codec_is_decoder(codec) || codec->type != AVMEDIA_TYPE_AUDIO) continue;
+            if (!out.empty()) out += ',';
+            out += codec->name;
+        }
+        return out;
+    }();
+    return names;
+}
+
+class Transcoder;
+
+// What FFmpeg reports about an upload's demuxing reaches the Transcoder that owns the context (its `opaque`); FFmpeg's
+// own lines are not our log format and are dropped.
+void ffmpeg_log(void* object, int level, const char* format, va_list args);
+
 class Transcoder {
   public:
     Transcoder(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
                const ProgressCallback& progress)
-        : options_(options), limits_(limits), progress_(progress) {
+        : options_(options), limits_(limits), progress_(progress), watchdog_(limits_) {
         in_bridge_.input = &input;
+        in_bridge_.watchdog = &watchdog_;
         out_bridge_.output = &output;
+        out_bridge_.limit = limits_.max_output_bytes;
     }
+    ~Transcoder() { av_channel_layout_uninit(&in_layout_); }
+    Transcoder(const Transcoder&) = delete;
+    Transcoder& operator=(const Transcoder&) = delete;
 
     ConversionResult run() {
         open_input();
         open_decoder();
         open_encoder();
         open_output();
-        open_resampler();
+        configure_resampler(decoder_->ch_layout, decoder_->sample_fmt, decoder_->sample_rate);
+        fifo_.reset(av_audio_fifo_alloc(encoder_->sample_fmt, encoder_->ch_layout.nb_channels, frame_size_ * 4));
+        if (!fifo_) fail(Kind::internal, "out of memory");
         if (limits_.threads >= 2) {
             encoder_thread_ = std::make_unique<EncoderThread>([this](const AVFrame* f) { encode(f); }, 64);
         }
@@ -325,24 +411,101 @@ class Transcoder {
         return result;
     }
 
+    // Called by ffmpeg_log for errors FFmpeg reports against this conversion's input context.
+    void ffmpeg_error(const AVFormatContext* context) {
+        // avformat_new_stream() refuses a stream past max_streams and says so: that is the stream limit, whatever the
+        // demuxer then makes of the refusal (a failed open, or a stream it silently leaves out).
+        if (context->nb_streams >= static_cast<unsigned>(context->max_streams)) stream_limit_hit_ = true;
+    }
+
   private:
+    // A failure as the user should hear it: the limits and refusals that caused an FFmpeg error come first, then the
+    // storage's failures, then FFmpeg's own code.
     [[noreturn]] void io_or(Kind kind, const std::string& what, int code) {
+        explain_limits();
         if (!in_bridge_.error.empty()) fail(Kind::io, "reading the upload: " + in_bridge_.error);
         if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
         fail(kind, what + ": " + av_error(code));
     }
 
+    void explain_limits() {
+        if (watchdog_.abandoned()) fail(Kind::internal, "abandoned: the worker is shutting down");
+        if (watchdog_.timed_out()) {
+            fail(Kind::timeout, "the conversion took longer than allowed (" + timeout_words() +
+                                    "): the file decodes unusually slowly");
+        }
+        if (!nested_open_.empty()) {
+            fail(Kind::unsupported_format, "the file refers to another file or address (" + nested_open_ +
+                                               "); only self-contained files are "
+                                               "accepted");
+        }
+        if (stream_limit_hit_) {
+            fail(Kind::too_many_streams,
+                 "the file has more than " + std::to_string(limits_.max_streams) + " streams (tracks), the limit");
+        }
+        if (out_bridge_.over_limit) fail(Kind::output_too_large, output_limit_words());
+    }
+
+    std::string timeout_words() const {
+        auto floor = std::chrono::duration_cast<std::chrono::seconds>(limits_.timeout_floor).count();
+        char ratio[32];
+        std::snprintf(ratio, sizeof ratio, "%g", limits_.timeout_ratio);
+        return std::to_string(floor) + " s, or " + ratio + " s per second of audio";
+    }
+
+    std::string output_limit_words() const {
+        std::string limit = std::to_string(limits_.max_output_bytes) + " bytes";
+        if (limits_.output_limit_is_quota) {
+            return "the MP3 would not fit in what is left of your storage quota (" + limit +
+                   "); delete some jobs or choose a lower bitrate";
+        }
+        return "the MP3 would be larger than the limit of " + limit + "; choose a lower bitrate or a shorter file";
+    }
+
+    // FFmpeg opens other files or URLs through this callback (concat, HLS, DASH, image sequences, MP4 data
+    // references...). An upload is read from its own bytes only: every such open is refused and remembered.
+    static int refuse_nested_open(AVFormatContext* context, AVIOContext** pb, const char* url, int, AVDictionary**) {
+        *pb = nullptr;
+        auto* self = static_cast<Transcoder*>(context->opaque);
+        if (self != nullptr && self->nested_open_.empty()) {
+            self->nested_open_ = std::string(url != nullptr ? url : "").substr(0, 200);
+            if (self->nested_open_.empty()) self->nested_open_ = "(no name)";
+        }
+        return AVERROR(EPERM);
+    }
+
     void open_input() {
+        MediaInput& input = *in_bridge_.input;
+        const AVInputFormat* format = probe_allowed_format(input);  // only allowed demuxers; rewinds to 0
+        in_bridge_.position = 0;
         input_io_ = make_io(&in_bridge_, false, &InputBridge::read, nullptr, &InputBridge::seek);
         AVFormatContext* raw = avformat_alloc_context();
         if (raw == nullptr) fail(Kind::internal, "out of memory");
         raw->pb = input_io_.get();
         raw->flags |= AVFMT_FLAG_CUSTOM_IO;
-        int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr);  // frees raw on failure
+        raw->opaque = this;
+        raw->io_open = &Transcoder::refuse_nested_open;
+        raw->interrupt_callback = {&Watchdog::interrupt, &watchdog_};
+        raw->max_streams = limits_.max_streams;
+        AVDictionary* settings = nullptr;
+        // Second lines of defence behind the probe and io_open: the demuxer must be an allowed one, no protocol may be
+        // opened from inside the file (an empty list allows none), the MP4 demuxer follows no data references, and
+        // only audio decoders run while the streams are analysed.
+        av_dict_set(&settings, "format_whitelist", allowed_demuxer_names().c_str(), 0);
+        av_dict_set(&settings, "protocol_whitelist", "", 0);
+        av_dict_set(&settings, "codec_whitelist", audio_decoder_names().c_str(), 0);
+        av_dict_set(&settings, "enable_drefs", "0", 0);
+        int rc = avformat_open_input(&raw, "", format, &settings);  // frees raw on failure
+        av_dict_free(&settings);
         if (rc < 0) io_or(Kind::not_media, "not a video or audio file FFmpeg can read", rc);
         input_.reset(raw);
         rc = avformat_find_stream_info(input_.get(), nullptr);
         if (rc < 0) io_or(Kind::corrupt, "the file is damaged: its streams cannot be read", rc);
+        explain_limits();
+        if (input_->nb_streams > static_cast<unsigned>(limits_.max_streams)) {
+            stream_limit_hit_ = true;
+            explain_limits();
+        }
 
         const AVCodec* decoder = nullptr;
         rc = av_find_best_stream(input_.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
@@ -366,6 +529,21 @@ class Transcoder {
             fail(Kind::too_long, "the audio is " + std::to_string(static_cast<long long>(source_seconds_)) +
                                      " s long; the limit is " + std::to_string(limits_.max_duration.count()) + " s");
         }
+        check_audio_shape(stream->codecpar->ch_layout.nb_channels, stream->codecpar->sample_rate);
+    }
+
+    // Channels and sample rate within the limits: checked on what the file declares, and again on every decoded frame
+    // (a stream may change its parameters midway).
+    void check_audio_shape(int channels, int sample_rate) const {
+        if (channels > limits_.max_channels) {
+            fail(Kind::too_many_channels, "the audio has " + std::to_string(channels) + " channels; the limit is " +
+                                              std::to_string(limits_.max_channels));
+        }
+        if (sample_rate > limits_.max_sample_rate) {
+            fail(Kind::sample_rate_too_high, "the audio's sample rate is " + std::to_string(sample_rate) +
+                                                 " Hz; the limit is " + std::to_string(limits_.max_sample_rate) +
+                                                 " Hz");
+        }
     }
 
     void open_decoder() {
@@ -378,6 +556,7 @@ class Transcoder {
         if (decoder_->ch_layout.nb_channels <= 0 || decoder_->sample_rate <= 0) {
             fail(Kind::corrupt, "the audio track declares no channels or sample rate");
         }
+        check_audio_shape(decoder_->ch_layout.nb_channels, decoder_->sample_rate);
         if (decoder_->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
             int channels = decoder_->ch_layout.nb_channels;
             av_channel_layout_uninit(&decoder_->ch_layout);
@@ -400,6 +579,14 @@ class Transcoder {
             encoder_->global_quality = *options_.vbr_quality * FF_QP2LAMBDA;
         } else {
             encoder_->bit_rate = int64_t{options_.bitrate_kbps.value_or(kDefaultBitrateKbps)} * 1000;
+            // A constant bitrate tells the MP3's size in advance: an output over the limit is refused before any work.
+            double expected = source_seconds_ * static_cast<double>(encoder_->bit_rate) / 8;
+            if (expected > static_cast<double>(limits_.max_output_bytes)) {
+                fail(Kind::output_too_large, output_limit_words() + " (" +
+                                                 std::to_string(static_cast<long long>(source_seconds_)) + " s at " +
+                                                 std::to_string(encoder_->bit_rate / 1000) + " kb/s is about " +
+                                                 std::to_string(static_cast<long long>(expected)) + " bytes)");
+            }
         }
         check(avcodec_open2(encoder_.get(), codec, nullptr), Kind::internal, "opening the MP3 encoder");
         frame_size_ = encoder_->frame_size > 0 ? encoder_->frame_size : 1152;
@@ -423,15 +610,19 @@ class Transcoder {
         if (rc < 0) io_or(Kind::internal, "writing the MP3 header", rc);
     }
 
-    void open_resampler() {
+    // The resampler for decoded audio of this shape. A stream that changes shape midway (a TV recording switching
+    // from 5.1 to stereo at an advertisement) gets a new one after the old one is drained.
+    void configure_resampler(const AVChannelLayout& layout, AVSampleFormat format, int rate) {
+        if (resampler_) resample(nullptr);  // what the previous configuration still holds
         SwrContext* raw = nullptr;
         check(swr_alloc_set_opts2(&raw, &encoder_->ch_layout, encoder_->sample_fmt, encoder_->sample_rate,
-                                  &decoder_->ch_layout, decoder_->sample_fmt, decoder_->sample_rate, 0, nullptr),
+                                  const_cast<AVChannelLayout*>(&layout), format, rate, 0, nullptr),
               Kind::internal, "resampler");
         resampler_.reset(raw);
         check(swr_init(resampler_.get()), Kind::unsupported, "resampling this audio");
-        fifo_.reset(av_audio_fifo_alloc(encoder_->sample_fmt, encoder_->ch_layout.nb_channels, frame_size_ * 4));
-        if (!fifo_) fail(Kind::internal, "out of memory");
+        check(av_channel_layout_copy(&in_layout_, &layout), Kind::internal, "layout");
+        in_format_ = format;
+        in_rate_ = rate;
     }
 
     void pump() {
@@ -442,9 +633,11 @@ class Transcoder {
             int rc = av_read_frame(input_.get(), packet.get());
             if (rc == AVERROR_EOF) break;
             if (rc < 0) {
+                explain_limits();
                 if (!in_bridge_.error.empty()) io_or(Kind::io, "reading", rc);
                 break;  // a damaged tail: keep what decoded, judged below
             }
+            if (stream_limit_hit_) explain_limits();  // a transport stream announces streams as it goes
             if (packet->stream_index == stream_index_) {
                 rc = avcodec_send_packet(decoder_.get(), packet.get());
                 if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
@@ -477,23 +670,41 @@ class Transcoder {
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
             if (rc == AVERROR_INVALIDDATA) continue;  // a damaged frame: skip it, the length check below judges
             if (rc < 0) io_or(Kind::corrupt, "decoding the audio", rc);
+            if (frame->sample_rate <= 0 || frame->ch_layout.nb_channels <= 0) {
+                av_frame_unref(frame);
+                continue;  // nothing a resampler could be set up for
+            }
+            check_audio_shape(frame->ch_layout.nb_channels, frame->sample_rate);
             samples_in_ += frame->nb_samples;
-            double decoded = static_cast<double>(samples_in_) / decoder_->sample_rate;
-            if (decoded > static_cast<double>(limits_.max_duration.count())) {
+            decoded_seconds_ += static_cast<double>(frame->nb_samples) / frame->sample_rate;
+            if (decoded_seconds_ > static_cast<double>(limits_.max_duration.count())) {
                 fail(Kind::too_long,
                      "the audio is longer than the limit of " + std::to_string(limits_.max_duration.count()) + " s");
             }
-            if (limits_.abandon != nullptr && limits_.abandon->load()) {
-                fail(Kind::internal, "abandoned: the worker is shutting down");
-            }
+            watchdog_.decoded(decoded_seconds_);
+            if (watchdog_.expired()) explain_limits();
             resample(frame);
             av_frame_unref(frame);
             encode_fifo(false);
-            if (progress_ && source_seconds_ > 0) progress_(std::min(1.0, decoded / source_seconds_));
+            if (progress_ && source_seconds_ > 0) progress_(std::min(1.0, decoded_seconds_ / source_seconds_));
         }
     }
 
     void resample(const AVFrame* frame) {
+        if (frame != nullptr) {
+            AVChannelLayout layout{};
+            check(av_channel_layout_copy(&layout, &frame->ch_layout), Kind::internal, "layout");
+            if (layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+                int channels = layout.nb_channels;
+                av_channel_layout_uninit(&layout);
+                av_channel_layout_default(&layout, channels);
+            }
+            auto format = static_cast<AVSampleFormat>(frame->format);
+            bool changed = av_channel_layout_compare(&layout, &in_layout_) != 0 || format != in_format_ ||
+                           frame->sample_rate != in_rate_;
+            if (changed) configure_resampler(layout, format, frame->sample_rate);
+            av_channel_layout_uninit(&layout);
+        }
         int in_samples = frame ? frame->nb_samples : 0;
         int capacity = swr_get_out_samples(resampler_.get(), in_samples);
         if (capacity <= 0) return;
@@ -545,6 +756,7 @@ class Transcoder {
 
     // On the encoder thread when there is one: touches only the encoder, the muxer and the output.
     [[noreturn]] void output_failed(Kind kind, const std::string& what, int code) {
+        if (out_bridge_.over_limit) fail(Kind::output_too_large, output_limit_words());
         if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
         fail(kind, what + ": " + av_error(code));
     }
@@ -575,6 +787,7 @@ class Transcoder {
     OutputOptions options_;
     Limits limits_;
     const ProgressCallback& progress_;
+    Watchdog watchdog_;  // after limits_, which it reads
     InputBridge in_bridge_;
     OutputBridge out_bridge_;
     // Declaration order is destruction order reversed: the format contexts go before the I/O contexts they use.
@@ -592,15 +805,32 @@ class Transcoder {
     double source_seconds_ = 0;
     int64_t samples_in_ = 0;
     int64_t samples_encoded_ = 0;
+    double decoded_seconds_ = 0;  // summed per frame: the sample rate may change midway
+    // The shape of the audio the resampler takes now.
+    AVChannelLayout in_layout_{};
+    AVSampleFormat in_format_ = AV_SAMPLE_FMT_NONE;
+    int in_rate_ = 0;
+    std::string nested_open_;  // the first file or URL the demuxer tried to open (refused)
+    bool stream_limit_hit_ = false;
     std::unique_ptr<EncoderThread> encoder_thread_;  // last: stopped before the contexts it uses are freed
 };
+
+void ffmpeg_log(void* object, int level, const char*, va_list) {
+    if (object == nullptr || level > AV_LOG_ERROR) return;
+    // Only errors about an input context of ours: its class is the format context's and its opaque our Transcoder
+    // (output contexts have none).
+    if (*static_cast<const AVClass* const*>(object) != avformat_get_class()) return;
+    auto* context = static_cast<AVFormatContext*>(object);
+    if (context->iformat == nullptr || context->opaque == nullptr) return;
+    static_cast<Transcoder*>(context->opaque)->ffmpeg_error(context);
+}
 
 }  // namespace
 
 ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
                          const ProgressCallback& progress) {
     static const bool quiet = [] {
-        av_log_set_level(AV_LOG_QUIET);  // FFmpeg's own messages are not our log format; failures carry reasons
+        av_log_set_callback(&ffmpeg_log);  // FFmpeg's own messages are not our log format; failures carry reasons
         return true;
     }();
     (void)quiet;

@@ -35,8 +35,20 @@ class MediaOutput {
     virtual void seek(uint64_t offset) { (void)offset; }
 };
 
+// Every bound on one conversion. Uploads are untrusted, and a legal file can still be hostile: hours of silence in a
+// few megabytes of FLAC, hundreds of channels, a megahertz sample rate, thousands of streams, or data that decodes
+// slowly. Each limit fails the conversion with a reason of its own (docs/configuration.md).
 struct Limits {
-    std::chrono::seconds max_duration{4 * 3600};
+    std::chrono::seconds max_duration{4 * 3600};  // MAX_DURATION
+    uint64_t max_output_bytes = 256ull << 20;     // MAX_OUTPUT_BYTES, or what the owner's storage quota leaves
+    bool output_limit_is_quota = false;           // max_output_bytes came from the owner's quota (said in the reason)
+    // Wall-clock time: CONVERSION_TIMEOUT, or CONVERSION_TIMEOUT_RATIO times the audio decoded so far if that is more.
+    // Measured against the audio actually decoded, not the length the file declares, which the file chooses.
+    std::chrono::milliseconds timeout_floor{std::chrono::minutes(5)};
+    double timeout_ratio = 0.5;
+    int max_channels = 8;          // MAX_CHANNELS (7.1)
+    int max_sample_rate = 192000;  // MAX_SAMPLE_RATE
+    int max_streams = 64;          // MAX_STREAMS: video, audio, subtitle and data streams together
     // 1: everything on the calling thread; 2 or more: the MP3 encoder on a thread of its own, beside the decoder.
     int threads = 2;
     // Set to give up (shutdown): the conversion stops with a transient error, so its job is redelivered.
@@ -54,7 +66,21 @@ struct ConversionResult {
 // (I/O of the storage) may succeed on a retry.
 class ConversionError : public std::runtime_error {
   public:
-    enum class Kind { not_media, no_audio, corrupt, too_long, unsupported, io, internal };
+    enum class Kind {
+        not_media,
+        no_audio,
+        corrupt,
+        too_long,
+        unsupported,         // the audio codec or its parameters
+        unsupported_format,  // no allowed demuxer takes the file (input_format.hpp)
+        output_too_large,
+        timeout,
+        too_many_channels,
+        sample_rate_too_high,
+        too_many_streams,
+        io,
+        internal
+    };
     ConversionError(Kind kind, const std::string& reason) : std::runtime_error(reason), kind_(kind) {}
     Kind kind() const { return kind_; }
     bool permanent() const { return kind_ != Kind::io && kind_ != Kind::internal; }

@@ -69,6 +69,8 @@ struct Worker::Job {
     OutputOptions options;
     int attempt = 1;
     int64_t submitted_at = 0;
+    // What the owner's storage quota left when they uploaded (the gateway's max_output_bytes); none without a quota.
+    std::optional<uint64_t> quota_left;
 };
 
 WorkerConfig load_worker_config(config::Env& env) {
@@ -79,10 +81,27 @@ WorkerConfig load_worker_config(config::Env& env) {
     c.limits.max_duration = std::chrono::duration_cast<std::chrono::seconds>(
         env.duration("MAX_DURATION", std::chrono::hours(4), std::chrono::seconds(1)));
     c.limits.threads = static_cast<int>(env.integer("ENCODER_THREADS", 2, 1, 2));
+    c.limits.max_output_bytes = env.bytes("MAX_OUTPUT_BYTES", c.limits.max_output_bytes);
+    if (c.limits.max_output_bytes == 0) env.problem("MAX_OUTPUT_BYTES", "must be more than 0");
+    c.limits.timeout_floor = env.duration("CONVERSION_TIMEOUT", c.limits.timeout_floor, 1ms);
+    std::string ratio = env.string("CONVERSION_TIMEOUT_RATIO", "0.5");
+    try {
+        size_t used = 0;
+        c.limits.timeout_ratio = std::stod(ratio, &used);
+        if (used != ratio.size() || !(c.limits.timeout_ratio >= 0) || c.limits.timeout_ratio > 1000) {
+            throw std::invalid_argument(ratio);
+        }
+    } catch (const std::exception&) {
+        env.problem("CONVERSION_TIMEOUT_RATIO", "must be a number from 0 to 1000 (seconds per second of audio)");
+    }
+    c.limits.max_channels = static_cast<int>(env.integer("MAX_CHANNELS", c.limits.max_channels, 1, 64));
+    c.limits.max_sample_rate = static_cast<int>(env.integer("MAX_SAMPLE_RATE", c.limits.max_sample_rate, 8000, 768000));
+    c.limits.max_streams = static_cast<int>(env.integer("MAX_STREAMS", c.limits.max_streams, 1, 1000));
     c.max_input_bytes = env.bytes("MAX_INPUT_BYTES", c.max_input_bytes);
     c.max_attempts = static_cast<int>(env.integer("MAX_ATTEMPTS", 5, 1, 100));
     c.keep_source = env.boolean("KEEP_SOURCE", false);
-    c.temporary_dir = env.string("TMPDIR", "/tmp");
+    // Absolute: the worker's working directory is an empty one of its own (enter_empty_working_directory).
+    c.temporary_dir = std::filesystem::absolute(env.string("TMPDIR", "/tmp")).lexically_normal().string();
     c.admin = http::server_options_from_env(env, "converter", 8081);
     c.admin.port = env.port("ADMIN_PORT", c.admin.port);
     c.shutdown_grace = env.duration("SHUTDOWN_GRACE", 25s);
@@ -182,7 +201,8 @@ Outcome Worker::retry_or_give_up(const Job& job, const std::string& body, const 
         try {
             publish_status(job, "failed",
                            {{"error", "the conversion failed " + std::to_string(job.attempt) +
-                                          " times for a technical reason; please try again later"}});
+                                          " times for a technical reason; please try again later"},
+                            {"reason", "gave_up"}});
         } catch (const amqp::Error&) {
             return Outcome::requeue;  // without the broker nothing can be reported: try the whole thing later
         }
@@ -240,6 +260,9 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
     job.options = *options;
     if (body.contains("attempt") && body["attempt"].is_number_integer())
         job.attempt = std::max(1, body["attempt"].get<int>());
+    if (body.contains("max_output_bytes") && body["max_output_bytes"].is_number_unsigned()) {
+        job.quota_left = body["max_output_bytes"].get<uint64_t>();
+    }
     if (body.contains("submitted_at") && body["submitted_at"].is_number_integer() && job.attempt == 1) {
         queue_wait_.with({}).observe(static_cast<double>(now_ms() - body["submitted_at"].get<int64_t>()) / 1000.0);
     }
@@ -296,6 +319,10 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
         });
         Limits limits = config_.limits;
         limits.abandon = &abandon_;
+        if (job.quota_left && *job.quota_left < limits.max_output_bytes) {
+            limits.max_output_bytes = *job.quota_left;
+            limits.output_limit_is_quota = true;
+        }
         ConversionResult result;
         try {
             result = convert(*input, output, job.options, limits, [&](double f) { progress(f); });

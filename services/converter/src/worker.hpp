@@ -30,8 +30,9 @@ struct WorkerConfig {
 };
 
 // AMQP_URL, AMQP_NAME_PREFIX, VIDEO_QUEUE, MP3_QUEUE, STORAGE_URL, MAX_DURATION (4h), MAX_INPUT_BYTES (4GiB),
-// MAX_ATTEMPTS (5),
-// ENCODER_THREADS (2), KEEP_SOURCE (off), TMPDIR, ADMIN_PORT (8081), SHUTDOWN_GRACE (25s), LOG_LEVEL.
+// MAX_OUTPUT_BYTES (256MiB), CONVERSION_TIMEOUT (5min), CONVERSION_TIMEOUT_RATIO (0.5), MAX_CHANNELS (8),
+// MAX_SAMPLE_RATE (192000), MAX_STREAMS (64), MAX_ATTEMPTS (5), ENCODER_THREADS (2), KEEP_SOURCE (off), TMPDIR,
+// ADMIN_PORT (8081), SHUTDOWN_GRACE (25s), LOG_LEVEL.
 WorkerConfig load_worker_config(config::Env& env);
 
 // Consumes `video`: converts each job's upload into an MP3 named after the job, stores it, announces it on `mp3`

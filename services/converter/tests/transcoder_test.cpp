@@ -9,6 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "hostile_media.hpp"
+#include "input_format.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/testing/process.hpp"
 #include "temporary_file.hpp"
@@ -96,6 +98,7 @@ struct Case {
     std::string name;  // file name, its extension chooses the container
     std::vector<std::string> args;
     int expected_channels;
+    double tolerance = 0.05;  // seconds between the MP3's length and the source's
 };
 
 class FormatTest : public ::testing::TestWithParam<Case> {
@@ -122,8 +125,8 @@ TEST_P(FormatTest, ConvertsToAValidMp3WithTheSourceDuration) {
     EXPECT_EQ(stream["channels"], c.expected_channels);
     EXPECT_EQ(stream["bit_rate"], "192000");
     double source = decoded_seconds(in);
-    EXPECT_NEAR(decoded_seconds(out), source, 0.05) << "the MP3 lasts as long as the source's audio";
-    EXPECT_NEAR(result.duration_seconds, source, 0.05);
+    EXPECT_NEAR(decoded_seconds(out), source, c.tolerance) << "the MP3 lasts as long as the source's audio";
+    EXPECT_NEAR(result.duration_seconds, source, c.tolerance);
     EXPECT_FALSE(fs::exists(out + ".part"));
 }
 
@@ -145,7 +148,22 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"audio.wav", sine(), 1}, Case{"audio.flac", sine(), 1},
         Case{"aac.m4a", concat({sine(), {"-c:a", "aac"}}), 1},
         Case{"surround.flac", concat({sine(), {"-af", "aformat=channel_layouts=5.1"}}), 2},
-        Case{"stereo_96k.flac", concat({sine(96000), {"-ac", "2"}}), 2}, Case{"mono_8k.wav", sine(8000), 1}),
+        Case{"stereo_96k.flac", concat({sine(96000), {"-ac", "2"}}), 2}, Case{"mono_8k.wav", sine(8000), 1},
+        // Every other family on the allow-list that Debian's ffmpeg can write (docs/architecture.md, untrusted media).
+        Case{"h264_aac.ts", concat({video(), sine(), {"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}}), 1},
+        Case{"mpeg1_mp2.mpg", concat({video(), sine(44100), {"-c:v", "mpeg1video", "-r", "25", "-c:a", "mp2"}}), 1},
+        // FFmpeg counts the WMA encoder's padding (65 ms here) as audio; the MP3 leaves it out.
+        Case{"wmv_wma.wmv", concat({video(), sine(44100), {"-c:v", "wmv2", "-c:a", "wmav2"}}), 1, 0.1},
+        Case{"h264_aac.3gp", concat({video(), sine(44100), {"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}}),
+             1},
+        Case{"vorbis.ogg", concat({sine(), {"-c:a", "libvorbis"}}), 1},
+        Case{"opus.opus", concat({sine(), {"-c:a", "libopus"}}), 1},
+        Case{"audio.mp3", concat({sine(44100), {"-c:a", "libmp3lame"}}), 1},
+        Case{"adts.aac", concat({sine(), {"-c:a", "aac"}}), 1}, Case{"audio.aiff", sine(), 1},
+        Case{"alac.caf", concat({sine(), {"-c:a", "alac"}}), 1}, Case{"audio.w64", sine(), 1},
+        Case{"audio.ac3", concat({sine(), {"-c:a", "ac3"}}), 1},
+        Case{"audio.eac3", concat({sine(), {"-c:a", "eac3"}}), 1},
+        Case{"audio.wv", concat({sine(), {"-c:a", "wavpack"}}), 1}),
     [](const ::testing::TestParamInfo<Case>& info) {
         std::string name = info.param.name;
         for (auto& ch : name)
@@ -218,14 +236,19 @@ TEST_F(TranscoderTest, BadInputsFailWithAReason) {
     std::string silent = corpus_.make("silent.mp4", concat({video(), {"-c:v", "libx264", "-preset", "ultrafast"}}));
     expect_failure(silent, corpus_.path("1.mp3"), ConversionError::Kind::no_audio, "no audio track");
 
+    // An image is no demuxer's on the allow-list (FFmpeg's image demuxers read sequences of files).
     std::string png = corpus_.make("image.png", {"-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1"});
-    expect_failure(png, corpus_.path("2.mp3"), ConversionError::Kind::no_audio, "no audio track");
+    expect_failure(png, corpus_.path("2.mp3"), ConversionError::Kind::unsupported_format, "an image");
+    std::string jpeg = corpus_.make("image.jpg", {"-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1"});
+    expect_failure(jpeg, corpus_.path("2b.mp3"), ConversionError::Kind::unsupported_format, "an image");
 
     std::ofstream(corpus_.path("empty.mp4")).close();
-    expect_failure(corpus_.path("empty.mp4"), corpus_.path("3.mp3"), ConversionError::Kind::not_media, "not a video");
+    expect_failure(corpus_.path("empty.mp4"), corpus_.path("3.mp3"), ConversionError::Kind::unsupported_format,
+                   "this file is empty");
 
     std::ofstream(corpus_.path("text.mp4")) << "this is not a video, just words in a file named .mp4\n";
-    expect_failure(corpus_.path("text.mp4"), corpus_.path("4.mp3"), ConversionError::Kind::not_media, "not a video");
+    expect_failure(corpus_.path("text.mp4"), corpus_.path("4.mp3"), ConversionError::Kind::unsupported_format,
+                   "a text file, not a video or audio file");
 
     // The first half of a file whose index is at the end: the index never arrives.
     std::string whole = corpus_.make(
@@ -373,6 +396,166 @@ TEST_F(TranscoderTest, CommandLineConvertsAndExplainsFailures) {
               1);
     EXPECT_EQ(testing::run_command(kBinary, {"frobnicate"}, {}).status, 2);
     EXPECT_FALSE(fs::exists(corpus_.path("x.mp3.part")));
+}
+
+TEST_F(TranscoderTest, Mp3WithCoverArtLargerThanTheProbeBufferConverts) {
+    // Album art of several megabytes sits in the ID3v2 tag ahead of the audio: the probe looks past it.
+    std::string cover = corpus_.make(
+        "noise.png", {"-f", "lavfi", "-i", "nullsrc=s=1024x1024,geq=random(1)*255:128:128", "-frames:v", "1"});
+    std::string in =
+        corpus_.make("cover.mp3", concat({sine(44100),
+                                          {"-i", cover, "-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "copy",
+                                           "-id3v2_version", "3", "-disposition:v", "attached_pic"}}));
+    ASSERT_GT(fs::file_size(in), 1u << 20) << "the tag is larger than FFmpeg's largest probe buffer";
+    auto result = convert_file(in, corpus_.path("cover_out.mp3"));
+    EXPECT_NEAR(result.duration_seconds, 3.0, 0.05);
+}
+
+TEST_F(TranscoderTest, AmrVoiceMemoConverts) {
+    // Debian's ffmpeg has no AMR encoder: 150 frames of 12.2 kb/s AMR-NB (20 ms each) written by hand.
+    std::string amr = "#!AMR\n";
+    for (int i = 0; i < 150; ++i) {
+        amr += '\x3c';
+        for (int b = 0; b < 31; ++b) amr += static_cast<char>((i * 31 + b) * 37 & 0xff);
+    }
+    std::ofstream(corpus_.path("memo.amr"), std::ios::binary) << amr;
+    auto result = convert_file(corpus_.path("memo.amr"), corpus_.path("memo.mp3"));
+    EXPECT_NEAR(result.duration_seconds, 3.0, 0.05);
+    EXPECT_EQ(result.channels, 1);
+}
+
+TEST_F(TranscoderTest, ReferencesToOtherFilesAndAddressesAreRefusedWithoutReadingThem) {
+    std::string victim = corpus_.make("secret.mp3", concat({sine(44100), {"-c:a", "libmp3lame"}}));
+    std::string relative = fs::relative(victim, fs::current_path()).string();
+    test::LoopbackListener listener;
+    test::FileWatch watch(victim);
+    auto cases = test::hostile_files(victim, relative, listener);
+    for (const auto& c : cases) {
+        std::ofstream(corpus_.path(c.name), std::ios::binary) << c.content;
+        SCOPED_TRACE(c.name);
+        expect_failure(corpus_.path(c.name), corpus_.path(c.name + ".mp3"), ConversionError::Kind::unsupported_format,
+                       c.mentions);
+    }
+    EXPECT_EQ(listener.connections(), 0) << "nothing connected to the address named in a playlist";
+    EXPECT_EQ(watch.events(), 0) << "nothing opened the file named in a script";
+
+    // The controls: the same files are real attacks on FFmpeg as such, and the tripwires see them.
+    auto concat_probe = testing::run_command("/usr/bin/ffprobe",
+                                             {"-v", "error", "-safe", "0", "-show_entries", "format=format_name", "-of",
+                                              "csv=p=0", corpus_.path("concat_absolute_path.mp4")},
+                                             {});
+    EXPECT_NE(concat_probe.out.find("concat"), std::string::npos) << concat_probe.out;
+    EXPECT_GT(watch.events(), 0) << "FFmpeg's own probe picks the concat demuxer, which opens the named file";
+    testing::run_command("/usr/bin/ffprobe",
+                         {"-v", "quiet", "-protocol_whitelist", "file,http,tcp", "-rw_timeout", "500000",
+                          corpus_.path("dash_manifest.mp4")},
+                         {});
+    EXPECT_GT(listener.connections(), 0) << "the DASH demuxer connects to the address in the manifest";
+}
+
+TEST_F(TranscoderTest, OnlyAllowedDemuxersAreUsed) {
+    // Every name on the allow-list is one this FFmpeg has, and none of them follows references.
+    for (const auto& format : allowed_formats()) {
+        EXPECT_EQ(allowed_demuxer_names().find(std::string(format.demuxer)) != std::string::npos, true)
+            << format.demuxer;
+    }
+    for (const char* refused : {"concat", "hls", "dash", "image2", "image2pipe", "imf", "sdp", "rtsp", "rtp", "data",
+                                "png_pipe", "webm_dash_manifest", "mxf"}) {
+        std::string names = "," + allowed_demuxer_names() + ",";
+        EXPECT_EQ(names.find("," + std::string(refused) + ","), std::string::npos) << refused;
+    }
+}
+
+TEST_F(TranscoderTest, OutputLimitRefusesAConstantBitrateAtOnceAndStopsAVariableOne) {
+    std::string in = corpus_.make("minute.flac", sine(44100, 60));  // 60 s at 192 kb/s: 1.44 MB of MP3
+    Limits limits;
+    limits.max_output_bytes = 500'000;
+    expect_failure(in, corpus_.path("cbr.mp3"), ConversionError::Kind::output_too_large, "larger than the limit",
+                   limits);
+
+    // VBR gives no size in advance: the bytes written are counted and the conversion stops at the limit.
+    limits.output_limit_is_quota = true;
+    limits.max_output_bytes = 250'000;
+    FileInput input(in);
+    FileOutput output(corpus_.path("vbr.mp3"));
+    OutputOptions vbr;
+    vbr.vbr_quality = 0;
+    double reached = 0;
+    try {
+        convert(input, output, vbr, limits, [&](double f) { reached = f; });
+        ADD_FAILURE() << "a VBR MP3 over the limit was produced";
+    } catch (const ConversionError& e) {
+        EXPECT_EQ(e.kind(), ConversionError::Kind::output_too_large) << e.what();
+        EXPECT_NE(std::string(e.what()).find("storage quota"), std::string::npos) << e.what();
+    }
+    EXPECT_GT(reached, 0.1) << "stopped while converting, not before";
+    EXPECT_LT(reached, 0.9);
+}
+
+TEST_F(TranscoderTest, ConversionSlowerThanAllowedTimesOut) {
+    // 120 s of audio allowed 1 ms plus a millisecond per ten seconds of audio: far faster than any decoder and LAME.
+    std::string in = corpus_.make("slow.flac", sine(44100, 120));
+    Limits limits;
+    limits.timeout_floor = std::chrono::milliseconds(1);
+    limits.timeout_ratio = 0.0001;
+    expect_failure(in, corpus_.path("slow.mp3"), ConversionError::Kind::timeout, "took longer than allowed", limits);
+
+    Limits generous;  // the defaults let the same file through
+    EXPECT_NEAR(convert_file(in, corpus_.path("ok.mp3"), {}, generous).duration_seconds, 120.0, 0.05);
+}
+
+TEST_F(TranscoderTest, ChannelSampleRateAndStreamLimitsEachHaveTheirReason) {
+    std::string surround = corpus_.make("six.flac", concat({sine(), {"-af", "aformat=channel_layouts=5.1"}}));
+    Limits two_channels;
+    two_channels.max_channels = 2;
+    expect_failure(surround, corpus_.path("six.mp3"), ConversionError::Kind::too_many_channels, "6 channels",
+                   two_channels);
+
+    std::string hires = corpus_.make("hires.wav", sine(384000, 1));  // over the default of 192 kHz
+    expect_failure(hires, corpus_.path("hires.mp3"), ConversionError::Kind::sample_rate_too_high, "384000 Hz");
+
+    std::vector<std::string> args;
+    for (int i = 0; i < 6; ++i) {
+        auto input = sine(8000 + 1000 * i, 1);
+        args.insert(args.end(), input.begin(), input.end());
+    }
+    for (int i = 0; i < 6; ++i) args.insert(args.end(), {"-map", std::to_string(i)});
+    args.insert(args.end(), {"-c:a", "flac"});
+    Limits four_streams;
+    four_streams.max_streams = 4;
+    std::string mkv = corpus_.make("six_tracks.mkv", args);
+    expect_failure(mkv, corpus_.path("mkv.mp3"), ConversionError::Kind::too_many_streams, "more than 4 streams",
+                   four_streams);
+    args.back() = "mp2";  // a transport stream announces its streams as they come
+    std::string ts = corpus_.make("six_tracks.ts", args);
+    expect_failure(ts, corpus_.path("ts.mp3"), ConversionError::Kind::too_many_streams, "more than 4 streams",
+                   four_streams);
+    EXPECT_NEAR(convert_file(ts, corpus_.path("ts_ok.mp3")).duration_seconds, 1.0, 0.1) << "within the default";
+}
+
+TEST_F(TranscoderTest, AudioThatChangesShapeMidwayConverts) {
+    // A TV recording switching from mono 44.1 kHz to 5.1 at 48 kHz: two transport streams back to back.
+    std::string first = corpus_.make("first.ts", concat({sine(44100, 2), {"-c:a", "aac"}}));
+    std::string second =
+        corpus_.make("second.ts", concat({sine(48000, 2), {"-af", "aformat=channel_layouts=5.1", "-c:a", "aac"}}));
+    std::ofstream joined(corpus_.path("joined.ts"), std::ios::binary);
+    joined << read_all(first) << read_all(second);
+    joined.close();
+    auto result = convert_file(corpus_.path("joined.ts"), corpus_.path("joined.mp3"));
+    EXPECT_NEAR(result.duration_seconds, 4.0, 0.2);
+    EXPECT_NEAR(decoded_seconds(corpus_.path("joined.mp3")), 4.0, 0.2);
+}
+
+TEST_F(TranscoderTest, CommandLineTakesRelativePathsAndWorksInAnEmptiedDirectory) {
+    corpus_.make("relative.wav", sine());
+    auto r = testing::run_command(
+        "/bin/sh", {"-c", "cd '" + corpus_.dir().string() + "' && exec '" + kBinary + "' convert relative.wav out.mp3"},
+        {{"TMPDIR", corpus_.dir().string()}});
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_TRUE(fs::exists(corpus_.path("out.mp3")));
+    for (const auto& e : fs::directory_iterator(corpus_.dir())) {
+        EXPECT_FALSE(e.is_directory()) << "the emptied working directory is removed: " << e.path();
+    }
 }
 
 }  // namespace

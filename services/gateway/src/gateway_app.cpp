@@ -129,6 +129,9 @@ class UploadConsumer : public http::BodyConsumer {
                                   {"trace_id", job.trace_id},
                                   {"submitted_at", now_ms()}};
         if (job.callback_url) message["callback_url"] = *job.callback_url;
+        // The MP3 counts against the owner's quota too: it may take what was left when the upload began (the upload
+        // itself is deleted once converted). The converter fails the job (output_too_large) rather than go over.
+        if (quota_left_) message["max_output_bytes"] = *quota_left_;
         try {
             app_.publisher_.publish("", app_.config_.topology.video_queue,
                                     {.body = message.dump(), .message_id = job.id, .correlation_id = job.trace_id});

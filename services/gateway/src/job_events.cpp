@@ -27,6 +27,7 @@ void apply_to(Job& job, const StatusEvent& event) {
     if (event.mp3_size) job.mp3_size = event.mp3_size;
     if (event.duration_ms) job.duration_ms = event.duration_ms;
     if (event.error) job.error = event.error;
+    if (event.reason) job.reason = event.reason;
     if (event.at_ms) job.updated_ms = event.at_ms;
 }
 

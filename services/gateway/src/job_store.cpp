@@ -1,5 +1,7 @@
 #include "job_store.hpp"
 
+#include <algorithm>
+
 #include "mp3c/storage.hpp"
 
 namespace mp3c::gateway {
@@ -9,7 +11,7 @@ namespace {
 constexpr const char* kColumns =
     "id, owner_id, owner_email, filename, size, video_fid, mp3_fid, mp3_size, duration_ms, status, progress, error,"
     " options, trace_id, FLOOR(UNIX_TIMESTAMP(created_at) * 1000), FLOOR(UNIX_TIMESTAMP(updated_at) * 1000),"
-    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url";
+    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url, reason";
 
 Job from_row(const mysql::Row& r) {
     Job j;
@@ -32,6 +34,7 @@ Job from_row(const mysql::Row& r) {
     j.updated_ms = r.integer(15);
     if (!r.is_null(16)) j.finished_ms = r.integer(16);
     j.callback_url = r.optional_text(17);
+    j.reason = r.optional_text(18);
     return j;
 }
 
@@ -88,6 +91,7 @@ nlohmann::json Job::to_json() const {
             {"mp3_size", optional(mp3_size)},
             {"duration_seconds", duration_ms ? nlohmann::json(static_cast<double>(*duration_ms) / 1000.0) : nullptr},
             {"error", optional(error)},
+            {"reason", optional(reason)},
             {"options", options},
             {"created_at", iso8601(created_ms)},
             {"updated_at", iso8601(updated_ms)},
@@ -130,6 +134,13 @@ std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
         }
         e.error = std::move(error);
     }
+    if (j.contains("reason") && j["reason"].is_string()) {
+        std::string reason = j["reason"];
+        bool word = !reason.empty() && reason.size() <= 64 && std::all_of(reason.begin(), reason.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || c == '_';
+        });
+        if (word) e.reason = std::move(reason);  // anything else is not a reason a program could act on: left out
+    }
     if (j.contains("source_deleted") && j["source_deleted"].is_boolean()) e.source_deleted = j["source_deleted"];
     if (j.contains("at") && j["at"].is_number_integer()) e.at_ms = j["at"];
     if (e.status == JobStatus::done && !e.mp3_fid) return std::nullopt;  // a finished job names its MP3
@@ -165,6 +176,7 @@ std::vector<mysql::Migration> JobStore::migrations() {
         // Request ids (the trace id) may be up to 128 characters.
         {2, "longer trace ids", {"ALTER TABLE jobs MODIFY trace_id VARCHAR(128) NOT NULL"}},
         {3, "webhooks", {"ALTER TABLE jobs ADD COLUMN callback_url VARCHAR(2000) NULL"}},
+        {4, "failure reasons", {"ALTER TABLE jobs ADD COLUMN reason VARCHAR(64) NULL"}},
     };
 }
 
@@ -246,10 +258,10 @@ bool JobStore::apply(const StatusEvent& e) {
             case JobStatus::failed:
             case JobStatus::cancelled:
                 return c.execute(
-                           "UPDATE jobs SET status = ?, error = ?, finished_at = CURRENT_TIMESTAMP(3) "
+                           "UPDATE jobs SET status = ?, error = ?, reason = ?, finished_at = CURRENT_TIMESTAMP(3) "
                            "WHERE id = ? AND status IN ('queued', 'processing')",
-                           {to_string(e.status), e.error ? mysql::Value(*e.error) : mysql::Value(nullptr), e.job_id}) >
-                       0;
+                           {to_string(e.status), e.error ? mysql::Value(*e.error) : mysql::Value(nullptr),
+                            e.reason ? mysql::Value(*e.reason) : mysql::Value(nullptr), e.job_id}) > 0;
             case JobStatus::queued:
                 return false;
         }

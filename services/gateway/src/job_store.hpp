@@ -32,6 +32,7 @@ struct Job {
     JobStatus status = JobStatus::queued;
     int progress = 0;
     std::optional<std::string> error;
+    std::optional<std::string> reason;  // failed jobs: a word for programs (unsupported_format, too_long, ...)
     nlohmann::json options = nlohmann::json::object();
     std::string trace_id;
     int64_t created_ms = 0;
@@ -51,6 +52,7 @@ struct StatusEvent {
     std::optional<uint64_t> mp3_size;
     std::optional<uint64_t> duration_ms;
     std::optional<std::string> error;
+    std::optional<std::string> reason;  // [a-z_], at most 64 characters
     bool source_deleted = false;  // with done: the converter deleted the upload
     int64_t at_ms = 0;
 
