@@ -43,6 +43,11 @@ const INGRESS_SOURCES = {
   rabbitmq: { required: ['gateway', 'converter', 'notification'], optional: ['ns:monitoring'] },
   maildev: { required: ['notification'], optional: [] },
 };
+// Where a workload may open connections to, for those that get an egress policy: `app:port/protocol`, or dns for the
+// cluster's DNS (kube-system's kube-dns on 53). The converters parse untrusted media.
+const EGRESS_DESTINATIONS = {
+  converter: ['rabbitmq:5672/TCP', 'mongodb:27017/TCP', 'dns:53/UDP', 'dns:53/TCP'],
+};
 const RABBITMQ_MANAGEMENT_PORTS = [15672, 15671, 'management'];
 // The largest upload the gateway accepts plus the multipart framing; nginx must let at least this through.
 const MIN_BODY_BYTES = 2 * 1024 ** 3 + 1024 ** 2;
@@ -640,6 +645,42 @@ function checkNetworkPolicies(target, objects) {
   }
 }
 
+function checkEgress(target, objects) {
+  const policies = byKind(objects, 'NetworkPolicy');
+  const all = pods(objects);
+  for (const p of all) {
+    const expected = EGRESS_DESTINATIONS[p.app];
+    if (!expected) continue;
+    const where = ref(target, p.obj);
+    const selecting = policies.filter((np) => labelsMatch(np.spec.podSelector, p.labels) && (np.spec.policyTypes || []).includes('Egress'));
+    if (!check('networkpolicy: the converters reach only RabbitMQ, MongoDB and DNS', selecting.length > 0, where, 'no egress NetworkPolicy selects these pods: they may connect anywhere')) continue;
+    const reached = new Set();
+    for (const np of selecting) {
+      for (const rule of np.spec.egress || []) {
+        const ports = (rule.ports || []).map((x) => `${x.port}/${x.protocol || 'TCP'}`);
+        const tos = rule.to === undefined || rule.to.length === 0 ? [{ any: true }] : rule.to;
+        for (const t of tos) {
+          let names = [];
+          if (t.any || t.ipBlock) names = [t.any ? '*' : `ip:${t.ipBlock.cidr}`];
+          else if (t.namespaceSelector) {
+            const ns = (t.namespaceSelector.matchLabels || {})['kubernetes.io/metadata.name'];
+            const app = t.podSelector && (t.podSelector.matchLabels || {})['k8s-app'];
+            names = [ns === 'kube-system' && app === 'kube-dns' ? 'dns' : `namespaces:${JSON.stringify(t.namespaceSelector)}`];
+          } else if (t.podSelector) {
+            names = all.filter((q) => labelsMatch(t.podSelector, q.labels)).map((q) => q.app || q.obj.metadata.name);
+            if (names.length === 0) names = [`pods:${JSON.stringify(t.podSelector)}(none)`];
+          }
+          for (const n of names) for (const port of (ports.length ? ports : ['all'])) reached.add(`${n}:${port}`);
+        }
+      }
+    }
+    const extra = [...reached].filter((d) => !expected.includes(d));
+    const missing = expected.filter((d) => !reached.has(d));
+    check('networkpolicy: the converters reach only RabbitMQ, MongoDB and DNS', extra.length === 0 && missing.length === 0, where,
+      `${extra.length ? `also reaches ${extra.join(', ')}` : ''}${extra.length && missing.length ? '; ' : ''}${missing.length ? `cannot reach ${missing.join(', ')}` : ''}`);
+  }
+}
+
 function checkSecretsRendered(target, objects, exampleKeys) {
   for (const s of byKind(objects, 'Secret')) {
     const where = ref(target, s);
@@ -835,6 +876,7 @@ function main(argv) {
     checkIngress(t.name, objects);
     checkPdbs(t.name, objects);
     checkNetworkPolicies(t.name, objects);
+    checkEgress(t.name, objects);
     checkSecretsRendered(t.name, objects, exampleKeys);
     checkExpectations(t.name, objects);
   }
