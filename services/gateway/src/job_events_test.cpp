@@ -90,6 +90,21 @@ TEST(StatusEventParsing, RejectsInvalidEvents) {
     EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"exploded"})"));
     EXPECT_FALSE(StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"done"})"))
         << "done without its mp3";
+    // A failure's reason is a word for programs; anything else is left out, the event still counts.
+    auto reasoned = StatusEvent::parse(
+        R"({"job_id":"0123456789abcdef01234567","status":"failed","error":"x","reason":"unsupported_format"})");
+    ASSERT_TRUE(reasoned);
+    EXPECT_EQ(reasoned->reason, "unsupported_format");
+    for (const char* bad : {R"("Unsupported")", R"("a b")", R"("")", R"(42)", R"("<script>")"}) {
+        auto odd = StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"failed","reason":)" +
+                                      std::string(bad) + "}");
+        ASSERT_TRUE(odd) << bad;
+        EXPECT_FALSE(odd->reason) << bad;
+    }
+    auto long_reason = StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"failed","reason":")" +
+                                          std::string(65, 'x') + R"("})");
+    ASSERT_TRUE(long_reason);
+    EXPECT_FALSE(long_reason->reason);
     auto ok = StatusEvent::parse(R"({"job_id":"0123456789abcdef01234567","status":"processing","progress":150.5})");
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->progress, 100);

@@ -147,9 +147,12 @@ TEST_F(GatewayApiTest, StatusEventsMoveTheJobAndStreamAsServerSentEvents) {
 TEST_F(GatewayApiTest, FailedJobKeepsItsReason) {
     auto tok = token(1, "a@example.com");
     std::string job_id = upload(tok, pattern(100)).json()["job_id"];
-    publish_event({{"job_id", job_id}, {"status", "failed"}, {"error", "the file has no audio track"}});
+    publish_event(
+        {{"job_id", job_id}, {"status", "failed"}, {"error", "the file has no audio track"}, {"reason", "no_audio"}});
     ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "failed"; }));
     EXPECT_EQ(get("/jobs/" + job_id, tok).json()["error"], "the file has no audio track");
+    EXPECT_EQ(get("/jobs/" + job_id, tok).json()["reason"], "no_audio") << "kept in the database";
+    EXPECT_TRUE(get("/jobs", tok).json()["jobs"][0]["reason"] == "no_audio");
     publish_event({{"job_id", job_id}, {"status", "processing"}, {"progress", 50}});  // too late: stays failed
     auto events = get("/jobs/" + job_id + "/events", tok);  // a finished job's stream ends at once
     EXPECT_NE(events.body.find("\"status\":\"failed\""), std::string::npos);
@@ -531,6 +534,18 @@ TEST_F(GatewayApiTest, QuotaLimitsStoredBytesPerUser) {
     EXPECT_TRUE(eventually([&] { return temporary_files("videos") == 0; }));
     EXPECT_EQ(stored_files("videos"), 1u);
     EXPECT_EQ(upload(token(2, "b@example.com"), pattern(1000000)).status, 202) << "quotas are per user";
+
+    // The MP3 counts too: each job's message tells the converter what the quota left when its upload began.
+    auto messages = drain(topology_.video_queue);
+    ASSERT_EQ(messages.size(), 2u);
+    for (const auto& m : messages) EXPECT_EQ(m["max_output_bytes"], 1500000u) << m.dump();
+}
+
+TEST_F(GatewayApiTest, WithoutAQuotaTheConverterIsNotToldOne) {
+    ASSERT_EQ(upload(token(1, "a@example.com"), pattern(1000)).status, 202);
+    auto messages = drain(topology_.video_queue);
+    ASSERT_EQ(messages.size(), 1u);
+    EXPECT_FALSE(messages[0].contains("max_output_bytes")) << messages[0].dump();
 }
 
 TEST_F(GatewayApiTest, LoginAndRegisterArePassedToAuthWhichMayBeDown) {
