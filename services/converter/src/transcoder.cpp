@@ -413,8 +413,9 @@ class Transcoder {
 
     // Called by ffmpeg_log for errors FFmpeg reports against this conversion's input context.
     void ffmpeg_error(const AVFormatContext* context) {
-        // avformat_new_stream() refuses a stream past max_streams and says so: that is the stream limit, whatever the
-        // demuxer then makes of the refusal (a failed open, or a stream it silently leaves out).
+        // avformat_new_stream() refuses a stream past max_streams (the limit + 1) and says so: that is the stream
+        // limit, whatever the demuxer then makes of the refusal (a failed open, or a stream it silently leaves out).
+        // With the limit + 1 streams there, any error means the file already has more streams than allowed.
         if (context->nb_streams >= static_cast<unsigned>(context->max_streams)) stream_limit_hit_ = true;
     }
 
@@ -486,7 +487,7 @@ class Transcoder {
         raw->opaque = this;
         raw->io_open = &Transcoder::refuse_nested_open;
         raw->interrupt_callback = {&Watchdog::interrupt, &watchdog_};
-        raw->max_streams = limits_.max_streams;
+        raw->max_streams = limits_.max_streams + 1;  // one over: a file with exactly the limit never trips it
         AVDictionary* settings = nullptr;
         // Second lines of defence behind the probe and io_open: the demuxer must be an allowed one, no protocol may be
         // opened from inside the file (an empty list allows none), the MP4 demuxer follows no data references, and
@@ -501,11 +502,8 @@ class Transcoder {
         input_.reset(raw);
         rc = avformat_find_stream_info(input_.get(), nullptr);
         if (rc < 0) io_or(Kind::corrupt, "the file is damaged: its streams cannot be read", rc);
+        check_stream_count();
         explain_limits();
-        if (input_->nb_streams > static_cast<unsigned>(limits_.max_streams)) {
-            stream_limit_hit_ = true;
-            explain_limits();
-        }
 
         const AVCodec* decoder = nullptr;
         rc = av_find_best_stream(input_.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
@@ -530,6 +528,11 @@ class Transcoder {
                                      " s long; the limit is " + std::to_string(limits_.max_duration.count()) + " s");
         }
         check_audio_shape(stream->codecpar->ch_layout.nb_channels, stream->codecpar->sample_rate);
+    }
+
+    void check_stream_count() {
+        if (input_->nb_streams > static_cast<unsigned>(limits_.max_streams)) stream_limit_hit_ = true;
+        if (stream_limit_hit_) explain_limits();
     }
 
     // Channels and sample rate within the limits: checked on what the file declares, and again on every decoded frame
@@ -637,7 +640,7 @@ class Transcoder {
                 if (!in_bridge_.error.empty()) io_or(Kind::io, "reading", rc);
                 break;  // a damaged tail: keep what decoded, judged below
             }
-            if (stream_limit_hit_) explain_limits();  // a transport stream announces streams as it goes
+            check_stream_count();  // a transport stream announces streams as it goes
             if (packet->stream_index == stream_index_) {
                 rc = avcodec_send_packet(decoder_.get(), packet.get());
                 if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
@@ -654,7 +657,7 @@ class Transcoder {
         submit(nullptr);  // flush the encoder
         if (encoder_thread_) encoder_thread_->wait();
 
-        double decoded = static_cast<double>(samples_in_) / decoder_->sample_rate;
+        double decoded = decoded_seconds_;
         if (samples_in_ == 0) fail(Kind::corrupt, "the audio track could not be decoded");
         // A container that promises more than could be decoded was cut short (an interrupted upload or copy).
         if (source_seconds_ > 2.0 && decoded < source_seconds_ * 0.9 && decoded < source_seconds_ - 1.0) {

@@ -43,8 +43,8 @@ class ConverterHostileTest : public ConverterSystemTest {
     void expect_failed(const std::string& tok, const std::string& id, const std::string& reason,
                        const std::string& words, const std::string& what) {
         SCOPED_TRACE(what);
-        ASSERT_TRUE(eventually([&] { return job(tok, id)["status"] != "queued" && job(tok, id)["status"] != "processing"; },
-                               60s))
+        ASSERT_TRUE(eventually(
+            [&] { return job(tok, id)["status"] != "queued" && job(tok, id)["status"] != "processing"; }, 60s))
             << job(tok, id).dump();
         auto j = job(tok, id);
         EXPECT_EQ(j["status"], "failed") << j.dump();
@@ -67,23 +67,24 @@ TEST_F(ConverterHostileTest, ReferencesToOtherFilesAndAddressesFailWithoutReadin
     auto attacker = token(2, "attacker@example.com");
     size_t c = start_converter();
     std::string cwd = working_directory(c);
-    EXPECT_NE(cwd.find("(deleted)"), std::string::npos) << "the converter works in an emptied, removed directory: "
-                                                        << cwd;
+    EXPECT_NE(cwd.find("(deleted)"), std::string::npos)
+        << "the converter works in an emptied, removed directory: " << cwd;
 
     std::string victim_job = submit(victim, media(2));
     ASSERT_TRUE(eventually([&] { return job(victim, victim_job)["status"] == "done"; }, 60s));
     fs::path victim_mp3 = storage_dir_ / "mp3s" / victim_job.substr(0, 2) / victim_job;
-    ASSERT_TRUE(fs::exists(victim_mp3)) << "the stored MP3's real path, as an attacker who guessed the id would name it";
+    ASSERT_TRUE(fs::exists(victim_mp3))
+        << "the stored MP3's real path, as an attacker who guessed the id would name it";
 
     LoopbackListener listener;
     FileWatch watch(victim_mp3.string());
     // Relative to the directory the converter was started in: where `make up` resolved such names before.
     auto cases = hostile_files(victim_mp3.string(), fs::relative(victim_mp3, fs::current_path()).string(), listener);
-    cases.push_back({"still_image.mp4",
-                     make({"-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1", "-f", "image2pipe", "-c:v",
-                           "png"},
-                          "still.png"),
-                     "an image"});
+    cases.push_back(
+        {"still_image.mp4",
+         make({"-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1", "-f", "image2pipe", "-c:v", "png"},
+              "still.png"),
+         "an image"});
     std::vector<std::string> ids;
     for (const auto& hostile : cases) ids.push_back(upload_as(attacker, hostile.content, hostile.name));
     for (size_t i = 0; i < cases.size(); ++i) {
@@ -105,10 +106,8 @@ TEST_F(ConverterHostileTest, ReferencesToOtherFilesAndAddressesFailWithoutReadin
 
 TEST_F(ConverterHostileTest, LegalButHostileInputsFailEachWithItsOwnReason) {
     auto tok = token(1, "a@example.com");
-    size_t c = start_converter({{"MAX_CHANNELS", "2"},
-                                {"MAX_STREAMS", "4"},
-                                {"MAX_SAMPLE_RATE", "48000"},
-                                {"MAX_OUTPUT_BYTES", "1000000"}});
+    size_t c = start_converter(
+        {{"MAX_CHANNELS", "2"}, {"MAX_STREAMS", "4"}, {"MAX_SAMPLE_RATE", "48000"}, {"MAX_OUTPUT_BYTES", "1000000"}});
     std::vector<std::string> six_tracks;
     for (int i = 0; i < 6; ++i) {
         auto input = tone(8000 + 1000 * i, 1);
@@ -129,7 +128,8 @@ TEST_F(ConverterHostileTest, LegalButHostileInputsFailEachWithItsOwnReason) {
     expect_failed(tok, rate, "sample_rate_too_high", "96000 Hz", "sample rate");
     expect_failed(tok, streams, "too_many_streams", "more than 4 streams", "streams");
     expect_failed(tok, output, "output_too_large", "1000000 bytes", "output size");
-    ASSERT_TRUE(eventually([&] { return job(tok, fine)["status"] == "done"; })) << "the limits let a normal file through";
+    ASSERT_TRUE(eventually([&] { return job(tok, fine)["status"] == "done"; }))
+        << "the limits let a normal file through";
     EXPECT_EQ(stored_files("mp3s"), 1u);
     EXPECT_EQ(count(c, "retrying"), 0u);
     EXPECT_TRUE(scratch_empty());

@@ -526,6 +526,17 @@ TEST_F(TranscoderTest, ChannelSampleRateAndStreamLimitsEachHaveTheirReason) {
     std::string mkv = corpus_.make("six_tracks.mkv", args);
     expect_failure(mkv, corpus_.path("mkv.mp3"), ConversionError::Kind::too_many_streams, "more than 4 streams",
                    four_streams);
+    std::vector<std::string> four;  // exactly the limit: converts
+    for (int i = 0; i < 4; ++i) {
+        auto input = sine(8000 + 1000 * i, 1);
+        four.insert(four.end(), input.begin(), input.end());
+    }
+    for (int i = 0; i < 4; ++i) four.insert(four.end(), {"-map", std::to_string(i)});
+    four.insert(four.end(), {"-c:a", "flac"});
+    EXPECT_NEAR(convert_file(corpus_.make("four_tracks.mkv", four), corpus_.path("four.mp3"), {}, four_streams)
+                    .duration_seconds,
+                1.0, 0.05)
+        << "a file with exactly the limit's streams converts";
     args.back() = "mp2";  // a transport stream announces its streams as they come
     std::string ts = corpus_.make("six_tracks.ts", args);
     expect_failure(ts, corpus_.path("ts.mp3"), ConversionError::Kind::too_many_streams, "more than 4 streams",
