@@ -4,6 +4,7 @@
 
 #include "credentials.hpp"
 #include "mp3c/log.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/strings.hpp"
 
 namespace mp3c::auth {
@@ -130,9 +131,8 @@ Response AuthApp::login(Request& request) {
 
     auto now = std::chrono::system_clock::now();
     auto expires_at = now + config_.token_ttl;
-    std::string jwt = signer_.issue(
-        {{"username", user->email}, {"sub", std::to_string(user->id)}, {"admin", user->role == Role::admin}},
-        expires_at, now);
+    messages::AccessClaims claims{user->email, static_cast<uint64_t>(user->id), user->role == Role::admin};
+    std::string jwt = signer_.issue(claims.to_json(), expires_at, now);
     if (wants_json(request)) {
         return Response::json(200, {{"token", jwt},
                                     {"token_type", "Bearer"},

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "mp3c/http_config.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
 #include "temporary_file.hpp"
 
@@ -58,21 +59,6 @@ class ProgressReporter {
 
 }  // namespace
 
-struct Worker::Job {
-    std::string job_id;
-    std::string video_fid;
-    std::string username;
-    std::string user_id;
-    std::string filename;
-    std::string trace_id;
-    std::string callback_url;  // passed on to the mp3 message and status events for the notification service
-    OutputOptions options;
-    int attempt = 1;
-    int64_t submitted_at = 0;
-    // What the owner's storage quota left when they uploaded (the gateway's max_output_bytes); none without a quota.
-    std::optional<uint64_t> quota_left;
-};
-
 WorkerConfig load_worker_config(config::Env& env) {
     WorkerConfig c;
     c.amqp = amqp::options_from_env(env, "converter");
@@ -115,6 +101,7 @@ Worker::Worker(WorkerConfig config)
       videos_(storage::open_store(config_.storage_url, "videos")),
       mp3s_(storage::open_store(config_.storage_url, "mp3s")),
       publisher_(config_.amqp, config_.topology),
+      retries_(publisher_, config_.topology.video_queue, config_.max_attempts),
       jobs_(registry_->counter("converter_jobs_total", "Jobs by outcome.", {"result"})),
       conversion_seconds_(registry_->histogram("converter_conversion_seconds", "Time to convert one job.", {},
                                                {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800})),
@@ -164,209 +151,221 @@ http::ReadinessCheck Worker::readiness() {
     };
 }
 
-void Worker::publish_status(const Job& job, const std::string& status, nlohmann::json extra) {
-    extra["job_id"] = job.job_id;
-    extra["status"] = status;
-    extra["at"] = now_ms();
-    extra["trace_id"] = job.trace_id;
-    extra["username"] = job.username;
-    extra["filename"] = job.filename;
-    if (!job.callback_url.empty()) extra["callback_url"] = job.callback_url;
-    publisher_.publish(config_.topology.status_exchange, "job." + status,
-                       {.body = extra.dump(), .message_id = job.job_id, .correlation_id = job.trace_id});
+messages::StatusEvent Worker::event(const Job& job, messages::JobState state) const {
+    messages::StatusEvent e;
+    e.job_id = job.job_id;
+    e.status = state;
+    e.at = now_ms();
+    e.trace_id = job.trace_id;
+    e.username = job.username;
+    e.filename = job.filename;
+    e.callback_url = job.callback_url;
+    return e;
+}
+
+void Worker::publish(const messages::StatusEvent& e) {
+    publisher_.publish(config_.topology.status_exchange, e.routing_key(),
+                       {.body = e.to_body(), .message_id = e.job_id, .correlation_id = e.trace_id});
+}
+
+void Worker::publish_progress(const Job& job, int percent) {
+    auto e = event(job, messages::JobState::processing);
+    e.progress = percent;
+    publish(e);
+}
+
+void Worker::publish_failure(const Job& job, const std::string& error, const std::string& reason) {
+    auto e = event(job, messages::JobState::failed);
+    e.error = error;
+    e.reason = reason;
+    publish(e);
 }
 
 void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted) {
-    nlohmann::json message = {{"video_fid", job.video_fid}, {"mp3_fid", mp3.id},
-                              {"username", job.username},   {"job_id", job.job_id},
-                              {"user_id", job.user_id},     {"filename", job.filename},
-                              {"mp3_size", mp3.size},       {"duration_seconds", duration_seconds},
-                              {"trace_id", job.trace_id}};
-    if (!job.callback_url.empty()) message["callback_url"] = job.callback_url;
+    messages::Mp3Ready ready;
+    ready.job_id = job.job_id;
+    ready.video_fid = job.video_fid;
+    ready.mp3_fid = mp3.id;
+    ready.username = job.username;
+    ready.user_id = job.user_id;
+    ready.filename = job.filename;
+    ready.mp3_size = mp3.size;
+    ready.duration_seconds = duration_seconds;
+    ready.trace_id = job.trace_id;
+    ready.callback_url = job.callback_url;
     publisher_.publish("", config_.topology.mp3_queue,
-                       {.body = message.dump(), .message_id = job.job_id, .correlation_id = job.trace_id});
-    publish_status(job, "done",
-                   {{"progress", 100},
-                    {"mp3_fid", mp3.id},
-                    {"mp3_size", mp3.size},
-                    {"duration_seconds", duration_seconds},
-                    {"source_deleted", source_deleted}});
+                       {.body = ready.to_body(), .message_id = job.job_id, .correlation_id = job.trace_id});
+    auto done = event(job, messages::JobState::done);
+    done.progress = 100;
+    done.mp3_fid = mp3.id;
+    done.mp3_size = mp3.size;
+    done.duration_seconds = duration_seconds;
+    done.source_deleted = source_deleted;
+    publish(done);
 }
 
-Outcome Worker::retry_or_give_up(const Job& job, const std::string& body, const std::string& reason) {
-    if (job.attempt >= config_.max_attempts) {
+Outcome Worker::retry_or_give_up(const Job& job, const amqp::Delivery& delivery, const std::string& reason) {
+    if (retries_.exhausted(job.attempt)) {
         log::error("job failed after its last attempt: dead-lettered",
                    {{"job_id", job.job_id}, {"attempt", job.attempt}, {"error", reason}});
         jobs_.with({"gave_up"}).inc();
         try {
-            publish_status(job, "failed",
-                           {{"error", "the conversion failed " + std::to_string(job.attempt) +
-                                          " times for a technical reason; please try again later"},
-                            {"reason", "gave_up"}});
+            publish_failure(job,
+                            "the conversion failed " + std::to_string(job.attempt) +
+                                " times for a technical reason; please try again later",
+                            "gave_up");
         } catch (const amqp::Error&) {
             return Outcome::requeue;  // without the broker nothing can be reported: try the whole thing later
         }
         return Outcome::dead_letter;
     }
-    std::string retry_queue = amqp::names::retry_queue_after(config_.topology.video_queue, job.attempt);
-    auto next = nlohmann::json::parse(body);
-    next["attempt"] = job.attempt + 1;
     log::warn("job failed for a transient reason: retrying",
-              {{"job_id", job.job_id}, {"attempt", job.attempt}, {"retry_queue", retry_queue}, {"error", reason}});
+              {{"job_id", job.job_id},
+               {"attempt", job.attempt},
+               {"retry_queue", amqp::names::retry_queue_after(config_.topology.video_queue, job.attempt)},
+               {"error", reason}});
     jobs_.with({"retried"}).inc();
-    publisher_.publish("", retry_queue,
-                       {.body = next.dump(), .message_id = job.job_id, .correlation_id = job.trace_id});
-    return Outcome::ack;
+    return retries_.retry(delivery, job.attempt, messages::next_attempt(job));
+}
+
+Outcome Worker::reject(const amqp::Delivery& delivery, const messages::Problem& problem) {
+    // The job it belongs to, if that can be told (the gateway sets the message id to the job id), is failed so that
+    // its owner is not left waiting; the message itself goes to the dead-letter queue for an operator.
+    auto named = messages::job_named_in(delivery.body);
+    if (!named.job_id && storage::is_valid_id(delivery.message_id)) named.job_id = delivery.message_id;
+    log::error("invalid video message dead-lettered", {{"body", delivery.body.substr(0, 500)},
+                                                       {"problem", problem.describe()},
+                                                       {"job_id", named.job_id.value_or("")},
+                                                       {"message_id", delivery.message_id}});
+    jobs_.with({"invalid_message"}).inc();
+    if (named.job_id) {
+        Job job;
+        job.job_id = *named.job_id;
+        job.username = named.username.value_or("");
+        job.trace_id = named.trace_id.value_or(delivery.correlation_id);
+        try {
+            publish_failure(job, "the job's message was damaged and could not be processed", "invalid_message");
+        } catch (const amqp::Error&) {
+            return Outcome::requeue;  // report it once the broker is back
+        }
+    }
+    return Outcome::dead_letter;
 }
 
 Outcome Worker::handle(const amqp::Delivery& delivery) {
-    auto body = nlohmann::json::parse(delivery.body, nullptr, false);
-    Job job;
-    auto text = [&](const char* key) -> std::optional<std::string> {
-        if (!body.is_object() || !body.contains(key) || !body[key].is_string()) return std::nullopt;
-        return body[key].get<std::string>();
-    };
-    auto job_id = text("job_id"), video_fid = text("video_fid"), username = text("username");
-    auto options = body.is_object() ? OutputOptions::from_json(body.value("options", nlohmann::json())) : std::nullopt;
-    if (!job_id || !storage::is_valid_id(*job_id) || !video_fid || !storage::is_valid_id(*video_fid) || !username ||
-        !options) {
-        // The job it belongs to, if that can be told (the gateway sets the message id to the job id), is failed so
-        // that its owner is not left waiting; the message itself goes to the dead-letter queue for an operator.
-        std::string named = job_id && storage::is_valid_id(*job_id) ? *job_id : delivery.message_id;
-        log::error("invalid video message dead-lettered",
-                   {{"body", delivery.body.substr(0, 500)}, {"job_id", named}, {"message_id", delivery.message_id}});
-        jobs_.with({"invalid_message"}).inc();
-        if (storage::is_valid_id(named)) {
-            job.job_id = named;
-            job.username = username.value_or("");
-            job.trace_id = text("trace_id").value_or(delivery.correlation_id);
-            try {
-                publish_status(job, "failed",
-                               {{"error", "the job's message was damaged and could not be processed"},
-                                {"reason", "invalid_message"}});
-            } catch (const amqp::Error&) {
-                return Outcome::requeue;  // report it once the broker is back
-            }
-        }
-        return Outcome::dead_letter;
+    auto parsed = messages::VideoJob::parse(delivery.body);
+    if (!parsed) return reject(delivery, parsed.error());
+    Job job = std::move(parsed).value();
+    if (job.trace_id.empty()) job.trace_id = delivery.correlation_id;
+    if (job.submitted_at > 0 && job.attempt == 1) {
+        queue_wait_.with({}).observe(static_cast<double>(now_ms() - job.submitted_at) / 1000.0);
     }
-    job.job_id = *job_id;
-    job.video_fid = *video_fid;
-    job.username = *username;
-    job.user_id = text("user_id").value_or("");
-    job.filename = text("filename").value_or("");
-    job.trace_id = text("trace_id").value_or(delivery.correlation_id);
-    job.callback_url = text("callback_url").value_or("");
-    job.options = *options;
-    if (body.contains("attempt") && body["attempt"].is_number_integer())
-        job.attempt = std::max(1, body["attempt"].get<int>());
-    if (body.contains("max_output_bytes") && body["max_output_bytes"].is_number_unsigned()) {
-        job.quota_left = body["max_output_bytes"].get<uint64_t>();
-    }
-    if (body.contains("submitted_at") && body["submitted_at"].is_number_integer() && job.attempt == 1) {
-        queue_wait_.with({}).observe(static_cast<double>(now_ms() - body["submitted_at"].get<int64_t>()) / 1000.0);
-    }
-
     try {
-        // Idempotent: the MP3 is named after the job, so a redelivered job that was stored is only announced again.
-        if (auto existing = mp3s_->stat(job.job_id)) {
-            log::info("job already converted: announcing it again", {{"job_id", job.job_id}});
-            jobs_.with({"reannounced"}).inc();
-            announce(job, *existing, 0, !videos_->stat(job.video_fid).has_value());
-            return Outcome::ack;
-        }
-        auto reader = videos_->open(job.video_fid);
-        if (!reader) {
-            // Cancelled or deleted by its owner (the gateway removed the upload): nothing to do.
-            log::info("upload gone: job skipped", {{"job_id", job.job_id}, {"video_fid", job.video_fid}});
-            jobs_.with({"skipped"}).inc();
-            return Outcome::ack;
-        }
-        if (reader->info().size > config_.max_input_bytes) {
-            std::string reason = "the upload is larger than the converter's limit of " +
-                                 std::to_string(config_.max_input_bytes) + " bytes";
-            jobs_.with({"too_large"}).inc();
-            publish_status(job, "failed", {{"error", reason}, {"reason", "too_large"}});
-            return Outcome::ack;
-        }
-        publish_status(job, "processing", {{"progress", 0}});
-        log::info("converting", {{"job_id", job.job_id}, {"attempt", job.attempt}, {"bytes", reader->info().size}});
-
-        auto started = std::chrono::steady_clock::now();
-        // A store that cannot seek (GridFS) is read once, front to back, into a nameless local copy that serves the
-        // demuxer's jumps (an MP4 whose index is at the end). The file store seeks directly.
-        std::unique_ptr<MediaInput> input;
-        if (videos_->seeks_cheaply()) {
-            input = std::make_unique<BlobInput>(*videos_, job.video_fid, std::move(reader));
-        } else {
-            uint64_t size = reader->info().size;
-            input = std::make_unique<SpooledInput>(
-                [r = std::shared_ptr<storage::BlobReader>(std::move(reader))](uint8_t* buffer, size_t n) {
-                    return r->read(reinterpret_cast<char*>(buffer), n);
-                },
-                size, config_.temporary_dir);
-        }
-        // The MP3 goes to a nameless local file first: the muxer seeks back to write the LAME header (exact duration,
-        // gapless playback), which a stream into the store could not take. It is small next to the video, and it
-        // vanishes with the process even on kill -9.
-        TemporaryFile output(config_.temporary_dir);
-        ProgressReporter progress([&](int percent) {
-            try {
-                publish_status(job, "processing", {{"progress", percent}});
-            } catch (const amqp::Error&) {
-                // progress is best effort
-            }
-        });
-        Limits limits = config_.limits;
-        limits.abandon = &abandon_;
-        if (job.quota_left && *job.quota_left < limits.max_output_bytes) {
-            limits.max_output_bytes = *job.quota_left;
-            limits.output_limit_is_quota = true;
-        }
-        ConversionResult result;
-        try {
-            result = convert(*input, output, job.options, limits, [&](double f) { progress(f); });
-        } catch (const ConversionError& e) {
-            if (!e.permanent()) throw;
-            log::warn("job failed", {{"job_id", job.job_id}, {"reason", e.kind_name()}, {"error", e.what()}});
-            jobs_.with({std::string(e.kind_name())}).inc();
-            publish_status(job, "failed", {{"error", e.what()}, {"reason", e.kind_name()}});
-            return Outcome::ack;
-        }
-        storage::BlobInfo mp3;
-        {
-            auto writer = mp3s_->create({.owner = job.user_id,
-                                         .filename = std::filesystem::path(job.filename).stem().string() + ".mp3",
-                                         .content_type = "audio/mpeg",
-                                         .id = job.job_id});
-            std::vector<uint8_t> chunk(1 << 20);
-            uint64_t offset = 0;
-            while (size_t n = output.read_at(offset, chunk.data(), chunk.size())) {
-                writer->write(std::string_view(reinterpret_cast<char*>(chunk.data()), n));
-                offset += n;
-            }
-            mp3 = writer->commit();
-        }
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        conversion_seconds_.with({}).observe(seconds);
-        audio_seconds_.inc(result.duration_seconds);
-        bool source_deleted = false;
-        if (!config_.keep_source) source_deleted = videos_->remove(job.video_fid);
-        announce(job, mp3, result.duration_seconds, source_deleted);
-        jobs_.with({"done"}).inc();
-        log::info("job done", {{"job_id", job.job_id},
-                               {"mp3_fid", mp3.id},
-                               {"audio_seconds", result.duration_seconds},
-                               {"conversion_seconds", seconds}});
-        return Outcome::ack;
+        return convert_job(job);
     } catch (const amqp::Error&) {
         throw;  // the broker is gone: the message comes back after reconnecting
     } catch (const ConversionError& e) {
         if (abandon_) return Outcome::requeue;  // shutting down: another worker (or this one, later) takes it
-        return retry_or_give_up(job, delivery.body, e.what());
+        return retry_or_give_up(job, delivery, e.what());
     } catch (const storage::Error& e) {
-        return retry_or_give_up(job, delivery.body, e.what());
+        return retry_or_give_up(job, delivery, e.what());
     }
+}
+
+std::unique_ptr<MediaInput> Worker::open_input(const Job& job, std::unique_ptr<storage::BlobReader> reader) {
+    // A store that cannot seek (GridFS) is read once, front to back, into a nameless local copy that serves the
+    // demuxer's jumps (an MP4 whose index is at the end). The file store seeks directly.
+    if (videos_->seeks_cheaply()) return std::make_unique<BlobInput>(*videos_, job.video_fid, std::move(reader));
+    uint64_t size = reader->info().size;
+    return std::make_unique<SpooledInput>(
+        [r = std::shared_ptr<storage::BlobReader>(std::move(reader))](uint8_t* buffer, size_t n) {
+            return r->read(reinterpret_cast<char*>(buffer), n);
+        },
+        size, config_.temporary_dir);
+}
+
+storage::BlobInfo Worker::store_mp3(const Job& job, const TemporaryFile& mp3) {
+    auto writer = mp3s_->create({.owner = job.user_id,
+                                 .filename = std::filesystem::path(job.filename).stem().string() + ".mp3",
+                                 .content_type = "audio/mpeg",
+                                 .id = job.job_id});
+    std::vector<uint8_t> chunk(1 << 20);
+    uint64_t offset = 0;
+    while (size_t n = mp3.read_at(offset, chunk.data(), chunk.size())) {
+        writer->write(std::string_view(reinterpret_cast<char*>(chunk.data()), n));
+        offset += n;
+    }
+    return writer->commit();
+}
+
+Outcome Worker::convert_job(const Job& job) {
+    // Idempotent: the MP3 is named after the job, so a redelivered job that was stored is only announced again.
+    if (auto existing = mp3s_->stat(job.job_id)) {
+        log::info("job already converted: announcing it again", {{"job_id", job.job_id}});
+        jobs_.with({"reannounced"}).inc();
+        announce(job, *existing, 0, !videos_->stat(job.video_fid).has_value());
+        return Outcome::ack;
+    }
+    auto reader = videos_->open(job.video_fid);
+    if (!reader) {
+        // Cancelled or deleted by its owner (the gateway removed the upload): nothing to do.
+        log::info("upload gone: job skipped", {{"job_id", job.job_id}, {"video_fid", job.video_fid}});
+        jobs_.with({"skipped"}).inc();
+        return Outcome::ack;
+    }
+    if (reader->info().size > config_.max_input_bytes) {
+        jobs_.with({"too_large"}).inc();
+        publish_failure(
+            job,
+            "the upload is larger than the converter's limit of " + std::to_string(config_.max_input_bytes) + " bytes",
+            "too_large");
+        return Outcome::ack;
+    }
+    publish_progress(job, 0);
+    log::info("converting", {{"job_id", job.job_id}, {"attempt", job.attempt}, {"bytes", reader->info().size}});
+
+    auto started = std::chrono::steady_clock::now();
+    auto input = open_input(job, std::move(reader));
+    // The MP3 goes to a nameless local file first: the muxer seeks back to write the LAME header (exact duration,
+    // gapless playback), which a stream into the store could not take. It is small next to the video, and it
+    // vanishes with the process even on kill -9.
+    TemporaryFile output(config_.temporary_dir);
+    ProgressReporter progress([&](int percent) {
+        try {
+            publish_progress(job, percent);
+        } catch (const amqp::Error&) {
+            // progress is best effort
+        }
+    });
+    Limits limits = config_.limits;
+    limits.abandon = &abandon_;
+    if (job.max_output_bytes && *job.max_output_bytes < limits.max_output_bytes) {
+        limits.max_output_bytes = *job.max_output_bytes;  // what the owner's quota left
+        limits.output_limit_is_quota = true;
+    }
+    ConversionResult result;
+    try {
+        result = convert(*input, output, job.options, limits, [&](double f) { progress(f); });
+    } catch (const ConversionError& e) {
+        if (!e.permanent()) throw;
+        log::warn("job failed", {{"job_id", job.job_id}, {"reason", e.kind_name()}, {"error", e.what()}});
+        jobs_.with({std::string(e.kind_name())}).inc();
+        publish_failure(job, e.what(), std::string(e.kind_name()));
+        return Outcome::ack;
+    }
+    storage::BlobInfo mp3 = store_mp3(job, output);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    conversion_seconds_.with({}).observe(seconds);
+    audio_seconds_.inc(result.duration_seconds);
+    bool source_deleted = false;
+    if (!config_.keep_source) source_deleted = videos_->remove(job.video_fid);
+    announce(job, mp3, result.duration_seconds, source_deleted);
+    jobs_.with({"done"}).inc();
+    log::info("job done", {{"job_id", job.job_id},
+                           {"mp3_fid", mp3.id},
+                           {"audio_seconds", result.duration_seconds},
+                           {"conversion_seconds", seconds}});
+    return Outcome::ack;
 }
 
 }  // namespace mp3c::converter

@@ -9,8 +9,10 @@
 #include "mp3c/config.hpp"
 #include "mp3c/http.hpp"
 #include "mp3c/log.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/metrics.hpp"
 #include "mp3c/storage.hpp"
+#include "temporary_file.hpp"
 #include "transcoder.hpp"
 
 namespace mp3c::converter {
@@ -53,16 +55,25 @@ class Worker {
     amqp::Consumer::Outcome handle(const amqp::Delivery& delivery);
 
   private:
-    struct Job;
+    using Job = messages::VideoJob;
+    amqp::Consumer::Outcome convert_job(const Job& job);
+    std::unique_ptr<MediaInput> open_input(const Job& job, std::unique_ptr<storage::BlobReader> reader);
+    storage::BlobInfo store_mp3(const Job& job, const TemporaryFile& mp3);
+    // A status event about `job`, its common fields filled in, and its publishing.
+    messages::StatusEvent event(const Job& job, messages::JobState state) const;
+    void publish(const messages::StatusEvent& event);
+    void publish_progress(const Job& job, int percent);
+    void publish_failure(const Job& job, const std::string& error, const std::string& reason);
     void announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted);
-    void publish_status(const Job& job, const std::string& status, nlohmann::json extra);
-    amqp::Consumer::Outcome retry_or_give_up(const Job& job, const std::string& body, const std::string& reason);
+    amqp::Consumer::Outcome retry_or_give_up(const Job& job, const amqp::Delivery& delivery, const std::string& reason);
+    amqp::Consumer::Outcome reject(const amqp::Delivery& delivery, const messages::Problem& problem);
 
     WorkerConfig config_;
     std::shared_ptr<metrics::Registry> registry_;
     std::unique_ptr<storage::BlobStore> videos_;
     std::unique_ptr<storage::BlobStore> mp3s_;
     amqp::Publisher publisher_;
+    amqp::RetryPolicy retries_;
     std::unique_ptr<amqp::Consumer> consumer_;
     std::atomic<bool> abandon_{false};
 

@@ -6,6 +6,7 @@
 #include "mp3c/callback_url.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/log.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/multipart.hpp"
 #include "mp3c/output_options.hpp"
 #include "mp3c/strings.hpp"
@@ -118,23 +119,23 @@ class UploadConsumer : public http::BodyConsumer {
             throw;
         }
         // The original's fields, plus what the converter needs to work and report without asking anyone.
-        nlohmann::json message = {{"video_fid", video.id},
-                                  {"mp3_fid", nullptr},
-                                  {"username", caller_.email},
-                                  {"job_id", job.id},
-                                  {"user_id", std::to_string(caller_.user_id)},
-                                  {"filename", job.filename},
-                                  {"size", job.size},
-                                  {"options", job.options},
-                                  {"trace_id", job.trace_id},
-                                  {"submitted_at", now_ms()}};
-        if (job.callback_url) message["callback_url"] = *job.callback_url;
+        messages::VideoJob message;
+        message.job_id = job.id;
+        message.video_fid = video.id;
+        message.username = caller_.email;
+        message.user_id = std::to_string(caller_.user_id);
+        message.filename = job.filename;
+        message.size = job.size;
+        message.options = std::get<OutputOptions>(options);
+        message.trace_id = job.trace_id;
+        message.submitted_at = now_ms();
+        message.callback_url = job.callback_url;
         // The MP3 counts against the owner's quota too: it may take what was left when the upload began (the upload
         // itself is deleted once converted). The converter fails the job (output_too_large) rather than go over.
-        if (quota_left_) message["max_output_bytes"] = *quota_left_;
+        message.max_output_bytes = quota_left_;
         try {
             app_.publisher_.publish("", app_.config_.topology.video_queue,
-                                    {.body = message.dump(), .message_id = job.id, .correlation_id = job.trace_id});
+                                    {.body = message.to_body(), .message_id = job.id, .correlation_id = job.trace_id});
         } catch (const amqp::Error& e) {
             log::warn("upload refused: the job could not be queued",
                       {{"request_id", request_id_}, {"job_id", job.id}, {"error", e.what()}});
@@ -330,17 +331,16 @@ std::variant<Caller, Response> GatewayApp::authenticate(const Request& request) 
             403,
             {{"error", "not_authorized"}, {"message", "not authorized"}, {"reason", token::to_string(claims.error())}});
     }
-    const auto& c = claims.value();
-    Caller caller;
-    auto sub = c.contains("sub") && c["sub"].is_string() ? parse_unsigned(c["sub"].get<std::string>()) : std::nullopt;
-    if (!sub || !c.contains("username") || !c["username"].is_string()) {
+    auto access = messages::AccessClaims::from_json(claims.value());
+    if (!access) {
         return Response::json(
             403,
             {{"error", "not_authorized"}, {"message", "not authorized"}, {"reason", "token lacks sub or username"}});
     }
-    caller.user_id = *sub;
-    caller.email = c["username"];
-    caller.admin = c.contains("admin") && c["admin"].is_boolean() && c["admin"].get<bool>();
+    Caller caller;
+    caller.user_id = access.value().user_id;
+    caller.email = access.value().username;
+    caller.admin = access.value().admin;
     return caller;
 }
 
@@ -488,11 +488,17 @@ Response GatewayApp::delete_job(Request& request) {
         remove_blob(*videos_, job.video_fid);
         jobs_.forget_video(job.id);
         // Announce it like any status change: event streams end, and every replica hears it.
-        nlohmann::json event = {
-            {"job_id", job.id}, {"status", "cancelled"}, {"error", "cancelled by the user"}, {"at", now_ms()}};
+        messages::StatusEvent event;
+        event.job_id = job.id;
+        event.status = messages::JobState::cancelled;
+        event.error = "cancelled by the user";
+        event.at = now_ms();
+        event.trace_id = job.trace_id;
+        event.username = job.owner_email;
+        event.filename = job.filename;
         try {
-            publisher_.publish(config_.topology.status_exchange, "job.cancelled",
-                               {.body = event.dump(), .message_id = job.id, .correlation_id = job.trace_id});
+            publisher_.publish(config_.topology.status_exchange, event.routing_key(),
+                               {.body = event.to_body(), .message_id = job.id, .correlation_id = job.trace_id});
         } catch (const amqp::Error& e) {
             log::warn("could not announce a cancellation", {{"job_id", job.id}, {"error", e.what()}});
         }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "mp3c/messages.hpp"
 #include "mp3c/storage.hpp"
 
 namespace mp3c::gateway {
@@ -102,31 +103,32 @@ nlohmann::json Job::to_json() const {
 }
 
 std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
-    auto j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    auto parsed = messages::StatusEvent::parse(body);
+    if (!parsed) return std::nullopt;
+    const messages::StatusEvent& m = parsed.value();
     StatusEvent e;
-    if (!j.contains("job_id") || !j["job_id"].is_string() || !j.contains("status") || !j["status"].is_string()) {
-        return std::nullopt;
+    e.job_id = m.job_id;
+    switch (m.status) {
+        case messages::JobState::processing:
+            e.status = JobStatus::processing;
+            break;
+        case messages::JobState::done:
+            e.status = JobStatus::done;
+            break;
+        case messages::JobState::failed:
+            e.status = JobStatus::failed;
+            break;
+        case messages::JobState::cancelled:
+            e.status = JobStatus::cancelled;
+            break;
     }
-    e.job_id = j["job_id"];
-    if (!storage::is_valid_id(e.job_id)) return std::nullopt;
-    auto status = parse_status(j["status"].get<std::string>());
-    if (!status || *status == JobStatus::queued) return std::nullopt;
-    e.status = *status;
-    if (j.contains("progress") && j["progress"].is_number()) {
-        e.progress = std::clamp(static_cast<int>(j["progress"].get<double>()), 0, 100);
-    }
-    if (j.contains("mp3_fid") && j["mp3_fid"].is_string()) {
-        e.mp3_fid = j["mp3_fid"];
-        if (!storage::is_valid_id(*e.mp3_fid)) return std::nullopt;
-    }
-    if (j.contains("mp3_size") && j["mp3_size"].is_number_unsigned()) e.mp3_size = j["mp3_size"];
-    if (j.contains("duration_seconds") && j["duration_seconds"].is_number()) {
-        e.duration_ms = static_cast<uint64_t>(std::max(0.0, j["duration_seconds"].get<double>()) * 1000.0);
-    }
-    if (j.contains("error") && j["error"].is_string()) {
+    e.progress = m.progress;
+    e.mp3_fid = m.mp3_fid;
+    e.mp3_size = m.mp3_size;
+    if (m.duration_seconds) e.duration_ms = static_cast<uint64_t>(*m.duration_seconds * 1000.0);
+    if (m.error) {
         // The column holds 1000 characters; cut on a character boundary.
-        std::string error = j["error"];
+        std::string error = *m.error;
         if (error.size() > 1000) {
             size_t cut = 1000;
             while (cut > 0 && (static_cast<unsigned char>(error[cut]) & 0xc0) == 0x80) --cut;
@@ -134,16 +136,9 @@ std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
         }
         e.error = std::move(error);
     }
-    if (j.contains("reason") && j["reason"].is_string()) {
-        std::string reason = j["reason"];
-        bool word = !reason.empty() && reason.size() <= 64 && std::all_of(reason.begin(), reason.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || c == '_';
-        });
-        if (word) e.reason = std::move(reason);  // anything else is not a reason a program could act on: left out
-    }
-    if (j.contains("source_deleted") && j["source_deleted"].is_boolean()) e.source_deleted = j["source_deleted"];
-    if (j.contains("at") && j["at"].is_number_integer()) e.at_ms = j["at"];
-    if (e.status == JobStatus::done && !e.mp3_fid) return std::nullopt;  // a finished job names its MP3
+    e.reason = m.reason;
+    e.source_deleted = m.source_deleted;
+    e.at_ms = m.at;
     return e;
 }
 

@@ -1,10 +1,9 @@
 #include "notifier.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "mail.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/http_config.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/storage.hpp"
 
 namespace mp3c::notification {
@@ -13,18 +12,6 @@ namespace {
 
 using Outcome = amqp::Consumer::Outcome;
 using namespace std::chrono_literals;
-
-std::optional<std::string> text(const nlohmann::json& j, const char* key) {
-    if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return std::nullopt;
-    return j[key].get<std::string>();
-}
-
-int attempt_of(const nlohmann::json& j) {
-    if (j.is_object() && j.contains("attempt") && j["attempt"].is_number_integer()) {
-        return std::max(1, j["attempt"].get<int>());
-    }
-    return 1;
-}
 
 }  // namespace
 
@@ -40,6 +27,7 @@ struct Notifier::Notice {
     uint64_t mp3_size = 0;
     double duration_seconds = 0;
     int attempt = 1;
+    std::string next_body;  // the same message with its attempt count raised, for a retry
 };
 
 NotifierConfig load_notifier_config(config::Env& env) {
@@ -79,6 +67,9 @@ Notifier::Notifier(NotifierConfig config)
       store_(pool_),
       smtp_(config_.smtp),
       publisher_(config_.amqp, config_.topology),
+      mp3_retries_(publisher_, config_.topology.mp3_queue, config_.max_attempts),
+      failed_retries_(publisher_, config_.topology.notification_failed_queue, config_.max_attempts),
+      webhook_retries_(publisher_, config_.topology.notification_webhook_queue, config_.webhook_max_attempts),
       emails_(registry_->counter("notification_emails_total", "E-mails by outcome.", {"result"})),
       webhooks_(registry_->counter("notification_webhooks_total", "Webhook calls by outcome.", {"result"})),
       smtp_seconds_(registry_->histogram("notification_smtp_seconds", "Time to hand one mail to the SMTP server.", {},
@@ -124,65 +115,65 @@ http::ReadinessCheck Notifier::readiness() {
 }
 
 Outcome Notifier::handle_done(const amqp::Delivery& delivery) {
-    auto body = nlohmann::json::parse(delivery.body, nullptr, false);
-    Notice n;
-    n.done = true;
-    // The original's message has mp3_fid and username only; here the MP3 is named after its job.
-    auto job_id = text(body, "job_id");
-    if (!job_id) job_id = text(body, "mp3_fid");
-    auto username = text(body, "username");
-    if (!job_id || !storage::is_valid_id(*job_id) || !username) {
-        log::error("invalid mp3 message dead-lettered", {{"body", delivery.body.substr(0, 500)}});
+    auto parsed = messages::Mp3Ready::parse(delivery.body);
+    if (!parsed) {
+        log::error("invalid mp3 message dead-lettered",
+                   {{"body", delivery.body.substr(0, 500)}, {"problem", parsed.error().describe()}});
         emails_.with({"invalid_message"}).inc();
         return Outcome::dead_letter;
     }
-    n.job_id = *job_id;
-    n.recipient = *username;
-    n.filename = text(body, "filename").value_or("");
-    n.callback_url = text(body, "callback_url").value_or("");
-    n.trace_id = text(body, "trace_id").value_or(delivery.correlation_id);
-    if (body.contains("mp3_size") && body["mp3_size"].is_number_unsigned()) n.mp3_size = body["mp3_size"];
-    if (body.contains("duration_seconds") && body["duration_seconds"].is_number()) {
-        n.duration_seconds = body["duration_seconds"].get<double>();
-    }
-    n.attempt = attempt_of(body);
-    return notify(n, delivery, config_.topology.mp3_queue);
+    const messages::Mp3Ready& m = parsed.value();
+    Notice n;
+    n.done = true;
+    n.job_id = m.job_id;  // the original's message has mp3_fid and username only: here the MP3 is named after its job
+    n.recipient = m.username;
+    n.filename = m.filename;
+    n.callback_url = m.callback_url.value_or("");
+    n.trace_id = m.trace_id.empty() ? delivery.correlation_id : m.trace_id;
+    n.mp3_size = m.mp3_size;
+    n.duration_seconds = m.duration_seconds;
+    n.attempt = m.attempt;
+    n.next_body = messages::next_attempt(m);
+    return notify(n, delivery, mp3_retries_);
 }
 
 Outcome Notifier::handle_failed(const amqp::Delivery& delivery) {
-    auto body = nlohmann::json::parse(delivery.body, nullptr, false);
-    auto job_id = text(body, "job_id");
-    if (!job_id || !storage::is_valid_id(*job_id) || text(body, "status") != "failed") {
-        log::error("invalid failed-job event dead-lettered", {{"body", delivery.body.substr(0, 500)}});
+    auto parsed = messages::StatusEvent::parse(delivery.body);
+    if (!parsed || parsed.value().status != messages::JobState::failed) {
+        log::error("invalid failed-job event dead-lettered",
+                   {{"body", delivery.body.substr(0, 500)},
+                    {"problem", parsed ? "status: must be failed" : parsed.error().describe()}});
         emails_.with({"invalid_message"}).inc();
         return Outcome::dead_letter;
     }
+    const messages::StatusEvent& e = parsed.value();
     Notice n;
-    n.job_id = *job_id;
-    n.recipient = text(body, "username").value_or("");
-    n.filename = text(body, "filename").value_or("");
-    n.error = text(body, "error").value_or("");
-    n.callback_url = text(body, "callback_url").value_or("");
-    n.trace_id = text(body, "trace_id").value_or(delivery.correlation_id);
-    n.attempt = attempt_of(body);
-    return notify(n, delivery, config_.topology.notification_failed_queue);
+    n.job_id = e.job_id;
+    n.recipient = e.username;
+    n.filename = e.filename;
+    n.error = e.error.value_or("");
+    n.callback_url = e.callback_url.value_or("");
+    n.trace_id = e.trace_id.empty() ? delivery.correlation_id : e.trace_id;
+    n.attempt = e.attempt;
+    n.next_body = messages::next_attempt(e);
+    return notify(n, delivery, failed_retries_);
 }
 
 void Notifier::queue_webhook(const Notice& n) {
     if (n.callback_url.empty() || store_.state(n.job_id, Channel::webhook)) return;  // none, or queued before
-    nlohmann::json task = {{"job_id", n.job_id},
-                           {"status", n.done ? "done" : "failed"},
-                           {"mp3_url", n.done ? nlohmann::json(config_.public_base_url + "/jobs/" + n.job_id + "/mp3")
-                                              : nlohmann::json(nullptr)},
-                           {"error", n.done ? nlohmann::json(nullptr) : nlohmann::json(n.error)},
-                           {"callback_url", n.callback_url},
-                           {"trace_id", n.trace_id}};
+    messages::WebhookTask task;
+    task.job_id = n.job_id;
+    task.status = n.done ? messages::JobState::done : messages::JobState::failed;
+    if (n.done) task.mp3_url = config_.public_base_url + "/jobs/" + n.job_id + "/mp3";
+    if (!n.done) task.error = n.error;
+    task.callback_url = n.callback_url;
+    task.trace_id = n.trace_id;
     publisher_.publish("", config_.topology.notification_webhook_queue,
-                       {.body = task.dump(), .message_id = n.job_id, .correlation_id = n.trace_id});
+                       {.body = task.to_body(), .message_id = n.job_id, .correlation_id = n.trace_id});
     store_.set(n.job_id, Channel::webhook, "queued");
 }
 
-Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, const std::string& queue) {
+Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::RetryPolicy& retries) {
     // The database and the broker being unavailable throw: the message is requeued and tried again later.
     if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
     queue_webhook(n);  // first, and on its own queue: a failing webhook never holds back the mail
@@ -196,7 +187,7 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, const 
             log::info("another delivery of this job is sending its e-mail: looking again later",
                       {{"job_id", n.job_id}});
             emails_.with({"busy"}).inc();
-            return recheck_later(queue, delivery);
+            return retries.later(delivery);
         case NotificationStore::Claim::claimed:
             break;
     }
@@ -237,96 +228,70 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, const 
     }
     log::warn("e-mail not sent", {{"job_id", n.job_id}, {"attempt", n.attempt}, {"error", result.detail}});
     store_.set(n.job_id, Channel::email, "queued", result.detail);  // released: the retry claims it again
-    auto outcome = retry_or_give_up(queue, delivery.body, n.attempt, config_.max_attempts, delivery);
-    if (outcome == Outcome::dead_letter) {
+    if (retries.exhausted(n.attempt)) {
+        log::error("giving up after the last attempt: dead-lettered", {{"job_id", n.job_id}, {"attempt", n.attempt}});
         store_.set(n.job_id, Channel::email, "failed",
                    "gave up after " + std::to_string(n.attempt) + " attempts: " + result.detail);
         emails_.with({"gave_up"}).inc();
-    } else {
-        emails_.with({"retried"}).inc();
-    }
-    return outcome;
-}
-
-Outcome Notifier::recheck_later(const std::string& queue, const amqp::Delivery& delivery) {
-    publisher_.publish(
-        "", amqp::names::retry_queue_after(queue, 1),
-        {.body = delivery.body, .message_id = delivery.message_id, .correlation_id = delivery.correlation_id});
-    return Outcome::ack;
-}
-
-Outcome Notifier::retry_or_give_up(const std::string& queue, const std::string& body, int attempt, int max_attempts,
-                                   const amqp::Delivery& delivery) {
-    if (attempt >= max_attempts) {
-        log::error("giving up after the last attempt: dead-lettered", {{"queue", queue}, {"attempt", attempt}});
         return Outcome::dead_letter;
     }
-    auto next = nlohmann::json::parse(body);
-    next["attempt"] = attempt + 1;
-    publisher_.publish(
-        "", amqp::names::retry_queue_after(queue, attempt),
-        {.body = next.dump(), .message_id = delivery.message_id, .correlation_id = delivery.correlation_id});
-    return Outcome::ack;
+    emails_.with({"retried"}).inc();
+    return retries.retry(delivery, n.attempt, n.next_body);
 }
 
 Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
-    auto body = nlohmann::json::parse(delivery.body, nullptr, false);
-    auto job_id = text(body, "job_id"), url = text(body, "callback_url"), status = text(body, "status");
-    if (!job_id || !storage::is_valid_id(*job_id) || !url || !status) {
-        log::error("invalid webhook task dead-lettered", {{"body", delivery.body.substr(0, 500)}});
+    auto parsed = messages::WebhookTask::parse(delivery.body);
+    if (!parsed) {
+        log::error("invalid webhook task dead-lettered",
+                   {{"body", delivery.body.substr(0, 500)}, {"problem", parsed.error().describe()}});
         webhooks_.with({"invalid_message"}).inc();
         return Outcome::dead_letter;
     }
+    const messages::WebhookTask& task = parsed.value();
     if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
-    switch (store_.claim(*job_id, Channel::webhook, config_.sending_lease)) {
+    switch (store_.claim(task.job_id, Channel::webhook, config_.sending_lease)) {
         case NotificationStore::Claim::settled:
             webhooks_.with({"duplicate"}).inc();
             return Outcome::ack;
         case NotificationStore::Claim::busy:
             webhooks_.with({"busy"}).inc();
-            return recheck_later(config_.topology.notification_webhook_queue, delivery);
+            return webhook_retries_.later(delivery);
         case NotificationStore::Claim::claimed:
             break;
     }
     if (config_.webhook.secret.empty()) {
-        store_.set(*job_id, Channel::webhook, "failed", "webhooks are not configured (no WEBHOOK_SECRET)");
+        store_.set(task.job_id, Channel::webhook, "failed", "webhooks are not configured (no WEBHOOK_SECRET)");
         webhooks_.with({"not_configured"}).inc();
-        log::warn("webhook not sent: WEBHOOK_SECRET is not set", {{"job_id", *job_id}});
+        log::warn("webhook not sent: WEBHOOK_SECRET is not set", {{"job_id", task.job_id}});
         return Outcome::ack;
     }
-    // The documented payload: exactly these four fields, signed as sent.
-    nlohmann::json payload = {{"job_id", *job_id},
-                              {"status", *status},
-                              {"mp3_url", body.value("mp3_url", nlohmann::json(nullptr))},
-                              {"error", body.value("error", nlohmann::json(nullptr))}};
-    auto result = deliver_webhook(config_.webhook, *url, payload.dump());
-    int attempt = attempt_of(body);
+    auto result = deliver_webhook(config_.webhook, task.callback_url, task.payload());  // signed as sent
     switch (result.outcome) {
         case WebhookResult::Outcome::delivered:
-            store_.set(*job_id, Channel::webhook, "sent");
+            store_.set(task.job_id, Channel::webhook, "sent");
             webhooks_.with({"delivered"}).inc();
-            log::info("webhook delivered", {{"job_id", *job_id}, {"status", result.status}});
+            log::info("webhook delivered", {{"job_id", task.job_id}, {"status", result.status}});
             return Outcome::ack;
         case WebhookResult::Outcome::refused:
         case WebhookResult::Outcome::permanent:
-            store_.set(*job_id, Channel::webhook, "failed", result.detail);
+            store_.set(task.job_id, Channel::webhook, "failed", result.detail);
             webhooks_.with({result.outcome == WebhookResult::Outcome::refused ? "refused" : "rejected"}).inc();
-            log::warn("webhook not delivered, for good", {{"job_id", *job_id}, {"error", result.detail}});
+            log::warn("webhook not delivered, for good", {{"job_id", task.job_id}, {"error", result.detail}});
             return Outcome::ack;
         case WebhookResult::Outcome::transient:
             break;
     }
-    log::warn("webhook not delivered", {{"job_id", *job_id}, {"attempt", attempt}, {"error", result.detail}});
-    store_.set(*job_id, Channel::webhook, "queued", result.detail);  // released: the retry claims it again
-    auto outcome = retry_or_give_up(config_.topology.notification_webhook_queue, delivery.body, attempt,
-                                    config_.webhook_max_attempts, delivery);
-    if (outcome == Outcome::dead_letter) {
-        store_.set(*job_id, Channel::webhook, "failed", "gave up: " + result.detail);
+    log::warn("webhook not delivered", {{"job_id", task.job_id}, {"attempt", task.attempt}, {"error", result.detail}});
+    store_.set(task.job_id, Channel::webhook, "queued", result.detail);  // released: the retry claims it again
+    if (webhook_retries_.exhausted(task.attempt)) {
+        log::error("giving up after the last attempt: dead-lettered",
+                   {{"job_id", task.job_id}, {"attempt", task.attempt}});
+        store_.set(task.job_id, Channel::webhook, "failed", "gave up: " + result.detail);
         webhooks_.with({"gave_up"}).inc();
-    } else {
-        webhooks_.with({"retried"}).inc();
+        return Outcome::dead_letter;
     }
-    return outcome;
+    webhooks_.with({"retried"}).inc();
+    return webhook_retries_.retry(delivery, task.attempt, messages::next_attempt(task));
 }
 
 }  // namespace mp3c::notification

@@ -58,12 +58,8 @@ class Notifier {
 
   private:
     struct Notice;
-    amqp::Consumer::Outcome notify(const Notice& notice, const amqp::Delivery& delivery, const std::string& queue);
+    amqp::Consumer::Outcome notify(const Notice& notice, const amqp::Delivery& delivery, amqp::RetryPolicy& retries);
     void queue_webhook(const Notice& notice);
-    // Another delivery of the same job holds it: look again after the first retry delay, without using an attempt.
-    amqp::Consumer::Outcome recheck_later(const std::string& queue, const amqp::Delivery& delivery);
-    amqp::Consumer::Outcome retry_or_give_up(const std::string& queue, const std::string& body, int attempt,
-                                             int max_attempts, const amqp::Delivery& delivery);
 
     NotifierConfig config_;
     std::shared_ptr<metrics::Registry> registry_;
@@ -72,6 +68,10 @@ class Notifier {
     NotificationStore store_;
     SmtpClient smtp_;
     amqp::Publisher publisher_;
+    // Failed attempts wait in the queue's delay tiers; another delivery holding the job is looked at again later.
+    amqp::RetryPolicy mp3_retries_;
+    amqp::RetryPolicy failed_retries_;
+    amqp::RetryPolicy webhook_retries_;
     std::vector<std::unique_ptr<amqp::Consumer>> consumers_;
 
     metrics::Family<metrics::Counter>& emails_;

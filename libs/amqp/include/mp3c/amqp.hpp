@@ -199,4 +199,26 @@ class Consumer {
     std::thread thread_;
 };
 
+// The retry envelope of the consumers whose failures may pass (the converter, the notification service): a failed
+// attempt goes to the queue's next delay tier (names::retry_queue_after) carrying its attempt count raised by one,
+// and after the last attempt the message is dead-lettered. The message types keep the count (messages::next_attempt).
+class RetryPolicy {
+  public:
+    RetryPolicy(Publisher& publisher, std::string queue, int max_attempts);
+
+    int max_attempts() const { return max_attempts_; }
+    bool exhausted(int attempt) const { return attempt >= max_attempts_; }
+    // `attempt` failed: `next_body` (the message with attempt + 1) goes to the delay queue, keeping the delivery's
+    // message and correlation ids, and the delivery is acked; after the last attempt, dead_letter instead. Throws
+    // Error when the retry cannot be published (the delivery is then requeued by the consumer).
+    Consumer::Outcome retry(const Delivery& delivery, int attempt, const std::string& next_body);
+    // Looks at the message again after the first delay, without counting an attempt (someone else holds its work).
+    Consumer::Outcome later(const Delivery& delivery);
+
+  private:
+    Publisher& publisher_;
+    std::string queue_;
+    int max_attempts_;
+};
+
 }  // namespace mp3c::amqp

@@ -1,0 +1,144 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mp3c/output_options.hpp"
+#include "mp3c/result.hpp"
+
+// The contracts between the services: one type per message, written and read only here (docs/messaging.md has the
+// tables). Each type's to_body() writes what its consumers read, and parse() reads what every producer, old or new,
+// writes: the original system's `{"video_fid", "mp3_fid", "username"}` stay readable and are still written.
+//
+// Versions: every message written carries "v": 1. A message without "v" is version 1 (the original's, and this
+// system's before the field existed). A message of a later version is refused (field "v"), so an old consumer
+// dead-letters what it would misread instead of acting on it. Unknown fields are ignored: adding a field is not a new
+// version; changing one's meaning is.
+namespace mp3c::messages {
+
+inline constexpr int kVersion = 1;
+
+// Why a body is not a valid message: the field at fault ("" for the body as a whole) and what is wrong with it.
+struct Problem {
+    std::string field;
+    std::string what;
+    std::string describe() const;  // "job_id: must be 24 hexadecimal digits"
+};
+
+template <class T>
+using Parsed = Result<T, Problem>;
+
+// What a message too damaged to parse still says about its job, so that the job can be failed (and its owner told)
+// rather than left waiting: each field only if it is there and of the right shape.
+struct JobNamed {
+    std::optional<std::string> job_id;  // 24 hexadecimal digits
+    std::optional<std::string> username;
+    std::optional<std::string> trace_id;
+};
+JobNamed job_named_in(std::string_view body);
+
+// Queue `video`: a job to convert (the gateway publishes, the converter consumes).
+struct VideoJob {
+    std::string job_id;
+    std::string video_fid;
+    std::string username;  // the owner's e-mail address (the token's username claim)
+    std::string user_id;   // the owner's id, a decimal number as a string (the token's sub claim)
+    std::string filename;  // the upload's cleaned base name
+    uint64_t size = 0;
+    OutputOptions options;
+    std::string trace_id;
+    int64_t submitted_at = 0;                  // Unix ms; 0 when the producer did not say
+    std::optional<std::string> callback_url;   // the owner's webhook
+    std::optional<uint64_t> max_output_bytes;  // what the owner's storage quota left when the upload began
+    int attempt = 1;                           // the retry envelope: 1 on the first delivery
+
+    std::string to_body() const;
+    static Parsed<VideoJob> parse(std::string_view body);
+};
+
+// Queue `mp3`: a finished conversion (the converter publishes, the notification service consumes).
+struct Mp3Ready {
+    std::string job_id;
+    std::string video_fid;
+    std::string mp3_fid;
+    std::string username;
+    std::string user_id;
+    std::string filename;
+    uint64_t mp3_size = 0;
+    double duration_seconds = 0;  // 0 when a redelivered job is announced again without converting
+    std::string trace_id;
+    std::optional<std::string> callback_url;
+    int attempt = 1;
+
+    std::string to_body() const;
+    // The original's message has only mp3_fid and username: its MP3 id stands in for the job id.
+    static Parsed<Mp3Ready> parse(std::string_view body);
+};
+
+enum class JobState { processing, done, failed, cancelled };
+std::string_view to_string(JobState state);
+
+// Exchange `mp3c.status`, routing key job.<status>: a job's progress or end (the converter and the gateway publish;
+// the gateway and, for failed jobs, the notification service consume).
+struct StatusEvent {
+    std::string job_id;
+    JobState status = JobState::processing;
+    int progress = 0;  // 0..100
+    std::optional<std::string> mp3_fid;
+    std::optional<uint64_t> mp3_size;
+    std::optional<double> duration_seconds;
+    std::optional<std::string> error;   // in words for users
+    std::optional<std::string> reason;  // a code for programs: [a-z_], at most 64 characters
+    bool source_deleted = false;
+    int64_t at = 0;  // Unix ms; 0 when the publisher did not say
+    std::string trace_id;
+    std::string username;
+    std::string filename;
+    std::optional<std::string> callback_url;
+    int attempt = 1;  // the notification service's retries of a failed event
+
+    std::string routing_key() const;  // job.<status>
+    std::string to_body() const;
+    // Lenient where the contract allows it: a wrong-typed optional field counts as absent, a reason that is not a
+    // word is left out. Refused: no valid job_id, no known status (queued is not an event), done without an mp3_fid.
+    static Parsed<StatusEvent> parse(std::string_view body);
+};
+
+// Queue `notification.webhook`: a webhook to call (the notification service publishes and consumes).
+struct WebhookTask {
+    std::string job_id;
+    JobState status = JobState::done;  // done or failed
+    std::optional<std::string> mp3_url;
+    std::optional<std::string> error;
+    std::string callback_url;
+    std::string trace_id;
+    int attempt = 1;
+
+    std::string to_body() const;
+    // The signed payload the webhook receives: exactly job_id, status, mp3_url and error.
+    std::string payload() const;
+    static Parsed<WebhookTask> parse(std::string_view body);
+};
+
+// The claims of an access token (auth issues it, the gateway verifies it locally; token::Signer adds iat and exp).
+// The original's claims: `username` (the e-mail address) and `admin`; `sub` is the user id as a decimal string.
+struct AccessClaims {
+    std::string username;
+    uint64_t user_id = 0;
+    bool admin = false;
+
+    nlohmann::json to_json() const;
+    // Refused without a string `username` or a `sub` that is a decimal user id; `admin` absent or mistyped is false.
+    static Parsed<AccessClaims> from_json(const nlohmann::json& claims);
+};
+
+// The retry envelope: the same message again with its attempt count raised (the body of a retry-queue message).
+template <class Message>
+std::string next_attempt(Message message) {
+    ++message.attempt;
+    return message.to_body();
+}
+
+}  // namespace mp3c::messages

@@ -1,0 +1,336 @@
+#include "mp3c/messages.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace mp3c::messages {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Job and file ids: 24 lower-case hexadecimal digits (storage::new_id makes them; storage::is_valid_id checks them
+// where files are opened). Checked here too, so that a contract does not pull in a storage client.
+bool is_id(std::string_view text) {
+    return text.size() == 24 && std::all_of(text.begin(), text.end(),
+                                            [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Reads one message body: the object, its version, and typed fields with the problem named when one is wrong.
+class Reader {
+  public:
+    explicit Reader(std::string_view body) : j_(json::parse(body, nullptr, false)) {
+        if (j_.is_discarded() || !j_.is_object()) {
+            fail("", "the body is not a JSON object");
+            return;
+        }
+        if (auto v = j_.find("v"); v != j_.end()) {
+            if (!v->is_number_unsigned() || v->get<uint64_t>() == 0) {
+                fail("v", "must be a positive whole number");
+            } else if (v->get<uint64_t>() > static_cast<uint64_t>(kVersion)) {
+                fail("v", "version " + std::to_string(v->get<uint64_t>()) + " is newer than this service reads (" +
+                              std::to_string(kVersion) + ")");
+            }
+        }
+    }
+
+    const std::optional<Problem>& problem() const { return problem_; }
+
+    // Required fields: a missing or mistyped one is the message's problem.
+    std::string text(const char* key) {
+        if (problem_) return {};
+        auto it = j_.find(key);
+        if (it == j_.end() || it->is_null()) return fail(key, "missing"), std::string();
+        if (!it->is_string()) return fail(key, "must be a string"), std::string();
+        return it->get<std::string>();
+    }
+    std::string id(const char* key) {
+        std::string value = text(key);
+        if (!problem_ && !is_id(value)) fail(key, "must be 24 lower-case hexadecimal digits");
+        return value;
+    }
+
+    // Optional fields: absent, null or mistyped count as absent (the contract's leniency for additions).
+    std::optional<std::string> optional_text(const char* key) const {
+        auto it = j_.find(key);
+        if (it == j_.end() || !it->is_string()) return std::nullopt;
+        return it->get<std::string>();
+    }
+    std::optional<uint64_t> optional_unsigned(const char* key) const {
+        auto it = j_.find(key);
+        if (it == j_.end() || !it->is_number_unsigned()) return std::nullopt;
+        return it->get<uint64_t>();
+    }
+    std::optional<double> optional_number(const char* key) const {
+        auto it = j_.find(key);
+        if (it == j_.end() || !it->is_number()) return std::nullopt;
+        return it->get<double>();
+    }
+    std::optional<int64_t> optional_integer(const char* key) const {
+        auto it = j_.find(key);
+        if (it == j_.end() || !it->is_number_integer()) return std::nullopt;
+        return it->get<int64_t>();
+    }
+    std::optional<bool> optional_boolean(const char* key) const {
+        auto it = j_.find(key);
+        if (it == j_.end() || !it->is_boolean()) return std::nullopt;
+        return it->get<bool>();
+    }
+    int attempt() const {
+        return static_cast<int>(std::clamp<int64_t>(optional_integer("attempt").value_or(1), 1, 1'000'000));
+    }
+    const json& raw(const char* key) const {
+        static const json null;
+        auto it = j_.find(key);
+        return it == j_.end() ? null : *it;
+    }
+
+    void fail(const std::string& field, const std::string& what) {
+        if (!problem_) problem_ = Problem{field, what};
+    }
+
+  private:
+    json j_;
+    std::optional<Problem> problem_;
+};
+
+std::optional<JobState> parse_state(const std::string& text) {
+    if (text == "processing") return JobState::processing;
+    if (text == "done") return JobState::done;
+    if (text == "failed") return JobState::failed;
+    if (text == "cancelled") return JobState::cancelled;
+    return std::nullopt;
+}
+
+bool is_reason_word(const std::string& s) {
+    return !s.empty() && s.size() <= 64 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+template <class T>
+void put_optional(json& j, const char* key, const std::optional<T>& value) {
+    if (value) j[key] = *value;
+}
+
+void put_attempt(json& j, int attempt) {
+    if (attempt > 1) j["attempt"] = attempt;  // absent means 1, as the first delivery has always been written
+}
+
+}  // namespace
+
+std::string Problem::describe() const { return field.empty() ? what : field + ": " + what; }
+
+JobNamed job_named_in(std::string_view body) {
+    JobNamed named;
+    auto j = json::parse(body, nullptr, false);
+    if (!j.is_object()) return named;
+    auto text = [&](const char* key) -> std::optional<std::string> {
+        auto it = j.find(key);
+        if (it == j.end() || !it->is_string()) return std::nullopt;
+        return it->get<std::string>();
+    };
+    if (auto id = text("job_id"); id && is_id(*id)) named.job_id = id;
+    named.username = text("username");
+    named.trace_id = text("trace_id");
+    return named;
+}
+
+std::string_view to_string(JobState state) {
+    switch (state) {
+        case JobState::processing:
+            return "processing";
+        case JobState::done:
+            return "done";
+        case JobState::failed:
+            return "failed";
+        case JobState::cancelled:
+            return "cancelled";
+    }
+    return "failed";
+}
+
+// --- video -----------------------------------------------------------------------------------------------------
+
+std::string VideoJob::to_body() const {
+    json j = {{"v", kVersion},        {"video_fid", video_fid},
+              {"mp3_fid", nullptr},  // the original's field, always null here
+              {"username", username}, {"job_id", job_id},
+              {"user_id", user_id},   {"filename", filename},
+              {"size", size},         {"options", options.to_json()},
+              {"trace_id", trace_id}, {"submitted_at", submitted_at}};
+    put_optional(j, "callback_url", callback_url);
+    put_optional(j, "max_output_bytes", max_output_bytes);
+    put_attempt(j, attempt);
+    return j.dump();
+}
+
+Parsed<VideoJob> VideoJob::parse(std::string_view body) {
+    Reader r(body);
+    VideoJob m;
+    m.job_id = r.id("job_id");
+    m.video_fid = r.id("video_fid");
+    m.username = r.text("username");
+    if (!r.problem()) {
+        auto options = OutputOptions::from_json(r.raw("options"));  // absent (the original's message): defaults
+        if (!options)
+            r.fail("options", "must be an options object with valid values");
+        else
+            m.options = *options;
+    }
+    if (r.problem()) return *r.problem();
+    m.user_id = r.optional_text("user_id").value_or("");
+    m.filename = r.optional_text("filename").value_or("");
+    m.size = r.optional_unsigned("size").value_or(0);
+    m.trace_id = r.optional_text("trace_id").value_or("");
+    m.submitted_at = r.optional_integer("submitted_at").value_or(0);
+    m.callback_url = r.optional_text("callback_url");
+    m.max_output_bytes = r.optional_unsigned("max_output_bytes");
+    m.attempt = r.attempt();
+    return m;
+}
+
+// --- mp3 -------------------------------------------------------------------------------------------------------
+
+std::string Mp3Ready::to_body() const {
+    json j = {{"v", kVersion},        {"video_fid", video_fid}, {"mp3_fid", mp3_fid},
+              {"username", username}, {"job_id", job_id},       {"user_id", user_id},
+              {"filename", filename}, {"mp3_size", mp3_size},   {"duration_seconds", duration_seconds},
+              {"trace_id", trace_id}};
+    put_optional(j, "callback_url", callback_url);
+    put_attempt(j, attempt);
+    return j.dump();
+}
+
+Parsed<Mp3Ready> Mp3Ready::parse(std::string_view body) {
+    Reader r(body);
+    Mp3Ready m;
+    if (r.problem()) return *r.problem();
+    bool has_job_id = r.optional_text("job_id").has_value();
+    m.job_id = r.id(has_job_id ? "job_id" : "mp3_fid");
+    m.username = r.text("username");
+    if (r.problem()) return *r.problem();
+    m.mp3_fid = r.optional_text("mp3_fid").value_or(m.job_id);
+    m.video_fid = r.optional_text("video_fid").value_or("");
+    m.user_id = r.optional_text("user_id").value_or("");
+    m.filename = r.optional_text("filename").value_or("");
+    m.mp3_size = r.optional_unsigned("mp3_size").value_or(0);
+    m.duration_seconds = r.optional_number("duration_seconds").value_or(0);
+    m.trace_id = r.optional_text("trace_id").value_or("");
+    m.callback_url = r.optional_text("callback_url");
+    m.attempt = r.attempt();
+    return m;
+}
+
+// --- status events ---------------------------------------------------------------------------------------------
+
+std::string StatusEvent::routing_key() const { return "job." + std::string(to_string(status)); }
+
+std::string StatusEvent::to_body() const {
+    json j = {{"v", kVersion},        {"job_id", job_id},     {"status", to_string(status)}, {"at", at},
+              {"trace_id", trace_id}, {"username", username}, {"filename", filename}};
+    if (status == JobState::processing || status == JobState::done) j["progress"] = progress;
+    put_optional(j, "mp3_fid", mp3_fid);
+    put_optional(j, "mp3_size", mp3_size);
+    put_optional(j, "duration_seconds", duration_seconds);
+    put_optional(j, "error", error);
+    put_optional(j, "reason", reason);
+    if (status == JobState::done) j["source_deleted"] = source_deleted;
+    put_optional(j, "callback_url", callback_url);
+    put_attempt(j, attempt);
+    return j.dump();
+}
+
+Parsed<StatusEvent> StatusEvent::parse(std::string_view body) {
+    Reader r(body);
+    StatusEvent e;
+    e.job_id = r.id("job_id");
+    std::string status = r.text("status");
+    if (r.problem()) return *r.problem();
+    auto state = parse_state(status);
+    if (!state) return Problem{"status", "must be processing, done, failed or cancelled"};
+    e.status = *state;
+    if (auto progress = r.optional_number("progress")) e.progress = static_cast<int>(std::clamp(*progress, 0.0, 100.0));
+    if (auto mp3 = r.optional_text("mp3_fid")) {
+        if (!is_id(*mp3)) return Problem{"mp3_fid", "must be 24 lower-case hexadecimal digits"};
+        e.mp3_fid = *mp3;
+    }
+    if (e.status == JobState::done && !e.mp3_fid) return Problem{"mp3_fid", "a done event names its MP3"};
+    e.mp3_size = r.optional_unsigned("mp3_size");
+    if (auto d = r.optional_number("duration_seconds")) e.duration_seconds = std::max(0.0, *d);
+    e.error = r.optional_text("error");
+    if (auto reason = r.optional_text("reason"); reason && is_reason_word(*reason)) e.reason = *reason;
+    e.source_deleted = r.optional_boolean("source_deleted").value_or(false);
+    e.at = r.optional_integer("at").value_or(0);
+    e.trace_id = r.optional_text("trace_id").value_or("");
+    e.username = r.optional_text("username").value_or("");
+    e.filename = r.optional_text("filename").value_or("");
+    e.callback_url = r.optional_text("callback_url");
+    e.attempt = r.attempt();
+    return e;
+}
+
+// --- webhook tasks ---------------------------------------------------------------------------------------------
+
+std::string WebhookTask::to_body() const {
+    json j = {{"v", kVersion},
+              {"job_id", job_id},
+              {"status", to_string(status)},
+              {"mp3_url", mp3_url ? json(*mp3_url) : json(nullptr)},
+              {"error", error ? json(*error) : json(nullptr)},
+              {"callback_url", callback_url},
+              {"trace_id", trace_id}};
+    put_attempt(j, attempt);
+    return j.dump();
+}
+
+std::string WebhookTask::payload() const {
+    return json{{"job_id", job_id},
+                {"status", to_string(status)},
+                {"mp3_url", mp3_url ? json(*mp3_url) : json(nullptr)},
+                {"error", error ? json(*error) : json(nullptr)}}
+        .dump();
+}
+
+Parsed<WebhookTask> WebhookTask::parse(std::string_view body) {
+    Reader r(body);
+    WebhookTask t;
+    t.job_id = r.id("job_id");
+    std::string status = r.text("status");
+    t.callback_url = r.text("callback_url");
+    if (r.problem()) return *r.problem();
+    auto state = parse_state(status);
+    if (state != JobState::done && state != JobState::failed) return Problem{"status", "must be done or failed"};
+    t.status = *state;
+    t.mp3_url = r.optional_text("mp3_url");
+    t.error = r.optional_text("error");
+    t.trace_id = r.optional_text("trace_id").value_or("");
+    t.attempt = r.attempt();
+    return t;
+}
+
+// --- access token claims -----------------------------------------------------------------------------------------
+
+json AccessClaims::to_json() const {
+    return {{"username", username}, {"sub", std::to_string(user_id)}, {"admin", admin}};
+}
+
+Parsed<AccessClaims> AccessClaims::from_json(const json& claims) {
+    if (!claims.is_object()) return Problem{"", "the claims are not a JSON object"};
+    AccessClaims c;
+    auto username = claims.find("username");
+    if (username == claims.end() || !username->is_string()) return Problem{"username", "missing or not a string"};
+    c.username = username->get<std::string>();
+    auto sub = claims.find("sub");
+    if (sub == claims.end() || !sub->is_string()) return Problem{"sub", "missing or not a string"};
+    const std::string& text = sub->get_ref<const std::string&>();
+    if (text.empty() || text.size() > 19 ||
+        !std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+        return Problem{"sub", "must be a decimal user id"};
+    }
+    c.user_id = std::stoull(text);
+    auto admin = claims.find("admin");
+    c.admin = admin != claims.end() && admin->is_boolean() && admin->get<bool>();
+    return c;
+}
+
+}  // namespace mp3c::messages

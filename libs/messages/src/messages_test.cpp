@@ -1,0 +1,266 @@
+#include "mp3c/messages.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace mp3c::messages {
+namespace {
+
+using json = nlohmann::json;
+
+const std::string kJob = "665f1c2a9b1e4d0a1c000002";
+const std::string kVideo = "665f1c2a9b1e4d0a1c000001";
+const std::string kMp3 = "665f1c5e9b1e4d0a1c000007";
+
+template <class T>
+Problem problem_of(const Parsed<T>& parsed) {
+    EXPECT_FALSE(parsed.ok());
+    return parsed.ok() ? Problem{} : parsed.error();
+}
+
+VideoJob sample_video() {
+    VideoJob m;
+    m.job_id = kJob;
+    m.video_fid = kVideo;
+    m.username = "alice@example.com";
+    m.user_id = "42";
+    m.filename = "holiday.mp4";
+    m.size = 73400320;
+    m.options.bitrate_kbps = 128;
+    m.options.channels = 1;
+    m.trace_id = "9f2c4e1ab07d3356";
+    m.submitted_at = 1717508138123;
+    m.callback_url = "https://hooks.example.com/x";
+    m.max_output_bytes = 1500000;
+    return m;
+}
+
+TEST(VideoJob, RoundTripsEveryField) {
+    VideoJob m = sample_video();
+    m.attempt = 3;
+    auto back = VideoJob::parse(m.to_body());
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    const VideoJob& b = back.value();
+    EXPECT_EQ(b.job_id, m.job_id);
+    EXPECT_EQ(b.video_fid, m.video_fid);
+    EXPECT_EQ(b.username, m.username);
+    EXPECT_EQ(b.user_id, m.user_id);
+    EXPECT_EQ(b.filename, m.filename);
+    EXPECT_EQ(b.size, m.size);
+    EXPECT_EQ(b.options.bitrate_kbps, 128);
+    EXPECT_EQ(b.options.channels, 1);
+    EXPECT_FALSE(b.options.vbr_quality);
+    EXPECT_EQ(b.trace_id, m.trace_id);
+    EXPECT_EQ(b.submitted_at, m.submitted_at);
+    EXPECT_EQ(b.callback_url, m.callback_url);
+    EXPECT_EQ(b.max_output_bytes, m.max_output_bytes);
+    EXPECT_EQ(b.attempt, 3);
+}
+
+TEST(VideoJob, WritesTheOriginalsFieldsAndTheVersion) {
+    auto j = json::parse(sample_video().to_body());
+    EXPECT_EQ(j["video_fid"], kVideo);
+    EXPECT_TRUE(j.contains("mp3_fid") && j["mp3_fid"].is_null()) << "the original's field, null";
+    EXPECT_EQ(j["username"], "alice@example.com");
+    EXPECT_EQ(j["v"], kVersion);
+    EXPECT_FALSE(j.contains("attempt")) << "the first delivery has no attempt: absent means 1";
+    VideoJob plain = sample_video();
+    plain.callback_url.reset();
+    plain.max_output_bytes.reset();
+    auto p = json::parse(plain.to_body());
+    EXPECT_FALSE(p.contains("callback_url"));
+    EXPECT_FALSE(p.contains("max_output_bytes"));
+}
+
+TEST(VideoJob, ReadsWhatEarlierProducersWrote) {
+    // This system before "v", "options" and the other additions: the original's three fields plus a job id.
+    auto old = VideoJob::parse(R"({"video_fid":"665f1c2a9b1e4d0a1c000001","mp3_fid":null,"username":"bob@example.com",)"
+                               R"("job_id":"665f1c2a9b1e4d0a1c000002","unknown_field":{"ignored":true}})");
+    ASSERT_TRUE(old.ok()) << old.error().describe();
+    EXPECT_EQ(old.value().username, "bob@example.com");
+    EXPECT_EQ(old.value().attempt, 1);
+    EXPECT_FALSE(old.value().options.bitrate_kbps) << "no options: the converter's defaults";
+    EXPECT_FALSE(old.value().max_output_bytes);
+}
+
+TEST(VideoJob, NamesTheFieldAtFault) {
+    auto body = [](auto change) {
+        auto j = json::parse(sample_video().to_body());
+        change(j);
+        return j.dump();
+    };
+    EXPECT_EQ(problem_of(VideoJob::parse("not json")).field, "");
+    EXPECT_EQ(problem_of(VideoJob::parse("[1,2]")).field, "");
+    EXPECT_EQ(problem_of(VideoJob::parse(body([](json& j) { j.erase("job_id"); }))).field, "job_id");
+    EXPECT_EQ(problem_of(VideoJob::parse(body([](json& j) { j["job_id"] = 42; }))).what, "must be a string");
+    EXPECT_EQ(problem_of(VideoJob::parse(body([](json& j) { j["video_fid"] = "../../etc/passwd"; }))).field,
+              "video_fid");
+    EXPECT_EQ(problem_of(VideoJob::parse(body([](json& j) { j.erase("username"); }))).describe(), "username: missing");
+    EXPECT_EQ(problem_of(VideoJob::parse(body([](json& j) { j["options"] = {{"bitrate", 100}}; }))).field, "options");
+    auto newer = problem_of(VideoJob::parse(body([](json& j) { j["v"] = kVersion + 1; })));
+    EXPECT_EQ(newer.field, "v");
+    EXPECT_NE(newer.what.find("newer"), std::string::npos);
+    EXPECT_EQ(problem_of(VideoJob::parse(body([](json& j) { j["v"] = "1"; }))).field, "v");
+    // Optional fields of the wrong type count as absent: additions never make a message invalid.
+    auto lenient = VideoJob::parse(body([](json& j) {
+        j["max_output_bytes"] = -5;
+        j["callback_url"] = 7;
+        j["attempt"] = "two";
+    }));
+    ASSERT_TRUE(lenient.ok());
+    EXPECT_FALSE(lenient.value().max_output_bytes);
+    EXPECT_FALSE(lenient.value().callback_url);
+    EXPECT_EQ(lenient.value().attempt, 1);
+}
+
+TEST(Messages, WhatADamagedBodyStillSays) {
+    auto named = job_named_in(R"({"job_id":"665f1c2a9b1e4d0a1c000002","video_fid":7,"username":"a@example.com"})");
+    EXPECT_EQ(named.job_id, kJob);
+    EXPECT_EQ(named.username, "a@example.com");
+    EXPECT_FALSE(named.trace_id);
+    EXPECT_FALSE(job_named_in(R"({"job_id":"nope"})").job_id);
+    EXPECT_FALSE(job_named_in(R"({"job_id": 42)").job_id);
+}
+
+TEST(Messages, NextAttemptRaisesOnlyTheCount) {
+    VideoJob m = sample_video();
+    auto once = VideoJob::parse(next_attempt(m));
+    ASSERT_TRUE(once.ok());
+    EXPECT_EQ(once.value().attempt, 2);
+    auto twice = VideoJob::parse(next_attempt(once.value()));
+    EXPECT_EQ(twice.value().attempt, 3);
+    EXPECT_EQ(twice.value().job_id, m.job_id);
+}
+
+TEST(Mp3Ready, RoundTripsAndKeepsTheOriginalsFields) {
+    Mp3Ready m;
+    m.job_id = kJob;
+    m.video_fid = kVideo;
+    m.mp3_fid = kMp3;
+    m.username = "alice@example.com";
+    m.user_id = "42";
+    m.filename = "holiday.mp4";
+    m.mp3_size = 5243904;
+    m.duration_seconds = 327.6;
+    m.trace_id = "t";
+    m.callback_url = "https://hooks.example.com/x";
+    auto j = json::parse(m.to_body());
+    EXPECT_EQ(j["mp3_fid"], kMp3);
+    EXPECT_EQ(j["video_fid"], kVideo);
+    EXPECT_EQ(j["username"], "alice@example.com");
+    auto back = Mp3Ready::parse(m.to_body());
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    EXPECT_EQ(back.value().job_id, kJob);
+    EXPECT_EQ(back.value().mp3_fid, kMp3);
+    EXPECT_EQ(back.value().mp3_size, 5243904u);
+    EXPECT_DOUBLE_EQ(back.value().duration_seconds, 327.6);
+    EXPECT_EQ(back.value().callback_url, m.callback_url);
+
+    // The original's message: mp3_fid and username only. Its MP3 id stands in for the job id.
+    auto original = Mp3Ready::parse(R"({"video_fid":"665f1c2a9b1e4d0a1c000001","mp3_fid":"665f1c5e9b1e4d0a1c000007",)"
+                                    R"("username":"carol@example.com"})");
+    ASSERT_TRUE(original.ok()) << original.error().describe();
+    EXPECT_EQ(original.value().job_id, kMp3);
+    EXPECT_EQ(problem_of(Mp3Ready::parse(R"({"mp3_fid":"665f1c5e9b1e4d0a1c000007"})")).field, "username");
+    EXPECT_EQ(problem_of(Mp3Ready::parse(R"({"username":"a@b.c"})")).field, "mp3_fid");
+}
+
+TEST(StatusEvent, RoundTripsEachState) {
+    StatusEvent done;
+    done.job_id = kJob;
+    done.status = JobState::done;
+    done.progress = 100;
+    done.mp3_fid = kMp3;
+    done.mp3_size = 10;
+    done.duration_seconds = 2.5;
+    done.source_deleted = true;
+    done.at = 1717508201000;
+    done.username = "alice@example.com";
+    done.callback_url = "https://hooks.example.com/x";
+    EXPECT_EQ(done.routing_key(), "job.done");
+    auto back = StatusEvent::parse(done.to_body());
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    EXPECT_EQ(back.value().status, JobState::done);
+    EXPECT_EQ(back.value().mp3_fid, kMp3);
+    EXPECT_EQ(back.value().duration_seconds, 2.5);
+    EXPECT_TRUE(back.value().source_deleted);
+    EXPECT_EQ(back.value().at, done.at);
+    EXPECT_EQ(back.value().callback_url, done.callback_url);
+
+    StatusEvent failed;
+    failed.job_id = kJob;
+    failed.status = JobState::failed;
+    failed.error = "the file has no audio track";
+    failed.reason = "no_audio";
+    EXPECT_EQ(failed.routing_key(), "job.failed");
+    auto f = StatusEvent::parse(failed.to_body());
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(f.value().error, failed.error);
+    EXPECT_EQ(f.value().reason, "no_audio");
+    EXPECT_FALSE(json::parse(failed.to_body()).contains("progress"));
+}
+
+TEST(StatusEvent, RefusesWhatTheContractRefusesAndIgnoresTheRest) {
+    EXPECT_EQ(problem_of(StatusEvent::parse(R"({"status":"done"})")).field, "job_id");
+    EXPECT_EQ(problem_of(StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"queued"})")).field,
+              "status");
+    EXPECT_EQ(problem_of(StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"done"})")).field,
+              "mp3_fid");
+    EXPECT_EQ(
+        problem_of(StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"done","mp3_fid":"x"})")).field,
+        "mp3_fid");
+    auto odd = StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"processing","progress":150.5,)"
+                                  R"("reason":"Not A Word","mp3_size":-1,"at":"yesterday"})");
+    ASSERT_TRUE(odd.ok());
+    EXPECT_EQ(odd.value().progress, 100);
+    EXPECT_FALSE(odd.value().reason);
+    EXPECT_FALSE(odd.value().mp3_size);
+    EXPECT_EQ(odd.value().at, 0);
+}
+
+TEST(WebhookTask, RoundTripsAndSignsExactlyFourFields) {
+    WebhookTask t;
+    t.job_id = kJob;
+    t.status = JobState::failed;
+    t.error = "the file has no audio track";
+    t.callback_url = "https://hooks.example.com/x";
+    t.trace_id = "t";
+    auto back = WebhookTask::parse(t.to_body());
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    EXPECT_EQ(back.value().status, JobState::failed);
+    EXPECT_EQ(back.value().error, t.error);
+    EXPECT_FALSE(back.value().mp3_url);
+    auto payload = json::parse(t.payload());
+    EXPECT_EQ(payload.size(), 4u);
+    EXPECT_TRUE(payload["mp3_url"].is_null());
+    EXPECT_EQ(payload["status"], "failed");
+    EXPECT_EQ(problem_of(WebhookTask::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"done"})")).field,
+              "callback_url");
+    EXPECT_EQ(problem_of(WebhookTask::parse(
+                             R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"processing","callback_url":"x"})"))
+                  .field,
+              "status");
+}
+
+TEST(AccessClaims, RoundTripAndTheOriginalsClaims) {
+    AccessClaims c{"alice@example.com", 42, true};
+    auto j = c.to_json();
+    EXPECT_EQ(j["username"], "alice@example.com") << "the original's claim";
+    EXPECT_EQ(j["sub"], "42") << "a string, as JWT subjects are";
+    EXPECT_EQ(j["admin"], true);
+    auto back = AccessClaims::from_json(j);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back.value().user_id, 42u);
+    EXPECT_TRUE(back.value().admin);
+    EXPECT_EQ(problem_of(AccessClaims::from_json({{"sub", "42"}})).field, "username");
+    EXPECT_EQ(problem_of(AccessClaims::from_json({{"username", "a"}, {"sub", 42}})).field, "sub");
+    EXPECT_EQ(problem_of(AccessClaims::from_json({{"username", "a"}, {"sub", "-1"}})).field, "sub");
+    EXPECT_EQ(problem_of(AccessClaims::from_json({{"username", "a"}, {"sub", "99999999999999999999"}})).field, "sub");
+    auto plain = AccessClaims::from_json({{"username", "a"}, {"sub", "7"}, {"admin", "yes"}});
+    ASSERT_TRUE(plain.ok());
+    EXPECT_FALSE(plain.value().admin) << "only a true boolean makes an admin";
+}
+
+}  // namespace
+}  // namespace mp3c::messages
