@@ -52,30 +52,16 @@ class Reader {
 
     // Optional fields: absent, null or mistyped count as absent (the contract's leniency for additions).
     std::optional<std::string> optional_text(const char* key) const {
-        auto it = j_.find(key);
-        if (it == j_.end() || !it->is_string()) return std::nullopt;
-        return it->get<std::string>();
+        return optional<std::string>(key, &json::is_string);
     }
     std::optional<uint64_t> optional_unsigned(const char* key) const {
-        auto it = j_.find(key);
-        if (it == j_.end() || !it->is_number_unsigned()) return std::nullopt;
-        return it->get<uint64_t>();
+        return optional<uint64_t>(key, &json::is_number_unsigned);
     }
-    std::optional<double> optional_number(const char* key) const {
-        auto it = j_.find(key);
-        if (it == j_.end() || !it->is_number()) return std::nullopt;
-        return it->get<double>();
-    }
+    std::optional<double> optional_number(const char* key) const { return optional<double>(key, &json::is_number); }
     std::optional<int64_t> optional_integer(const char* key) const {
-        auto it = j_.find(key);
-        if (it == j_.end() || !it->is_number_integer()) return std::nullopt;
-        return it->get<int64_t>();
+        return optional<int64_t>(key, &json::is_number_integer);
     }
-    std::optional<bool> optional_boolean(const char* key) const {
-        auto it = j_.find(key);
-        if (it == j_.end() || !it->is_boolean()) return std::nullopt;
-        return it->get<bool>();
-    }
+    std::optional<bool> optional_boolean(const char* key) const { return optional<bool>(key, &json::is_boolean); }
     int attempt() const {
         return static_cast<int>(std::clamp<int64_t>(optional_integer("attempt").value_or(1), 1, 1'000'000));
     }
@@ -83,6 +69,13 @@ class Reader {
         static const json null;
         auto it = j_.find(key);
         return it == j_.end() ? null : *it;
+    }
+
+    template <class T>
+    std::optional<T> optional(const char* key, bool (json::*has_type)() const noexcept) const {
+        auto it = j_.find(key);
+        if (it == j_.end() || !((*it).*has_type)()) return std::nullopt;
+        return it->template get<T>();
     }
 
     void fail(const std::string& field, const std::string& what) {

@@ -108,19 +108,11 @@ TEST_F(ConverterHostileTest, LegalButHostileInputsFailEachWithItsOwnReason) {
     auto tok = token(1, "a@example.com");
     size_t c = start_converter(
         {{"MAX_CHANNELS", "2"}, {"MAX_STREAMS", "4"}, {"MAX_SAMPLE_RATE", "48000"}, {"MAX_OUTPUT_BYTES", "1000000"}});
-    std::vector<std::string> six_tracks;
-    for (int i = 0; i < 6; ++i) {
-        auto input = tone(8000 + 1000 * i, 1);
-        six_tracks.insert(six_tracks.end(), input.begin(), input.end());
-    }
-    for (int i = 0; i < 6; ++i) six_tracks.insert(six_tracks.end(), {"-map", std::to_string(i)});
-    six_tracks.insert(six_tracks.end(), {"-c:a", "flac"});
-
     auto surround = tone(44100, 2);
     surround.insert(surround.end(), {"-af", "aformat=channel_layouts=5.1"});
     std::string channels = upload_as(tok, make(surround, "surround.flac"), "surround.flac");
     std::string rate = upload_as(tok, make(tone(96000, 2), "hires.flac"), "hires.flac");
-    std::string streams = upload_as(tok, make(six_tracks, "tracks.mkv"), "tracks.mkv");
+    std::string streams = upload_as(tok, make(converter::test::many_tracks(6, "flac"), "tracks.mkv"), "tracks.mkv");
     std::string output = upload_as(tok, media(120), "long.flac");  // 120 s at 192 kb/s: 2.9 MB of MP3
     std::string fine = upload_as(tok, media(2), "fine.flac");
 

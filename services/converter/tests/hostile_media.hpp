@@ -88,6 +88,19 @@ class FileWatch {
     int events_ = 0;
 };
 
+// ffmpeg arguments (without the output) for a file with `tracks` one-second tone tracks of different pitches, each in
+// `codec`: legal, and hostile in number.
+inline std::vector<std::string> many_tracks(int tracks, const std::string& codec) {
+    std::vector<std::string> args;
+    for (int i = 0; i < tracks; ++i) {
+        args.insert(args.end(), {"-f", "lavfi", "-i",
+                                 "sine=frequency=" + std::to_string(300 + 100 * i) + ":sample_rate=44100:duration=1"});
+    }
+    for (int i = 0; i < tracks; ++i) args.insert(args.end(), {"-map", std::to_string(i)});
+    args.insert(args.end(), {"-c:a", codec});
+    return args;
+}
+
 struct HostileFile {
     std::string name;      // what the case is, and the upload's file name (always a harmless-looking .mp4)
     std::string content;   // the bytes uploaded

@@ -514,31 +514,18 @@ TEST_F(TranscoderTest, ChannelSampleRateAndStreamLimitsEachHaveTheirReason) {
     std::string hires = corpus_.make("hires.wav", sine(384000, 1));  // over the default of 192 kHz
     expect_failure(hires, corpus_.path("hires.mp3"), ConversionError::Kind::sample_rate_too_high, "384000 Hz");
 
-    std::vector<std::string> args;
-    for (int i = 0; i < 6; ++i) {
-        auto input = sine(8000 + 1000 * i, 1);
-        args.insert(args.end(), input.begin(), input.end());
-    }
-    for (int i = 0; i < 6; ++i) args.insert(args.end(), {"-map", std::to_string(i)});
-    args.insert(args.end(), {"-c:a", "flac"});
     Limits four_streams;
     four_streams.max_streams = 4;
-    std::string mkv = corpus_.make("six_tracks.mkv", args);
+    std::string mkv = corpus_.make("six_tracks.mkv", test::many_tracks(6, "flac"));
     expect_failure(mkv, corpus_.path("mkv.mp3"), ConversionError::Kind::too_many_streams, "more than 4 streams",
                    four_streams);
-    std::vector<std::string> four;  // exactly the limit: converts
-    for (int i = 0; i < 4; ++i) {
-        auto input = sine(8000 + 1000 * i, 1);
-        four.insert(four.end(), input.begin(), input.end());
-    }
-    for (int i = 0; i < 4; ++i) four.insert(four.end(), {"-map", std::to_string(i)});
-    four.insert(four.end(), {"-c:a", "flac"});
-    EXPECT_NEAR(convert_file(corpus_.make("four_tracks.mkv", four), corpus_.path("four.mp3"), {}, four_streams)
+    EXPECT_NEAR(convert_file(corpus_.make("four_tracks.mkv", test::many_tracks(4, "flac")), corpus_.path("four.mp3"),
+                             {}, four_streams)
                     .duration_seconds,
                 1.0, 0.05)
         << "a file with exactly the limit's streams converts";
-    args.back() = "mp2";  // a transport stream announces its streams as they come
-    std::string ts = corpus_.make("six_tracks.ts", args);
+    // A transport stream announces its streams as they come.
+    std::string ts = corpus_.make("six_tracks.ts", test::many_tracks(6, "mp2"));
     expect_failure(ts, corpus_.path("ts.mp3"), ConversionError::Kind::too_many_streams, "more than 4 streams",
                    four_streams);
     EXPECT_NEAR(convert_file(ts, corpus_.path("ts_ok.mp3")).duration_seconds, 1.0, 0.1) << "within the default";

@@ -108,20 +108,7 @@ std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
     const messages::StatusEvent& m = parsed.value();
     StatusEvent e;
     e.job_id = m.job_id;
-    switch (m.status) {
-        case messages::JobState::processing:
-            e.status = JobStatus::processing;
-            break;
-        case messages::JobState::done:
-            e.status = JobStatus::done;
-            break;
-        case messages::JobState::failed:
-            e.status = JobStatus::failed;
-            break;
-        case messages::JobState::cancelled:
-            e.status = JobStatus::cancelled;
-            break;
-    }
+    e.status = parse_status(messages::to_string(m.status)).value_or(JobStatus::failed);  // the same four words
     e.progress = m.progress;
     e.mp3_fid = m.mp3_fid;
     e.mp3_size = m.mp3_size;
