@@ -87,11 +87,13 @@ class Reader {
     std::optional<Problem> problem_;
 };
 
+// In JobState's order.
+constexpr std::string_view kStateNames[] = {"processing", "done", "failed", "cancelled"};
+
 std::optional<JobState> parse_state(const std::string& text) {
-    if (text == "processing") return JobState::processing;
-    if (text == "done") return JobState::done;
-    if (text == "failed") return JobState::failed;
-    if (text == "cancelled") return JobState::cancelled;
+    for (size_t i = 0; i < std::size(kStateNames); ++i) {
+        if (text == kStateNames[i]) return static_cast<JobState>(i);
+    }
     return std::nullopt;
 }
 
@@ -114,33 +116,15 @@ void put_attempt(json& j, int attempt) {
 std::string Problem::describe() const { return field.empty() ? what : field + ": " + what; }
 
 JobNamed job_named_in(std::string_view body) {
+    Reader r(body);  // whatever its problem, the fields that are there and well formed still count
     JobNamed named;
-    auto j = json::parse(body, nullptr, false);
-    if (!j.is_object()) return named;
-    auto text = [&](const char* key) -> std::optional<std::string> {
-        auto it = j.find(key);
-        if (it == j.end() || !it->is_string()) return std::nullopt;
-        return it->get<std::string>();
-    };
-    if (auto id = text("job_id"); id && is_id(*id)) named.job_id = id;
-    named.username = text("username");
-    named.trace_id = text("trace_id");
+    if (auto id = r.optional_text("job_id"); id && is_id(*id)) named.job_id = id;
+    named.username = r.optional_text("username");
+    named.trace_id = r.optional_text("trace_id");
     return named;
 }
 
-std::string_view to_string(JobState state) {
-    switch (state) {
-        case JobState::processing:
-            return "processing";
-        case JobState::done:
-            return "done";
-        case JobState::failed:
-            return "failed";
-        case JobState::cancelled:
-            return "cancelled";
-    }
-    return "failed";
-}
+std::string_view to_string(JobState state) { return kStateNames[static_cast<size_t>(state)]; }
 
 // --- video -----------------------------------------------------------------------------------------------------
 

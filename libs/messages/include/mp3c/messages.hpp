@@ -77,7 +77,7 @@ struct Mp3Ready {
     static Parsed<Mp3Ready> parse(std::string_view body);
 };
 
-enum class JobState { processing, done, failed, cancelled };
+enum class JobState { processing, done, failed, cancelled };  // messages.cpp names them in this order
 std::string_view to_string(JobState state);
 
 // Exchange `mp3c.status`, routing key job.<status>: a job's progress or end (the converter and the gateway publish;
