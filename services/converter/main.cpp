@@ -65,7 +65,7 @@ int convert_command(int argc, char** argv) {
         fields[known->second] = value;
     }
     auto options = mp3c::parse_output_options(fields);
-    if (auto* problem = std::get_if<std::string>(&options)) return usage(*problem);
+    if (!options) return usage(options.error());
     try {
         const char* tmpdir = std::getenv("TMPDIR");
         mp3c::converter::enter_empty_working_directory(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
@@ -76,7 +76,7 @@ int convert_command(int argc, char** argv) {
     try {
         mp3c::converter::FileInput input(in);
         mp3c::converter::FileOutput output(out);
-        auto result = mp3c::converter::convert(input, output, std::get<mp3c::OutputOptions>(options), limits);
+        auto result = mp3c::converter::convert(input, output, options.value(), limits);
         output.commit();
         std::fprintf(stderr, "converter: %s: %.2f s, %d Hz, %d channel%s\n", out.c_str(), result.duration_seconds,
                      result.sample_rate, result.channels, result.channels == 1 ? "" : "s");

@@ -105,13 +105,13 @@ std::string read_password() {
     } else {
         password = read_line_from(std::cin);
     }
-    if (auto problem = auth::password_problem(password)) throw std::invalid_argument(*problem);
+    if (auto ok = auth::check_password(password); !ok) throw std::invalid_argument(ok.error());
     return password;
 }
 
 std::string checked_email(const Args& args) {
     std::string email = auth::normalize_email(args.require("email"));
-    if (auto problem = auth::email_problem(email)) throw std::invalid_argument(*problem);
+    if (auto ok = auth::check_email(email); !ok) throw std::invalid_argument(ok.error());
     return email;
 }
 

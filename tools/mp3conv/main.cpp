@@ -328,11 +328,11 @@ int remove_job(const Command& c, const Api& api) {
 
 int main(int argc, char** argv) {
     auto parsed = parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
-    if (auto* problem = std::get_if<std::string>(&parsed)) {
-        std::fprintf(stderr, "mp3conv: %s\n\n%s", problem->c_str(), kUsageText);
+    if (!parsed) {
+        std::fprintf(stderr, "mp3conv: %s\n\n%s", parsed.error().c_str(), kUsageText);
         return kUsage;
     }
-    Command c = std::get<Command>(parsed);
+    Command c = parsed.value();
     if (c.name == "help") {
         std::fputs(kUsageText, stdout);
         return kOk;

@@ -31,13 +31,13 @@ class AmqpOutageTest : public ::testing::Test {
 TEST_F(AmqpOutageTest, PublisherFailsFastWhileTheBrokerIsDownAndRecoversAfter) {
     Publisher publisher(options_, topology_);
     ASSERT_NO_THROW(publisher.publish(topology_.status_exchange, "job.progress", {.body = "{}"}));
-    ASSERT_FALSE(publisher.check());
+    ASSERT_TRUE(publisher.check());
 
     testing::harness_ctl("stop", "rabbitmq");
     auto started = std::chrono::steady_clock::now();
     EXPECT_THROW(publisher.publish(topology_.status_exchange, "job.progress", {.body = "{}"}), Error);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 15s) << "no hang while the broker is down";
-    EXPECT_TRUE(publisher.check().has_value());
+    EXPECT_FALSE(publisher.check());
     EXPECT_FALSE(publisher.queue_depth(topology_.video_queue).has_value());
 
     testing::harness_ctl("start", "rabbitmq");

@@ -85,11 +85,11 @@ std::optional<uint32_t> Publisher::queue_depth(const std::string& queue) {
     }
 }
 
-std::optional<std::string> Publisher::check() {
+Check Publisher::check() {
     std::lock_guard lock(mutex_);
     try {
         connection().pump();
-        return std::nullopt;
+        return Ok{};
     } catch (const Error& e) {
         drop(e.what());
         return std::string("RabbitMQ unreachable: ") + e.what();

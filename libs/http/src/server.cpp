@@ -779,7 +779,7 @@ Router with_builtin_routes(Router router, std::shared_ptr<metrics::Registry> reg
     router.add("GET", "/healthz", [](Request&) { return Response::json(200, {{"status", "ok"}}); });
     router.add("GET", "/readyz", [readiness](Request&) {
         if (readiness) {
-            if (auto problem = readiness()) return Response::error(503, "not_ready", *problem);
+            if (auto ready = readiness(); !ready) return Response::error(503, "not_ready", ready.error());
         }
         return Response::json(200, {{"status", "ready"}});
     });

@@ -132,9 +132,9 @@ class ServerTest : public ::testing::Test {
         options.service_name = "test";
         options.port = 0;
         options.bind_address = "127.0.0.1";
-        server_ = std::make_unique<Server>(options, router_, registry_, [this]() -> std::optional<std::string> {
-            if (!ready_) return "dependency down";
-            return std::nullopt;
+        server_ = std::make_unique<Server>(options, router_, registry_, [this]() -> Check {
+            if (!ready_) return std::string("dependency down");
+            return Ok{};
         });
         return server_->start();
     }

@@ -259,7 +259,7 @@ std::string_view describe(Error error) {
     return "unknown multipart error";
 }
 
-std::variant<std::string, Error> boundary_from_content_type(std::string_view content_type) {
+Result<std::string, Error> boundary_from_content_type(std::string_view content_type) {
     Lexer lex(content_type);
     lex.skip_ows();
     const std::string_view type = lex.token();

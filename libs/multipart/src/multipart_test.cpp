@@ -199,10 +199,10 @@ TEST(MultipartParser, CurlBody) {
     ASSERT_EQ(body.size(), 304u);  // curl's Content-Length
 
     const auto boundary = boundary_from_content_type(content_type);
-    ASSERT_TRUE(std::holds_alternative<std::string>(boundary));
-    EXPECT_EQ(std::get<std::string>(boundary), "------------------------26440287e19f5568");
+    ASSERT_TRUE(boundary);
+    EXPECT_EQ(boundary.value(), "------------------------26440287e19f5568");
 
-    const Outcome out = parse(body, {}, std::get<std::string>(boundary));
+    const Outcome out = parse(body, {}, boundary.value());
     EXPECT_TRUE(out.finished);
     ASSERT_EQ(out.parts.size(), 2u);
     EXPECT_EQ(out.parts[0].headers.name, "file");
@@ -655,11 +655,11 @@ TEST(MultipartParser, DescribeCoversEveryError) {
 TEST(BoundaryFromContentType, Cases) {
     const auto ok = [](std::string_view ct) {
         const auto r = boundary_from_content_type(ct);
-        return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "<error>"s;
+        return r ? r.value() : "<error>"s;
     };
     const auto err = [](std::string_view ct) {
         const auto r = boundary_from_content_type(ct);
-        return std::holds_alternative<Error>(r) ? std::get<Error>(r) : Error::none;
+        return r ? Error::none : r.error();
     };
     EXPECT_EQ(ok("multipart/form-data; boundary=----abc"), "----abc");
     EXPECT_EQ(ok("multipart/form-data; boundary=\"----abc\""), "----abc");

@@ -77,10 +77,10 @@ void Pool::release(std::unique_ptr<Connection> connection) {
     available_.notify_one();
 }
 
-std::optional<std::string> Pool::check() {
+Check Pool::check() {
     try {
         with([](Connection& c) { c.query("SELECT 1"); });
-        return std::nullopt;
+        return Ok{};
     } catch (const std::exception& e) {
         return std::string("database unreachable: ") + e.what();
     }

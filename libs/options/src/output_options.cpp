@@ -41,26 +41,29 @@ std::optional<OutputOptions> OutputOptions::from_json(const nlohmann::json& json
         if (!it->is_number_integer()) return std::nullopt;
         *field = it->get<int>();
     }
-    if (output_options_problem(o)) return std::nullopt;
+    if (!check_output_options(o)) return std::nullopt;
     return o;
 }
 
-std::optional<std::string> output_options_problem(const OutputOptions& o) {
+Check check_output_options(const OutputOptions& o) {
     if (o.bitrate_kbps && !kBitrates.count(*o.bitrate_kbps)) {
-        return "bitrate must be one of 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 (kb/s)";
+        return std::string("bitrate must be one of 64, 80, 96, 112, 128, 160, 192, 224, 256, 320 (kb/s)");
     }
     if (o.vbr_quality && (*o.vbr_quality < 0 || *o.vbr_quality > 9)) {
-        return "quality must be a whole number from 0 (best) to 9 (smallest)";
+        return std::string("quality must be a whole number from 0 (best) to 9 (smallest)");
     }
-    if (o.bitrate_kbps && o.vbr_quality) return "give either bitrate (constant) or quality (variable), not both";
-    if (o.channels && *o.channels != 1 && *o.channels != 2) return "channels must be 1 (mono) or 2 (stereo)";
+    if (o.bitrate_kbps && o.vbr_quality)
+        return std::string("give either bitrate (constant) or quality (variable), not both");
+    if (o.channels && *o.channels != 1 && *o.channels != 2)
+        return std::string("channels must be 1 (mono) or 2 (stereo)");
     if (o.sample_rate && !kSampleRates.count(*o.sample_rate)) {
-        return "sample_rate must be one of 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 (Hz)";
+        return std::string(
+            "sample_rate must be one of 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 (Hz)");
     }
-    return std::nullopt;
+    return Ok{};
 }
 
-std::variant<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields) {
+Result<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields) {
     OutputOptions o;
     for (auto [name, field] : {std::pair{"bitrate", &o.bitrate_kbps}, std::pair{"quality", &o.vbr_quality},
                                std::pair{"channels", &o.channels}, std::pair{"sample_rate", &o.sample_rate}}) {
@@ -70,7 +73,7 @@ std::variant<OutputOptions, std::string> parse_output_options(const std::map<std
         if (!v) return std::string(name) + " must be a whole number";
         *field = *v;
     }
-    if (auto problem = output_options_problem(o)) return *problem;
+    if (auto checked = check_output_options(o); !checked) return checked.error();
     return o;
 }
 

@@ -476,16 +476,16 @@ class FileStore final : public BlobStore {
         return true;
     }
 
-    std::optional<std::string> check() override {
+    Check check() override {
         struct stat st {};
         if (::stat(layout_.dir.c_str(), &st) != 0) return layout_.dir + ": " + std::strerror(errno);
-        if (!S_ISDIR(st.st_mode)) return layout_.dir + ": not a directory";
+        if (!S_ISDIR(st.st_mode)) return layout_.dir + std::string(": not a directory");
         std::string probe = layout_.tmp() + "/.probe." + crypto::random_hex(8);
         UniqueFd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode));
         if (!fd) return "cannot write to " + layout_.tmp() + ": " + std::strerror(errno);
         fd.reset();
         if (::unlink(probe.c_str()) != 0) return "cannot remove " + probe + ": " + std::strerror(errno);
-        return std::nullopt;
+        return Ok{};
     }
 
     std::string describe() const override { return "file://" + layout_.dir; }

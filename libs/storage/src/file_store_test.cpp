@@ -238,17 +238,17 @@ TEST_F(FileStoreTest, CheckReportsAnUnwritableDirectory) {
                         "simulated";
     }
     fs::permissions(dir_ / "tmp", fs::perms::owner_read | fs::perms::owner_exec, fs::perm_options::replace);
-    auto problem = store_->check();
-    ASSERT_TRUE(problem);
-    EXPECT_NE(problem->find((dir_ / "tmp").string()), std::string::npos) << *problem;
+    auto checked = store_->check();
+    ASSERT_FALSE(checked);
+    EXPECT_NE(checked.error().find((dir_ / "tmp").string()), std::string::npos) << checked.error();
     EXPECT_THROW(store_->create({"o", "f", "t"}), Error);
 }
 
 TEST_F(FileStoreTest, CheckReportsAMissingDirectory) {
     fs::remove_all(dir_);
-    auto problem = store_->check();
-    ASSERT_TRUE(problem);
-    EXPECT_NE(problem->find(dir_.string()), std::string::npos) << *problem;
+    auto checked = store_->check();
+    ASSERT_FALSE(checked);
+    EXPECT_NE(checked.error().find(dir_.string()), std::string::npos) << checked.error();
     fs::create_directories(dir_ / "tmp");  // for TearDown
 }
 
@@ -326,9 +326,9 @@ TEST(GridFsWithoutServer, RejectsAnInvalidUrlWithoutEchoingIt) {
 
 TEST(GridFsWithoutServer, UnreachableServerIsAnErrorNotACrash) {
     auto store = open_store("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200&connectTimeoutMS=200", "videos");
-    auto problem = store->check();
-    ASSERT_TRUE(problem);
-    EXPECT_NE(problem->find("mongodb://127.0.0.1:1/videos"), std::string::npos) << *problem;
+    auto checked = store->check();
+    ASSERT_FALSE(checked);
+    EXPECT_NE(checked.error().find("mongodb://127.0.0.1:1/videos"), std::string::npos) << checked.error();
     EXPECT_THROW(store->stat("0123456789abcdef01234567"), Error);
     EXPECT_THROW(store->open("0123456789abcdef01234567"), Error);
     EXPECT_THROW(store->remove("0123456789abcdef01234567"), Error);

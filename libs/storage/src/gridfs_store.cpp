@@ -439,7 +439,7 @@ class GridFsStore final : public BlobStore {
         throw Error("GridFS delete of " + id + ": " + message(error));
     }
 
-    std::optional<std::string> check() override {
+    Check check() override {
         ClientLease client(pool_.get());
         BsonPtr command(BCON_NEW("ping", BCON_INT32(1)));
         Reply reply;
@@ -447,7 +447,7 @@ class GridFsStore final : public BlobStore {
         if (!mongoc_client_command_simple(client.get(), "admin", command.get(), nullptr, &reply.doc, &error)) {
             return "MongoDB " + description_ + ": " + message(error);
         }
-        return std::nullopt;
+        return Ok{};
     }
 
     std::string describe() const override { return description_; }

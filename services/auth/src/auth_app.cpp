@@ -80,8 +80,8 @@ http::Router AuthApp::router() {
 }
 
 http::ReadinessCheck AuthApp::readiness() {
-    return [this]() -> std::optional<std::string> {
-        if (!schema_->ready()) return "database schema not ready (database unreachable?)";
+    return [this]() -> Check {
+        if (!schema_->ready()) return std::string("database schema not ready (database unreachable?)");
         return pool_.check();
     };
 }
@@ -171,8 +171,10 @@ Response AuthApp::register_user(Request& request) {
     }
     std::string email = normalize_email(body["email"].get<std::string>());
     std::string password = body["password"];
-    if (auto problem = email_problem(email)) return Response::error(400, "invalid_email", *problem);
-    if (auto problem = password_problem(password)) return Response::error(400, "invalid_password", *problem);
+    if (auto email_ok = check_email(email); !email_ok) return Response::error(400, "invalid_email", email_ok.error());
+    if (auto password_ok = check_password(password); !password_ok) {
+        return Response::error(400, "invalid_password", password_ok.error());
+    }
     if (!schema_->ready()) return database_unavailable();
 
     auto created = users_.create(email, hasher_.hash(password), Role::user);

@@ -47,34 +47,36 @@ std::optional<std::string> parse_bearer_authorization(std::string_view header) {
 
 std::string normalize_email(std::string_view email) { return to_lower_ascii(trim(email)); }
 
-std::optional<std::string> email_problem(std::string_view email) {
-    if (email.empty()) return "e-mail address is empty";
-    if (email.size() > 254) return "e-mail address is longer than 254 bytes";
-    if (!is_valid_utf8(email)) return "e-mail address is not valid UTF-8";
+Check check_email(std::string_view email) {
+    if (email.empty()) return std::string("e-mail address is empty");
+    if (email.size() > 254) return std::string("e-mail address is longer than 254 bytes");
+    if (!is_valid_utf8(email)) return std::string("e-mail address is not valid UTF-8");
     for (unsigned char c : email) {
-        if (c <= 0x20 || c == 0x7f) return "e-mail address contains spaces or control characters";
+        if (c <= 0x20 || c == 0x7f) return std::string("e-mail address contains spaces or control characters");
     }
     auto at = email.rfind('@');
-    if (at == std::string_view::npos || email.find('@') != at) return "e-mail address needs exactly one '@'";
+    if (at == std::string_view::npos || email.find('@') != at)
+        return std::string("e-mail address needs exactly one '@'");
     auto local = email.substr(0, at), domain = email.substr(at + 1);
-    if (local.empty() || local.size() > 64) return "the part before '@' must be 1 to 64 bytes";
+    if (local.empty() || local.size() > 64) return std::string("the part before '@' must be 1 to 64 bytes");
     if (domain.empty() || domain.front() == '.' || domain.back() == '.' ||
         domain.find("..") != std::string_view::npos) {
-        return "the domain after '@' is not valid";
+        return std::string("the domain after '@' is not valid");
     }
-    if (domain.find('.') == std::string_view::npos && domain != "localhost") return "the domain after '@' needs a dot";
-    return std::nullopt;
+    if (domain.find('.') == std::string_view::npos && domain != "localhost")
+        return std::string("the domain after '@' needs a dot");
+    return Ok{};
 }
 
-std::optional<std::string> password_problem(std::string_view password) {
-    if (!is_valid_utf8(password)) return "password is not valid UTF-8";
+Check check_password(std::string_view password) {
+    if (!is_valid_utf8(password)) return std::string("password is not valid UTF-8");
     if (utf8_length(password) < kMinPasswordLength) {
-        return "password must be at least " + std::to_string(kMinPasswordLength) + " characters";
+        return std::string("password must be at least " + std::to_string(kMinPasswordLength) + " characters");
     }
     if (password.size() > kMaxPasswordBytes) {
-        return "password must be at most " + std::to_string(kMaxPasswordBytes) + " bytes";
+        return std::string("password must be at most " + std::to_string(kMaxPasswordBytes) + " bytes");
     }
-    return std::nullopt;
+    return Ok{};
 }
 
 }  // namespace mp3c::auth

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "mp3c/result.hpp"
+
 namespace mp3c::auth {
 
 struct BasicCredentials {
@@ -18,11 +20,11 @@ std::optional<std::string> parse_bearer_authorization(std::string_view header);
 
 // E-mail addresses are compared case-insensitively in their ASCII letters and without surrounding space.
 std::string normalize_email(std::string_view email);
-// nullopt when acceptable, else what is wrong (for the 400 message).
-std::optional<std::string> email_problem(std::string_view email);
+// Ok when acceptable, else what is wrong (for the 400 message).
+Check check_email(std::string_view email);
 
 constexpr size_t kMinPasswordLength = 8;    // characters
 constexpr size_t kMaxPasswordBytes = 1024;  // argon2 takes any length; this bounds the work per request
-std::optional<std::string> password_problem(std::string_view password);
+Check check_password(std::string_view password);
 
 }  // namespace mp3c::auth

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "mp3c/output_options.hpp"
+#include "mp3c/result.hpp"
 
 // Video (or audio) in, MP3 out, in-process with libavformat, libavcodec, libswresample and libmp3lame: only the best
 // audio stream is demuxed and decoded, never the video; memory does not grow with the input's size.
@@ -83,7 +84,9 @@ class ConversionError : public std::runtime_error {
     };
     ConversionError(Kind kind, const std::string& reason) : std::runtime_error(reason), kind_(kind) {}
     Kind kind() const { return kind_; }
-    bool permanent() const { return kind_ != Kind::io && kind_ != Kind::internal; }
+    Outcome outcome() const {
+        return kind_ == Kind::io || kind_ == Kind::internal ? Outcome::transient : Outcome::permanent;
+    }
     std::string_view kind_name() const;
 
   private:

@@ -143,11 +143,11 @@ void Worker::stop(std::chrono::milliseconds grace) {
 http::Router Worker::admin_router() { return http::Router(); }
 
 http::ReadinessCheck Worker::readiness() {
-    return [this]() -> std::optional<std::string> {
-        if (auto problem = videos_->check()) return "blob storage: " + *problem;
-        if (auto problem = publisher_.check()) return problem;
-        if (consumer_ && !consumer_->connected()) return "not consuming from RabbitMQ";
-        return std::nullopt;
+    return [this]() -> Check {
+        if (auto ok = videos_->check(); !ok) return "blob storage: " + ok.error();
+        if (auto ok = publisher_.check(); !ok) return ok;
+        if (consumer_ && !consumer_->connected()) return std::string("not consuming from RabbitMQ");
+        return Ok{};
     };
 }
 
@@ -347,7 +347,7 @@ Outcome Worker::convert_job(const Job& job) {
     try {
         result = convert(*input, output, job.options, limits, [&](double f) { progress(f); });
     } catch (const ConversionError& e) {
-        if (!e.permanent()) throw;
+        if (e.outcome() == mp3c::Outcome::transient) throw;  // retried below
         log::warn("job failed", {{"job_id", job.job_id}, {"reason", e.kind_name()}, {"error", e.what()}});
         jobs_.with({std::string(e.kind_name())}).inc();
         publish_failure(job, e.what(), std::string(e.kind_name()));

@@ -226,7 +226,7 @@ void expect_failure(const std::string& in, const std::string& out, ConversionErr
     } catch (const ConversionError& e) {
         EXPECT_EQ(e.kind(), kind) << e.what();
         EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
-        EXPECT_TRUE(e.permanent());
+        EXPECT_EQ(e.outcome(), Outcome::permanent);
     }
     EXPECT_FALSE(fs::exists(out)) << "no MP3 for a failed conversion";
     EXPECT_FALSE(fs::exists(out + ".part")) << "and no temporary file";
@@ -260,7 +260,7 @@ TEST_F(TranscoderTest, BadInputsFailWithAReason) {
         convert_file(corpus_.path("truncated.mp4"), corpus_.path("5.mp3"));
         ADD_FAILURE() << "a truncated file converted";
     } catch (const ConversionError& e) {
-        EXPECT_TRUE(e.permanent()) << e.what();
+        EXPECT_EQ(e.outcome(), Outcome::permanent) << e.what();
     }
     EXPECT_FALSE(fs::exists(corpus_.path("5.mp3.part")));
 
@@ -313,7 +313,7 @@ TEST_F(TranscoderTest, OutputFailureStopsTheConversionOnEitherThread) {
             ADD_FAILURE() << "converted into a failing output with " << threads << " thread(s)";
         } catch (const ConversionError& e) {
             EXPECT_EQ(e.kind(), ConversionError::Kind::io) << e.what();
-            EXPECT_FALSE(e.permanent()) << "a storage failure is worth a retry";
+            EXPECT_EQ(e.outcome(), Outcome::transient) << "a storage failure is worth a retry";
             EXPECT_NE(std::string(e.what()).find("no space left"), std::string::npos) << e.what();
         }
     }

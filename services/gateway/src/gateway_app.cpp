@@ -89,15 +89,15 @@ class UploadConsumer : public http::BodyConsumer {
             return Response::error(400, "empty_file", "the uploaded file is empty");
         }
         auto options = parse_output_options(fields_);
-        if (auto* problem = std::get_if<std::string>(&options)) {
+        if (!options) {
             app_.uploads_.with({"bad_options"}).inc();
-            return Response::error(400, "invalid_option", *problem);
+            return Response::error(400, "invalid_option", options.error());
         }
         std::optional<std::string> callback_url;
         if (auto it = fields_.find("callback_url"); it != fields_.end() && !it->second.empty()) {
-            if (auto problem = callback_url_problem(it->second); !problem.empty()) {
+            if (auto checked = check_callback_url(it->second); !checked) {
                 app_.uploads_.with({"bad_options"}).inc();
-                return Response::error(400, "invalid_callback_url", problem);
+                return Response::error(400, "invalid_callback_url", checked.error());
             }
             callback_url = it->second;
         }
@@ -109,7 +109,7 @@ class UploadConsumer : public http::BodyConsumer {
         job.filename = filename_;
         job.size = video.size;
         job.video_fid = video.id;
-        job.options = std::get<OutputOptions>(options).to_json();
+        job.options = options.value().to_json();
         job.trace_id = request_id_;
         job.callback_url = callback_url;
         try {
@@ -126,7 +126,7 @@ class UploadConsumer : public http::BodyConsumer {
         message.user_id = std::to_string(caller_.user_id);
         message.filename = job.filename;
         message.size = job.size;
-        message.options = std::get<OutputOptions>(options);
+        message.options = options.value();
         message.trace_id = job.trace_id;
         message.submitted_at = now_ms();
         message.callback_url = job.callback_url;
@@ -301,12 +301,12 @@ http::Router GatewayApp::router() {
 }
 
 http::ReadinessCheck GatewayApp::readiness() {
-    return [this]() -> std::optional<std::string> {
-        if (!schema_->ready()) return "database schema not ready (database unreachable?)";
-        if (auto problem = pool_.check()) return problem;
-        if (auto problem = videos_->check()) return "blob storage: " + *problem;
-        if (auto problem = publisher_.check()) return problem;
-        return std::nullopt;
+    return [this]() -> Check {
+        if (!schema_->ready()) return std::string("database schema not ready (database unreachable?)");
+        if (auto ok = pool_.check(); !ok) return ok;
+        if (auto ok = videos_->check(); !ok) return "blob storage: " + ok.error();
+        if (auto ok = publisher_.check(); !ok) return ok;
+        return Ok{};
     };
 }
 
@@ -353,11 +353,12 @@ std::variant<Response, std::unique_ptr<http::BodyConsumer>> GatewayApp::begin_up
     auto content_type = request.headers.get("Content-Type");
     if (!content_type) return Response::error(415, "unsupported_media_type", "the upload must be multipart/form-data");
     auto boundary = multipart::boundary_from_content_type(*content_type);
-    if (auto* error = std::get_if<multipart::Error>(&boundary)) {
-        if (*error == multipart::Error::no_boundary && !iequals(content_type->substr(0, 19), "multipart/form-data")) {
+    if (!boundary) {
+        if (boundary.error() == multipart::Error::no_boundary &&
+            !iequals(content_type->substr(0, 19), "multipart/form-data")) {
             return Response::error(415, "unsupported_media_type", "the upload must be multipart/form-data");
         }
-        return Response::error(400, "malformed_multipart", std::string(multipart::describe(*error)));
+        return Response::error(400, "malformed_multipart", std::string(multipart::describe(boundary.error())));
     }
     if (auto length = request.headers.get("Content-Length")) {
         auto n = parse_unsigned(trim(*length));
@@ -403,8 +404,7 @@ std::variant<Response, std::unique_ptr<http::BodyConsumer>> GatewayApp::begin_up
         }
         quota_left = config_.user_quota_bytes - used;
     }
-    return std::make_unique<UploadConsumer>(*this, std::move(caller), std::get<std::string>(boundary),
-                                            request.request_id, quota_left);
+    return std::make_unique<UploadConsumer>(*this, std::move(caller), boundary.value(), request.request_id, quota_left);
 }
 
 std::variant<Job, Response> GatewayApp::visible_job(const std::string& id, const Caller& caller) {

@@ -103,14 +103,14 @@ void Notifier::stop() {
 }
 
 http::ReadinessCheck Notifier::readiness() {
-    return [this]() -> std::optional<std::string> {
-        if (!schema_.ready()) return "database schema not ready";
-        if (auto problem = pool_.check()) return "database: " + *problem;
-        if (auto problem = publisher_.check()) return problem;
+    return [this]() -> Check {
+        if (!schema_.ready()) return std::string("database schema not ready");
+        if (auto ok = pool_.check(); !ok) return "database: " + ok.error();
+        if (auto ok = publisher_.check(); !ok) return ok;
         for (const auto& c : consumers_) {
-            if (!c->connected()) return "not consuming from RabbitMQ";
+            if (!c->connected()) return std::string("not consuming from RabbitMQ");
         }
-        return std::nullopt;
+        return Ok{};
     };
 }
 
@@ -211,27 +211,26 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::
     auto started = std::chrono::steady_clock::now();
     SendResult result = smtp_.send(n.recipient, render(mail, "mp3c-" + crypto::random_hex(12)));
     smtp_seconds_.with({}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    switch (result.outcome) {
-        case SendResult::Outcome::sent:
-            store_.set(n.job_id, Channel::email, "sent");
-            emails_.with({"sent"}).inc();
-            log::info("e-mail sent",
-                      {{"job_id", n.job_id}, {"kind", n.done ? "done" : "failed"}, {"trace_id", n.trace_id}});
-            return Outcome::ack;
-        case SendResult::Outcome::permanent:
-            store_.set(n.job_id, Channel::email, "failed", result.detail);
-            emails_.with({"refused"}).inc();
-            log::warn("the SMTP server refused the e-mail for good", {{"job_id", n.job_id}, {"error", result.detail}});
-            return Outcome::ack;
-        case SendResult::Outcome::transient:
-            break;
+    if (result) {
+        store_.set(n.job_id, Channel::email, "sent");
+        emails_.with({"sent"}).inc();
+        log::info("e-mail sent",
+                  {{"job_id", n.job_id}, {"kind", n.done ? "done" : "failed"}, {"trace_id", n.trace_id}});
+        return Outcome::ack;
     }
-    log::warn("e-mail not sent", {{"job_id", n.job_id}, {"attempt", n.attempt}, {"error", result.detail}});
-    store_.set(n.job_id, Channel::email, "queued", result.detail);  // released: the retry claims it again
+    const Failure& failure = result.error();
+    if (!failure.transient()) {
+        store_.set(n.job_id, Channel::email, "failed", failure.detail);
+        emails_.with({"refused"}).inc();
+        log::warn("the SMTP server refused the e-mail for good", {{"job_id", n.job_id}, {"error", failure.detail}});
+        return Outcome::ack;
+    }
+    log::warn("e-mail not sent", {{"job_id", n.job_id}, {"attempt", n.attempt}, {"error", failure.detail}});
+    store_.set(n.job_id, Channel::email, "queued", failure.detail);  // released: the retry claims it again
     if (retries.exhausted(n.attempt)) {
         log::error("giving up after the last attempt: dead-lettered", {{"job_id", n.job_id}, {"attempt", n.attempt}});
         store_.set(n.job_id, Channel::email, "failed",
-                   "gave up after " + std::to_string(n.attempt) + " attempts: " + result.detail);
+                   "gave up after " + std::to_string(n.attempt) + " attempts: " + failure.detail);
         emails_.with({"gave_up"}).inc();
         return Outcome::dead_letter;
     }
@@ -266,27 +265,25 @@ Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
         return Outcome::ack;
     }
     auto result = deliver_webhook(config_.webhook, task.callback_url, task.payload());  // signed as sent
-    switch (result.outcome) {
-        case WebhookResult::Outcome::delivered:
-            store_.set(task.job_id, Channel::webhook, "sent");
-            webhooks_.with({"delivered"}).inc();
-            log::info("webhook delivered", {{"job_id", task.job_id}, {"status", result.status}});
-            return Outcome::ack;
-        case WebhookResult::Outcome::refused:
-        case WebhookResult::Outcome::permanent:
-            store_.set(task.job_id, Channel::webhook, "failed", result.detail);
-            webhooks_.with({result.outcome == WebhookResult::Outcome::refused ? "refused" : "rejected"}).inc();
-            log::warn("webhook not delivered, for good", {{"job_id", task.job_id}, {"error", result.detail}});
-            return Outcome::ack;
-        case WebhookResult::Outcome::transient:
-            break;
+    if (result) {
+        store_.set(task.job_id, Channel::webhook, "sent");
+        webhooks_.with({"delivered"}).inc();
+        log::info("webhook delivered", {{"job_id", task.job_id}, {"status", result.value()}});
+        return Outcome::ack;
     }
-    log::warn("webhook not delivered", {{"job_id", task.job_id}, {"attempt", task.attempt}, {"error", result.detail}});
-    store_.set(task.job_id, Channel::webhook, "queued", result.detail);  // released: the retry claims it again
+    const WebhookFailure& failure = result.error();
+    if (!failure.transient()) {
+        store_.set(task.job_id, Channel::webhook, "failed", failure.detail);
+        webhooks_.with({failure.address_refused ? "refused" : "rejected"}).inc();
+        log::warn("webhook not delivered, for good", {{"job_id", task.job_id}, {"error", failure.detail}});
+        return Outcome::ack;
+    }
+    log::warn("webhook not delivered", {{"job_id", task.job_id}, {"attempt", task.attempt}, {"error", failure.detail}});
+    store_.set(task.job_id, Channel::webhook, "queued", failure.detail);  // released: the retry claims it again
     if (webhook_retries_.exhausted(task.attempt)) {
         log::error("giving up after the last attempt: dead-lettered",
                    {{"job_id", task.job_id}, {"attempt", task.attempt}});
-        store_.set(task.job_id, Channel::webhook, "failed", "gave up: " + result.detail);
+        store_.set(task.job_id, Channel::webhook, "failed", "gave up: " + failure.detail);
         webhooks_.with({"gave_up"}).inc();
         return Outcome::dead_letter;
     }

@@ -69,7 +69,7 @@ SmtpClient::SmtpClient(SmtpOptions options) : options_(std::move(options)), enve
 
 SendResult SmtpClient::send(const std::string& recipient, const std::string& message) const {
     curl::EasyPtr curl(curl_easy_init());
-    if (!curl) return {SendResult::Outcome::transient, 0, "libcurl could not start"};
+    if (!curl) return Failure{Outcome::transient, 0, "libcurl could not start"};
     // The path of an smtp:// URL is the name sent in EHLO.
     std::string url = std::string(options_.tls == SmtpOptions::Tls::tls ? "smtps://" : "smtp://") + options_.host +
                       ":" + std::to_string(options_.port) + "/" + local_hostname();
@@ -101,13 +101,13 @@ SendResult SmtpClient::send(const std::string& recipient, const std::string& mes
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    if (rc == CURLE_OK) return {SendResult::Outcome::sent, code, "sent"};
+    if (rc == CURLE_OK) return Ok{};
     std::string detail = std::string(curl_easy_strerror(rc)) + (error[0] != '\0' ? std::string(": ") + error : "");
     if (code > 0) detail += " (SMTP " + std::to_string(code) + ")";
     // 5xx: the server will not take this message for this recipient, ever (unknown mailbox, refused sender). A
     // refused login is a configuration problem an operator fixes: retried, like 4xx and connection trouble.
     bool permanent = code >= 500 && code <= 599 && rc != CURLE_LOGIN_DENIED && code != 530 && code != 535;
-    return {permanent ? SendResult::Outcome::permanent : SendResult::Outcome::transient, code, detail};
+    return Failure{permanent ? Outcome::permanent : Outcome::transient, code, detail};
 }
 
 }  // namespace mp3c::notification

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mp3c/config.hpp"
+#include "mp3c/result.hpp"
 
 // Sending one message over SMTP with libcurl: any server (the original hard-coded Gmail), STARTTLS, implicit TLS or
 // plain, with or without authentication.
@@ -28,12 +29,9 @@ struct SmtpOptions {
 // SMTP_CONNECT_TIMEOUT (10s), SMTP_TIMEOUT (60s).
 SmtpOptions smtp_options_from_env(config::Env& env);
 
-struct SendResult {
-    enum class Outcome { sent, transient, permanent };
-    Outcome outcome;
-    long smtp_code = 0;  // the server's last reply code, 0 when none
-    std::string detail;  // for logs and the dead-letter reason
-};
+// Ok once the server took the message; else a Failure with the server's last reply code (0 when none) and what
+// happened, for logs and the dead-letter reason.
+using SendResult = Result<Ok, Failure>;
 
 class SmtpClient {
   public:

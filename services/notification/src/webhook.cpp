@@ -85,14 +85,22 @@ bool is_public_address(const sockaddr* address) {
     return true;
 }
 
+namespace {
+WebhookFailure failure(Outcome outcome, long status, std::string detail) {
+    WebhookFailure f;
+    f.outcome = outcome;
+    f.code = status;
+    f.detail = std::move(detail);
+    return f;
+}
+}  // namespace
+
 WebhookResult deliver_webhook(const WebhookOptions& options, const std::string& url, const std::string& body) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    if (auto problem = callback_url_problem(url); !problem.empty()) {
-        return {WebhookResult::Outcome::permanent, 0, problem};
-    }
+    if (auto checked = check_callback_url(url); !checked) return failure(Outcome::permanent, 0, checked.error());
     curl::EasyPtr curl(curl_easy_init());
-    if (!curl) return {WebhookResult::Outcome::transient, 0, "libcurl could not start"};
+    if (!curl) return failure(Outcome::transient, 0, "libcurl could not start");
     curl_slist* raw = curl_slist_append(nullptr, "Content-Type: application/json");
     raw = curl_slist_append(raw,
                             (std::string(kSignatureHeader) + ": " + webhook_signature(options.secret, body)).c_str());
@@ -120,21 +128,23 @@ WebhookResult deliver_webhook(const WebhookOptions& options, const std::string& 
     // A name with several addresses may have been refused on one and delivered on another: only a call that did not
     // get through counts as refused.
     if (rc != CURLE_OK && refusal.refused) {
-        return {WebhookResult::Outcome::refused, 0,
-                "the callback URL leads to " + refusal.address +
-                    ", an address inside the network (set WEBHOOK_ALLOW_PRIVATE to allow it)"};
+        WebhookFailure refused = failure(Outcome::permanent, 0,
+                                         "the callback URL leads to " + refusal.address +
+                                             ", an address inside the network (set WEBHOOK_ALLOW_PRIVATE to allow it)");
+        refused.address_refused = true;
+        return refused;
     }
     if (rc != CURLE_OK) {
         std::string detail = std::string(curl_easy_strerror(rc)) + (error[0] != '\0' ? std::string(": ") + error : "");
         bool permanent = rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT;
-        return {permanent ? WebhookResult::Outcome::permanent : WebhookResult::Outcome::transient, 0, detail};
+        return failure(permanent ? Outcome::permanent : Outcome::transient, 0, detail);
     }
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status <= 299) return {WebhookResult::Outcome::delivered, status, "delivered"};
+    if (status >= 200 && status <= 299) return status;
     std::string detail = "the receiver answered " + std::to_string(status);
-    if (status == 408 || status == 429 || status >= 500) return {WebhookResult::Outcome::transient, status, detail};
-    return {WebhookResult::Outcome::permanent, status, detail};  // 3xx (not followed) and other 4xx
+    if (status == 408 || status == 429 || status >= 500) return failure(Outcome::transient, status, detail);
+    return failure(Outcome::permanent, status, detail);  // 3xx (not followed) and other 4xx
 }
 
 }  // namespace mp3c::notification

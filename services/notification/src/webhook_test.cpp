@@ -62,12 +62,17 @@ TEST(Webhook, SignatureIsHexHmacSha256OfTheBody) {
 TEST(Webhook, LoopbackIsRefusedBeforeAnyConnection) {
     // Nothing listens on port 9 here; a refusal must come from the address check, not from the connection.
     auto r = deliver_webhook({.secret = "s"}, "http://127.0.0.1:9/hook", "{}");
-    EXPECT_EQ(r.outcome, WebhookResult::Outcome::refused) << r.detail;
-    EXPECT_NE(r.detail.find("127.0.0.1"), std::string::npos) << r.detail;
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().address_refused) << r.error().detail;
+    EXPECT_EQ(r.error().outcome, Outcome::permanent);
+    EXPECT_NE(r.error().detail.find("127.0.0.1"), std::string::npos) << r.error().detail;
     auto named = deliver_webhook({.secret = "s"}, "http://localhost:9/hook", "{}");
-    EXPECT_EQ(named.outcome, WebhookResult::Outcome::refused) << "a name that resolves inside is refused too";
+    ASSERT_FALSE(named);
+    EXPECT_TRUE(named.error().address_refused) << "a name that resolves inside is refused too";
     auto allowed = deliver_webhook({.secret = "s", .allow_private = true}, "http://127.0.0.1:9/hook", "{}");
-    EXPECT_EQ(allowed.outcome, WebhookResult::Outcome::transient) << "allowed: tried, and nobody answered";
+    ASSERT_FALSE(allowed);
+    EXPECT_FALSE(allowed.error().address_refused);
+    EXPECT_EQ(allowed.error().outcome, Outcome::transient) << "allowed: tried, and nobody answered";
 }
 
 }  // namespace

@@ -124,8 +124,10 @@ class NotificationTest : public ::testing::Test {
         notifier_ = std::make_unique<Notifier>(c);
         ASSERT_TRUE(eventually([&] { return notifier_->schema_ready(); }));
         notifier_->start();
-        ASSERT_TRUE(eventually([&] { return !notifier_->readiness()().has_value(); }))
-            << notifier_->readiness()().value_or("");
+        ASSERT_TRUE(eventually([&] { return notifier_->readiness()().ok(); })) << [&] {
+            auto ready = notifier_->readiness()();
+            return ready ? std::string("ready by now") : ready.error();
+        }();
     }
 
     amqp::Options amqp_options() {

@@ -129,7 +129,7 @@ TEST_F(NotificationTest, MalformedMessagesAreDeadLetteredAtOnce) {
     EXPECT_EQ(dead(topology_.mp3_queue).size(), 2u);
     EXPECT_EQ(dead(topology_.notification_failed_queue).size(), 1u);
     EXPECT_EQ(dead(topology_.notification_webhook_queue).size(), 1u);
-    EXPECT_FALSE(notifier_->readiness()().has_value()) << "still running";
+    EXPECT_TRUE(notifier_->readiness()()) << "still running";
 }
 
 TEST_F(NotificationTest, UserNameThatIsNoAddressGetsNoMail) {
@@ -268,21 +268,24 @@ class SmtpTlsTest : public ::testing::Test {
 TEST_F(SmtpTlsTest, StartTlsDeliversAndPlainIsRefusedByAServerThatRequiresIt) {
     uint16_t port = start_server(false);
     auto sent = send(port, SmtpOptions::Tls::starttls, true);
-    EXPECT_EQ(sent.outcome, SendResult::Outcome::sent) << sent.detail;
+    EXPECT_TRUE(sent) << sent.error().detail;
     EXPECT_EQ(stored(), 1u);
     auto plain = send(port, SmtpOptions::Tls::none, true);
-    EXPECT_EQ(plain.outcome, SendResult::Outcome::transient) << "530 must issue STARTTLS: a configuration to fix";
+    ASSERT_FALSE(plain);
+    EXPECT_EQ(plain.error().outcome, Outcome::transient) << "530 must issue STARTTLS: a configuration to fix";
     auto untrusted = send(port, SmtpOptions::Tls::starttls, false);
-    EXPECT_EQ(untrusted.outcome, SendResult::Outcome::transient) << "a certificate nobody vouches for is refused";
+    ASSERT_FALSE(untrusted);
+    EXPECT_EQ(untrusted.error().outcome, Outcome::transient) << "a certificate nobody vouches for is refused";
     EXPECT_EQ(stored(), 1u);
 }
 
 TEST_F(SmtpTlsTest, ImplicitTlsDeliversAndChecksTheCertificate) {
     uint16_t port = start_server(true);
     auto sent = send(port, SmtpOptions::Tls::tls, true);
-    EXPECT_EQ(sent.outcome, SendResult::Outcome::sent) << sent.detail;
+    EXPECT_TRUE(sent) << sent.error().detail;
     auto untrusted = send(port, SmtpOptions::Tls::tls, false);
-    EXPECT_EQ(untrusted.outcome, SendResult::Outcome::transient) << untrusted.detail;
+    ASSERT_FALSE(untrusted);
+    EXPECT_EQ(untrusted.error().outcome, Outcome::transient) << untrusted.error().detail;
     EXPECT_EQ(stored(), 1u);
 }
 

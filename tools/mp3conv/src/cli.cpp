@@ -29,7 +29,7 @@ unavailable; 4 not logged in or session expired (run mp3conv login); 5 refused b
 jobs, invalid input)
 )";
 
-std::variant<Command, std::string> parse_command_line(const std::vector<std::string>& argv) {
+Result<Command, std::string> parse_command_line(const std::vector<std::string>& argv) {
     Command c;
     std::vector<std::string> positional;
     for (size_t i = 0; i < argv.size(); ++i) {
@@ -46,7 +46,7 @@ std::variant<Command, std::string> parse_command_line(const std::vector<std::str
             c.json = true;
         } else if (a == "--server") {
             auto v = value(a);
-            if (!v) return "--server needs a URL";
+            if (!v) return std::string("--server needs a URL");
             c.server = *v;
         } else if (a == "-o" || a == "--output") {
             auto v = value(a);
@@ -64,30 +64,32 @@ std::variant<Command, std::string> parse_command_line(const std::vector<std::str
             positional.push_back(a);
         }
     }
-    if (positional.empty()) return "no command given";
+    if (positional.empty()) return std::string("no command given");
     c.name = positional[0];
     c.args.assign(positional.begin() + 1, positional.end());
-    if (c.fields.count("bitrate") && c.fields.count("quality")) return "--bitrate and --quality exclude each other";
-    auto want = [&](size_t n, const char* what) -> std::optional<std::string> {
+    if (c.fields.count("bitrate") && c.fields.count("quality"))
+        return std::string("--bitrate and --quality exclude each other");
+    auto want = [&](size_t n, const char* what) -> Check {
         if (c.args.size() != n) return c.name + " takes " + what;
-        return std::nullopt;
+        return Ok{};
     };
-    std::optional<std::string> problem;
+    Check checked = Ok{};
     if (c.name == "login") {
-        problem = want(1, "one e-mail address");
+        checked = want(1, "one e-mail address");
     } else if (c.name == "convert") {
-        if (c.args.empty()) problem = "convert needs at least one file";
+        if (c.args.empty()) checked = std::string("convert needs at least one file");
     } else if (c.name == "jobs") {
-        problem = want(0, "no arguments");
+        checked = want(0, "no arguments");
     } else if (c.name == "status" || c.name == "download" || c.name == "delete") {
-        problem = want(1, "one job id");
+        checked = want(1, "one job id");
     } else {
         return "unknown command '" + c.name + "'";
     }
-    if (problem) return *problem;
-    if (!c.fields.empty() && c.name != "convert") return "--bitrate, --quality and --mono are options of convert";
+    if (!checked) return checked.error();
+    if (!c.fields.empty() && c.name != "convert")
+        return std::string("--bitrate, --quality and --mono are options of convert");
     if (!c.output_dir.empty() && c.name != "convert" && c.name != "download")
-        return "-o is an option of convert and download";
+        return std::string("-o is an option of convert and download");
     return c;
 }
 

@@ -4,8 +4,9 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "mp3c/result.hpp"
 
 // The command line of mp3conv, parsed without side effects (unit-tested), and the small pure helpers the commands use.
 namespace mp3c::client {
@@ -30,7 +31,7 @@ struct Command {
 };
 
 // The parsed command, or a message for a usage error. "help" for -h/--help.
-std::variant<Command, std::string> parse_command_line(const std::vector<std::string>& argv);
+Result<Command, std::string> parse_command_line(const std::vector<std::string>& argv);
 
 extern const char* const kUsageText;
 

@@ -13,12 +13,12 @@ namespace {
 
 Command parse(std::vector<std::string> argv) {
     auto r = parse_command_line(argv);
-    if (auto* problem = std::get_if<std::string>(&r)) throw std::runtime_error(*problem);
-    return std::get<Command>(r);
+    if (!r) throw std::runtime_error(r.error());
+    return r.value();
 }
 std::string problem(std::vector<std::string> argv) {
     auto r = parse_command_line(argv);
-    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "";
+    return r ? "" : r.error();
 }
 
 TEST(Cli, ParsesCommandsAndOptionsInAnyOrder) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mp3c/config.hpp"
+#include "mp3c/result.hpp"
 
 // RabbitMQ through rabbitmq-c: durable topology declared by the services themselves, persistent messages published
 // with confirms, consumers with manual acks, reconnection with backoff, heartbeats. The exchanges, queues and
@@ -144,7 +145,7 @@ class Publisher {
     void publish(const std::string& exchange, const std::string& routing_key, const Message& message);
     // nullopt when the broker cannot be asked.
     std::optional<uint32_t> queue_depth(const std::string& queue);
-    std::optional<std::string> check();
+    Check check();  // Ok, or why RabbitMQ cannot be used
 
   private:
     Connection& connection();  // with mutex_ held

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mp3c/metrics.hpp"
+#include "mp3c/result.hpp"
 
 // The HTTP server every service uses. This header is Beast-free on purpose (Beast compiles slowly); the server
 // itself lives in server.cpp.
@@ -161,8 +162,8 @@ struct ServerOptions {
     std::vector<std::string> trusted_proxies;          // CIDRs whose X-Forwarded-For is believed
 };
 
-// Answers /readyz: nullopt when ready, else the reason.
-using ReadinessCheck = std::function<std::optional<std::string>()>;
+// Answers /readyz: Ok when ready, else the reason.
+using ReadinessCheck = std::function<Check()>;
 
 // An asynchronous HTTP/1.1 server (Boost.Beast, C++20 coroutines): connections on a small I/O pool, handlers on a
 // worker pool, explicit limits and timeouts, request ids, access log, Prometheus metrics, /healthz, /readyz and

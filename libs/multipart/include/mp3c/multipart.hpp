@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include "mp3c/result.hpp"
+
 // Streaming multipart/form-data parser (RFC 7578 over the RFC 2046 multipart grammar). The body arrives in chunks
 // of any size and part bodies go straight to a callback: uploads of many GiB pass through with memory bounded by the
 // limits below, never by the size of a part.
@@ -50,7 +52,7 @@ std::string_view describe(Error error);
 // parameter name case-insensitive). It must be 1..70 RFC 2046 bchars, not ending in a space. Error::no_boundary when
 // the media type is not multipart/form-data or the parameter is missing, Error::bad_boundary when it is invalid or
 // given twice.
-std::variant<std::string, Error> boundary_from_content_type(std::string_view content_type);
+Result<std::string, Error> boundary_from_content_type(std::string_view content_type);
 
 class Parser {
   public:

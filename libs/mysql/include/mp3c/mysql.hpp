@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mp3c/config.hpp"
+#include "mp3c/result.hpp"
 
 // MariaDB access through MariaDB Connector/C: RAII handles, prepared statements only, a small pool that recovers
 // after the server restarts, and versioned migrations.
@@ -154,7 +155,7 @@ class Pool {
     }
 
     // A round trip to the server; nullopt when healthy, else the reason.
-    std::optional<std::string> check();
+    Check check();  // Ok, or why the database cannot be used
 
     const Options& options() const { return options_; }
     size_t open_connections() const { return open_.load(); }

@@ -4,7 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <variant>
+
+#include "mp3c/result.hpp"
 
 namespace mp3c {
 
@@ -24,9 +25,9 @@ struct OutputOptions {
 
 // Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels and
 // sample_rate; other names are ignored. Returns the options, or what is wrong in words for users.
-std::variant<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
+Result<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
 
 // Checks the values of already typed options.
-std::optional<std::string> output_options_problem(const OutputOptions& options);
+Check check_output_options(const OutputOptions& options);
 
 }  // namespace mp3c

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "mp3c/result.hpp"
+
 // Blob storage for videos and MP3s. Two implementations behind one interface, chosen by STORAGE_URL:
 //   file:///path     a directory tree on local disk (the default on one machine)
 //   mongodb://...    MongoDB GridFS through libmongoc's bucket API (clusters; the original's design)
@@ -70,7 +72,7 @@ class BlobStore {
     // false when there was no such blob.
     virtual bool remove(const std::string& id) = 0;
     // nullopt when usable, else the reason (for /readyz).
-    virtual std::optional<std::string> check() = 0;
+    virtual Check check() = 0;
     virtual std::string describe() const = 0;
     // Whether open() at an offset is cheap. GridFS downloads cannot seek: reading from an offset reads and discards
     // everything before it, so a reader that jumps about should keep a local copy instead.
