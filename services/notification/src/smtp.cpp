@@ -4,11 +4,10 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <memory>
-#include <mutex>
 
 #include "mail.hpp"
 #include "mp3c/curl_handles.hpp"
+#include "mp3c/outbound.hpp"
 
 namespace mp3c::notification {
 
@@ -62,28 +61,26 @@ SmtpOptions smtp_options_from_env(config::Env& env) {
     return o;
 }
 
-SmtpClient::SmtpClient(SmtpOptions options) : options_(std::move(options)), envelope_from_(address_of(options_.from)) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+SmtpClient::SmtpClient(SmtpOptions options) : options_(std::move(options)), envelope_from_(address_of(options_.from)) {}
 
 SendResult SmtpClient::send(const std::string& recipient, const std::string& message) const {
-    curl::EasyPtr curl(curl_easy_init());
-    if (!curl) return Failure{Outcome::transient, 0, "libcurl could not start"};
     // The path of an smtp:// URL is the name sent in EHLO.
     std::string url = std::string(options_.tls == SmtpOptions::Tls::tls ? "smtps://" : "smtp://") + options_.host +
                       ":" + std::to_string(options_.port) + "/" + local_hostname();
+    outbound::Options settings;
+    settings.protocols = "smtp,smtps";
+    settings.connect_timeout = options_.connect_timeout;
+    settings.timeout = options_.timeout;
+    settings.ca_file = options_.ca_file;
+    outbound::Transfer transfer(url, settings);
     std::string from = "<" + envelope_from_ + ">";
     curl::SlistPtr recipients(curl_slist_append(nullptr, ("<" + recipient + ">").c_str()));
+    if (!recipients) return Failure{Outcome::transient, 0, "out of memory"};
     Upload upload{&message};
-    char error[CURL_ERROR_SIZE] = {0};
-    CURL* c = curl.get();
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    CURL* c = transfer.handle();
     curl_easy_setopt(c, CURLOPT_USE_SSL,
                      options_.tls == SmtpOptions::Tls::none ? static_cast<long>(CURLUSESSL_NONE)
                                                             : static_cast<long>(CURLUSESSL_ALL));
-    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
     if (!options_.username.empty()) {
         curl_easy_setopt(c, CURLOPT_USERNAME, options_.username.c_str());
         curl_easy_setopt(c, CURLOPT_PASSWORD, options_.password.c_str());
@@ -94,20 +91,17 @@ SendResult SmtpClient::send(const std::string& recipient, const std::string& mes
     curl_easy_setopt(c, CURLOPT_READDATA, &upload);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(message.size()));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    if (rc == CURLE_OK) return Ok{};
-    std::string detail = std::string(curl_easy_strerror(rc)) + (error[0] != '\0' ? std::string(": ") + error : "");
-    if (code > 0) detail += " (SMTP " + std::to_string(code) + ")";
+    auto result = transfer.perform();
+    if (result) return Ok{};
+    Failure failure = result.error();
+    long code = failure.code;
+    if (code > 0) failure.detail += " (SMTP " + std::to_string(code) + ")";
     // 5xx: the server will not take this message for this recipient, ever (unknown mailbox, refused sender). A
-    // refused login is a configuration problem an operator fixes: retried, like 4xx and connection trouble.
-    bool permanent = code >= 500 && code <= 599 && rc != CURLE_LOGIN_DENIED && code != 530 && code != 535;
-    return Failure{permanent ? Outcome::permanent : Outcome::transient, code, detail};
+    // refused login (530, 535) is a configuration problem an operator fixes: retried, like 4xx and connection trouble.
+    bool permanent =
+        code >= 500 && code <= 599 && code != 530 && code != 535 && transfer.curl_code() != CURLE_LOGIN_DENIED;
+    failure.outcome = permanent ? Outcome::permanent : Outcome::transient;
+    return failure;
 }
 
 }  // namespace mp3c::notification

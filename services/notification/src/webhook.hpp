@@ -1,7 +1,5 @@
 #pragma once
 
-#include <sys/socket.h>
-
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -32,11 +30,6 @@ using WebhookResult = Result<long, WebhookFailure>;
 // The signature header's value: "sha256=" and the hex HMAC-SHA256 of the body under the secret.
 std::string webhook_signature(std::string_view secret, std::string_view body);
 inline constexpr const char* kSignatureHeader = "X-Mp3converter-Signature";
-
-// Whether an address is one the service may call without WEBHOOK_ALLOW_PRIVATE: not loopback, private (RFC 1918,
-// ULA), link-local, carrier-grade NAT, multicast, unspecified, reserved or documentation ranges, including those
-// ranges in IPv4-mapped IPv6 form.
-bool is_public_address(const sockaddr* address);
 
 WebhookResult deliver_webhook(const WebhookOptions& options, const std::string& url, const std::string& body);
 

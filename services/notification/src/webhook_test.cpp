@@ -7,52 +7,6 @@
 namespace mp3c::notification {
 namespace {
 
-bool public_address(const std::string& text) {
-    sockaddr_storage storage{};
-    if (text.find(':') != std::string::npos) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
-        a->sin6_family = AF_INET6;
-        EXPECT_EQ(inet_pton(AF_INET6, text.c_str(), &a->sin6_addr), 1) << text;
-    } else {
-        auto* a = reinterpret_cast<sockaddr_in*>(&storage);
-        a->sin_family = AF_INET;
-        EXPECT_EQ(inet_pton(AF_INET, text.c_str(), &a->sin_addr), 1) << text;
-    }
-    return is_public_address(reinterpret_cast<sockaddr*>(&storage));
-}
-
-TEST(Webhook, InternalAddressesAreNotPublic) {
-    for (const char* internal : {"127.0.0.1",
-                                 "127.255.0.9",
-                                 "10.1.2.3",
-                                 "172.16.0.1",
-                                 "172.31.255.255",
-                                 "192.168.1.10",
-                                 "169.254.169.254",
-                                 "100.64.0.1",
-                                 "0.0.0.0",
-                                 "224.0.0.1",
-                                 "255.255.255.255",
-                                 "192.0.2.1",
-                                 "::1",
-                                 "::",
-                                 "fe80::1",
-                                 "fd00::5",
-                                 "fc12::1",
-                                 "ff02::1",
-                                 "::ffff:127.0.0.1",
-                                 "::ffff:10.0.0.1",
-                                 "::ffff:169.254.169.254",
-                                 "64:ff9b::a00:1",
-                                 "2001:db8::1"}) {
-        EXPECT_FALSE(public_address(internal)) << internal;
-    }
-    for (const char* external : {"93.184.216.34", "8.8.8.8", "172.32.0.1", "192.169.0.1", "100.128.0.1",
-                                 "2606:2800:220:1::1", "::ffff:93.184.216.34"}) {
-        EXPECT_TRUE(public_address(external)) << external;
-    }
-}
-
 TEST(Webhook, SignatureIsHexHmacSha256OfTheBody) {
     // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
     EXPECT_EQ(webhook_signature("Jefe", "what do ya want for nothing?"),

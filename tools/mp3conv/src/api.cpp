@@ -6,37 +6,21 @@
 #include <cctype>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 
 #include "mp3c/curl_handles.hpp"
+#include "mp3c/outbound.hpp"
 
 namespace mp3c::client {
 
 namespace {
 
+using namespace std::chrono_literals;
+
+constexpr size_t kMaxAnswerBytes = 64 << 20;  // a JSON answer; MP3s are streamed to a file
+
 struct FileClose {
     void operator()(FILE* f) const { std::fclose(f); }
 };
-
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-    auto* reply = static_cast<Reply*>(user);
-    std::string line(data, size * count);
-    auto colon = line.find(':');
-    if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        std::string value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
-        while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-        reply->headers[name] = value;
-    }
-    return size * count;
-}
-
-size_t to_string(char* data, size_t size, size_t count, void* user) {
-    static_cast<std::string*>(user)->append(data, size * count);
-    return size * count;
-}
 
 int on_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     auto* p = static_cast<std::pair<const Progress*, bool>*>(user);
@@ -48,32 +32,40 @@ int on_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult
     return go_on ? 0 : 1;
 }
 
-curl::EasyPtr handle() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    return curl::EasyPtr(curl_easy_init());
+// A transfer to the server with what every call shares: the client's name, a connect timeout, proxies from the
+// environment (a user's machine may need one), the answer's headers into the reply (names in lower case).
+std::unique_ptr<outbound::Transfer> start(const std::string& url, Reply& reply, std::chrono::milliseconds timeout) {
+    outbound::Options options;
+    options.connect_timeout = 10s;
+    options.timeout = timeout;
+    options.user_agent = "mp3conv/1";
+    options.environment_proxy = true;
+    auto transfer = std::make_unique<outbound::Transfer>(url, options);
+    transfer->on_header([&reply](std::string_view name, std::string_view value) {
+        std::string lower(name);
+        for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        reply.headers[lower] = std::string(value);
+    });
+    return transfer;
 }
 
-void common(CURL* c, const std::string& url, Reply& reply, curl_slist* headers) {
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "mp3conv/1");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+// Progress callbacks, and for long transfers no overall timeout but a stall of a minute ends them.
+void watch(outbound::Transfer& transfer, std::pair<const Progress*, bool>& context) {
+    CURL* c = transfer.handle();
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &context);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
 }
 
-Reply perform(CURL* c, Reply& reply) {
-    char error[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
-    if (rc != CURLE_OK) {
-        reply.error = error[0] != '\0' ? error : curl_easy_strerror(rc);
-        if (rc != CURLE_ABORTED_BY_CALLBACK && rc != CURLE_WRITE_ERROR)
-            reply.status = reply.status > 0 ? reply.status : 0;
+Reply& finish(outbound::Transfer& transfer, Reply& reply) {
+    auto result = transfer.perform();
+    if (result) {
+        reply.status = result.value();
+    } else {
+        reply.status = result.error().code;
+        reply.error = result.error().detail;
     }
     return reply;
 }
@@ -85,51 +77,41 @@ Api::Api(std::string server, std::string token) : server_(std::move(server)), to
 }
 
 Reply Api::login(const std::string& email, const std::string& password) const {
-    auto curl = handle();
     Reply reply;
-    curl::SlistPtr headers(curl_slist_append(nullptr, "Accept: application/json"));
-    common(curl.get(), server_ + "/login", reply, headers.get());
-    curl_easy_setopt(curl.get(), CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
-    curl_easy_setopt(curl.get(), CURLOPT_USERNAME, email.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_PASSWORD, password.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &to_string);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply.body);
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
-    return perform(curl.get(), reply);
+    auto t = start(server_ + "/login", reply, 60s);
+    t->header("Accept: application/json");
+    CURL* c = t->handle();
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(c, CURLOPT_USERNAME, email.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
+    t->post("");
+    t->collect_body(reply.body, kMaxAnswerBytes);
+    return finish(*t, reply);
 }
 
 Reply Api::get(const std::string& path) const {
-    auto curl = handle();
     Reply reply;
-    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
-    common(curl.get(), server_ + path, reply, headers.get());
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &to_string);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply.body);
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
-    return perform(curl.get(), reply);
+    auto t = start(server_ + path, reply, 60s);
+    t->header("Authorization: Bearer " + token_);
+    t->collect_body(reply.body, kMaxAnswerBytes);
+    return finish(*t, reply);
 }
 
 Reply Api::remove(const std::string& path) const {
-    auto curl = handle();
     Reply reply;
-    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
-    common(curl.get(), server_ + path, reply, headers.get());
-    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, "DELETE");
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &to_string);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply.body);
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
-    return perform(curl.get(), reply);
+    auto t = start(server_ + path, reply, 60s);
+    t->header("Authorization: Bearer " + token_);
+    curl_easy_setopt(t->handle(), CURLOPT_CUSTOMREQUEST, "DELETE");
+    t->collect_body(reply.body, kMaxAnswerBytes);
+    return finish(*t, reply);
 }
 
 Reply Api::upload(const std::string& file, const std::map<std::string, std::string>& fields,
                   const Progress& progress) const {
-    auto curl = handle();
     Reply reply;
-    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
-    common(curl.get(), server_ + "/upload", reply, headers.get());
-    curl::MimePtr mime(curl_mime_init(curl.get()));
+    auto t = start(server_ + "/upload", reply, 0ms);  // no overall timeout: a large file on a slow line takes long
+    t->header("Authorization: Bearer " + token_);
+    curl::MimePtr mime(curl_mime_init(t->handle()));
     for (const auto& [name, value] : fields) {
         curl_mimepart* part = curl_mime_addpart(mime.get());
         curl_mime_name(part, name.c_str());
@@ -142,26 +124,18 @@ Reply Api::upload(const std::string& file, const std::map<std::string, std::stri
         return reply;
     }
     curl_mime_type(part, "application/octet-stream");
-    curl_easy_setopt(curl.get(), CURLOPT_MIMEPOST, mime.get());
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &to_string);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply.body);
+    curl_easy_setopt(t->handle(), CURLOPT_MIMEPOST, mime.get());
+    t->collect_body(reply.body, kMaxAnswerBytes);
     std::pair<const Progress*, bool> context{&progress, true};
-    curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, &on_progress);
-    curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &context);
-    curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-    // No overall timeout (a large file on a slow line takes long); give up when the transfer stalls for a minute.
-    curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);
-    return perform(curl.get(), reply);
+    watch(*t, context);
+    return finish(*t, reply);
 }
 
 Reply Api::events(const std::string& path, const std::function<bool(const SseEvent&)>& on_event) const {
-    auto curl = handle();
     Reply reply;
-    curl_slist* raw = curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str());
-    raw = curl_slist_append(raw, "Accept: text/event-stream");
-    curl::SlistPtr headers(raw);
-    common(curl.get(), server_ + path, reply, headers.get());
+    auto t = start(server_ + path, reply, 0ms);  // a stream: it lasts until the job ends
+    t->header("Authorization: Bearer " + token_);
+    t->header("Accept: text/event-stream");
     struct Stream {
         SseParser parser;
         const std::function<bool(const SseEvent&)>* on_event;
@@ -178,16 +152,15 @@ Reply Api::events(const std::string& path, const std::function<bool(const SseEve
         }
         return size * count;
     };
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &stream);
-    return perform(curl.get(), reply);
+    curl_easy_setopt(t->handle(), CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(t->handle(), CURLOPT_WRITEDATA, &stream);
+    return finish(*t, reply);
 }
 
 Reply Api::download(const std::string& path, const std::string& destination, const Progress& progress) const {
-    auto curl = handle();
     Reply reply;
-    curl::SlistPtr headers(curl_slist_append(nullptr, ("Authorization: Bearer " + token_).c_str()));
-    common(curl.get(), server_ + path, reply, headers.get());
+    auto t = start(server_ + path, reply, 0ms);  // no overall timeout; a stall of a minute ends it (watch)
+    t->header("Authorization: Bearer " + token_);
     std::string temporary = destination + ".part";
     std::unique_ptr<FILE, FileClose> out(std::fopen(temporary.c_str(), "wb"));
     if (!out) {
@@ -211,15 +184,11 @@ Reply Api::download(const std::string& path, const std::string& destination, con
         }
         return size * count;
     };
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(t->handle(), CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(t->handle(), CURLOPT_WRITEDATA, &sink);
     std::pair<const Progress*, bool> context{&progress, false};
-    curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, &on_progress);
-    curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &context);
-    curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);
-    perform(curl.get(), reply);
+    watch(*t, context);
+    finish(*t, reply);
     bool flushed = std::fflush(out.get()) == 0 && ::fsync(fileno(out.get())) == 0;
     out.reset();
     if (sink.failed || !flushed) reply.error = "cannot write " + temporary;
