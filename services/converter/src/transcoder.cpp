@@ -9,24 +9,14 @@ extern "C" {
 #include <libswresample/swresample.h>
 }
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
-#include <cstring>
-#include <deque>
-#include <exception>
-#include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 
+#include "encoder_thread.hpp"
+#include "ffmpeg_io.hpp"
 #include "input_format.hpp"
 
 namespace mp3c::converter {
@@ -65,197 +55,10 @@ std::string_view ConversionError::kind_name() const {
 
 namespace {
 
-using Kind = ConversionError::Kind;
+using namespace detail;
 
-constexpr int kIoBufferSize = 64 * 1024;
 constexpr int kDefaultBitrateKbps = 192;
 constexpr int kDefaultSampleRate = 44100;
-
-std::string av_error(int code) {
-    char text[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(code, text, sizeof text);
-    return text;
-}
-
-[[noreturn]] void fail(Kind kind, const std::string& reason) { throw ConversionError(kind, reason); }
-
-void check(int code, Kind kind, const std::string& what) {
-    if (code < 0) fail(kind, what + ": " + av_error(code));
-}
-
-struct InputContextFree {
-    void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
-};
-struct OutputContextFree {
-    void operator()(AVFormatContext* f) const { avformat_free_context(f); }
-};
-struct IoContextFree {
-    void operator()(AVIOContext* io) const {
-        av_freep(&io->buffer);  // FFmpeg may have replaced the buffer we gave it: free the one it holds now
-        avio_context_free(&io);
-    }
-};
-struct CodecContextFree {
-    void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct SwrFree {
-    void operator()(SwrContext* s) const { swr_free(&s); }
-};
-struct FifoFree {
-    void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); }
-};
-struct FrameFree {
-    void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketFree {
-    void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-
-using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
-
-// The conversion's clock and its shutdown flag, asked by the input callbacks, FFmpeg's interrupt callback (which its
-// probing loops call) and the decode loop. The allowance grows with the audio decoded, never with the length the file
-// declares: a file that claims four hours but decodes slowly gets no more time for it.
-class Watchdog {
-  public:
-    explicit Watchdog(const Limits& limits) : limits_(limits), started_(std::chrono::steady_clock::now()) {}
-
-    void decoded(double seconds) { decoded_ms_.store(static_cast<int64_t>(seconds * 1000)); }
-
-    // True once the conversion must stop (time is up, or the worker is shutting down).
-    bool expired() {
-        if (limits_.abandon != nullptr && limits_.abandon->load()) return true;
-        if (timed_out_.load()) return true;
-        auto allowed = std::max<std::chrono::milliseconds>(
-            limits_.timeout_floor,
-            std::chrono::milliseconds(static_cast<int64_t>(limits_.timeout_ratio * static_cast<double>(decoded_ms_))));
-        if (std::chrono::steady_clock::now() - started_ <= allowed) return false;
-        timed_out_ = true;
-        return true;
-    }
-    bool timed_out() const { return timed_out_.load(); }
-    bool abandoned() const { return limits_.abandon != nullptr && limits_.abandon->load(); }
-
-    static int interrupt(void* opaque) { return static_cast<Watchdog*>(opaque)->expired() ? 1 : 0; }
-
-  private:
-    const Limits& limits_;
-    std::chrono::steady_clock::time_point started_;
-    std::atomic<int64_t> decoded_ms_{0};
-    std::atomic<bool> timed_out_{false};
-};
-
-// The bridge between FFmpeg's I/O callbacks and MediaInput/MediaOutput. Exceptions never cross into C code: they are
-// stored and turned into an I/O error.
-struct InputBridge {
-    MediaInput* input;
-    Watchdog* watchdog;
-    uint64_t position = 0;
-    std::string error;
-
-    static int read(void* opaque, uint8_t* buffer, int size) {
-        auto* self = static_cast<InputBridge*>(opaque);
-        if (self->watchdog->expired()) return AVERROR_EXIT;
-        try {
-            size_t n = self->input->read(buffer, static_cast<size_t>(size));
-            if (n == 0) return AVERROR_EOF;
-            self->position += n;
-            return static_cast<int>(n);
-        } catch (const std::exception& e) {
-            self->error = e.what();
-            return AVERROR(EIO);
-        }
-    }
-
-    static int64_t seek(void* opaque, int64_t offset, int whence) {
-        auto* self = static_cast<InputBridge*>(opaque);
-        uint64_t size = self->input->size();
-        whence &= ~AVSEEK_FORCE;
-        if (whence == AVSEEK_SIZE) return static_cast<int64_t>(size);
-        int64_t target;
-        switch (whence) {
-            case SEEK_SET:
-                target = offset;
-                break;
-            case SEEK_CUR:
-                target = static_cast<int64_t>(self->position) + offset;
-                break;
-            case SEEK_END:
-                target = static_cast<int64_t>(size) + offset;
-                break;
-            default:
-                return AVERROR(EINVAL);
-        }
-        if (target < 0 || static_cast<uint64_t>(target) > size) return AVERROR(EINVAL);
-        try {
-            self->input->seek(static_cast<uint64_t>(target));
-        } catch (const std::exception& e) {
-            self->error = e.what();
-            return AVERROR(EIO);
-        }
-        self->position = static_cast<uint64_t>(target);
-        return target;
-    }
-};
-
-struct OutputBridge {
-    MediaOutput* output;
-    uint64_t limit = UINT64_MAX;
-    uint64_t position = 0;
-    uint64_t size = 0;
-    std::string error;
-    bool over_limit = false;
-
-    static int write(void* opaque, uint8_t* data, int size) {
-        auto* self = static_cast<OutputBridge*>(opaque);
-        if (std::max(self->size, self->position + static_cast<uint64_t>(size)) > self->limit) {
-            self->over_limit = true;
-            return AVERROR(EFBIG);
-        }
-        try {
-            self->output->write(data, static_cast<size_t>(size));
-            self->position += static_cast<uint64_t>(size);
-            self->size = std::max(self->size, self->position);
-            return size;
-        } catch (const std::exception& e) {
-            self->error = e.what();
-            return AVERROR(EIO);
-        }
-    }
-
-    static int64_t seek(void* opaque, int64_t offset, int whence) {
-        auto* self = static_cast<OutputBridge*>(opaque);
-        whence &= ~AVSEEK_FORCE;
-        if (whence == AVSEEK_SIZE) return static_cast<int64_t>(self->size);
-        int64_t target = whence == SEEK_SET   ? offset
-                         : whence == SEEK_CUR ? static_cast<int64_t>(self->position) + offset
-                         : whence == SEEK_END ? static_cast<int64_t>(self->size) + offset
-                                              : -1;
-        if (target < 0) return AVERROR(EINVAL);
-        try {
-            self->output->seek(static_cast<uint64_t>(target));
-        } catch (const std::exception& e) {
-            self->error = e.what();
-            return AVERROR(EIO);
-        }
-        self->position = static_cast<uint64_t>(target);
-        return target;
-    }
-};
-
-std::unique_ptr<AVIOContext, IoContextFree> make_io(void* opaque, bool writable, int (*read)(void*, uint8_t*, int),
-                                                    int (*write)(void*, uint8_t*, int),
-                                                    int64_t (*seek)(void*, int64_t, int)) {
-    auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
-    if (buffer == nullptr) fail(Kind::internal, "out of memory");
-    AVIOContext* io = avio_alloc_context(buffer, kIoBufferSize, writable ? 1 : 0, opaque, read, write, seek);
-    if (io == nullptr) {
-        av_free(buffer);
-        fail(Kind::internal, "out of memory");
-    }
-    return std::unique_ptr<AVIOContext, IoContextFree>(io);
-}
 
 // Tags worth carrying over into ID3v2.
 void copy_tags(const AVDictionary* from, AVDictionary** to) {
@@ -283,75 +86,6 @@ AVSampleFormat pick_sample_format(const AVCodec* encoder) {
     }
     return encoder->sample_fmts[0];
 }
-
-// The MP3 encoder and muxer on a thread of their own (Limits::threads >= 2). LAME is single-threaded and costs about
-// as much as demuxing, decoding and resampling together, so on two cores the halves overlap. The queue is short
-// (a few hundred kilobytes of PCM), so memory stays flat whichever side is slower.
-class EncoderThread {
-  public:
-    EncoderThread(std::function<void(const AVFrame*)> encode, size_t capacity)
-        : encode_(std::move(encode)), capacity_(capacity), thread_([this] { run(); }) {}
-
-    ~EncoderThread() {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-        }
-        changed_.notify_all();
-        thread_.join();
-    }
-
-    // Blocks while the queue is full. nullptr flushes the encoder and ends the thread. Rethrows the encoder's failure.
-    void push(FramePtr frame) {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return queue_.size() < capacity_ || error_ || finished_; });
-        if (error_) std::rethrow_exception(error_);
-        queue_.push_back(std::move(frame));
-        changed_.notify_all();
-    }
-
-    // Waits until everything pushed (including the final nullptr) is encoded; rethrows the encoder's failure.
-    void wait() {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return finished_ || error_; });
-        if (error_) std::rethrow_exception(error_);
-    }
-
-  private:
-    void run() {
-        try {
-            for (;;) {
-                FramePtr frame;
-                {
-                    std::unique_lock lock(mutex_);
-                    changed_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-                    if (stopping_) return;  // the conversion failed elsewhere
-                    frame = std::move(queue_.front());
-                    queue_.pop_front();
-                    changed_.notify_all();
-                }
-                encode_(frame.get());
-                if (!frame) break;
-            }
-            std::lock_guard lock(mutex_);
-            finished_ = true;
-        } catch (...) {
-            std::lock_guard lock(mutex_);
-            error_ = std::current_exception();
-        }
-        changed_.notify_all();
-    }
-
-    std::function<void(const AVFrame*)> encode_;
-    size_t capacity_;
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::deque<FramePtr> queue_;
-    bool stopping_ = false;
-    bool finished_ = false;
-    std::exception_ptr error_;
-    std::thread thread_;  // last: starts once everything above exists
-};
 
 // Every audio decoder's name, for AVFormatContext::codec_whitelist: while it looks for the streams' parameters,
 // avformat_find_stream_info() opens decoders, and an upload never needs its video decoded (less untrusted data through
@@ -839,78 +573,6 @@ ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOpt
     (void)quiet;
     Transcoder transcoder(input, output, options, limits, progress);
     return transcoder.run();
-}
-
-FileInput::FileInput(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) fail(Kind::io, "cannot open " + path + ": " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd_);
-        fail(Kind::io, path + " is not a regular file");
-    }
-    size_ = static_cast<uint64_t>(st.st_size);
-}
-
-FileInput::~FileInput() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
-size_t FileInput::read(uint8_t* buffer, size_t size) {
-    for (;;) {
-        ssize_t n = ::read(fd_, buffer, size);
-        if (n >= 0) return static_cast<size_t>(n);
-        if (errno != EINTR) throw std::runtime_error(std::string("read: ") + std::strerror(errno));
-    }
-}
-
-void FileInput::seek(uint64_t offset) {
-    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
-        throw std::runtime_error(std::string("seek: ") + std::strerror(errno));
-    }
-}
-
-FileOutput::FileOutput(const std::string& path) : path_(path), temporary_(path + ".part") {
-    fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail(Kind::io, "cannot create " + temporary_ + ": " + std::strerror(errno));
-}
-
-FileOutput::~FileOutput() {
-    if (fd_ >= 0) {
-        ::close(fd_);
-        ::unlink(temporary_.c_str());  // never committed: leave nothing behind
-    }
-}
-
-void FileOutput::write(const uint8_t* data, size_t size) {
-    while (size > 0) {
-        ssize_t n = ::write(fd_, data, size);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw std::runtime_error("write " + temporary_ + ": " + std::strerror(errno));
-        }
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
-}
-
-void FileOutput::seek(uint64_t offset) {
-    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
-        throw std::runtime_error("seek " + temporary_ + ": " + std::strerror(errno));
-    }
-}
-
-void FileOutput::commit() {
-    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-        fd_ = -1;
-        ::unlink(temporary_.c_str());
-        fail(Kind::io, "cannot write " + temporary_ + ": " + std::strerror(errno));
-    }
-    fd_ = -1;
-    if (::rename(temporary_.c_str(), path_.c_str()) != 0) {
-        ::unlink(temporary_.c_str());
-        fail(Kind::io, "cannot rename to " + path_ + ": " + std::strerror(errno));
-    }
 }
 
 }  // namespace mp3c::converter
