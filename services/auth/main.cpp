@@ -3,12 +3,8 @@
 #include "mp3c/service_main.hpp"
 
 int main() {
-    return mp3c::service_main("auth", [] {
-        using namespace mp3c;
-        config::Env env;
-        auto config = auth::load_auth_config(env);
-        env.check();
-        log::init("auth", config.log_level);
+    using namespace mp3c;
+    return service_main<auth::AuthConfig>("auth", auth::load_auth_config, [](auth::AuthConfig config) {
         auto server_options = config.server;
         auth::AuthApp app(std::move(config));
         http::Server server(server_options, app.router(), app.registry(), app.readiness());

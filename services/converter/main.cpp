@@ -91,24 +91,21 @@ int convert_command(int argc, char** argv) {
 
 // Without arguments: the queue worker (see src/worker.hpp for its environment).
 int run_worker() {
-    return mp3c::service_main("converter", [] {
-        using namespace mp3c;
-        config::Env env;
-        auto config = converter::load_worker_config(env);
-        env.check();
-        log::init("converter", config.log_level);
-        // Nothing in this process resolves a relative name against anything but an empty, removed directory.
-        auto former = converter::enter_empty_working_directory(config.temporary_dir);
-        log::info("working directory emptied", {{"was", former}});
-        auto admin = config.admin;
-        auto grace = config.shutdown_grace;
-        converter::Worker worker(std::move(config));
-        http::Server server(admin, worker.admin_router(), worker.registry(), worker.readiness());
-        worker.start();
-        server.run_until_signal();  // SIGTERM: stop taking jobs, let the current one finish within the grace
-        worker.stop(grace);
-        log::info("stopped");
-    });
+    using namespace mp3c;
+    return service_main<converter::WorkerConfig>(
+        "converter", converter::load_worker_config, [](converter::WorkerConfig config) {
+            // Nothing in this process resolves a relative name against anything but an empty, removed directory.
+            auto former = converter::enter_empty_working_directory(config.temporary_dir);
+            log::info("working directory emptied", {{"was", former}});
+            auto admin = config.admin;
+            auto grace = config.shutdown_grace;
+            converter::Worker worker(std::move(config));
+            http::Server server(admin, worker.admin_router(), worker.registry(), worker.readiness());
+            worker.start();
+            server.run_until_signal();  // SIGTERM: stop taking jobs, let the current one finish within the grace
+            worker.stop(grace);
+            log::info("stopped");
+        });
 }
 
 int main(int argc, char** argv) {

@@ -3,17 +3,14 @@
 #include "mp3c/service_main.hpp"
 
 int main() {
-    return mp3c::service_main("gateway", [] {
-        using namespace mp3c;
-        config::Env env;
-        auto config = gateway::load_gateway_config(env);
-        env.check();
-        log::init("gateway", config.log_level);
-        auto server_options = config.server;
-        gateway::GatewayApp app(std::move(config));
-        http::Server server(server_options, app.router(), app.registry(), app.readiness());
-        app.start_consumers();
-        server.run_until_signal();
-        app.stop_consumers();
-    });
+    using namespace mp3c;
+    return service_main<gateway::GatewayConfig>(
+        "gateway", gateway::load_gateway_config, [](gateway::GatewayConfig config) {
+            auto server_options = config.server;
+            gateway::GatewayApp app(std::move(config));
+            http::Server server(server_options, app.router(), app.registry(), app.readiness());
+            app.start_consumers();
+            server.run_until_signal();
+            app.stop_consumers();
+        });
 }

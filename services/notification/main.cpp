@@ -3,18 +3,15 @@
 #include "notifier.hpp"
 
 int main() {
-    return mp3c::service_main("notification", [] {
-        using namespace mp3c;
-        config::Env env;
-        auto config = notification::load_notifier_config(env);
-        env.check();
-        log::init("notification", config.log_level);
-        auto admin = config.admin;
-        notification::Notifier notifier(std::move(config));
-        http::Server server(admin, http::Router(), notifier.registry(), notifier.readiness());
-        notifier.start();
-        server.run_until_signal();  // SIGTERM: the messages in progress finish, then the consumers stop
-        notifier.stop();
-        log::info("stopped");
-    });
+    using namespace mp3c;
+    return service_main<notification::NotifierConfig>(
+        "notification", notification::load_notifier_config, [](notification::NotifierConfig config) {
+            auto admin = config.admin;
+            notification::Notifier notifier(std::move(config));
+            http::Server server(admin, http::Router(), notifier.registry(), notifier.readiness());
+            notifier.start();
+            server.run_until_signal();  // SIGTERM: the messages in progress finish, then the consumers stop
+            notifier.stop();
+            log::info("stopped");
+        });
 }
