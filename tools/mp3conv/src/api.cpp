@@ -89,19 +89,15 @@ Reply Api::login(const std::string& email, const std::string& password) const {
     return finish(*t, reply);
 }
 
-Reply Api::get(const std::string& path) const {
-    Reply reply;
-    auto t = start(server_ + path, reply, 60s);
-    t->header("Authorization: Bearer " + token_);
-    t->collect_body(reply.body, kMaxAnswerBytes);
-    return finish(*t, reply);
-}
+Reply Api::get(const std::string& path) const { return call("GET", path); }
 
-Reply Api::remove(const std::string& path) const {
+Reply Api::remove(const std::string& path) const { return call("DELETE", path); }
+
+Reply Api::call(const char* method, const std::string& path) const {
     Reply reply;
     auto t = start(server_ + path, reply, 60s);
     t->header("Authorization: Bearer " + token_);
-    curl_easy_setopt(t->handle(), CURLOPT_CUSTOMREQUEST, "DELETE");
+    if (std::string_view(method) != "GET") curl_easy_setopt(t->handle(), CURLOPT_CUSTOMREQUEST, method);
     t->collect_body(reply.body, kMaxAnswerBytes);
     return finish(*t, reply);
 }

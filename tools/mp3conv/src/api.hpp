@@ -41,6 +41,8 @@ class Api {
     Reply download(const std::string& path, const std::string& destination, const Progress& progress) const;
 
   private:
+    Reply call(const char* method, const std::string& path) const;  // a small JSON answer, with the token
+
     std::string server_;
     std::string token_;
 };
