@@ -53,7 +53,7 @@ struct StatusEvent {
     std::optional<uint64_t> duration_ms;
     std::optional<std::string> error;
     std::optional<std::string> reason;  // [a-z_], at most 64 characters
-    bool source_deleted = false;  // with done: the converter deleted the upload
+    bool source_deleted = false;        // with done: the converter deleted the upload
     int64_t at_ms = 0;
 
     // nullopt for anything that is not a valid event (then it is dead-lettered).
