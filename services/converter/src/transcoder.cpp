@@ -171,8 +171,7 @@ class Transcoder {
         }
         if (!nested_open_.empty()) {
             fail(Kind::unsupported_format, "the file refers to another file or address (" + nested_open_ +
-                                               "); only self-contained files are "
-                                               "accepted");
+                                               "); only self-contained files are accepted");
         }
         if (stream_limit_hit_) {
             fail(Kind::too_many_streams,
@@ -427,8 +426,20 @@ class Transcoder {
         }
     }
 
+    // Whether the resampler is set up for audio of this frame's shape (checked per frame, without copying anything).
+    bool takes(const AVFrame& frame) const {
+        const AVChannelLayout* layout = &frame.ch_layout;
+        AVChannelLayout defaulted{};  // an unspecified layout was configured as the default for its channel count
+        if (layout->order == AV_CHANNEL_ORDER_UNSPEC) {
+            av_channel_layout_default(&defaulted, layout->nb_channels);  // no allocation: a native or unspecified order
+            layout = &defaulted;
+        }
+        return av_channel_layout_compare(layout, &in_layout_) == 0 && frame.format == in_format_ &&
+               frame.sample_rate == in_rate_;
+    }
+
     void resample(const AVFrame* frame) {
-        if (frame != nullptr) {
+        if (frame != nullptr && !takes(*frame)) {
             AVChannelLayout layout{};
             check(av_channel_layout_copy(&layout, &frame->ch_layout), Kind::internal, "layout");
             if (layout.order == AV_CHANNEL_ORDER_UNSPEC) {
@@ -436,10 +447,7 @@ class Transcoder {
                 av_channel_layout_uninit(&layout);
                 av_channel_layout_default(&layout, channels);
             }
-            auto format = static_cast<AVSampleFormat>(frame->format);
-            bool changed = av_channel_layout_compare(&layout, &in_layout_) != 0 || format != in_format_ ||
-                           frame->sample_rate != in_rate_;
-            if (changed) configure_resampler(layout, format, frame->sample_rate);
+            configure_resampler(layout, static_cast<AVSampleFormat>(frame->format), frame->sample_rate);
             av_channel_layout_uninit(&layout);
         }
         int in_samples = frame ? frame->nb_samples : 0;
