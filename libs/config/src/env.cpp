@@ -1,5 +1,6 @@
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -129,6 +130,27 @@ int64_t Env::integer(const std::string& name, std::optional<int64_t> fallback, i
         problem(name, "'" + *value + "' is not a whole number");
     } else if (parsed < min || parsed > max) {
         problem(name, "'" + *value + "' is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+    } else {
+        return parsed;
+    }
+    return fallback.value_or(min);
+}
+
+double Env::number(const std::string& name, std::optional<double> fallback, double min, double max) {
+    auto value = get(name);
+    if (!value) {
+        if (!fallback) problem(name, "is required but not set");
+        return fallback.value_or(min);
+    }
+    double parsed = 0;
+    std::string_view text = trim(*value);
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed, std::chars_format::fixed);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+        problem(name, "'" + *value + "' is not a number");
+    } else if (!(parsed >= min && parsed <= max)) {
+        char range[64];
+        std::snprintf(range, sizeof range, " is out of range (%g to %g)", min, max);
+        problem(name, "'" + *value + "'" + range);
     } else {
         return parsed;
     }

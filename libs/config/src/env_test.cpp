@@ -50,12 +50,18 @@ TEST(Env, ReturnsTypedValuesAndFallbacks) {
     EXPECT_EQ(env.bytes("LIMIT", 0), 1ull << 30);
     EXPECT_EQ(env.string("EMPTY", "fallback"), "fallback");
     EXPECT_EQ(env.string("MISSING", "x"), "x");
+    EXPECT_EQ(env.number("MISSING", 0.5, 0, 1), 0.5);
     EXPECT_NO_THROW(env.check());
+    Env numbers(from({{"RATIO", " 0.25 "}, {"WHOLE", "3"}}));
+    EXPECT_EQ(numbers.number("RATIO", 1, 0, 1000), 0.25);
+    EXPECT_EQ(numbers.number("WHOLE", 1, 0, 1000), 3.0);
 }
 
 TEST(Env, ReportsEveryProblemNamingTheVariable) {
-    Env env(from({{"PORT", "80x"}, {"THREADS", "0"}, {"FLAG", "maybe"}}));
+    Env env(from({{"PORT", "80x"}, {"THREADS", "0"}, {"FLAG", "maybe"}, {"RATIO", "1e9"}, {"SHARE", "-0.5"}}));
     env.port("PORT", 5000);
+    env.number("RATIO", 0.5, 0, 1000);
+    env.number("SHARE", 0.5, 0, 1000);
     env.integer("THREADS", 4, 1, 64);
     env.boolean("FLAG", false);
     env.string("MYSQL_HOST");
@@ -67,6 +73,8 @@ TEST(Env, ReportsEveryProblemNamingTheVariable) {
         EXPECT_NE(message.find("PORT: '80x' is not a whole number"), std::string::npos) << message;
         EXPECT_NE(message.find("THREADS: '0' is out of range (1 to 64)"), std::string::npos) << message;
         EXPECT_NE(message.find("FLAG: 'maybe' is not a boolean"), std::string::npos) << message;
+        EXPECT_NE(message.find("RATIO: '1e9' is not a number"), std::string::npos) << message;
+        EXPECT_NE(message.find("SHARE: '-0.5' is out of range (0 to 1000)"), std::string::npos) << message;
         EXPECT_NE(message.find("MYSQL_HOST: is required but not set"), std::string::npos) << message;
     }
 }

@@ -70,16 +70,8 @@ WorkerConfig load_worker_config(config::Env& env) {
     c.limits.max_output_bytes = env.bytes("MAX_OUTPUT_BYTES", c.limits.max_output_bytes);
     if (c.limits.max_output_bytes == 0) env.problem("MAX_OUTPUT_BYTES", "must be more than 0");
     c.limits.timeout_floor = env.duration("CONVERSION_TIMEOUT", c.limits.timeout_floor, 1ms);
-    std::string ratio = env.string("CONVERSION_TIMEOUT_RATIO", "0.5");
-    try {
-        size_t used = 0;
-        c.limits.timeout_ratio = std::stod(ratio, &used);
-        if (used != ratio.size() || !(c.limits.timeout_ratio >= 0) || c.limits.timeout_ratio > 1000) {
-            throw std::invalid_argument(ratio);
-        }
-    } catch (const std::exception&) {
-        env.problem("CONVERSION_TIMEOUT_RATIO", "must be a number from 0 to 1000 (seconds per second of audio)");
-    }
+    c.limits.timeout_ratio =
+        env.number("CONVERSION_TIMEOUT_RATIO", c.limits.timeout_ratio, 0, 1000);  // s per s of audio
     c.limits.max_channels = static_cast<int>(env.integer("MAX_CHANNELS", c.limits.max_channels, 1, 64));
     c.limits.max_sample_rate = static_cast<int>(env.integer("MAX_SAMPLE_RATE", c.limits.max_sample_rate, 8000, 768000));
     c.limits.max_streams = static_cast<int>(env.integer("MAX_STREAMS", c.limits.max_streams, 1, 1000));

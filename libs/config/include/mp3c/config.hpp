@@ -36,6 +36,7 @@ class Env {
 
     std::string string(const std::string& name, std::optional<std::string> fallback = std::nullopt);
     int64_t integer(const std::string& name, std::optional<int64_t> fallback, int64_t min, int64_t max);
+    double number(const std::string& name, std::optional<double> fallback, double min, double max);  // "0.5", "2"
     uint16_t port(const std::string& name, std::optional<uint16_t> fallback);
     bool boolean(const std::string& name, bool fallback);
     std::chrono::milliseconds duration(const std::string& name, std::optional<std::chrono::milliseconds> fallback,
