@@ -1,10 +1,10 @@
 #include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include "mp3c/config.hpp"
 #include "mp3c/strings.hpp"
@@ -117,44 +117,39 @@ std::string Env::string(const std::string& name, std::optional<std::string> fall
     return fallback.value_or("");
 }
 
-int64_t Env::integer(const std::string& name, std::optional<int64_t> fallback, int64_t min, int64_t max) {
+template <class T>
+T Env::ranged(const std::string& name, std::optional<T> fallback, T min, T max) {
     auto value = get(name);
     if (!value) {
         if (!fallback) problem(name, "is required but not set");
         return fallback.value_or(min);
     }
-    int64_t parsed = 0;
+    T parsed{};
     std::string_view text = trim(*value);
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-        problem(name, "'" + *value + "' is not a whole number");
-    } else if (parsed < min || parsed > max) {
-        problem(name, "'" + *value + "' is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+    std::from_chars_result read{};
+    if constexpr (std::is_integral_v<T>) {
+        read = std::from_chars(text.data(), text.data() + text.size(), parsed);
+    } else {
+        read = std::from_chars(text.data(), text.data() + text.size(), parsed, std::chars_format::fixed);
+    }
+    if (read.ec != std::errc() || read.ptr != text.data() + text.size() || text.empty()) {
+        problem(name, "'" + *value + (std::is_integral_v<T> ? "' is not a whole number" : "' is not a number"));
+    } else if (!(parsed >= min && parsed <= max)) {
+        std::ostringstream range;
+        range << "'" << *value << "' is out of range (" << min << " to " << max << ")";
+        problem(name, range.str());
     } else {
         return parsed;
     }
     return fallback.value_or(min);
 }
 
+int64_t Env::integer(const std::string& name, std::optional<int64_t> fallback, int64_t min, int64_t max) {
+    return ranged<int64_t>(name, fallback, min, max);
+}
+
 double Env::number(const std::string& name, std::optional<double> fallback, double min, double max) {
-    auto value = get(name);
-    if (!value) {
-        if (!fallback) problem(name, "is required but not set");
-        return fallback.value_or(min);
-    }
-    double parsed = 0;
-    std::string_view text = trim(*value);
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed, std::chars_format::fixed);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-        problem(name, "'" + *value + "' is not a number");
-    } else if (!(parsed >= min && parsed <= max)) {
-        char range[64];
-        std::snprintf(range, sizeof range, " is out of range (%g to %g)", min, max);
-        problem(name, "'" + *value + "'" + range);
-    } else {
-        return parsed;
-    }
-    return fallback.value_or(min);
+    return ranged<double>(name, fallback, min, max);
 }
 
 uint16_t Env::port(const std::string& name, std::optional<uint16_t> fallback) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "mp3c/outbound.hpp"
+#include "mp3c/testing/loopback.hpp"
 
 namespace mp3c::outbound {
 namespace {
@@ -20,25 +21,12 @@ using namespace std::chrono_literals;
 // Accepts connections on 127.0.0.1 and answers each with `response` once its request headers have arrived.
 class CannedServer {
   public:
-    explicit CannedServer(std::string response) : response_(std::move(response)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t length = sizeof address;
-        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-            ::listen(fd_, 8) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-            throw std::runtime_error("cannot listen");
-        }
-        port_ = ntohs(address.sin_port);
-        thread_ = std::thread([this] { serve(); });
-    }
+    explicit CannedServer(std::string response) : response_(std::move(response)), thread_([this] { serve(); }) {}
     ~CannedServer() {
         stopping_ = true;
         thread_.join();
-        ::close(fd_);
     }
-    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+    std::string url(const std::string& path) const { return socket_.url(path); }
     int connections() const { return connections_.load(); }
     std::string last_request() const {
         std::lock_guard lock(mutex_);
@@ -48,9 +36,9 @@ class CannedServer {
   private:
     void serve() {
         while (!stopping_) {
-            pollfd p{fd_, POLLIN, 0};
+            pollfd p{socket_.fd(), POLLIN, 0};
             if (::poll(&p, 1, 50) <= 0) continue;
-            int client = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            int client = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
             if (client < 0) continue;
             ++connections_;
             std::string request;
@@ -70,8 +58,7 @@ class CannedServer {
     }
 
     std::string response_;
-    int fd_ = -1;
-    uint16_t port_ = 0;
+    testing::LoopbackSocket socket_{false};
     std::atomic<bool> stopping_{false};
     std::atomic<int> connections_{0};
     mutable std::mutex mutex_;

@@ -2,10 +2,6 @@
 
 // Uploads that try to make FFmpeg read something other than themselves, and the tripwires that tell whether it did:
 // a loopback listener that records any connection, and an inotify watch that records any open of a file.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,35 +10,21 @@
 #include <string>
 #include <vector>
 
+#include "mp3c/testing/loopback.hpp"
+
 namespace mp3c::converter::test {
 
 // A TCP listener on 127.0.0.1 that nobody should ever connect to. The kernel completes a connection into the backlog
 // before any accept, so once the code under test has returned, connected() knows without waiting.
 class LoopbackListener {
   public:
-    LoopbackListener() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t length = sizeof address;
-        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-            ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-            throw std::runtime_error("cannot listen on 127.0.0.1");
-        }
-        port_ = ntohs(address.sin_port);
-    }
-    ~LoopbackListener() { ::close(fd_); }
-    LoopbackListener(const LoopbackListener&) = delete;
-    LoopbackListener& operator=(const LoopbackListener&) = delete;
-
-    uint16_t port() const { return port_; }
-    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+    uint16_t port() const { return socket_.port(); }
+    std::string url(const std::string& path) const { return socket_.url(path); }
 
     // Connections accepted so far (each is closed at once).
     int connections() {
         for (;;) {
-            int client = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            int client = ::accept4(socket_.fd(), nullptr, nullptr, SOCK_CLOEXEC);
             if (client < 0) return accepted_;
             ::close(client);
             ++accepted_;
@@ -50,8 +32,7 @@ class LoopbackListener {
     }
 
   private:
-    int fd_ = -1;
-    uint16_t port_ = 0;
+    testing::LoopbackSocket socket_{true};
     int accepted_ = 0;
 };
 

@@ -56,6 +56,9 @@ class Env {
 
   private:
     std::optional<std::string> get(const std::string& name) const;
+    // A whole or decimal number within [min, max] (integer and number).
+    template <class T>
+    T ranged(const std::string& name, std::optional<T> fallback, T min, T max);
 
     Lookup lookup_;
     std::vector<std::string> problems_;
