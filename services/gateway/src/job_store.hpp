@@ -1,95 +1,33 @@
 #pragma once
 
-#include <cstdint>
-#include <nlohmann/json.hpp>
-#include <optional>
-#include <string>
 #include <vector>
 
 #include "mp3c/mysql.hpp"
-#include "mp3c/result.hpp"
+#include "ports.hpp"
 
 namespace mp3c::gateway {
 
-enum class JobStatus { queued, processing, done, failed, cancelled };
-std::string to_string(JobStatus status);
-std::optional<JobStatus> parse_status(std::string_view text);
-bool is_terminal(JobStatus status);
-
-// Milliseconds since the epoch as 2024-06-04T13:35:38.123Z.
-std::string iso8601(int64_t ms);
-
-struct Job {
-    std::string id;
-    uint64_t owner_id = 0;
-    std::string owner_email;
-    std::string filename;
-    uint64_t size = 0;
-    std::string video_fid;
-    std::optional<std::string> mp3_fid;
-    std::optional<uint64_t> mp3_size;
-    std::optional<uint64_t> duration_ms;
-    JobStatus status = JobStatus::queued;
-    int progress = 0;
-    std::optional<std::string> error;
-    std::optional<std::string> reason;  // failed jobs: a word for programs (unsupported_format, too_long, ...)
-    nlohmann::json options = nlohmann::json::object();
-    std::string trace_id;
-    int64_t created_ms = 0;
-    int64_t updated_ms = 0;
-    std::optional<int64_t> finished_ms;
-    std::optional<std::string> callback_url;  // the owner's webhook (issue 5), called when the job ends
-
-    nlohmann::json to_json() const;  // the API's view of a job
-};
-
-// A status event from the converter (docs/messaging.md).
-struct StatusEvent {
-    std::string job_id;
-    JobStatus status = JobStatus::processing;
-    int progress = 0;
-    std::optional<std::string> mp3_fid;
-    std::optional<uint64_t> mp3_size;
-    std::optional<uint64_t> duration_ms;
-    std::optional<std::string> error;
-    std::optional<std::string> reason;  // [a-z_], at most 64 characters
-    bool source_deleted = false;        // with done: the converter deleted the upload
-    int64_t at_ms = 0;
-
-    // nullopt for anything that is not a valid event (then it is dead-lettered).
-    static std::optional<StatusEvent> parse(const std::string& body);
-};
-
-struct JobQuery {
-    std::optional<uint64_t> owner_id;  // nullopt: every owner (admins)
-    std::optional<JobStatus> status;
-    size_t limit = 20;
-    size_t offset = 0;
-};
-
-// The gateway's `jobs` table. Infrastructure failures throw mysql::Error.
-class JobStore {
+// The gateway's `jobs` table in MariaDB. Infrastructure failures throw mysql::Error.
+class JobStore final : public Jobs {
   public:
-    explicit JobStore(mysql::Pool& pool) : pool_(pool) {}
+    // schema: when given, ready() is whether its migrations have been applied.
+    explicit JobStore(mysql::Pool& pool, const mysql::SchemaGuard* schema = nullptr) : pool_(pool), schema_(schema) {}
     static std::vector<mysql::Migration> migrations();
 
-    void create(const Job& job);
-    std::optional<Job> find(const std::string& id);
-    std::optional<Job> find_by_mp3(const std::string& mp3_fid);
-    std::vector<Job> list(const JobQuery& query);
-    // Bytes a user keeps stored: uploads of jobs not yet converted, and MP3s.
-    uint64_t stored_bytes(uint64_t owner_id);
-
-    // Applies an event if it moves the job forward (never out of a final state, progress never backwards). Returns
-    // whether the job changed.
-    bool apply(const StatusEvent& event);
-    // queued → cancelled; false when the job was not queued (any more).
-    bool cancel_queued(const std::string& id);
-    void forget_video(const std::string& id);  // the upload was deleted after conversion or cancellation
-    bool remove(const std::string& id);
+    bool ready() const override;
+    void create(const Job& job) override;
+    std::optional<Job> find(const std::string& id) override;
+    std::optional<Job> find_by_mp3(const std::string& mp3_fid) override;
+    std::vector<Job> list(const JobQuery& query) override;
+    uint64_t stored_bytes(uint64_t owner_id) override;
+    bool apply(const StatusEvent& event) override;
+    bool cancel_queued(const std::string& id) override;
+    void forget_video(const std::string& id) override;
+    bool remove(const std::string& id) override;
 
   private:
     mysql::Pool& pool_;
+    const mysql::SchemaGuard* schema_;
 };
 
 }  // namespace mp3c::gateway

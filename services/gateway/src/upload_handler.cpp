@@ -1,18 +1,15 @@
-#pragma once
+#include "upload_handler.hpp"
 
-// The body of POST /upload, taken as it arrives. Internal to the gateway: only gateway_app.cpp includes it (GatewayApp
-// makes one per upload and lets it use its stores, publisher and metrics).
-#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 
-#include "gateway_app.hpp"
 #include "mp3c/callback_url.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/multipart.hpp"
 #include "mp3c/output_options.hpp"
+#include "mp3c/strings.hpp"
 #include "request_parsing.hpp"
 
 namespace mp3c::gateway {
@@ -20,29 +17,19 @@ namespace mp3c::gateway {
 using http::Request;
 using http::Response;
 
-inline int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-// An error answer that tells the client when to try again.
-inline Response retry_later(int status, std::string_view code, std::string_view message, int seconds) {
-    Response r = Response::error(status, code, message);
-    r.headers.set("Retry-After", std::to_string(seconds));
-    return r;
-}
-
-inline constexpr size_t kMaxFieldBytes = 2048;  // a callback_url may have 2000
-inline constexpr size_t kMaxFields = 16;
+namespace {
+constexpr size_t kMaxFieldBytes = 2048;  // a callback_url may have 2000
+constexpr size_t kMaxFields = 16;
+}  // namespace
 
 // Takes a multipart upload as it arrives: the file part streams into the video store, the small form fields are
 // kept. Nothing is kept unless the whole request succeeds: a writer that is never committed aborts, and a job whose
 // message could not be published is deleted with its file.
 class UploadConsumer : public http::BodyConsumer {
   public:
-    UploadConsumer(GatewayApp& app, Caller caller, std::string boundary, std::string request_id,
+    UploadConsumer(UploadHandler& handler, Caller caller, std::string boundary, std::string request_id,
                    std::optional<uint64_t> quota_left)
-        : app_(app),
+        : h_(handler),
           caller_(std::move(caller)),
           request_id_(std::move(request_id)),
           quota_left_(quota_left),
@@ -61,23 +48,23 @@ class UploadConsumer : public http::BodyConsumer {
     Response on_end() override {
         if (!parser_.finish()) return refusal();
         if (!writer_ || !file_done_) {
-            app_.uploads_.with({"no_file"}).inc();
+            h_.uploads_.with({"no_file"}).inc();
             return Response::error(400, "exactly_one_file",
                                    "exactly 1 file required (a multipart field with a filename)");
         }
         if (writer_->bytes_written() == 0) {
-            app_.uploads_.with({"empty"}).inc();
+            h_.uploads_.with({"empty"}).inc();
             return Response::error(400, "empty_file", "the uploaded file is empty");
         }
         auto options = parse_output_options(fields_);
         if (!options) {
-            app_.uploads_.with({"bad_options"}).inc();
+            h_.uploads_.with({"bad_options"}).inc();
             return Response::error(400, "invalid_option", options.error());
         }
         std::optional<std::string> callback_url;
         if (auto it = fields_.find("callback_url"); it != fields_.end() && !it->second.empty()) {
             if (auto checked = check_callback_url(it->second); !checked) {
-                app_.uploads_.with({"bad_options"}).inc();
+                h_.uploads_.with({"bad_options"}).inc();
                 return Response::error(400, "invalid_callback_url", checked.error());
             }
             callback_url = it->second;
@@ -94,9 +81,9 @@ class UploadConsumer : public http::BodyConsumer {
         job.trace_id = request_id_;
         job.callback_url = callback_url;
         try {
-            app_.jobs_.create(job);
+            h_.b_.jobs.create(job);
         } catch (...) {
-            app_.remove_blob(*app_.videos_, video.id);
+            remove_blob(h_.b_.videos, video.id);
             throw;
         }
         // The original's fields, plus what the converter needs to work and report without asking anyone.
@@ -109,31 +96,30 @@ class UploadConsumer : public http::BodyConsumer {
         message.size = job.size;
         message.options = options.value();
         message.trace_id = job.trace_id;
-        message.submitted_at = now_ms();
+        message.submitted_at = h_.b_.clock.now_ms();
         message.callback_url = job.callback_url;
         // The MP3 counts against the owner's quota too: it may take what was left when the upload began (the upload
         // itself is deleted once converted). The converter fails the job (output_too_large) rather than go over.
         message.max_output_bytes = quota_left_;
         try {
-            app_.publisher_.publish("", app_.config_.topology.video_queue,
-                                    {.body = message.to_body(), .message_id = job.id, .correlation_id = job.trace_id});
-        } catch (const amqp::Error& e) {
+            h_.b_.queue.submit(message);
+        } catch (const std::exception& e) {
             log::warn("upload refused: the job could not be queued",
                       {{"request_id", request_id_}, {"job_id", job.id}, {"error", e.what()}});
             // The file first: if the database fails too, a queued row without its file is failed by the converter,
             // while a file without a row would never be found again.
-            app_.remove_blob(*app_.videos_, video.id);
+            remove_blob(h_.b_.videos, video.id);
             try {
-                app_.jobs_.remove(job.id);
+                h_.b_.jobs.remove(job.id);
             } catch (const std::exception& remove_error) {
                 log::error("could not remove the job of a refused upload",
                            {{"request_id", request_id_}, {"job_id", job.id}, {"error", remove_error.what()}});
             }
-            app_.uploads_.with({"queue_unavailable"}).inc();
+            h_.uploads_.with({"queue_unavailable"}).inc();
             return retry_later(503, "queue_unavailable", "the job queue is unavailable, try again shortly", 10);
         }
-        app_.uploads_.with({"accepted"}).inc();
-        app_.upload_bytes_.inc(static_cast<double>(video.size));
+        h_.uploads_.with({"accepted"}).inc();
+        h_.upload_bytes_.inc(static_cast<double>(video.size));
         log::info("job queued", {{"request_id", request_id_},
                                  {"job_id", job.id},
                                  {"video_fid", video.id},
@@ -152,9 +138,9 @@ class UploadConsumer : public http::BodyConsumer {
                 return false;
             }
             filename_ = clean_filename(*headers.filename);
-            writer_ = app_.videos_->create({.owner = std::to_string(caller_.user_id),
-                                            .filename = filename_,
-                                            .content_type = headers.content_type});
+            writer_ = h_.b_.videos.create({.owner = std::to_string(caller_.user_id),
+                                           .filename = filename_,
+                                           .content_type = headers.content_type});
             in_file_ = true;
             return true;
         }
@@ -180,19 +166,19 @@ class UploadConsumer : public http::BodyConsumer {
             return true;
         }
         uint64_t total = writer_->bytes_written() + bytes.size();
-        if (total > app_.config_.max_upload_bytes) {
-            app_.uploads_.with({"too_large"}).inc();
+        if (total > h_.limits_.max_upload_bytes) {
+            h_.uploads_.with({"too_large"}).inc();
             refusal_ = Response::error(
                 413, "file_too_large",
-                "the file is larger than the limit of " + std::to_string(app_.config_.max_upload_bytes) + " bytes");
+                "the file is larger than the limit of " + std::to_string(h_.limits_.max_upload_bytes) + " bytes");
             return false;
         }
         if (quota_left_ && total > *quota_left_) {
-            app_.uploads_.with({"over_quota"}).inc();
+            h_.uploads_.with({"over_quota"}).inc();
             refusal_ =
                 Response::error(413, "quota_exceeded",
                                 "this upload would exceed your storage quota of " +
-                                    std::to_string(app_.config_.user_quota_bytes) + " bytes; delete some jobs first");
+                                    std::to_string(h_.limits_.user_quota_bytes) + " bytes; delete some jobs first");
             return false;
         }
         writer_->write(bytes);
@@ -211,11 +197,11 @@ class UploadConsumer : public http::BodyConsumer {
 
     Response refusal() {
         if (refusal_) return *refusal_;
-        app_.uploads_.with({"malformed"}).inc();
+        h_.uploads_.with({"malformed"}).inc();
         return Response::error(400, "malformed_multipart", std::string(multipart::describe(parser_.error())));
     }
 
-    GatewayApp& app_;
+    UploadHandler& h_;
     Caller caller_;
     std::string request_id_;
     std::optional<uint64_t> quota_left_;
@@ -228,5 +214,72 @@ class UploadConsumer : public http::BodyConsumer {
     std::map<std::string, std::string> fields_;
     std::optional<Response> refusal_;
 };
+
+UploadHandler::UploadHandler(Backends backends, UploadLimits limits, metrics::Registry& registry)
+    : b_(backends),
+      limits_(limits),
+      uploads_(registry.counter("gateway_uploads_total", "Uploads by outcome.", {"result"})),
+      upload_bytes_(registry.counter("gateway_upload_bytes_total", "Bytes of accepted uploads.").with({})) {}
+
+void UploadHandler::add_routes(http::Router& r) {
+    // The body limit leaves room for the multipart framing and form fields around a file of the maximum size.
+    r.add_streaming("POST", "/upload", [this](Request& q) { return begin(q); },
+                    {.max_body_bytes = limits_.max_upload_bytes + (1 << 20)});
+}
+
+std::variant<Response, std::unique_ptr<http::BodyConsumer>> UploadHandler::begin(const Request& request) {
+    // Everything that can be refused from the header is refused before a byte of the file is read.
+    auto who = b_.auth.authenticate(request);
+    if (!who) return who.error();
+    Caller caller = who.value();
+
+    auto content_type = request.headers.get("Content-Type");
+    if (!content_type) return Response::error(415, "unsupported_media_type", "the upload must be multipart/form-data");
+    auto boundary = multipart::boundary_from_content_type(*content_type);
+    if (!boundary) {
+        if (boundary.error() == multipart::Error::no_boundary &&
+            !iequals(content_type->substr(0, 19), "multipart/form-data")) {
+            return Response::error(415, "unsupported_media_type", "the upload must be multipart/form-data");
+        }
+        return Response::error(400, "malformed_multipart", std::string(multipart::describe(boundary.error())));
+    }
+    if (auto length = request.headers.get("Content-Length")) {
+        auto n = parse_unsigned(trim(*length));
+        if (n && *n > limits_.max_upload_bytes + (1 << 20)) {
+            uploads_.with({"too_large"}).inc();
+            return Response::error(
+                413, "file_too_large",
+                "the file is larger than the limit of " + std::to_string(limits_.max_upload_bytes) + " bytes");
+        }
+    }
+    if (!b_.jobs.ready()) return database_unavailable();
+
+    if (limits_.max_queued_jobs > 0) {
+        auto depth = b_.queue.depth();
+        if (!depth) {
+            uploads_.with({"queue_unavailable"}).inc();
+            return retry_later(503, "queue_unavailable", "the job queue is unavailable, try again shortly", 10);
+        }
+        if (*depth > limits_.max_queued_jobs) {
+            uploads_.with({"busy"}).inc();
+            return retry_later(429, "too_many_queued_jobs",
+                               "the converters are busy (" + std::to_string(*depth) + " jobs waiting); try again later",
+                               30);
+        }
+    }
+
+    std::optional<uint64_t> quota_left;
+    if (limits_.user_quota_bytes > 0) {
+        uint64_t used = b_.jobs.stored_bytes(caller.user_id);
+        if (used >= limits_.user_quota_bytes) {
+            uploads_.with({"over_quota"}).inc();
+            return Response::error(413, "quota_exceeded",
+                                   "your storage quota of " + std::to_string(limits_.user_quota_bytes) +
+                                       " bytes is used up; delete some jobs first");
+        }
+        quota_left = limits_.user_quota_bytes - used;
+    }
+    return std::make_unique<UploadConsumer>(*this, std::move(caller), boundary.value(), request.request_id, quota_left);
+}
 
 }  // namespace mp3c::gateway

@@ -1,0 +1,56 @@
+#pragma once
+
+// What the gateway's handlers share: who is calling, the backends they work over, and the answers they have in common.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mp3c/http.hpp"
+#include "mp3c/result.hpp"
+#include "mp3c/storage.hpp"
+#include "mp3c/token.hpp"
+#include "ports.hpp"
+
+namespace mp3c::gateway {
+
+// Who is calling, from a verified token.
+struct Caller {
+    uint64_t user_id = 0;
+    std::string email;
+    bool admin = false;
+};
+
+// Verifies the bearer token of a request (the tokens auth issues).
+class Authenticator {
+  public:
+    explicit Authenticator(std::string jwt_secret) : signer_(std::move(jwt_secret)) {}
+    // The caller, or the 401/403 to answer.
+    Result<Caller, http::Response> authenticate(const http::Request& request) const;
+
+  private:
+    token::Signer signer_;
+};
+
+// The backends the handlers work over: owned by GatewayApp (MariaDB, RabbitMQ, blob stores), or by a unit test.
+struct Backends {
+    Jobs& jobs;
+    storage::BlobStore& videos;
+    storage::BlobStore& mp3s;
+    JobQueue& queue;
+    const Clock& clock;
+    const Authenticator& auth;
+};
+
+// An error answer that tells the client when to try again.
+http::Response retry_later(int status, std::string_view code, std::string_view message, int seconds);
+http::Response database_unavailable();
+// 409: the job has no MP3 (yet).
+http::Response mp3_not_ready(const Job& job);
+std::optional<uint64_t> parse_unsigned(std::string_view text);
+// Deletes a blob, logging rather than failing: the job row is the truth, a leftover file is only disk space.
+void remove_blob(storage::BlobStore& store, const std::optional<std::string>& id);
+// The job if it exists and the caller may see it; else the 400/404/503 to answer. Another user's job is answered
+// exactly like a missing one: its existence is not revealed.
+Result<Job, http::Response> visible_job(Jobs& jobs, const std::string& id, const Caller& caller);
+
+}  // namespace mp3c::gateway

@@ -1,0 +1,448 @@
+// The gateway's handlers over in-memory backends: every route's logic without servers. The same routes run against
+// MariaDB, RabbitMQ and the real token issuer in tests/gateway_api_test.cpp.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "download_handlers.hpp"
+#include "job_events.hpp"
+#include "job_handlers.hpp"
+#include "mp3c/amqp.hpp"
+#include "status_event_handler.hpp"
+#include "upload_handler.hpp"
+
+namespace mp3c::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+using http::Request;
+using http::Response;
+
+const std::string kSecret(40, 's');
+
+// The job records as a map; status events move a job with the same rules the event streams use.
+class MemoryJobs final : public Jobs {
+  public:
+    bool is_ready = true;
+    std::map<std::string, Job> rows;
+
+    bool ready() const override { return is_ready; }
+    void create(const Job& job) override { rows[job.id] = job; }
+    std::optional<Job> find(const std::string& id) override {
+        auto it = rows.find(id);
+        if (it == rows.end()) return std::nullopt;
+        return it->second;
+    }
+    std::optional<Job> find_by_mp3(const std::string& mp3_fid) override {
+        for (const auto& [id, job] : rows) {
+            if (job.mp3_fid == mp3_fid) return job;
+        }
+        return std::nullopt;
+    }
+    std::vector<Job> list(const JobQuery& q) override {
+        std::vector<Job> all;
+        for (const auto& [id, job] : rows) {
+            if ((!q.owner_id || job.owner_id == *q.owner_id) && (!q.status || job.status == *q.status)) {
+                all.push_back(job);
+            }
+        }
+        std::vector<Job> page;
+        for (size_t i = q.offset; i < all.size() && page.size() < q.limit; ++i) page.push_back(all[i]);
+        return page;
+    }
+    uint64_t stored_bytes(uint64_t owner_id) override {
+        uint64_t total = 0;
+        for (const auto& [id, job] : rows) {
+            if (job.owner_id == owner_id) total += job.size + job.mp3_size.value_or(0);
+        }
+        return total;
+    }
+    bool apply(const StatusEvent& event) override {
+        auto it = rows.find(event.job_id);
+        if (it == rows.end() || !advances(it->second, event)) return false;
+        apply_to(it->second, event);
+        return true;
+    }
+    bool cancel_queued(const std::string& id) override {
+        auto it = rows.find(id);
+        if (it == rows.end() || it->second.status != JobStatus::queued) return false;
+        it->second.status = JobStatus::cancelled;
+        return true;
+    }
+    void forget_video(const std::string& id) override { rows.at(id).video_fid.clear(); }
+    bool remove(const std::string& id) override { return rows.erase(id) == 1; }
+};
+
+class RecordingQueue final : public JobQueue {
+  public:
+    std::vector<messages::VideoJob> submitted;
+    std::vector<messages::StatusEvent> announced;
+    std::optional<uint32_t> waiting = 0;
+    bool broker_down = false;
+
+    void submit(const messages::VideoJob& job) override {
+        if (broker_down) throw amqp::Error("not confirmed");
+        submitted.push_back(job);
+    }
+    void announce(const messages::StatusEvent& event) override {
+        if (broker_down) throw amqp::Error("not confirmed");
+        announced.push_back(event);
+    }
+    std::optional<uint32_t> depth() override { return waiting; }
+};
+
+class FixedClock final : public Clock {
+  public:
+    int64_t now = 1'780'000'000'000;
+    int64_t now_ms() const override { return now; }
+};
+
+// Real file stores in a directory of the test's own.
+class HandlersTest : public ::testing::Test {
+  protected:
+    HandlersTest()
+        : dir_(fs::temp_directory_path() / ("mp3c-handlers-" + storage::new_id())),
+          videos_(storage::open_store("file://" + dir_.string() + "?direct_io=off", "videos")),
+          mp3s_(storage::open_store("file://" + dir_.string() + "?direct_io=off", "mp3s")),
+          auth_(kSecret) {}
+    ~HandlersTest() override { fs::remove_all(dir_); }
+
+    Backends backends() {
+        return {.jobs = jobs_, .videos = *videos_, .mp3s = *mp3s_, .queue = queue_, .clock = clock_, .auth = auth_};
+    }
+
+    std::string token(uint64_t user_id, bool admin = false) {
+        messages::AccessClaims claims{
+            .username = "user" + std::to_string(user_id) + "@example.com", .user_id = user_id, .admin = admin};
+        return token::Signer(kSecret).issue(claims.to_json(), token::Clock::now() + std::chrono::hours(1));
+    }
+
+    Request request(std::string method, std::string target, std::optional<uint64_t> user = 1, bool admin = false) {
+        Request r;
+        r.method = std::move(method);
+        r.target = target;
+        auto q = target.find('?');
+        r.path = target.substr(0, q);
+        if (q != std::string::npos) r.query = target.substr(q + 1);
+        if (user) r.headers.set("Authorization", "Bearer " + token(*user, admin));
+        r.request_id = "req-1";
+        return r;
+    }
+    Request job_request(std::string method, const std::string& id, std::string suffix = "",
+                        std::optional<uint64_t> user = 1) {
+        Request r = request(std::move(method), "/jobs/" + id + suffix, user);
+        r.path_params["id"] = id;
+        return r;
+    }
+
+    std::string stored(storage::BlobStore& store, std::string_view bytes) {
+        auto writer = store.create({.owner = "1", .filename = "x"});
+        writer->write(bytes);
+        return writer->commit().id;
+    }
+
+    Job& add_job(uint64_t owner, JobStatus status, std::string_view mp3 = "") {
+        Job job;
+        job.id = storage::new_id();
+        job.owner_id = owner;
+        job.owner_email = "user" + std::to_string(owner) + "@example.com";
+        job.filename = "holiday.mp4";
+        job.video_fid = stored(*videos_, "video bytes");
+        job.size = 11;
+        job.status = status;
+        if (status == JobStatus::done) {
+            job.mp3_fid = stored(*mp3s_, mp3);
+            job.mp3_size = mp3.size();
+        }
+        return jobs_.rows[job.id] = job;
+    }
+
+    // Files in a bucket (a blob is its bytes and its metadata; a partial upload is a file too).
+    size_t blobs(const char* bucket) {
+        size_t n = 0;
+        for (const auto& e : fs::recursive_directory_iterator(dir_ / bucket)) {
+            n += e.is_regular_file() && e.path().extension() != ".json" ? 1 : 0;
+        }
+        return n;
+    }
+
+    static std::string body_of(const Response& r) {
+        if (!r.source) return r.body;
+        std::string out;
+        char buffer[4096];
+        while (size_t n = r.source->read(buffer, sizeof buffer)) out.append(buffer, n);
+        return out;
+    }
+    static std::string error_of(const Response& r) { return nlohmann::json::parse(r.body).value("error", ""); }
+
+    fs::path dir_;
+    std::unique_ptr<storage::BlobStore> videos_, mp3s_;
+    Authenticator auth_;
+    MemoryJobs jobs_;
+    RecordingQueue queue_;
+    FixedClock clock_;
+    JobEventHub hub_;
+    metrics::Registry registry_;
+};
+
+TEST_F(HandlersTest, RequestsWithoutAValidTokenAreRefused) {
+    JobHandlers handlers(backends(), hub_);
+    Response missing = handlers.list(request("GET", "/jobs", std::nullopt));
+    EXPECT_EQ(missing.status, 401);
+    EXPECT_TRUE(missing.headers.get("WWW-Authenticate"));
+    Request forged = request("GET", "/jobs", std::nullopt);
+    forged.headers.set("Authorization",
+                       "Bearer " + token::Signer(std::string(40, 'x'))
+                                       .issue(messages::AccessClaims{.username = "a@b.c", .user_id = 1}.to_json(),
+                                              token::Clock::now() + std::chrono::hours(1)));
+    Response refused = handlers.list(forged);
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_EQ(error_of(refused), "not_authorized");
+}
+
+TEST_F(HandlersTest, AUserSeesOnlyTheirOwnJobsAndAnotherUsersJobIsLikeAMissingOne) {
+    JobHandlers handlers(backends(), hub_);
+    Job mine = add_job(1, JobStatus::queued);
+    Job theirs = add_job(2, JobStatus::queued);
+    auto listed = nlohmann::json::parse(handlers.list(request("GET", "/jobs")).body);
+    ASSERT_EQ(listed["jobs"].size(), 1u);
+    EXPECT_EQ(listed["jobs"][0]["job_id"], mine.id);
+
+    Response other = handlers.get(job_request("GET", theirs.id));
+    Response missing = handlers.get(job_request("GET", storage::new_id()));
+    EXPECT_EQ(other.status, 404);
+    EXPECT_EQ(other.body, missing.body);
+    EXPECT_EQ(handlers.get(job_request("GET", "../etc/passwd")).status, 400);
+
+    EXPECT_EQ(handlers.list(request("GET", "/jobs?all=true")).status, 403);
+    auto everyone = nlohmann::json::parse(handlers.list(request("GET", "/jobs?all=true", 9, true)).body);
+    EXPECT_EQ(everyone["jobs"].size(), 2u);
+}
+
+TEST_F(HandlersTest, JobListsArePagedAndCheckTheirParameters) {
+    JobHandlers handlers(backends(), hub_);
+    for (int i = 0; i < 5; ++i) add_job(1, JobStatus::queued);
+    auto first = nlohmann::json::parse(handlers.list(request("GET", "/jobs?limit=2")).body);
+    EXPECT_EQ(first["jobs"].size(), 2u);
+    EXPECT_EQ(first["next_offset"], 2);
+    auto last = nlohmann::json::parse(handlers.list(request("GET", "/jobs?limit=2&offset=4")).body);
+    EXPECT_EQ(last["jobs"].size(), 1u);
+    EXPECT_TRUE(last["next_offset"].is_null());
+    EXPECT_EQ(error_of(handlers.list(request("GET", "/jobs?limit=0"))), "invalid_limit");
+    EXPECT_EQ(error_of(handlers.list(request("GET", "/jobs?limit=101"))), "invalid_limit");
+    EXPECT_EQ(error_of(handlers.list(request("GET", "/jobs?offset=-1"))), "invalid_offset");
+    EXPECT_EQ(error_of(handlers.list(request("GET", "/jobs?status=lost"))), "invalid_status");
+}
+
+TEST_F(HandlersTest, WhileTheRecordsCannotBeUsedTheAnswerIs503WithRetryAfter) {
+    JobHandlers handlers(backends(), hub_);
+    Job job = add_job(1, JobStatus::queued);
+    jobs_.is_ready = false;
+    Response r = handlers.get(job_request("GET", job.id));
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(error_of(r), "database_unavailable");
+    EXPECT_TRUE(r.headers.get("Retry-After"));
+}
+
+TEST_F(HandlersTest, DeletingAQueuedJobCancelsItAnnouncesItAndDeletesTheUpload) {
+    JobHandlers handlers(backends(), hub_);
+    Job job = add_job(1, JobStatus::queued);
+    ASSERT_EQ(blobs("videos"), 1u);
+    Response r = handlers.remove(job_request("DELETE", job.id));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(nlohmann::json::parse(r.body)["status"], "cancelled");
+    EXPECT_EQ(jobs_.rows.at(job.id).status, JobStatus::cancelled);  // the row stays, to show what happened
+    EXPECT_EQ(blobs("videos"), 0u);
+    ASSERT_EQ(queue_.announced.size(), 1u);
+    EXPECT_EQ(queue_.announced[0].status, messages::JobState::cancelled);
+    EXPECT_EQ(queue_.announced[0].at, clock_.now);
+}
+
+TEST_F(HandlersTest, ARunningJobCannotBeDeletedAndAFinishedOneGoesWithItsFiles) {
+    JobHandlers handlers(backends(), hub_);
+    Job running = add_job(1, JobStatus::processing);
+    EXPECT_EQ(error_of(handlers.remove(job_request("DELETE", running.id))), "job_running");
+    Job done = add_job(1, JobStatus::done, "mp3 bytes");
+    EXPECT_EQ(handlers.remove(job_request("DELETE", done.id)).status, 204);
+    EXPECT_FALSE(jobs_.rows.contains(done.id));
+    EXPECT_EQ(blobs("mp3s"), 0u);
+    EXPECT_EQ(blobs("videos"), 1u);  // the running job's
+    EXPECT_EQ(handlers.remove(job_request("DELETE", done.id, "", 2)).status, 404);
+}
+
+TEST_F(HandlersTest, AnMp3IsServedWithRangesAndValidators) {
+    DownloadHandlers downloads(backends(), kSecret, std::chrono::seconds(600));
+    Job job = add_job(1, JobStatus::done, "0123456789");
+    Response whole = downloads.job_mp3(job_request("GET", job.id, "/mp3"));
+    EXPECT_EQ(whole.status, 200);
+    EXPECT_EQ(body_of(whole), "0123456789");
+    EXPECT_EQ(whole.headers.get("Content-Type"), "audio/mpeg");
+
+    Request ranged = job_request("GET", job.id, "/mp3");
+    ranged.headers.set("Range", "bytes=2-4");
+    Response part = downloads.job_mp3(ranged);
+    EXPECT_EQ(part.status, 206);
+    EXPECT_EQ(body_of(part), "234");
+    EXPECT_EQ(part.headers.get("Content-Range"), "bytes 2-4/10");
+
+    Request cached = job_request("GET", job.id, "/mp3");
+    cached.headers.set("If-None-Match", std::string(*whole.headers.get("ETag")));
+    EXPECT_EQ(downloads.job_mp3(cached).status, 304);
+
+    Job waiting = add_job(1, JobStatus::processing);
+    EXPECT_EQ(error_of(downloads.job_mp3(job_request("GET", waiting.id, "/mp3"))), "not_ready");
+    EXPECT_EQ(downloads.job_mp3(job_request("GET", job.id, "/mp3", 2)).status, 404);
+}
+
+TEST_F(HandlersTest, TheOriginalsDownloadByFidIsForTheOwnerOnly) {
+    DownloadHandlers downloads(backends(), kSecret, std::chrono::seconds(600));
+    Job job = add_job(1, JobStatus::done, "abc");
+    EXPECT_EQ(body_of(downloads.download(request("GET", "/download?fid=" + *job.mp3_fid))), "abc");
+    EXPECT_EQ(error_of(downloads.download(request("GET", "/download?fid=" + *job.mp3_fid, 2))), "file_not_found");
+    EXPECT_EQ(error_of(downloads.download(request("GET", "/download"))), "fid_required");
+    EXPECT_EQ(error_of(downloads.download(request("GET", "/download?fid=xyz"))), "invalid_id");
+}
+
+TEST_F(HandlersTest, ASignedLinkWorksWithoutATokenUntilItExpires) {
+    DownloadHandlers downloads(backends(), kSecret, std::chrono::seconds(600));
+    Job job = add_job(1, JobStatus::done, "abc");
+    Response link = downloads.create_link(job_request("POST", job.id, "/link"));
+    ASSERT_EQ(link.status, 200);
+    std::string url = nlohmann::json::parse(link.body)["url"];
+    EXPECT_NE(url.find("expires=" + std::to_string(clock_.now / 1000 + 600)), std::string::npos);
+
+    auto follow = [&](const std::string& target) {
+        Request r = request("GET", target, std::nullopt);
+        r.path_params["id"] = job.id;
+        return downloads.job_mp3(r);
+    };
+    EXPECT_EQ(body_of(follow(url)), "abc");
+    std::string tampered = url;
+    tampered.back() = tampered.back() == '0' ? '1' : '0';
+    EXPECT_EQ(error_of(follow(tampered)), "invalid_link");
+    std::string extended = url;
+    extended.replace(extended.find("expires=") + 8, 1, "9");
+    EXPECT_EQ(error_of(follow(extended)), "invalid_link");
+    clock_.now += 601'000;
+    EXPECT_EQ(error_of(follow(url)), "link_expired");
+
+    Job waiting = add_job(1, JobStatus::queued);
+    EXPECT_EQ(downloads.create_link(job_request("POST", waiting.id, "/link")).status, 409);
+}
+
+// Feeds a multipart body to the upload route, as the HTTP server would, in pieces.
+class UploadTest : public HandlersTest {
+  protected:
+    Response upload(UploadHandler& handler, const std::string& file, std::map<std::string, std::string> fields = {}) {
+        std::string body;
+        for (const auto& [name, value] : fields) {
+            body += "--B\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n";
+        }
+        body +=
+            "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../clip.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n" +
+            file + "\r\n--B--\r\n";
+        Request r = request("POST", "/upload");
+        r.headers.set("Content-Type", "multipart/form-data; boundary=B");
+        auto begun = handler.begin(r);
+        if (auto* refused = std::get_if<Response>(&begun)) return *refused;
+        auto& consumer = std::get<std::unique_ptr<http::BodyConsumer>>(begun);
+        for (size_t at = 0; at < body.size(); at += 7) {
+            if (auto early = consumer->on_data(std::string_view(body).substr(at, 7))) return *early;
+        }
+        return consumer->on_end();
+    }
+};
+
+TEST_F(UploadTest, AnUploadIsStoredRecordedAndQueued) {
+    UploadHandler handler(backends(), {.max_upload_bytes = 1000, .max_queued_jobs = 10}, registry_);
+    Response r = upload(handler, "some video", {{"bitrate", "192"}});
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::string id = nlohmann::json::parse(r.body)["job_id"];
+    ASSERT_TRUE(jobs_.rows.contains(id));
+    EXPECT_EQ(jobs_.rows[id].filename, "clip.mp4");
+    ASSERT_EQ(queue_.submitted.size(), 1u);
+    const messages::VideoJob& message = queue_.submitted[0];
+    EXPECT_EQ(message.job_id, id);
+    EXPECT_EQ(message.username, "user1@example.com");
+    EXPECT_EQ(message.submitted_at, clock_.now);
+    EXPECT_EQ(message.options.bitrate_kbps, 192);
+    auto reader = videos_->open(message.video_fid);
+    std::string stored(10, '\0');
+    ASSERT_EQ(reader->read(stored.data(), stored.size()), 10u);
+    EXPECT_EQ(stored, "some video");
+}
+
+TEST_F(UploadTest, AnUploadThatCannotBeQueuedLeavesNothingBehind) {
+    UploadHandler handler(backends(), {.max_upload_bytes = 1000, .max_queued_jobs = 10}, registry_);
+    queue_.broker_down = true;
+    Response r = upload(handler, "some video");
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(error_of(r), "queue_unavailable");
+    EXPECT_TRUE(jobs_.rows.empty());
+    EXPECT_EQ(blobs("videos"), 0u);
+}
+
+TEST_F(UploadTest, LimitsAreCheckedBeforeAndWhileTheFileArrives) {
+    UploadHandler handler(backends(), {.max_upload_bytes = 20, .max_queued_jobs = 3, .user_quota_bytes = 30},
+                          registry_);
+    EXPECT_EQ(error_of(upload(handler, std::string(21, 'x'))), "file_too_large");
+    EXPECT_EQ(blobs("videos"), 0u);  // the partial file is not kept
+
+    add_job(1, JobStatus::queued);  // 11 of the 30 bytes of quota
+    EXPECT_EQ(error_of(upload(handler, std::string(20, 'x'))), "quota_exceeded");
+    EXPECT_EQ(upload(handler, std::string(19, 'x')).status, 202);
+    EXPECT_EQ(error_of(upload(handler, "x")), "quota_exceeded");  // refused before reading: nothing left
+
+    queue_.waiting = 4;
+    EXPECT_EQ(error_of(upload(handler, "x")), "too_many_queued_jobs");
+    queue_.waiting.reset();
+    EXPECT_EQ(error_of(upload(handler, "x")), "queue_unavailable");
+}
+
+TEST_F(UploadTest, BadFormsAreRefusedWithTheirReason) {
+    UploadHandler handler(backends(), {.max_upload_bytes = 1000}, registry_);
+    EXPECT_EQ(error_of(upload(handler, "")), "empty_file");
+    EXPECT_EQ(error_of(upload(handler, "x", {{"bitrate", "7"}})), "invalid_option");
+    EXPECT_EQ(error_of(upload(handler, "x", {{"callback_url", "ftp://example.com/"}})), "invalid_callback_url");
+    Request plain = request("POST", "/upload");
+    plain.headers.set("Content-Type", "text/plain");
+    auto refused = handler.begin(plain);
+    ASSERT_TRUE(std::holds_alternative<Response>(refused));
+    EXPECT_EQ(std::get<Response>(refused).status, 415);
+    EXPECT_TRUE(jobs_.rows.empty());
+    EXPECT_EQ(blobs("videos"), 0u);
+}
+
+TEST_F(HandlersTest, StatusEventsMoveJobsForwardAndBadOnesAreDeadLettered) {
+    StatusEventHandler events(jobs_, *mp3s_, hub_, clock_, registry_);
+    using Outcome = amqp::Consumer::Outcome;
+    Job job = add_job(1, JobStatus::queued);
+    EXPECT_EQ(events.handle("{not json", true), Outcome::dead_letter);
+
+    messages::StatusEvent done;
+    done.job_id = job.id;
+    done.status = messages::JobState::done;
+    done.mp3_fid = stored(*mp3s_, "mp3");
+    done.mp3_size = 3;
+    done.source_deleted = true;
+    EXPECT_EQ(events.handle(done.to_body(), true), Outcome::ack);
+    EXPECT_EQ(jobs_.rows[job.id].status, JobStatus::done);
+    EXPECT_EQ(jobs_.rows[job.id].video_fid, "");  // forgotten: the converter deleted it
+    EXPECT_EQ(hub_.latest(job.id)->status, JobStatus::done);
+
+    // A conversion that finished after its job was deleted: its MP3 belongs to nobody and goes.
+    done.job_id = storage::new_id();
+    done.mp3_fid = stored(*mp3s_, "orphan");
+    ASSERT_EQ(blobs("mp3s"), 2u);
+    EXPECT_EQ(events.handle(done.to_body(), true), Outcome::ack);
+    EXPECT_EQ(blobs("mp3s"), 1u);
+
+    jobs_.is_ready = false;  // thrown: requeued until the records can be used
+    EXPECT_THROW(events.handle(done.to_body(), true), std::runtime_error);
+    EXPECT_EQ(events.handle(done.to_body(), false), Outcome::ack);  // event streams need no records
+}
+
+}  // namespace
+}  // namespace mp3c::gateway

@@ -1,0 +1,95 @@
+#include "job.hpp"
+
+#include "mp3c/messages.hpp"
+
+namespace mp3c::gateway {
+
+std::string iso8601(int64_t ms) {
+    time_t seconds = static_cast<time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    return buffer;
+}
+
+std::string to_string(JobStatus status) {
+    switch (status) {
+        case JobStatus::queued:
+            return "queued";
+        case JobStatus::processing:
+            return "processing";
+        case JobStatus::done:
+            return "done";
+        case JobStatus::failed:
+            return "failed";
+        case JobStatus::cancelled:
+            return "cancelled";
+    }
+    return "failed";
+}
+
+std::optional<JobStatus> parse_status(std::string_view text) {
+    for (auto s :
+         {JobStatus::queued, JobStatus::processing, JobStatus::done, JobStatus::failed, JobStatus::cancelled}) {
+        if (to_string(s) == text) return s;
+    }
+    return std::nullopt;
+}
+
+bool is_terminal(JobStatus status) {
+    return status == JobStatus::done || status == JobStatus::failed || status == JobStatus::cancelled;
+}
+
+nlohmann::json Job::to_json() const {
+    auto optional = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    return {{"job_id", id},
+            {"status", to_string(status)},
+            {"progress", progress},
+            {"filename", filename},
+            {"size", size},
+            {"owner", owner_email},
+            {"video_fid", video_fid.empty() ? nlohmann::json(nullptr) : nlohmann::json(video_fid)},
+            {"mp3_fid", optional(mp3_fid)},
+            {"mp3_size", optional(mp3_size)},
+            {"duration_seconds", duration_ms ? nlohmann::json(static_cast<double>(*duration_ms) / 1000.0) : nullptr},
+            {"error", optional(error)},
+            {"reason", optional(reason)},
+            {"options", options},
+            {"created_at", iso8601(created_ms)},
+            {"updated_at", iso8601(updated_ms)},
+            {"finished_at", finished_ms ? nlohmann::json(iso8601(*finished_ms)) : nlohmann::json(nullptr)},
+            {"status_url", "/jobs/" + id},
+            {"download_url", status == JobStatus::done ? nlohmann::json("/jobs/" + id + "/mp3") : nullptr},
+            {"callback_url", optional(callback_url)}};
+}
+
+std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
+    auto parsed = messages::StatusEvent::parse(body);
+    if (!parsed) return std::nullopt;
+    const messages::StatusEvent& m = parsed.value();
+    StatusEvent e;
+    e.job_id = m.job_id;
+    e.status = parse_status(messages::to_string(m.status)).value_or(JobStatus::failed);  // the same four words
+    e.progress = m.progress;
+    e.mp3_fid = m.mp3_fid;
+    e.mp3_size = m.mp3_size;
+    if (m.duration_seconds) e.duration_ms = static_cast<uint64_t>(*m.duration_seconds * 1000.0);
+    if (m.error) {
+        // The column holds 1000 characters; cut on a character boundary.
+        std::string error = *m.error;
+        if (error.size() > 1000) {
+            size_t cut = 1000;
+            while (cut > 0 && (static_cast<unsigned char>(error[cut]) & 0xc0) == 0x80) --cut;
+            error.resize(cut);
+        }
+        e.error = std::move(error);
+    }
+    e.reason = m.reason;
+    e.source_deleted = m.source_deleted;
+    e.at_ms = m.at;
+    return e;
+}
+
+}  // namespace mp3c::gateway

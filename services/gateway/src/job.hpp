@@ -1,0 +1,69 @@
+#pragma once
+
+// A job as the gateway keeps and shows it, and the status events that move it on.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mp3c::gateway {
+
+enum class JobStatus { queued, processing, done, failed, cancelled };
+std::string to_string(JobStatus status);
+std::optional<JobStatus> parse_status(std::string_view text);
+bool is_terminal(JobStatus status);
+
+// Milliseconds since the epoch as 2024-06-04T13:35:38.123Z.
+std::string iso8601(int64_t ms);
+
+struct Job {
+    std::string id;
+    uint64_t owner_id = 0;
+    std::string owner_email;
+    std::string filename;
+    uint64_t size = 0;
+    std::string video_fid;
+    std::optional<std::string> mp3_fid;
+    std::optional<uint64_t> mp3_size;
+    std::optional<uint64_t> duration_ms;
+    JobStatus status = JobStatus::queued;
+    int progress = 0;
+    std::optional<std::string> error;
+    std::optional<std::string> reason;  // failed jobs: a word for programs (unsupported_format, too_long, ...)
+    nlohmann::json options = nlohmann::json::object();
+    std::string trace_id;
+    int64_t created_ms = 0;
+    int64_t updated_ms = 0;
+    std::optional<int64_t> finished_ms;
+    std::optional<std::string> callback_url;  // the owner's webhook (issue 5), called when the job ends
+
+    nlohmann::json to_json() const;  // the API's view of a job
+};
+
+// A status event from the converter (docs/messaging.md).
+struct StatusEvent {
+    std::string job_id;
+    JobStatus status = JobStatus::processing;
+    int progress = 0;
+    std::optional<std::string> mp3_fid;
+    std::optional<uint64_t> mp3_size;
+    std::optional<uint64_t> duration_ms;
+    std::optional<std::string> error;
+    std::optional<std::string> reason;  // [a-z_], at most 64 characters
+    bool source_deleted = false;        // with done: the converter deleted the upload
+    int64_t at_ms = 0;
+
+    // nullopt for anything that is not a valid event (then it is dead-lettered).
+    static std::optional<StatusEvent> parse(const std::string& body);
+};
+
+struct JobQuery {
+    std::optional<uint64_t> owner_id;  // nullopt: every owner (admins)
+    std::optional<JobStatus> status;
+    size_t limit = 20;
+    size_t offset = 0;
+};
+
+}  // namespace mp3c::gateway

@@ -1,0 +1,136 @@
+#include "job_handlers.hpp"
+
+#include "mp3c/log.hpp"
+
+namespace mp3c::gateway {
+
+using http::Request;
+using http::Response;
+using namespace std::chrono_literals;
+
+void JobHandlers::add_routes(http::Router& r) {
+    r.add("GET", "/jobs", [this](Request& q) { return list(q); });
+    r.add("GET", "/jobs/{id}", [this](Request& q) { return get(q); });
+    r.add("DELETE", "/jobs/{id}", [this](Request& q) { return remove(q); });
+    r.add("GET", "/jobs/{id}/events", [this](Request& q) { return events(q); });
+}
+
+namespace {
+
+// The page asked for by ?status=&limit=&offset=&all=, or the 400/403 to answer.
+Result<JobQuery, Response> job_query(const Request& request, const Caller& caller) {
+    JobQuery query;
+    query.owner_id = caller.user_id;
+    if (auto all = request.query_param("all"); all && (*all == "true" || *all == "1")) {
+        if (!caller.admin) return Response::error(403, "admin_only", "only admins may list every user's jobs");
+        query.owner_id.reset();
+    }
+    if (auto status = request.query_param("status")) {
+        query.status = parse_status(*status);
+        if (!query.status) {
+            return Response::error(400, "invalid_status",
+                                   "status must be one of queued, processing, done, failed, cancelled");
+        }
+    }
+    if (auto limit = request.query_param("limit")) {
+        auto n = parse_unsigned(*limit);
+        if (!n || *n < 1 || *n > 100) return Response::error(400, "invalid_limit", "limit must be from 1 to 100");
+        query.limit = *n;
+    }
+    if (auto offset = request.query_param("offset")) {
+        auto n = parse_unsigned(*offset);
+        if (!n || *n > 1'000'000) return Response::error(400, "invalid_offset", "offset must be a whole number");
+        query.offset = *n;
+    }
+    return query;
+}
+
+}  // namespace
+
+Response JobHandlers::list(const Request& request) {
+    auto caller = b_.auth.authenticate(request);
+    if (!caller) return caller.error();
+    auto query = job_query(request, caller.value());
+    if (!query) return query.error();
+    if (!b_.jobs.ready()) return database_unavailable();
+    // One more than asked tells whether another page exists.
+    JobQuery probe = query.value();
+    probe.limit = query.value().limit + 1;
+    auto jobs = b_.jobs.list(probe);
+    const size_t limit = query.value().limit, offset = query.value().offset;
+    bool more = jobs.size() > limit;
+    if (more) jobs.pop_back();
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& job : jobs) list.push_back(job.to_json());
+    return Response::json(200, {{"jobs", list},
+                                {"limit", limit},
+                                {"offset", offset},
+                                {"next_offset", more ? nlohmann::json(offset + limit) : nullptr}});
+}
+
+Response JobHandlers::get(const Request& request) {
+    auto caller = b_.auth.authenticate(request);
+    if (!caller) return caller.error();
+    auto job = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    if (!job) return job.error();
+    return Response::json(200, job.value().to_json());
+}
+
+Response JobHandlers::remove(const Request& request) {
+    auto caller = b_.auth.authenticate(request);
+    if (!caller) return caller.error();
+    auto found = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    if (!found) return found.error();
+    const Job& job = found.value();
+    if (job.status == JobStatus::queued && b_.jobs.cancel_queued(job.id)) {
+        // The converter finds the upload gone and the job cancelled.
+        remove_blob(b_.videos, job.video_fid);
+        b_.jobs.forget_video(job.id);
+        // Announced like any status change: event streams end, and every replica hears it.
+        messages::StatusEvent event;
+        event.job_id = job.id;
+        event.status = messages::JobState::cancelled;
+        event.error = "cancelled by the user";
+        event.at = b_.clock.now_ms();
+        event.trace_id = job.trace_id;
+        event.username = job.owner_email;
+        event.filename = job.filename;
+        try {
+            b_.queue.announce(event);
+        } catch (const std::exception& e) {
+            log::warn("could not announce a cancellation", {{"job_id", job.id}, {"error", e.what()}});
+        }
+        auto cancelled = b_.jobs.find(job.id);
+        log::info("job cancelled", {{"request_id", request.request_id}, {"job_id", job.id}});
+        return Response::json(200, cancelled ? cancelled->to_json() : job.to_json());
+    }
+    auto current = b_.jobs.find(job.id);
+    if (current && current->status == JobStatus::processing) {
+        return Response::error(409, "job_running", "the job is being converted; delete it once it has finished");
+    }
+    if (current) {
+        remove_blob(b_.videos, current->video_fid);
+        remove_blob(b_.mp3s, current->mp3_fid);
+        b_.jobs.remove(job.id);
+    }
+    log::info("job deleted", {{"request_id", request.request_id}, {"job_id", job.id}});
+    Response r;
+    r.status = 204;
+    return r;
+}
+
+Response JobHandlers::events(const Request& request) {
+    auto caller = b_.auth.authenticate(request);
+    if (!caller) return caller.error();
+    auto found = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    if (!found) return found.error();
+    Response r;
+    r.headers.set("Content-Type", "text/event-stream; charset=utf-8");
+    r.headers.set("Cache-Control", "no-cache");
+    r.headers.set("X-Accel-Buffering", "no");  // nginx ingress: pass events through at once
+    r.events = std::make_shared<JobEventStream>(hub_, found.value());
+    r.poll_interval = 250ms;
+    return r;
+}
+
+}  // namespace mp3c::gateway
