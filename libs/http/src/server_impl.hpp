@@ -1,0 +1,140 @@
+#pragma once
+
+// The Beast-based HTTP server's insides, shared by server.cpp (lifecycle, connections, routing), server_replies.cpp
+// (writing answers) and server_streaming.cpp (streamed request bodies). Private to libs/http: Beast headers compile
+// slowly, so they never reach http.hpp.
+#include <utility>  // first: Boost 1.74's coroutine support needs it with g++ 12
+//
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "mp3c/http.hpp"
+#include "mp3c/http_address.hpp"
+
+namespace mp3c::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+using HeaderParser = bhttp::request_parser<bhttp::empty_body>;
+
+struct Connection {
+    explicit Connection(beast::tcp_stream s) : stream(std::move(s)) {}
+    beast::tcp_stream stream;
+    // Touched only on the connection's strand.
+    bool idle = true;  // waiting for the first byte of a request: safe to close when draining
+};
+
+// One request being answered on a connection.
+struct Exchange {
+    Connection& conn;
+    beast::flat_buffer& buffer;  // bytes read past the header are the body's first ones
+    Request request;
+    Clock::time_point started_at = Clock::now();
+    bool keep_alive = false;  // what the client asked for
+};
+
+Response body_too_large(uint64_t limit);
+
+struct Server::Impl {
+    Impl(ServerOptions o, Router r, std::shared_ptr<metrics::Registry> reg, ReadinessCheck ready);
+
+    ServerOptions options;
+    Router router;
+    std::shared_ptr<metrics::Registry> registry;
+    ReadinessCheck readiness;
+    std::vector<Cidr> trusted;
+
+    asio::io_context ioc;
+    asio::thread_pool workers;
+    tcp::acceptor acceptor;
+    std::vector<std::thread> io_threads;
+    uint16_t bound_port = 0;
+
+    std::atomic<bool> is_draining{false};
+    std::atomic<bool> forced{false};  // stopped before every handler had returned
+    std::atomic<bool> listener_closed{false};
+    std::mutex connections_mutex;
+    std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+    std::optional<asio::steady_timer> drain_timer, grace_timer;
+
+    std::mutex stopped_mutex;
+    std::condition_variable stopped_cv;
+    bool stopped = false;
+    bool started = false;
+
+    metrics::Family<metrics::Counter>& requests;
+    metrics::Family<metrics::Histogram>& latency;
+    metrics::Gauge& in_flight;
+    metrics::Gauge& open_connections;
+
+    static constexpr size_t kStreamChunk = 1 << 20;
+
+    // ---- lifecycle (server.cpp)
+    uint16_t start();
+    void shutdown();
+    void begin_drain();
+    void close_listener();
+    void for_each_connection(const std::function<void(const std::shared_ptr<Connection>&)>& f);
+    void finish_if_idle();
+    void finish();
+    void wait();
+
+    // ---- connections and requests (server.cpp)
+    static awaitable<void> accept_loop(Impl* self);
+    static awaitable<void> session(Impl* self, std::shared_ptr<Connection> conn);
+    awaitable<void> serve(Connection& conn);
+    awaitable<bool> handle_one(Connection& conn, beast::flat_buffer& buffer, const std::string& peer);
+    // A route whose handler takes the whole body at once (within the route's limit).
+    awaitable<bool> handle_buffered(Exchange& ex, HeaderParser& header_parser, const Route& route, bool send_continue);
+    awaitable<Response> run_handler(const Route& route, Request& request);
+    // Tells a client that sent "Expect: 100-continue" to go on; false when the connection failed.
+    awaitable<bool> write_continue(Connection& conn);
+
+    // Runs f on the worker pool and resumes here with its result (or its exception).
+    template <class F>
+    awaitable<std::invoke_result_t<F&>> on_workers(F& f) {
+        using R = std::invoke_result_t<F&>;
+        co_return co_await asio::co_spawn(
+            workers, [&f]() -> awaitable<R> { co_return f(); }, use_awaitable);
+    }
+
+    // ---- streamed request bodies (server_streaming.cpp)
+    awaitable<bool> handle_streaming(Exchange& ex, HeaderParser& header_parser, const Route& route, bool send_continue);
+    struct Pumped {
+        std::optional<Response> response;  // the consumer's early answer, or an exception's
+        boost::system::error_code error;   // reading the body failed
+        bool complete = false;             // the whole body was read
+    };
+    awaitable<Pumped> pump_body(Exchange& ex, HeaderParser& header_parser, const Route& route, BodyConsumer& consumer);
+
+    // ---- answers (server_replies.cpp)
+    awaitable<bool> reply(Exchange& ex, Response response);
+    awaitable<void> reply_and_close(Exchange& ex, Response response);
+    awaitable<bool> reply_source(Exchange& ex, Response response, bool keep_alive);
+    awaitable<bool> reply_events(Exchange& ex, Response response);
+    awaitable<void> linger(Connection& conn);
+    void record(const Request& request, int status, size_t body_bytes, Clock::time_point started_at,
+                boost::system::error_code write_error);
+};
+
+}  // namespace mp3c::http
