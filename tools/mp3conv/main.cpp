@@ -14,6 +14,7 @@
 #include "api.hpp"
 #include "cli.hpp"
 #include "session.hpp"
+#include "mp3conv_settings.hpp"
 
 namespace {
 
@@ -338,8 +339,7 @@ int main(int argc, char** argv) {
         return kOk;
     }
     std::string server = c.server;
-    if (server.empty()) server = std::getenv("MP3CONV_SERVER") ? std::getenv("MP3CONV_SERVER") : "";
-    if (server.empty()) server = "http://127.0.0.1:8080";
+    if (server.empty()) server = mp3c::config::Env().text(mp3c::client::settings::kServer);
     while (server.size() > 1 && server.back() == '/') server.pop_back();
     try {
         if (c.name == "login") return login(c, server);

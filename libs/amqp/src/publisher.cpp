@@ -2,6 +2,7 @@
 
 #include "mp3c/amqp.hpp"
 #include "mp3c/log.hpp"
+#include "mp3c/amqp_settings.hpp"
 
 namespace mp3c::amqp {
 
@@ -9,9 +10,9 @@ using namespace std::chrono_literals;
 
 Options options_from_env(config::Env& env, const std::string& connection_name) {
     Options o;
-    o.url = env.secret("AMQP_URL", o.url);
-    o.heartbeat = std::chrono::duration_cast<std::chrono::seconds>(env.duration("AMQP_HEARTBEAT", 30s, 0s));
-    o.confirm_timeout = env.duration("AMQP_CONFIRM_TIMEOUT", 10s, 100ms);
+    o.url = env.secret(settings::kUrl);
+    o.heartbeat = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kHeartbeat));
+    o.confirm_timeout = env.duration(settings::kConfirmTimeout);
     o.connection_name = connection_name;
     if (o.url.rfind("amqp://", 0) != 0) env.problem("AMQP_URL", "must start with amqp://");
     return o;

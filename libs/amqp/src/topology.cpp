@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "mp3c/amqp.hpp"
+#include "mp3c/amqp_settings.hpp"
 
 namespace mp3c::amqp {
 
@@ -43,9 +44,9 @@ Topology Topology::with_prefix(const std::string& prefix) {
 }
 
 Topology topology_from_env(config::Env& env) {
-    Topology t = Topology::with_prefix(env.string("AMQP_NAME_PREFIX", ""));
-    t.video_queue = env.string("VIDEO_QUEUE", t.video_queue);
-    t.mp3_queue = env.string("MP3_QUEUE", t.mp3_queue);
+    Topology t = Topology::with_prefix(env.text(settings::kNamePrefix));
+    t.video_queue = env.text(settings::kVideoQueue, t.video_queue);
+    t.mp3_queue = env.text(settings::kMp3Queue, t.mp3_queue);
     return t;
 }
 

@@ -238,4 +238,132 @@ void Env::check() const {
     throw Error(message);
 }
 
+namespace {
+
+[[noreturn]] void bad_declaration(const Setting& s, std::string_view what) {
+    throw std::logic_error("the declared default of " + std::string(s.name) + " " + std::string(what) + ": '" +
+                           std::string(s.fallback) + "'");
+}
+
+// The declared default, parsed as the variable would be; nullopt when there is none (required, or the caller's).
+template <class T, class Parse>
+std::optional<T> declared(const Setting& s, Parse parse) {
+    if (s.required || s.fallback.empty()) return std::nullopt;
+    auto value = parse(s.fallback);
+    if (!value) bad_declaration(s, "does not parse");
+    return static_cast<T>(*value);
+}
+
+std::optional<int64_t> whole(std::string_view text) {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return v;
+}
+
+std::optional<double> decimal(std::string_view text) {
+    double v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, std::chars_format::fixed);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return v;
+}
+
+std::string format_number(double v) {
+    std::ostringstream out;
+    if (v == static_cast<double>(static_cast<int64_t>(v))) {
+        // 1000000 → "1 000 000", as the documentation writes large numbers
+        std::string digits = std::to_string(static_cast<int64_t>(v));
+        std::string grouped;
+        for (size_t i = 0; i < digits.size(); ++i) {
+            if (i > 0 && (digits.size() - i) % 3 == 0 && digits.size() > 5) grouped += ' ';
+            grouped += digits[i];
+        }
+        return grouped;
+    }
+    out << v;
+    return out.str();
+}
+
+std::string format_duration(int64_t ms) {
+    if (ms % 1000 != 0) return std::to_string(ms) + " ms";
+    return std::to_string(ms / 1000) + " s";
+}
+
+std::string format_bytes(uint64_t bytes) {
+    if (bytes >= (1ull << 30) && bytes % (1ull << 30) == 0) return std::to_string(bytes >> 30) + " GiB";
+    if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+    if (bytes >= (1ull << 10) && bytes % (1ull << 10) == 0) return std::to_string(bytes >> 10) + " KiB";
+    return std::to_string(bytes) + " bytes";
+}
+
+}  // namespace
+
+std::string describe_default(const Setting& s) {
+    if (!s.shown_default.empty()) return std::string(s.shown_default);
+    if (s.required) return "required";
+    if (s.fallback.empty()) return "empty";
+    return "`" + std::string(s.fallback) + "`";
+}
+
+std::string describe_range(const Setting& s) {
+    switch (s.kind) {
+        case Kind::integer:
+        case Kind::number:
+            return format_number(s.min) + " to " + format_number(s.max) + ".";
+        case Kind::duration:
+            return s.min > 0 ? "At least " + format_duration(static_cast<int64_t>(s.min)) + "." : "";
+        case Kind::bytes:
+            return s.max > 0 ? format_bytes(static_cast<uint64_t>(s.min)) + " to " +
+                                   format_bytes(static_cast<uint64_t>(s.max)) + "."
+                             : "";
+        default:
+            return "";
+    }
+}
+
+std::string Env::text(const Setting& s, std::optional<std::string> fallback) {
+    if (!fallback && !s.required) fallback = std::string(s.fallback);
+    return string(std::string(s.name), fallback);
+}
+
+int64_t Env::integer(const Setting& s, std::optional<int64_t> fallback) {
+    if (!fallback) fallback = declared<int64_t>(s, whole);
+    return integer(std::string(s.name), fallback, static_cast<int64_t>(s.min), static_cast<int64_t>(s.max));
+}
+
+double Env::number(const Setting& s) { return number(std::string(s.name), declared<double>(s, decimal), s.min, s.max); }
+
+uint16_t Env::port(const Setting& s, std::optional<uint16_t> fallback) {
+    if (!fallback) fallback = declared<uint16_t>(s, whole);
+    return port(std::string(s.name), fallback);
+}
+
+bool Env::boolean(const Setting& s) {
+    auto fallback = declared<bool>(s, parse_bool);
+    if (!fallback) bad_declaration(s, "is missing: a boolean needs one");
+    return boolean(std::string(s.name), *fallback);
+}
+
+std::chrono::milliseconds Env::duration(const Setting& s, std::optional<std::chrono::milliseconds> fallback) {
+    if (!fallback) fallback = declared<std::chrono::milliseconds>(s, parse_duration);
+    auto value = duration(std::string(s.name), fallback, std::chrono::milliseconds(static_cast<int64_t>(s.min)));
+    return value;
+}
+
+uint64_t Env::bytes(const Setting& s, std::optional<uint64_t> fallback) {
+    if (!fallback) fallback = declared<uint64_t>(s, parse_bytes);
+    uint64_t value = bytes(std::string(s.name), fallback);
+    if (s.max > 0 && (value < static_cast<uint64_t>(s.min) || value > static_cast<uint64_t>(s.max))) {
+        problem(std::string(s.name), "must be between " + format_bytes(static_cast<uint64_t>(s.min)) + " and " +
+                                         format_bytes(static_cast<uint64_t>(s.max)));
+    }
+    return value;
+}
+
+std::string Env::secret(const Setting& s, size_t min_length) {
+    std::optional<std::string> fallback;
+    if (!s.required) fallback = std::string(s.fallback);
+    return secret(std::string(s.name), fallback, min_length);
+}
+
 }  // namespace mp3c::config

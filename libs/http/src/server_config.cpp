@@ -1,6 +1,7 @@
 #include "mp3c/http_address.hpp"
 #include "mp3c/http_config.hpp"
 #include "mp3c/strings.hpp"
+#include "mp3c/http_settings.hpp"
 
 namespace mp3c::http {
 
@@ -8,21 +9,18 @@ ServerOptions server_options_from_env(config::Env& env, const std::string& servi
     using std::chrono::milliseconds;
     ServerOptions o;
     o.service_name = service;
-    o.port = env.port("PORT", default_port);
-    o.bind_address = env.string("BIND_ADDRESS", "0.0.0.0");
-    o.io_threads = static_cast<unsigned>(env.integer("HTTP_IO_THREADS", 2, 1, 64));
-    o.worker_threads = static_cast<unsigned>(env.integer("HTTP_WORKER_THREADS", 8, 1, 256));
-    o.max_header_bytes = static_cast<size_t>(env.bytes("HTTP_MAX_HEADER_BYTES", 16 * 1024));
-    if (o.max_header_bytes < 1024 || o.max_header_bytes > (1u << 20)) {
-        env.problem("HTTP_MAX_HEADER_BYTES", "must be between 1KiB and 1MiB");
-    }
-    o.idle_timeout = env.duration("HTTP_IDLE_TIMEOUT", milliseconds(60'000), milliseconds(100));
-    o.header_timeout = env.duration("HTTP_HEADER_TIMEOUT", milliseconds(10'000), milliseconds(100));
-    o.body_timeout = env.duration("HTTP_BODY_TIMEOUT", milliseconds(60'000), milliseconds(100));
-    o.write_timeout = env.duration("HTTP_WRITE_TIMEOUT", milliseconds(60'000), milliseconds(100));
-    o.drain_delay = env.duration("SHUTDOWN_DRAIN_DELAY", milliseconds(0));
-    o.shutdown_grace = env.duration("SHUTDOWN_GRACE", milliseconds(20'000));
-    auto proxies = env.string("TRUSTED_PROXIES", "");
+    o.port = env.port(settings::kPort, default_port);
+    o.bind_address = env.text(settings::kBindAddress);
+    o.io_threads = static_cast<unsigned>(env.integer(settings::kIoThreads));
+    o.worker_threads = static_cast<unsigned>(env.integer(settings::kWorkerThreads));
+    o.max_header_bytes = static_cast<size_t>(env.bytes(settings::kMaxHeaderBytes));
+    o.idle_timeout = env.duration(settings::kIdleTimeout);
+    o.header_timeout = env.duration(settings::kHeaderTimeout);
+    o.body_timeout = env.duration(settings::kBodyTimeout);
+    o.write_timeout = env.duration(settings::kWriteTimeout);
+    o.drain_delay = env.duration(settings::kDrainDelay);
+    o.shutdown_grace = env.duration(settings::kShutdownGrace);
+    auto proxies = env.text(settings::kTrustedProxies);
     for (auto part : split(proxies, ',')) {
         auto text = std::string(trim(part));
         if (text.empty()) continue;

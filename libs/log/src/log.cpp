@@ -1,4 +1,5 @@
 #include "mp3c/log.hpp"
+#include "mp3c/log_settings.hpp"
 
 #include <unistd.h>
 
@@ -72,7 +73,7 @@ std::optional<Level> parse_level(std::string_view text) {
 }
 
 Level level_from_env(config::Env& env) {
-    auto text = env.string("LOG_LEVEL", "info");
+    auto text = env.text(settings::kLogLevel);
     if (auto parsed = parse_level(text)) return *parsed;
     env.problem("LOG_LEVEL", "'" + text + "' is not one of debug, info, warn, error");
     return Level::info;

@@ -1,5 +1,6 @@
 #include "mp3c/log.hpp"
 #include "mp3c/mysql.hpp"
+#include "mp3c/mysql_settings.hpp"
 
 namespace mp3c::mysql {
 
@@ -10,16 +11,16 @@ constexpr auto kStaleAfter = std::chrono::seconds(2);
 
 Options options_from_env(config::Env& env, const std::string& default_database) {
     Options o;
-    o.host = env.string("MYSQL_HOST", "127.0.0.1");
-    o.port = env.port("MYSQL_PORT", 3306);
-    o.user = env.string("MYSQL_USER");
-    o.password = env.secret("MYSQL_PASSWORD", "");
-    o.database = env.string("MYSQL_DB", default_database);
-    o.pool_size = static_cast<size_t>(env.integer("MYSQL_POOL_SIZE", 8, 1, 256));
+    o.host = env.text(settings::kHost);
+    o.port = env.port(settings::kPort);
+    o.user = env.text(settings::kUser);
+    o.password = env.secret(settings::kPassword);
+    o.database = env.text(settings::kDatabase, default_database);
+    o.pool_size = static_cast<size_t>(env.integer(settings::kPoolSize));
     o.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration("MYSQL_CONNECT_TIMEOUT", std::chrono::seconds(5), std::chrono::seconds(1)));
+        env.duration(settings::kConnectTimeout));
     o.read_timeout = o.write_timeout = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration("MYSQL_QUERY_TIMEOUT", std::chrono::seconds(30), std::chrono::seconds(1)));
+        env.duration(settings::kQueryTimeout));
     return o;
 }
 

@@ -6,6 +6,8 @@
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
 #include "temporary_file.hpp"
+#include "converter_settings.hpp"
+#include "mp3c/storage_settings.hpp"
 
 namespace mp3c::converter {
 
@@ -63,26 +65,26 @@ WorkerConfig load_worker_config(config::Env& env) {
     WorkerConfig c;
     c.amqp = amqp::options_from_env(env, "converter");
     c.topology = amqp::topology_from_env(env);
-    c.storage_url = env.string("STORAGE_URL", c.storage_url);
+    c.storage_url = env.text(storage::settings::kStorageUrl);
     c.limits.max_duration = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration("MAX_DURATION", std::chrono::hours(4), std::chrono::seconds(1)));
-    c.limits.threads = static_cast<int>(env.integer("ENCODER_THREADS", 2, 1, 2));
-    c.limits.max_output_bytes = env.bytes("MAX_OUTPUT_BYTES", c.limits.max_output_bytes);
+        env.duration(settings::kMaxDuration));
+    c.limits.threads = static_cast<int>(env.integer(settings::kEncoderThreads));
+    c.limits.max_output_bytes = env.bytes(settings::kMaxOutputBytes);
     if (c.limits.max_output_bytes == 0) env.problem("MAX_OUTPUT_BYTES", "must be more than 0");
-    c.limits.timeout_floor = env.duration("CONVERSION_TIMEOUT", c.limits.timeout_floor, 1ms);
+    c.limits.timeout_floor = env.duration(settings::kConversionTimeout);
     c.limits.timeout_ratio =
-        env.number("CONVERSION_TIMEOUT_RATIO", c.limits.timeout_ratio, 0, 1000);  // s per s of audio
-    c.limits.max_channels = static_cast<int>(env.integer("MAX_CHANNELS", c.limits.max_channels, 1, 64));
-    c.limits.max_sample_rate = static_cast<int>(env.integer("MAX_SAMPLE_RATE", c.limits.max_sample_rate, 8000, 768000));
-    c.limits.max_streams = static_cast<int>(env.integer("MAX_STREAMS", c.limits.max_streams, 1, 1000));
-    c.max_input_bytes = env.bytes("MAX_INPUT_BYTES", c.max_input_bytes);
-    c.max_attempts = static_cast<int>(env.integer("MAX_ATTEMPTS", 5, 1, 100));
-    c.keep_source = env.boolean("KEEP_SOURCE", false);
+        env.number(settings::kConversionTimeoutRatio);  // s per s of audio
+    c.limits.max_channels = static_cast<int>(env.integer(settings::kMaxChannels));
+    c.limits.max_sample_rate = static_cast<int>(env.integer(settings::kMaxSampleRate));
+    c.limits.max_streams = static_cast<int>(env.integer(settings::kMaxStreams));
+    c.max_input_bytes = env.bytes(settings::kMaxInputBytes);
+    c.max_attempts = static_cast<int>(env.integer(settings::kMaxAttempts));
+    c.keep_source = env.boolean(settings::kKeepSource);
     // Absolute: the worker's working directory is an empty one of its own (enter_empty_working_directory).
-    c.temporary_dir = std::filesystem::absolute(env.string("TMPDIR", "/tmp")).lexically_normal().string();
+    c.temporary_dir = std::filesystem::absolute(env.text(settings::kTmpdir)).lexically_normal().string();
     c.admin = http::server_options_from_env(env, "converter", 8081);
-    c.admin.port = env.port("ADMIN_PORT", c.admin.port);
-    c.shutdown_grace = env.duration("SHUTDOWN_GRACE", 25s);
+    c.admin.port = env.port(settings::kAdminPort);
+    c.shutdown_grace = env.duration(settings::kShutdownGrace);
     c.log_level = log::level_from_env(env);
     return c;
 }

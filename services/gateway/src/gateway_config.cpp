@@ -2,6 +2,9 @@
 
 #include "mp3c/http_config.hpp"
 #include "mp3c/token.hpp"
+#include "gateway_settings.hpp"
+#include "mp3c/storage_settings.hpp"
+#include "mp3c/token_settings.hpp"
 
 namespace mp3c::gateway {
 
@@ -11,22 +14,22 @@ GatewayConfig load_gateway_config(config::Env& env) {
     c.mysql = mysql::options_from_env(env, "gateway");
     c.amqp = amqp::options_from_env(env, "gateway");
     c.topology = amqp::topology_from_env(env);
-    c.jwt_secret = env.secret("JWT_SECRET", std::nullopt, token::Signer::kMinimumSecretLength);
-    std::string auth = env.string("AUTH_SVC_ADDRESS", "127.0.0.1:5000");
+    c.jwt_secret = env.secret(token::settings::kJwtSecret, token::Signer::kMinimumSecretLength);
+    std::string auth = env.text(settings::kAuthAddress);
     c.auth_url = auth.find("://") == std::string::npos ? "http://" + auth : auth;
     while (!c.auth_url.empty() && c.auth_url.back() == '/') c.auth_url.pop_back();
     c.download_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration("DOWNLOAD_LINK_TTL", std::chrono::minutes(10), std::chrono::seconds(10)));
-    c.auth_timeout = env.duration("AUTH_TIMEOUT", std::chrono::seconds(5), std::chrono::milliseconds(100));
-    c.storage_url = env.string("STORAGE_URL", c.storage_url);
+        env.duration(settings::kDownloadLinkTtl));
+    c.auth_timeout = env.duration(settings::kAuthTimeout);
+    c.storage_url = env.text(storage::settings::kStorageUrl);
     if (c.storage_url.rfind("file:///", 0) != 0 && c.storage_url.rfind("mongodb://", 0) != 0 &&
         c.storage_url.rfind("mongodb+srv://", 0) != 0) {
         env.problem("STORAGE_URL", "must be file:///absolute/path or a mongodb:// (or mongodb+srv://) URL");
     }
-    c.max_upload_bytes = env.bytes("MAX_UPLOAD_BYTES", c.max_upload_bytes);
+    c.max_upload_bytes = env.bytes(settings::kMaxUploadBytes);
     if (c.max_upload_bytes == 0) env.problem("MAX_UPLOAD_BYTES", "must be more than 0");
-    c.max_queued_jobs = static_cast<uint64_t>(env.integer("MAX_QUEUED_JOBS", 1000, 0, 100'000'000));
-    c.user_quota_bytes = env.bytes("USER_QUOTA_BYTES", 0);
+    c.max_queued_jobs = static_cast<uint64_t>(env.integer(settings::kMaxQueuedJobs));
+    c.user_quota_bytes = env.bytes(settings::kUserQuotaBytes);
     c.log_level = log::level_from_env(env);
     return c;
 }

@@ -5,6 +5,7 @@
 #include "mp3c/http_config.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/storage.hpp"
+#include "notification_settings.hpp"
 
 namespace mp3c::notification {
 
@@ -36,25 +37,25 @@ NotifierConfig load_notifier_config(config::Env& env) {
     c.topology = amqp::topology_from_env(env);
     c.mysql = mysql::options_from_env(env, "notification");
     c.smtp = smtp_options_from_env(env);
-    c.public_base_url = env.string("PUBLIC_BASE_URL", c.public_base_url);
+    c.public_base_url = env.text(settings::kPublicBaseUrl);
     while (c.public_base_url.size() > 1 && c.public_base_url.back() == '/') c.public_base_url.pop_back();
     if (!c.public_base_url.starts_with("http://") && !c.public_base_url.starts_with("https://")) {
         env.problem("PUBLIC_BASE_URL", "must start with http:// or https:// (it prefixes the download links)");
     }
-    c.max_attempts = static_cast<int>(env.integer("MAX_ATTEMPTS", c.max_attempts, 1, 1000));
-    c.webhook.secret = env.secret("WEBHOOK_SECRET", "");
-    c.webhook.allow_private = env.boolean("WEBHOOK_ALLOW_PRIVATE", false);
-    c.webhook.timeout = env.duration("WEBHOOK_TIMEOUT", 10s, 1s);
-    c.webhook_max_attempts = static_cast<int>(env.integer("WEBHOOK_MAX_ATTEMPTS", c.webhook_max_attempts, 1, 1000));
+    c.max_attempts = static_cast<int>(env.integer(settings::kMaxAttempts));
+    c.webhook.secret = env.secret(settings::kWebhookSecret);
+    c.webhook.allow_private = env.boolean(settings::kWebhookAllowPrivate);
+    c.webhook.timeout = env.duration(settings::kWebhookTimeout);
+    c.webhook_max_attempts = static_cast<int>(env.integer(settings::kWebhookMaxAttempts));
     auto longest_call = std::max(c.smtp.connect_timeout + c.smtp.timeout, c.webhook.timeout);
-    c.sending_lease = env.duration("SENDING_LEASE", longest_call + 30s, 1s);
+    c.sending_lease = env.duration(settings::kSendingLease, longest_call + 30s);
     if (c.sending_lease <= longest_call) {
         env.problem("SENDING_LEASE", "must be longer than SMTP_CONNECT_TIMEOUT + SMTP_TIMEOUT and WEBHOOK_TIMEOUT (" +
                                          std::to_string(longest_call.count() / 1000) +
                                          " s), or a slow send would be taken for a dead one and repeated");
     }
     c.admin = http::server_options_from_env(env, "notification", 8082);
-    c.admin.port = env.port("ADMIN_PORT", c.admin.port);
+    c.admin.port = env.port(settings::kAdminPort);
     c.log_level = log::level_from_env(env);
     return c;
 }

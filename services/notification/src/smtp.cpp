@@ -8,6 +8,7 @@
 #include "mail.hpp"
 #include "mp3c/curl_handles.hpp"
 #include "mp3c/outbound.hpp"
+#include "notification_settings.hpp"
 
 namespace mp3c::notification {
 
@@ -36,8 +37,8 @@ std::string local_hostname() {
 
 SmtpOptions smtp_options_from_env(config::Env& env) {
     SmtpOptions o;
-    o.host = env.string("SMTP_HOST");
-    std::string tls = env.string("SMTP_TLS", "starttls");
+    o.host = env.text(settings::kSmtpHost);
+    std::string tls = env.text(settings::kSmtpTls);
     if (tls == "starttls") {
         o.tls = SmtpOptions::Tls::starttls;
     } else if (tls == "tls") {
@@ -48,16 +49,16 @@ SmtpOptions smtp_options_from_env(config::Env& env) {
         env.problem("SMTP_TLS", "'" + tls + "' is not starttls, tls (implicit, port 465) or none");
     }
     uint16_t default_port = o.tls == SmtpOptions::Tls::tls ? 465 : o.tls == SmtpOptions::Tls::none ? 25 : 587;
-    o.port = env.port("SMTP_PORT", default_port);
-    o.username = env.string("SMTP_USERNAME", "");
-    o.password = env.secret("SMTP_PASSWORD", "");
-    o.from = env.string("SMTP_FROM");
+    o.port = env.port(settings::kSmtpPort, default_port);
+    o.username = env.text(settings::kSmtpUsername);
+    o.password = env.secret(settings::kSmtpPassword);
+    o.from = env.text(settings::kSmtpFrom);
     if (!o.from.empty() && !is_plausible_address(address_of(o.from))) {
         env.problem("SMTP_FROM", "'" + o.from + "' holds no e-mail address (use name@domain or Name <name@domain>)");
     }
-    o.ca_file = env.string("SMTP_CA_FILE", "");
-    o.connect_timeout = env.duration("SMTP_CONNECT_TIMEOUT", std::chrono::seconds(10), std::chrono::seconds(1));
-    o.timeout = env.duration("SMTP_TIMEOUT", std::chrono::seconds(60), std::chrono::seconds(1));
+    o.ca_file = env.text(settings::kSmtpCaFile);
+    o.connect_timeout = env.duration(settings::kSmtpConnectTimeout);
+    o.timeout = env.duration(settings::kSmtpTimeout);
     return o;
 }
 

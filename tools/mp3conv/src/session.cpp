@@ -1,4 +1,5 @@
 #include "session.hpp"
+#include "mp3conv_settings.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -48,7 +49,7 @@ void write_all(const nlohmann::json& j) {
 }  // namespace
 
 std::string config_dir() {
-    if (const char* d = std::getenv("MP3CONV_CONFIG_DIR"); d && *d) return d;
+    if (const char* d = std::getenv(std::string(settings::kConfigDir.name).c_str()); d && *d) return d;
     if (const char* d = std::getenv("XDG_CONFIG_HOME"); d && *d) return std::string(d) + "/mp3conv";
     if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.config/mp3conv";
     return "/tmp/mp3conv-" + std::to_string(::getuid());

@@ -27,6 +27,29 @@ std::optional<uint64_t> parse_bytes(std::string_view text);
 // 1/0, true/false, yes/no, on/off (any case).
 std::optional<bool> parse_bool(std::string_view text);
 
+// One configuration variable, declared once, next to the code that uses it: services read it through Env with this
+// declaration, and docs/configuration.md's tables are generated from the same declarations (tools/config-doc, checked
+// by the test configuration_doc_test), so the code, its defaults and the documentation cannot drift apart.
+enum class Kind { text, secret, integer, number, port, boolean, duration, bytes };
+
+struct Setting {
+    std::string_view name;
+    Kind kind = Kind::text;
+    // The default, written as a user would set the variable ("2GiB", "24h", "8", "on"); empty for text and secrets
+    // means empty. A default the code decides (one per service, or computed from other variables) is passed to the
+    // accessor instead, and shown_default says in words what it is.
+    std::string_view fallback;
+    std::string_view help;  // sentences for the documentation
+    double min = 0;         // integer and number: the range [min, max]; duration: the minimum in ms; bytes: the
+    double max = 0;         //   range when max > 0
+    bool required = false;  // no default: a service does not start without it
+    std::string_view shown_default = {};
+};
+
+// The documentation of a setting's default and range, as docs/configuration.md shows them.
+std::string describe_default(const Setting& setting);
+std::string describe_range(const Setting& setting);
+
 // Typed access to configuration variables. Each accessor returns the value (or the fallback) and records a problem
 // when the variable is missing or malformed, so that check() can report all of them at once at start-up. An empty
 // variable counts as unset.
@@ -46,6 +69,18 @@ class Env {
     // the file is dropped. Setting both is an error. With no fallback the secret is required.
     std::string secret(const std::string& name, std::optional<std::string> fallback = std::nullopt,
                        size_t min_length = 0);
+
+    // The same through a declaration: its name, its default (or the caller's, for one the code decides) and its range.
+    // A declared default that does not parse is a programming error: std::logic_error.
+    std::string text(const Setting& setting, std::optional<std::string> fallback = std::nullopt);
+    int64_t integer(const Setting& setting, std::optional<int64_t> fallback = std::nullopt);
+    double number(const Setting& setting);
+    uint16_t port(const Setting& setting, std::optional<uint16_t> fallback = std::nullopt);
+    bool boolean(const Setting& setting);
+    std::chrono::milliseconds duration(const Setting& setting,
+                                       std::optional<std::chrono::milliseconds> fallback = std::nullopt);
+    uint64_t bytes(const Setting& setting, std::optional<uint64_t> fallback = std::nullopt);
+    std::string secret(const Setting& setting, size_t min_length = 0);
 
     // Records a problem found by the caller's own validation of a variable.
     void problem(const std::string& name, const std::string& what);
