@@ -14,7 +14,7 @@
 #include "api.hpp"
 #include "cli.hpp"
 #include "session.hpp"
-#include "mp3conv_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace {
 

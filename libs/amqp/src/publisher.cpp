@@ -2,7 +2,7 @@
 
 #include "mp3c/amqp.hpp"
 #include "mp3c/log.hpp"
-#include "mp3c/amqp_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::amqp {
 

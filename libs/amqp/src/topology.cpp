@@ -1,7 +1,7 @@
 #include <algorithm>
 
 #include "mp3c/amqp.hpp"
-#include "mp3c/amqp_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::amqp {
 

@@ -1,5 +1,5 @@
 #include "mp3c/log.hpp"
-#include "mp3c/log_settings.hpp"
+#include "mp3c/settings.hpp"
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 #include "mp3c/log.hpp"
 #include "mp3c/mysql.hpp"
-#include "mp3c/mysql_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::mysql {
 

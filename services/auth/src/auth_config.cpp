@@ -4,8 +4,7 @@
 
 #include "mp3c/http_config.hpp"
 #include "mp3c/token.hpp"
-#include "auth_settings.hpp"
-#include "mp3c/token_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::auth {
 

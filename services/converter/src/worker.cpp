@@ -6,8 +6,7 @@
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
 #include "temporary_file.hpp"
-#include "converter_settings.hpp"
-#include "mp3c/storage_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::converter {
 

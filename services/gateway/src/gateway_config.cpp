@@ -2,9 +2,7 @@
 
 #include "mp3c/http_config.hpp"
 #include "mp3c/token.hpp"
-#include "gateway_settings.hpp"
-#include "mp3c/storage_settings.hpp"
-#include "mp3c/token_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::gateway {
 

@@ -5,7 +5,7 @@
 #include "mp3c/http_config.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/storage.hpp"
-#include "notification_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::notification {
 

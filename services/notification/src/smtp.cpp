@@ -8,7 +8,7 @@
 #include "mail.hpp"
 #include "mp3c/curl_handles.hpp"
 #include "mp3c/outbound.hpp"
-#include "notification_settings.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::notification {
 

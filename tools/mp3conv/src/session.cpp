@@ -1,5 +1,5 @@
 #include "session.hpp"
-#include "mp3conv_settings.hpp"
+#include "mp3c/settings.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,9 +28,10 @@ std::optional<uint64_t> parse_bytes(std::string_view text);
 // 1/0, true/false, yes/no, on/off (any case).
 std::optional<bool> parse_bool(std::string_view text);
 
-// One configuration variable, declared once, next to the code that uses it: services read it through Env with this
-// declaration, and docs/configuration.md's tables are generated from the same declarations (tools/config-doc, checked
-// by the test configuration_doc_test), so the code, its defaults and the documentation cannot drift apart.
+// One configuration variable. Every setting is declared once, in libs/config/settings.json: the build turns that file
+// into these declarations (mp3c/settings.hpp, one namespace per group: mp3c::gateway::settings::kMaxUploadBytes) and
+// docs/configuration.md's tables are generated from the same file (checked by configuration_doc_test), so the code,
+// its defaults and the documentation cannot drift apart. Services read them through Env.
 enum class Kind { text, secret, integer, number, port, boolean, duration, bytes };
 
 struct Setting {
@@ -44,6 +46,12 @@ struct Setting {
     double max = 0;         //   range when max > 0
     bool required = false;  // no default: a service does not start without it
     std::string_view shown_default = {};
+};
+
+// The settings of one group (a library's or a service's), for tests that look at all of them.
+struct SettingGroup {
+    std::string_view name;
+    std::span<const Setting> settings;
 };
 
 // The documentation of a setting's default and range, as docs/configuration.md shows them.
