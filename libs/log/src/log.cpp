@@ -1,5 +1,4 @@
 #include "mp3c/log.hpp"
-#include "mp3c/settings.hpp"
 
 #include <unistd.h>
 
@@ -8,6 +7,9 @@
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "mp3c/enum_names.hpp"
+#include "mp3c/settings.hpp"
 
 namespace mp3c::log {
 namespace {
@@ -25,19 +27,10 @@ State& state() {
 
 std::atomic<int> g_min_level{static_cast<int>(Level::info)};
 
-const char* level_name(Level level) {
-    switch (level) {
-        case Level::debug:
-            return "debug";
-        case Level::info:
-            return "info";
-        case Level::warn:
-            return "warn";
-        case Level::error:
-            return "error";
-    }
-    return "info";
-}
+constexpr std::array<std::string_view, 4> kLevelNames = {"debug", "info", "warn", "error"};
+static_assert(names_all(kLevelNames, Level::error));
+
+const char* level_name(Level level) { return name_of(level, kLevelNames, "info").data(); }
 
 std::string now_rfc3339() {
     auto now = std::chrono::system_clock::now();

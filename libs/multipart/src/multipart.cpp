@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "mp3c/enum_names.hpp"
+
 namespace mp3c::multipart {
 
 namespace {
@@ -231,33 +233,21 @@ const char* find_cr(const char* from, const char* end) {
 
 }  // namespace
 
-std::string_view describe(Error error) {
-    switch (error) {
-        case Error::none:
-            return "no error";
-        case Error::no_boundary:
-            return "Content-Type is not multipart/form-data with a boundary parameter";
-        case Error::bad_boundary:
-            return "invalid multipart boundary or Content-Type parameters";
-        case Error::header_line_too_long:
-            return "multipart part header line too long";
-        case Error::headers_too_large:
-            return "multipart part headers too large";
-        case Error::malformed_header:
-            return "malformed multipart part header";
-        case Error::missing_content_disposition:
-            return "multipart part without a Content-Disposition header";
-        case Error::too_many_parts:
-            return "too many parts in multipart body";
-        case Error::truncated:
-            return "multipart body ended before the closing boundary";
-        case Error::preamble_too_large:
-            return "too many bytes before the first multipart boundary";
-        case Error::junk_after_boundary:
-            return "unexpected bytes after a multipart boundary";
-    }
-    return "unknown multipart error";
-}
+constexpr std::array<std::string_view, 11> kErrorTexts = {
+    "no error",
+    "Content-Type is not multipart/form-data with a boundary parameter",
+    "invalid multipart boundary or Content-Type parameters",
+    "multipart part header line too long",
+    "multipart part headers too large",
+    "malformed multipart part header",
+    "multipart part without a Content-Disposition header",
+    "too many parts in multipart body",
+    "multipart body ended before the closing boundary",
+    "too many bytes before the first multipart boundary",
+    "unexpected bytes after a multipart boundary"};
+static_assert(names_all(kErrorTexts, Error::junk_after_boundary));
+
+std::string_view describe(Error error) { return name_of(error, kErrorTexts, "unknown multipart error"); }
 
 Result<std::string, Error> boundary_from_content_type(std::string_view content_type) {
     Lexer lex(content_type);

@@ -3,33 +3,25 @@
 #include <charconv>
 #include <cstring>
 
+#include "mp3c/c_handle.hpp"
 #include "mp3c/mysql.hpp"
 
 namespace mp3c::mysql {
 
 namespace {
 
-struct MysqlClose {
-    void operator()(MYSQL* m) const { mysql_close(m); }
-};
-struct StmtClose {
-    void operator()(MYSQL_STMT* s) const { mysql_stmt_close(s); }
-};
-struct ResultFree {
-    void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
-};
-using ResultPtr = std::unique_ptr<MYSQL_RES, ResultFree>;
+using ResultPtr = CHandle<MYSQL_RES, mysql_free_result>;
 
 constexpr unsigned long kInitialColumnBuffer = 256;
 
 }  // namespace
 
 struct ConnectionHandles {
-    std::unique_ptr<MYSQL, MysqlClose> mysql;
+    CHandle<MYSQL, mysql_close> mysql;
 };
 
 struct Connection::Statement {
-    std::unique_ptr<MYSQL_STMT, StmtClose> stmt;
+    CHandle<MYSQL_STMT, mysql_stmt_close> stmt;
 };
 
 bool Error::unavailable() const {

@@ -12,15 +12,7 @@ class MysqlOutageTest : public ::testing::Test {
     MysqlOutageTest() : server_(testing::mysql_server()), database_(server_) {}
     void TearDown() override { testing::harness_ctl("start", "mariadb"); }  // whatever happened, leave it running
 
-    Options options() {
-        Options o;
-        o.host = server_.host;
-        o.port = server_.port;
-        o.user = server_.user;
-        o.password = server_.password;
-        o.database = database_.name();
-        return o;
-    }
+    Options options() { return database_.options(); }
 
     testing::MysqlServer server_;
     testing::TemporaryDatabase database_;

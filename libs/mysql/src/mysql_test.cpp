@@ -14,12 +14,7 @@ class MysqlTest : public ::testing::Test {
     MysqlTest() : server_(testing::mysql_server()), database_(server_) {}
 
     Options options(size_t pool_size = 4) {
-        Options o;
-        o.host = server_.host;
-        o.port = server_.port;
-        o.user = server_.user;
-        o.password = server_.password;
-        o.database = database_.name();
+        Options o = database_.options();
         o.pool_size = pool_size;
         return o;
     }

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "internal.hpp"
+#include "mp3c/c_handle.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/storage.hpp"
@@ -73,10 +74,7 @@ class UniqueFd {
     int fd_ = -1;
 };
 
-struct DirClose {
-    void operator()(DIR* dir) const { ::closedir(dir); }
-};
-using DirPtr = std::unique_ptr<DIR, DirClose>;
+using DirPtr = CHandle<DIR, ::closedir>;
 
 UniqueFd open_new(const std::string& path) {
     int fd;

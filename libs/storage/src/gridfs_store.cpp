@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "internal.hpp"
+#include "mp3c/c_handle.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/storage.hpp"
 
@@ -28,30 +29,6 @@ constexpr int32_t kChunkSize = 255 * 1024;
 // libmongoc waits 30 s for a server by default; a request (or /readyz) should fail sooner. The URL can override it.
 constexpr int32_t kServerSelectionTimeoutMs = 5000;
 
-struct UriFree {
-    void operator()(mongoc_uri_t* p) const { mongoc_uri_destroy(p); }
-};
-struct PoolFree {
-    void operator()(mongoc_client_pool_t* p) const { mongoc_client_pool_destroy(p); }
-};
-struct DatabaseFree {
-    void operator()(mongoc_database_t* p) const { mongoc_database_destroy(p); }
-};
-struct CollectionFree {
-    void operator()(mongoc_collection_t* p) const { mongoc_collection_destroy(p); }
-};
-struct BucketFree {
-    void operator()(mongoc_gridfs_bucket_t* p) const { mongoc_gridfs_bucket_destroy(p); }
-};
-struct CursorFree {
-    void operator()(mongoc_cursor_t* p) const { mongoc_cursor_destroy(p); }
-};
-struct BsonFree {
-    void operator()(bson_t* p) const { bson_destroy(p); }
-};
-struct DownloadStreamFree {
-    void operator()(mongoc_stream_t* p) const { mongoc_stream_destroy(p); }
-};
 // Destroying an upload stream that was neither closed nor aborted closes it, which SAVES the partial file: abort
 // first, so that dropping a writer can never publish a truncated blob.
 struct UploadStreamFree {
@@ -60,16 +37,16 @@ struct UploadStreamFree {
         mongoc_stream_destroy(p);
     }
 };
-using UriPtr = std::unique_ptr<mongoc_uri_t, UriFree>;
-using PoolPtr = std::unique_ptr<mongoc_client_pool_t, PoolFree>;
-using DatabasePtr = std::unique_ptr<mongoc_database_t, DatabaseFree>;
-using CollectionPtr = std::unique_ptr<mongoc_collection_t, CollectionFree>;
-using BucketPtr = std::unique_ptr<mongoc_gridfs_bucket_t, BucketFree>;
-using CursorPtr = std::unique_ptr<mongoc_cursor_t, CursorFree>;
+using UriPtr = CHandle<mongoc_uri_t, mongoc_uri_destroy>;
+using PoolPtr = CHandle<mongoc_client_pool_t, mongoc_client_pool_destroy>;
+using DatabasePtr = CHandle<mongoc_database_t, mongoc_database_destroy>;
+using CollectionPtr = CHandle<mongoc_collection_t, mongoc_collection_destroy>;
+using BucketPtr = CHandle<mongoc_gridfs_bucket_t, mongoc_gridfs_bucket_destroy>;
+using CursorPtr = CHandle<mongoc_cursor_t, mongoc_cursor_destroy>;
 // The bson_t typedef carries an alignment attribute that template arguments drop (with a warning); the struct tag
 // names the same type without it.
-using BsonPtr = std::unique_ptr<struct _bson_t, BsonFree>;
-using DownloadStreamPtr = std::unique_ptr<mongoc_stream_t, DownloadStreamFree>;
+using BsonPtr = CHandle<struct _bson_t, bson_destroy>;
+using DownloadStreamPtr = CHandle<mongoc_stream_t, mongoc_stream_destroy>;
 using UploadStreamPtr = std::unique_ptr<mongoc_stream_t, UploadStreamFree>;
 
 // A reply document that libmongoc initialises (and that must be destroyed even when the call fails).

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "mp3c/c_handle.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/storage.hpp"
 
@@ -26,15 +27,9 @@ constexpr const char* kGridFsSkipped =
 
 enum class Kind { file, gridfs };
 
-struct ClientFree {
-    void operator()(mongoc_client_t* p) const { mongoc_client_destroy(p); }
-};
-struct DatabaseFree {
-    void operator()(mongoc_database_t* p) const { mongoc_database_destroy(p); }
-};
-struct CollectionFree {
-    void operator()(mongoc_collection_t* p) const { mongoc_collection_destroy(p); }
-};
+using ClientPtr = CHandle<mongoc_client_t, mongoc_client_destroy>;
+using DatabasePtr = CHandle<mongoc_database_t, mongoc_database_destroy>;
+using CollectionPtr = CHandle<mongoc_collection_t, mongoc_collection_destroy>;
 
 // Deterministic bytes (xorshift64), so that large blobs need not be kept to be compared.
 class Pattern {
@@ -102,13 +97,11 @@ class StoreContract : public ::testing::TestWithParam<Kind> {
         }
     }
 
-    std::unique_ptr<mongoc_client_t, ClientFree> client() {
-        return std::unique_ptr<mongoc_client_t, ClientFree>(mongoc_client_new(uri_.c_str()));
-    }
+    ClientPtr client() { return ClientPtr(mongoc_client_new(uri_.c_str())); }
     // The scratch database; keeps its client alive alongside.
     struct Db {
-        std::unique_ptr<mongoc_client_t, ClientFree> client;
-        std::unique_ptr<mongoc_database_t, DatabaseFree> db;
+        ClientPtr client;
+        DatabasePtr db;
         mongoc_database_t* get() const { return db.get(); }
         explicit operator bool() const { return db != nullptr; }
     };
@@ -131,8 +124,7 @@ class StoreContract : public ::testing::TestWithParam<Kind> {
         Db db = database();
         int64_t count = 0;
         for (const char* name : {"fs.files", "fs.chunks"}) {
-            std::unique_ptr<mongoc_collection_t, CollectionFree> collection(
-                mongoc_database_get_collection(db.get(), name));
+            CollectionPtr collection(mongoc_database_get_collection(db.get(), name));
             bson_t filter = BSON_INITIALIZER;
             bson_error_t error{};
             int64_t n = mongoc_collection_count_documents(collection.get(), &filter, nullptr, nullptr, nullptr, &error);

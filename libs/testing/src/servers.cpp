@@ -89,4 +89,14 @@ TemporaryDatabase::~TemporaryDatabase() {
     }
 }
 
+mysql::Options TemporaryDatabase::options() const {
+    mysql::Options o;
+    o.host = server_.host;
+    o.port = server_.port;
+    o.user = server_.user;
+    o.password = server_.password;
+    o.database = name_;
+    return o;
+}
+
 }  // namespace mp3c::testing

@@ -6,21 +6,16 @@
 #include <memory>
 #include <stdexcept>
 
+#include "mp3c/c_handle.hpp"
 #include "mp3c/crypto.hpp"
+#include "mp3c/enum_names.hpp"
 #include "mp3c/strings.hpp"
 
 namespace mp3c::token {
 namespace {
 
-struct JwtFree {
-    void operator()(jwt_t* jwt) const { jwt_free(jwt); }
-};
-using JwtPtr = std::unique_ptr<jwt_t, JwtFree>;
-
-struct StrFree {
-    void operator()(char* s) const { std::free(s); }  // libjwt 1.10 allocates with malloc
-};
-using JwtString = std::unique_ptr<char, StrFree>;
+using JwtPtr = CHandle<jwt_t, jwt_free>;
+using JwtString = CHandle<char, std::free>;  // libjwt 1.10 allocates with malloc
 
 constexpr size_t kMaxTokenLength = 8192;
 
@@ -34,23 +29,15 @@ std::optional<nlohmann::json> decode_segment(std::string_view segment) {
 
 }  // namespace
 
-std::string_view to_string(VerifyError error) {
-    switch (error) {
-        case VerifyError::malformed:
-            return "malformed token";
-        case VerifyError::alg_none:
-            return "unsigned token (alg none)";
-        case VerifyError::wrong_algorithm:
-            return "token signed with an algorithm other than HS256";
-        case VerifyError::bad_signature:
-            return "invalid token signature";
-        case VerifyError::expired:
-            return "token expired";
-        case VerifyError::missing_exp:
-            return "token has no expiry";
-    }
-    return "invalid token";
-}
+constexpr std::array<std::string_view, 6> kVerifyErrorTexts = {"malformed token",
+                                                               "unsigned token (alg none)",
+                                                               "token signed with an algorithm other than HS256",
+                                                               "invalid token signature",
+                                                               "token expired",
+                                                               "token has no expiry"};
+static_assert(names_all(kVerifyErrorTexts, VerifyError::missing_exp));
+
+std::string_view to_string(VerifyError error) { return name_of(error, kVerifyErrorTexts, "invalid token"); }
 
 Signer::Signer(std::string secret, std::chrono::seconds leeway) : secret_(std::move(secret)), leeway_(leeway) {
     if (secret_.size() < kMinimumSecretLength) {

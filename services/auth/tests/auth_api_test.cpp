@@ -46,15 +46,7 @@ class AuthApiTest : public ::testing::Test {
         port_ = http_->start();
     }
 
-    mysql::Options mysql_options() {
-        mysql::Options o;
-        o.host = server_.host;
-        o.port = server_.port;
-        o.user = server_.user;
-        o.password = server_.password;
-        o.database = database_.name();
-        return o;
-    }
+    mysql::Options mysql_options() { return database_.options(); }
 
     // Creates a user directly in the database, as the admin tool does.
     void add_user(const std::string& email, const std::string& password, Role role = Role::user) {

@@ -18,40 +18,20 @@ extern "C" {
 #include "encoder_thread.hpp"
 #include "ffmpeg_io.hpp"
 #include "input_format.hpp"
+#include "mp3c/enum_names.hpp"
 
 namespace mp3c::converter {
 
-std::string_view ConversionError::kind_name() const {
-    switch (kind_) {
-        case Kind::not_media:
-            return "not_media";
-        case Kind::no_audio:
-            return "no_audio";
-        case Kind::corrupt:
-            return "corrupt";
-        case Kind::too_long:
-            return "too_long";
-        case Kind::unsupported:
-            return "unsupported";
-        case Kind::unsupported_format:
-            return "unsupported_format";
-        case Kind::output_too_large:
-            return "output_too_large";
-        case Kind::timeout:
-            return "timeout";
-        case Kind::too_many_channels:
-            return "too_many_channels";
-        case Kind::sample_rate_too_high:
-            return "sample_rate_too_high";
-        case Kind::too_many_streams:
-            return "too_many_streams";
-        case Kind::io:
-            return "io";
-        case Kind::internal:
-            return "internal";
-    }
-    return "internal";
-}
+constexpr std::array<std::string_view, 13> kKindNames = {"not_media",         "no_audio",
+                                                         "corrupt",           "too_long",
+                                                         "unsupported",       "unsupported_format",
+                                                         "output_too_large",  "timeout",
+                                                         "too_many_channels", "sample_rate_too_high",
+                                                         "too_many_streams",  "io",
+                                                         "internal"};
+static_assert(names_all(kKindNames, ConversionError::Kind::internal));
+
+std::string_view ConversionError::kind_name() const { return name_of(kind_, kKindNames, "internal"); }
 
 namespace {
 

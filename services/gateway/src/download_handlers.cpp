@@ -36,9 +36,7 @@ Response DownloadHandlers::job_mp3(const Request& request) {
     if (!request.headers.get("Authorization")) {
         if (auto signature = request.query_param("signature")) return signed_mp3(request, *signature);
     }
-    auto caller = b_.auth.authenticate(request);
-    if (!caller) return caller.error();
-    auto found = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    auto found = requested_job(b_, request);
     if (!found) return found.error();
     return send_mp3(request, found.value());
 }
@@ -48,9 +46,7 @@ std::string DownloadHandlers::link_signature(const std::string& job_id, uint64_t
 }
 
 Response DownloadHandlers::create_link(const Request& request) {
-    auto caller = b_.auth.authenticate(request);
-    if (!caller) return caller.error();
-    auto found = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    auto found = requested_job(b_, request);
     if (!found) return found.error();
     const Job& job = found.value();
     if (job.status != JobStatus::done) return mp3_not_ready(job);

@@ -74,4 +74,10 @@ Result<Job, Response> visible_job(Jobs& jobs, const std::string& id, const Calle
     return std::move(*job);
 }
 
+Result<Job, Response> requested_job(const Backends& backends, const Request& request) {
+    auto caller = backends.auth.authenticate(request);
+    if (!caller) return caller.error();
+    return visible_job(backends.jobs, request.path_param("id"), caller.value());
+}
+
 }  // namespace mp3c::gateway

@@ -52,5 +52,7 @@ void remove_blob(storage::BlobStore& store, const std::optional<std::string>& id
 // The job if it exists and the caller may see it; else the 400/404/503 to answer. Another user's job is answered
 // exactly like a missing one: its existence is not revealed.
 Result<Job, http::Response> visible_job(Jobs& jobs, const std::string& id, const Caller& caller);
+// The job a request names by its {id}, for the caller its token names; else the 401/403/400/404/503 to answer.
+Result<Job, http::Response> requested_job(const Backends& backends, const http::Request& request);
 
 }  // namespace mp3c::gateway

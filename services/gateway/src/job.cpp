@@ -1,5 +1,6 @@
 #include "job.hpp"
 
+#include "mp3c/enum_names.hpp"
 #include "mp3c/messages.hpp"
 
 namespace mp3c::gateway {
@@ -14,21 +15,10 @@ std::string iso8601(int64_t ms) {
     return buffer;
 }
 
-std::string to_string(JobStatus status) {
-    switch (status) {
-        case JobStatus::queued:
-            return "queued";
-        case JobStatus::processing:
-            return "processing";
-        case JobStatus::done:
-            return "done";
-        case JobStatus::failed:
-            return "failed";
-        case JobStatus::cancelled:
-            return "cancelled";
-    }
-    return "failed";
-}
+constexpr std::array<std::string_view, 5> kStatusNames = {"queued", "processing", "done", "failed", "cancelled"};
+static_assert(names_all(kStatusNames, JobStatus::cancelled));
+
+std::string to_string(JobStatus status) { return std::string(name_of(status, kStatusNames, "failed")); }
 
 std::optional<JobStatus> parse_status(std::string_view text) {
     for (auto s :

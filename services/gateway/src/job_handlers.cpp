@@ -69,17 +69,13 @@ Response JobHandlers::list(const Request& request) {
 }
 
 Response JobHandlers::get(const Request& request) {
-    auto caller = b_.auth.authenticate(request);
-    if (!caller) return caller.error();
-    auto job = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    auto job = requested_job(b_, request);
     if (!job) return job.error();
     return Response::json(200, job.value().to_json());
 }
 
 Response JobHandlers::remove(const Request& request) {
-    auto caller = b_.auth.authenticate(request);
-    if (!caller) return caller.error();
-    auto found = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    auto found = requested_job(b_, request);
     if (!found) return found.error();
     const Job& job = found.value();
     if (job.status == JobStatus::queued && b_.jobs.cancel_queued(job.id)) {
@@ -120,9 +116,7 @@ Response JobHandlers::remove(const Request& request) {
 }
 
 Response JobHandlers::events(const Request& request) {
-    auto caller = b_.auth.authenticate(request);
-    if (!caller) return caller.error();
-    auto found = visible_job(b_.jobs, request.path_param("id"), caller.value());
+    auto found = requested_job(b_, request);
     if (!found) return found.error();
     Response r;
     r.headers.set("Content-Type", "text/event-stream; charset=utf-8");

@@ -69,11 +69,7 @@ class GatewayTest : public ::testing::Test {
         GatewayConfig c;
         c.server.bind_address = "127.0.0.1";
         c.server.port = 0;
-        c.mysql.host = server_.host;
-        c.mysql.port = server_.port;
-        c.mysql.user = server_.user;
-        c.mysql.password = server_.password;
-        c.mysql.database = database_.name();
+        c.mysql = database_.options();
         c.amqp.url = amqp_url();
         c.amqp.heartbeat = 5s;
         c.topology = topology_;

@@ -98,11 +98,7 @@ class NotificationTest : public ::testing::Test {
         c.amqp.url = env_or_throw("MP3C_TEST_AMQP_URL");
         c.amqp.heartbeat = 5s;
         c.topology = topology_;
-        c.mysql.host = server_.host;
-        c.mysql.port = server_.port;
-        c.mysql.user = server_.user;
-        c.mysql.password = server_.password;
-        c.mysql.database = database_.name();
+        c.mysql = database_.options();
         c.smtp.host = env_or_throw("MP3C_TEST_SMTP_HOST");
         c.smtp.port = static_cast<uint16_t>(std::stoi(env_or_throw("MP3C_TEST_SMTP_PORT")));
         c.smtp.tls = SmtpOptions::Tls::none;

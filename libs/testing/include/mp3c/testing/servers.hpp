@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "mp3c/mysql.hpp"
+
 // The real servers that scripts/with-servers starts for integration tests, found through its environment variables.
 namespace mp3c::testing {
 
@@ -33,6 +35,8 @@ class TemporaryDatabase {
     explicit TemporaryDatabase(const MysqlServer& server);
     ~TemporaryDatabase();
     const std::string& name() const { return name_; }
+    // How a pool reaches it (pool size and timeouts at their defaults).
+    mysql::Options options() const;
 
   private:
     MysqlServer server_;
