@@ -1,0 +1,239 @@
+// Part of the mp3converter web page (index.html loads common.js, session.js, jobs.js and app.js in this order, as
+// classic scripts sharing one global scope; only app.js runs anything when loaded).
+
+'use strict';
+
+// ---------------------------------------------------------------------------------------------------- session
+
+/** Base64 of the UTF-8 bytes: btoa alone fails on (or garbles) characters outside Latin-1. */
+function base64Utf8(text) {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** The e-mail address as the server stored it (the token's username claim), or null. */
+function emailFromToken(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const binary = atob(part.padEnd(Math.ceil(part.length / 4) * 4, '='));
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
+    return typeof claims.username === 'string' ? claims.username : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveSession(session) {
+  try {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  } catch {
+    // Storage may be disabled; the session then lasts as long as the page.
+  }
+}
+
+function clearStoredSession() {
+  try {
+    sessionStorage.removeItem(SESSION_KEY);
+  } catch {
+    // Nothing stored.
+  }
+}
+
+/** The stored session, if it is well-formed and has not expired (with a little margin). */
+function loadSession() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+    if (s && typeof s.token === 'string' && typeof s.email === 'string' && Date.parse(s.expires_at) > Date.now() + 5000) {
+      return s;
+    }
+  } catch {
+    // Unreadable: treat as signed out.
+  }
+  clearStoredSession();
+  return null;
+}
+
+function startSession(session) {
+  state.session = session;
+  state.epoch += 1;
+  state.controller = new AbortController();
+  state.pollInFlight = false;
+  state.deleted = new Set();
+  saveSession(session);
+
+  ui.userEmail.textContent = session.email;
+  ui.userArea.hidden = false;
+  ui.authView.hidden = true;
+  ui.appView.hidden = false;
+  ui.signinForm.reset();
+  ui.registerForm.reset();
+  setAuthError('');
+  updateEmptyState();
+
+  // End the session when the token expires instead of waiting for a refused request. setTimeout takes at most 2^31-1.
+  const ms = Date.parse(session.expires_at) - Date.now();
+  state.expiryTimer = setTimeout(() => endSession(EXPIRED_MESSAGE), Math.min(Math.max(ms, 0), 2 ** 31 - 1));
+  state.pollTimer = setInterval(refreshJobs, POLL_INTERVAL_MS);
+  refreshJobs();
+  ui.uploadTitle.focus();
+}
+
+/** Sign out (message empty) or end an expired session (message shown on the sign-in form). */
+function endSession(message) {
+  if (!state.session) return;
+  state.session = null;
+  state.epoch += 1;
+  clearStoredSession();
+  clearTimeout(state.expiryTimer);
+  clearInterval(state.pollTimer);
+  state.controller.abort();
+  for (const controller of state.streams.values()) controller.abort();
+  state.streams.clear();
+  for (const upload of state.uploads) upload.xhr?.abort();
+  state.uploads = [];
+  // A detached <audio> keeps playing, so stop players before dropping the rows.
+  for (const audio of ui.jobsList.querySelectorAll('audio')) audio.pause();
+  state.jobs.clear();
+  ui.jobsList.replaceChildren();
+  ui.uploadList.replaceChildren();
+  ui.jobsNotice.textContent = '';
+  showAppError('');
+
+  ui.userEmail.textContent = '';
+  ui.userArea.hidden = true;
+  ui.appView.hidden = true;
+  ui.authView.hidden = false;
+  setAuthMode('signin');
+  setAuthError(message || '');
+  ui.signinEmail.focus();
+}
+
+// ---------------------------------------------------------------------------------------------------- API
+
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+/** A 401, or a 403 not_authorized, means the token is expired or no longer valid. */
+async function isSessionOver(response) {
+  if (response.status === 401) return true;
+  if (response.status !== 403) return false;
+  const body = await readJson(response.clone());
+  return body?.error === 'not_authorized';
+}
+
+/** fetch() with the session's Bearer token; ends the session on a refused token. */
+async function api(path, { method = 'GET', headers = {}, body, signal } = {}) {
+  if (!state.session) throw new SessionExpiredError();
+  const epoch = state.epoch;
+  const response = await fetch(path, {
+    method,
+    body,
+    headers: { Accept: 'application/json', ...headers, Authorization: `Bearer ${state.session.token}` },
+    signal: signal || state.controller.signal,
+    cache: 'no-store',
+    credentials: 'same-origin',
+  });
+  if (epoch !== state.epoch) throw new SessionExpiredError();
+  if (await isSessionOver(response)) {
+    endSession(EXPIRED_MESSAGE);
+    throw new SessionExpiredError();
+  }
+  return response;
+}
+
+function unavailableText(response, what) {
+  const wait = retryAfterSeconds(response.headers.get('Retry-After'));
+  return `${what} is unavailable right now; try again ${wait ? `in ${formatWait(wait)}` : 'later'}.`;
+}
+
+/** Words for an error answer to a job action. */
+function actionErrorText(response, body, fallback) {
+  if (response.status === 503) return unavailableText(response, 'The service');
+  return sentence(body?.message) || `${fallback} (HTTP ${response.status})`;
+}
+
+// ---------------------------------------------------------------------------------------------------- sign in
+
+function setAuthError(text) {
+  ui.authError.textContent = text;
+}
+
+function setAuthMode(mode) {
+  state.authMode = mode;
+  const register = mode === 'register';
+  ui.signinForm.hidden = register;
+  ui.registerForm.hidden = !register;
+  ui.authTitle.textContent = register ? 'Create an account' : 'Sign in';
+  ui.registerToggle.textContent = register ? 'I already have an account' : 'Create an account';
+  ui.registerToggle.setAttribute('aria-expanded', String(register));
+  setAuthError('');
+}
+
+function loginErrorText(response, body) {
+  switch (response.status) {
+    case 401: return 'Wrong e-mail address or password.';
+    case 429: {
+      const wait = retryAfterSeconds(response.headers.get('Retry-After'));
+      return `Too many failed sign-ins. Try again ${wait ? `in ${formatWait(wait)}` : 'later'}.`;
+    }
+    case 503: return unavailableText(response, 'Signing in');
+    default: return sentence(body?.message) || `Signing in failed (HTTP ${response.status}).`;
+  }
+}
+
+async function signIn(email, password) {
+  const response = await fetch('/login', {
+    method: 'POST',
+    headers: { Authorization: `Basic ${base64Utf8(`${email}:${password}`)}`, Accept: 'application/json' },
+    cache: 'no-store',
+  });
+  const body = await readJson(response);
+  if (!response.ok || typeof body?.token !== 'string') throw new UserError(loginErrorText(response, body));
+  const expiresAt = body.expires_at || new Date(Date.now() + (body.expires_in || 0) * 1000).toISOString();
+  startSession({ token: body.token, email: emailFromToken(body.token) || email, expires_at: expiresAt });
+}
+
+function registerErrorText(response, body) {
+  switch (response.status) {
+    case 404: return 'Creating accounts is turned off on this server. Ask its administrator for an account.';
+    case 409: return 'An account with this e-mail address already exists. Sign in instead.';
+    case 503: return unavailableText(response, 'Creating accounts');
+    default: return sentence(body?.message) || `Creating the account failed (HTTP ${response.status}).`;
+  }
+}
+
+/** Create the account, then sign in with the same credentials. */
+async function register(email, password) {
+  const response = await fetch('/register', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify({ email, password }),
+    cache: 'no-store',
+  });
+  if (response.status !== 201) throw new UserError(registerErrorText(response, await readJson(response)));
+  await signIn(email, password);
+}
+
+/** Shared submit handling for both forms: busy button, errors in the alert. */
+async function submitAuthForm(form, action) {
+  const submit = form.querySelector('button[type="submit"]');
+  const email = form.elements.email.value.trim();
+  const password = form.elements.password.value;
+  submit.disabled = true;
+  submit.setAttribute('aria-busy', 'true');
+  setAuthError('');
+  try {
+    await action(email, password);
+  } catch (err) {
+    setAuthError(err instanceof UserError ? err.message : 'Cannot reach the server. Check your connection and try again.');
+  } finally {
+    submit.disabled = false;
+    submit.removeAttribute('aria-busy');
+  }
+}
