@@ -47,77 +47,11 @@ class UploadConsumer : public http::BodyConsumer {
 
     Response on_end() override {
         if (!parser_.finish()) return refusal();
-        if (!writer_ || !file_done_) {
-            h_.uploads_.with({"no_file"}).inc();
-            return Response::error(400, "exactly_one_file",
-                                   "exactly 1 file required (a multipart field with a filename)");
-        }
-        if (writer_->bytes_written() == 0) {
-            h_.uploads_.with({"empty"}).inc();
-            return Response::error(400, "empty_file", "the uploaded file is empty");
-        }
-        auto options = parse_output_options(fields_);
-        if (!options) {
-            h_.uploads_.with({"bad_options"}).inc();
-            return Response::error(400, "invalid_option", options.error());
-        }
-        std::optional<std::string> callback_url;
-        if (auto it = fields_.find("callback_url"); it != fields_.end() && !it->second.empty()) {
-            if (auto checked = check_callback_url(it->second); !checked) {
-                h_.uploads_.with({"bad_options"}).inc();
-                return Response::error(400, "invalid_callback_url", checked.error());
-            }
-            callback_url = it->second;
-        }
+        auto form = checked_form();
+        if (!form) return form.error();
         storage::BlobInfo video = writer_->commit();
-        Job job;
-        job.id = storage::new_id();
-        job.owner_id = caller_.user_id;
-        job.owner_email = caller_.email;
-        job.filename = filename_;
-        job.size = video.size;
-        job.video_fid = video.id;
-        job.options = options.value().to_json();
-        job.trace_id = request_id_;
-        job.callback_url = callback_url;
-        try {
-            h_.b_.jobs.create(job);
-        } catch (...) {
-            remove_blob(h_.b_.videos, video.id);
-            throw;
-        }
-        // The original's fields, plus what the converter needs to work and report without asking anyone.
-        messages::VideoJob message;
-        message.job_id = job.id;
-        message.video_fid = video.id;
-        message.username = caller_.email;
-        message.user_id = std::to_string(caller_.user_id);
-        message.filename = job.filename;
-        message.size = job.size;
-        message.options = options.value();
-        message.trace_id = job.trace_id;
-        message.submitted_at = h_.b_.clock.now_ms();
-        message.callback_url = job.callback_url;
-        // The MP3 counts against the owner's quota too: it may take what was left when the upload began (the upload
-        // itself is deleted once converted). The converter fails the job (output_too_large) rather than go over.
-        message.max_output_bytes = quota_left_;
-        try {
-            h_.b_.queue.submit(message);
-        } catch (const std::exception& e) {
-            log::warn("upload refused: the job could not be queued",
-                      {{"request_id", request_id_}, {"job_id", job.id}, {"error", e.what()}});
-            // The file first: if the database fails too, a queued row without its file is failed by the converter,
-            // while a file without a row would never be found again.
-            remove_blob(h_.b_.videos, video.id);
-            try {
-                h_.b_.jobs.remove(job.id);
-            } catch (const std::exception& remove_error) {
-                log::error("could not remove the job of a refused upload",
-                           {{"request_id", request_id_}, {"job_id", job.id}, {"error", remove_error.what()}});
-            }
-            h_.uploads_.with({"queue_unavailable"}).inc();
-            return retry_later(503, "queue_unavailable", "the job queue is unavailable, try again shortly", 10);
-        }
+        Job job = record(video, form.value());
+        if (auto refused = submit(job, form.value())) return *refused;
         h_.uploads_.with({"accepted"}).inc();
         h_.upload_bytes_.inc(static_cast<double>(video.size));
         log::info("job queued", {{"request_id", request_id_},
@@ -131,6 +65,92 @@ class UploadConsumer : public http::BodyConsumer {
     }
 
   private:
+    // What the form says besides the file, once checked.
+    struct Form {
+        OutputOptions options;
+        std::optional<std::string> callback_url;
+    };
+
+    // The whole body has been read: exactly one non-empty file, valid options and callback URL, or the 400.
+    Result<Form, Response> checked_form() {
+        auto refuse = [this](const char* result, std::string_view code, std::string_view message) {
+            h_.uploads_.with({result}).inc();
+            return Response::error(400, code, message);
+        };
+        if (!writer_ || !file_done_) {
+            return refuse("no_file", "exactly_one_file", "exactly 1 file required (a multipart field with a filename)");
+        }
+        if (writer_->bytes_written() == 0) return refuse("empty", "empty_file", "the uploaded file is empty");
+        auto options = parse_output_options(fields_);
+        if (!options) return refuse("bad_options", "invalid_option", options.error());
+        Form form{.options = options.value(), .callback_url = std::nullopt};
+        if (auto it = fields_.find("callback_url"); it != fields_.end() && !it->second.empty()) {
+            if (auto checked = check_callback_url(it->second); !checked) {
+                return refuse("bad_options", "invalid_callback_url", checked.error());
+            }
+            form.callback_url = it->second;
+        }
+        return form;
+    }
+
+    // The job's record, for the stored upload (deleted again if the record cannot be written).
+    Job record(const storage::BlobInfo& video, const Form& form) {
+        Job job;
+        job.id = storage::new_id();
+        job.owner_id = caller_.user_id;
+        job.owner_email = caller_.email;
+        job.filename = filename_;
+        job.size = video.size;
+        job.video_fid = video.id;
+        job.options = form.options.to_json();
+        job.trace_id = request_id_;
+        job.callback_url = form.callback_url;
+        try {
+            h_.b_.jobs.create(job);
+        } catch (...) {
+            remove_blob(h_.b_.videos, video.id);
+            throw;
+        }
+        return job;
+    }
+
+    // Queues the job; when the broker does not confirm, takes back the upload and the record and returns the 503.
+    std::optional<Response> submit(const Job& job, const Form& form) {
+        // The original's fields, plus what the converter needs to work and report without asking anyone.
+        messages::VideoJob message;
+        message.job_id = job.id;
+        message.video_fid = job.video_fid;
+        message.username = caller_.email;
+        message.user_id = std::to_string(caller_.user_id);
+        message.filename = job.filename;
+        message.size = job.size;
+        message.options = form.options;
+        message.trace_id = job.trace_id;
+        message.submitted_at = h_.b_.clock.now_ms();
+        message.callback_url = job.callback_url;
+        // The MP3 counts against the owner's quota too: it may take what was left when the upload began (the upload
+        // itself is deleted once converted). The converter fails the job (output_too_large) rather than go over.
+        message.max_output_bytes = quota_left_;
+        try {
+            h_.b_.queue.submit(message);
+            return std::nullopt;
+        } catch (const std::exception& e) {
+            log::warn("upload refused: the job could not be queued",
+                      {{"request_id", request_id_}, {"job_id", job.id}, {"error", e.what()}});
+        }
+        // The file first: if the database fails too, a queued row without its file is failed by the converter, while
+        // a file without a row would never be found again.
+        remove_blob(h_.b_.videos, job.video_fid);
+        try {
+            h_.b_.jobs.remove(job.id);
+        } catch (const std::exception& remove_error) {
+            log::error("could not remove the job of a refused upload",
+                       {{"request_id", request_id_}, {"job_id", job.id}, {"error", remove_error.what()}});
+        }
+        h_.uploads_.with({"queue_unavailable"}).inc();
+        return retry_later(503, "queue_unavailable", "the job queue is unavailable, try again shortly", 10);
+    }
+
     bool begin(const multipart::PartHeaders& headers) {
         if (headers.filename) {
             if (writer_) {
