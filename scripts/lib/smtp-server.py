@@ -4,8 +4,9 @@
     smtp-server.py --host 127.0.0.1 --port N --maildir DIR
                    [--auth-user U (--auth-password P | --auth-password-file F)]
 
-Started by smtp_start in scripts/lib/servers.sh; tests see it through the
-MP3C_TEST_SMTP_* variables that scripts/with-servers exports.
+Started by the harness (scripts/lib/mp3c_local/servers.py, as scripts/services.toml
+describes it); tests see it through the MP3C_TEST_SMTP_* variables that
+scripts/with-servers exports.
 
 Stored mail
     Every accepted message becomes two files in DIR:

@@ -11,16 +11,9 @@ import urllib.error, urllib.request
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BIN = os.environ.get("MP3C_STACK_BIN", os.path.join(ROOT, "build", "dev", "bin"))
 STACK = os.path.join(ROOT, "scripts", "stack")
-
-
-def free_ports(n):
-    """Distinct free ports from the harness's free_port: below the kernel's ephemeral range, so that while a server
-    of the stack is stopped (MariaDB, RabbitMQ, maildev are stopped and restarted here) no outgoing connection of
-    another test can take its port as a local end and keep it from starting again."""
-    cmd = f'source "{ROOT}/scripts/lib/servers.sh"; free_port {n}'
-    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, check=True).stdout.split()
-    assert len(out) == n, out
-    return [int(p) for p in out]
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(ROOT, "scripts", "lib"))
+from mp3c_local import table  # noqa: E402  (the stack's table: its port variables, and free ports for them)
 
 
 def eventually(probe, timeout=60, what="condition"):
@@ -37,9 +30,10 @@ def eventually(probe, timeout=60, what="condition"):
 class Stack:
     def __init__(self):
         self.var = tempfile.mkdtemp(prefix="mp3c-e2e-")
-        names = ["GATEWAY_PORT", "AUTH_PORT", "CONVERTER_ADMIN_PORT", "CONVERTER2_ADMIN_PORT", "NOTIFICATION_ADMIN_PORT",
-                 "MARIADB_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "SMTP_PORT", "MAILDEV_PORT"]
-        self.ports = dict(zip(names, free_ports(len(names))))
+        # Every port of the stack, from the harness's free_port: below the kernel's ephemeral range, so that while a
+        # server of the stack is stopped (MariaDB, RabbitMQ, maildev are stopped and restarted here) no outgoing
+        # connection of another test can take its port as a local end and keep it from starting again.
+        self.ports = table.free_stack_ports()
         self.env = dict(os.environ, MP3C_VAR_DIR=self.var, MP3C_STACK_BIN=BIN, MP3C_STACK_BUILD="0",
                         STACK_START_TIMEOUT="300", **{k: str(v) for k, v in self.ports.items()})
         self.env.pop("SMTP_HOST", None)
@@ -88,10 +82,9 @@ class Stack:
         return found
 
     def servers(self, action, server):
-        """stop/start the stack's own MariaDB or RabbitMQ through the harness library (same ports, same data)."""
-        fn = {"mariadb": "mariadb", "rabbitmq": "rabbitmq"}[server]
-        cmd = f'source "{ROOT}/scripts/lib/servers.sh"; {fn}_{action} "{self.var}/{server}"'
-        subprocess.run(["bash", "-c", cmd], env=self.env, check=True, capture_output=True, timeout=120)
+        """stop/start the stack's own MariaDB or RabbitMQ with the harness's harness-ctl (same ports, same data)."""
+        subprocess.run([os.path.join(ROOT, "scripts", "harness-ctl"), action, server], check=True, capture_output=True,
+                       env=dict(self.env, MP3C_TEST_SERVERS_DIR=self.var), timeout=120)
 
     def mails(self):
         try:

@@ -15,13 +15,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".
 const bin = process.env.MP3C_STACK_BIN || path.join(root, "build", "dev", "bin");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
-// Ports from the harness's free_port: below the kernel's ephemeral range, so no other test's outgoing connection
-// can hold one as its local end and keep a restarted server of this stack from binding it.
-function freePorts(count) {
-  const out = execFileSync("bash", ["-c", `source "${root}/scripts/lib/servers.sh"; free_port ${count}`],
-    { encoding: "utf8" }).trim().split("\n").map(Number);
-  assert.equal(out.length, count);
-  return out;
+// A free port for each of the stack's port variables (scripts/services.toml), from the harness's free_port: below the
+// kernel's ephemeral range, so no other test's outgoing connection can hold one as its local end and keep a restarted
+// server of this stack from binding it.
+function freeStackPorts() {
+  const out = execFileSync("python3", ["-B", path.join(root, "scripts", "lib", "mp3c_local"), "free-ports"],
+    { encoding: "utf8" }).trim().split("\n").map((line) => line.split("="));
+  assert.ok(out.length >= 10 && out.every(([name, port]) => name.endsWith("_PORT") && Number(port) > 0), String(out));
+  return Object.fromEntries(out);
 }
 
 function log(message) {
@@ -32,9 +33,7 @@ const work = mkdtempSync(path.join(tmpdir(), "mp3c-web-"));
 const env = { ...process.env, MP3C_VAR_DIR: path.join(work, "var"), MP3C_STACK_BIN: bin, MP3C_STACK_BUILD: "0",
   STACK_START_TIMEOUT: "300" };
 delete env.SMTP_HOST;
-const portNames = ["GATEWAY_PORT", "AUTH_PORT", "CONVERTER_ADMIN_PORT", "CONVERTER2_ADMIN_PORT",
-  "NOTIFICATION_ADMIN_PORT", "MARIADB_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "SMTP_PORT", "MAILDEV_PORT"];
-freePorts(portNames.length).forEach((port, i) => { env[portNames[i]] = String(port); });
+Object.assign(env, freeStackPorts());
 const base = `http://127.0.0.1:${env.GATEWAY_PORT}`;
 
 function stack(command) {

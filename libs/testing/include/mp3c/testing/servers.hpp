@@ -25,7 +25,7 @@ void harness_ctl(const std::string& action, const std::string& server);
 std::string mysql_admin(const MysqlServer& server, const std::string& sql);
 
 // A free TCP port on 127.0.0.1 for a server a test starts, picked at random below the kernel's ephemeral range (as
-// scripts/lib/servers.sh's free_port): an outgoing connection of a concurrent test never takes it as its local end,
+// scripts/lib/mp3c_local's free_port): an outgoing connection of a concurrent test never takes it as its local end,
 // so the server can bind it, and bind it again after a restart. Throws when none is free.
 uint16_t free_port();
 

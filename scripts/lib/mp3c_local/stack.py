@@ -1,0 +1,289 @@
+"""scripts/stack up|start|stop|status|logs: the system on one machine (the commands are described in scripts/stack)."""
+import contextlib, fcntl, io, os, secrets, select, signal, socket, subprocess, sys
+
+from . import servers, table
+from .supervisor import Interrupted, Service, Supervisor, http_ok, say
+
+ROOT = table.ROOT
+USAGE = "usage: scripts/stack up|start|stop|status|logs"
+READY_FD = "MP3C_STACK_READY_FD"  # `start` learns through this pipe that `up` has printed the banner
+RUNNING = "is running (Ctrl-C stops it)"
+
+
+class Die(Exception):
+    pass
+
+
+def main(argv):
+    commands = {"up": up, "start": start, "stop": stop, "status": status, "logs": logs}
+    command = commands.get(argv[0] if argv else "up")
+    if command is None:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        return command(table.stack_values())
+    except Die as e:
+        red(e)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def red(message):
+    sys.stderr.write(f"\033[1;31mstack: {message}\033[0m\n")
+
+
+def stack_pid(var):
+    """The pid of a running stack (background or foreground), or None."""
+    pid = servers.read(os.path.join(var, "stack.pid"))
+    if not pid.isdigit() or int(pid) == 0:
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, someone else's
+        pass
+    return int(pid)
+
+
+def port_in_use(port):
+    try:
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def run(command, **options):
+    """Runs a build step; its failure ends the stack with its status."""
+    try:
+        status = subprocess.run(command, cwd=ROOT, **options).returncode
+    except FileNotFoundError:
+        raise Die(f"{command[0]} not found")
+    if status:
+        sys.exit(status)
+
+
+def build():
+    run([f"{ROOT}/scripts/install-deps"])
+    if table.env("MP3C_STACK_BUILD", "1") != "0":
+        say("building the release preset")
+        run(["cmake", "--preset", "release"], stdout=subprocess.DEVNULL)
+        run(["cmake", "--build", "--preset", "release", "--target", "auth", "gateway", "converter", "notification",
+             "mp3converter-admin", "mp3conv"])
+    maildev = f"{ROOT}/tools/maildev"
+    if not table.env("SMTP_HOST") and not os.access(f"{maildev}/node_modules/.bin/maildev", os.X_OK):
+        # Under a lock: two stacks starting at once (the end-to-end and browser tests) must not both run npm ci.
+        with open(f"{maildev}/.install.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not os.access(f"{maildev}/node_modules/.bin/maildev", os.X_OK):
+                say("installing maildev (npm ci, versions pinned in tools/maildev/package-lock.json)")
+                run(["npm", "ci", "--prefix", maildev, "--no-audit", "--no-fund", "--loglevel=error"])
+
+
+def secret_file(path, nbytes):
+    """A random hex secret, created once, mode 0600."""
+    if not (os.path.isfile(path) and os.path.getsize(path)):
+        servers.write(path, secrets.token_hex(nbytes), private=True)
+
+
+def service_env(svc, v):
+    """A service's own variables (the table's env, and its mail variant)."""
+    env = table.expand_all(svc["env"], v)
+    env.update(table.expand_all(svc.get("env_smtp_host" if table.env("SMTP_HOST") else "env_maildev", []), v))
+    return env
+
+
+def mariadb_root(var, sql):
+    return subprocess.run(["mariadb", "--no-defaults", f"--socket={var}/mariadb/mysqld.sock", "-uroot"],
+                          input=sql, text=True).returncode == 0
+
+
+def start_servers(v):
+    """MariaDB with one database and one least-privilege user per service (passwords under var/secrets), and
+    RabbitMQ, which boots meanwhile."""
+    var, t = v["var"], table.load()["servers"]
+    for name in ("mariadb", "rabbitmq"):
+        os.makedirs(f"{var}/{name}", exist_ok=True)
+        servers.write(f"{var}/{name}/port", v[t[name]["stack_port"]] + "\n")
+    rabbitmq_failed = f"RabbitMQ did not start (logs in {var}/rabbitmq/log)"
+    try:
+        servers.launch("rabbitmq", f"{var}/rabbitmq", management_port=v[t["rabbitmq"]["stack_management_port"]])
+    except servers.ServerError:
+        raise Die(rabbitmq_failed)
+    try:
+        servers.start("mariadb", f"{var}/mariadb")
+    except servers.ServerError:
+        raise Die(f"MariaDB did not start (logs in {var}/mariadb)")
+    for db, user in t["mariadb"]["databases"].items():
+        secret_file(f"{var}/secrets/mysql-{db}-password", 16)
+        password = servers.read(f"{var}/secrets/mysql-{db}-password")
+        if not mariadb_root(var, f"""CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';
+ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';
+GRANT ALL PRIVILEGES ON {db}.* TO '{user}'@'127.0.0.1';
+"""):
+            raise Die(f"could not create the database {db}")
+    try:
+        servers.wait("rabbitmq", f"{var}/rabbitmq")
+    except servers.ServerError:
+        raise Die(rabbitmq_failed)
+
+
+def create_demo_user(v):
+    credentials = f"{v['var']}/demo-credentials"
+    if os.path.isfile(credentials) and os.path.getsize(credentials):
+        return
+    email, password = table.load()["stack"]["demo_email"], secrets.token_hex(9)
+    auth = next(s for s in table.load()["services"] if s["name"] == "auth")
+    env = dict(service_env(auth, v), PATH=os.environ.get("PATH", ""))
+    try:
+        ok = subprocess.run([f"{v['bin']}/mp3converter-admin", "user", "add", "--email", email], input=password + "\n",
+                            text=True, env=env, stdout=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        ok = False
+    if not ok:
+        raise Die("could not create the demo user")
+    servers.write(credentials, f"email={email}\npassword={password}\n", private=True)
+
+
+def banner(v):
+    t = table.load()["stack"]
+    with open(f"{v['var']}/demo-credentials") as f:
+        credentials = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    mail = table.expand(t["mail_smtp_host" if table.env("SMTP_HOST") else "mail_maildev"], v)
+    sys.stdout.write(table.expand(t["banner"], dict(v, mail=mail, demo_email=credentials["email"],
+                                                    demo_password=credentials["password"])))
+    sys.stdout.flush()
+
+
+def up(v):
+    var, t = v["var"], table.load()
+    ready_fd = os.environ.pop(READY_FD, None)
+    pid = stack_pid(var)
+    if pid:
+        raise Die(f"a stack already runs from {var} (pid {pid}): scripts/stack stop, or MP3C_VAR_DIR=... for another")
+    # Leftovers of a run that was killed hold the ports: stop them before checking.
+    with contextlib.redirect_stderr(io.StringIO()):
+        for name in ("mariadb", "rabbitmq"):
+            with contextlib.suppress(servers.ServerError):
+                servers.stop(name, f"{var}/{name}")
+    chosen = table.stack_services()
+    unused = {port for s in t["services"] if s not in chosen for port in s["ports"]}
+    for name, port in t["ports"].items():
+        if name not in unused and port_in_use(v[name]):
+            raise Die(f"port {v[name]} ({port['what']}) is already in use. Stop whatever listens there, or choose "
+                      f"another port: {name}=NNNN make up")
+    build()
+    for sub in ("secrets", "storage", "tmp"):
+        os.makedirs(f"{var}/{sub}", exist_ok=True)
+    os.chmod(f"{var}/secrets", 0o700)
+    for name, nbytes in t["stack"]["secrets"].items():
+        secret_file(f"{var}/secrets/{name}", nbytes)
+
+    # A clean environment: a JWT_SECRET or MYSQL_PASSWORD in the caller's shell must not reach the services.
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "LANG": "C.UTF-8"}
+    services = [Service(s["name"], s["colour"], [table.expand(a, v) for a in s["command"]],
+                        dict(base, **service_env(s, v)), table.expand(s["ready"], v)) for s in chosen]
+
+    def ready():
+        banner(v)
+        if ready_fd:
+            with contextlib.suppress(OSError):  # `start` may be gone
+                os.write(int(ready_fd), b"ready\n")
+                os.close(int(ready_fd))
+
+    status, supervisor = 0, Supervisor(services, t["stack"]["backoff"], t["stack"]["stop_order"])  # signals from here
+    try:
+        servers.write(f"{var}/stack.pid", f"{os.getpid()}\n")
+        start_servers(v)
+        create_demo_user(v)
+        supervisor.run(ready, t["stack"]["ready_timeout"])
+    except Interrupted:
+        pass
+    except Die as e:
+        red(e)
+        status = 1
+    finally:
+        supervisor.stopping = True
+        say("stopping")
+        supervisor.stop()
+        for name in ("rabbitmq", "mariadb"):
+            with contextlib.suppress(servers.ServerError):
+                servers.stop(name, f"{var}/{name}")
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(f"{var}/stack.pid")
+        say(f"stopped; data kept in {var}")
+    return status
+
+
+def start(v):
+    var = v["var"]
+    log = f"{var}/log/stack.log"
+    pid = stack_pid(var)
+    if pid:
+        say(f"already running (pid {pid}); scripts/stack status tells more")
+        return 0
+    os.makedirs(f"{var}/log", exist_ok=True)
+    open(log, "w").close()  # emptied at each start
+    ready_r, ready_w = os.pipe()
+    with open(log, "ab") as out:
+        # A session of its own: the stack outlives this command and the terminal it ran in.
+        p = subprocess.Popen([f"{ROOT}/scripts/stack", "up"], stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, start_new_session=True, pass_fds=[ready_w],
+                             env=dict(os.environ, **{READY_FD: str(ready_w)}))
+    os.close(ready_w)
+    limit = table.env("STACK_START_TIMEOUT", "1800")
+    say(f"starting in the background (pid {p.pid}, log {log}); the first start also builds")
+    if not select.select([ready_r], [], [], float(limit))[0]:
+        raise Die(f"the stack is not up after {limit} s (log: {log})")
+    with open(log, errors="replace") as f:
+        lines = f.readlines()
+    if not os.read(ready_r, 64):  # closed without a word: `up` has ended
+        sys.stderr.write("".join(lines[-40:]))
+        raise Die(f"the stack did not start (log above and in {log})")
+    # The banner, as `up` printed it.
+    first = next((i for i, line in enumerate(lines) if RUNNING in line), 0)
+    last = next((i for i in range(first, len(lines)) if "download?fid=" in lines[i]), len(lines) - 1)
+    sys.stderr.write("".join(lines[first:last + 1]).replace(" (Ctrl-C stops it)",
+                                                             " in the background (scripts/stack stop stops it)"))
+    return 0
+
+
+def stop(v):
+    pid = stack_pid(v["var"])
+    if not pid:
+        say("not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    if not servers.wait_gone([pid], 120):
+        raise Die(f"the stack (pid {pid}) did not stop within 120 s")
+    say(f"stopped; data kept in {v['var']}")
+    return 0
+
+
+def status(v):
+    pid = stack_pid(v["var"])
+    if not pid:
+        say(f"not running (data in {v['var']})")
+        return 3
+    say(f"running (pid {pid}, data in {v['var']})")
+    checks = [(s["name"], table.expand(s["ready"], v)) for s in table.stack_services()]
+    checks.append(("rabbitmq-ui", table.expand(table.load()["servers"]["rabbitmq"]["status_url"], v)))
+    all_ready = True
+    for name, url in checks:
+        ready = http_ok(url, 5)
+        all_ready &= ready
+        print(f"  {name:<13} {'ready' if ready else 'NOT READY':<11}{url}", flush=True)
+    return 0 if all_ready else 1
+
+
+def logs(v):
+    log = f"{v['var']}/log/stack.log"
+    if not os.path.isfile(log):
+        raise Die(f"no log yet: the background stack writes {log}")
+    lines = table.env("LINES_ONLY")
+    if lines or not sys.stdout.isatty():
+        os.execvp("tail", ["tail", "-n", lines or "+1", log])
+    os.execvp("tail", ["tail", "-n", "100", "-F", log])
