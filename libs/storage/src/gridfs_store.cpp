@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -92,8 +93,12 @@ void log_handler(mongoc_log_level_t level, const char* domain, const char* text,
 void init_mongoc() {
     static std::once_flag once;
     std::call_once(once, [] {
-        mongoc_init();  // never undone with mongoc_cleanup(): stores may live until exit
+        // libmongoc's performance counters live in a /dev/shm/mongoc-<pid> file, which a killed process leaves
+        // behind; a later process given the same pid then prints a warning on stderr. Nothing reads the counters.
+        // Set while the process is starting (stores are opened before any worker thread), before libmongoc reads it.
+        ::setenv("MONGOC_DISABLE_SHM", "1", /*overwrite=*/0);
         mongoc_log_set_handler(log_handler, nullptr);
+        mongoc_init();  // never undone with mongoc_cleanup(): stores may live until exit
     });
 }
 
