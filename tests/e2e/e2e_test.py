@@ -225,6 +225,15 @@ class EndToEnd(unittest.TestCase):
                                         capture_output=True).returncode, 4, "no session for that server")
         gone = dict(env, MP3CONV_CONFIG_DIR=os.path.join(self.work, "cfg2"))
         self.assertEqual(subprocess.run([mp3conv, "jobs"], env=gone, capture_output=True).returncode, 4)
+        # logout ends the token at the server, not only here: the gateway refuses it within seconds.
+        with open(os.path.join(self.work, "cfg", "sessions.json")) as f:
+            token = json.load(f)[self.stack.gateway]["token"]
+        self.assertEqual(http("GET", self.stack.gateway + "/jobs", token=token)[0], 200)
+        r = subprocess.run([mp3conv, "logout"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(subprocess.run([mp3conv, "jobs"], env=env, capture_output=True).returncode, 4)
+        eventually(lambda: http("GET", self.stack.gateway + "/jobs", token=token)[0] == 401, 15,
+                   "the signed-out token to be refused")
 
     def test_smtp_catcher_down_for_a_while_then_the_mail_arrives_once(self):
         token = self.login()

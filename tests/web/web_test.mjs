@@ -143,9 +143,21 @@ try {
   assert.equal(await page.locator('[data-testid="job-row"]').count(), 1);
   log("deleted");
 
-  // A second user sees none of the first user's jobs: once bob's own upload is listed, alice's remaining job is not.
+  // Signing out ends the token at the server, not only in the tab: the gateway refuses it within seconds.
+  const aliceToken = await page.evaluate(() => JSON.parse(sessionStorage.getItem("mp3c.session")).token);
+  assert.equal((await fetch(`${base}/jobs`, { headers: { Authorization: `Bearer ${aliceToken}` } })).status, 200);
   await page.getByTestId("signout").click();
   await page.getByTestId("signin-form").waitFor();
+  const signedOutAt = Date.now();
+  for (;;) {
+    const status = (await fetch(`${base}/jobs`, { headers: { Authorization: `Bearer ${aliceToken}` } })).status;
+    if (status === 401) break;
+    assert.ok(Date.now() - signedOutAt < 15_000, `the signed-out token still works (${status})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  log(`signed out: the token is refused after ${Date.now() - signedOutAt} ms`);
+
+  // A second user sees none of the first user's jobs: once bob's own upload is listed, alice's remaining job is not.
   await signIn(page, bob, password);
   await page.getByTestId("user-email").waitFor();
   await page.getByTestId("file-input").setInputFiles([makeVideo(path.join(work, "bob-clip.mp4"), 2)]);

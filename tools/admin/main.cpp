@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "auth_app.hpp"
 #include "auth_config.hpp"
 #include "credentials.hpp"
 #include "mp3c/config.hpp"
@@ -28,8 +29,8 @@ commands:
   user add --email E [--admin]          create a user; the password is read from standard input
                                         (or prompted for twice on a terminal)
   user list [--json]                    list users
-  user delete --email E                 delete a user
-  user set-password --email E           replace a user's password (read like 'add')
+  user delete --email E                 delete a user (their tokens stop working within seconds)
+  user set-password --email E           replace a user's password (read like 'add'); ends their tokens
   user set-role --email E --role R      R is 'user' or 'admin'
 
 environment: MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD (or MYSQL_PASSWORD_FILE), MYSQL_DB (default auth),
@@ -134,7 +135,7 @@ int run(const Args& args) {
     env.check();
     options.pool_size = 1;
     mysql::Pool pool(options);
-    mysql::migrate(pool, auth::UserStore::migrations());
+    mysql::migrate(pool, auth::AuthApp::migrations());
     auth::UserStore users(pool);
     crypto::PasswordHasher hasher(cost);
 

@@ -13,8 +13,8 @@
 
 #include "api.hpp"
 #include "cli.hpp"
-#include "session.hpp"
 #include "mp3c/settings.hpp"
+#include "session.hpp"
 
 namespace {
 
@@ -82,6 +82,19 @@ std::string read_password(const std::string& email) {
     }
     while (!password.empty() && (password.back() == '\r' || password.back() == '\n')) password.pop_back();
     return password;
+}
+
+// Ends the token at the server, then forgets it here (also when the server cannot be told: the token then ends by
+// itself when it expires).
+int logout(const Api& api, const std::string& server) {
+    Reply r = api.logout();
+    forget_session(server);
+    if (r.status == 204 || r.status == 401 || r.status == 403) return kOk;  // ended now, or already
+    std::fprintf(stderr,
+                 "mp3conv: forgotten here, but the server could not end the session (%s); it ends when it "
+                 "expires\n",
+                 r.error.empty() ? ("HTTP " + std::to_string(r.status)).c_str() : r.error.c_str());
+    return kUnreachable;
 }
 
 int login(const Command& c, const std::string& server) {
@@ -345,10 +358,12 @@ int main(int argc, char** argv) {
         if (c.name == "login") return login(c, server);
         auto session = load_session(server);
         if (!session) {
+            if (c.name == "logout") return kOk;  // nothing to end
             std::fprintf(stderr, "mp3conv: not logged in to %s: run `mp3conv login EMAIL` first\n", server.c_str());
             return kUnauthorized;
         }
         Api api(server, session->token);
+        if (c.name == "logout") return logout(api, server);
         if (c.name == "convert") return convert(c, api);
         if (c.name == "jobs") return jobs(c, api);
         if (c.name == "status") return status(c, api);

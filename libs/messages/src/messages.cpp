@@ -288,7 +288,9 @@ Parsed<WebhookTask> WebhookTask::parse(std::string_view body) {
 // --- access token claims -----------------------------------------------------------------------------------------
 
 json AccessClaims::to_json() const {
-    return {{"username", username}, {"sub", std::to_string(user_id)}, {"admin", admin}};
+    json j = {{"username", username}, {"sub", std::to_string(user_id)}, {"admin", admin}};
+    if (!jti.empty()) j["jti"] = jti;
+    return j;
 }
 
 Parsed<AccessClaims> AccessClaims::from_json(const json& claims) {
@@ -307,7 +309,53 @@ Parsed<AccessClaims> AccessClaims::from_json(const json& claims) {
     c.user_id = std::stoull(text);
     auto admin = claims.find("admin");
     c.admin = admin != claims.end() && admin->is_boolean() && admin->get<bool>();
+    if (auto jti = claims.find("jti");
+        jti != claims.end() && jti->is_string() && jti->get_ref<const std::string&>().size() <= 64) {
+        c.jti = jti->get<std::string>();
+    }
+    if (auto iat = claims.find("iat"); iat != claims.end() && iat->is_number_integer())
+        c.issued_at = iat->get<int64_t>();
+    if (auto exp = claims.find("exp"); exp != claims.end() && exp->is_number_integer())
+        c.expires_at = exp->get<int64_t>();
     return c;
+}
+
+std::string Revocations::to_body() const {
+    json j = {{"v", 1}, {"cursor_ms", cursor_ms}, {"cutoffs", json::array()}, {"tokens", json::array()}};
+    for (const auto& c : cutoffs) j["cutoffs"].push_back({{"user_id", c.user_id}, {"valid_after", c.valid_after}});
+    for (const auto& t : tokens) j["tokens"].push_back({{"jti", t.jti}, {"expires_at", t.expires_at}});
+    return j.dump();
+}
+
+Parsed<Revocations> Revocations::parse(std::string_view body) {
+    auto j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Problem{"", "not a JSON object"};
+    if (auto v = j.find("v"); v == j.end() || !v->is_number_integer() || v->get<int>() != 1) {
+        return Problem{"v", "missing or not version 1"};
+    }
+    Revocations r;
+    auto cursor = j.find("cursor_ms");
+    if (cursor == j.end() || !cursor->is_number_integer()) return Problem{"cursor_ms", "missing or not a whole number"};
+    r.cursor_ms = cursor->get<int64_t>();
+    auto cutoffs = j.find("cutoffs");
+    auto tokens = j.find("tokens");
+    if (cutoffs == j.end() || !cutoffs->is_array()) return Problem{"cutoffs", "missing or not an array"};
+    if (tokens == j.end() || !tokens->is_array()) return Problem{"tokens", "missing or not an array"};
+    for (const auto& c : *cutoffs) {
+        if (!c.is_object() || !c.value("user_id", json()).is_number_unsigned() ||
+            !c.value("valid_after", json()).is_number_integer()) {
+            return Problem{"cutoffs", "an entry without a user_id and a valid_after"};
+        }
+        r.cutoffs.push_back({c["user_id"].get<uint64_t>(), c["valid_after"].get<int64_t>()});
+    }
+    for (const auto& t : *tokens) {
+        if (!t.is_object() || !t.value("jti", json()).is_string() ||
+            !t.value("expires_at", json()).is_number_integer()) {
+            return Problem{"tokens", "an entry without a jti and an expires_at"};
+        }
+        r.tokens.push_back({t["jti"].get<std::string>(), t["expires_at"].get<int64_t>()});
+    }
+    return r;
 }
 
 }  // namespace mp3c::messages

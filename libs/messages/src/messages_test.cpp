@@ -262,5 +262,40 @@ TEST(AccessClaims, RoundTripAndTheOriginalsClaims) {
     EXPECT_FALSE(plain.value().admin) << "only a true boolean makes an admin";
 }
 
+TEST(AccessClaims, TheTokensIdAndIssueTimeAreRead) {
+    AccessClaims c{.username = "a@b.c", .user_id = 7, .admin = false, .jti = "0123456789abcdef0123456789abcdef"};
+    auto j = c.to_json();
+    EXPECT_EQ(j["jti"], c.jti);
+    j["iat"] = 1'700'000'000;
+    auto back = AccessClaims::from_json(j);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back.value().jti, c.jti);
+    EXPECT_EQ(back.value().issued_at, 1'700'000'000);
+    auto old = AccessClaims::from_json({{"username", "a"}, {"sub", "7"}, {"jti", 5}});  // before revocation existed
+    ASSERT_TRUE(old.ok());
+    EXPECT_EQ(old.value().jti, "");
+    AccessClaims without_id{.username = "a", .user_id = 1};
+    EXPECT_FALSE(without_id.to_json().contains("jti"));
+}
+
+TEST(Revocations, RoundTripAndRefusals) {
+    Revocations r;
+    r.cursor_ms = 1'700'000'000'123;
+    r.cutoffs.push_back({.user_id = 42, .valid_after = 1'700'000'000});
+    r.tokens.push_back({.jti = "0123456789abcdef0123456789abcdef", .expires_at = 1'700'086'400});
+    auto back = Revocations::parse(r.to_body());
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back.value().cursor_ms, r.cursor_ms);
+    ASSERT_EQ(back.value().cutoffs.size(), 1u);
+    EXPECT_EQ(back.value().cutoffs[0].user_id, 42u);
+    EXPECT_EQ(back.value().cutoffs[0].valid_after, 1'700'000'000);
+    ASSERT_EQ(back.value().tokens.size(), 1u);
+    EXPECT_EQ(back.value().tokens[0].jti, r.tokens[0].jti);
+    EXPECT_EQ(problem_of(Revocations::parse(R"({"v":2,"cursor_ms":1,"cutoffs":[],"tokens":[]})")).field, "v");
+    EXPECT_EQ(problem_of(Revocations::parse(R"({"v":1,"cursor_ms":1,"cutoffs":[{"user_id":-1}],"tokens":[]})")).field,
+              "cutoffs");
+    EXPECT_EQ(problem_of(Revocations::parse(R"({"v":1,"cutoffs":[],"tokens":[]})")).field, "cursor_ms");
+}
+
 }  // namespace
 }  // namespace mp3c::messages

@@ -26,7 +26,8 @@ nlohmann::json HttpResponse::json() const {
     return parsed;
 }
 
-HttpConnection::HttpConnection(const std::string& host, uint16_t port, std::chrono::milliseconds timeout) {
+HttpConnection::HttpConnection(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
+                               const std::string& local_address) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     timeval tv{};
@@ -36,6 +37,16 @@ HttpConnection::HttpConnection(const std::string& host, uint16_t port, std::chro
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!local_address.empty()) {
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        if (::inet_pton(AF_INET, local_address.c_str(), &local.sin_addr) != 1 ||
+            ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+            int err = errno;
+            ::close(fd_);
+            throw std::runtime_error("bind to " + local_address + ": " + std::strerror(err));
+        }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);

@@ -52,12 +52,13 @@ AuthApp::AuthApp(AuthConfig config)
     : config_(std::move(config)),
       registry_(std::make_shared<metrics::Registry>()),
       pool_(config_.mysql),
-      schema_(std::make_unique<mysql::SchemaGuard>(pool_, UserStore::migrations())),
+      schema_(std::make_unique<mysql::SchemaGuard>(pool_, migrations())),
       users_(pool_),
+      sessions_(pool_),
       signer_(config_.jwt_secret),
       hasher_(config_.password_cost),
       dummy_hash_(hasher_.hash(crypto::random_hex(16))),
-      throttle_(config_.throttle),
+      throttle_(pool_, config_.throttle),
       logins_(registry_->counter("auth_logins_total", "Login attempts by outcome.", {"result"})) {
     registry_->callback_gauge("auth_database_connections", "Open connections to MariaDB.",
                               [this] { return static_cast<double>(pool_.open_connections()); });
@@ -70,6 +71,11 @@ http::Router AuthApp::router() {
     router.add("POST", "/login", [this](Request& r) { return login(r); });
     router.add("POST", "/validate", [this](Request& r) { return validate(r); });
     router.add("POST", "/register", [this](Request& r) { return register_user(r); }, {.max_body_bytes = 16 * 1024});
+    router.add("POST", "/logout", [this](Request& r) { return logout(r); });
+    router.add("POST", "/account/password", [this](Request& r) { return change_password(r); },
+               {.max_body_bytes = 16 * 1024});
+    // Internal (the gateway polls it; the gateway does not route it): what tokens have been ended.
+    router.add("GET", "/revocations", [this](Request& r) { return revocations(r); });
     router.on_exception([this](const std::exception& e) -> std::optional<Response> {
         auto* db = dynamic_cast<const mysql::Error*>(&e);
         if (db == nullptr || !db->unavailable()) return std::nullopt;
@@ -84,6 +90,31 @@ http::ReadinessCheck AuthApp::readiness() {
         if (!schema_->ready()) return std::string("database schema not ready (database unreachable?)");
         return pool_.check();
     };
+}
+
+std::vector<mysql::Migration> AuthApp::migrations() {
+    auto all = UserStore::migrations();
+    for (auto& m : LoginThrottle::migrations()) all.push_back(std::move(m));
+    for (auto& m : Sessions::migrations()) all.push_back(std::move(m));
+    return all;
+}
+
+Response AuthApp::throttled(const Request& request, const Wait& wait) {
+    static constexpr std::string_view kWhy[] = {
+        "too many failed logins from your address",
+        "too many failed logins for this account from your address",
+        "this account had many failed logins: wait between attempts",
+    };
+    logins_.with({"throttled"}).inc();
+    log::warn("login throttled", {{"request_id", request.request_id},
+                                  {"client", request.client_address},
+                                  {"reason", static_cast<int>(wait.reason)},
+                                  {"seconds", wait.seconds.count()}});
+    Response r = Response::error(429, "too_many_attempts",
+                                 std::string(kWhy[static_cast<size_t>(wait.reason)]) + ", try again in " +
+                                     std::to_string(wait.seconds.count()) + " s");
+    r.headers.set("Retry-After", std::to_string(wait.seconds.count()));
+    return r;
 }
 
 Response AuthApp::database_unavailable() const {
@@ -104,34 +135,36 @@ Response AuthApp::login(Request& request) {
         return missing_credentials(request);
     }
     std::string email = normalize_email(credentials->username);
-    if (auto wait = throttle_.retry_after(email, request.client_address)) {
-        logins_.with({"throttled"}).inc();
-        log::warn("login throttled", {{"request_id", request.request_id}, {"client", request.client_address}});
-        Response r = Response::error(429, "too_many_attempts",
-                                     "too many failed logins, try again in " + std::to_string(wait->count()) + " s");
-        r.headers.set("Retry-After", std::to_string(wait->count()));
-        return r;
-    }
     if (!schema_->ready()) return database_unavailable();
+    // The throttle keys an account by a digest of the name given: any length, never stored as typed.
+    const std::string account = crypto::to_hex(crypto::sha256(email));
+    if (auto wait = throttle_.check(account, request.client_address)) return throttled(request, *wait);
 
     auto user = users_.find_by_email(email);
     bool valid = hasher_.verify(user ? user->password_hash : dummy_hash_, credentials->password) && user.has_value();
     if (!valid) {
-        throttle_.record_failure(email, request.client_address);
+        throttle_.record_failure(account, request.client_address);
         logins_.with({"invalid"}).inc();
         return invalid_credentials(request);
     }
-    throttle_.record_success(email);
+    throttle_.record_success(account, request.client_address);
     if (hasher_.needs_rehash(user->password_hash)) {
         users_.set_password_hash(user->email,
                                  hasher_.hash(credentials->password));  // the cost settings changed since it was stored
     }
     users_.record_login(user->id);
     logins_.with({"success"}).inc();
+    return token_response(request, *user);
+}
 
+Response AuthApp::token_response(const Request& request, const User& user, std::optional<int64_t> not_before) {
     auto now = std::chrono::system_clock::now();
+    if (not_before) now = std::max(now, std::chrono::system_clock::time_point(std::chrono::seconds(*not_before)));
     auto expires_at = now + config_.token_ttl;
-    messages::AccessClaims claims{user->email, static_cast<uint64_t>(user->id), user->role == Role::admin};
+    messages::AccessClaims claims{.username = user.email,
+                                  .user_id = static_cast<uint64_t>(user.id),
+                                  .admin = user.role == Role::admin,
+                                  .jti = crypto::random_hex(16)};
     std::string jwt = signer_.issue(claims.to_json(), expires_at, now);
     if (wants_json(request)) {
         return Response::json(200, {{"token", jwt},
@@ -140,6 +173,76 @@ Response AuthApp::login(Request& request) {
                                     {"expires_in", config_.token_ttl.count()}});
     }
     return Response::text(200, jwt);
+}
+
+Result<messages::AccessClaims, Response> AuthApp::bearer_claims(const Request& request) {
+    auto header = request.headers.get("Authorization");
+    if (!header) return missing_credentials(request, "Bearer");
+    auto token = parse_bearer_authorization(*header);
+    if (!token) return Response::error(403, "not_authorized", "not authorized: expected a Bearer token");
+    auto claims = signer_.verify(*token);
+    if (!claims.ok()) {
+        return Response::json(
+            403,
+            {{"error", "not_authorized"}, {"message", "not authorized"}, {"reason", token::to_string(claims.error())}});
+    }
+    auto access = messages::AccessClaims::from_json(claims.value());
+    if (!access) return Response::error(403, "not_authorized", "not authorized: " + access.error().describe());
+    return std::move(access).value();
+}
+
+Response AuthApp::logout(Request& request) {
+    auto claims = bearer_claims(request);
+    if (!claims) return claims.error();
+    if (!schema_->ready()) return database_unavailable();
+    const auto& c = claims.value();
+    if (!c.jti.empty()) sessions_.end_token(c.jti, c.user_id, c.expires_at);
+    // A token from before tokens had ids cannot be ended alone; it expires as before (at most TOKEN_TTL).
+    log::info("signed out", {{"request_id", request.request_id}, {"user_id", c.user_id}, {"ended", !c.jti.empty()}});
+    Response r;
+    r.status = 204;
+    return r;
+}
+
+Response AuthApp::change_password(Request& request) {
+    auto claims = bearer_claims(request);
+    if (!claims) return claims.error();
+    auto body = nlohmann::json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.value("current_password", nlohmann::json()).is_string() ||
+        !body.value("new_password", nlohmann::json()).is_string()) {
+        return Response::error(400, "invalid_json",
+                               "the body must be a JSON object {\"current_password\", \"new_password\"}");
+    }
+    std::string current = body["current_password"], fresh = body["new_password"];
+    if (auto ok = check_password(fresh); !ok) return Response::error(400, "invalid_password", ok.error());
+    if (!schema_->ready()) return database_unavailable();
+    // The current password is a login: throttled as one, so that a stolen token cannot be used to guess it.
+    const std::string account = crypto::to_hex(crypto::sha256(normalize_email(claims.value().username)));
+    if (auto wait = throttle_.check(account, request.client_address)) return throttled(request, *wait);
+    auto user = users_.find_by_email(claims.value().username);
+    if (!user || static_cast<uint64_t>(user->id) != claims.value().user_id ||
+        !hasher_.verify(user->password_hash, current)) {
+        if (user) throttle_.record_failure(account, request.client_address);
+        return Response::error(403, "wrong_password", "the current password is not right");
+    }
+    users_.set_password_hash(user->email, hasher_.hash(fresh), UserStore::Tokens::keep);
+    int64_t cutoff = sessions_.end_all(static_cast<uint64_t>(user->id));
+    log::info("password changed", {{"request_id", request.request_id}, {"user_id", user->id}});
+    // Every older token is ended, this one included; the caller goes on with the new one.
+    return token_response(request, *user, cutoff);
+}
+
+Response AuthApp::revocations(Request& request) {
+    if (!schema_->ready()) return database_unavailable();
+    int64_t since = 0;
+    if (auto text = request.query_param("since_ms")) {
+        try {
+            since = std::stoll(*text);
+        } catch (const std::exception&) {
+            return Response::error(400, "invalid_since", "since_ms must be a whole number of milliseconds");
+        }
+    }
+    return Response::text(200, sessions_.changed_since(since, config_.token_ttl).to_body(), "application/json");
 }
 
 Response AuthApp::validate(Request& request) {

@@ -9,6 +9,7 @@
 #include "mp3c/metrics.hpp"
 #include "mp3c/mysql.hpp"
 #include "mp3c/token.hpp"
+#include "sessions.hpp"
 #include "user_store.hpp"
 
 namespace mp3c::auth {
@@ -22,11 +23,22 @@ class AuthApp {
     http::ReadinessCheck readiness();
     std::shared_ptr<metrics::Registry> registry() const { return registry_; }
     mysql::SchemaGuard& schema() { return *schema_; }
+    // The auth database's schema: users, then the login throttle's failures (the admin tool applies it too).
+    static std::vector<mysql::Migration> migrations();
 
   private:
     http::Response login(http::Request& request);
     http::Response validate(http::Request& request);
     http::Response register_user(http::Request& request);
+    http::Response logout(http::Request& request);
+    http::Response change_password(http::Request& request);
+    http::Response revocations(http::Request& request);
+    // A signed token for the user: jti, username, sub, admin, iat = not_before (default now), exp.
+    http::Response token_response(const http::Request& request, const User& user,
+                                  std::optional<int64_t> not_before = std::nullopt);
+    // The claims of the request's bearer token, or the 401/403 to answer.
+    Result<messages::AccessClaims, http::Response> bearer_claims(const http::Request& request);
+    http::Response throttled(const http::Request& request, const Wait& wait);
     http::Response database_unavailable() const;
 
     AuthConfig config_;
@@ -34,6 +46,7 @@ class AuthApp {
     mysql::Pool pool_;
     std::unique_ptr<mysql::SchemaGuard> schema_;
     UserStore users_;
+    Sessions sessions_;
     token::Signer signer_;
     crypto::PasswordHasher hasher_;
     std::string dummy_hash_;  // verified against when the user does not exist, so both cases take as long

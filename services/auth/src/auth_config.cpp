@@ -3,8 +3,8 @@
 #include <sodium.h>
 
 #include "mp3c/http_config.hpp"
-#include "mp3c/token.hpp"
 #include "mp3c/settings.hpp"
+#include "mp3c/token.hpp"
 
 namespace mp3c::auth {
 
@@ -24,15 +24,14 @@ AuthConfig load_auth_config(config::Env& env) {
     c.server = http::server_options_from_env(env, "auth", 5000);
     c.mysql = mysql::options_from_env(env, "auth");
     c.jwt_secret = env.secret(token::settings::kJwtSecret, token::Signer::kMinimumSecretLength);
-    c.token_ttl = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration(settings::kTokenTtl));
+    c.token_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kTokenTtl));
     c.allow_registration = env.boolean(settings::kAllowRegistration);
-    c.throttle.max_failures_per_account =
-        static_cast<unsigned>(env.integer(settings::kMaxFailuresPerAccount));
-    c.throttle.max_failures_per_client =
-        static_cast<unsigned>(env.integer(settings::kMaxFailuresPerClient));
-    c.throttle.window = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration(settings::kFailureWindow));
+    c.throttle.max_failures_per_account = static_cast<unsigned>(env.integer(settings::kMaxFailuresPerAccount));
+    c.throttle.max_failures_per_client = static_cast<unsigned>(env.integer(settings::kMaxFailuresPerClient));
+    c.throttle.window = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kFailureWindow));
+    c.throttle.account_slowdown_after = c.throttle.max_failures_per_account;
+    c.throttle.max_account_delay =
+        std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kAccountMaxDelay));
     c.password_cost = password_cost_from_env(env);
     c.log_level = log::level_from_env(env);
     return c;

@@ -5,79 +5,98 @@
 namespace mp3c::auth {
 
 namespace {
-std::string account_key(const std::string& account) { return "account:" + account; }
-std::string client_key(const std::string& client) { return "client:" + client; }
+
+std::chrono::seconds seconds_until(int64_t from_ms, int64_t until_ms) {
+    int64_t ms = std::max<int64_t>(until_ms - from_ms, 0);
+    return std::chrono::seconds(std::max<int64_t>((ms + 999) / 1000, 1));  // rounded up, at least 1 s
+}
+
+// Column values as the database gives them (NULL when nothing matched).
+int64_t integer_or_zero(const mysql::Row& row, size_t i) { return row.is_null(i) ? 0 : row.integer(i); }
+
 }  // namespace
 
-LoginThrottle::LoginThrottle(ThrottleConfig config, std::function<Clock::time_point()> now)
-    : config_(config), now_(std::move(now)) {}
+std::chrono::milliseconds account_delay(const ThrottleConfig& config, unsigned account_failures) {
+    if (account_failures < config.account_slowdown_after) return std::chrono::milliseconds(0);
+    unsigned doublings = std::min(account_failures - config.account_slowdown_after, 30u);
+    auto delay = std::chrono::milliseconds(1000) * (int64_t{1} << doublings);
+    return std::min<std::chrono::milliseconds>(delay, config.max_account_delay);
+}
 
-std::optional<std::chrono::seconds> LoginThrottle::blocked_for(const std::string& key, unsigned limit,
-                                                               Clock::time_point now) {
-    auto it = failures_.find(key);
-    if (it == failures_.end()) return std::nullopt;
-    auto& times = it->second;
-    while (!times.empty() && times.front() + config_.window <= now) times.pop_front();
-    if (times.empty()) {
-        failures_.erase(it);
-        return std::nullopt;
+std::optional<Wait> wait_before_login(const ThrottleConfig& config, const FailureCounts& c) {
+    const int64_t window_ms = std::chrono::milliseconds(config.window).count();
+    if (c.client >= config.max_failures_per_client) {
+        return Wait{Wait::Reason::client, seconds_until(c.now_ms, c.oldest_client_ms + window_ms)};
     }
-    if (times.size() < limit) return std::nullopt;
-    // Free again when enough of the window's failures have aged out to go below the limit.
-    auto frees_at = times[times.size() - limit] + config_.window;
-    auto wait = std::chrono::ceil<std::chrono::seconds>(frees_at - now);
-    return std::max(wait, std::chrono::seconds(1));
-}
-
-std::optional<std::chrono::seconds> LoginThrottle::retry_after(const std::string& account, const std::string& client) {
-    std::lock_guard lock(mutex_);
-    auto now = now_();
-    auto a = blocked_for(account_key(account), config_.max_failures_per_account, now);
-    auto c = blocked_for(client_key(client), config_.max_failures_per_client, now);
-    if (a && c) return std::max(*a, *c);
-    return a ? a : c;
-}
-
-void LoginThrottle::add(const std::string& key, Clock::time_point now) {
-    auto& times = failures_[key];
-    times.push_back(now);
-    // Only the newest `limit` failures matter; keep a few more than the larger limit.
-    size_t keep = std::max(config_.max_failures_per_account, config_.max_failures_per_client) + 1;
-    while (times.size() > keep) times.pop_front();
-}
-
-void LoginThrottle::prune(Clock::time_point now) {
-    for (auto it = failures_.begin(); it != failures_.end();) {
-        if (it->second.empty() || it->second.back() + config_.window <= now) {
-            it = failures_.erase(it);
-        } else {
-            ++it;
+    if (c.pair >= config.max_failures_per_account) {
+        return Wait{Wait::Reason::account_from_client, seconds_until(c.now_ms, c.oldest_pair_ms + window_ms)};
+    }
+    // Only clients that have failed with the account are slowed down: the owner's clean device never is.
+    if (c.pair > 0) {
+        auto delay = account_delay(config, c.account).count();
+        if (delay > 0 && c.now_ms < c.latest_account_ms + delay) {
+            return Wait{Wait::Reason::account_slowed, seconds_until(c.now_ms, c.latest_account_ms + delay)};
         }
     }
-    // Still too many live keys: forget those whose last failure is oldest.
-    while (!failures_.empty() && failures_.size() + 2 > config_.max_tracked_keys) {
-        auto oldest = std::min_element(failures_.begin(), failures_.end(),
-                                       [](const auto& a, const auto& b) { return a.second.back() < b.second.back(); });
-        failures_.erase(oldest);
-    }
+    return std::nullopt;
+}
+
+std::vector<mysql::Migration> LoginThrottle::migrations() {
+    return {
+        {2,
+         "create login_failures",
+         {"CREATE TABLE login_failures ("
+          " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+          " account VARCHAR(254) NOT NULL,"
+          " client VARCHAR(64) NOT NULL,"
+          " failed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+          " KEY login_failures_account (account, failed_at),"
+          " KEY login_failures_client (client, failed_at)"
+          ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+    };
+}
+
+std::optional<Wait> LoginThrottle::check(const std::string& account, const std::string& client) {
+    auto window = std::to_string(config_.window.count());
+    auto rows = pool_.with([&](mysql::Connection& c) {
+        // One statement over both indexes: the client's rows and the account's rows within the window.
+        return c.query(
+            "SELECT FLOOR(UNIX_TIMESTAMP(NOW(3)) * 1000),"
+            " COALESCE(SUM(client = ?), 0), FLOOR(UNIX_TIMESTAMP(MIN(IF(client = ?, failed_at, NULL))) * 1000),"
+            " COALESCE(SUM(account = ? AND client = ?), 0),"
+            " FLOOR(UNIX_TIMESTAMP(MIN(IF(account = ? AND client = ?, failed_at, NULL))) * 1000),"
+            " COALESCE(SUM(account = ?), 0), FLOOR(UNIX_TIMESTAMP(MAX(IF(account = ?, failed_at, NULL))) * 1000)"
+            " FROM login_failures"
+            " WHERE (client = ? OR account = ?) AND failed_at > NOW(3) - INTERVAL " +
+                window + " SECOND",
+            {client, client, account, client, account, client, account, account, client, account});
+    });
+    const mysql::Row& row = rows.at(0);
+    FailureCounts counts{.now_ms = row.integer(0),
+                         .client = static_cast<unsigned>(integer_or_zero(row, 1)),
+                         .oldest_client_ms = integer_or_zero(row, 2),
+                         .pair = static_cast<unsigned>(integer_or_zero(row, 3)),
+                         .oldest_pair_ms = integer_or_zero(row, 4),
+                         .account = static_cast<unsigned>(integer_or_zero(row, 5)),
+                         .latest_account_ms = integer_or_zero(row, 6)};
+    return wait_before_login(config_, counts);
 }
 
 void LoginThrottle::record_failure(const std::string& account, const std::string& client) {
-    std::lock_guard lock(mutex_);
-    auto now = now_();
-    if (failures_.size() + 2 > config_.max_tracked_keys) prune(now);
-    add(account_key(account), now);
-    add(client_key(client), now);
+    auto window = std::to_string(config_.window.count());
+    pool_.with([&](mysql::Connection& c) {
+        c.execute("INSERT INTO login_failures (account, client) VALUES (?, ?)", {account, client});
+        // Expired rows go a few at a time with every failure: the table holds about one window of failures.
+        c.execute("DELETE FROM login_failures WHERE failed_at < NOW(3) - INTERVAL " + window +
+                      " SECOND ORDER BY failed_at LIMIT 100",
+                  {});
+    });
 }
 
-void LoginThrottle::record_success(const std::string& account) {
-    std::lock_guard lock(mutex_);
-    failures_.erase(account_key(account));
-}
-
-size_t LoginThrottle::tracked_keys() {
-    std::lock_guard lock(mutex_);
-    return failures_.size();
+void LoginThrottle::record_success(const std::string& account, const std::string& client) {
+    pool_.with([&](mysql::Connection& c) {
+        c.execute("DELETE FROM login_failures WHERE account = ? AND client = ?", {account, client});
+    });
 }
 
 }  // namespace mp3c::auth

@@ -1,3 +1,6 @@
+// The login throttle's decisions (wait_before_login), on counts as the database gives them. The records themselves
+// are tested against MariaDB in tests/auth_api_test.cpp and, through the gateway with clients on 127.0.0.2 and
+// 127.0.0.3, in services/gateway/tests/gateway_login_test.cpp.
 #include "login_throttle.hpp"
 
 #include <gtest/gtest.h>
@@ -7,67 +10,54 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ThrottleTest : public ::testing::Test {
-  protected:
-    LoginThrottle make(ThrottleConfig config) {
-        return LoginThrottle(config, [this] { return now_; });
-    }
-    LoginThrottle::Clock::time_point now_{};
-};
+const ThrottleConfig kConfig{.max_failures_per_account = 5,
+                             .max_failures_per_client = 20,
+                             .account_slowdown_after = 5,
+                             .window = 900s,
+                             .max_account_delay = 30s};
+constexpr int64_t kNow = 1'000'000'000;
 
-TEST_F(ThrottleTest, AccountIsBlockedAfterTooManyFailuresAndReleasedAfterTheWindow) {
-    auto throttle = make({.max_failures_per_account = 3, .max_failures_per_client = 100, .window = 60s});
-    for (int i = 0; i < 3; ++i) {
-        EXPECT_FALSE(throttle.retry_after("alice", "1.1.1.1"));
-        throttle.record_failure("alice", "1.1.1.1");
-        now_ += 1s;
-    }
-    auto wait = throttle.retry_after("alice", "2.2.2.2");  // from anywhere
+TEST(LoginThrottle, AFreshClientMayAlwaysTry) {
+    EXPECT_FALSE(wait_before_login(kConfig, {.now_ms = kNow}));
+    // However often the account failed elsewhere: the owner's own device is never held back.
+    EXPECT_FALSE(wait_before_login(kConfig, {.now_ms = kNow, .account = 1000, .latest_account_ms = kNow - 10}));
+}
+
+TEST(LoginThrottle, AClientGuessingManyAccountsIsRefusedUntilItsOldestFailureAges) {
+    auto wait = wait_before_login(kConfig, {.now_ms = kNow, .client = 20, .oldest_client_ms = kNow - 600'000});
     ASSERT_TRUE(wait);
-    EXPECT_EQ(*wait, 57s);  // the first failure (t=0) ages out at t=60; now t=3
-    EXPECT_FALSE(throttle.retry_after("bob", "1.1.1.1")) << "other accounts are not locked out";
-    now_ += 57s;
-    EXPECT_FALSE(throttle.retry_after("alice", "1.1.1.1"));
+    EXPECT_EQ(wait->reason, Wait::Reason::client);
+    EXPECT_EQ(wait->seconds, 300s);
+    EXPECT_FALSE(wait_before_login(kConfig, {.now_ms = kNow, .client = 19, .oldest_client_ms = kNow}));
 }
 
-TEST_F(ThrottleTest, ClientIsBlockedAcrossAccounts) {
-    auto throttle = make({.max_failures_per_account = 100, .max_failures_per_client = 4, .window = 30s});
-    for (int i = 0; i < 4; ++i) throttle.record_failure("user" + std::to_string(i), "6.6.6.6");
-    EXPECT_TRUE(throttle.retry_after("someone-else", "6.6.6.6"));
-    EXPECT_FALSE(throttle.retry_after("someone-else", "7.7.7.7"));
-    now_ += 30s;
-    EXPECT_FALSE(throttle.retry_after("someone-else", "6.6.6.6"));
+TEST(LoginThrottle, OneClientGuessingOneAccountIsRefusedForThatAccount) {
+    auto wait = wait_before_login(kConfig, {.now_ms = kNow, .pair = 5, .oldest_pair_ms = kNow - 899'500});
+    ASSERT_TRUE(wait);
+    EXPECT_EQ(wait->reason, Wait::Reason::account_from_client);
+    EXPECT_EQ(wait->seconds, 1s) << "rounded up to a whole second, never 0";
 }
 
-TEST_F(ThrottleTest, SuccessClearsTheAccountsFailures) {
-    auto throttle = make({.max_failures_per_account = 3, .max_failures_per_client = 100, .window = 60s});
-    throttle.record_failure("alice", "1.1.1.1");
-    throttle.record_failure("alice", "1.1.1.1");
-    throttle.record_success("alice");
-    throttle.record_failure("alice", "1.1.1.1");
-    throttle.record_failure("alice", "1.1.1.1");
-    EXPECT_FALSE(throttle.retry_after("alice", "1.1.1.1"));
-    throttle.record_failure("alice", "1.1.1.1");
-    EXPECT_TRUE(throttle.retry_after("alice", "1.1.1.1"));
+TEST(LoginThrottle, AnAccountUnderAttackSlowsDownTheClientsThatFailedWithIt) {
+    FailureCounts counts{.now_ms = kNow, .pair = 1, .account = 5, .latest_account_ms = kNow - 200};
+    auto wait = wait_before_login(kConfig, counts);
+    ASSERT_TRUE(wait);
+    EXPECT_EQ(wait->reason, Wait::Reason::account_slowed);
+    EXPECT_EQ(wait->seconds, 1s);
+    counts.latest_account_ms = kNow - 1000;  // the delay has passed
+    EXPECT_FALSE(wait_before_login(kConfig, counts));
+    counts.account = 4;  // below the threshold: no delay at all
+    counts.latest_account_ms = kNow;
+    EXPECT_FALSE(wait_before_login(kConfig, counts));
 }
 
-TEST_F(ThrottleTest, MemoryStaysBounded) {
-    auto throttle =
-        make({.max_failures_per_account = 3, .max_failures_per_client = 3, .window = 60s, .max_tracked_keys = 100});
-    for (int i = 0; i < 1000; ++i) {
-        throttle.record_failure("user" + std::to_string(i), "10.0.0." + std::to_string(i % 250));
-        now_ += 10ms;
-    }
-    EXPECT_LE(throttle.tracked_keys(), 100u);
-}
-
-TEST_F(ThrottleTest, ExpiredEntriesAreForgotten) {
-    auto throttle = make({.max_failures_per_account = 3, .max_failures_per_client = 3, .window = 10s});
-    throttle.record_failure("alice", "1.1.1.1");
-    EXPECT_EQ(throttle.tracked_keys(), 2u);
-    now_ += 11s;
-    EXPECT_FALSE(throttle.retry_after("alice", "1.1.1.1"));
-    EXPECT_EQ(throttle.tracked_keys(), 0u);
+TEST(LoginThrottle, TheAccountsDelayDoublesAndIsBounded) {
+    EXPECT_EQ(account_delay(kConfig, 4), 0ms);
+    EXPECT_EQ(account_delay(kConfig, 5), 1000ms);
+    EXPECT_EQ(account_delay(kConfig, 6), 2000ms);
+    EXPECT_EQ(account_delay(kConfig, 9), 16000ms);
+    EXPECT_EQ(account_delay(kConfig, 10), 30000ms);
+    EXPECT_EQ(account_delay(kConfig, 1'000'000), 30000ms) << "no overflow, however many failures";
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "user_store.hpp"
 
+#include "sessions.hpp"
+
 namespace mp3c::auth {
 
 namespace {
@@ -79,22 +81,41 @@ std::vector<User> UserStore::list() {
     });
 }
 
-bool UserStore::remove(const std::string& email) {
-    return pool_.with(
-        [&](mysql::Connection& c) { return c.execute("DELETE FROM users WHERE email = ?", {email}) > 0; });
+namespace {
+
+std::optional<uint64_t> id_of(mysql::Connection& c, const std::string& email) {
+    auto rows = c.query("SELECT id FROM users WHERE email = ?", {email});
+    if (rows.empty()) return std::nullopt;
+    return rows[0].unsigned_integer(0);
 }
 
-bool UserStore::set_password_hash(const std::string& email, const std::string& password_hash) {
+}  // namespace
+
+bool UserStore::remove(const std::string& email) {
     return pool_.with([&](mysql::Connection& c) {
-        return c.execute("UPDATE users SET password_hash = ? WHERE email = ?", {password_hash, email}) > 0;
+        auto id = id_of(c, email);
+        if (!id) return false;
+        end_all_sessions(c, *id);  // first: a token must not outlive its user for a moment
+        return c.execute("DELETE FROM users WHERE id = ?", {*id}) > 0;
+    });
+}
+
+bool UserStore::set_password_hash(const std::string& email, const std::string& password_hash, Tokens tokens) {
+    return pool_.with([&](mysql::Connection& c) {
+        auto id = id_of(c, email);
+        if (!id) return false;
+        c.execute("UPDATE users SET password_hash = ? WHERE id = ?", {password_hash, *id});
+        if (tokens == Tokens::end) end_all_sessions(c, *id);
+        return true;
     });
 }
 
 bool UserStore::set_role(const std::string& email, Role role) {
     return pool_.with([&](mysql::Connection& c) {
-        // "Rows matched" would need CLIENT_FOUND_ROWS; check existence so that setting the same role succeeds.
-        if (c.query("SELECT 1 FROM users WHERE email = ?", {email}).empty()) return false;
-        c.execute("UPDATE users SET role = ? WHERE email = ?", {to_string(role), email});
+        auto id = id_of(c, email);
+        if (!id) return false;
+        c.execute("UPDATE users SET role = ? WHERE id = ?", {to_string(role), *id});
+        end_all_sessions(c, *id);  // the role is in the token: old tokens would keep the old one
         return true;
     });
 }

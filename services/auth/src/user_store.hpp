@@ -33,8 +33,11 @@ class UserStore {
     enum class CreateError { email_taken };
     Result<User, CreateError> create(const std::string& email, const std::string& password_hash, Role role);
     std::vector<User> list();
+    // Deleting a user, changing their role or password ends every token they hold (sessions.hpp).
     bool remove(const std::string& email);
-    bool set_password_hash(const std::string& email, const std::string& password_hash);
+    // A new password ends the user's tokens; a rehash of the same password (new cost settings) keeps them.
+    enum class Tokens { end, keep };
+    bool set_password_hash(const std::string& email, const std::string& password_hash, Tokens tokens = Tokens::end);
     bool set_role(const std::string& email, Role role);
     void record_login(int64_t id);
 

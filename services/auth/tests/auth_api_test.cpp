@@ -38,7 +38,11 @@ class AuthApiTest : public ::testing::Test {
         config.server.bind_address = "127.0.0.1";
         config.server.port = 0;
         config.server.trusted_proxies = {"127.0.0.1"};
-        config.throttle = {.max_failures_per_account = 3, .max_failures_per_client = 50, .window = 2s};
+        config.throttle = {.max_failures_per_account = 3,
+                           .max_failures_per_client = 50,
+                           .account_slowdown_after = 3,
+                           .window = 2s,
+                           .max_account_delay = 30s};
         if (adjust) adjust(config);
         app_ = std::make_unique<AuthApp>(config);
         ASSERT_TRUE(app_->schema().wait_ready(30s));
@@ -260,17 +264,24 @@ TEST_F(AuthApiTest, SqlMetacharactersAndUnicodeInEmailsAreStoredLiterally) {
     EXPECT_EQ(trim_newline(count), "4");
 }
 
-TEST_F(AuthApiTest, RepeatedFailuresForOneAccountAreThrottledThenReleased) {
+TEST_F(AuthApiTest, AClientGuessingOneAccountIsThrottledButTheOwnerElsewhereIsNot) {
     add_user("henry@example.com", "henry-password");
     add_user("other@example.com", "other-password");
+    auto from = [](const std::string& ip) { return std::map<std::string, std::string>{{"X-Forwarded-For", ip}}; };
     for (int i = 0; i < 3; ++i) expect_error(login("henry@example.com", "wrong"), 401, "invalid_credentials");
 
-    auto blocked = login("henry@example.com", "henry-password");  // even the right password now
+    auto blocked = login("henry@example.com", "henry-password");  // even the right password, from that client
     expect_error(blocked, 429, "too_many_attempts");
     int retry_after = std::stoi(blocked.header("retry-after"));
     EXPECT_GE(retry_after, 1);
     EXPECT_LE(retry_after, 2);
     EXPECT_EQ(login("other@example.com", "other-password").status, 200) << "other users are not locked out";
+    // The owner, from a client that has not failed: signed in at once, the stranger's failures notwithstanding.
+    EXPECT_EQ(login("henry@example.com", "henry-password", from("198.51.100.7")).status, 200);
+    // The throttle is in the database: another replica (a second app on the same database) sees the same failures.
+    EXPECT_EQ(trim_newline(
+                  testing::mysql_admin(server_, "SELECT COUNT(*) >= 3 FROM `" + database_.name() + "`.login_failures")),
+              "1");
 
     // The window is 2 s: the account is released by itself.
     int status = 0;
@@ -282,6 +293,31 @@ TEST_F(AuthApiTest, RepeatedFailuresForOneAccountAreThrottledThenReleased) {
     EXPECT_EQ(status, 200);
 }
 
+TEST_F(AuthApiTest, AnAccountFailingFromManyClientsOnlySlowsThemDown) {
+    start([](AuthConfig& c) {
+        c.throttle = {.max_failures_per_account = 3,
+                      .max_failures_per_client = 50,
+                      .account_slowdown_after = 2,
+                      .window = 60s,
+                      .max_account_delay = 30s};
+    });
+    add_user("jack@example.com", "jack-password");
+    auto from = [](const std::string& ip) { return std::map<std::string, std::string>{{"X-Forwarded-For", ip}}; };
+    // A spread-out guess: one failure each from four addresses.
+    for (const char* ip : {"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"}) {
+        expect_error(login("jack@example.com", "wrong", from(ip)), 401, "invalid_credentials");
+    }
+    // A client that failed must now wait between attempts (4 failures, 2 over the threshold: 4 s), even with the
+    // right password...
+    auto slowed = login("jack@example.com", "jack-password", from("203.0.113.1"));
+    expect_error(slowed, 429, "too_many_attempts");
+    int retry_after = std::stoi(slowed.header("retry-after"));
+    EXPECT_GE(retry_after, 1);
+    EXPECT_LE(retry_after, 4);
+    // ...while the owner's device, which never failed, signs in.
+    EXPECT_EQ(login("jack@example.com", "jack-password", from("192.0.2.50")).status, 200);
+}
+
 TEST_F(AuthApiTest, RepeatedFailuresFromOneClientAreThrottledForThatClientOnly) {
     start([](AuthConfig& c) {
         c.throttle = {.max_failures_per_account = 100, .max_failures_per_client = 3, .window = 60s};
@@ -291,6 +327,48 @@ TEST_F(AuthApiTest, RepeatedFailuresFromOneClientAreThrottledForThatClientOnly) 
     for (int i = 0; i < 3; ++i) login("guess" + std::to_string(i) + "@example.com", "x", from("203.0.113.9"));
     expect_error(login("ivy@example.com", "ivy-password", from("203.0.113.9")), 429, "too_many_attempts");
     EXPECT_EQ(login("ivy@example.com", "ivy-password", from("198.51.100.4")).status, 200);
+}
+
+TEST_F(AuthApiTest, SignOutAndAPasswordChangeAreListedForTheGateway) {
+    add_user("kim@example.com", "kim-password");
+    std::string first = login("kim@example.com", "kim-password").body;
+    std::string second = login("kim@example.com", "kim-password").body;
+    auto claims = validate(first).json();
+    ASSERT_TRUE(claims.contains("jti")) << "every token has an id to be ended by";
+    EXPECT_NE(claims["jti"], validate(second).json()["jti"]);
+
+    auto before = testing::http_request(port_, "GET", "/revocations").json();
+    EXPECT_EQ(before["tokens"].size(), 0u);
+    EXPECT_EQ(post("/logout", {{"Authorization", "Bearer " + first}}).status, 204);
+    auto after = testing::http_request(port_, "GET", "/revocations").json();
+    ASSERT_EQ(after["tokens"].size(), 1u);
+    EXPECT_EQ(after["tokens"][0]["jti"], claims["jti"]);
+    EXPECT_EQ(after["tokens"][0]["expires_at"], claims["exp"]);
+    // Asked again from its cursor, long after: nothing new.
+    auto later =
+        testing::http_request(port_, "GET",
+                              "/revocations?since_ms=" + std::to_string(after["cursor_ms"].get<int64_t>() + 60'000))
+            .json();
+    EXPECT_EQ(later["tokens"].size(), 0u);
+    expect_error(post("/logout"), 401, "missing_credentials");
+
+    auto bearer =
+        std::map<std::string, std::string>{{"Authorization", "Bearer " + second}, {"Content-Type", "application/json"}};
+    expect_error(post("/account/password", bearer, R"({"current_password":"nope","new_password":"kim-new-password"})"),
+                 403, "wrong_password");
+    expect_error(post("/account/password", bearer, R"({"current_password":"kim-password","new_password":"short"})"),
+                 400, "invalid_password");
+    auto changed =
+        post("/account/password", bearer, R"({"current_password":"kim-password","new_password":"kim-new-password"})");
+    ASSERT_EQ(changed.status, 200) << changed.body;
+    auto fresh = validate(changed.body).json();
+    auto cutoffs = testing::http_request(port_, "GET", "/revocations").json()["cutoffs"];
+    ASSERT_EQ(cutoffs.size(), 1u);
+    EXPECT_EQ(cutoffs[0]["user_id"].get<uint64_t>(), std::stoull(claims["sub"].get<std::string>()));
+    EXPECT_LT(claims["iat"].get<int64_t>(), cutoffs[0]["valid_after"].get<int64_t>()) << "older tokens are ended";
+    EXPECT_GE(fresh["iat"].get<int64_t>(), cutoffs[0]["valid_after"].get<int64_t>()) << "the new one is not";
+    expect_error(login("kim@example.com", "kim-password"), 401, "invalid_credentials");
+    EXPECT_EQ(login("kim@example.com", "kim-new-password").status, 200);
 }
 
 TEST_F(AuthApiTest, ReadinessAndMetrics) {

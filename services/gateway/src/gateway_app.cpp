@@ -54,7 +54,9 @@ GatewayApp::GatewayApp(GatewayConfig config)
       pool_(config_.mysql),
       schema_(std::make_unique<mysql::SchemaGuard>(pool_, JobStore::migrations())),
       jobs_(pool_, schema_.get()),
-      authenticator_(config_.jwt_secret),
+      authenticator_(config_.jwt_secret, &revocations_),
+      revocation_poller_(revocations_, config_.auth_url, config_.revocation_poll_interval, config_.auth_timeout,
+                         *registry_),
       auth_(config_.auth_url, config_.auth_timeout),
       videos_(storage::open_store(config_.storage_url, "videos")),
       mp3s_(storage::open_store(config_.storage_url, "mp3s")),
@@ -86,6 +88,9 @@ http::Router GatewayApp::router() {
     r.add("POST", "/login", [this](Request& q) { return auth_.forward(q, "/login"); });
     r.add("POST", "/register", [this](Request& q) { return auth_.forward(q, "/register"); },
           {.max_body_bytes = 16 << 10});
+    r.add("POST", "/logout", [this](Request& q) { return auth_.forward(q, "/logout"); });
+    r.add("POST", "/account/password", [this](Request& q) { return auth_.forward(q, "/account/password"); },
+          {.max_body_bytes = 16 << 10});
     uploads_.add_routes(r);
     job_handlers_.add_routes(r);
     downloads_.add_routes(r);
@@ -115,6 +120,7 @@ http::ReadinessCheck GatewayApp::readiness() {
 
 void GatewayApp::start_consumers() {
     if (status_consumer_) return;
+    revocation_poller_.start();
     auto topology = config_.topology;
     auto options = config_.amqp;
     options.connection_name = "gateway-status";
@@ -142,6 +148,7 @@ void GatewayApp::start_consumers() {
 }
 
 void GatewayApp::stop_consumers() {
+    revocation_poller_.stop();
     if (live_consumer_) live_consumer_->stop();
     if (status_consumer_) status_consumer_->stop();
 }

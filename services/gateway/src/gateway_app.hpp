@@ -13,6 +13,7 @@
 #include "mp3c/metrics.hpp"
 #include "mp3c/mysql.hpp"
 #include "mp3c/storage.hpp"
+#include "revocations.hpp"
 #include "status_event_handler.hpp"
 #include "upload_handler.hpp"
 
@@ -29,7 +30,8 @@ class GatewayApp {
     http::ReadinessCheck readiness();
     std::shared_ptr<metrics::Registry> registry() const { return registry_; }
     mysql::SchemaGuard& schema() { return *schema_; }
-    // Starts consuming status events (after the schema is usable, they are applied to the jobs table).
+    // Starts consuming status events (after the schema is usable, they are applied to the jobs table) and polling auth
+    // for ended tokens.
     void start_consumers();
     void stop_consumers();
 
@@ -41,7 +43,9 @@ class GatewayApp {
     mysql::Pool pool_;
     std::unique_ptr<mysql::SchemaGuard> schema_;
     JobStore jobs_;
+    RevocationList revocations_;
     Authenticator authenticator_;
+    RevocationPoller revocation_poller_;
     AuthProxy auth_;
     std::unique_ptr<storage::BlobStore> videos_;
     std::unique_ptr<storage::BlobStore> mp3s_;

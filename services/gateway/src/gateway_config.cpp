@@ -1,8 +1,8 @@
 #include "gateway_config.hpp"
 
 #include "mp3c/http_config.hpp"
-#include "mp3c/token.hpp"
 #include "mp3c/settings.hpp"
+#include "mp3c/token.hpp"
 
 namespace mp3c::gateway {
 
@@ -16,9 +16,9 @@ GatewayConfig load_gateway_config(config::Env& env) {
     std::string auth = env.text(settings::kAuthAddress);
     c.auth_url = auth.find("://") == std::string::npos ? "http://" + auth : auth;
     while (!c.auth_url.empty() && c.auth_url.back() == '/') c.auth_url.pop_back();
-    c.download_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration(settings::kDownloadLinkTtl));
+    c.download_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kDownloadLinkTtl));
     c.auth_timeout = env.duration(settings::kAuthTimeout);
+    c.revocation_poll_interval = env.duration(settings::kRevocationPollInterval);
     c.storage_url = env.text(storage::settings::kStorageUrl);
     if (c.storage_url.rfind("file:///", 0) != 0 && c.storage_url.rfind("mongodb://", 0) != 0 &&
         c.storage_url.rfind("mongodb+srv://", 0) != 0) {

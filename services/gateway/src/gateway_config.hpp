@@ -19,6 +19,7 @@ struct GatewayConfig {
     std::string jwt_secret;
     std::string auth_url = "http://127.0.0.1:5000";  // from AUTH_SVC_ADDRESS ("auth:5000", as the original)
     std::chrono::milliseconds auth_timeout{5000};
+    std::chrono::milliseconds revocation_poll_interval{2000};  // REVOCATION_POLL_INTERVAL
     std::string storage_url = "file:///var/lib/mp3converter/storage";
     uint64_t max_upload_bytes = 2ull << 30;
     uint64_t max_queued_jobs = 1000;              // 0: no backpressure

@@ -29,6 +29,13 @@ Result<Caller, Response> Authenticator::authenticate(const Request& request) con
     if (!claims.ok()) return refused(token::to_string(claims.error()));
     auto access = messages::AccessClaims::from_json(claims.value());
     if (!access) return refused("token lacks sub or username");
+    if (revoked_ != nullptr && revoked_->revoked(access.value())) {
+        Response r = Response::error(401, "token_revoked",
+                                     "this session has ended (signed out, or the password "
+                                     "changed): sign in again");
+        r.headers.set("WWW-Authenticate", "Bearer realm=\"mp3converter\", error=\"invalid_token\"");
+        return r;
+    }
     return Caller{.user_id = access.value().user_id, .email = access.value().username, .admin = access.value().admin};
 }
 

@@ -10,6 +10,7 @@
 #include "mp3c/storage.hpp"
 #include "mp3c/token.hpp"
 #include "ports.hpp"
+#include "revocations.hpp"
 
 namespace mp3c::gateway {
 
@@ -20,15 +21,18 @@ struct Caller {
     bool admin = false;
 };
 
-// Verifies the bearer token of a request (the tokens auth issues).
+// Verifies the bearer token of a request (the tokens auth issues) here, without asking auth: the signature, the
+// expiry, and whether auth has ended it since (the revocation list, when given).
 class Authenticator {
   public:
-    explicit Authenticator(std::string jwt_secret) : signer_(std::move(jwt_secret)) {}
+    explicit Authenticator(std::string jwt_secret, const RevocationList* revoked = nullptr)
+        : signer_(std::move(jwt_secret)), revoked_(revoked) {}
     // The caller, or the 401/403 to answer.
     Result<Caller, http::Response> authenticate(const http::Request& request) const;
 
   private:
     token::Signer signer_;
+    const RevocationList* revoked_;
 };
 
 // The backends the handlers work over: owned by GatewayApp (MariaDB, RabbitMQ, blob stores), or by a unit test.

@@ -260,7 +260,7 @@ function wireEvents() {
     setAuthMode(state.authMode === 'signin' ? 'register' : 'signin');
     (state.authMode === 'register' ? ui.registerEmail : ui.signinEmail).focus();
   });
-  ui.signout.addEventListener('click', () => endSession(''));
+  ui.signout.addEventListener('click', signOut);
 
   // Choosing a value implies its mode, so picking "320" does not silently upload at the VBR setting.
   ui.bitrate.addEventListener('change', () => { ui.modeBitrate.checked = true; });

@@ -89,6 +89,15 @@ Reply Api::login(const std::string& email, const std::string& password) const {
     return finish(*t, reply);
 }
 
+Reply Api::logout() const {
+    Reply reply;
+    auto t = start(server_ + "/logout", reply, 60s);
+    t->header("Authorization: Bearer " + token_);
+    t->post("");
+    t->collect_body(reply.body, kMaxAnswerBytes);
+    return finish(*t, reply);
+}
+
 Reply Api::get(const std::string& path) const { return call("GET", path); }
 
 Reply Api::remove(const std::string& path) const { return call("DELETE", path); }

@@ -31,6 +31,7 @@ class Api {
     const std::string& server() const { return server_; }
 
     Reply login(const std::string& email, const std::string& password) const;
+    Reply logout() const;  // ends this session's token at the server
     Reply get(const std::string& path) const;
     Reply remove(const std::string& path) const;
     Reply upload(const std::string& file, const std::map<std::string, std::string>& fields,

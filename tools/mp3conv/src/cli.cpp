@@ -10,6 +10,7 @@ const char* const kUsageText = R"(usage: mp3conv [--server URL] [--json] COMMAND
 commands:
   login EMAIL                    log in (the password is read from the terminal without echo, or from standard
                                  input when that is not a terminal); the session is kept in ~/.config/mp3conv
+  logout                         end the session: at the server (the token stops working) and here
   convert FILE... [-o DIR] [--bitrate N | --quality Q] [--mono]
                                  upload, follow the conversion, download each MP3 next to its file (or into DIR)
   jobs                           your jobs, newest first
@@ -78,7 +79,7 @@ Result<Command, std::string> parse_command_line(const std::vector<std::string>& 
         checked = want(1, "one e-mail address");
     } else if (c.name == "convert") {
         if (c.args.empty()) checked = std::string("convert needs at least one file");
-    } else if (c.name == "jobs") {
+    } else if (c.name == "jobs" || c.name == "logout") {
         checked = want(0, "no arguments");
     } else if (c.name == "status" || c.name == "download" || c.name == "delete") {
         checked = want(1, "one job id");

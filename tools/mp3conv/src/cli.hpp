@@ -22,7 +22,7 @@ enum Exit : int {
 };
 
 struct Command {
-    std::string name;  // login, convert, jobs, status, download, delete
+    std::string name;  // login, logout, convert, jobs, status, download, delete
     std::vector<std::string> args;
     std::string server;  // empty: MP3CONV_SERVER, then http://127.0.0.1:8080
     bool json = false;

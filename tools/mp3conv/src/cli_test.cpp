@@ -39,6 +39,8 @@ TEST(Cli, RefusesWhatMakesNoSense) {
     EXPECT_NE(problem({"frobnicate"}), "");
     EXPECT_NE(problem({"convert"}), "");
     EXPECT_NE(problem({"login"}), "");
+    EXPECT_EQ(problem({"logout"}), "");
+    EXPECT_NE(problem({"logout", "extra"}), "");
     EXPECT_NE(problem({"status"}), "");
     EXPECT_NE(problem({"status", "a", "b"}), "");
     EXPECT_NE(problem({"convert", "a.mp4", "--bitrate", "128", "--quality", "2"}), "");

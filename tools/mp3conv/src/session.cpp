@@ -1,5 +1,4 @@
 #include "session.hpp"
-#include "mp3c/settings.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "mp3c/settings.hpp"
 
 namespace mp3c::client {
 

@@ -128,10 +128,33 @@ struct AccessClaims {
     std::string username;
     uint64_t user_id = 0;
     bool admin = false;
+    std::string jti;        // the token's own id (32 hex digits), by which it is revoked; empty in tokens issued before
+    int64_t issued_at = 0;  // iat, Unix seconds (read only: the signer writes it); 0 when absent
+    int64_t expires_at = 0;  // exp, likewise
 
     nlohmann::json to_json() const;
-    // Refused without a string `username` or a `sub` that is a decimal user id; `admin` absent or mistyped is false.
+    // Refused without a string `username` or a `sub` that is a decimal user id; `admin` absent or mistyped is false,
+    // a mistyped `jti` or `iat` counts as absent.
     static Parsed<AccessClaims> from_json(const nlohmann::json& claims);
+};
+
+// What auth has revoked (GET /revocations, polled by the gateway): per user, the moment before which every token is
+// ended (a password change, a deletion, a change of role), and single tokens ended by sign-out.
+struct Revocations {
+    struct Cutoff {
+        uint64_t user_id = 0;
+        int64_t valid_after = 0;  // tokens with an earlier iat (Unix seconds) are ended
+    };
+    struct Token {
+        std::string jti;
+        int64_t expires_at = 0;  // Unix seconds: after it the token is dead anyway and may be forgotten
+    };
+    int64_t cursor_ms = 0;  // ask again with since_ms=cursor_ms for what changed afterwards
+    std::vector<Cutoff> cutoffs;
+    std::vector<Token> tokens;
+
+    std::string to_body() const;
+    static Parsed<Revocations> parse(std::string_view body);
 };
 
 // The retry envelope: the same message again with its attempt count raised (the body of a retry-queue message).

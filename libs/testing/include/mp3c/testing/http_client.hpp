@@ -23,8 +23,11 @@ struct HttpResponse {
 
 class HttpConnection {
   public:
+    // local_address: the client's own address, for tests of per-client behaviour (127.0.0.2, 127.0.0.3: every
+    // 127.0.0.0/8 address is this machine's).
     HttpConnection(const std::string& host, uint16_t port,
-                   std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),
+                   const std::string& local_address = {});
     ~HttpConnection();
     HttpConnection(const HttpConnection&) = delete;
     HttpConnection& operator=(const HttpConnection&) = delete;

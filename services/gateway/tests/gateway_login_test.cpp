@@ -1,0 +1,137 @@
+// Sign-in through the gateway, with auth running beside it: a stranger's guesses from one address must not lock the
+// owner out on another. The clients are bound to 127.0.0.2 and 127.0.0.3, so that each side is told the real
+// address: the gateway sees the socket's peer and passes it to auth in X-Forwarded-For, which auth believes only
+// because the gateway (127.0.0.1) is its trusted proxy.
+#include "auth_app.hpp"
+#include "gateway_fixture.hpp"
+#include "mp3c/crypto.hpp"
+#include "user_store.hpp"
+
+namespace mp3c::gateway::test {
+namespace {
+
+constexpr const char* kStranger = "127.0.0.2";
+constexpr const char* kOwner = "127.0.0.3";
+
+class GatewayLoginTest : public GatewayTest {
+  protected:
+    GatewayLoginTest() : auth_database_(server_) {}
+    ~GatewayLoginTest() override {
+        stop();
+        auth_http_.reset();
+        auth_.reset();
+    }
+
+    void SetUp() override {
+        auth::AuthConfig config;
+        config.mysql = auth_database_.options();
+        config.jwt_secret = kSecret;
+        config.password_cost = crypto::PasswordHasher::minimum();
+        config.server.bind_address = "127.0.0.1";
+        config.server.port = 0;
+        config.server.trusted_proxies = {"127.0.0.1"};
+        config.throttle = {.max_failures_per_account = 5,
+                           .max_failures_per_client = 20,
+                           .account_slowdown_after = 5,
+                           .window = 900s,
+                           .max_account_delay = 30s};
+        auth_ = std::make_unique<auth::AuthApp>(config);
+        ASSERT_TRUE(auth_->schema().wait_ready(30s));
+        auth_http_ =
+            std::make_unique<http::Server>(config.server, auth_->router(), auth_->registry(), auth_->readiness());
+        uint16_t auth_port = auth_http_->start();
+        start([auth_port](GatewayConfig& c) {
+            c.auth_url = "http://127.0.0.1:" + std::to_string(auth_port);
+            c.revocation_poll_interval = 200ms;
+        });
+
+        mysql::Pool pool(auth_database_.options());
+        auth::UserStore users(pool);
+        crypto::PasswordHasher hasher(crypto::PasswordHasher::minimum());
+        ASSERT_TRUE(users.create("owner@example.com", hasher.hash("the-owners-password"), auth::Role::user).ok());
+    }
+
+    HttpResponse login(const char* from, const std::string& password) {
+        testing::HttpConnection c("127.0.0.1", port_, 30s, from);
+        return c.request("POST", "/login", {{"Authorization", testing::basic_auth("owner@example.com", password)}});
+    }
+
+    std::string signed_in() {
+        auto r = login(kOwner, "the-owners-password");
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.body;
+    }
+
+    // How long until the gateway refuses a token auth has ended (it polls auth every 200 ms here).
+    std::chrono::milliseconds time_until_refused(const std::string& tok, std::chrono::steady_clock::time_point since) {
+        EXPECT_TRUE(eventually([&] { return get("/jobs", tok).status == 401; }, 10s))
+            << "the gateway did not refuse the ended token";
+        EXPECT_EQ(get("/jobs", tok).json()["error"], "token_revoked");
+        auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since);
+        std::printf("revocation reached the gateway after %lld ms\n", static_cast<long long>(delay.count()));
+        return delay;
+    }
+
+    testing::TemporaryDatabase auth_database_;
+    std::unique_ptr<auth::AuthApp> auth_;
+    std::unique_ptr<http::Server> auth_http_;
+};
+
+TEST_F(GatewayLoginTest, AStrangersGuessesDoNotLockTheOwnerOut) {
+    // Eight wrong passwords from the stranger's address: the issue's attack.
+    int refused = 0;
+    for (int i = 0; i < 8; ++i) {
+        auto r = login(kStranger, "guess-" + std::to_string(i));
+        ASSERT_TRUE(r.status == 401 || r.status == 429) << r.status << " " << r.body;
+        refused += r.status == 429;
+    }
+    EXPECT_GE(refused, 3) << "the stranger's address is refused for this account after 5 failures";
+    auto stranger = login(kStranger, "the-owners-password");
+    EXPECT_EQ(stranger.status, 429) << "even the right password, from the guessing address";
+    EXPECT_FALSE(stranger.header("retry-after").empty());
+
+    auto owner = login(kOwner, "the-owners-password");
+    ASSERT_EQ(owner.status, 200) << owner.body;
+    EXPECT_FALSE(owner.body.empty());
+}
+
+TEST_F(GatewayLoginTest, SigningOutEndsTheTokenAtTheGateway) {
+    std::string tok = signed_in();
+    std::string other = signed_in();  // another device of the same user
+    ASSERT_EQ(get("/jobs", tok).status, 200);
+    auto out = testing::http_request(port_, "POST", "/logout", bearer(tok));
+    ASSERT_EQ(out.status, 204) << out.body;
+    time_until_refused(tok, std::chrono::steady_clock::now());
+    EXPECT_EQ(get("/jobs", other).status, 200) << "only the token that signed out is ended";
+}
+
+TEST_F(GatewayLoginTest, ChangingThePasswordEndsEveryOlderToken) {
+    std::string tok = signed_in();
+    std::string other = signed_in();
+    auto refused = testing::http_request(port_, "POST", "/account/password", bearer(tok),
+                                         R"({"current_password":"not-it","new_password":"a-new-password-1"})");
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    auto changed =
+        testing::http_request(port_, "POST", "/account/password", bearer(tok),
+                              R"({"current_password":"the-owners-password","new_password":"a-new-password-1"})");
+    ASSERT_EQ(changed.status, 200) << changed.body;
+    std::string fresh = changed.body;
+    time_until_refused(tok, std::chrono::steady_clock::now());
+    EXPECT_EQ(get("/jobs", other).status, 401) << "every older token, on every device";
+    EXPECT_EQ(get("/jobs", fresh).status, 200) << "the token handed out with the change goes on";
+    EXPECT_EQ(login(kOwner, "the-owners-password").status, 401);
+    EXPECT_EQ(login(kOwner, "a-new-password-1").status, 200);
+}
+
+TEST_F(GatewayLoginTest, DeletingTheUserEndsTheirTokens) {
+    std::string tok = signed_in();
+    ASSERT_EQ(get("/jobs", tok).status, 200);
+    mysql::Pool pool(auth_database_.options());
+    auth::UserStore users(pool);  // as mp3converter-admin delete does
+    auto since = std::chrono::steady_clock::now();
+    ASSERT_TRUE(users.remove("owner@example.com"));
+    time_until_refused(tok, since);
+}
+
+}  // namespace
+}  // namespace mp3c::gateway::test
