@@ -53,10 +53,10 @@ AuthApp::AuthApp(AuthConfig config)
       registry_(std::make_shared<metrics::Registry>()),
       pool_(config_.mysql),
       schema_(std::make_unique<mysql::SchemaGuard>(pool_, migrations())),
-      users_(pool_),
-      sessions_(pool_),
       signer_(config_.jwt_secret),
       hasher_(config_.password_cost),
+      users_(pool_),
+      sessions_(pool_),
       dummy_hash_(hasher_.hash(crypto::random_hex(16))),
       throttle_(pool_, config_.throttle),
       logins_(registry_->counter("auth_logins_total", "Login attempts by outcome.", {"result"})) {
@@ -176,16 +176,8 @@ Response AuthApp::token_response(const Request& request, const User& user, std::
 }
 
 Result<messages::AccessClaims, Response> AuthApp::bearer_claims(const Request& request) {
-    auto header = request.headers.get("Authorization");
-    if (!header) return missing_credentials(request, "Bearer");
-    auto token = parse_bearer_authorization(*header);
-    if (!token) return Response::error(403, "not_authorized", "not authorized: expected a Bearer token");
-    auto claims = signer_.verify(*token);
-    if (!claims.ok()) {
-        return Response::json(
-            403,
-            {{"error", "not_authorized"}, {"message", "not authorized"}, {"reason", token::to_string(claims.error())}});
-    }
+    auto claims = verified_token(request);
+    if (!claims) return claims.error();
     auto access = messages::AccessClaims::from_json(claims.value());
     if (!access) return Response::error(403, "not_authorized", "not authorized: " + access.error().describe());
     return std::move(access).value();
@@ -246,18 +238,23 @@ Response AuthApp::revocations(Request& request) {
 }
 
 Response AuthApp::validate(Request& request) {
+    auto claims = verified_token(request);
+    if (!claims) return claims.error();
+    return Response::json(200, claims.value());
+}
+
+Result<nlohmann::json, Response> AuthApp::verified_token(const Request& request) const {
     auto header = request.headers.get("Authorization");
     if (!header) return missing_credentials(request, "Bearer");
     auto token = parse_bearer_authorization(*header);
     if (!token) return Response::error(403, "not_authorized", "not authorized");
     auto claims = signer_.verify(*token);
     if (!claims.ok()) {
-        Response r = Response::json(
+        return Response::json(
             403,
             {{"error", "not_authorized"}, {"message", "not authorized"}, {"reason", token::to_string(claims.error())}});
-        return r;
     }
-    return Response::json(200, claims.value());
+    return std::move(claims).value();
 }
 
 Response AuthApp::register_user(Request& request) {

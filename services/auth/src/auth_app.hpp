@@ -36,7 +36,9 @@ class AuthApp {
     // A signed token for the user: jti, username, sub, admin, iat = not_before (default now), exp.
     http::Response token_response(const http::Request& request, const User& user,
                                   std::optional<int64_t> not_before = std::nullopt);
-    // The claims of the request's bearer token, or the 401/403 to answer.
+    // The verified claims of the request's bearer token, as signed, or the 401/403 to answer.
+    Result<nlohmann::json, http::Response> verified_token(const http::Request& request) const;
+    // The same as access claims.
     Result<messages::AccessClaims, http::Response> bearer_claims(const http::Request& request);
     http::Response throttled(const http::Request& request, const Wait& wait);
     http::Response database_unavailable() const;
@@ -45,10 +47,10 @@ class AuthApp {
     std::shared_ptr<metrics::Registry> registry_;
     mysql::Pool pool_;
     std::unique_ptr<mysql::SchemaGuard> schema_;
-    UserStore users_;
-    Sessions sessions_;
     token::Signer signer_;
     crypto::PasswordHasher hasher_;
+    UserStore users_;
+    Sessions sessions_;
     std::string dummy_hash_;  // verified against when the user does not exist, so both cases take as long
     LoginThrottle throttle_;
     metrics::Family<metrics::Counter>& logins_;

@@ -41,20 +41,15 @@ std::optional<Wait> wait_before_login(const ThrottleConfig& config, const Failur
     return std::nullopt;
 }
 
-std::vector<mysql::Migration> LoginThrottle::migrations() {
-    return {
-        {2,
-         "create login_failures",
-         {"CREATE TABLE login_failures ("
-          " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
-          " account VARCHAR(254) NOT NULL,"
-          " client VARCHAR(64) NOT NULL,"
-          " failed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-          " KEY login_failures_account (account, failed_at),"
-          " KEY login_failures_client (client, failed_at)"
-          ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
-    };
-}
+// One row per failure: the account (a SHA-256 in hex), the client address, when.
+const mysql::Migration kCreateLoginFailures{
+    2,
+    "create login_failures",
+    {"CREATE TABLE login_failures (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, account VARCHAR(254) NOT"
+     " NULL, client VARCHAR(64) NOT NULL, failed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), KEY"
+     " login_failures_account (account, failed_at), KEY login_failures_client (client, failed_at)) ENGINE=InnoDB"}};
+
+std::vector<mysql::Migration> LoginThrottle::migrations() { return {kCreateLoginFailures}; }
 
 std::optional<Wait> LoginThrottle::check(const std::string& account, const std::string& client) {
     auto window = std::to_string(config_.window.count());

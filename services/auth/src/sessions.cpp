@@ -6,25 +6,18 @@ namespace {
 constexpr int64_t kOverlapMs = 5000;
 }
 
-std::vector<mysql::Migration> Sessions::migrations() {
-    return {
-        {3,
-         "create token_cutoffs and revoked_tokens",
-         {"CREATE TABLE token_cutoffs ("
-          " user_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,"
-          " valid_after BIGINT NOT NULL,"
-          " changed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
-          " KEY token_cutoffs_changed (changed_at)"
-          ") ENGINE=InnoDB",
-          "CREATE TABLE revoked_tokens ("
-          " jti VARCHAR(64) NOT NULL PRIMARY KEY,"
-          " user_id BIGINT UNSIGNED NOT NULL,"
-          " expires_at BIGINT NOT NULL,"
-          " revoked_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-          " KEY revoked_tokens_revoked (revoked_at)"
-          ") ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin"}},
-    };
-}
+// valid_after and expires_at in Unix seconds, as a token's iat and exp.
+const mysql::Migration kCreateSessionTables{
+    3,
+    "create token_cutoffs and revoked_tokens",
+    {"CREATE TABLE token_cutoffs (user_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, valid_after BIGINT NOT NULL, changed_at"
+     " TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3), KEY token_cutoffs_changed"
+     " (changed_at)) ENGINE=InnoDB",
+     "CREATE TABLE revoked_tokens (jti VARCHAR(64) NOT NULL PRIMARY KEY, user_id BIGINT UNSIGNED NOT NULL, expires_at"
+     " BIGINT NOT NULL, revoked_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), KEY revoked_tokens_revoked"
+     " (revoked_at)) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin"}};
+
+std::vector<mysql::Migration> Sessions::migrations() { return {kCreateSessionTables}; }
 
 int64_t end_all_sessions(mysql::Connection& c, uint64_t user_id) {
     c.execute(

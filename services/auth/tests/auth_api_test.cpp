@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "auth_app.hpp"
+#include "auth_test_config.hpp"
 #include "credentials.hpp"
 #include "mp3c/testing/http_client.hpp"
 #include "mp3c/testing/servers.hpp"
@@ -30,14 +31,8 @@ class AuthApiTest : public ::testing::Test {
     void start(std::function<void(AuthConfig&)> adjust) {
         http_.reset();
         app_.reset();
-        AuthConfig config;
-        config.mysql = mysql_options();
-        config.jwt_secret = kSecret;
+        AuthConfig config = test::auth_test_config(mysql_options(), kSecret);
         config.allow_registration = true;
-        config.password_cost = crypto::PasswordHasher::minimum();
-        config.server.bind_address = "127.0.0.1";
-        config.server.port = 0;
-        config.server.trusted_proxies = {"127.0.0.1"};
         config.throttle = {.max_failures_per_account = 3,
                            .max_failures_per_client = 50,
                            .account_slowdown_after = 3,

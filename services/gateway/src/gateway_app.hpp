@@ -45,14 +45,14 @@ class GatewayApp {
     JobStore jobs_;
     RevocationList revocations_;
     Authenticator authenticator_;
+    JobEventHub hub_;  // the latest status of recent jobs, for the event streams
     RevocationPoller revocation_poller_;
     AuthProxy auth_;
     std::unique_ptr<storage::BlobStore> videos_;
     std::unique_ptr<storage::BlobStore> mp3s_;
+    SystemClock clock_;
     amqp::Publisher publisher_;
     std::unique_ptr<JobQueue> queue_;
-    SystemClock clock_;
-    JobEventHub hub_;
     UploadHandler uploads_;
     JobHandlers job_handlers_;
     DownloadHandlers downloads_;

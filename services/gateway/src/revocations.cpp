@@ -58,24 +58,19 @@ RevocationPoller::~RevocationPoller() { stop(); }
 
 void RevocationPoller::start() {
     if (thread_.joinable()) return;
-    thread_ = std::thread([this] {
-        std::unique_lock lock(mutex_);
-        while (!stopping_) {
-            lock.unlock();
+    thread_ = std::jthread([this](std::stop_token stop) {
+        while (!stop.stop_requested()) {
             poll_once();
-            lock.lock();
-            wake_.wait_for(lock, interval_, [this] { return stopping_; });
+            std::unique_lock lock(mutex_);
+            wake_.wait_for(lock, stop, interval_, [] { return false; });  // the interval, or until stop()
         }
     });
 }
 
 void RevocationPoller::stop() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (!thread_.joinable()) return;
+    thread_.request_stop();
+    thread_.join();
 }
 
 bool RevocationPoller::poll_once() {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <shared_mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -49,9 +50,8 @@ class RevocationPoller {
     std::chrono::milliseconds interval_, timeout_;
     std::atomic<int64_t> synced_at_ms_{0};
     std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stopping_ = false;
-    std::thread thread_;
+    std::condition_variable_any wake_;  // woken by stop(), through the thread's stop token
+    std::jthread thread_;
     metrics::Family<metrics::Counter>& polls_;
 };
 

@@ -3,6 +3,7 @@
 // address: the gateway sees the socket's peer and passes it to auth in X-Forwarded-For, which auth believes only
 // because the gateway (127.0.0.1) is its trusted proxy.
 #include "auth_app.hpp"
+#include "auth_test_config.hpp"
 #include "gateway_fixture.hpp"
 #include "mp3c/crypto.hpp"
 #include "user_store.hpp"
@@ -23,13 +24,7 @@ class GatewayLoginTest : public GatewayTest {
     }
 
     void SetUp() override {
-        auth::AuthConfig config;
-        config.mysql = auth_database_.options();
-        config.jwt_secret = kSecret;
-        config.password_cost = crypto::PasswordHasher::minimum();
-        config.server.bind_address = "127.0.0.1";
-        config.server.port = 0;
-        config.server.trusted_proxies = {"127.0.0.1"};
+        auth::AuthConfig config = auth::test::auth_test_config(auth_database_.options(), kSecret);
         config.throttle = {.max_failures_per_account = 5,
                            .max_failures_per_client = 20,
                            .account_slowdown_after = 5,
