@@ -1,6 +1,8 @@
 """scripts/services.toml, the table of every local process, and its templates."""
 import functools, os, re, tomllib
 
+from .ports import free_port
+
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 LIB = os.path.join(ROOT, "scripts", "lib")
 
@@ -62,6 +64,5 @@ def stack_services():
 
 def free_stack_ports():
     """{PORT_VARIABLE: a free port} for every port of the stack: the end-to-end and browser tests run theirs there."""
-    from . import servers
     names = list(load()["ports"])
-    return dict(zip(names, servers.free_port(len(names))))
+    return dict(zip(names, free_port(len(names))))
