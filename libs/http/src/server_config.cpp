@@ -1,7 +1,7 @@
 #include "mp3c/http_address.hpp"
 #include "mp3c/http_config.hpp"
-#include "mp3c/strings.hpp"
 #include "mp3c/settings.hpp"
+#include "mp3c/strings.hpp"
 
 namespace mp3c::http {
 

@@ -1,12 +1,14 @@
 // The multipart parser at its limits and on malformed input; the boundary of a Content-Type.
-#include "mp3c/multipart.hpp"
 #include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "mp3c/multipart.hpp"
 #include "multipart_test_support.hpp"
 
 namespace mp3c::multipart {

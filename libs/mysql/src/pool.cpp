@@ -17,10 +17,9 @@ Options options_from_env(config::Env& env, const std::string& default_database) 
     o.password = env.secret(settings::kPassword);
     o.database = env.text(settings::kDatabase, default_database);
     o.pool_size = static_cast<size_t>(env.integer(settings::kPoolSize));
-    o.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration(settings::kConnectTimeout));
-    o.read_timeout = o.write_timeout = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration(settings::kQueryTimeout));
+    o.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kConnectTimeout));
+    o.read_timeout = o.write_timeout =
+        std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kQueryTimeout));
     return o;
 }
 

@@ -9,9 +9,9 @@
 #include <mongoc/mongoc.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <utility>

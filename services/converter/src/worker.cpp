@@ -5,8 +5,8 @@
 #include "mp3c/http_config.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
-#include "temporary_file.hpp"
 #include "mp3c/settings.hpp"
+#include "temporary_file.hpp"
 
 namespace mp3c::converter {
 
@@ -65,14 +65,12 @@ WorkerConfig load_worker_config(config::Env& env) {
     c.amqp = amqp::options_from_env(env, "converter");
     c.topology = amqp::topology_from_env(env);
     c.storage_url = env.text(storage::settings::kStorageUrl);
-    c.limits.max_duration = std::chrono::duration_cast<std::chrono::seconds>(
-        env.duration(settings::kMaxDuration));
+    c.limits.max_duration = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kMaxDuration));
     c.limits.threads = static_cast<int>(env.integer(settings::kEncoderThreads));
     c.limits.max_output_bytes = env.bytes(settings::kMaxOutputBytes);
     if (c.limits.max_output_bytes == 0) env.problem("MAX_OUTPUT_BYTES", "must be more than 0");
     c.limits.timeout_floor = env.duration(settings::kConversionTimeout);
-    c.limits.timeout_ratio =
-        env.number(settings::kConversionTimeoutRatio);  // s per s of audio
+    c.limits.timeout_ratio = env.number(settings::kConversionTimeoutRatio);  // s per s of audio
     c.limits.max_channels = static_cast<int>(env.integer(settings::kMaxChannels));
     c.limits.max_sample_rate = static_cast<int>(env.integer(settings::kMaxSampleRate));
     c.limits.max_streams = static_cast<int>(env.integer(settings::kMaxStreams));

@@ -4,8 +4,8 @@
 #include "mp3c/crypto.hpp"
 #include "mp3c/http_config.hpp"
 #include "mp3c/messages.hpp"
-#include "mp3c/storage.hpp"
 #include "mp3c/settings.hpp"
+#include "mp3c/storage.hpp"
 
 namespace mp3c::notification {
 
