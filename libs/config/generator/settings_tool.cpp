@@ -36,12 +36,10 @@ std::string read_file(const std::string& path) {
 
 std::string text(const json& s, const char* key) { return s.contains(key) ? s.at(key).get<std::string>() : ""; }
 
-// A declaration as the code sees it. The strings point into `s`, which must outlive the result.
-Setting setting_of(const json& s, std::map<std::string, std::string>& strings) {
+// A declaration as the code sees it. Its strings are views into `s`, which must outlive the result.
+Setting setting_of(const json& s) {
     auto keep = [&](const char* key) -> std::string_view {
-        auto& stored = strings[text(s, "name") + "/" + key];
-        stored = text(s, key);
-        return stored;
+        return s.contains(key) ? std::string_view(s.at(key).get_ref<const std::string&>()) : std::string_view();
     };
     auto kind = kKinds.find(s.at("kind").get<std::string>());
     if (kind == kKinds.end()) throw std::runtime_error(text(s, "name") + ": unknown kind");
@@ -118,14 +116,13 @@ std::string documentation(const json& doc, std::string text, std::vector<std::st
         for (const auto& s : group.at("settings"))
             declared[group.at("group").get<std::string>() + "." + ::text(s, "name")] = s;
     }
-    std::map<std::string, std::string> strings;
     for (const auto& table : doc.at("tables")) {
         std::string name = table.at("table").get<std::string>();
         std::string fresh = "| Variable | Default | Meaning |\n|----------|---------|---------|\n";
         for (const auto& key : table.at("settings")) {
             auto it = declared.find(key.get<std::string>());
             if (it == declared.end()) throw std::runtime_error("table " + name + " names an undeclared " + key.dump());
-            fresh += row(setting_of(it->second, strings));
+            fresh += row(setting_of(it->second));
         }
         const std::string begin = "<!-- settings: " + name + " -->\n";
         auto at = text.find(begin);

@@ -346,8 +346,7 @@ bool Env::boolean(const Setting& s) {
 
 std::chrono::milliseconds Env::duration(const Setting& s, std::optional<std::chrono::milliseconds> fallback) {
     if (!fallback) fallback = declared<std::chrono::milliseconds>(s, parse_duration);
-    auto value = duration(std::string(s.name), fallback, std::chrono::milliseconds(static_cast<int64_t>(s.min)));
-    return value;
+    return duration(std::string(s.name), fallback, std::chrono::milliseconds(static_cast<int64_t>(s.min)));
 }
 
 uint64_t Env::bytes(const Setting& s, std::optional<uint64_t> fallback) {

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "credentials.hpp"
+#include "mp3c/enum_names.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/strings.hpp"
@@ -100,19 +101,20 @@ std::vector<mysql::Migration> AuthApp::migrations() {
 }
 
 Response AuthApp::throttled(const Request& request, const Wait& wait) {
-    static constexpr std::string_view kWhy[] = {
+    static constexpr std::array<std::string_view, 3> kWhy = {
         "too many failed logins from your address",
         "too many failed logins for this account from your address",
         "this account had many failed logins: wait between attempts",
     };
+    static_assert(names_all(kWhy, Wait::Reason::account_slowed));
+    const std::string why(name_of(wait.reason, kWhy, "too many failed logins"));
     logins_.with({"throttled"}).inc();
     log::warn("login throttled", {{"request_id", request.request_id},
                                   {"client", request.client_address},
-                                  {"reason", static_cast<int>(wait.reason)},
+                                  {"reason", why},
                                   {"seconds", wait.seconds.count()}});
     Response r = Response::error(429, "too_many_attempts",
-                                 std::string(kWhy[static_cast<size_t>(wait.reason)]) + ", try again in " +
-                                     std::to_string(wait.seconds.count()) + " s");
+                                 why + ", try again in " + std::to_string(wait.seconds.count()) + " s");
     r.headers.set("Retry-After", std::to_string(wait.seconds.count()));
     return r;
 }

@@ -47,7 +47,8 @@ const mysql::Migration kCreateLoginFailures{
     "create login_failures",
     {"CREATE TABLE login_failures (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, account VARCHAR(254) NOT"
      " NULL, client VARCHAR(64) NOT NULL, failed_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), KEY"
-     " login_failures_account (account, failed_at), KEY login_failures_client (client, failed_at)) ENGINE=InnoDB"}};
+     " login_failures_account (account, failed_at), KEY login_failures_client (client, failed_at), KEY "
+     "login_failures_time (failed_at)) ENGINE=InnoDB"}};
 
 std::vector<mysql::Migration> LoginThrottle::migrations() { return {kCreateLoginFailures}; }
 

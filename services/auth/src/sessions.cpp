@@ -15,7 +15,7 @@ const mysql::Migration kCreateSessionTables{
      " (changed_at)) ENGINE=InnoDB",
      "CREATE TABLE revoked_tokens (jti VARCHAR(64) NOT NULL PRIMARY KEY, user_id BIGINT UNSIGNED NOT NULL, expires_at"
      " BIGINT NOT NULL, revoked_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), KEY revoked_tokens_revoked"
-     " (revoked_at)) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin"}};
+     " (revoked_at), KEY revoked_tokens_expiry (expires_at)) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin"}};
 
 std::vector<mysql::Migration> Sessions::migrations() { return {kCreateSessionTables}; }
 

@@ -366,6 +366,25 @@ TEST_F(AuthApiTest, SignOutAndAPasswordChangeAreListedForTheGateway) {
     EXPECT_EQ(login("kim@example.com", "kim-new-password").status, 200);
 }
 
+TEST_F(AuthApiTest, AStolenTokenCannotBeUsedToGuessThePassword) {
+    start([](AuthConfig& c) { c.throttle.window = 60s; });  // the refusal must outlast a slow machine
+    add_user("lee@example.com", "lee-password");
+    auto bearer =
+        std::map<std::string, std::string>{{"Authorization", "Bearer " + login("lee@example.com", "lee-password").body},
+                                           {"Content-Type", "application/json"}};
+    for (int i = 0; i < 3; ++i) {
+        expect_error(post("/account/password", bearer,
+                          R"({"current_password":"guess-)" + std::to_string(i) + R"(","new_password":"stolen-1234"})"),
+                     403, "wrong_password");
+    }
+    // Counted as failed logins: this client is now refused for the account, even with the right password.
+    expect_error(
+        post("/account/password", bearer, R"({"current_password":"lee-password","new_password":"stolen-1234"})"), 429,
+        "too_many_attempts");
+    expect_error(login("lee@example.com", "lee-password"), 429, "too_many_attempts");
+    expect_error(post("/account/password", bearer, std::string(20'000, 'x')), 413, "body_too_large");
+}
+
 TEST_F(AuthApiTest, ReadinessAndMetrics) {
     EXPECT_EQ(testing::http_request(port_, "GET", "/readyz").status, 200);
     EXPECT_EQ(testing::http_request(port_, "GET", "/healthz").status, 200);

@@ -2,6 +2,7 @@
 
 #include "mp3c/log.hpp"
 #include "mp3c/outbound.hpp"
+#include "ports.hpp"
 
 namespace mp3c::gateway {
 
@@ -9,10 +10,7 @@ namespace {
 
 constexpr size_t kMaxAnswerBytes = 16 << 20;
 
-int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+int64_t unix_ms() { return SystemClock().now_ms(); }
 
 }  // namespace
 
