@@ -37,7 +37,8 @@ void declare_work_queue(Connection& c, const Topology& t, const std::string& que
 Topology Topology::with_prefix(const std::string& prefix) {
     Topology t;
     for (std::string* name : {&t.video_queue, &t.mp3_queue, &t.status_exchange, &t.dead_exchange,
-                              &t.gateway_status_queue, &t.notification_failed_queue, &t.notification_webhook_queue}) {
+                              &t.gateway_status_queue, &t.notification_failed_queue, &t.notification_webhook_queue,
+                              &t.notification_account_queue}) {
         *name = prefix + *name;
     }
     return t;
@@ -60,6 +61,7 @@ void declare_topology(Connection& c, const Topology& t) {
     declare_work_queue(c, t, t.notification_failed_queue, true);
     c.bind(t.notification_failed_queue, t.status_exchange, "job.failed");
     declare_work_queue(c, t, t.notification_webhook_queue, true);
+    declare_work_queue(c, t, t.notification_account_queue, true);
 }
 
 }  // namespace mp3c::amqp

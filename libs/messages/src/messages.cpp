@@ -256,6 +256,7 @@ std::string WebhookTask::to_body() const {
               {"error", error ? json(*error) : json(nullptr)},
               {"callback_url", callback_url},
               {"trace_id", trace_id}};
+    if (!username.empty()) j["username"] = username;
     put_attempt(j, attempt);
     return j.dump();
 }
@@ -281,8 +282,60 @@ Parsed<WebhookTask> WebhookTask::parse(std::string_view body) {
     t.mp3_url = r.optional_text("mp3_url");
     t.error = r.optional_text("error");
     t.trace_id = r.optional_text("trace_id").value_or("");
+    t.username = r.optional_text("username").value_or("");
     t.attempt = r.attempt();
     return t;
+}
+
+// --- account mails -----------------------------------------------------------------------------------------------
+
+namespace {
+// In AccountMail::Kind's order.
+constexpr std::string_view kMailKinds[] = {"verify_email", "reset_password", "registration_attempt"};
+}  // namespace
+
+std::string_view to_string(AccountMail::Kind kind) { return kMailKinds[static_cast<size_t>(kind)]; }
+
+std::string AccountMail::to_body() const {
+    json j = {
+        {"v", kVersion}, {"mail_id", mail_id}, {"kind", to_string(kind)}, {"email", email}, {"trace_id", trace_id}};
+    if (!token.empty()) j["token"] = token;
+    if (expires_at != 0) j["expires_at"] = expires_at;
+    put_attempt(j, attempt);
+    return j.dump();
+}
+
+Parsed<AccountMail> AccountMail::parse(std::string_view body) {
+    Reader r(body);
+    AccountMail m;
+    m.mail_id = r.id("mail_id");
+    std::string kind = r.text("kind");
+    m.email = r.text("email");
+    if (r.problem()) return *r.problem();
+    auto known = std::find(std::begin(kMailKinds), std::end(kMailKinds), kind);
+    if (known == std::end(kMailKinds)) return Problem{"kind", "unknown kind \"" + kind.substr(0, 40) + "\""};
+    m.kind = static_cast<Kind>(known - std::begin(kMailKinds));
+    m.token = r.optional_text("token").value_or("");
+    if (m.kind != Kind::registration_attempt && m.token.empty()) return Problem{"token", "missing: the mail is a link"};
+    m.expires_at = r.optional_integer("expires_at").value_or(0);
+    m.trace_id = r.optional_text("trace_id").value_or("");
+    m.attempt = r.attempt();
+    return m;
+}
+
+std::string WebhookSecrets::to_body() const { return json{{"v", kVersion}, {"secrets", secrets}}.dump(); }
+
+Parsed<WebhookSecrets> WebhookSecrets::parse(std::string_view body) {
+    Reader r(body);
+    if (r.problem()) return *r.problem();
+    const json& list = r.raw("secrets");
+    if (!list.is_array()) return Problem{"secrets", "missing or not an array"};
+    WebhookSecrets s;
+    for (const auto& secret : list) {
+        if (!secret.is_string()) return Problem{"secrets", "an entry that is not a string"};
+        s.secrets.push_back(secret.get<std::string>());
+    }
+    return s;
 }
 
 // --- access token claims -----------------------------------------------------------------------------------------

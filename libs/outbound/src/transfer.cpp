@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 
+#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -191,6 +192,27 @@ Result<long, Failure> Transfer::perform() {
     }
     failure.outcome = unusable_url || impl_->refused || impl_->body_too_large ? Outcome::permanent : Outcome::transient;
     return failure;
+}
+
+std::string service_url(std::string address) {
+    if (address.find("://") == std::string::npos) address = "http://" + address;
+    while (!address.empty() && address.back() == '/') address.pop_back();
+    return address;
+}
+
+std::string query_escape(std::string_view value) {
+    std::string out;
+    for (unsigned char c : value) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            static constexpr char kHex[] = "0123456789ABCDEF";
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
 }
 
 }  // namespace mp3c::outbound

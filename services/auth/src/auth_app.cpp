@@ -60,9 +60,18 @@ AuthApp::AuthApp(AuthConfig config)
       sessions_(pool_),
       dummy_hash_(hasher_.hash(crypto::random_hex(16))),
       throttle_(pool_, config_.throttle),
-      logins_(registry_->counter("auth_logins_total", "Login attempts by outcome.", {"result"})) {
+      links_(pool_),
+      webhook_secrets_(pool_),
+      logins_(registry_->counter("auth_logins_total", "Login attempts by outcome.", {"result"})),
+      account_mails_(registry_->counter("auth_account_mails_total",
+                                        "Account mails (verification, reset, notices) by outcome: sent, limited (the "
+                                        "address had its mails this hour), retried, lost, refused (backlog full).",
+                                        {"result"})),
+      mailer_(std::make_unique<AccountMailer>(config_.amqp, config_.topology, account_mails_)) {
     registry_->callback_gauge("auth_database_connections", "Open connections to MariaDB.",
                               [this] { return static_cast<double>(pool_.open_connections()); });
+    registry_->callback_gauge("auth_account_mail_backlog", "Account-mail work waiting to run.",
+                              [this] { return static_cast<double>(mailer_->backlog()); });
     registry_->callback_gauge("auth_schema_ready", "1 when the database schema is migrated and usable.",
                               [this] { return schema_->ready() ? 1.0 : 0.0; });
 }
@@ -71,12 +80,26 @@ http::Router AuthApp::router() {
     http::Router router;
     router.add("POST", "/login", [this](Request& r) { return login(r); });
     router.add("POST", "/validate", [this](Request& r) { return validate(r); });
-    router.add("POST", "/register", [this](Request& r) { return register_user(r); }, {.max_body_bytes = 16 * 1024});
+    constexpr http::RouteOptions kSmallBody{.max_body_bytes = 16 * 1024};
+    router.add(
+        "POST", "/register", [this](Request& r) { return register_user(r); }, kSmallBody);
+    router.add(
+        "POST", "/verify", [this](Request& r) { return verify_email(r); }, kSmallBody);
+    router.add(
+        "POST", "/verify/resend", [this](Request& r) { return resend_verification(r); }, kSmallBody);
+    router.add(
+        "POST", "/password-reset", [this](Request& r) { return request_password_reset(r); }, kSmallBody);
+    router.add(
+        "POST", "/password-reset/confirm", [this](Request& r) { return confirm_password_reset(r); }, kSmallBody);
+    router.add("GET", "/account/webhook-secret", [this](Request& r) { return webhook_secret(r, false); });
+    router.add("POST", "/account/webhook-secret/rotate", [this](Request& r) { return webhook_secret(r, true); });
     router.add("POST", "/logout", [this](Request& r) { return logout(r); });
-    router.add("POST", "/account/password", [this](Request& r) { return change_password(r); },
-               {.max_body_bytes = 16 * 1024});
+    router.add(
+        "POST", "/account/password", [this](Request& r) { return change_password(r); }, kSmallBody);
     // Internal (the gateway polls it; the gateway does not route it): what tokens have been ended.
     router.add("GET", "/revocations", [this](Request& r) { return revocations(r); });
+    // Internal (the notification service asks it): the secrets that sign a user's webhooks.
+    router.add("GET", "/webhook-secrets", [this](Request& r) { return internal_webhook_secrets(r); });
     router.on_exception([this](const std::exception& e) -> std::optional<Response> {
         auto* db = dynamic_cast<const mysql::Error*>(&e);
         if (db == nullptr || !db->unavailable()) return std::nullopt;
@@ -97,6 +120,8 @@ std::vector<mysql::Migration> AuthApp::migrations() {
     auto all = UserStore::migrations();
     for (auto& m : LoginThrottle::migrations()) all.push_back(std::move(m));
     for (auto& m : Sessions::migrations()) all.push_back(std::move(m));
+    all.push_back(AccountLinks::kMigration);
+    all.push_back(WebhookSecretStore::kMigration);
     return all;
 }
 
@@ -150,6 +175,13 @@ Response AuthApp::login(Request& request) {
         return invalid_credentials(request);
     }
     throttle_.record_success(account, request.client_address);
+    if (!user->verified) {
+        // Only someone with the right password learns this.
+        logins_.with({"unverified"}).inc();
+        return Response::error(403, "email_not_verified",
+                               "confirm your e-mail address first: follow the link in the mail sent to it, or ask for "
+                               "a new one (POST /verify/resend {\"email\"})");
+    }
     if (hasher_.needs_rehash(user->password_hash)) {
         users_.set_password_hash(user->email,
                                  hasher_.hash(credentials->password));  // the cost settings changed since it was stored
@@ -257,34 +289,6 @@ Result<nlohmann::json, Response> AuthApp::verified_token(const Request& request)
             {{"error", "not_authorized"}, {"message", "not authorized"}, {"reason", token::to_string(claims.error())}});
     }
     return std::move(claims).value();
-}
-
-Response AuthApp::register_user(Request& request) {
-    if (!config_.allow_registration) return Response::error(404, "not_found", "registration is disabled");
-    auto body = nlohmann::json::parse(request.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-        return Response::error(400, "invalid_json", "the body must be a JSON object {\"email\", \"password\"}");
-    }
-    if (!body.contains("email") || !body["email"].is_string()) {
-        return Response::error(400, "invalid_email", "\"email\" is required and must be a string");
-    }
-    if (!body.contains("password") || !body["password"].is_string()) {
-        return Response::error(400, "invalid_password", "\"password\" is required and must be a string");
-    }
-    std::string email = normalize_email(body["email"].get<std::string>());
-    std::string password = body["password"];
-    if (auto email_ok = check_email(email); !email_ok) return Response::error(400, "invalid_email", email_ok.error());
-    if (auto password_ok = check_password(password); !password_ok) {
-        return Response::error(400, "invalid_password", password_ok.error());
-    }
-    if (!schema_->ready()) return database_unavailable();
-
-    auto created = users_.create(email, hasher_.hash(password), Role::user);
-    if (!created.ok()) return Response::error(409, "email_taken", "an account with this e-mail address already exists");
-    const User& user = created.value();
-    log::info("user registered", {{"request_id", request.request_id}, {"user_id", user.id}});
-    Response r = Response::json(201, {{"id", user.id}, {"email", user.email}, {"role", to_string(user.role)}});
-    return r;
 }
 
 }  // namespace mp3c::auth

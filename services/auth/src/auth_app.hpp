@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "account_links.hpp"
+#include "account_mailer.hpp"
 #include "auth_config.hpp"
 #include "login_throttle.hpp"
 #include "mp3c/crypto.hpp"
@@ -11,10 +13,12 @@
 #include "mp3c/token.hpp"
 #include "sessions.hpp"
 #include "user_store.hpp"
+#include "webhook_secrets.hpp"
 
 namespace mp3c::auth {
 
-// The auth service: POST /login, POST /validate, POST /register, on top of the users table.
+// The auth service: sign-in (POST /login, /validate, /logout), accounts (sign-up with a verified address, password
+// change and reset, webhook secrets), on top of the auth database. The account flows are in account_flows.cpp.
 class AuthApp {
   public:
     explicit AuthApp(AuthConfig config);
@@ -29,7 +33,20 @@ class AuthApp {
   private:
     http::Response login(http::Request& request);
     http::Response validate(http::Request& request);
+    // account_flows.cpp: what mails a link, and what the link does.
     http::Response register_user(http::Request& request);
+    http::Response resend_verification(http::Request& request);
+    http::Response verify_email(http::Request& request);
+    http::Response request_password_reset(http::Request& request);
+    http::Response confirm_password_reset(http::Request& request);
+    http::Response webhook_secret(http::Request& request, bool rotate);
+    http::Response internal_webhook_secrets(http::Request& request);
+    // Mails the account a link of the purpose (or, for a notice, a registration_attempt mail) unless it has had
+    // ACCOUNT_MAILS_PER_HOUR mails this hour. Runs on the mailer's thread; throws when the database or RabbitMQ fails.
+    void mail_account(const User& user, AccountLinks::Purpose purpose, const std::string& trace_id,
+                      std::optional<std::string> password_hash = std::nullopt);
+    // Queues work for after the answer; the 202 to give, or 503 when too much waits already.
+    http::Response accepted_later(std::string what, std::function<void()> work, std::string_view message);
     http::Response logout(http::Request& request);
     http::Response change_password(http::Request& request);
     http::Response revocations(http::Request& request);
@@ -53,7 +70,11 @@ class AuthApp {
     Sessions sessions_;
     std::string dummy_hash_;  // verified against when the user does not exist, so both cases take as long
     LoginThrottle throttle_;
+    AccountLinks links_;
+    WebhookSecretStore webhook_secrets_;
     metrics::Family<metrics::Counter>& logins_;
+    metrics::Family<metrics::Counter>& account_mails_;
+    std::unique_ptr<AccountMailer> mailer_;  // last: its thread uses the members above until it is joined
 };
 
 }  // namespace mp3c::auth

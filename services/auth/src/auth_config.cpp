@@ -26,6 +26,13 @@ AuthConfig load_auth_config(config::Env& env) {
     c.jwt_secret = env.secret(token::settings::kJwtSecret, token::Signer::kMinimumSecretLength);
     c.token_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kTokenTtl));
     c.allow_registration = env.boolean(settings::kAllowRegistration);
+    c.amqp = amqp::options_from_env(env, "auth");
+    c.topology = amqp::topology_from_env(env);
+    using std::chrono::duration_cast, std::chrono::seconds;
+    c.verification_ttl = duration_cast<seconds>(env.duration(settings::kEmailVerificationTtl));
+    c.reset_ttl = duration_cast<seconds>(env.duration(settings::kPasswordResetTtl));
+    c.account_mails_per_hour = static_cast<unsigned>(env.integer(settings::kAccountMailsPerHour));
+    c.webhook_secret_overlap = duration_cast<seconds>(env.duration(settings::kWebhookSecretOverlap));
     c.throttle.max_failures_per_account = static_cast<unsigned>(env.integer(settings::kMaxFailuresPerAccount));
     c.throttle.max_failures_per_client = static_cast<unsigned>(env.integer(settings::kMaxFailuresPerClient));
     c.throttle.window = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kFailureWindow));

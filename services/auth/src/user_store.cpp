@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id, email, password_hash, role, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'),"
-    " DATE_FORMAT(last_login_at, '%Y-%m-%dT%H:%i:%sZ')";
+    " DATE_FORMAT(last_login_at, '%Y-%m-%dT%H:%i:%sZ'), email_verified_at IS NOT NULL";
 
 User from_row(const mysql::Row& row) {
     User u;
@@ -18,6 +18,7 @@ User from_row(const mysql::Row& row) {
     u.role = parse_role(row.text(3)).value_or(Role::user);
     u.created_at = row.text(4);
     u.last_login_at = row.optional_text(5);
+    u.verified = row.integer(6) != 0;
     return u;
 }
 
@@ -56,12 +57,22 @@ std::optional<User> UserStore::find_by_email(const std::string& email) {
     });
 }
 
+std::optional<User> UserStore::find_by_id(uint64_t id) {
+    return pool_.with([&](mysql::Connection& c) -> std::optional<User> {
+        auto rows = c.query(std::string("SELECT ") + kColumns + " FROM users WHERE id = ?", {id});
+        if (rows.empty()) return std::nullopt;
+        return from_row(rows[0]);
+    });
+}
+
 Result<User, UserStore::CreateError> UserStore::create(const std::string& email, const std::string& password_hash,
-                                                       Role role) {
+                                                       Role role, Verified verified) {
     return pool_.with([&](mysql::Connection& c) -> Result<User, CreateError> {
         try {
-            c.execute("INSERT INTO users (email, password_hash, role) VALUES (?, ?, ?)",
-                      {email, password_hash, to_string(role)});
+            c.execute(
+                std::string("INSERT INTO users (email, password_hash, role, email_verified_at) VALUES (?, ?, ?, ") +
+                    (verified == Verified::yes ? "CURRENT_TIMESTAMP)" : "NULL)"),
+                {email, password_hash, to_string(role)});
         } catch (const mysql::Error& e) {
             if (e.duplicate_key()) return CreateError::email_taken;
             throw;
@@ -96,6 +107,8 @@ bool UserStore::remove(const std::string& email) {
         auto id = id_of(c, email);
         if (!id) return false;
         end_all_sessions(c, *id);  // first: a token must not outlive its user for a moment
+        c.execute("DELETE FROM account_links WHERE user_id = ?", {*id});
+        c.execute("DELETE FROM webhook_secrets WHERE user_id = ?", {*id});
         return c.execute("DELETE FROM users WHERE id = ?", {*id}) > 0;
     });
 }
@@ -117,6 +130,16 @@ bool UserStore::set_role(const std::string& email, Role role) {
         c.execute("UPDATE users SET role = ? WHERE id = ?", {to_string(role), *id});
         end_all_sessions(c, *id);  // the role is in the token: old tokens would keep the old one
         return true;
+    });
+}
+
+void UserStore::mark_verified(uint64_t id, const std::optional<std::string>& password_hash) {
+    pool_.with([&](mysql::Connection& c) {
+        c.execute("UPDATE users SET email_verified_at = COALESCE(email_verified_at, CURRENT_TIMESTAMP) WHERE id = ?",
+                  {id});
+        if (!password_hash) return;
+        c.execute("UPDATE users SET password_hash = ? WHERE id = ?", {*password_hash, id});
+        end_all_sessions(c, id);
     });
 }
 

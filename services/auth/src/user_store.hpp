@@ -21,6 +21,7 @@ struct User {
     Role role = Role::user;
     std::string created_at;  // RFC 3339, UTC
     std::optional<std::string> last_login_at;
+    bool verified = true;  // the owner has proved the address (a link mailed to it); admin-made accounts are
 };
 
 // The `users` table of the auth database. Infrastructure failures throw mysql::Error; domain outcomes are results.
@@ -30,8 +31,14 @@ class UserStore {
     static std::vector<mysql::Migration> migrations();
 
     std::optional<User> find_by_email(const std::string& email);
+    std::optional<User> find_by_id(uint64_t id);
     enum class CreateError { email_taken };
-    Result<User, CreateError> create(const std::string& email, const std::string& password_hash, Role role);
+    enum class Verified { yes, no };
+    Result<User, CreateError> create(const std::string& email, const std::string& password_hash, Role role,
+                                     Verified verified = Verified::yes);
+    // The address is proved (a verification or reset link was followed); with a password hash, it becomes the
+    // password, ending the user's tokens.
+    void mark_verified(uint64_t id, const std::optional<std::string>& password_hash = std::nullopt);
     std::vector<User> list();
     // Deleting a user, changing their role or password ends every token they hold (sessions.hpp).
     bool remove(const std::string& email);

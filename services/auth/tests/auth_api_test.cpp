@@ -4,6 +4,8 @@
 #include "auth_app.hpp"
 #include "auth_test_config.hpp"
 #include "credentials.hpp"
+#include "mp3c/messages.hpp"
+#include "mp3c/testing/eventually.hpp"
 #include "mp3c/testing/http_client.hpp"
 #include "mp3c/testing/servers.hpp"
 
@@ -24,7 +26,10 @@ std::string trim_newline(std::string s) {
 
 class AuthApiTest : public ::testing::Test {
   protected:
-    AuthApiTest() : server_(testing::mysql_server()), database_(server_) {}
+    AuthApiTest()
+        : server_(testing::mysql_server()),
+          database_(server_),
+          topology_(amqp::Topology::with_prefix("au" + crypto::random_hex(4) + ".")) {}
 
     void SetUp() override { start({}); }
 
@@ -33,6 +38,8 @@ class AuthApiTest : public ::testing::Test {
         app_.reset();
         AuthConfig config = test::auth_test_config(mysql_options(), kSecret);
         config.allow_registration = true;
+        config.amqp = amqp_options();
+        config.topology = topology_;
         config.throttle = {.max_failures_per_account = 3,
                            .max_failures_per_client = 50,
                            .account_slowdown_after = 3,
@@ -46,6 +53,67 @@ class AuthApiTest : public ::testing::Test {
     }
 
     mysql::Options mysql_options() { return database_.options(); }
+
+    static amqp::Options amqp_options() {
+        const char* url = std::getenv("MP3C_TEST_AMQP_URL");
+        if (url == nullptr) throw std::runtime_error("MP3C_TEST_AMQP_URL not set: run under scripts/with-servers");
+        amqp::Options o;
+        o.url = url;
+        o.connection_name = "auth-test";
+        return o;
+    }
+
+    // The account mails auth has published (what the notification service would send), oldest first: waits until
+    // `count` have come, then a little longer for any more.
+    std::vector<messages::AccountMail> account_mails(size_t count, std::chrono::milliseconds linger = 300ms) {
+        if (!mail_reader_) {
+            mail_reader_ = std::make_unique<amqp::Connection>(amqp_options());
+            amqp::declare_topology(*mail_reader_, topology_);
+            mail_reader_->consume(topology_.notification_account_queue, 100);
+        }
+        std::vector<messages::AccountMail> out;
+        auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+            if (auto d = mail_reader_->next(500ms)) take_mail(*d, out);
+        }
+        while (auto d = mail_reader_->next(linger)) take_mail(*d, out);
+        return out;
+    }
+
+    void take_mail(const amqp::Delivery& d, std::vector<messages::AccountMail>& out) {
+        mail_reader_->ack(d.delivery_tag);
+        auto mail = messages::AccountMail::parse(d.body);
+        ASSERT_TRUE(mail.ok()) << d.body;
+        out.push_back(mail.value());
+    }
+
+    // The one mail that comes next, of the kind.
+    messages::AccountMail next_mail(messages::AccountMail::Kind kind) {
+        auto mails = account_mails(1);
+        EXPECT_EQ(mails.size(), 1u);
+        if (mails.empty()) return {};
+        EXPECT_EQ(mails[0].kind, kind) << mails[0].to_body();
+        return mails[0];
+    }
+
+    HttpResponse post_json(const std::string& target, const nlohmann::json& body,
+                           std::map<std::string, std::string> headers = {}) {
+        headers["Content-Type"] = "application/json";
+        return post(target, headers, body.dump());
+    }
+
+    // Signs up through the API and follows the verification link, as a new user does.
+    void sign_up(const std::string& email, const std::string& password) {
+        ASSERT_EQ(register_user({{"email", email}, {"password", password}}).status, 202);
+        auto mail = next_mail(messages::AccountMail::Kind::verify_email);
+        ASSERT_EQ(post_json("/verify", {{"token", mail.token}}).status, 200);
+    }
+
+    std::string sql_scalar(const std::string& sql) {
+        std::string text = testing::mysql_admin(server_, "USE `" + database_.name() + "`; " + sql);
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+        return text;
+    }
 
     // Creates a user directly in the database, as the admin tool does.
     void add_user(const std::string& email, const std::string& password, Role role = Role::user) {
@@ -76,6 +144,8 @@ class AuthApiTest : public ::testing::Test {
 
     testing::MysqlServer server_;
     testing::TemporaryDatabase database_;
+    amqp::Topology topology_;
+    std::unique_ptr<amqp::Connection> mail_reader_;
     std::unique_ptr<AuthApp> app_;
     std::unique_ptr<http::Server> http_;
     uint16_t port_ = 0;
@@ -160,7 +230,7 @@ TEST_F(AuthApiTest, UnknownUserAndWrongPasswordGetTheSameAnswer) {
 }
 
 TEST_F(AuthApiTest, StoredPasswordIsAnArgon2idHash) {
-    ASSERT_EQ(register_user({{"email", "erin@example.com"}, {"password", "erin-secret-pw"}}).status, 201);
+    sign_up("erin@example.com", "erin-secret-pw");
     auto stored = testing::mysql_admin(
         server_, "SELECT password_hash FROM `" + database_.name() + "`.users WHERE email = 'erin@example.com'");
     std::string hash(trim_newline(stored));
@@ -217,15 +287,31 @@ TEST_F(AuthApiTest, ValidateRefusesEveryBadToken) {
     }
 }
 
-TEST_F(AuthApiTest, RegistrationCreatesUsersAndRefusesDuplicatesAndBadInput) {
-    auto created = register_user({{"email", "Gina@Example.com"}, {"password", "gina-password"}});
-    ASSERT_EQ(created.status, 201) << created.body;
-    EXPECT_EQ(created.json()["email"], "gina@example.com");
-    EXPECT_EQ(created.json()["role"], "user");
-    EXPECT_EQ(login("gina@example.com", "gina-password").status, 200);
+TEST_F(AuthApiTest, SignUpNeedsTheMailedLinkWhichWorksOnce) {
+    auto answer = register_user({{"email", "Gina@Example.com"}, {"password", "gina-password"}});
+    ASSERT_EQ(answer.status, 202) << answer.body;
+    EXPECT_EQ(answer.json()["status"], "check_email");
+    auto mail = next_mail(messages::AccountMail::Kind::verify_email);
+    EXPECT_EQ(mail.email, "gina@example.com");
+    EXPECT_EQ(mail.token.size(), 43u) << "32 random bytes, base64url";
+    EXPECT_GT(mail.expires_at, std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch() + 23h)
+                                   .count());
+    EXPECT_EQ(sql_scalar("SELECT COUNT(*) FROM account_links WHERE token_hash = '" + mail.token + "'"), "0")
+        << "only a digest of the link's secret is stored";
 
-    expect_error(register_user({{"email", "gina@example.com"}, {"password", "another-password"}}), 409, "email_taken");
-    expect_error(register_user({{"email", "GINA@example.com"}, {"password", "another-password"}}), 409, "email_taken");
+    expect_error(login("gina@example.com", "gina-password"), 403, "email_not_verified");
+    // Only the right password learns that the account waits for its verification.
+    expect_error(login("gina@example.com", "wrong-password"), 401, "invalid_credentials");
+    auto verified = post_json("/verify", {{"token", mail.token}});
+    ASSERT_EQ(verified.status, 200) << verified.body;
+    EXPECT_EQ(verified.json()["email"], "gina@example.com");
+    EXPECT_EQ(login("gina@example.com", "gina-password").status, 200);
+    expect_error(post_json("/verify", {{"token", mail.token}}), 410, "link_used");
+    expect_error(post_json("/verify", {{"token", mail.token + "x"}}), 400, "invalid_link");
+    expect_error(post_json("/verify", {{"token", ""}}), 400, "invalid_link");
+    expect_error(post_json("/verify", {{"token", 7}}), 400, "invalid_token");
+
     expect_error(register_user({{"email", "not-an-email"}, {"password", "long-enough-pw"}}), 400, "invalid_email");
     expect_error(register_user({{"email", "h@example.com"}, {"password", "short"}}), 400, "invalid_password");
     expect_error(register_user({{"email", "h@example.com"}}), 400, "invalid_password");
@@ -233,6 +319,139 @@ TEST_F(AuthApiTest, RegistrationCreatesUsersAndRefusesDuplicatesAndBadInput) {
     expect_error(register_user({{"email", 42}, {"password", "long-enough-pw"}}), 400, "invalid_email");
     expect_error(post("/register", {{"Content-Type", "application/json"}}, "{not json"), 400, "invalid_json");
     expect_error(post("/register", {}, std::string(20 * 1024, '{')), 413, "body_too_large");
+    EXPECT_TRUE(account_mails(0).empty()) << "refused sign-ups mail nobody";
+}
+
+TEST_F(AuthApiTest, SignUpAnswersTheSameForATakenAddressAndMailsItsOwnerANotice) {
+    add_user("owner@example.com", "owner-password");
+    auto fresh = register_user({{"email", "newcomer@example.com"}, {"password", "newcomer-pw"}});
+    auto taken = register_user({{"email", "OWNER@example.com"}, {"password", "stranger-pw"}});
+    EXPECT_EQ(fresh.status, taken.status);
+    EXPECT_EQ(fresh.body, taken.body) << "the answer must not tell whether the address has an account";
+    EXPECT_EQ(fresh.header("content-type"), taken.header("content-type"));
+
+    auto mails = account_mails(2);
+    ASSERT_EQ(mails.size(), 2u);
+    std::map<std::string, messages::AccountMail> by_address;
+    for (auto& m : mails) by_address[m.email] = m;
+    EXPECT_EQ(by_address["newcomer@example.com"].kind, messages::AccountMail::Kind::verify_email);
+    EXPECT_EQ(by_address["owner@example.com"].kind, messages::AccountMail::Kind::registration_attempt);
+    EXPECT_TRUE(by_address["owner@example.com"].token.empty()) << "a notice carries no link";
+    EXPECT_EQ(sql_scalar("SELECT COUNT(*) FROM users WHERE email = 'owner@example.com'"), "1");
+    EXPECT_EQ(login("owner@example.com", "owner-password").status, 200) << "the owner's password is unchanged";
+    expect_error(login("owner@example.com", "stranger-pw"), 401, "invalid_credentials");
+}
+
+TEST_F(AuthApiTest, AStrangerWhoRegisteredTheAddressFirstDoesNotKeepIt) {
+    ASSERT_EQ(register_user({{"email", "dana@example.com"}, {"password", "stranger-pw"}}).status, 202);
+    auto strangers = next_mail(messages::AccountMail::Kind::verify_email);  // lands in Dana's mailbox, unused
+    ASSERT_EQ(register_user({{"email", "dana@example.com"}, {"password", "dana-password"}}).status, 202);
+    auto danas = next_mail(messages::AccountMail::Kind::verify_email);
+    ASSERT_EQ(post_json("/verify", {{"token", danas.token}}).status, 200);
+    EXPECT_EQ(login("dana@example.com", "dana-password").status, 200);
+    expect_error(login("dana@example.com", "stranger-pw"), 401, "invalid_credentials");
+    // Following one link ends the account's other verification links.
+    expect_error(post_json("/verify", {{"token", strangers.token}}), 410, "link_used");
+}
+
+TEST_F(AuthApiTest, ExpiredLinksAreRefusedAndANewOneCanBeAsked) {
+    ASSERT_EQ(register_user({{"email", "eli@example.com"}, {"password", "eli-password"}}).status, 202);
+    auto first = next_mail(messages::AccountMail::Kind::verify_email);
+    sql_scalar("UPDATE account_links SET expires_at = 1");  // as if a day had passed
+    expect_error(post_json("/verify", {{"token", first.token}}), 410, "link_expired");
+
+    auto resend = post_json("/verify/resend", {{"email", "eli@example.com"}});
+    auto unknown = post_json("/verify/resend", {{"email", "nobody@example.com"}});
+    ASSERT_EQ(resend.status, 202) << resend.body;
+    EXPECT_EQ(resend.body, unknown.body);
+    auto second = next_mail(messages::AccountMail::Kind::verify_email);
+    ASSERT_EQ(post_json("/verify", {{"token", second.token}}).status, 200);
+    EXPECT_EQ(login("eli@example.com", "eli-password").status, 200);
+    ASSERT_EQ(post_json("/verify/resend", {{"email", "eli@example.com"}}).status, 202);
+    EXPECT_TRUE(account_mails(0, 1s).empty()) << "a verified account gets no more verification links";
+    expect_error(post_json("/verify/resend", {{"email", "nope"}}), 400, "invalid_email");
+}
+
+TEST_F(AuthApiTest, PasswordResetAnswersTheSameForEveryAddressAndItsLinkWorksOnce) {
+    add_user("fay@example.com", "fay-old-password");
+    std::string old_token = login("fay@example.com", "fay-old-password").body;
+    auto known = post_json("/password-reset", {{"email", "Fay@example.com"}});
+    auto unknown = post_json("/password-reset", {{"email", "nobody@example.com"}});
+    ASSERT_EQ(known.status, 202) << known.body;
+    EXPECT_EQ(known.status, unknown.status);
+    EXPECT_EQ(known.body, unknown.body);
+    auto mails = account_mails(1);
+    ASSERT_EQ(mails.size(), 1u) << "only the address with an account gets a mail";
+    EXPECT_EQ(mails[0].kind, messages::AccountMail::Kind::reset_password);
+    EXPECT_EQ(mails[0].email, "fay@example.com");
+    const std::string link = mails[0].token;
+
+    expect_error(post_json("/password-reset/confirm", {{"token", link}, {"new_password", "short"}}), 400,
+                 "invalid_password");
+    auto cutoffs_before = testing::http_request(port_, "GET", "/revocations").json()["cutoffs"].size();
+    auto reset = post_json("/password-reset/confirm", {{"token", link}, {"new_password", "fay-new-password"}});
+    ASSERT_EQ(reset.status, 200) << reset.body << " (a refused password must not cost the link)";
+    EXPECT_EQ(reset.json()["email"], "fay@example.com");
+    expect_error(login("fay@example.com", "fay-old-password"), 401, "invalid_credentials");
+    EXPECT_EQ(login("fay@example.com", "fay-new-password").status, 200);
+    auto cutoffs = testing::http_request(port_, "GET", "/revocations").json()["cutoffs"];
+    EXPECT_EQ(cutoffs.size(), cutoffs_before + 1) << "the old tokens are ended";
+    EXPECT_LT(validate(old_token).json()["iat"].get<int64_t>(), cutoffs.back()["valid_after"].get<int64_t>());
+    expect_error(post_json("/password-reset/confirm", {{"token", link}, {"new_password", "another-password"}}), 410,
+                 "link_used");
+
+    ASSERT_EQ(post_json("/password-reset", {{"email", "fay@example.com"}}).status, 202);
+    auto later = next_mail(messages::AccountMail::Kind::reset_password);
+    sql_scalar("UPDATE account_links SET expires_at = 1 WHERE purpose = 'reset_password'");
+    expect_error(post_json("/password-reset/confirm", {{"token", later.token}, {"new_password", "another-password"}}),
+                 410, "link_expired");
+    expect_error(post_json("/password-reset", {{"email", 5}}), 400, "invalid_email");
+}
+
+TEST_F(AuthApiTest, AStrangerCannotFloodAMailbox) {
+    start([](AuthConfig& c) { c.account_mails_per_hour = 3; });
+    add_user("gus@example.com", "gus-password");
+    for (int i = 0; i < 6; ++i) {
+        ASSERT_EQ(post_json("/password-reset", {{"email", "gus@example.com"}}).status, 202);
+        ASSERT_EQ(register_user({{"email", "gus@example.com"}, {"password", "stranger-pw"}}).status, 202);
+    }
+    EXPECT_EQ(account_mails(3, 1s).size(), 3u) << "ACCOUNT_MAILS_PER_HOUR, whatever is asked";
+}
+
+TEST_F(AuthApiTest, EachUserHasAWebhookSecretThatRotatesWithAnOverlap) {
+    add_user("hal@example.com", "hal-password");
+    add_user("ida@example.com", "ida-password");
+    auto bearer = [&](const std::string& who, const std::string& password) {
+        return std::map<std::string, std::string>{{"Authorization", "Bearer " + login(who, password).body}};
+    };
+    auto hal = bearer("hal@example.com", "hal-password");
+    auto first = testing::http_request(port_, "GET", "/account/webhook-secret", hal);
+    ASSERT_EQ(first.status, 200) << first.body;
+    std::string secret = first.json()["secret"];
+    EXPECT_EQ(secret.rfind("whsec_", 0), 0u) << secret;
+    EXPECT_EQ(crypto::base64_decode(secret.substr(6)).value_or("").size(), 24u);
+    EXPECT_TRUE(first.json()["previous_secret_valid_until"].is_null());
+    EXPECT_EQ(testing::http_request(port_, "GET", "/account/webhook-secret", hal).json()["secret"], secret)
+        << "stable until rotated";
+    auto ida =
+        testing::http_request(port_, "GET", "/account/webhook-secret", bearer("ida@example.com", "ida-password"));
+    EXPECT_NE(ida.json()["secret"], secret) << "a secret per user";
+
+    auto rotated = post("/account/webhook-secret/rotate", hal);
+    ASSERT_EQ(rotated.status, 200) << rotated.body;
+    std::string next = rotated.json()["secret"];
+    EXPECT_NE(next, secret);
+    EXPECT_TRUE(rotated.json()["previous_secret_valid_until"].is_string());
+    auto signing = messages::WebhookSecrets::parse(
+        testing::http_request(port_, "GET", "/webhook-secrets?username=hal%40example.com").body);
+    ASSERT_TRUE(signing.ok());
+    EXPECT_EQ(signing.value().secrets, (std::vector<std::string>{next, secret})) << "both sign during the overlap";
+    sql_scalar("UPDATE webhook_secrets SET previous_valid_until = 1");
+    signing = messages::WebhookSecrets::parse(
+        testing::http_request(port_, "GET", "/webhook-secrets?username=hal%40example.com").body);
+    EXPECT_EQ(signing.value().secrets, std::vector<std::string>{next}) << "then the new one alone";
+    EXPECT_EQ(testing::http_request(port_, "GET", "/webhook-secrets?username=nobody%40example.com").status, 404);
+    expect_error(testing::http_request(port_, "GET", "/account/webhook-secret"), 401, "missing_credentials");
 }
 
 TEST_F(AuthApiTest, RegistrationIsOffByDefault) {
@@ -244,9 +463,10 @@ TEST_F(AuthApiTest, SqlMetacharactersAndUnicodeInEmailsAreStoredLiterally) {
     std::vector<std::string> emails = {"o'brien\";DROP_TABLE_users;--@example.com", "jörg@bücher.de",
                                        "x%_\\'@example.com", "日本語@例え.jp"};
     for (const auto& email : emails) {
-        auto r = register_user({{"email", email}, {"password", "metachar-password"}});
-        ASSERT_EQ(r.status, 201) << email << " " << r.body;
-        EXPECT_EQ(r.json()["email"], normalize_email(email));  // ASCII letters lower-cased, nothing else
+        ASSERT_EQ(register_user({{"email", email}, {"password", "metachar-password"}}).status, 202) << email;
+        auto mail = next_mail(messages::AccountMail::Kind::verify_email);
+        EXPECT_EQ(mail.email, normalize_email(email));  // ASCII letters lower-cased, nothing else
+        ASSERT_EQ(post_json("/verify", {{"token", mail.token}}).status, 200) << email;
     }
     for (const auto& email : emails) {
         auto r = login(email, "metachar-password");

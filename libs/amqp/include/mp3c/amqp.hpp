@@ -112,6 +112,7 @@ struct Topology {
     std::string gateway_status_queue = "gateway.status";
     std::string notification_failed_queue = "notification.failed";
     std::string notification_webhook_queue = "notification.webhook";  // webhook deliveries, retried on their own
+    std::string notification_account_queue = "notification.account";  // account mails from auth (messages.hpp)
 
     static Topology with_prefix(const std::string& prefix);
 };

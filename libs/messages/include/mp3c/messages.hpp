@@ -114,6 +114,7 @@ struct WebhookTask {
     std::optional<std::string> error;
     std::string callback_url;
     std::string trace_id;
+    std::string username;  // the job's owner, whose webhook secret signs it; empty in tasks written before
     int attempt = 1;
 
     std::string to_body() const;
@@ -155,6 +156,37 @@ struct Revocations {
 
     std::string to_body() const;
     static Parsed<Revocations> parse(std::string_view body);
+};
+
+// Queue `notification.account`: a mail about an account (auth publishes, the notification service consumes and
+// sends it through its SMTP path, once per mail_id).
+struct AccountMail {
+    enum class Kind {
+        verify_email,          // the link that activates a new account (or a new e-mail-address claim)
+        reset_password,        // the link that sets a new password
+        registration_attempt,  // someone tried to register an address that already has an account
+    };
+    std::string mail_id;  // 24 hexadecimal digits: the key of at-most-one sending
+    Kind kind = Kind::verify_email;
+    std::string email;
+    std::string token;       // the link's secret (verify_email, reset_password); empty otherwise
+    int64_t expires_at = 0;  // Unix seconds: when the link stops working (0 when there is none)
+    std::string trace_id;
+    int attempt = 1;
+
+    std::string to_body() const;
+    // Refused: no valid mail_id, an unknown kind, no email, a link kind without a token.
+    static Parsed<AccountMail> parse(std::string_view body);
+};
+std::string_view to_string(AccountMail::Kind kind);
+
+// Auth's internal GET /webhook-secrets?username=: the secrets that sign the user's webhooks now, newest first (two
+// during a rotation's overlap), each "whsec_" and base64 (the Standard Webhooks format).
+struct WebhookSecrets {
+    std::vector<std::string> secrets;
+
+    std::string to_body() const;
+    static Parsed<WebhookSecrets> parse(std::string_view body);
 };
 
 // The retry envelope: the same message again with its attempt count raised (the body of a retry-queue message).

@@ -31,6 +31,12 @@ struct Options {
     bool refuse_private_addresses = false;
 };
 
+// The base URL of an internal service from its address setting: "auth:5000" (as the original) becomes
+// "http://auth:5000"; a URL with a scheme stays; trailing slashes are dropped.
+std::string service_url(std::string address);
+// Percent-encodes a query parameter's value.
+std::string query_escape(std::string_view value);
+
 // Whether an address may be called by a guarded transfer (see Options::refuse_private_addresses); IPv4-mapped and
 // NAT64 forms of IPv4 ranges are judged as those ranges.
 bool is_public_address(const sockaddr* address);
