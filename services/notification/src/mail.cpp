@@ -222,4 +222,61 @@ Mail failed_mail(const JobFailed& job, const std::string& from, const std::strin
     return m;
 }
 
+namespace {
+
+std::string utc_time(std::chrono::system_clock::time_point t) {
+    auto seconds = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char buffer[40];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M UTC", &tm);
+    return buffer;
+}
+
+Mail with_body(Mail m, const std::string& intro, const std::string& link, const std::string& link_words,
+               const std::string& outro) {
+    m.text = "Hello,\r\n\r\n" + intro + "\r\n\r\n" + (link.empty() ? "" : link + "\r\n\r\n") + outro +
+             "\r\n\r\n-- mp3converter\r\n";
+    m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>" + html_escape(intro) + "</p>" +
+             (link.empty() ? "" : "<p><a href=\"" + html_escape(link) + "\">" + html_escape(link_words) + "</a></p>") +
+             "<p>" + html_escape(outro) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
+    return m;
+}
+
+}  // namespace
+
+Mail account_mail(const AccountNotice& notice, const std::string& from, const std::string& to) {
+    Mail m;
+    m.from = from;
+    m.to = to;
+    m.message_id = message_id(notice.mail_id, "account", from);
+    m.date = std::chrono::system_clock::now();
+    const std::string until = "The link works once, until " + utc_time(notice.expires_at) + ".";
+    switch (notice.kind) {
+        case AccountNotice::Kind::verify_email:
+            m.subject = "Activate your mp3converter account";
+            return with_body(std::move(m),
+                             "someone, probably you, signed up to mp3converter with this address. Follow this link "
+                             "to activate the account:",
+                             notice.public_base_url + "/verify?token=" + notice.token, "Activate the account",
+                             until + " If you did not sign up, ignore this mail: nothing happens without the link.");
+        case AccountNotice::Kind::reset_password:
+            m.subject = "Set a new mp3converter password";
+            return with_body(std::move(m),
+                             "someone, probably you, asked to set a new password for the mp3converter account of "
+                             "this address. Follow this link to choose it:",
+                             notice.public_base_url + "/#reset=" + notice.token, "Set a new password",
+                             until + " If you did not ask, ignore this mail: your password stays as it is.");
+        case AccountNotice::Kind::registration_attempt:
+            m.subject = "Someone tried to sign up with your address";
+            return with_body(std::move(m),
+                             "someone tried to sign up to mp3converter with this address, which already has an "
+                             "account. No second account was made, and your account is unchanged.",
+                             "", "",
+                             "If it was you and you forgot your password, set a new one at " + notice.public_base_url +
+                                 "/ (\"Forgot your password?\"). Otherwise, ignore this mail.");
+    }
+    return m;
+}
+
 }  // namespace mp3c::notification

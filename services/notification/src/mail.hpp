@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "mp3c/messages.hpp"
+
 // E-mail messages as RFC 5322 text with MIME (RFC 2045-2047): a plain-text part and an HTML alternative, UTF-8,
 // non-ASCII header text as encoded words. Pure functions: no I/O.
 namespace mp3c::notification {
@@ -55,5 +57,16 @@ struct JobFailed {
 };
 Mail done_mail(const JobDone& job, const std::string& from, const std::string& to);
 Mail failed_mail(const JobFailed& job, const std::string& from, const std::string& to);
+
+// Mails about an account (auth asks for them through `notification.account`).
+struct AccountNotice {
+    using Kind = messages::AccountMail::Kind;
+    Kind kind = Kind::verify_email;
+    std::string mail_id;
+    std::string public_base_url;  // the links: /verify?token= (the gateway), /#reset= (the web page)
+    std::string token;
+    std::chrono::system_clock::time_point expires_at;
+};
+Mail account_mail(const AccountNotice& notice, const std::string& from, const std::string& to);
 
 }  // namespace mp3c::notification

@@ -4,6 +4,7 @@
 #include "mp3c/crypto.hpp"
 #include "mp3c/http_config.hpp"
 #include "mp3c/messages.hpp"
+#include "mp3c/outbound.hpp"
 #include "mp3c/settings.hpp"
 #include "mp3c/storage.hpp"
 
@@ -14,7 +15,23 @@ namespace {
 using Outcome = amqp::Consumer::Outcome;
 using namespace std::chrono_literals;
 
+int64_t unix_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
+
+// One mail to send once: its key, its recipient, how to write it, and what to do when it must be tried again.
+struct Notifier::Outgoing {
+    std::string key;  // a job id, or an account mail's id
+    std::string recipient;
+    std::function<Mail()> compose;
+    std::string kind;  // for logs
+    std::string trace_id;
+    int attempt = 1;
+    std::string next_body;
+};
 
 // What one message asks for: a mail about a finished or failed job, and perhaps a webhook.
 struct Notifier::Notice {
@@ -43,6 +60,8 @@ NotifierConfig load_notifier_config(config::Env& env) {
         env.problem("PUBLIC_BASE_URL", "must start with http:// or https:// (it prefixes the download links)");
     }
     c.max_attempts = static_cast<int>(env.integer(settings::kMaxAttempts));
+    c.auth_url = outbound::service_url(env.text(settings::kAuthAddress));
+    c.webhook_workers = static_cast<int>(env.integer(settings::kWebhookWorkers));
     c.webhook.secret = env.secret(settings::kWebhookSecret);
     c.webhook.allow_private = env.boolean(settings::kWebhookAllowPrivate);
     c.webhook.timeout = env.duration(settings::kWebhookTimeout);
@@ -71,6 +90,8 @@ Notifier::Notifier(NotifierConfig config)
       mp3_retries_(publisher_, config_.topology.mp3_queue, config_.max_attempts),
       failed_retries_(publisher_, config_.topology.notification_failed_queue, config_.max_attempts),
       webhook_retries_(publisher_, config_.topology.notification_webhook_queue, config_.webhook_max_attempts),
+      account_retries_(publisher_, config_.topology.notification_account_queue, config_.max_attempts),
+      receivers_(config_.receiver_rest),
       emails_(registry_->counter("notification_emails_total", "E-mails by outcome.", {"result"})),
       webhooks_(registry_->counter("notification_webhooks_total", "Webhook calls by outcome.", {"result"})),
       smtp_seconds_(registry_->histogram("notification_smtp_seconds", "Time to hand one mail to the SMTP server.", {},
@@ -95,7 +116,10 @@ void Notifier::start() {
     };
     consume(topology.mp3_queue, &Notifier::handle_done);
     consume(topology.notification_failed_queue, &Notifier::handle_failed);
-    consume(topology.notification_webhook_queue, &Notifier::handle_webhook);
+    consume(topology.notification_account_queue, &Notifier::handle_account);
+    // Several deliveries at once, one per receiver (ReceiverGate): a slow or dead receiver holds one worker at most.
+    for (int i = 0; i < config_.webhook_workers; ++i)
+        consume(topology.notification_webhook_queue, &Notifier::handle_webhook);
 }
 
 void Notifier::stop() {
@@ -169,6 +193,7 @@ void Notifier::queue_webhook(const Notice& n) {
     if (!n.done) task.error = n.error;
     task.callback_url = n.callback_url;
     task.trace_id = n.trace_id;
+    task.username = n.recipient;  // whose secrets sign it
     publisher_.publish("", config_.topology.notification_webhook_queue,
                        {.body = task.to_body(), .message_id = n.job_id, .correlation_id = n.trace_id});
     store_.set(n.job_id, Channel::webhook, "queued");
@@ -179,58 +204,96 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::
     if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
     queue_webhook(n);  // first, and on its own queue: a failing webhook never holds back the mail
 
-    switch (store_.claim(n.job_id, Channel::email, config_.sending_lease)) {
+    Outgoing mail{.key = n.job_id,
+                  .recipient = n.recipient,
+                  .compose =
+                      [&] {
+                          return n.done ? done_mail(
+                                              {.job_id = n.job_id,
+                                               .filename = n.filename,
+                                               .download_url = config_.public_base_url + "/jobs/" + n.job_id + "/mp3",
+                                               .mp3_size = n.mp3_size,
+                                               .duration_seconds = n.duration_seconds},
+                                              config_.smtp.from, n.recipient)
+                                        : failed_mail({.job_id = n.job_id, .filename = n.filename, .reason = n.error},
+                                                      config_.smtp.from, n.recipient);
+                      },
+                  .kind = n.done ? "done" : "failed",
+                  .trace_id = n.trace_id,
+                  .attempt = n.attempt,
+                  .next_body = n.next_body};
+    return send_mail(mail, delivery, retries);
+}
+
+Outcome Notifier::handle_account(const amqp::Delivery& delivery) {
+    auto parsed = messages::AccountMail::parse(delivery.body);
+    if (!parsed) {
+        log::error("invalid account mail dead-lettered",
+                   {{"body", delivery.body.substr(0, 200)}, {"problem", parsed.error().describe()}});
+        emails_.with({"invalid_message"}).inc();
+        return Outcome::dead_letter;
+    }
+    if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
+    const messages::AccountMail& m = parsed.value();
+    AccountNotice notice{.kind = m.kind,
+                         .mail_id = m.mail_id,
+                         .public_base_url = config_.public_base_url,
+                         .token = m.token,
+                         .expires_at = std::chrono::system_clock::time_point(std::chrono::seconds(m.expires_at))};
+    Outgoing mail{.key = m.mail_id,
+                  .recipient = m.email,
+                  .compose = [&] { return account_mail(notice, config_.smtp.from, m.email); },
+                  .kind = std::string(messages::to_string(m.kind)),
+                  .trace_id = m.trace_id.empty() ? delivery.correlation_id : m.trace_id,
+                  .attempt = m.attempt,
+                  .next_body = messages::next_attempt(m)};
+    return send_mail(mail, delivery, account_retries_);
+}
+
+Outcome Notifier::send_mail(const Outgoing& n, const amqp::Delivery& delivery, amqp::RetryPolicy& retries) {
+    switch (store_.claim(n.key, Channel::email, config_.sending_lease)) {
         case NotificationStore::Claim::settled:
-            log::info("job already notified: nothing sent", {{"job_id", n.job_id}});
+            log::info("already mailed: nothing sent", {{"key", n.key}, {"kind", n.kind}});
             emails_.with({"duplicate"}).inc();
             return Outcome::ack;
         case NotificationStore::Claim::busy:
-            log::info("another delivery of this job is sending its e-mail: looking again later",
-                      {{"job_id", n.job_id}});
+            log::info("another delivery is sending this mail: looking again later", {{"key", n.key}});
             emails_.with({"busy"}).inc();
             return retries.later(delivery);
         case NotificationStore::Claim::claimed:
             break;
     }
     if (!is_plausible_address(n.recipient)) {
-        std::string why = n.recipient.empty() ? "the job names no user" : "the user name is not an e-mail address";
-        log::warn("no e-mail for this job", {{"job_id", n.job_id}, {"reason", why}});
-        store_.set(n.job_id, Channel::email, "failed", why);
+        std::string why = n.recipient.empty() ? "no recipient" : "the user name is not an e-mail address";
+        log::warn("no e-mail for this", {{"key", n.key}, {"kind", n.kind}, {"reason", why}});
+        store_.set(n.key, Channel::email, "failed", why);
         emails_.with({"no_address"}).inc();
         return Outcome::ack;
     }
-    Mail mail = n.done ? done_mail({.job_id = n.job_id,
-                                    .filename = n.filename,
-                                    .download_url = config_.public_base_url + "/jobs/" + n.job_id + "/mp3",
-                                    .mp3_size = n.mp3_size,
-                                    .duration_seconds = n.duration_seconds},
-                                   config_.smtp.from, n.recipient)
-                       : failed_mail({.job_id = n.job_id, .filename = n.filename, .reason = n.error}, config_.smtp.from,
-                                     n.recipient);
+    Mail mail = n.compose();
     // Claimed ("sending") before sending: a crash between sending and recording it resends (with the same
     // Message-ID) once the lease has run out, rather than loses the mail.
     auto started = std::chrono::steady_clock::now();
     SendResult result = smtp_.send(n.recipient, render(mail, "mp3c-" + crypto::random_hex(12)));
     smtp_seconds_.with({}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (result) {
-        store_.set(n.job_id, Channel::email, "sent");
+        store_.set(n.key, Channel::email, "sent");
         emails_.with({"sent"}).inc();
-        log::info("e-mail sent",
-                  {{"job_id", n.job_id}, {"kind", n.done ? "done" : "failed"}, {"trace_id", n.trace_id}});
+        log::info("e-mail sent", {{"key", n.key}, {"kind", n.kind}, {"trace_id", n.trace_id}});
         return Outcome::ack;
     }
     const Failure& failure = result.error();
     if (!failure.transient()) {
-        store_.set(n.job_id, Channel::email, "failed", failure.detail);
+        store_.set(n.key, Channel::email, "failed", failure.detail);
         emails_.with({"refused"}).inc();
-        log::warn("the SMTP server refused the e-mail for good", {{"job_id", n.job_id}, {"error", failure.detail}});
+        log::warn("the SMTP server refused the e-mail for good", {{"key", n.key}, {"error", failure.detail}});
         return Outcome::ack;
     }
-    log::warn("e-mail not sent", {{"job_id", n.job_id}, {"attempt", n.attempt}, {"error", failure.detail}});
-    store_.set(n.job_id, Channel::email, "queued", failure.detail);  // released: the retry claims it again
+    log::warn("e-mail not sent", {{"key", n.key}, {"attempt", n.attempt}, {"error", failure.detail}});
+    store_.set(n.key, Channel::email, "queued", failure.detail);  // released: the retry claims it again
     if (retries.exhausted(n.attempt)) {
-        log::error("giving up after the last attempt: dead-lettered", {{"job_id", n.job_id}, {"attempt", n.attempt}});
-        store_.set(n.job_id, Channel::email, "failed",
+        log::error("giving up after the last attempt: dead-lettered", {{"key", n.key}, {"attempt", n.attempt}});
+        store_.set(n.key, Channel::email, "failed",
                    "gave up after " + std::to_string(n.attempt) + " attempts: " + failure.detail);
         emails_.with({"gave_up"}).inc();
         return Outcome::dead_letter;
@@ -249,6 +312,49 @@ Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
     }
     const messages::WebhookTask& task = parsed.value();
     if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
+    // One delivery per receiver at a time, none to a receiver resting after a failure: the others go on meanwhile.
+    const std::string receiver = receiver_of(task.callback_url);
+    if (!receivers_.enter(receiver, ReceiverGate::Clock::now())) {
+        webhooks_.with({"receiver_busy"}).inc();
+        return webhook_retries_.later(delivery);
+    }
+    bool receiver_failed = false;
+    struct Leave {
+        ReceiverGate& gate;
+        const std::string& receiver;
+        const bool& failed;
+        ~Leave() { gate.leave(receiver, failed, ReceiverGate::Clock::now()); }
+    } leave{receivers_, receiver, receiver_failed};
+    return deliver(task, delivery, receiver_failed);
+}
+
+Result<std::vector<std::string>, Failure> Notifier::owner_secrets(const std::string& username) {
+    outbound::Options options;
+    options.connect_timeout = 5s;
+    options.timeout = 5s;
+    outbound::Transfer transfer(config_.auth_url + "/webhook-secrets?username=" + outbound::query_escape(username),
+                                options);
+    std::string body;
+    transfer.collect_body(body, 64 * 1024);
+    auto status = transfer.perform();
+    auto failed = [](mp3c::Outcome outcome, std::string detail) {
+        Failure f;
+        f.outcome = outcome;
+        f.detail = std::move(detail);
+        return f;
+    };
+    if (!status) return failed(mp3c::Outcome::transient, "auth unavailable: " + status.error().detail);
+    if (status.value() == 404) return failed(mp3c::Outcome::permanent, "the job's owner no longer exists");
+    if (status.value() != 200) {
+        return failed(mp3c::Outcome::transient, "auth answered " + std::to_string(status.value()) + " for the secrets");
+    }
+    auto secrets = messages::WebhookSecrets::parse(body);
+    if (!secrets || secrets.value().secrets.empty())
+        return failed(mp3c::Outcome::transient, "auth's secrets unreadable");
+    return std::move(secrets.value().secrets);
+}
+
+Outcome Notifier::deliver(const messages::WebhookTask& task, const amqp::Delivery& delivery, bool& receiver_failed) {
     switch (store_.claim(task.job_id, Channel::webhook, config_.sending_lease)) {
         case NotificationStore::Claim::settled:
             webhooks_.with({"duplicate"}).inc();
@@ -259,13 +365,29 @@ Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
         case NotificationStore::Claim::claimed:
             break;
     }
-    if (config_.webhook.secret.empty()) {
-        store_.set(task.job_id, Channel::webhook, "failed", "webhooks are not configured (no WEBHOOK_SECRET)");
-        webhooks_.with({"not_configured"}).inc();
-        log::warn("webhook not sent: WEBHOOK_SECRET is not set", {{"job_id", task.job_id}});
-        return Outcome::ack;
-    }
-    auto result = deliver_webhook(config_.webhook, task.callback_url, task.payload());  // signed as sent
+    WebhookSigning signing{.id = task.job_id, .timestamp = unix_seconds(), .secrets = {}};
+    bool called = false;  // the receiver was called (not stopped before, at auth)
+    WebhookResult result = [&]() -> WebhookResult {
+        if (task.username.empty() && config_.webhook.secret.empty()) {
+            // A task queued before webhooks were signed per user, with no global secret to sign it.
+            WebhookFailure f;
+            f.outcome = mp3c::Outcome::permanent;
+            f.detail = "the task names no owner whose secret could sign it";
+            return f;
+        }
+        if (!task.username.empty()) {
+            auto secrets = owner_secrets(task.username);
+            if (!secrets) {
+                WebhookFailure f;
+                f.outcome = secrets.error().outcome;
+                f.detail = secrets.error().detail;
+                return f;
+            }
+            signing.secrets = std::move(secrets.value());
+        }
+        called = true;
+        return deliver_webhook(config_.webhook, task.callback_url, task.payload(), signing);
+    }();
     if (result) {
         store_.set(task.job_id, Channel::webhook, "sent");
         webhooks_.with({"delivered"}).inc();
@@ -280,6 +402,7 @@ Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
         return Outcome::ack;
     }
     log::warn("webhook not delivered", {{"job_id", task.job_id}, {"attempt", task.attempt}, {"error", failure.detail}});
+    receiver_failed = called;
     store_.set(task.job_id, Channel::webhook, "queued", failure.detail);  // released: the retry claims it again
     if (webhook_retries_.exhausted(task.attempt)) {
         log::error("giving up after the last attempt: dead-lettered",

@@ -7,6 +7,7 @@
 #include "mp3c/config.hpp"
 #include "mp3c/http.hpp"
 #include "mp3c/log.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/metrics.hpp"
 #include "mp3c/mysql.hpp"
 #include "notification_store.hpp"
@@ -22,6 +23,10 @@ struct NotifierConfig {
     SmtpOptions smtp;
     WebhookOptions webhook;
     std::string public_base_url = "http://localhost:8080";  // download links: PUBLIC_BASE_URL + /jobs/{id}/mp3
+    std::string auth_url = "http://127.0.0.1:5000";         // each user's webhook secrets: GET /webhook-secrets
+    int webhook_workers = 4;                                // deliveries in flight; one per receiver at a time
+    // A receiver that failed (no answer, 5xx, 429) gets no other delivery this long (ReceiverGate).
+    std::chrono::milliseconds receiver_rest{std::chrono::seconds(5)};
     int max_attempts = 10;         // e-mail: transient failures retried this often (5 s, 30 s, then every 120 s)
     int webhook_max_attempts = 6;  // webhooks: the same delays
     // How long a job's "sending" record keeps other deliveries of it from sending too. Longer than one SMTP exchange
@@ -32,13 +37,15 @@ struct NotifierConfig {
 };
 
 // AMQP_*, MYSQL_* (database "notification"), SMTP_* (smtp.hpp), PUBLIC_BASE_URL, MAX_ATTEMPTS (10),
-// WEBHOOK_SECRET, WEBHOOK_ALLOW_PRIVATE (off), WEBHOOK_TIMEOUT (10s), WEBHOOK_MAX_ATTEMPTS (6), SENDING_LEASE
+// AUTH_SVC_ADDRESS, WEBHOOK_WORKERS (4), WEBHOOK_SECRET (deprecated), WEBHOOK_ALLOW_PRIVATE (off), WEBHOOK_TIMEOUT
+// (10s), WEBHOOK_MAX_ATTEMPTS (6), SENDING_LEASE
 // (SMTP_CONNECT_TIMEOUT + SMTP_TIMEOUT + 30s, and longer than WEBHOOK_TIMEOUT), ADMIN_PORT (8082), LOG_LEVEL.
 NotifierConfig load_notifier_config(config::Env& env);
 
 // Consumes `mp3` (finished jobs) and `notification.failed` (failed jobs): one e-mail per job to its owner, and a
 // webhook task on `notification.webhook` when the job has a callback URL; consumes `notification.webhook` to call
-// them. Every message is acked only once its outcome is recorded (docs/messaging.md).
+// them (signed with the owner's secrets, asked of auth), and `notification.account` for auth's account mails. Every
+// message is acked only once its outcome is recorded (docs/messaging.md).
 class Notifier {
   public:
     explicit Notifier(NotifierConfig config);
@@ -55,11 +62,20 @@ class Notifier {
     amqp::Consumer::Outcome handle_done(const amqp::Delivery& delivery);
     amqp::Consumer::Outcome handle_failed(const amqp::Delivery& delivery);
     amqp::Consumer::Outcome handle_webhook(const amqp::Delivery& delivery);
+    amqp::Consumer::Outcome handle_account(const amqp::Delivery& delivery);
 
   private:
     struct Notice;
+    struct Outgoing;
     amqp::Consumer::Outcome notify(const Notice& notice, const amqp::Delivery& delivery, amqp::RetryPolicy& retries);
+    // Sends one mail at most once per key (a job id or an account mail's id), retrying transient SMTP failures.
+    amqp::Consumer::Outcome send_mail(const Outgoing& mail, const amqp::Delivery& delivery, amqp::RetryPolicy& retries);
     void queue_webhook(const Notice& notice);
+    // receiver_failed: the receiver was called and failed transiently (it rests a while: ReceiverGate).
+    amqp::Consumer::Outcome deliver(const messages::WebhookTask& task, const amqp::Delivery& delivery,
+                                    bool& receiver_failed);
+    // The secrets that sign the user's webhooks, asked of auth; a failure says whether asking again can help.
+    Result<std::vector<std::string>, Failure> owner_secrets(const std::string& username);
 
     NotifierConfig config_;
     std::shared_ptr<metrics::Registry> registry_;
@@ -72,6 +88,8 @@ class Notifier {
     amqp::RetryPolicy mp3_retries_;
     amqp::RetryPolicy failed_retries_;
     amqp::RetryPolicy webhook_retries_;
+    amqp::RetryPolicy account_retries_;
+    ReceiverGate receivers_;
     std::vector<std::unique_ptr<amqp::Consumer>> consumers_;
 
     metrics::Family<metrics::Counter>& emails_;

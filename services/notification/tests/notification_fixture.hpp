@@ -4,11 +4,14 @@
 // private AMQP namespace and a recipient address of its own per test, so tests can run side by side.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 
+#include "auth_app.hpp"
+#include "auth_test_config.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/http.hpp"
 #include "mp3c/storage.hpp"
@@ -88,10 +91,48 @@ class NotificationTest : public ::testing::Test {
     NotificationTest()
         : server_(testing::mysql_server()),
           database_(server_),
+          auth_database_(server_),
           topology_(amqp::Topology::with_prefix("nt" + crypto::random_hex(4) + ".")),
           recipient_("user-" + crypto::random_hex(4) + "@example.com") {}
 
-    ~NotificationTest() override { notifier_.reset(); }
+    ~NotificationTest() override {
+        notifier_.reset();
+        auth_http_.reset();
+        auth_.reset();
+    }
+
+    // The real auth service, in-process on its own database, with the test's recipient as a user: webhooks are
+    // signed with the secrets it keeps for each user.
+    void start_auth() {
+        if (auth_) return;
+        auto c = auth::test::auth_test_config(auth_database_.options(), "notification-test-jwt-secret-0123456789ab");
+        c.amqp.url = env_or_throw("MP3C_TEST_AMQP_URL");
+        c.topology = topology_;
+        auth_ = std::make_unique<auth::AuthApp>(c);
+        ASSERT_TRUE(auth_->schema().wait_ready(30s));
+        auth_http_ = std::make_unique<http::Server>(c.server, auth_->router(), auth_->registry(), auth_->readiness());
+        auth_port_ = auth_http_->start();
+        add_user(recipient_);
+    }
+
+    void add_user(const std::string& email) {
+        mysql::Pool pool(auth_database_.options());
+        auth::UserStore users(pool);
+        ASSERT_TRUE(users.create(email, "$argon2id$unused", auth::Role::user).ok());
+    }
+
+    // The secrets that sign the user's webhooks now, as auth gives them to the notification service.
+    std::vector<std::string> webhook_secrets(const std::string& user) {
+        mysql::Pool pool(auth_database_.options());
+        auth::UserStore users(pool);
+        auth::WebhookSecretStore secrets(pool);
+        return secrets.signing(static_cast<uint64_t>(users.find_by_email(user)->id));
+    }
+    void rotate_webhook_secret(const std::string& user) {
+        mysql::Pool pool(auth_database_.options());
+        auth::UserStore users(pool);
+        auth::WebhookSecretStore(pool).rotate(static_cast<uint64_t>(users.find_by_email(user)->id), 3600s);
+    }
 
     NotifierConfig config() {
         NotifierConfig c;
@@ -111,10 +152,12 @@ class NotificationTest : public ::testing::Test {
         c.webhook.secret = "webhook-test-secret";
         c.webhook.allow_private = true;  // the test receiver listens on 127.0.0.1
         c.webhook.timeout = 5s;
+        c.auth_url = "http://127.0.0.1:" + std::to_string(auth_port_);
         return c;
     }
 
     void start(std::function<void(NotifierConfig&)> adjust = nullptr) {
+        start_auth();
         auto c = config();
         if (adjust) adjust(c);
         notifier_ = std::make_unique<Notifier>(c);
@@ -200,9 +243,13 @@ class NotificationTest : public ::testing::Test {
 
     testing::MysqlServer server_;
     testing::TemporaryDatabase database_;
+    testing::TemporaryDatabase auth_database_;
     amqp::Topology topology_;
     std::string recipient_;
     std::unique_ptr<Notifier> notifier_;
+    std::unique_ptr<auth::AuthApp> auth_;
+    std::unique_ptr<http::Server> auth_http_;
+    uint16_t auth_port_ = 0;
 };
 
 // A webhook receiver on 127.0.0.1 that records what it gets and answers with a chosen status.
@@ -211,8 +258,15 @@ class WebhookReceiver {
     explicit WebhookReceiver(int status = 204) : status_(status) {
         http::Router router;
         router.add("POST", "/hook", [this](http::Request& r) {
-            std::lock_guard lock(mutex_);
-            calls_.push_back({r.body, std::string(r.headers.get("X-Mp3converter-Signature").value_or(""))});
+            std::unique_lock lock(mutex_);
+            auto header = [&](const char* name) { return std::string(r.headers.get(name).value_or("")); };
+            calls_.push_back({r.body, header("X-Mp3converter-Signature"), header("webhook-id"),
+                              header("webhook-timestamp"), header("webhook-signature")});
+            ++in_flight_;
+            max_in_flight_ = std::max(max_in_flight_, in_flight_);
+            changed_.notify_all();
+            changed_.wait(lock, [&] { return !holding_; });  // a receiver that hangs until released
+            --in_flight_;
             return http::Response::json(status_, nlohmann::json::object());
         });
         http::ServerOptions o;
@@ -224,16 +278,38 @@ class WebhookReceiver {
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
     struct Call {
         std::string body;
-        std::string signature;
+        std::string signature;                  // the deprecated X-Mp3converter-Signature
+        std::string id, timestamp, signatures;  // Standard Webhooks
     };
     std::vector<Call> calls() {
         std::lock_guard lock(mutex_);
         return calls_;
     }
+    // While held, every call waits (a receiver that hangs); release() lets them answer.
+    void hold() {
+        std::lock_guard lock(mutex_);
+        holding_ = true;
+    }
+    void release() {
+        std::lock_guard lock(mutex_);
+        holding_ = false;
+        changed_.notify_all();
+    }
+    int max_in_flight() {
+        std::lock_guard lock(mutex_);
+        return max_in_flight_;
+    }
+    ~WebhookReceiver() {
+        release();
+        server_.reset();
+    }
 
   private:
     int status_;
     std::mutex mutex_;
+    std::condition_variable changed_;
+    bool holding_ = false;
+    int in_flight_ = 0, max_in_flight_ = 0;
     std::vector<Call> calls_;
     std::unique_ptr<http::Server> server_;
     uint16_t port_ = 0;

@@ -148,8 +148,22 @@ TEST_F(NotificationTest, WebhookIsSignedAndCarriesTheDocumentedFields) {
     publish("", topology_.mp3_queue, message.dump());
     ASSERT_TRUE(eventually([&] { return receiver.calls().size() == 1; }));
     auto call = receiver.calls()[0];
+    EXPECT_EQ(call.id, job) << "the same for every attempt: receivers drop repeats by it";
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    EXPECT_TRUE(
+        verify_standard_webhook(webhook_secrets(recipient_), call.id, call.timestamp, call.signatures, call.body, now))
+        << "signed with the job owner's secret: " << call.signatures;
+    EXPECT_EQ(call.signatures.find(' '), std::string::npos) << "one secret, one signature";
+    // Another user's secret does not verify it: one tenant cannot be sent validly signed events about another's jobs.
+    add_user("someone-else@example.com");
+    EXPECT_FALSE(verify_standard_webhook(webhook_secrets("someone-else@example.com"), call.id, call.timestamp,
+                                         call.signatures, call.body, now));
+    // Replayed later, it is refused by a receiver that checks the window.
+    EXPECT_FALSE(verify_standard_webhook(webhook_secrets(recipient_), call.id, call.timestamp, call.signatures,
+                                         call.body, now + 3600));
     EXPECT_EQ(call.signature, "sha256=" + crypto::to_hex(crypto::hmac_sha256("webhook-test-secret", call.body)))
-        << "the receiver can verify the body with the shared secret";
+        << "the deprecated global signature too, while WEBHOOK_SECRET is set";
     auto body = nlohmann::json::parse(call.body);
     EXPECT_EQ(body, nlohmann::json({{"job_id", job},
                                     {"status", "done"},
@@ -161,6 +175,83 @@ TEST_F(NotificationTest, WebhookIsSignedAndCarriesTheDocumentedFields) {
     publish("", topology_.mp3_queue, message.dump());  // redelivered: neither is repeated
     ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
     EXPECT_EQ(receiver.calls().size(), 1u);
+}
+
+TEST_F(NotificationTest, WithoutTheGlobalSecretWebhooksAreSignedPerUserOnly) {
+    WebhookReceiver receiver;
+    start([](NotifierConfig& c) { c.webhook.secret.clear(); });
+    rotate_webhook_secret(recipient_);  // during the overlap both secrets sign
+    auto message = done_message(storage::new_id());
+    message["callback_url"] = receiver.url();
+    publish("", topology_.mp3_queue, message.dump());
+    ASSERT_TRUE(eventually([&] { return receiver.calls().size() == 1; }));
+    auto call = receiver.calls()[0];
+    EXPECT_TRUE(call.signature.empty()) << "no deprecated header without WEBHOOK_SECRET";
+    auto secrets = webhook_secrets(recipient_);
+    ASSERT_EQ(secrets.size(), 2u);
+    const int64_t now = std::stoll(call.timestamp);
+    EXPECT_NE(call.signatures.find(' '), std::string::npos) << call.signatures;
+    EXPECT_TRUE(verify_standard_webhook({secrets[0]}, call.id, call.timestamp, call.signatures, call.body, now))
+        << "a receiver that switched to the new secret";
+    EXPECT_TRUE(verify_standard_webhook({secrets[1]}, call.id, call.timestamp, call.signatures, call.body, now))
+        << "a receiver that has not switched yet";
+}
+
+TEST_F(NotificationTest, AHangingReceiverDoesNotHoldBackAnothers) {
+    WebhookReceiver hanging, healthy;
+    hanging.hold();
+    start([](NotifierConfig& c) {
+        c.webhook_workers = 2;
+        c.webhook.timeout = 45s;  // longer than the wait below: only the gate lets the healthy one through in time
+    });
+    for (int i = 0; i < 4; ++i) {
+        auto message = done_message(storage::new_id());
+        message["callback_url"] = hanging.url();
+        publish("", topology_.mp3_queue, message.dump());
+    }
+    ASSERT_TRUE(eventually([&] { return hanging.calls().size() == 1; }));
+    auto message = done_message(storage::new_id());
+    message["callback_url"] = healthy.url();
+    publish("", topology_.mp3_queue, message.dump());
+    // Delivered while the hanging receiver still holds its first call: no worker waits on that receiver but one.
+    EXPECT_TRUE(eventually([&] { return healthy.calls().size() == 1; }, 20s));
+    EXPECT_EQ(hanging.max_in_flight(), 1) << "one delivery at a time to a receiver";
+    hanging.release();
+    EXPECT_TRUE(eventually([&] { return hanging.calls().size() == 4; }, 60s)) << "the others follow, later";
+    EXPECT_EQ(hanging.max_in_flight(), 1);
+}
+
+TEST_F(NotificationTest, AccountMailsAreSentOnceWithTheirLinks) {
+    start();
+    messages::AccountMail verify{.mail_id = crypto::random_hex(12),
+                                 .kind = messages::AccountMail::Kind::verify_email,
+                                 .email = recipient_,
+                                 .token = "tok-" + crypto::random_hex(8),
+                                 .expires_at = 2000000000};
+    publish("", topology_.notification_account_queue, verify.to_body());
+    publish("", topology_.notification_account_queue, verify.to_body());  // redelivered: sent once
+    ASSERT_TRUE(eventually([&] { return mails().size() == 1; }));
+    std::string text = mails()[0].part("text/plain; charset=utf-8");
+    EXPECT_NE(text.find("https://mp3converter.com/verify?token=" + verify.token), std::string::npos) << text;
+    EXPECT_NE(text.find("2033-05-18 03:33 UTC"), std::string::npos) << "when the link stops working: " << text;
+    EXPECT_EQ(mails()[0].header("Subject"), "Activate your mp3converter account");
+
+    messages::AccountMail reset = verify;
+    reset.mail_id = crypto::random_hex(12);
+    reset.kind = messages::AccountMail::Kind::reset_password;
+    publish("", topology_.notification_account_queue, reset.to_body());
+    messages::AccountMail notice{.mail_id = crypto::random_hex(12),
+                                 .kind = messages::AccountMail::Kind::registration_attempt,
+                                 .email = recipient_};
+    publish("", topology_.notification_account_queue, notice.to_body());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 3; }));
+    std::string all;
+    for (const auto& m : mails()) all += m.header("Subject") + "\n" + m.part("text/plain; charset=utf-8");
+    EXPECT_NE(all.find("https://mp3converter.com/#reset=" + verify.token), std::string::npos) << all;
+    EXPECT_NE(all.find("Someone tried to sign up with your address"), std::string::npos) << all;
+    EXPECT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
+    publish("", topology_.notification_account_queue, R"({"mail_id":"0123456789abcdef01234567","kind":"x"})");
+    EXPECT_TRUE(eventually([&] { return dead(topology_.notification_account_queue).size() == 1; }));
 }
 
 TEST_F(NotificationTest, WebhookOfAFailedJobCarriesTheError) {
