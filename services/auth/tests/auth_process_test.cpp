@@ -31,12 +31,19 @@ class AuthProcessTest : public ::testing::Test {
     void TearDown() override { testing::harness_ctl("start", "mariadb"); }
 
     std::map<std::string, std::string> env() {
-        return {{"MYSQL_HOST", server_.host},     {"MYSQL_PORT", std::to_string(server_.port)},
-                {"MYSQL_USER", server_.user},     {"MYSQL_PASSWORD", server_.password},
-                {"MYSQL_DB", database_.name()},   {"JWT_SECRET", "process-test-secret-0123456789abcdefgh"},
-                {"ALLOW_REGISTRATION", "true"},   {"PASSWORD_HASH_OPS", "1"},
-                {"PASSWORD_HASH_MEMORY", "8KiB"}, {"BIND_ADDRESS", "127.0.0.1"},
-                {"PORT", std::to_string(port_)}};
+        return {{"MYSQL_HOST", server_.host},
+                {"MYSQL_PORT", std::to_string(server_.port)},
+                {"MYSQL_USER", server_.user},
+                {"MYSQL_PASSWORD", server_.password},
+                {"MYSQL_DB", database_.name()},
+                {"JWT_SECRET", "process-test-secret-0123456789abcdefgh"},
+                {"ALLOW_REGISTRATION", "true"},
+                {"PASSWORD_HASH_OPS", "1"},
+                {"PASSWORD_HASH_MEMORY", "8KiB"},
+                {"BIND_ADDRESS", "127.0.0.1"},
+                {"PORT", std::to_string(port_)},
+                {"AMQP_URL", amqp_url()},
+                {"AMQP_NAME_PREFIX", "ap" + database_.name() + "."}};
     }
 
     std::unique_ptr<Process> start_auth(std::map<std::string, std::string> extra = {}) {
@@ -51,6 +58,12 @@ class AuthProcessTest : public ::testing::Test {
         auto e = env();
         e["PASSWORD_HASH_OPS"] = "1";
         return testing::run_command(kAdminBinary, args, e, input);
+    }
+
+    static std::string amqp_url() {
+        const char* url = std::getenv("MP3C_TEST_AMQP_URL");
+        if (url == nullptr) throw std::runtime_error("MP3C_TEST_AMQP_URL not set: run under scripts/with-servers");
+        return url;
     }
 
     int register_user(const std::string& email, const std::string& password) {
@@ -96,7 +109,7 @@ TEST_F(AuthProcessTest, LogsAreOneJsonObjectPerLine) {
 TEST_F(AuthProcessTest, DatabaseOutageGives503AndServiceRecovers) {
     auto auth = start_auth();
     ASSERT_TRUE(eventually([&] { return http_request(port_, "GET", "/readyz").status == 200; }));
-    ASSERT_EQ(register_user("outage@example.com", "outage-password"), 201);
+    ASSERT_EQ(admin({"user", "add", "--email", "outage@example.com"}, "outage-password\n").status, 0);
     ASSERT_EQ(
         http_request(port_, "POST", "/login", {{"Authorization", basic_auth("outage@example.com", "outage-password")}})
             .status,
@@ -132,7 +145,7 @@ TEST_F(AuthProcessTest, StartsWhileTheDatabaseIsDownAndBecomesReadyWhenItReturns
     EXPECT_EQ(register_user("early@example.com", "early-password"), 503);
     testing::harness_ctl("start", "mariadb");
     EXPECT_TRUE(eventually([&] { return http_request(port_, "GET", "/readyz").status == 200; }, 60s));
-    EXPECT_EQ(register_user("early@example.com", "early-password"), 201);
+    EXPECT_EQ(register_user("early@example.com", "early-password"), 202);
 }
 
 TEST_F(AuthProcessTest, SigtermLetsAnInFlightRequestFinishThenExitsZero) {
@@ -158,7 +171,7 @@ TEST_F(AuthProcessTest, SigtermLetsAnInFlightRequestFinishThenExitsZero) {
     ASSERT_TRUE(c.send_raw(body));
     auto response = c.read_response();
     ASSERT_TRUE(response);
-    EXPECT_EQ(response->status, 201) << response->body;
+    EXPECT_EQ(response->status, 202) << response->body;
     EXPECT_EQ(response->header("connection"), "close");
     EXPECT_EQ(auth->wait(30s), 0) << auth->output();
     EXPECT_NE(auth->output().find("\"stopped\""), std::string::npos);

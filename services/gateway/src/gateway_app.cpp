@@ -91,6 +91,18 @@ http::Router GatewayApp::router() {
     r.add("POST", "/logout", [this](Request& q) { return auth_.forward(q, "/logout"); });
     r.add("POST", "/account/password", [this](Request& q) { return auth_.forward(q, "/account/password"); },
           {.max_body_bytes = 16 << 10});
+    for (const char* path : {"/verify", "/verify/resend", "/password-reset", "/password-reset/confirm"}) {
+        r.add("POST", path, [this, path](Request& q) { return auth_.forward(q, path); }, {.max_body_bytes = 16 << 10});
+    }
+    r.add("GET", "/verify", [this](Request& q) { return auth_.follow_verification_link(q); });
+    // The webhook secret is handed only to a token that is still valid here (not signed out, not revoked).
+    for (auto [method, path] :
+         {std::pair{"GET", "/account/webhook-secret"}, std::pair{"POST", "/account/webhook-secret/rotate"}}) {
+        r.add(method, path, [this, path](Request& q) {
+            if (auto caller = authenticator_.authenticate(q); !caller) return caller.error();
+            return auth_.forward(q, path);
+        });
+    }
     uploads_.add_routes(r);
     job_handlers_.add_routes(r);
     downloads_.add_routes(r);

@@ -1,6 +1,7 @@
 #include "gateway_config.hpp"
 
 #include "mp3c/http_config.hpp"
+#include "mp3c/outbound.hpp"
 #include "mp3c/settings.hpp"
 #include "mp3c/token.hpp"
 
@@ -13,9 +14,7 @@ GatewayConfig load_gateway_config(config::Env& env) {
     c.amqp = amqp::options_from_env(env, "gateway");
     c.topology = amqp::topology_from_env(env);
     c.jwt_secret = env.secret(token::settings::kJwtSecret, token::Signer::kMinimumSecretLength);
-    std::string auth = env.text(settings::kAuthAddress);
-    c.auth_url = auth.find("://") == std::string::npos ? "http://" + auth : auth;
-    while (!c.auth_url.empty() && c.auth_url.back() == '/') c.auth_url.pop_back();
+    c.auth_url = outbound::service_url(env.text(settings::kAuthAddress));
     c.download_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kDownloadLinkTtl));
     c.auth_timeout = env.duration(settings::kAuthTimeout);
     c.revocation_poll_interval = env.duration(settings::kRevocationPollInterval);

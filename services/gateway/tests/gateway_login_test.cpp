@@ -25,6 +25,9 @@ class GatewayLoginTest : public GatewayTest {
 
     void SetUp() override {
         auth::AuthConfig config = auth::test::auth_test_config(auth_database_.options(), kSecret);
+        config.allow_registration = true;
+        config.amqp.url = amqp_url();
+        config.topology = topology_;
         config.throttle = {.max_failures_per_account = 5,
                            .max_failures_per_client = 20,
                            .account_slowdown_after = 5,
@@ -65,6 +68,23 @@ class GatewayLoginTest : public GatewayTest {
         auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since);
         std::printf("revocation reached the gateway after %lld ms\n", static_cast<long long>(delay.count()));
         return delay;
+    }
+
+    // The link of the next account mail auth publishes (the notification service would mail it).
+    std::string next_link() {
+        std::vector<nlohmann::json> mails;
+        EXPECT_TRUE(eventually([&] {
+            try {
+                for (auto& m : drain(topology_.notification_account_queue)) mails.push_back(m);
+            } catch (const amqp::Error&) {  // not declared until auth's first mail
+            }
+            return !mails.empty();
+        }));
+        return mails.empty() ? "" : mails[0].value("token", "");
+    }
+
+    HttpResponse post_json(const std::string& target, const nlohmann::json& body) {
+        return testing::http_request(port_, "POST", target, {{"Content-Type", "application/json"}}, body.dump());
     }
 
     testing::TemporaryDatabase auth_database_;
@@ -126,6 +146,66 @@ TEST_F(GatewayLoginTest, DeletingTheUserEndsTheirTokens) {
     auto since = std::chrono::steady_clock::now();
     ASSERT_TRUE(users.remove("owner@example.com"));
     time_until_refused(tok, since);
+}
+
+TEST_F(GatewayLoginTest, TheVerificationLinkActivatesTheAccountAndOpensThePage) {
+    auto signed_up = post_json("/register", {{"email", "newcomer@example.com"}, {"password", "newcomer-password"}});
+    ASSERT_EQ(signed_up.status, 202) << signed_up.body;
+    std::string token = next_link();
+    ASSERT_FALSE(token.empty());
+    auto early =
+        testing::http_request(port_, "POST", "/login",
+                              {{"Authorization", testing::basic_auth("newcomer@example.com", "newcomer-password")},
+                               {"Accept", "application/json"}});
+    EXPECT_EQ(early.status, 403);
+    EXPECT_EQ(early.json()["error"], "email_not_verified");
+
+    auto followed = testing::http_request(port_, "GET", "/verify?token=" + token);
+    EXPECT_EQ(followed.status, 303) << followed.body;
+    EXPECT_EQ(followed.header("location"), "/#verified");
+    EXPECT_EQ(followed.header("referrer-policy"), "no-referrer");
+    EXPECT_EQ(
+        testing::http_request(port_, "POST", "/login",
+                              {{"Authorization", testing::basic_auth("newcomer@example.com", "newcomer-password")}})
+            .status,
+        200);
+    auto again = testing::http_request(port_, "GET", "/verify?token=" + token);
+    EXPECT_EQ(again.header("location"), "/#verify-failed=link_used");
+    auto forged = testing::http_request(port_, "GET", "/verify?token=%3Cscript%3E");
+    EXPECT_EQ(forged.header("location"), "/#verify-failed=invalid_link") << "nothing of the request in the address";
+    auto as_json = testing::http_request(port_, "GET", "/verify?token=" + token, {{"Accept", "application/json"}});
+    EXPECT_EQ(as_json.status, 410);
+    EXPECT_EQ(as_json.json()["error"], "link_used");
+}
+
+TEST_F(GatewayLoginTest, AForgottenPasswordIsResetThroughTheMailedLink) {
+    std::string tok = signed_in();
+    auto asked = post_json("/password-reset", {{"email", "owner@example.com"}});
+    ASSERT_EQ(asked.status, 202) << asked.body;
+    EXPECT_EQ(post_json("/password-reset", {{"email", "stranger@example.com"}}).body, asked.body);
+    std::string link = next_link();
+    auto reset = post_json("/password-reset/confirm", {{"token", link}, {"new_password", "a-brand-new-password"}});
+    ASSERT_EQ(reset.status, 200) << reset.body;
+    time_until_refused(tok, std::chrono::steady_clock::now());
+    EXPECT_EQ(login(kOwner, "the-owners-password").status, 401);
+    EXPECT_EQ(login(kOwner, "a-brand-new-password").status, 200);
+    EXPECT_EQ(post_json("/password-reset/confirm", {{"token", link}, {"new_password", "yet-another-password"}}).status,
+              410);
+}
+
+TEST_F(GatewayLoginTest, TheWebhookSecretIsHandedOnlyToAValidToken) {
+    std::string tok = signed_in();
+    auto secret = get("/account/webhook-secret", tok);
+    ASSERT_EQ(secret.status, 200) << secret.body;
+    EXPECT_EQ(secret.json()["secret"].get<std::string>().rfind("whsec_", 0), 0u);
+    auto rotated = testing::http_request(port_, "POST", "/account/webhook-secret/rotate", bearer(tok));
+    ASSERT_EQ(rotated.status, 200) << rotated.body;
+    EXPECT_NE(rotated.json()["secret"], secret.json()["secret"]);
+    ASSERT_EQ(testing::http_request(port_, "POST", "/logout", bearer(tok)).status, 204);
+    time_until_refused(tok, std::chrono::steady_clock::now());
+    EXPECT_EQ(get("/account/webhook-secret", tok).status, 401) << "a signed-out token gets no secret";
+    EXPECT_EQ(testing::http_request(port_, "GET", "/webhook-secrets?username=owner%40example.com").status, 404)
+        << "auth's internal list of secrets is not reachable through the gateway";
 }
 
 }  // namespace
