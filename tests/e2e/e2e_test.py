@@ -153,11 +153,26 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(status, 200, body)
         return body.decode().strip()
 
+    def link_mailed_to(self, email, pattern):
+        """The first link matching pattern in a mail to email (maildev), waiting for it."""
+        def find():
+            for m in self.stack.mails():
+                if any(t.get("address") == email for t in m.get("to", [])):
+                    found = re.search(pattern, m.get("text", ""))
+                    if found:
+                        return found.group(0)
+            return None
+        return eventually(find, 60, f"a mail to {email} with {pattern}")
+
     def register(self, email, password="e2e-password-1"):
+        """Signs up as a person does: the answer, the mail in maildev, its link, then sign-in."""
         status, body, _ = http("POST", self.stack.gateway + "/register",
                                body=json.dumps({"email": email, "password": password}).encode(),
                                headers={"Content-Type": "application/json"})
-        self.assertIn(status, (201, 409), body)
+        self.assertEqual(status, 202, body)
+        link = self.link_mailed_to(email, r"https?://\S+/verify\?token=[A-Za-z0-9_-]+")
+        status, body, _ = http("GET", link, headers={"Accept": "application/json"})
+        self.assertEqual(status, 200, body)
         return self.login(email, password)
 
     def curl_upload(self, token, path):
@@ -176,6 +191,22 @@ class EndToEnd(unittest.TestCase):
     def mails_for(self, job_id):
         return [m for m in self.stack.mails() if job_id in json.dumps(m.get("headers", {})) or
                 job_id in m.get("text", "")]
+
+    def test_forgotten_password_is_reset_through_the_mailed_link(self):
+        email = f"e2e-reset-{os.getpid()}@example.com"
+        old_token = self.register(email)
+        status, body, _ = http("POST", self.stack.gateway + "/password-reset", body=json.dumps({"email": email}).encode(),
+                               headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 202, body)
+        link = self.link_mailed_to(email, r"https?://\S+/#reset=[A-Za-z0-9_-]+")
+        status, body, _ = http("POST", self.stack.gateway + "/password-reset/confirm",
+                               body=json.dumps({"token": link.split("#reset=")[1],
+                                                "new_password": "e2e-new-password"}).encode(),
+                               headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 200, body)
+        self.login(email, "e2e-new-password")
+        eventually(lambda: http("GET", self.stack.gateway + "/jobs", token=old_token)[0] == 401, 30,
+                   "the old token to be refused after the reset")
 
     # The original tutorial's three commands, verbatim in form.
     def test_original_flow_with_curl(self):

@@ -45,10 +45,32 @@ function stack(command) {
   }
 }
 
+// The first link matching `pattern` in a mail to `email`, from maildev's inbox (the stack's mail catcher), waiting.
+async function linkMailedTo(email, pattern) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const mails = await (await fetch(`http://127.0.0.1:${env.MAILDEV_PORT}/email`)).json();
+      for (const m of mails) {
+        if (!(m.to || []).some((t) => t.address === email)) continue;
+        const found = (m.text || "").match(pattern);
+        if (found) return found[0];
+      }
+    } catch {}
+    assert.ok(Date.now() < deadline, `no mail to ${email} with ${pattern}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+const VERIFY_LINK = /https?:\/\/\S+\/verify\?token=[A-Za-z0-9_-]+/;
+const RESET_LINK = /https?:\/\/\S+\/#reset=[A-Za-z0-9_-]+/;
+
+// Signs up through the API and follows the mailed link, as a person does from the mail.
 async function register(email, password) {
   const r = await fetch(`${base}/register`, { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ email, password }) });
-  assert.equal(r.status, 201, await r.text());
+  assert.equal(r.status, 202, await r.text());
+  const verified = await fetch(await linkMailedTo(email, VERIFY_LINK), { headers: { Accept: "application/json" } });
+  assert.equal(verified.status, 200, await verified.text());
 }
 
 function makeVideo(file, seconds = 4) {
@@ -71,7 +93,6 @@ try {
   stack("start");
   log(`stack started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const alice = `alice-${process.pid}@example.com`, bob = `bob-${process.pid}@example.com`, password = "web-test-password";
-  await register(alice, password);
   await register(bob, password);
 
   browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"] });
@@ -82,6 +103,24 @@ try {
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
   page.on("dialog", (d) => d.accept());
   await page.goto(base + "/");
+
+  // Sign-up in the page: the account waits for the mailed link; signing in before says so and offers a new link.
+  await page.getByTestId("register-toggle").click();
+  await page.getByTestId("register-email").fill(alice);
+  await page.getByTestId("register-password").fill(password);
+  await page.getByTestId("register-submit").click();
+  await page.getByTestId("auth-notice").waitFor({ state: "visible" });
+  assert.match(await page.getByTestId("auth-notice").innerText(), /check your e-mail/i);
+  await signIn(page, alice, password);
+  await page.getByTestId("resend-verification").waitFor({ state: "visible" });
+  assert.match(await page.getByTestId("signin-error").innerText(), /not active yet/i);
+  consoleErrors.length = 0;  // the browser logs the expected 403 itself
+  const verifyLink = await linkMailedTo(alice, VERIFY_LINK);
+  await page.goto(verifyLink);  // as from the mail: the gateway activates the account and opens the page
+  await page.getByTestId("auth-notice").waitFor({ state: "visible" });
+  assert.match(await page.getByTestId("auth-notice").innerText(), /confirmed/i);
+  assert.equal(await page.evaluate(() => location.hash), "", "the link's outcome is not left in the address bar");
+  log("signed up in the page, activated by the mailed link");
 
   // A wrong password shows the error, in words.
   await signIn(page, alice, "not-the-password");
@@ -166,6 +205,29 @@ try {
   assert.equal(await page.locator('[data-testid="job-row"]').count(), 1, "bob sees only his job");
   log("second user sees nothing of the first");
 
+  // A forgotten password: ask in the page, follow the mailed link (in a new tab, as from a mail program), choose a
+  // new one, and be signed in with it; the old one no longer works.
+  await page.getByTestId("signout").click();
+  await page.getByTestId("forgot-toggle").click();
+  await page.getByTestId("forgot-email").fill(bob);
+  await page.getByTestId("forgot-submit").click();
+  await page.getByTestId("auth-notice").waitFor({ state: "visible" });
+  assert.match(await page.getByTestId("auth-notice").innerText(), /link to set a new password/i);
+  const resetPage = await context.newPage();
+  resetPage.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await resetPage.goto(await linkMailedTo(bob, RESET_LINK));
+  await resetPage.getByTestId("reset-password").fill("bobs-new-password");
+  assert.equal(await resetPage.evaluate(() => location.hash), "", "the reset token is not left in the address bar");
+  await resetPage.getByTestId("reset-submit").click();
+  await resetPage.getByTestId("user-email").waitFor();
+  assert.equal((await resetPage.getByTestId("user-email").innerText()).trim(), bob);
+  assert.equal((await fetch(`${base}/login`, { method: "POST",
+    headers: { Authorization: "Basic " + Buffer.from(`${bob}:${password}`).toString("base64") } })).status, 401);
+  await resetPage.close();
+  await signIn(page, bob, "bobs-new-password");
+  await page.getByTestId("user-email").waitFor();
+  log("forgotten password reset through the mailed link");
+
   // Narrow screens get the same page.
   await page.setViewportSize({ width: 360, height: 740 });
   assert.ok(await page.getByTestId("dropzone").isVisible());
@@ -174,6 +236,7 @@ try {
 } catch (e) {
   failed = true;
   console.error(e);
+  try { console.error("page:", await browser?.contexts()[0]?.pages()[0]?.locator("main").innerText()); } catch {}
 } finally {
   if (browser) await browser.close();
   try { stack("stop"); } catch (e) { console.error(e); }

@@ -233,6 +233,9 @@ function collectElements() {
   const byId = (id) => document.getElementById(id);
   Object.assign(ui, {
     authView: byId('auth-view'), authTitle: byId('auth-title'), authError: byId('auth-error'),
+    authNotice: byId('auth-notice'), resendArea: byId('resend-area'), resendVerification: byId('resend-verification'),
+    forgotToggle: byId('forgot-toggle'), forgotForm: byId('forgot-form'), forgotEmail: byId('forgot-email'),
+    resetForm: byId('reset-form'), resetPassword: byId('reset-password'),
     signinForm: byId('signin-form'), signinEmail: byId('signin-email'),
     registerForm: byId('register-form'), registerEmail: byId('register-email'), registerToggle: byId('register-toggle'),
     userArea: byId('user-area'), userEmail: byId('user-email'), signout: byId('signout'),
@@ -260,6 +263,20 @@ function wireEvents() {
     setAuthMode(state.authMode === 'signin' ? 'register' : 'signin');
     (state.authMode === 'register' ? ui.registerEmail : ui.signinEmail).focus();
   });
+  ui.forgotToggle.addEventListener('click', () => {
+    setAuthMode('forgot');
+    ui.forgotEmail.value = ui.signinEmail.value;
+    ui.forgotEmail.focus();
+  });
+  ui.forgotForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitAuthForm(ui.forgotForm, requestPasswordReset);
+  });
+  ui.resetForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submitAuthForm(ui.resetForm, (_email, password) => confirmPasswordReset(password));
+  });
+  ui.resendVerification.addEventListener('click', resendVerification);
   ui.signout.addEventListener('click', signOut);
 
   // Choosing a value implies its mode, so picking "320" does not silently upload at the VBR setting.
@@ -285,12 +302,17 @@ function wireEvents() {
 function init() {
   collectElements();
   wireEvents();
+  // The mailed links land here: /#reset=<token> (set a new password), /#verified and /#verify-failed=<why>.
+  const link = takeAccountLink();
   const saved = loadSession();
-  if (saved) {
+  if (saved && !link) {
     startSession(saved);
   } else {
-    setAuthMode('signin');
+    setAuthMode(link?.mode || 'signin');
     ui.authView.hidden = false;
+    if (link?.notice) setAuthNotice(link.notice);
+    if (link?.error) setAuthError(link.error);
+    (link?.mode === 'reset' ? ui.resetPassword : ui.signinEmail).focus();
   }
 }
 

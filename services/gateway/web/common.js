@@ -31,6 +31,8 @@ const state = {
   expiryTimer: 0,
   pollInFlight: false,
   authMode: 'signin',
+  resetToken: null, // the secret of a mailed password-reset link (#reset=), until it is used
+  unverifiedEmail: null, // the address of a sign-in refused as not yet activated (for "send the link again")
 };
 
 const ui = {};

@@ -173,22 +173,65 @@ function actionErrorText(response, body, fallback) {
 
 function setAuthError(text) {
   ui.authError.textContent = text;
+  if (text) ui.authNotice.textContent = '';
 }
 
+function setAuthNotice(text) {
+  ui.authNotice.textContent = text;
+  if (text) ui.authError.textContent = '';
+}
+
+const AUTH_TITLES = {
+  signin: 'Sign in', register: 'Create an account', forgot: 'Forgotten password', reset: 'Choose a new password',
+};
+
+/** Shows one of the forms: signin, register, forgot (ask for a reset link) or reset (the link's new password). */
 function setAuthMode(mode) {
   state.authMode = mode;
-  const register = mode === 'register';
-  ui.signinForm.hidden = register;
-  ui.registerForm.hidden = !register;
-  ui.authTitle.textContent = register ? 'Create an account' : 'Sign in';
-  ui.registerToggle.textContent = register ? 'I already have an account' : 'Create an account';
-  ui.registerToggle.setAttribute('aria-expanded', String(register));
+  ui.signinForm.hidden = mode !== 'signin';
+  ui.registerForm.hidden = mode !== 'register';
+  ui.forgotForm.hidden = mode !== 'forgot';
+  ui.resetForm.hidden = mode !== 'reset';
+  ui.authTitle.textContent = AUTH_TITLES[mode];
+  ui.registerToggle.textContent = mode === 'signin' ? 'Create an account' : 'Back to sign in';
+  ui.registerToggle.setAttribute('aria-expanded', String(mode === 'register'));
+  ui.resendArea.hidden = true;
   setAuthError('');
+  setAuthNotice('');
+}
+
+const LINK_FAILURES = {
+  link_used: 'This activation link was used already. If it was you, your account is active: sign in.',
+  link_expired: 'This activation link has expired. Sign in to ask for a new one.',
+  invalid_link: 'This activation link is not valid. Copy the whole link from the mail, or sign in to ask for a new one.',
+};
+
+/** Reads (and removes from the address bar) what a mailed link brought: { mode, notice, error, resetToken }. */
+function takeAccountLink() {
+  const hash = location.hash;
+  let link = null;
+  if (hash.startsWith('#reset=')) {
+    state.resetToken = hash.slice('#reset='.length);
+    link = { mode: 'reset' };
+  } else if (hash === '#verified') {
+    link = { mode: 'signin', notice: 'Your e-mail address is confirmed and your account is active. Sign in.' };
+  } else if (hash.startsWith('#verify-failed=')) {
+    const why = hash.slice('#verify-failed='.length);
+    link = { mode: 'signin', error: LINK_FAILURES[why] || 'The account could not be activated right now; try the link again later.' };
+  }
+  // The token must not stay in the address bar, the history or a bookmark.
+  if (link) history.replaceState(null, '', location.pathname + location.search);
+  return link;
 }
 
 function loginErrorText(response, body) {
   switch (response.status) {
     case 401: return 'Wrong e-mail address or password.';
+    case 403:
+      if (body?.error === 'email_not_verified') {
+        return 'Your account is not active yet: follow the link in the mail we sent you when you signed up.';
+      }
+      return sentence(body?.message) || 'Signing in is not allowed.';
     case 429: {
       const wait = retryAfterSeconds(response.headers.get('Retry-After'));
       return `Too many failed sign-ins. Try again ${wait ? `in ${formatWait(wait)}` : 'later'}.`;
@@ -205,7 +248,14 @@ async function signIn(email, password) {
     cache: 'no-store',
   });
   const body = await readJson(response);
-  if (!response.ok || typeof body?.token !== 'string') throw new UserError(loginErrorText(response, body));
+  if (!response.ok || typeof body?.token !== 'string') {
+    const error = new UserError(loginErrorText(response, body));
+    if (body?.error === 'email_not_verified') {
+      state.unverifiedEmail = email;
+      error.afterShown = () => { ui.resendArea.hidden = false; };
+    }
+    throw error;
+  }
   const expiresAt = body.expires_at || new Date(Date.now() + (body.expires_in || 0) * 1000).toISOString();
   startSession({ token: body.token, email: emailFromToken(body.token) || email, expires_at: expiresAt });
 }
@@ -213,29 +263,75 @@ async function signIn(email, password) {
 function registerErrorText(response, body) {
   switch (response.status) {
     case 404: return 'Creating accounts is turned off on this server. Ask its administrator for an account.';
-    case 409: return 'An account with this e-mail address already exists. Sign in instead.';
     case 503: return unavailableText(response, 'Creating accounts');
     default: return sentence(body?.message) || `Creating the account failed (HTTP ${response.status}).`;
   }
 }
 
-/** Create the account, then sign in with the same credentials. */
-async function register(email, password) {
-  const response = await fetch('/register', {
+/** POST of a small JSON body to an account endpoint (no session). */
+function postAccount(path, body) {
+  return fetch(path, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({ email, password }),
+    body: JSON.stringify(body),
     cache: 'no-store',
   });
-  if (response.status !== 201) throw new UserError(registerErrorText(response, await readJson(response)));
-  await signIn(email, password);
+}
+
+/** Asks for the account; the server mails the link that activates it (the same answer for a taken address). */
+async function register(email, password) {
+  const response = await postAccount('/register', { email, password });
+  if (response.status !== 202) throw new UserError(registerErrorText(response, await readJson(response)));
+  setAuthMode('signin');
+  ui.signinEmail.value = email;
+  setAuthNotice(`Check your e-mail: we sent a link to ${email} that activates the account. ` +
+    'Follow it, then sign in here.');
+}
+
+async function resendVerification() {
+  const email = state.unverifiedEmail || ui.signinEmail.value.trim();
+  const response = await postAccount('/verify/resend', { email }).catch(() => null);
+  ui.resendArea.hidden = true;
+  if (response?.status === 202) setAuthNotice(`A new activation link is on its way to ${email}.`);
+  else setAuthError('The link could not be sent right now; try again later.');
+}
+
+async function requestPasswordReset(email) {
+  const response = await postAccount('/password-reset', { email });
+  if (response.status !== 202) {
+    const body = await readJson(response);
+    throw new UserError(response.status === 503 ? unavailableText(response, 'Password reset')
+      : sentence(body?.message) || `The link could not be sent (HTTP ${response.status}).`);
+  }
+  setAuthMode('signin');
+  ui.signinEmail.value = email;
+  setAuthNotice(`If ${email} has an account, a mail with a link to set a new password is on its way to it. ` +
+    'The link works once, for a short while.');
+}
+
+const RESET_FAILURES = {
+  link_used: 'This link was used already. Ask for a new one with "Forgot your password?".',
+  link_expired: 'This link has expired. Ask for a new one with "Forgot your password?".',
+  invalid_link: 'This link is not valid. Copy the whole link from the mail, or ask for a new one.',
+};
+
+/** Sets the new password with the mailed link's token, then signs in with it. */
+async function confirmPasswordReset(password) {
+  const response = await postAccount('/password-reset/confirm', { token: state.resetToken || '', new_password: password });
+  const body = await readJson(response);
+  if (response.status !== 200) {
+    throw new UserError(RESET_FAILURES[body?.error] || sentence(body?.message) ||
+      `The password could not be changed (HTTP ${response.status}).`);
+  }
+  state.resetToken = null;
+  await signIn(body.email, password);
 }
 
 /** Shared submit handling for both forms: busy button, errors in the alert. */
 async function submitAuthForm(form, action) {
   const submit = form.querySelector('button[type="submit"]');
-  const email = form.elements.email.value.trim();
-  const password = form.elements.password.value;
+  const email = form.elements.email?.value.trim() ?? '';
+  const password = form.elements.password?.value ?? '';
   submit.disabled = true;
   submit.setAttribute('aria-busy', 'true');
   setAuthError('');
@@ -243,6 +339,7 @@ async function submitAuthForm(form, action) {
     await action(email, password);
   } catch (err) {
     setAuthError(err instanceof UserError ? err.message : 'Cannot reach the server. Check your connection and try again.');
+    err.afterShown?.();
   } finally {
     submit.disabled = false;
     submit.removeAttribute('aria-busy');
