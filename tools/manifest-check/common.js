@@ -16,12 +16,12 @@ const STATEFUL = ['mysql', 'mongodb', 'rabbitmq'];
 // Who may open connections to whom (NetworkPolicy). `ns:NAME` is a namespace; optional sources may be allowed.
 const INGRESS_SOURCES = {
   gateway: { required: ['ns:ingress-nginx'], optional: ['ns:monitoring'] },
-  auth: { required: ['gateway'], optional: ['ns:monitoring'] },
+  auth: { required: ['gateway', 'notification'], optional: ['ns:monitoring'] },
   converter: { required: [], optional: ['ns:monitoring'] },
   notification: { required: [], optional: ['ns:monitoring'] },
   mysql: { required: ['auth', 'gateway', 'notification'], optional: [] },
   mongodb: { required: ['gateway', 'converter'], optional: [] },
-  rabbitmq: { required: ['gateway', 'converter', 'notification'], optional: ['ns:monitoring'] },
+  rabbitmq: { required: ['auth', 'gateway', 'converter', 'notification'], optional: ['ns:monitoring'] },
   maildev: { required: ['notification'], optional: [] },
 };
 // Where a workload may open connections to, for those that get an egress policy: `app:port/protocol`, or dns for the
