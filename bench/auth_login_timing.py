@@ -1,29 +1,12 @@
 """Driven by bench/auth-login-timing inside scripts/with-servers (which provides MP3C_TEST_MYSQL_*)."""
-import base64, http.client, json, os, secrets, socket, statistics, subprocess, sys, time
+import base64, http.client, statistics, sys, time
+
+from auth_bench import start_auth
 
 ROUNDS = int(sys.argv[1])
-BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "release", "bin")
-db = "bench_" + secrets.token_hex(4)
-admin_env = dict(os.environ, MYSQL_PWD=os.environ["MP3C_TEST_MYSQL_PASSWORD"])
-subprocess.run(["mariadb", "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1", "-P", os.environ["MP3C_TEST_MYSQL_PORT"],
-                "-u", os.environ["MP3C_TEST_MYSQL_USER"], "-e", f"CREATE DATABASE {db}"], check=True, env=admin_env)
-
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-env = dict(os.environ, MYSQL_HOST="127.0.0.1", MYSQL_PORT=os.environ["MP3C_TEST_MYSQL_PORT"],
-           MYSQL_USER=os.environ["MP3C_TEST_MYSQL_USER"], MYSQL_PASSWORD=os.environ["MP3C_TEST_MYSQL_PASSWORD"],
-           MYSQL_DB=db, JWT_SECRET=secrets.token_hex(32), PORT=str(port), BIND_ADDRESS="127.0.0.1",
-           LOGIN_MAX_FAILURES_PER_ACCOUNT="1000000", LOGIN_MAX_FAILURES_PER_CLIENT="1000000", LOG_LEVEL="warn")
-subprocess.run([os.path.join(BIN, "mp3converter-admin"), "user", "add", "--email", "bench@example.com"],
-               input=b"bench-password\n", check=True, env=env, stdout=subprocess.DEVNULL)
-auth = subprocess.Popen([os.path.join(BIN, "auth")], env=env, stderr=subprocess.DEVNULL)
+port, auth = start_auth("bench@example.com", "bench-password", LOGIN_MAX_FAILURES_PER_ACCOUNT="1000000",
+                        LOGIN_MAX_FAILURES_PER_CLIENT="1000000")
 try:
-    for _ in range(200):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5); c.request("GET", "/readyz")
-            if c.getresponse().status == 200: break
-        except OSError: pass
-        time.sleep(0.05)
-
     def login(user, password):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         auth_header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

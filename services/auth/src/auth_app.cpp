@@ -188,7 +188,7 @@ Response AuthApp::login(Request& request) {
     }
     users_.record_login(user->id);
     logins_.with({"success"}).inc();
-    return token_response(request, *user);
+    return token_response(request, *user, sessions_.valid_after(static_cast<uint64_t>(user->id)));
 }
 
 Response AuthApp::token_response(const Request& request, const User& user, std::optional<int64_t> not_before) {

@@ -27,6 +27,14 @@ int64_t end_all_sessions(mysql::Connection& c, uint64_t user_id) {
     return c.query("SELECT valid_after FROM token_cutoffs WHERE user_id = ?", {user_id}).at(0).integer(0);
 }
 
+std::optional<int64_t> Sessions::valid_after(uint64_t user_id) {
+    return pool_.with([&](mysql::Connection& c) -> std::optional<int64_t> {
+        auto rows = c.query("SELECT valid_after FROM token_cutoffs WHERE user_id = ?", {user_id});
+        if (rows.empty()) return std::nullopt;
+        return rows[0].integer(0);
+    });
+}
+
 int64_t Sessions::end_all(uint64_t user_id) {
     return pool_.with([&](mysql::Connection& c) { return end_all_sessions(c, user_id); });
 }

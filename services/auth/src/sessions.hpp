@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ class Sessions {
     // token issued with iat >= it, such as the one a password change hands out, stays valid).
     int64_t end_all(uint64_t user_id);
     void end_token(const std::string& jti, uint64_t user_id, int64_t expires_at);
+    // The user's cutoff (Unix seconds), if any: a token issued now must not have an iat before it, or a sign-in in
+    // the same second as a password reset would get a token the gateway already counts as ended.
+    std::optional<int64_t> valid_after(uint64_t user_id);
     // What changed since since_ms (with a few seconds' overlap against commits that raced the last answer), leaving
     // out what no unexpired token can be affected by.
     messages::Revocations changed_since(int64_t since_ms, std::chrono::seconds token_ttl);

@@ -1,5 +1,7 @@
 #include "notifier.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "mail.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/http_config.hpp"
@@ -344,7 +346,15 @@ Result<std::vector<std::string>, Failure> Notifier::owner_secrets(const std::str
         return f;
     };
     if (!status) return failed(mp3c::Outcome::transient, "auth unavailable: " + status.error().detail);
-    if (status.value() == 404) return failed(mp3c::Outcome::permanent, "the job's owner no longer exists");
+    if (status.value() == 404) {
+        // Only auth's own "no such user" is final: a 404 of an auth without this endpoint (an older release, during
+        // an upgrade) is tried again later.
+        auto answer = nlohmann::json::parse(body, nullptr, false);
+        if (answer.is_object() && answer.value("error", "") == "unknown_user") {
+            return failed(mp3c::Outcome::permanent, "the job's owner no longer exists");
+        }
+        return failed(mp3c::Outcome::transient, "auth does not serve /webhook-secrets (an older release?)");
+    }
     if (status.value() != 200) {
         return failed(mp3c::Outcome::transient, "auth answered " + std::to_string(status.value()) + " for the secrets");
     }

@@ -197,6 +197,17 @@ TEST_F(NotificationTest, WithoutTheGlobalSecretWebhooksAreSignedPerUserOnly) {
         << "a receiver that has not switched yet";
 }
 
+TEST_F(NotificationTest, NoWebhookIsSentForAnOwnerAuthDoesNotKnow) {
+    WebhookReceiver receiver;
+    start();
+    auto message = done_message(storage::new_id());
+    message["username"] = "deleted-" + crypto::random_hex(4) + "@example.com";  // deleted after the upload
+    message["callback_url"] = receiver.url();
+    publish("", topology_.mp3_queue, message.dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_webhooks_total{result=\"rejected\"}") == "1"; }));
+    EXPECT_TRUE(receiver.calls().empty()) << "nothing unsigned, nothing signed with another user's secret";
+}
+
 TEST_F(NotificationTest, AHangingReceiverDoesNotHoldBackAnothers) {
     WebhookReceiver hanging, healthy;
     hanging.hold();
