@@ -36,9 +36,9 @@ void declare_work_queue(Connection& c, const Topology& t, const std::string& que
 
 Topology Topology::with_prefix(const std::string& prefix) {
     Topology t;
-    for (std::string* name : {&t.video_queue, &t.mp3_queue, &t.status_exchange, &t.dead_exchange,
-                              &t.gateway_status_queue, &t.notification_failed_queue, &t.notification_webhook_queue,
-                              &t.notification_account_queue}) {
+    for (std::string* name :
+         {&t.video_queue, &t.mp3_queue, &t.status_exchange, &t.dead_exchange, &t.gateway_status_queue,
+          &t.notification_failed_queue, &t.notification_webhook_queue, &t.notification_account_queue}) {
         *name = prefix + *name;
     }
     return t;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <ctime>
 
 namespace mp3c {
 
@@ -75,6 +76,15 @@ bool is_valid_utf8(std::string_view s) {
         i += len;
     }
     return true;
+}
+
+std::string format_utc(std::chrono::system_clock::time_point t, const char* format) {
+    std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char buffer[128];
+    size_t n = std::strftime(buffer, sizeof buffer, format, &tm);
+    return std::string(buffer, n);
 }
 
 }  // namespace mp3c

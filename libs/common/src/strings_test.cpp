@@ -6,6 +6,12 @@
 
 namespace mp3c {
 
+TEST(Strings, FormatUtcIsInUtcWhateverTheLocalZone) {
+    auto t = std::chrono::system_clock::time_point(std::chrono::seconds(2000000000));
+    EXPECT_EQ(format_utc(t, "%Y-%m-%dT%H:%M:%SZ"), "2033-05-18T03:33:20Z");
+    EXPECT_EQ(format_utc(t, "%Y-%m-%d %H:%M UTC"), "2033-05-18 03:33 UTC");
+}
+
 TEST(Strings, TrimRemovesSurroundingWhitespaceOnly) {
     EXPECT_EQ(trim("  a b \r\n"), "a b");
     EXPECT_EQ(trim(""), "");

@@ -5,6 +5,7 @@
 #include "credentials.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/messages.hpp"
+#include "mp3c/strings.hpp"
 #include "request_body.hpp"
 
 namespace mp3c::auth {
@@ -15,12 +16,7 @@ using http::Request;
 using http::Response;
 
 std::string rfc3339_seconds(int64_t unix_seconds) {
-    std::time_t t = unix_seconds;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buffer;
+    return format_utc(std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)), "%Y-%m-%dT%H:%M:%SZ");
 }
 
 std::string hours_or_minutes(std::chrono::seconds ttl) {

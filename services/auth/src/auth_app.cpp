@@ -15,15 +15,6 @@ namespace {
 using http::Request;
 using http::Response;
 
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-    auto seconds = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buffer;
-}
-
 bool wants_json(const Request& request) {
     auto accept = request.headers.get("Accept");
     return accept && accept->find("application/json") != std::string_view::npos;
@@ -203,7 +194,7 @@ Response AuthApp::token_response(const Request& request, const User& user, std::
     if (wants_json(request)) {
         return Response::json(200, {{"token", jwt},
                                     {"token_type", "Bearer"},
-                                    {"expires_at", rfc3339(expires_at)},
+                                    {"expires_at", format_utc(expires_at, "%Y-%m-%dT%H:%M:%SZ")},
                                     {"expires_in", config_.token_ttl.count()}});
     }
     return Response::text(200, jwt);

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "mp3c/crypto.hpp"
+#include "mp3c/strings.hpp"
 
 namespace mp3c::notification {
 
@@ -224,58 +225,54 @@ Mail failed_mail(const JobFailed& job, const std::string& from, const std::strin
 
 namespace {
 
-std::string utc_time(std::chrono::system_clock::time_point t) {
-    auto seconds = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char buffer[40];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M UTC", &tm);
-    return buffer;
-}
-
-Mail with_body(Mail m, const std::string& intro, const std::string& link, const std::string& link_words,
-               const std::string& outro) {
-    m.text = "Hello,\r\n\r\n" + intro + "\r\n\r\n" + (link.empty() ? "" : link + "\r\n\r\n") + outro +
-             "\r\n\r\n-- mp3converter\r\n";
-    m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>" + html_escape(intro) + "</p>" +
-             (link.empty() ? "" : "<p><a href=\"" + html_escape(link) + "\">" + html_escape(link_words) + "</a></p>") +
-             "<p>" + html_escape(outro) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
-    return m;
-}
+// The words of each account mail, in AccountMail::Kind's order. A link mail's link is the base URL, `link_path` and
+// the token; the notice has no link.
+struct AccountWords {
+    const char* subject;
+    const char* intro;
+    const char* link_path;  // nullptr: no link
+    const char* link_words;
+    const char* outro;
+};
+constexpr AccountWords kAccountWords[] = {
+    {"Activate your mp3converter account",
+     "someone, probably you, signed up to mp3converter with this address. Follow this link to activate the account:",
+     "/verify?token=", "Activate the account",
+     "If you did not sign up, ignore this mail: nothing happens without the link."},
+    {"Set a new mp3converter password",
+     "someone, probably you, asked to set a new password for the mp3converter account of this address. Follow this "
+     "link to choose it:",
+     "/#reset=", "Set a new password", "If you did not ask, ignore this mail: your password stays as it is."},
+    {"Someone tried to sign up with your address",
+     "someone tried to sign up to mp3converter with this address, which already has an account. No second account "
+     "was made, and your account is unchanged.",
+     nullptr, "", "If it was you and you forgot your password, set a new one with \"Forgot your password?\" at "},
+};
+static_assert(std::size(kAccountWords) == static_cast<size_t>(messages::AccountMail::Kind::registration_attempt) + 1);
 
 }  // namespace
 
 Mail account_mail(const AccountNotice& notice, const std::string& from, const std::string& to) {
+    const AccountWords& words = kAccountWords[static_cast<size_t>(notice.kind)];
     Mail m;
     m.from = from;
     m.to = to;
     m.message_id = message_id(notice.mail_id, "account", from);
     m.date = std::chrono::system_clock::now();
-    const std::string until = "The link works once, until " + utc_time(notice.expires_at) + ".";
-    switch (notice.kind) {
-        case AccountNotice::Kind::verify_email:
-            m.subject = "Activate your mp3converter account";
-            return with_body(std::move(m),
-                             "someone, probably you, signed up to mp3converter with this address. Follow this link "
-                             "to activate the account:",
-                             notice.public_base_url + "/verify?token=" + notice.token, "Activate the account",
-                             until + " If you did not sign up, ignore this mail: nothing happens without the link.");
-        case AccountNotice::Kind::reset_password:
-            m.subject = "Set a new mp3converter password";
-            return with_body(std::move(m),
-                             "someone, probably you, asked to set a new password for the mp3converter account of "
-                             "this address. Follow this link to choose it:",
-                             notice.public_base_url + "/#reset=" + notice.token, "Set a new password",
-                             until + " If you did not ask, ignore this mail: your password stays as it is.");
-        case AccountNotice::Kind::registration_attempt:
-            m.subject = "Someone tried to sign up with your address";
-            return with_body(std::move(m),
-                             "someone tried to sign up to mp3converter with this address, which already has an "
-                             "account. No second account was made, and your account is unchanged.",
-                             "", "",
-                             "If it was you and you forgot your password, set a new one at " + notice.public_base_url +
-                                 "/ (\"Forgot your password?\"). Otherwise, ignore this mail.");
+    m.subject = words.subject;
+    std::string intro = words.intro, link, outro = words.outro;
+    if (words.link_path != nullptr) {
+        link = notice.public_base_url + words.link_path + notice.token;
+        outro = "The link works once, until " + format_utc(notice.expires_at, "%Y-%m-%d %H:%M UTC") + ". " + outro;
+    } else {
+        outro += notice.public_base_url + "/. Otherwise, ignore this mail.";
     }
+    m.text = "Hello,\r\n\r\n" + intro + "\r\n\r\n" + (link.empty() ? "" : link + "\r\n\r\n") + outro +
+             "\r\n\r\n-- mp3converter\r\n";
+    m.html =
+        "<!DOCTYPE html><html><body><p>Hello,</p><p>" + html_escape(intro) + "</p>" +
+        (link.empty() ? "" : "<p><a href=\"" + html_escape(link) + "\">" + html_escape(words.link_words) + "</a></p>") +
+        "<p>" + html_escape(outro) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
     return m;
 }
 

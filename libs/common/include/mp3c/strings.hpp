@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,5 +15,7 @@ std::vector<std::string_view> split(std::string_view s, char separator);
 bool is_printable_ascii(std::string_view s);
 // True when s is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view s);
+// The time in UTC through strftime's format ("%Y-%m-%dT%H:%M:%SZ": RFC 3339), to the second.
+std::string format_utc(std::chrono::system_clock::time_point t, const char* format);
 
 }  // namespace mp3c
