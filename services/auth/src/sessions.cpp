@@ -22,7 +22,9 @@ std::vector<mysql::Migration> Sessions::migrations() { return {kCreateSessionTab
 int64_t end_all_sessions(mysql::Connection& c, uint64_t user_id) {
     c.execute(
         "INSERT INTO token_cutoffs (user_id, valid_after) VALUES (?, FLOOR(UNIX_TIMESTAMP(NOW(3))) + 1)"
-        " ON DUPLICATE KEY UPDATE valid_after = VALUES(valid_after)",
+        // Strictly later than the last cutoff: a token handed out at that cutoff (a sign-in just after a reset, in
+        // the same second) is ended too by the next change.
+        " ON DUPLICATE KEY UPDATE valid_after = GREATEST(VALUES(valid_after), valid_after + 1)",
         {user_id});
     return c.query("SELECT valid_after FROM token_cutoffs WHERE user_id = ?", {user_id}).at(0).integer(0);
 }
