@@ -109,10 +109,23 @@ std::optional<std::string> Env::get(const std::string& name) const {
     return value;
 }
 
+namespace {
+constexpr const char* kPlaceholderProblem =
+    "holds a placeholder from the example ('change-me'): set a secret of your own (openssl rand -hex 32)";
+
+bool contains_placeholder(std::string_view value) {
+    return to_lower_ascii(value).find("change-me") != std::string::npos;
+}
+}  // namespace
+
 void Env::problem(const std::string& name, const std::string& what) { problems_.push_back(name + ": " + what); }
 
 std::string Env::string(const std::string& name, std::optional<std::string> fallback) {
-    if (auto value = get(name)) return *value;
+    if (auto value = get(name)) {
+        // A text can carry a credential too (STORAGE_URL's password).
+        if (contains_placeholder(*value)) problem(name, kPlaceholderProblem);
+        return *value;
+    }
     if (!fallback) problem(name, "is required but not set");
     return fallback.value_or("");
 }
@@ -223,6 +236,12 @@ std::string Env::secret(const std::string& name, std::optional<std::string> fall
     if (!value) {
         if (!fallback) problem(name, "is required but not set (set " + name + " or " + file_name + ")");
         return fallback.value_or("");
+    }
+    // The example secrets (deploy/kubernetes/base/secrets.env.example) are public: a deployment that kept one (or a
+    // URL built from one) would let anyone sign tokens or log in to its brokers.
+    if (contains_placeholder(*value)) {
+        problem(path ? file_name : name, kPlaceholderProblem);
+        return *value;
     }
     if (value->size() < min_length) {
         problem(path ? file_name : name,

@@ -122,6 +122,27 @@ TEST(Env, ShortSecretIsRejected) {
     EXPECT_NE(env.problems()[0].find("at least 32 characters"), std::string::npos);
 }
 
+TEST(Env, ExamplePlaceholderSecretIsRefused) {
+    // The example secrets.env's values, directly and inside a URL built from them.
+    Env env(from({{"JWT_SECRET", "change-me-jwt-secret-at-least-32-characters"},
+                  {"AMQP_URL", "amqp://gateway:Change-Me-rabbitmq@rabbitmq:5672/"},
+                  {"MYSQL_PASSWORD", "a-real-secret-3f9a1c"}}));
+    env.secret("JWT_SECRET", std::nullopt, 32);
+    env.secret("AMQP_URL");
+    env.secret("MYSQL_PASSWORD");
+    ASSERT_EQ(env.problems().size(), 2u);
+    EXPECT_NE(env.problems()[0].find("JWT_SECRET: holds a placeholder"), std::string::npos) << env.problems()[0];
+    EXPECT_NE(env.problems()[1].find("AMQP_URL: holds a placeholder"), std::string::npos) << env.problems()[1];
+    EXPECT_THROW(env.check(), Error);
+}
+
+TEST(Env, PlaceholderInATextIsRefused) {
+    Env env(from({{"STORAGE_URL", "mongodb://mp3converter:change-me-mongo-app@mongodb:27017/admin"}}));
+    env.string("STORAGE_URL");
+    ASSERT_EQ(env.problems().size(), 1u);
+    EXPECT_NE(env.problems()[0].find("STORAGE_URL: holds a placeholder"), std::string::npos) << env.problems()[0];
+}
+
 TEST(Env, RequiredSecretMissing) {
     Env env(from({}));
     env.secret("JWT_SECRET");

@@ -84,4 +84,39 @@ Response Response::error(int status, std::string_view code, std::string_view mes
     return json(status, {{"error", code}, {"message", message}});
 }
 
+std::shared_ptr<Upstream> Upstream::from_url(std::string name, std::string_view url, std::chrono::milliseconds timeout,
+                                             size_t max_in_flight) {
+    constexpr std::string_view kScheme = "http://";
+    if (url.substr(0, kScheme.size()) != kScheme) return nullptr;
+    std::string_view rest = url.substr(kScheme.size());
+    auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    std::string base = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    auto up = std::make_shared<Upstream>();
+    auto colon = authority.rfind(':');
+    if (colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
+        auto port_text = authority.substr(colon + 1);
+        unsigned port = 0;
+        if (port_text.empty() || port_text.size() > 5) return nullptr;
+        for (char c : port_text) {
+            if (c < '0' || c > '9') return nullptr;
+            port = port * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (port == 0 || port > 65535) return nullptr;
+        up->port = static_cast<uint16_t>(port);
+        authority = authority.substr(0, colon);
+    }
+    if (authority.size() > 2 && authority.front() == '[' && authority.back() == ']') {
+        authority = authority.substr(1, authority.size() - 2);
+    }
+    if (authority.empty() || authority.find_first_of("@/?#[] ") != std::string_view::npos) return nullptr;
+    up->name = std::move(name);
+    up->host = std::string(authority);
+    up->base_path = std::move(base);
+    up->timeout = timeout;
+    up->max_in_flight = max_in_flight;
+    return up;
+}
+
 }  // namespace mp3c::http

@@ -22,7 +22,7 @@ bool is_capture(const std::string& segment) {
 
 void Router::add(std::string method, std::string pattern, Handler handler, RouteOptions options) {
     if (pattern.empty() || pattern[0] != '/') throw std::invalid_argument("route pattern must start with '/'");
-    Route route{std::move(method), pattern, path_segments(pattern), std::move(handler), nullptr, options};
+    Route route{std::move(method), pattern, path_segments(pattern), std::move(handler), nullptr, nullptr, options};
     routes_.push_back(std::move(route));
 }
 
@@ -31,11 +31,31 @@ void Router::add_streaming(std::string method, std::string pattern, StreamingHan
     routes_.back().streaming = std::move(handler);
 }
 
-Router::Match Router::match(std::string_view method, std::string_view path) const {
+void Router::forward(std::string method, std::string pattern, Forward forward, RouteOptions options) {
+    if (!forward.upstream) throw std::invalid_argument("forward route without an upstream: " + pattern);
+    add(std::move(method), std::move(pattern), nullptr, options);
+    routes_.back().forward = std::make_shared<const Forward>(std::move(forward));
+}
+
+namespace {
+bool serves(Router::Listener listener, Exposure exposure) {
+    switch (listener) {
+        case Router::Listener::only:
+            return true;
+        case Router::Listener::public_port:
+            return exposure != Exposure::admin_port;
+        case Router::Listener::admin_port:
+            return exposure != Exposure::public_port;
+    }
+    return false;
+}
+}  // namespace
+
+Router::Match Router::match(std::string_view method, std::string_view path, Listener listener) const {
     Match result;
     auto segments = path_segments(path);
     for (const auto& route : routes_) {
-        if (route.segments.size() != segments.size()) continue;
+        if (route.segments.size() != segments.size() || !serves(listener, route.options.exposure)) continue;
         std::map<std::string, std::string> params;
         bool matched = true;
         for (size_t i = 0; i < segments.size() && matched; ++i) {

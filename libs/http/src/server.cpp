@@ -56,6 +56,7 @@ Server::Impl::Impl(ServerOptions o, Router r, std::shared_ptr<metrics::Registry>
       readiness(std::move(ready)),
       workers(options.worker_threads),
       acceptor(ioc),
+      admin_acceptor(ioc),
       requests(registry->counter("http_requests_total", "HTTP requests served.", {"route", "method", "status"})),
       latency(registry->histogram("http_request_duration_seconds", "Time from request header to response sent.",
                                   {"route", "method"})),
@@ -70,26 +71,40 @@ Server::Impl::Impl(ServerOptions o, Router r, std::shared_ptr<metrics::Registry>
 
 // ---- lifecycle -----------------------------------------------------------------------------------------------------
 
-uint16_t Server::Impl::start() {
+uint16_t Server::Impl::listen(tcp::acceptor& on, uint16_t port) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(options.bind_address, ec);
     if (ec) throw std::runtime_error("invalid bind address '" + options.bind_address + "'");
-    tcp::endpoint endpoint(address, options.port);
-    acceptor.open(endpoint.protocol());
-    acceptor.set_option(asio::socket_base::reuse_address(true));
-    acceptor.bind(endpoint, ec);
+    tcp::endpoint endpoint(address, port);
+    on.open(endpoint.protocol());
+    on.set_option(asio::socket_base::reuse_address(true));
+    on.bind(endpoint, ec);
     if (ec) {
-        throw std::runtime_error("cannot listen on " + options.bind_address + ":" + std::to_string(options.port) +
-                                 ": " + ec.message());
+        throw std::runtime_error("cannot listen on " + options.bind_address + ":" + std::to_string(port) + ": " +
+                                 ec.message());
     }
-    acceptor.listen(asio::socket_base::max_listen_connections);
-    bound_port = acceptor.local_endpoint().port();
-    asio::co_spawn(ioc, accept_loop(this), asio::detached);
+    on.listen(asio::socket_base::max_listen_connections);
+    return on.local_endpoint().port();
+}
+
+uint16_t Server::Impl::start() {
+    bound_port = listen(acceptor, options.port);
+    if (options.admin_port) {
+        bound_admin_port = listen(admin_acceptor, *options.admin_port);
+        asio::co_spawn(ioc, accept_loop(this, acceptor, Router::Listener::public_port), asio::detached);
+        asio::co_spawn(ioc, accept_loop(this, admin_acceptor, Router::Listener::admin_port), asio::detached);
+    } else {
+        asio::co_spawn(ioc, accept_loop(this, acceptor, Router::Listener::only), asio::detached);
+    }
     for (unsigned i = 0; i < std::max(1u, options.io_threads); ++i) {
         io_threads.emplace_back([this] { ioc.run(); });
     }
     started = true;
-    log::info("listening", {{"address", options.bind_address}, {"port", bound_port}});
+    if (options.admin_port) {
+        log::info("listening", {{"address", options.bind_address}, {"port", bound_port}, {"admin_port", bound_admin_port}});
+    } else {
+        log::info("listening", {{"address", options.bind_address}, {"port", bound_port}});
+    }
     return bound_port;
 }
 
@@ -108,6 +123,7 @@ void Server::Impl::begin_drain() {
 void Server::Impl::close_listener() {
     boost::system::error_code ignored;
     acceptor.close(ignored);
+    admin_acceptor.close(ignored);
     listener_closed = true;
     for_each_connection([](const std::shared_ptr<Connection>& c) {
         if (c->idle) c->stream.socket().close();  // the coroutine's pending read ends with an error
@@ -164,20 +180,19 @@ void Server::Impl::wait() {
 // ---- connections ---------------------------------------------------------------------------------------------------
 
 // Coroutines hold a plain Impl*: the Server waits for them before Impl goes away, and no cycle keeps it alive.
-awaitable<void> Server::Impl::accept_loop(Impl* self) {
+awaitable<void> Server::Impl::accept_loop(Impl* self, tcp::acceptor& from, Router::Listener listener) {
     for (;;) {
         boost::system::error_code ec;
-        auto socket =
-            co_await self->acceptor.async_accept(asio::make_strand(self->ioc), asio::redirect_error(use_awaitable, ec));
+        auto socket = co_await from.async_accept(asio::make_strand(self->ioc), asio::redirect_error(use_awaitable, ec));
         if (ec) {
-            if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) co_return;  // shutting down
+            if (ec == asio::error::operation_aborted || !from.is_open()) co_return;  // shutting down
             log::warn("accept failed", {{"error", ec.message()}});
             // Out of file descriptors and the like: back off instead of spinning.
             asio::steady_timer pause(self->ioc, std::chrono::milliseconds(100));
             co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
             continue;
         }
-        auto conn = std::make_shared<Connection>(beast::tcp_stream(std::move(socket)));
+        auto conn = std::make_shared<Connection>(beast::tcp_stream(std::move(socket)), listener);
         {
             std::lock_guard lock(self->connections_mutex);
             self->connections.emplace(conn.get(), conn);
@@ -281,7 +296,7 @@ awaitable<bool> Server::Impl::handle_one(Connection& conn, beast::flat_buffer& b
         co_await reply_and_close(ex, Response::error(400, "bad_request", "request target must be an absolute path"));
         co_return false;
     }
-    auto match = router.match(request.method, request.path);
+    auto match = router.match(request.method, request.path, conn.listener);
     if (!match.route) {
         request.route = "unmatched";
         // The body was not read: the connection cannot carry another request unless there was none.
@@ -322,6 +337,7 @@ awaitable<bool> Server::Impl::handle_buffered(Exchange& ex, HeaderParser& header
     if (ec) co_return false;  // the client went away mid-body
     ex.request.body = std::move(parser.get().body());
     ex.request.body_bytes = ex.request.body.size();
+    if (route.forward) co_return co_await reply(ex, co_await forward_request(*route.forward, ex.request));
     co_return co_await reply(ex, co_await run_handler(route, ex.request));
 }
 
@@ -355,16 +371,27 @@ awaitable<Response> Server::Impl::run_handler(const Route& route, Request& reque
 namespace {
 
 Router with_builtin_routes(Router router, std::shared_ptr<metrics::Registry> registry, ReadinessCheck readiness) {
-    router.add("GET", "/healthz", [](Request&) { return Response::json(200, {{"status", "ok"}}); });
-    router.add("GET", "/readyz", [readiness](Request&) {
-        if (readiness) {
-            if (auto ready = readiness(); !ready) return Response::error(503, "not_ready", ready.error());
-        }
-        return Response::json(200, {{"status", "ready"}});
-    });
-    router.add("GET", "/metrics", [registry](Request&) {
-        return Response::text(200, registry->render(), "text/plain; version=0.0.4; charset=utf-8");
-    });
+    router.add("GET", "/healthz", [](Request&) { return Response::json(200, {{"status", "ok"}}); },
+               {.exposure = Exposure::both});
+    // The reason a dependency is down is for operators (the admin port, or the only one).
+    auto ready = [readiness](bool with_reason) {
+        return [readiness, with_reason](Request&) {
+            if (readiness) {
+                if (auto ready = readiness(); !ready) {
+                    return Response::error(503, "not_ready", with_reason ? ready.error() : "not ready");
+                }
+            }
+            return Response::json(200, {{"status", "ready"}});
+        };
+    };
+    router.add("GET", "/readyz", ready(true), {.exposure = Exposure::admin_port});
+    router.add("GET", "/readyz", ready(false), {.exposure = Exposure::public_port});
+    router.add(
+        "GET", "/metrics",
+        [registry](Request&) {
+            return Response::text(200, registry->render(), "text/plain; version=0.0.4; charset=utf-8");
+        },
+        {.exposure = Exposure::admin_port});
     return router;
 }
 
@@ -395,6 +422,7 @@ uint16_t Server::start() { return impl_->start(); }
 void Server::shutdown() { impl_->shutdown(); }
 void Server::wait() { impl_->wait(); }
 uint16_t Server::port() const { return impl_->bound_port; }
+uint16_t Server::admin_port() const { return impl_->bound_admin_port; }
 bool Server::draining() const { return impl_->is_draining; }
 
 void Server::run_until_signal() {

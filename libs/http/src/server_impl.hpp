@@ -38,8 +38,9 @@ using Clock = std::chrono::steady_clock;
 using HeaderParser = bhttp::request_parser<bhttp::empty_body>;
 
 struct Connection {
-    explicit Connection(beast::tcp_stream s) : stream(std::move(s)) {}
+    Connection(beast::tcp_stream s, Router::Listener l) : stream(std::move(s)), listener(l) {}
     beast::tcp_stream stream;
+    Router::Listener listener;  // which of the server's listeners accepted it
     // Touched only on the connection's strand.
     bool idle = true;  // waiting for the first byte of a request: safe to close when draining
 };
@@ -67,8 +68,10 @@ struct Server::Impl {
     asio::io_context ioc;
     asio::thread_pool workers;
     tcp::acceptor acceptor;
+    tcp::acceptor admin_acceptor;  // open only with options.admin_port
     std::vector<std::thread> io_threads;
     uint16_t bound_port = 0;
+    uint16_t bound_admin_port = 0;
 
     std::atomic<bool> is_draining{false};
     std::atomic<bool> forced{false};  // stopped before every handler had returned
@@ -100,13 +103,17 @@ struct Server::Impl {
     void wait();
 
     // ---- connections and requests (server.cpp)
-    static awaitable<void> accept_loop(Impl* self);
+    // Binds and listens; throws std::runtime_error naming the address when it cannot.
+    uint16_t listen(tcp::acceptor& on, uint16_t port);
+    static awaitable<void> accept_loop(Impl* self, tcp::acceptor& from, Router::Listener listener);
     static awaitable<void> session(Impl* self, std::shared_ptr<Connection> conn);
     awaitable<void> serve(Connection& conn);
     awaitable<bool> handle_one(Connection& conn, beast::flat_buffer& buffer, const std::string& peer);
     // A route whose handler takes the whole body at once (within the route's limit).
     awaitable<bool> handle_buffered(Exchange& ex, HeaderParser& header_parser, const Route& route, bool send_continue);
     awaitable<Response> run_handler(const Route& route, Request& request);
+    // A Forward route: the request goes to the upstream from here, on the I/O thread (server_forward.cpp).
+    awaitable<Response> forward_request(const Forward& forward, Request& request);
     // Tells a client that sent "Expect: 100-continue" to go on; false when the connection failed.
     awaitable<bool> write_continue(Connection& conn);
 

@@ -26,6 +26,9 @@ void fill_header(Message& out, const Request& request, const Response& response,
     out.result(static_cast<unsigned>(response.status));
     for (const auto& h : response.headers.all()) out.insert(h.name, h.value);
     out.set(bhttp::field::server, "mp3converter");
+    // No answer is ever to be sniffed into another type (an MP3 or a JSON body into HTML), nor leak its address.
+    if (!response.headers.has("X-Content-Type-Options")) out.set("X-Content-Type-Options", "nosniff");
+    if (!response.headers.has("Referrer-Policy")) out.set("Referrer-Policy", "no-referrer");
     out.set("X-Request-Id", request.request_id);
     out.keep_alive(keep_alive);
 }

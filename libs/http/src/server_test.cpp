@@ -484,5 +484,159 @@ TEST_F(ServerTest, EventStreamSendsEventsUntilItEnds) {
     EXPECT_EQ(r.body, "data: 3\n\ndata: 2\n\ndata: 1\n\n");
 }
 
+TEST_F(ServerTest, AdminPortServesMetricsAndThePublicPortNever) {
+    ServerOptions options;
+    options.admin_port = 0;
+    auto port = start(options);
+    auto admin = server_->admin_port();
+    ASSERT_NE(admin, 0);
+    ASSERT_NE(admin, port);
+    EXPECT_EQ(http_request(port, "GET", "/metrics").status, 404);
+    EXPECT_EQ(http_request(admin, "GET", "/metrics").status, 200);
+    // Probes on both; the reason a dependency is down only for operators.
+    EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+    EXPECT_EQ(http_request(admin, "GET", "/healthz").status, 200);
+    ready_ = false;
+    auto outside = http_request(port, "GET", "/readyz");
+    EXPECT_EQ(outside.status, 503);
+    EXPECT_EQ(outside.body.find("dependency down"), std::string::npos) << outside.body;
+    EXPECT_EQ(http_request(admin, "GET", "/readyz").json()["message"], "dependency down");
+    // The application's routes are not on the admin port.
+    EXPECT_EQ(http_request(port, "GET", "/hello/x").status, 200);
+    EXPECT_EQ(http_request(admin, "GET", "/hello/x").status, 404);
+}
+
+TEST_F(ServerTest, EveryAnswerForbidsSniffingAndReferrers) {
+    auto port = start();
+    for (const char* target : {"/hello/x", "/nope", "/download?size=10", "/metrics"}) {
+        auto r = http_request(port, "GET", target);
+        EXPECT_EQ(r.header("x-content-type-options"), "nosniff") << target;
+        EXPECT_EQ(r.header("referrer-policy"), "no-referrer") << target;
+    }
+}
+
+// A forwarding server in front of this test's server (the upstream, whose /hold keeps its calls until released).
+class ForwardTest : public ServerTest {
+  protected:
+    uint16_t start_front(size_t max_in_flight, std::function<std::optional<Response>(Request&)> before = nullptr) {
+        router_.add("GET", "/hold", [this](Request&) {
+            {
+                std::lock_guard lock(held_mutex_);
+                ++held_;
+            }
+            held_cv_.notify_all();
+            released_.wait();
+            return Response::text(200, "released");
+        });
+        router_.add("POST", "/mirror", [](Request& r) {
+            return Response::json(200, {{"body", r.body},
+                                        {"content_type", r.headers.get("Content-Type").value_or("")},
+                                        {"forwarded_for", r.headers.get("X-Forwarded-For").value_or("")},
+                                        {"request_id", r.headers.get("X-Request-Id").value_or("")},
+                                        {"secret", r.headers.get("X-Secret").value_or("")}});
+        });
+        upstream_port_ = start();
+        upstream_ = Upstream::from_url("backend", "http://127.0.0.1:" + std::to_string(upstream_port_), 5s,
+                                       max_in_flight);
+        Router front;
+        front.forward("GET", "/slow", {.upstream = upstream_, .path = "/hold"});
+        front.forward("POST", "/echo", {.upstream = upstream_,
+                                        .path = "/mirror",
+                                        .before = std::move(before),
+                                        .after = [](const Request& received, Response answer) {
+                                            answer.headers.set("X-Seen", received.path);
+                                            return answer;
+                                        }});
+        front.add("GET", "/local", [](Request&) { return Response::text(200, "local"); });
+        ServerOptions options;
+        options.service_name = "front";
+        options.bind_address = "127.0.0.1";
+        options.worker_threads = 1;
+        front_ = std::make_unique<Server>(options, front, std::make_shared<metrics::Registry>());
+        return front_->start();
+    }
+    void TearDown() override {
+        release_.set_value();
+        front_.reset();
+        ServerTest::TearDown();
+    }
+    bool wait_held(int n) {
+        std::unique_lock lock(held_mutex_);
+        return held_cv_.wait_for(lock, 10s, [&] { return held_ >= n; });
+    }
+
+    uint16_t upstream_port_ = 0;
+    std::shared_ptr<Upstream> upstream_;
+    std::unique_ptr<Server> front_;
+    std::promise<void> release_;
+    std::shared_future<void> released_ = release_.get_future().share();
+    std::mutex held_mutex_;
+    std::condition_variable held_cv_;
+    int held_ = 0;
+};
+
+TEST_F(ForwardTest, SlowUpstreamCallsHoldNoWorkerAndAreBounded) {
+    auto port = start_front(2);
+    auto first = std::async(std::launch::async, [port] { return http_request(port, "GET", "/slow"); });
+    auto second = std::async(std::launch::async, [port] { return http_request(port, "GET", "/slow"); });
+    ASSERT_TRUE(wait_held(2));  // the upstream holds both calls; the front's only worker is free
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(http_request(port, "GET", "/local").body, "local");
+    auto third = http_request(port, "GET", "/slow");  // over the limit: refused at once, not queued
+    EXPECT_EQ(third.status, 503);
+    EXPECT_EQ(third.json()["error"], "backend_busy");
+    EXPECT_EQ(third.header("retry-after"), "1");
+    release_.set_value();
+    release_ = std::promise<void>();  // TearDown's
+    EXPECT_EQ(first.get().body, "released");
+    EXPECT_EQ(second.get().body, "released");
+}
+
+TEST_F(ForwardTest, BodyHeadersAndHooksPassThrough) {
+    auto port = start_front(4, [](Request& outgoing) -> std::optional<Response> {
+        if (outgoing.headers.has("X-Refuse")) return Response::error(429, "too_many", "refused before sending");
+        outgoing.headers.set("Content-Type", "application/x-rewritten");
+        return std::nullopt;
+    });
+    auto r = http_request(port, "POST", "/echo", {{"X-Request-Id", "req-42"}, {"X-Secret", "not passed"}}, "{\"a\":1}");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-seen"), "/echo");
+    auto seen = r.json();
+    EXPECT_EQ(seen["body"], "{\"a\":1}");
+    EXPECT_EQ(seen["content_type"], "application/x-rewritten");
+    EXPECT_EQ(seen["forwarded_for"], "127.0.0.1");
+    EXPECT_EQ(seen["request_id"], "req-42");
+    EXPECT_EQ(seen["secret"], "");  // only the listed headers go on
+    auto refused = http_request(port, "POST", "/echo", {{"X-Refuse", "1"}}, "{}");
+    EXPECT_EQ(refused.status, 429);
+    EXPECT_EQ(refused.header("x-seen"), "/echo");
+}
+
+TEST_F(ForwardTest, UnreachableUpstreamIs503) {
+    auto port = start_front(4);
+    server_.reset();  // the upstream is gone
+    auto r = http_request(port, "GET", "/slow");
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.json()["error"], "backend_unavailable");
+    EXPECT_EQ(r.header("retry-after"), "5");
+}
+
+TEST(UpstreamUrl, ParsesHostPortAndBase) {
+    auto up = Upstream::from_url("auth", "http://auth:5000", 1s, 8);
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->host, "auth");
+    EXPECT_EQ(up->port, 5000);
+    EXPECT_EQ(up->base_path, "");
+    up = Upstream::from_url("auth", "http://[::1]:81/api/", 1s, 8);
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->host, "::1");
+    EXPECT_EQ(up->port, 81);
+    EXPECT_EQ(up->base_path, "/api");
+    EXPECT_EQ(Upstream::from_url("auth", "http://auth", 1s, 8)->port, 80);
+    for (const char* bad : {"https://auth:5000", "auth:5000", "http://", "http://auth:0", "http://auth:99999",
+                            "http://user@auth:5000", "http://auth:50x0"}) {
+        EXPECT_FALSE(Upstream::from_url("auth", bad, 1s, 8)) << bad;
+    }
+}
+
 }  // namespace
 }  // namespace mp3c::http

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -107,8 +108,44 @@ class BodyConsumer {
 // upload: 401, 429...) or returns the consumer that takes the body.
 using StreamingHandler = std::function<std::variant<Response, std::unique_ptr<BodyConsumer>>(Request&)>;
 
+// Which listener serves a route when the server has an admin port (ServerOptions::admin_port); with one listener it
+// serves every route.
+enum class Exposure { public_port, admin_port, both };
+
 struct RouteOptions {
     uint64_t max_body_bytes = 64 * 1024;
+    Exposure exposure = Exposure::public_port;
+};
+
+// Another HTTP service (plain http) that routes pass requests on to (Router::forward). Its calls run on the server's
+// I/O threads, never on a worker, so a slow upstream holds no handler thread; at most max_in_flight at a time (then
+// 503 "<name>_busy" at once), each within timeout (connect, send and answer together).
+struct Upstream {
+    std::string name;  // "auth": the error codes "auth_unavailable", "auth_busy"
+    std::string host;
+    uint16_t port = 80;
+    std::string base_path;  // prepended to each route's path
+    std::chrono::milliseconds timeout{5000};
+    size_t max_in_flight = 64;
+    size_t max_answer_bytes = 1 << 20;
+    std::atomic<size_t> in_flight{0};
+
+    // "http://host[:port][/base]"; nullptr for anything else (https is not spoken here).
+    static std::shared_ptr<Upstream> from_url(std::string name, std::string_view url, std::chrono::milliseconds timeout,
+                                              size_t max_in_flight);
+};
+
+struct Forward {
+    std::shared_ptr<Upstream> upstream;
+    std::string path;  // at the upstream
+    // Runs on an I/O thread (must not block) with the request about to be sent, which it may change (method, headers,
+    // body). An answer returned here is the reply and nothing is sent (a refusal: 401, 429).
+    std::function<std::optional<Response>(Request& outgoing)> before;
+    // Runs on an I/O thread (must not block) with the request as received and the upstream's answer (or the 503 of a
+    // failed call); returns the reply.
+    std::function<Response(const Request& received, Response answer)> after;
+    std::vector<std::string> pass_headers = {"Authorization", "Accept", "Content-Type"};
+    std::vector<std::string> return_headers = {"Content-Type", "Retry-After", "WWW-Authenticate"};
 };
 
 struct Route {
@@ -116,7 +153,8 @@ struct Route {
     std::string pattern;
     std::vector<std::string> segments;  // "{name}" segments capture
     Handler handler;
-    StreamingHandler streaming;  // set instead of handler for streaming routes
+    StreamingHandler streaming;              // set instead of handler for streaming routes
+    std::shared_ptr<const Forward> forward;  // set instead of handler for routes another service answers
     RouteOptions options;
 };
 
@@ -125,13 +163,18 @@ class Router {
     // pattern: "/jobs/{id}/mp3"; a "{name}" segment matches one non-empty path segment (percent-decoded).
     void add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
     void add_streaming(std::string method, std::string pattern, StreamingHandler handler, RouteOptions options);
+    // The request's body (within options' limit) goes to the upstream, its answer comes back (Forward).
+    void forward(std::string method, std::string pattern, Forward forward, RouteOptions options = {});
+
+    // Which listener asks: a server with one serves every route on it.
+    enum class Listener { only, public_port, admin_port };
 
     struct Match {
         const Route* route = nullptr;
         std::map<std::string, std::string> params;
         std::vector<std::string> allowed_methods;  // when the path exists but not for this method
     };
-    Match match(std::string_view method, std::string_view path) const;
+    Match match(std::string_view method, std::string_view path, Listener listener = Listener::only) const;
 
     // Turns exceptions a handler throws into responses (for example a database outage into 503). Returning nullopt
     // passes the exception on; an exception no mapper takes becomes 500.
@@ -160,6 +203,9 @@ struct ServerOptions {
     std::chrono::milliseconds drain_delay{0};          // readiness is 503 this long before the listener closes
     std::chrono::milliseconds shutdown_grace{20'000};  // in-flight requests get this long to finish
     std::vector<std::string> trusted_proxies;          // CIDRs whose X-Forwarded-For is believed
+    // A second listener for operators: /metrics is served there only, /healthz and /readyz on both (the public
+    // /readyz without the reason), and routes marked Exposure::admin_port. 0: any free port.
+    std::optional<uint16_t> admin_port;
 };
 
 // Answers /readyz: Ok when ready, else the reason.
@@ -167,7 +213,8 @@ using ReadinessCheck = std::function<Check()>;
 
 // An asynchronous HTTP/1.1 server (Boost.Beast, C++20 coroutines): connections on a small I/O pool, handlers on a
 // worker pool, explicit limits and timeouts, request ids, access log, Prometheus metrics, /healthz, /readyz and
-// /metrics, and graceful shutdown.
+// /metrics (on an admin port when there is one), `X-Content-Type-Options: nosniff` and a `Referrer-Policy` on every
+// answer, and graceful shutdown.
 class Server {
   public:
     Server(ServerOptions options, Router router, std::shared_ptr<metrics::Registry> registry,
@@ -190,6 +237,7 @@ class Server {
     void run_until_signal();
 
     uint16_t port() const;
+    uint16_t admin_port() const;  // 0 without one
     bool draining() const;
 
   private:
