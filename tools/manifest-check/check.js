@@ -7,7 +7,8 @@
 // 1. Schema: every object is validated against the Kubernetes API's OpenAPI schema by the npm package
 //    kubernetes-models (pinned in package-lock.json), and checked for fields the schema does not know (a typo such
 //    as `readinesProbe` would otherwise be dropped silently by the API server).
-// 2. Policy: the rules of docs/operations.md ("What scripts/check-manifests checks") on the rendered objects.
+// 2. Policy: the rules of docs/operations.md ("What scripts/check-manifests checks") on the rendered objects
+//    (policy.js; rabbitmq.js: each service's RabbitMQ user and the broker's definitions).
 // 3. Repository: no Secret with literal data in any YAML file of the repository, secrets only from git-ignored env
 //    files, placeholder values only in secrets.env.example.
 //
@@ -20,6 +21,7 @@ const { results, check, isObject } = require('./common');
 const { modelsVersion, validateSchema } = require('./schema');
 const { checkPods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, checkEgress, checkSecretsRendered, checkNamespace, checkExpectations } = require('./policy');
 const { checkRepository } = require('./repository');
+const { checkRabbitmqUsers } = require('./rabbitmq');
 
 function main(argv) {
   let repo = null;
@@ -56,6 +58,7 @@ function main(argv) {
     checkPdbs(t.name, objects);
     checkNetworkPolicies(t.name, objects);
     checkEgress(t.name, objects);
+    checkRabbitmqUsers(t.name, objects);
     checkSecretsRendered(t.name, objects, exampleKeys);
     checkExpectations(t.name, objects);
   }

@@ -24,10 +24,58 @@ const INGRESS_SOURCES = {
   rabbitmq: { required: ['auth', 'gateway', 'converter', 'notification'], optional: ['ns:monitoring'] },
   maildev: { required: ['notification'], optional: [] },
 };
-// Where a workload may open connections to, for those that get an egress policy: `app:port/protocol`, or dns for the
-// cluster's DNS (kube-system's kube-dns on 53). The converters parse untrusted media.
+// Where each workload may open connections to (every pod is under a default deny of egress): `app:port/protocol`;
+// dns for the cluster's DNS (kube-system's kube-dns); internet for an ipBlock that excepts every range of
+// PRIVATE_RANGES (`all` ports: the webhooks' callback_url may name any). The converters parse untrusted media.
+const DNS_EGRESS = ['dns:53/UDP', 'dns:53/TCP'];
 const EGRESS_DESTINATIONS = {
-  converter: ['rabbitmq:5672/TCP', 'mongodb:27017/TCP', 'dns:53/UDP', 'dns:53/TCP'],
+  auth: { required: ['mysql:3306/TCP', 'rabbitmq:5672/TCP', ...DNS_EGRESS], optional: [] },
+  gateway: { required: ['auth:5000/TCP', 'mysql:3306/TCP', 'rabbitmq:5672/TCP', 'mongodb:27017/TCP', ...DNS_EGRESS], optional: [] },
+  converter: { required: ['rabbitmq:5672/TCP', 'mongodb:27017/TCP', ...DNS_EGRESS], optional: [] },
+  notification: { required: ['rabbitmq:5672/TCP', 'mysql:3306/TCP', 'auth:5000/TCP', 'internet:all/TCP', ...DNS_EGRESS],
+    optional: ['maildev:1025/TCP'] },
+  mysql: { required: DNS_EGRESS, optional: [] },
+  mongodb: { required: DNS_EGRESS, optional: [] },
+  rabbitmq: { required: DNS_EGRESS, optional: [] },
+  maildev: { required: DNS_EGRESS, optional: [] },
+};
+// What no egress rule may reach: the pod, service and node networks, loopback, and link-local (the cloud's metadata
+// service, 169.254.169.254). An ipBlock must except each of these that its cidr overlaps.
+const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8',
+  'fc00::/7', 'fe80::/10', '::1/128'];
+
+// RabbitMQ (base/rabbitmq-definitions.json): the topology the services declare (libs/amqp declare_topology, default
+// names), which the broker must have before they connect, since their users may not create what is missing; and what
+// each service publishes to and consumes, from which its user's least-privilege permissions follow.
+const AMQP_WORK_QUEUES = ['video', 'mp3', 'gateway.status', 'notification.failed', 'notification.webhook', 'notification.account'];
+const AMQP_RETRY_DELAYS = [5, 30, 120];
+const AMQP_TOPOLOGY = (() => {
+  const exchanges = [{ name: 'mp3c.status', type: 'topic' }, { name: 'mp3c.dead', type: 'direct' }];
+  const queues = [];
+  const bindings = [];
+  for (const q of AMQP_WORK_QUEUES) {
+    queues.push({ name: q, arguments: { 'x-dead-letter-exchange': 'mp3c.dead', 'x-dead-letter-routing-key': q } });
+    queues.push({ name: `${q}.dead`, arguments: {} });
+    bindings.push({ source: 'mp3c.dead', destination: `${q}.dead`, routing_key: q });
+    if (q !== 'gateway.status') {
+      for (const s of AMQP_RETRY_DELAYS) {
+        queues.push({ name: `${q}.retry.${s}s`, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q, 'x-message-ttl': s * 1000 } });
+      }
+    }
+  }
+  bindings.push({ source: 'mp3c.status', destination: 'gateway.status', routing_key: 'job.*' });
+  bindings.push({ source: 'mp3c.status', destination: 'notification.failed', routing_key: 'job.failed' });
+  return { exchanges, queues, bindings };
+})();
+// A gateway replica's own queue, gateway.status.live.<12 hex digits> (services/gateway/src/gateway_app.cpp).
+const AMQP_LIVE_QUEUE = 'gateway.status.live.0123456789ab';
+// publishes: exchanges written to (amq.default is the default exchange ""); topics: routing keys on mp3c.status;
+// consumes: queues read; own: queues of its own that it declares.
+const AMQP_USERS = {
+  auth: { publishes: ['amq.default'], topics: [], consumes: [], own: [] },
+  gateway: { publishes: ['amq.default', 'mp3c.status'], topics: ['job.cancelled'], consumes: ['gateway.status', AMQP_LIVE_QUEUE], own: [AMQP_LIVE_QUEUE] },
+  converter: { publishes: ['amq.default', 'mp3c.status'], topics: ['job.processing', 'job.done', 'job.failed'], consumes: ['video'], own: [] },
+  notification: { publishes: ['amq.default'], topics: [], consumes: ['mp3', 'notification.failed', 'notification.webhook', 'notification.account'], own: [] },
 };
 const RABBITMQ_MANAGEMENT_PORTS = [15672, 15671, 'management'];
 // The largest upload the gateway accepts plus the multipart framing; nginx must let at least this through.
@@ -102,6 +150,58 @@ function parseNginxSize(s) {
   return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()];
 }
 
+// CIDRs (IPv4 and IPv6) as BigInt ranges: { v, first, last }; null when malformed.
+function parseCidr(text) {
+  const [addr, bitsText] = String(text).split('/');
+  let v;
+  let value = 0n;
+  if (addr.includes(':')) {
+    v = 6;
+    const [head, tail] = addr.split('::');
+    const groups = (p) => (p ? p.split(':') : []);
+    const h = groups(head);
+    const t = tail === undefined ? [] : groups(tail);
+    if (tail === undefined ? h.length !== 8 : h.length + t.length > 7) return null;
+    const all = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+    for (const g of all) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      value = (value << 16n) | BigInt(parseInt(g, 16));
+    }
+  } else {
+    v = 4;
+    const parts = addr.split('.');
+    if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return null;
+    for (const p of parts) value = (value << 8n) | BigInt(p);
+  }
+  const width = v === 4 ? 32 : 128;
+  const bits = bitsText === undefined ? width : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > width) return null;
+  const size = 1n << BigInt(width - bits);
+  const first = value - (value % size);
+  return { v, first, last: first + size - 1n, text };
+}
+// The ranges of `forbidden` that an ipBlock ({cidr, except}) lets some address of through.
+function ipBlockReaches(ipBlock, forbidden) {
+  const cidr = parseCidr(ipBlock.cidr);
+  if (!cidr) return [`${ipBlock.cidr} (not a CIDR)`];
+  const excepts = (ipBlock.except || []).map(parseCidr).filter((e) => e && e.v === cidr.v);
+  const reached = [];
+  for (const f of forbidden.map(parseCidr)) {
+    if (f.v !== cidr.v) continue;
+    // The part of the forbidden range inside the block must be covered by the excepts.
+    const first = f.first > cidr.first ? f.first : cidr.first;
+    const last = f.last < cidr.last ? f.last : cidr.last;
+    if (first > last) continue;
+    let next = first;
+    for (const e of excepts.filter((x) => x.last >= first && x.first <= last).sort((a, b) => (a.first < b.first ? -1 : 1))) {
+      if (e.first > next) break;
+      if (e.last >= next) next = e.last + 1n;
+    }
+    if (next <= last) reached.push(f.text);
+  }
+  return reached;
+}
+
 function podSpecOf(obj) {
   switch (obj.kind) {
     case 'Pod': return { spec: obj.spec, labels: (obj.metadata || {}).labels };
@@ -116,4 +216,4 @@ function podSpecOf(obj) {
   }
 }
 
-module.exports = { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf };
+module.exports = { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, parseCidr, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf };

@@ -3,7 +3,7 @@
 'use strict';
 
 const path = require('path');
-const { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf } = require('./common');
+const { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf } = require('./common');
 
 function byKind(objects, kind) { return objects.filter((o) => o.kind === kind); }
 function find(objects, kind, name) { return objects.find((o) => o.kind === kind && o.metadata && o.metadata.name === name); }
@@ -371,39 +371,92 @@ function checkNetworkPolicies(target, objects) {
   }
 }
 
+// The policies that make a pod egress-isolated: policyTypes names Egress (or, without policyTypes, it has egress rules).
+function egressPolicies(policies, labels) {
+  return policies.filter((np) => labelsMatch(np.spec.podSelector, labels) &&
+    (np.spec.policyTypes || (np.spec.egress ? ['Ingress', 'Egress'] : ['Ingress'])).includes('Egress'));
+}
+
+// Where a rule's `to` entry leads: workloads of the namespace by app, dns, internet (an ipBlock that excepts every
+// private range), or what it is (ip:CIDR, namespaces:..., * for anywhere).
+function egressTargets(t, all) {
+  if (t.any) return ['*'];
+  if (t.ipBlock) return [ipBlockReaches(t.ipBlock, PRIVATE_RANGES).length ? `ip:${t.ipBlock.cidr}` : 'internet'];
+  if (t.namespaceSelector) {
+    const ns = (t.namespaceSelector.matchLabels || {})['kubernetes.io/metadata.name'];
+    const app = t.podSelector && (t.podSelector.matchLabels || {})['k8s-app'];
+    return [ns === 'kube-system' && app === 'kube-dns' ? 'dns' : `namespaces:${JSON.stringify(t.namespaceSelector)}`];
+  }
+  if (t.podSelector) {
+    const names = all.filter((q) => labelsMatch(t.podSelector, q.labels)).map((q) => q.app || q.obj.metadata.name);
+    return names.length ? names : [`pods:${JSON.stringify(t.podSelector)}(none)`];
+  }
+  return ['*'];
+}
+
+// Every destination:port/protocol the policies let a pod open a connection to.
+function egressReached(selecting, all) {
+  const reached = new Set();
+  for (const np of selecting) {
+    for (const rule of np.spec.egress || []) {
+      const ports = (rule.ports || []).map((x) => `${x.port === undefined ? 'all' : x.port}/${x.protocol || 'TCP'}`);
+      const tos = rule.to === undefined || rule.to.length === 0 ? [{ any: true }] : rule.to;
+      for (const t of tos) {
+        for (const n of egressTargets(t, all)) for (const port of (ports.length ? ports : ['all'])) reached.add(`${n}:${port}`);
+      }
+    }
+  }
+  return reached;
+}
+
 function checkEgress(target, objects) {
   const policies = byKind(objects, 'NetworkPolicy');
   const all = pods(objects);
-  for (const p of all) {
-    const expected = EGRESS_DESTINATIONS[p.app];
-    if (!expected) continue;
-    const where = ref(target, p.obj);
-    const selecting = policies.filter((np) => labelsMatch(np.spec.podSelector, p.labels) && (np.spec.policyTypes || []).includes('Egress'));
-    if (!check('networkpolicy: the converters reach only RabbitMQ, MongoDB and DNS', selecting.length > 0, where, 'no egress NetworkPolicy selects these pods: they may connect anywhere')) continue;
-    const reached = new Set();
-    for (const np of selecting) {
-      for (const rule of np.spec.egress || []) {
-        const ports = (rule.ports || []).map((x) => `${x.port}/${x.protocol || 'TCP'}`);
-        const tos = rule.to === undefined || rule.to.length === 0 ? [{ any: true }] : rule.to;
-        for (const t of tos) {
-          let names = [];
-          if (t.any || t.ipBlock) names = [t.any ? '*' : `ip:${t.ipBlock.cidr}`];
-          else if (t.namespaceSelector) {
-            const ns = (t.namespaceSelector.matchLabels || {})['kubernetes.io/metadata.name'];
-            const app = t.podSelector && (t.podSelector.matchLabels || {})['k8s-app'];
-            names = [ns === 'kube-system' && app === 'kube-dns' ? 'dns' : `namespaces:${JSON.stringify(t.namespaceSelector)}`];
-          } else if (t.podSelector) {
-            names = all.filter((q) => labelsMatch(t.podSelector, q.labels)).map((q) => q.app || q.obj.metadata.name);
-            if (names.length === 0) names = [`pods:${JSON.stringify(t.podSelector)}(none)`];
-          }
-          for (const n of names) for (const port of (ports.length ? ports : ['all'])) reached.add(`${n}:${port}`);
+  const denies = (np) => (np.spec.policyTypes || []).includes('Egress') && (np.spec.egress || []).length === 0;
+  check('networkpolicy: a default deny of egress', policies.some((np) => selectorIsEmpty(np.spec.podSelector) && denies(np)), target,
+    'no NetworkPolicy with podSelector {} denying all egress: a pod without an egress policy may connect anywhere');
+  // No rule may reach the pod, service or node networks or the metadata address: an ipBlock excepts them, and a
+  // rule without `to` allows every address.
+  for (const np of policies) {
+    for (const rule of np.spec.egress || []) {
+      const tos = rule.to === undefined || rule.to.length === 0 ? [{ any: true }] : rule.to;
+      for (const t of tos) {
+        if (t.any) {
+          check('networkpolicy: no egress rule reaches private ranges or the metadata address', false, ref(target, np),
+            'a rule without `to` reaches every address: name the destinations');
+        } else if (t.ipBlock) {
+          const reaches = ipBlockReaches(t.ipBlock, PRIVATE_RANGES);
+          check('networkpolicy: no egress rule reaches private ranges or the metadata address', reaches.length === 0, ref(target, np),
+            `ipBlock ${t.ipBlock.cidr} reaches ${reaches.join(', ')}: add them to its except`);
         }
       }
     }
-    const extra = [...reached].filter((d) => !expected.includes(d));
-    const missing = expected.filter((d) => !reached.has(d));
-    check('networkpolicy: the converters reach only RabbitMQ, MongoDB and DNS', extra.length === 0 && missing.length === 0, where,
-      `${extra.length ? `also reaches ${extra.join(', ')}` : ''}${extra.length && missing.length ? '; ' : ''}${missing.length ? `cannot reach ${missing.join(', ')}` : ''}`);
+  }
+  for (const p of all) {
+    const where = ref(target, p.obj);
+    const selecting = egressPolicies(policies, p.labels);
+    check('networkpolicy: every pod is under a default deny of egress', selecting.some(denies), where,
+      'no egress policy without rules selects these pods: they may connect anywhere');
+    const reached = egressReached(selecting, all);
+    const isolated = selecting.length > 0;
+    check('networkpolicy: every workload can reach the cluster DNS', !isolated || DNS_EGRESS.every((d) => reached.has(d)), where,
+      `cannot reach kube-system's kube-dns on ${DNS_EGRESS.filter((d) => !reached.has(d)).map((d) => d.slice(4)).join(' and ')}`);
+    const expected = EGRESS_DESTINATIONS[p.app];
+    if (!expected) {
+      check('networkpolicy: each workload reaches only its own dependencies', false, where, `no expectation for workload ${p.app} in common.js (EGRESS_DESTINATIONS)`);
+    } else {
+      const got = isolated ? reached : new Set(['*:all']);
+      const extra = [...got].filter((d) => !expected.required.includes(d) && !expected.optional.includes(d));
+      const missing = expected.required.filter((d) => !got.has(d));
+      check('networkpolicy: each workload reaches only its own dependencies', extra.length === 0 && missing.length === 0, where,
+        `${extra.length ? `also reaches ${extra.join(', ')}` : ''}${extra.length && missing.length ? '; ' : ''}${missing.length ? `cannot reach ${missing.join(', ')}` : ''}`);
+    }
+    if (p.app === 'converter') {
+      // It parses untrusted media: no address outside the namespace, however well excepted, and no other namespace.
+      const outside = isolated ? [...reached].filter((d) => !d.startsWith('dns:') && (/^(\*|internet|ip:|namespaces:)/.test(d))) : ['anywhere (no egress policy)'];
+      check('networkpolicy: the converters reach nothing outside the namespace', outside.length === 0, where,
+        `reaches ${outside.join(', ')}`);
+    }
   }
 }
 
@@ -486,4 +539,4 @@ function checkExpectations(target, objects) {
   }
 }
 
-module.exports = { byKind, find, containerEnv, checkPods, pods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, checkEgress, checkSecretsRendered, checkNamespace, notificationEnv, checkExpectations };
+module.exports = { byKind, find, containerEnv, checkPods, pods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, checkEgress, egressPolicies, egressReached, checkSecretsRendered, checkNamespace, notificationEnv, checkExpectations };

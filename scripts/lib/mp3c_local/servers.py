@@ -385,6 +385,21 @@ def _prepare_rabbitmq(d, s, management_port=None):
     return values, dict(env, **table.expand_all(s["env"], values))
 
 
+def rabbitmqctl(d, *args):
+    """Runs rabbitmqctl against the node of the instance in d (its node name, its epmd and the cookie in its home);
+    returns (status, output). The caller's RABBITMQ_* and ERL_* variables are not passed on."""
+    d = os.path.realpath(d)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
+    env.update(HOME=f"{d}/home", ERL_EPMD_PORT=read(f"{d}/epmd_port"), RABBITMQ_NODENAME=read(f"{d}/nodename"),
+               RABBITMQ_CONF_ENV_FILE=f"{d}/rabbitmq-env.conf")
+    try:
+        r = subprocess.run([os.path.join(os.path.dirname(rabbitmq_server()), "rabbitmqctl"), "-q", *args], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 1, str(e)
+    return r.returncode, r.stdout + r.stderr
+
+
 def _prepare_smtp(d, s):
     if not os.access(script := os.path.join(table.LIB, "smtp-server.py"), os.R_OK):
         fail(f"missing {script}")

@@ -1,5 +1,5 @@
 """scripts/stack up|start|stop|status|logs: the system on one machine (the commands are described in scripts/stack)."""
-import contextlib, fcntl, io, os, secrets, select, signal, socket, subprocess, sys
+import contextlib, fcntl, io, json, os, secrets, select, signal, socket, subprocess, sys
 
 from . import servers, table
 from .supervisor import Interrupted, Service, Supervisor, http_ok, say
@@ -102,7 +102,7 @@ def mariadb_root(var, sql):
 
 def start_servers(v):
     """MariaDB with one database and one least-privilege user per service (passwords under var/secrets), and
-    RabbitMQ, which boots meanwhile."""
+    RabbitMQ, which boots meanwhile, with one least-privilege user per service."""
     var, t = v["var"], table.load()["servers"]
     for name in ("mariadb", "rabbitmq"):
         os.makedirs(f"{var}/{name}", exist_ok=True)
@@ -129,6 +129,41 @@ GRANT ALL PRIVILEGES ON {db}.* TO '{user}'@'127.0.0.1';
         servers.wait("rabbitmq", f"{var}/rabbitmq")
     except servers.ServerError:
         raise Die(rabbitmq_failed)
+    rabbitmq_users(v)
+
+
+def rabbitmq_users(v):
+    """The services' RabbitMQ users with their least-privilege permissions, and the exchanges and queues that those
+    users may not create: the Kubernetes manifests' definitions ([servers.rabbitmq] definitions), imported with
+    rabbitmqctl. Idempotent (an import updates what exists and keeps the queues' messages), so at every start: the
+    node keeps them across restarts anyway. Each password is made once; each service's AMQP URL is written for the
+    current port. The administrator stays out: locally the management UI keeps guest."""
+    secret_dir, d = v["secrets"], f"{v['var']}/rabbitmq"
+    with open(table.expand(table.load()["servers"]["rabbitmq"]["definitions"], v)) as f:
+        definitions = json.load(f)
+    admins = {u["name"] for u in definitions["users"] if "administrator" in u.get("tags", [])}
+    definitions["users"] = [u for u in definitions["users"] if u["name"] not in admins]
+    for key in ("permissions", "topic_permissions"):
+        definitions[key] = [p for p in definitions.get(key, []) if p["user"] not in admins]
+    for user in definitions["users"]:
+        secret_file(f"{secret_dir}/rabbitmq-{user['name']}-password", 16)
+        user["password"] = servers.read(f"{secret_dir}/rabbitmq-{user['name']}-password")
+    rendered = f"{d}/definitions.json"  # passwords: private, and removed at once
+    servers.write(rendered, json.dumps(definitions), private=True)
+    try:
+        status, output = servers.rabbitmqctl(d, "import_definitions", rendered)
+    finally:
+        servers.remove(rendered)
+    # The import reports success even when part of it was refused: look at what the node has.
+    wanted = {(p["user"], p["configure"], p["write"], p["read"]) for p in definitions["permissions"]}
+    listed, shown = servers.rabbitmqctl(d, "list_permissions", "--no-table-headers")
+    have = {tuple(line.split("\t")) for line in shown.splitlines()}
+    if status or listed or not wanted <= have:
+        raise Die("could not create the RabbitMQ users (rabbitmqctl import_definitions): "
+                  + (output.strip() if status else shown.strip() if listed else "the node's permissions differ"))
+    for user in definitions["users"]:
+        servers.write(f"{secret_dir}/amqp-url-{user['name']}",
+                      f"amqp://{user['name']}:{user['password']}@127.0.0.1:{v['RABBITMQ_PORT']}/\n", private=True)
 
 
 def create_demo_user(v):

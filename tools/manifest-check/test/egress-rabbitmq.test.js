@@ -1,0 +1,177 @@
+// The egress and RabbitMQ-user rules (policy.js checkEgress, rabbitmq.js) against the base's own manifests, then
+// against copies broken one way at a time: each must be caught by its rule. Run by scripts/check-manifests:
+//   node --test tools/manifest-check/test/
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('fs');
+const path = require('path');
+const YAML = require('yaml');
+const { results } = require('../common');
+const { checkEgress } = require('../policy');
+const { checkRabbitmqUsers } = require('../rabbitmq');
+
+const base = path.join(__dirname, '..', '..', '..', 'deploy', 'kubernetes', 'base');
+const FILES = ['auth.yaml', 'gateway.yaml', 'converter.yaml', 'notification.yaml', 'mysql.yaml', 'mongodb.yaml',
+  'rabbitmq.yaml', 'network-policies.yaml'];
+
+// The base's objects without kustomize: the YAML files as they are, the broker's ConfigMap as its generator makes it,
+// and the Secret with the example's keys.
+function baseObjects() {
+  const objects = [];
+  for (const f of FILES) {
+    for (const d of YAML.parseAllDocuments(fs.readFileSync(path.join(base, f), 'utf8'))) {
+      const o = d.toJS();
+      if (o) objects.push(o);
+    }
+  }
+  objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'rabbitmq-config' },
+    data: { '90-mp3converter.conf': fs.readFileSync(path.join(base, 'rabbitmq.conf'), 'utf8'),
+      'definitions.template.json': fs.readFileSync(path.join(base, 'rabbitmq-definitions.json'), 'utf8') } });
+  const keys = fs.readFileSync(path.join(base, 'secrets.env.example'), 'utf8').split('\n')
+    .filter((l) => /^[A-Z]/.test(l)).map((l) => l.split('=')[0]);
+  objects.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'mp3converter-secrets' },
+    data: Object.fromEntries(keys.map((k) => [k, 'eA=='])) });
+  return objects;
+}
+
+function failures(objects) {
+  results.clear();
+  checkEgress('test', objects);
+  checkRabbitmqUsers('test', objects);
+  const out = {};
+  for (const [rule, r] of results) if (r.failures.length) out[rule] = r.failures;
+  return out;
+}
+
+const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+const without = (objects, kind, name) => objects.filter((o) => !(o.kind === kind && o.metadata.name === name));
+const definitions = (objects) => JSON.parse(named(objects, 'ConfigMap', 'rabbitmq-config').data['definitions.template.json']);
+function setDefinitions(objects, change) {
+  const d = definitions(objects);
+  change(d);
+  named(objects, 'ConfigMap', 'rabbitmq-config').data['definitions.template.json'] = JSON.stringify(d);
+  return objects;
+}
+function expectFailure(objects, rule, pattern) {
+  const f = failures(objects);
+  assert.ok(f[rule], `expected "${rule}" to fail; failures: ${JSON.stringify(f, null, 2)}`);
+  if (pattern) assert.match(f[rule].join('\n'), pattern);
+}
+
+test('the base passes every egress and RabbitMQ-user rule', () => {
+  assert.deepStrictEqual(failures(baseObjects()), {});
+});
+
+test('a pod not under a default deny of egress', () => {
+  const objects = without(baseObjects(), 'NetworkPolicy', 'default-deny-egress');
+  expectFailure(objects, 'networkpolicy: a default deny of egress');
+  expectFailure(objects, 'networkpolicy: every pod is under a default deny of egress', /StatefulSet\/mysql/);
+});
+
+test('a workload without DNS', () => {
+  expectFailure(without(baseObjects(), 'NetworkPolicy', 'allow-dns-egress'), 'networkpolicy: every workload can reach the cluster DNS',
+    /Deployment\/converter: cannot reach kube-system's kube-dns on 53\/UDP and 53\/TCP/);
+});
+
+test('an ipBlock that does not except the metadata address', () => {
+  const objects = baseObjects();
+  const rule = named(objects, 'NetworkPolicy', 'notification-egress').spec.egress.find((r) => r.to[0].ipBlock);
+  rule.to[0].ipBlock.except = rule.to[0].ipBlock.except.filter((c) => c !== '169.254.0.0/16');
+  expectFailure(objects, 'networkpolicy: no egress rule reaches private ranges or the metadata address', /reaches 169\.254\.0\.0\/16/);
+  expectFailure(objects, 'networkpolicy: each workload reaches only its own dependencies', /also reaches ip:0\.0\.0\.0\/0:all\/TCP; cannot reach internet/);
+});
+
+test('an ipBlock inside a private range, and one whose excepts cover it in pieces', () => {
+  let objects = baseObjects();
+  named(objects, 'NetworkPolicy', 'notification-egress').spec.egress.push({ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }] });
+  expectFailure(objects, 'networkpolicy: no egress rule reaches private ranges or the metadata address', /10\.20\.0\.0\/16 reaches 10\.0\.0\.0\/8/);
+  objects = baseObjects();
+  const block = named(objects, 'NetworkPolicy', 'notification-egress').spec.egress.find((r) => r.to[0].ipBlock).to[0].ipBlock;
+  block.except = block.except.filter((c) => c !== '10.0.0.0/8').concat(['10.0.0.0/9', '10.128.0.0/9']);
+  assert.deepStrictEqual(failures(objects), {});
+  block.except = block.except.filter((c) => c !== '10.128.0.0/9');
+  expectFailure(objects, 'networkpolicy: no egress rule reaches private ranges or the metadata address', /10\.0\.0\.0\/8/);
+});
+
+test('an egress rule without destinations', () => {
+  const objects = baseObjects();
+  named(objects, 'NetworkPolicy', 'gateway-egress').spec.egress.push({ ports: [{ port: 443, protocol: 'TCP' }] });
+  expectFailure(objects, 'networkpolicy: no egress rule reaches private ranges or the metadata address', /NetworkPolicy\/gateway-egress/);
+  expectFailure(objects, 'networkpolicy: each workload reaches only its own dependencies', /also reaches \*:443\/TCP/);
+});
+
+test('a converter that may reach the internet or another service', () => {
+  let objects = baseObjects();
+  named(objects, 'NetworkPolicy', 'converter-egress').spec.egress.push(
+    { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8'] } }],
+      ports: [{ port: 443, protocol: 'TCP' }] });
+  expectFailure(objects, 'networkpolicy: the converters reach nothing outside the namespace', /reaches internet:443\/TCP/);
+  objects = baseObjects();
+  named(objects, 'NetworkPolicy', 'converter-egress').spec.egress.push(
+    { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'mysql' } } }], ports: [{ port: 3306, protocol: 'TCP' }] });
+  expectFailure(objects, 'networkpolicy: each workload reaches only its own dependencies', /Deployment\/converter: also reaches mysql:3306\/TCP/);
+  objects = without(baseObjects(), 'NetworkPolicy', 'converter-egress');
+  expectFailure(objects, 'networkpolicy: each workload reaches only its own dependencies', /Deployment\/converter: cannot reach rabbitmq:5672\/TCP, mongodb:27017\/TCP/);
+});
+
+test('a service that logs in as another user', () => {
+  const objects = baseObjects();
+  const env = named(objects, 'Deployment', 'gateway').spec.template.spec.containers[0].env;
+  env.find((e) => e.name === 'RABBITMQ_GATEWAY_PASSWORD').valueFrom.secretKeyRef.key = 'RABBITMQ_PASSWORD';
+  env.find((e) => e.name === 'AMQP_URL').value = 'amqp://mp3converter:$(RABBITMQ_GATEWAY_PASSWORD)@rabbitmq:5672/';
+  expectFailure(objects, 'rabbitmq: each service logs in as its own user', /Deployment\/gateway: AMQP_URL is amqp:\/\/mp3converter:/);
+});
+
+test('permissions wider or narrower than the service needs', () => {
+  const perm = (d, user) => d.permissions.find((p) => p.user === user);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'converter').read = '^(mp3c\\.(status|dead)|video|mp3)$'; }),
+    "rabbitmq: each service's user has least-privilege permissions", /permissions of converter: read also mp3/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'notification').read = '.*'; }),
+    "rabbitmq: each service's user has least-privilege permissions", /permissions of notification: read also .*video/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'auth').configure += '|^amq\\.gen.*'; }),
+    "rabbitmq: each service's user has least-privilege permissions", /auth: configure also amq\.gen-/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'gateway').configure = perm(d, 'auth').configure; }),
+    "rabbitmq: each service's user has least-privilege permissions", /gateway: configure not gateway\.status\.live\./);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'auth').write = '^amq\\.default$'; }),
+    "rabbitmq: each service's user has least-privilege permissions", /auth: write not video\.dead/);
+});
+
+test('status events with another publisher\'s routing keys', () => {
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.topic_permissions.find((t) => t.user === 'converter').write = '^job\\..*$'; }),
+    "rabbitmq: status events carry only their publisher's routing keys", /converter on mp3c\.status: write also job\.cancelled/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.topic_permissions = d.topic_permissions.filter((t) => t.user !== 'gateway'); }),
+    "rabbitmq: status events carry only their publisher's routing keys", /gateway on mp3c\.status: none/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.topic_permissions.find((t) => t.user === 'gateway').read = '^job\\.\\*$'; }),
+    "rabbitmq: status events carry only their publisher's routing keys", /read must allow the binding keys/);
+});
+
+test('users: a literal password, a service user with tags, no administrator', () => {
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.users.find((u) => u.name === 'auth').password = 'hunter2'; }),
+    "rabbitmq: the definitions' passwords come from the Secret", /user auth: a literal password/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.users.find((u) => u.name === 'converter').tags = ['administrator']; }),
+    'rabbitmq: one user per service, and an administrator no service uses', /user converter: tags administrator/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.users = d.users.filter((u) => u.name !== 'mp3converter'); }),
+    'rabbitmq: one user per service, and an administrator no service uses', /no administrator/);
+  const objects = baseObjects();
+  const init = named(objects, 'StatefulSet', 'rabbitmq').spec.template.spec.initContainers[0];
+  init.env = init.env.filter((e) => e.name !== 'RABBITMQ_CONVERTER_PASSWORD');
+  expectFailure(objects, "rabbitmq: the definitions' passwords come from the Secret", /user converter: the init container does not set RABBITMQ_CONVERTER_PASSWORD/);
+});
+
+test('definitions that are not loaded, or lack part of the topology', () => {
+  let objects = baseObjects();
+  const cm = named(objects, 'ConfigMap', 'rabbitmq-config');
+  cm.data['90-mp3converter.conf'] = cm.data['90-mp3converter.conf'].replace(/^load_definitions.*$/m, '');
+  expectFailure(objects, 'rabbitmq: the broker loads its definitions at every boot', /no load_definitions/);
+  objects = baseObjects();
+  named(objects, 'StatefulSet', 'rabbitmq').spec.template.spec.initContainers = [];
+  expectFailure(objects, 'rabbitmq: the broker loads its definitions at every boot', /no init container writes \/etc\/rabbitmq\/definitions/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.queues = d.queues.filter((q) => q.name !== 'notification.account.retry.5s'); }),
+    "rabbitmq: the definitions declare the services' topology", /queue notification\.account\.retry\.5s .* is missing/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.queues.find((q) => q.name === 'video.retry.30s').arguments['x-message-ttl'] = 3000; }),
+    "rabbitmq: the definitions declare the services' topology", /queue video\.retry\.30s .* differs/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.bindings.pop(); }),
+    "rabbitmq: the definitions declare the services' topology", /bindings: not/);
+});
