@@ -8,7 +8,8 @@
 //    kubernetes-models (pinned in package-lock.json), and checked for fields the schema does not know (a typo such
 //    as `readinesProbe` would otherwise be dropped silently by the API server).
 // 2. Policy: the rules of docs/operations.md ("What scripts/check-manifests checks") on the rendered objects
-//    (policy.js; rabbitmq.js: each service's RabbitMQ user and the broker's definitions).
+//    (policy.js; admin.js: the admin ports, probes, scrape annotations and who reaches them; rabbitmq.js: each
+//    service's RabbitMQ user and the broker's definitions).
 // 3. Repository: no Secret with literal data in any YAML file of the repository, secrets only from git-ignored env
 //    files, placeholder values only in secrets.env.example.
 //
@@ -22,6 +23,7 @@ const { modelsVersion, validateSchema } = require('./schema');
 const { checkPods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, checkEgress, checkSecretsRendered, checkNamespace, checkExpectations } = require('./policy');
 const { checkRepository } = require('./repository');
 const { checkRabbitmqUsers } = require('./rabbitmq');
+const { checkAdminPorts } = require('./admin');
 
 function main(argv) {
   let repo = null;
@@ -53,6 +55,7 @@ function main(argv) {
     for (const o of objects) validateSchema(t.name, o);
     checkNamespace(t.name, objects);
     checkPods(t.name, objects);
+    checkAdminPorts(t.name, objects);
     checkServices(t.name, objects);
     checkIngress(t.name, objects);
     checkPdbs(t.name, objects);

@@ -5,13 +5,20 @@
 
 const NAMESPACE = 'mp3converter';
 const APP_LABEL = 'app.kubernetes.io/name';
-// The four services: their image, base replica count, and the port of /healthz and /readyz with its variable.
+// The four services: base replica count; the public port (PORT, container port `http`), which never serves /metrics,
+// of the two that have one; and the admin port (ADMIN_PORT, container port `admin`): the probes' /healthz and /readyz,
+// and /metrics, which Prometheus finds by the pod template's annotations (SCRAPE_ANNOTATIONS).
 const SERVICES = {
-  auth: { replicas: 2, port: 5000, portVar: 'PORT' },
-  gateway: { replicas: 2, port: 8080, portVar: 'PORT' },
-  converter: { replicas: 4, port: 8081, portVar: 'ADMIN_PORT' },
-  notification: { replicas: 2, port: 8082, portVar: 'ADMIN_PORT' },
+  auth: { replicas: 2, port: 5000, adminPort: 5001 },
+  gateway: { replicas: 2, port: 8080, adminPort: 8090 },
+  converter: { replicas: 4, port: null, adminPort: 8081 },
+  notification: { replicas: 2, port: null, adminPort: 8082 },
 };
+const ADMIN_PORT_NAME = 'admin';
+const SCRAPE_ANNOTATIONS = (adminPort) => ({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(adminPort), 'prometheus.io/path': '/metrics' });
+// What the monitoring namespace may reach (NetworkPolicy): the services' admin ports and RabbitMQ's Prometheus plugin.
+const MONITORING_NAMESPACE = 'ns:monitoring';
+const RABBITMQ_METRICS_PORTS = [15692, 'prometheus'];
 const STATEFUL = ['mysql', 'mongodb', 'rabbitmq'];
 // Who may open connections to whom (NetworkPolicy). `ns:NAME` is a namespace; optional sources may be allowed.
 const INGRESS_SOURCES = {
@@ -204,16 +211,16 @@ function ipBlockReaches(ipBlock, forbidden) {
 
 function podSpecOf(obj) {
   switch (obj.kind) {
-    case 'Pod': return { spec: obj.spec, labels: (obj.metadata || {}).labels };
+    case 'Pod': return { spec: obj.spec, labels: (obj.metadata || {}).labels, annotations: (obj.metadata || {}).annotations };
     case 'CronJob': {
       const t = (((obj.spec || {}).jobTemplate || {}).spec || {}).template || {};
-      return { spec: t.spec, labels: (t.metadata || {}).labels };
+      return { spec: t.spec, labels: (t.metadata || {}).labels, annotations: (t.metadata || {}).annotations };
     }
     default: {
       const t = (obj.spec || {}).template || {};
-      return { spec: t.spec, labels: (t.metadata || {}).labels };
+      return { spec: t.spec, labels: (t.metadata || {}).labels, annotations: (t.metadata || {}).annotations };
     }
   }
 }
 
-module.exports = { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, parseCidr, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf };
+module.exports = { NAMESPACE, APP_LABEL, SERVICES, ADMIN_PORT_NAME, SCRAPE_ANNOTATIONS, MONITORING_NAMESPACE, RABBITMQ_METRICS_PORTS, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, parseCidr, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf };

@@ -183,21 +183,8 @@ function checkPods(target, objects) {
       // The services' own containers.
       const service = SERVICES[app] && !init ? app : null;
       if (service) {
-        const want = SERVICES[service];
         check('services: image is mp3converter/<service> with a pinned tag', new RegExp(`(^|/)mp3converter/${service}(:|@)`).test(image), cwhere, `image ${image}`);
-        const portOf = (p) => {
-          if (typeof p === 'number') return p;
-          const named = (c.ports || []).find((x) => x.name === p);
-          return named ? named.containerPort : NaN;
-        };
-        const rp = (c.readinessProbe || {}).httpGet;
-        const lp = (c.livenessProbe || {}).httpGet;
-        check('services: readinessProbe is GET /readyz on the service port', rp && rp.path === '/readyz' && portOf(rp.port) === want.port, cwhere,
-          `readinessProbe must be httpGet /readyz on port ${want.port}`);
-        check('services: livenessProbe is GET /healthz on the service port', lp && lp.path === '/healthz' && portOf(lp.port) === want.port, cwhere,
-          `livenessProbe must be httpGet /healthz on port ${want.port}`);
-        check('services: the port variable matches the probed port', Number(env.get(want.portVar) || want.port) === want.port, cwhere,
-          `${want.portVar}=${env.get(want.portVar)} but the probes use ${want.port}`);
+        // (Ports, probes and the scrape annotations: admin.js.)
         // Shutdown: the kubelet must not kill the process before it has drained.
         const drain = parseDuration(env.get('SHUTDOWN_DRAIN_DELAY') || '0');
         const grace = parseDuration(env.get('SHUTDOWN_GRACE') || (service === 'converter' ? '25s' : '20s'));
@@ -224,8 +211,8 @@ function checkPods(target, objects) {
 function pods(objects) {
   const out = [];
   for (const obj of objects.filter((o) => POD_KINDS.includes(o.kind))) {
-    const { spec, labels } = podSpecOf(obj);
-    if (spec) out.push({ obj, spec, labels: labels || {}, app: (labels || {})[APP_LABEL] });
+    const { spec, labels, annotations } = podSpecOf(obj);
+    if (spec) out.push({ obj, spec, labels: labels || {}, annotations: annotations || {}, app: (labels || {})[APP_LABEL] });
   }
   return out;
 }
@@ -319,6 +306,35 @@ function checkPdbs(target, objects) {
   }
 }
 
+// Who may open connections to a pod (p of pods()): the ingress policies selecting it, and per source (an app, `ns:NAME`,
+// `ip:CIDR`, `*`...) the ports it may reach as the policies name them (numbers or names), `all` for a rule without ports.
+function ingressSources(policies, p, all) {
+  const selecting = policies.filter((np) => labelsMatch(np.spec.podSelector, p.labels) && (np.spec.policyTypes || ['Ingress']).includes('Ingress'));
+  const portsBySource = new Map();
+  for (const np of selecting) {
+    for (const rule of np.spec.ingress || []) {
+      const rulePorts = (rule.ports || []).map((x) => (x.port === undefined ? 'all' : x.port));
+      const froms = rule.from === undefined || rule.from.length === 0 ? [{ any: true }] : rule.from;
+      for (const f of froms) {
+        const names = [];
+        if (f.any) names.push('*');
+        else if (f.ipBlock) names.push(`ip:${f.ipBlock.cidr}`);
+        else if (f.namespaceSelector) {
+          const ml = f.namespaceSelector.matchLabels || {};
+          const ns = ml['kubernetes.io/metadata.name'];
+          names.push(ns && Object.keys(ml).length === 1 && !(f.namespaceSelector.matchExpressions || []).length ? `ns:${ns}` : `namespaces:${JSON.stringify(f.namespaceSelector)}`);
+        } else if (f.podSelector) {
+          const matched = all.filter((q) => labelsMatch(f.podSelector, q.labels)).map((q) => q.app || q.obj.metadata.name);
+          if (matched.length === 0) names.push(`pods:${JSON.stringify(f.podSelector)}(none)`);
+          names.push(...matched);
+        }
+        for (const n of names) portsBySource.set(n, [...(portsBySource.get(n) || []), ...(rulePorts.length ? rulePorts : ['all'])]);
+      }
+    }
+  }
+  return { selecting, portsBySource };
+}
+
 function checkNetworkPolicies(target, objects) {
   const policies = byKind(objects, 'NetworkPolicy');
   check('networkpolicy: a default deny of ingress', policies.some((p) => selectorIsEmpty(p.spec.podSelector) &&
@@ -326,34 +342,9 @@ function checkNetworkPolicies(target, objects) {
   const all = pods(objects);
   for (const p of all) {
     const where = `${ref(target, p.obj)}`;
-    const selecting = policies.filter((np) => labelsMatch(np.spec.podSelector, p.labels) && (np.spec.policyTypes || ['Ingress']).includes('Ingress'));
+    const { selecting, portsBySource } = ingressSources(policies, p, all);
+    const sources = new Set(portsBySource.keys());
     check('networkpolicy: every pod is covered by an ingress policy', selecting.length > 0, where, 'no NetworkPolicy selects these pods');
-    const sources = new Set();
-    const portsBySource = new Map();
-    for (const np of selecting) {
-      for (const rule of np.spec.ingress || []) {
-        const rulePorts = (rule.ports || []).map((x) => x.port);
-        const froms = rule.from === undefined || rule.from.length === 0 ? [{ any: true }] : rule.from;
-        for (const f of froms) {
-          const names = [];
-          if (f.any) names.push('*');
-          else if (f.ipBlock) names.push(`ip:${f.ipBlock.cidr}`);
-          else if (f.namespaceSelector) {
-            const ml = f.namespaceSelector.matchLabels || {};
-            const ns = ml['kubernetes.io/metadata.name'];
-            names.push(ns && Object.keys(ml).length === 1 && !(f.namespaceSelector.matchExpressions || []).length ? `ns:${ns}` : `namespaces:${JSON.stringify(f.namespaceSelector)}`);
-          } else if (f.podSelector) {
-            const matched = all.filter((q) => labelsMatch(f.podSelector, q.labels)).map((q) => q.app || q.obj.metadata.name);
-            if (matched.length === 0) names.push(`pods:${JSON.stringify(f.podSelector)}(none)`);
-            names.push(...matched);
-          }
-          for (const n of names) {
-            sources.add(n);
-            portsBySource.set(n, [...(portsBySource.get(n) || []), ...(rulePorts.length ? rulePorts : ['all'])]);
-          }
-        }
-      }
-    }
     const expected = INGRESS_SOURCES[p.app];
     if (expected) {
       const missing = expected.required.filter((s) => !sources.has(s));
@@ -539,4 +530,4 @@ function checkExpectations(target, objects) {
   }
 }
 
-module.exports = { byKind, find, containerEnv, checkPods, pods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, checkEgress, egressPolicies, egressReached, checkSecretsRendered, checkNamespace, notificationEnv, checkExpectations };
+module.exports = { byKind, find, containerEnv, checkPods, pods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, ingressSources, checkEgress, egressPolicies, egressReached, checkSecretsRendered, checkNamespace, notificationEnv, checkExpectations };
