@@ -101,7 +101,8 @@ uint16_t Server::Impl::start() {
     }
     started = true;
     if (options.admin_port) {
-        log::info("listening", {{"address", options.bind_address}, {"port", bound_port}, {"admin_port", bound_admin_port}});
+        log::info("listening",
+                  {{"address", options.bind_address}, {"port", bound_port}, {"admin_port", bound_admin_port}});
     } else {
         log::info("listening", {{"address", options.bind_address}, {"port", bound_port}});
     }
@@ -114,6 +115,13 @@ void Server::Impl::shutdown() {
 
 void Server::Impl::begin_drain() {
     if (is_draining.exchange(true)) return;
+    {
+        // Event streams end now (their clients reconnect elsewhere), not at their next poll.
+        std::lock_guard lock(streams_mutex);
+        for (auto& [raw, weak] : streams) {
+            if (auto w = weak.lock()) StreamWaker::wake(w);
+        }
+    }
     log::info("shutting down: draining",
               {{"drain_delay_ms", options.drain_delay.count()}, {"grace_ms", options.shutdown_grace.count()}});
     drain_timer.emplace(ioc, options.drain_delay);
@@ -363,7 +371,13 @@ awaitable<Response> Server::Impl::run_handler(const Route& route, Request& reque
             return router.handle_exception(std::current_exception(), request);
         }
     };
-    Response response = co_await on_workers(handle);
+    // (Not a conditional expression: g++ 12 miscompiles co_await inside one.)
+    Response response;
+    if (route.options.on_io_thread) {
+        response = handle();
+    } else {
+        response = co_await on_workers(handle);
+    }
     in_flight.add(-1);
     co_return response;
 }
@@ -371,8 +385,12 @@ awaitable<Response> Server::Impl::run_handler(const Route& route, Request& reque
 namespace {
 
 Router with_builtin_routes(Router router, std::shared_ptr<metrics::Registry> registry, ReadinessCheck readiness) {
-    router.add("GET", "/healthz", [](Request&) { return Response::json(200, {{"status", "ok"}}); },
-               {.exposure = Exposure::both});
+    // Alive means able to answer: not queued behind workers that a slow dependency holds.
+    router.add("GET", "/healthz",
+               [](Request&) {
+                   return Response::json(200, {{"status", "ok"}});
+               },
+               {.exposure = Exposure::both, .on_io_thread = true});
     // The reason a dependency is down is for operators (the admin port, or the only one).
     auto ready = [readiness](bool with_reason) {
         return [readiness, with_reason](Request&) {
@@ -386,12 +404,11 @@ Router with_builtin_routes(Router router, std::shared_ptr<metrics::Registry> reg
     };
     router.add("GET", "/readyz", ready(true), {.exposure = Exposure::admin_port});
     router.add("GET", "/readyz", ready(false), {.exposure = Exposure::public_port});
-    router.add(
-        "GET", "/metrics",
-        [registry](Request&) {
-            return Response::text(200, registry->render(), "text/plain; version=0.0.4; charset=utf-8");
-        },
-        {.exposure = Exposure::admin_port});
+    router.add("GET", "/metrics",
+               [registry](Request&) {
+                   return Response::text(200, registry->render(), "text/plain; version=0.0.4; charset=utf-8");
+               },
+               {.exposure = Exposure::admin_port});
     return router;
 }
 

@@ -15,12 +15,10 @@ namespace {
 
 Response unavailable(const Upstream& up, const Request& request, const std::string& what,
                      const boost::system::error_code& ec) {
-    log::warn("upstream call failed", {{"request_id", request.request_id},
-                                       {"upstream", up.name},
-                                       {"stage", what},
-                                       {"error", ec.message()}});
-    auto r = Response::error(503, up.name + "_unavailable",
-                             "the " + up.name + " service is unavailable, try again shortly");
+    log::warn("upstream call failed",
+              {{"request_id", request.request_id}, {"upstream", up.name}, {"stage", what}, {"error", ec.message()}});
+    auto r =
+        Response::error(503, up.name + "_unavailable", "the " + up.name + " service is unavailable, try again shortly");
     r.headers.set("Retry-After", "5");
     return r;
 }
@@ -36,8 +34,8 @@ awaitable<Response> call(Upstream& up, const Forward& forward, const Request& ou
     auto executor = co_await asio::this_coro::executor;
     boost::system::error_code ec;
     tcp::resolver resolver(executor);
-    auto endpoints = co_await resolver.async_resolve(up.host, std::to_string(up.port),
-                                                     asio::redirect_error(use_awaitable, ec));
+    auto endpoints =
+        co_await resolver.async_resolve(up.host, std::to_string(up.port), asio::redirect_error(use_awaitable, ec));
     if (ec) co_return unavailable(up, outgoing, "resolve", ec);
     beast::tcp_stream stream(executor);
     stream.expires_after(up.timeout);  // one deadline for connecting, sending and the whole answer
@@ -95,8 +93,9 @@ awaitable<Response> Server::Impl::forward_request(const Forward& forward, Reques
             response = std::move(*early);
         } else if (up.in_flight.fetch_add(1) >= up.max_in_flight) {
             up.in_flight.fetch_sub(1);
-            response = Response::error(503, up.name + "_busy", "too many requests for the " + up.name +
-                                                                   " service at once, try again in a second");
+            response =
+                Response::error(503, up.name + "_busy",
+                                "too many requests for the " + up.name + " service at once, try again in a second");
             response.headers.set("Retry-After", "1");
         } else {
             InFlight counted(up);

@@ -56,6 +56,17 @@ struct Exchange {
 
 Response body_too_large(uint64_t limit);
 
+// Wakes an event stream's coroutine (EventStream::on_wake, and the server when it drains): posted to the stream's
+// strand, where it cancels the wait of the poll timer.
+struct StreamWaker {
+    explicit StreamWaker(asio::any_io_executor e) : executor(e), timer(e) {}
+    // The posted handler holds the waker alive until it ran.
+    static void wake(const std::shared_ptr<StreamWaker>& waker);
+    asio::any_io_executor executor;
+    asio::steady_timer timer;
+    bool pending = false;  // touched on the strand only
+};
+
 struct Server::Impl {
     Impl(ServerOptions o, Router r, std::shared_ptr<metrics::Registry> reg, ReadinessCheck ready);
 
@@ -79,6 +90,8 @@ struct Server::Impl {
     std::mutex connections_mutex;
     std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
     std::optional<asio::steady_timer> drain_timer, grace_timer;
+    std::mutex streams_mutex;
+    std::unordered_map<StreamWaker*, std::weak_ptr<StreamWaker>> streams;  // open event streams, woken to drain
 
     std::mutex stopped_mutex;
     std::condition_variable stopped_cv;

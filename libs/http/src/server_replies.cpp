@@ -158,6 +158,13 @@ awaitable<bool> Server::Impl::reply_source(Exchange& ex, Response response, bool
     co_return keep_alive && !ec;
 }
 
+void StreamWaker::wake(const std::shared_ptr<StreamWaker>& waker) {
+    asio::post(waker->executor, [waker] {
+        waker->pending = true;
+        waker->timer.cancel();
+    });
+}
+
 // Server-Sent Events: poll the stream on this strand, send what it has, until it ends or the server drains.
 awaitable<bool> Server::Impl::reply_events(Exchange& ex, Response response) {
     PieceWriter writer(ex.conn, options.write_timeout);
@@ -165,17 +172,32 @@ awaitable<bool> Server::Impl::reply_events(Exchange& ex, Response response) {
     writer.out.chunked(true);
     boost::system::error_code ec = co_await writer.header();
     uint64_t sent = 0;
-    asio::steady_timer timer(ex.conn.stream.get_executor());
+    auto waker = std::make_shared<StreamWaker>(ex.conn.stream.get_executor());
+    {
+        std::lock_guard lock(streams_mutex);
+        streams.emplace(waker.get(), waker);
+    }
+    // The stream holds only a weak reference: waking a stream that ended does nothing.
+    response.events->on_wake([weak = std::weak_ptr<StreamWaker>(waker)] {
+        if (auto w = weak.lock()) StreamWaker::wake(w);
+    });
     while (!ec && !is_draining && ex.request.method != "HEAD") {
+        waker->pending = false;
         auto text = response.events->poll();
         if (!text) break;
         if (!text->empty()) {
             ec = co_await writer.piece(text->data(), text->size(), true);
             sent += text->size();
-            if (ec) break;
+            continue;  // asked again at once, until it has nothing more (or ends)
         }
-        timer.expires_after(response.poll_interval);
-        co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        if (waker->pending) continue;
+        waker->timer.expires_after(response.poll_interval);
+        co_await waker->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+        if (ec == asio::error::operation_aborted) ec = {};  // woken
+    }
+    {
+        std::lock_guard lock(streams_mutex);
+        streams.erase(waker.get());
     }
     if (!ec) ec = co_await writer.piece(nullptr, 0, false);
     record(ex.request, response.status, sent, ex.started_at, ec);

@@ -69,6 +69,47 @@ class CountdownEvents : public EventStream {
     int left_;
 };
 
+// Sends "data: 1", then whatever push() hands it, woken rather than polled (its poll interval is an hour).
+class PushedEvents : public EventStream {
+  public:
+    std::optional<std::string> poll() override {
+        std::lock_guard lock(mutex_);
+        if (!started_) {
+            started_ = true;
+            return std::string("data: 1\n\n");
+        }
+        if (!next_.empty()) return std::exchange(next_, "");
+        if (ended_) return std::nullopt;
+        return std::string();
+    }
+    void on_wake(std::function<void()> wake) override {
+        std::lock_guard lock(mutex_);
+        wake_ = std::move(wake);
+        cv_.notify_all();
+    }
+    // Waits until the server has handed the wake function over.
+    bool push(std::string text, bool end) {
+        std::function<void()> wake;
+        {
+            std::unique_lock lock(mutex_);
+            if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return static_cast<bool>(wake_); })) return false;
+            next_ += text;
+            ended_ = ended_ || end;
+            wake = wake_;
+        }
+        wake();
+        return true;
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::function<void()> wake_;
+    std::string next_;
+    bool started_ = false;
+    bool ended_ = false;
+};
+
 std::string pattern(size_t size) {
     std::string s(size, '\0');
     for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>('a' + (i % 26));
@@ -311,6 +352,17 @@ TEST_F(ServerTest, BlockingHandlerDoesNotHoldUpOtherRequests) {
     EXPECT_EQ(blocked.get().body, "unblocked");
 }
 
+TEST_F(ServerTest, HealthzAnswersWhileEveryWorkerIsBusy) {
+    ServerOptions options;
+    options.worker_threads = 1;
+    auto port = start(options);
+    auto blocked = std::async(std::launch::async, [port] { return http_request(port, "GET", "/block"); });
+    block_entered_.wait();  // the only worker is held
+    EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+    release_block_.set_value();
+    EXPECT_EQ(blocked.get().body, "unblocked");
+}
+
 TEST_F(ServerTest, HealthReadinessAndMetrics) {
     auto port = start();
     EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
@@ -536,17 +588,18 @@ class ForwardTest : public ServerTest {
                                         {"secret", r.headers.get("X-Secret").value_or("")}});
         });
         upstream_port_ = start();
-        upstream_ = Upstream::from_url("backend", "http://127.0.0.1:" + std::to_string(upstream_port_), 5s,
-                                       max_in_flight);
+        upstream_ =
+            Upstream::from_url("backend", "http://127.0.0.1:" + std::to_string(upstream_port_), 5s, max_in_flight);
         Router front;
         front.forward("GET", "/slow", {.upstream = upstream_, .path = "/hold"});
-        front.forward("POST", "/echo", {.upstream = upstream_,
-                                        .path = "/mirror",
-                                        .before = std::move(before),
-                                        .after = [](const Request& received, Response answer) {
-                                            answer.headers.set("X-Seen", received.path);
-                                            return answer;
-                                        }});
+        front.forward("POST", "/echo",
+                      {.upstream = upstream_,
+                       .path = "/mirror",
+                       .before = std::move(before),
+                       .after = [](const Request& received, Response answer) {
+                           answer.headers.set("X-Seen", received.path);
+                           return answer;
+                       }});
         front.add("GET", "/local", [](Request&) { return Response::text(200, "local"); });
         ServerOptions options;
         options.service_name = "front";
@@ -636,6 +689,40 @@ TEST(UpstreamUrl, ParsesHostPortAndBase) {
                             "http://user@auth:5000", "http://auth:50x0"}) {
         EXPECT_FALSE(Upstream::from_url("auth", bad, 1s, 8)) << bad;
     }
+}
+
+TEST_F(ServerTest, EventStreamIsWokenByItsProducerNotPolled) {
+    auto stream = std::make_shared<PushedEvents>();
+    router_.add("GET", "/pushed", [stream](Request&) {
+        Response response;
+        response.headers.set("Content-Type", "text/event-stream");
+        response.events = stream;
+        response.poll_interval = std::chrono::hours(1);
+        return response;
+    });
+    auto port = start();
+    auto r = std::async(std::launch::async, [port] { return http_request(port, "GET", "/pushed"); });
+    ASSERT_TRUE(stream->push("data: 2\n\n", false));
+    ASSERT_TRUE(stream->push("", true));  // ends the stream; an hour's poll would time the client out
+    EXPECT_EQ(r.get().body, "data: 1\n\ndata: 2\n\n");
+}
+
+TEST_F(ServerTest, DrainingEndsOpenEventStreamsAtOnce) {
+    auto stream = std::make_shared<PushedEvents>();
+    router_.add("GET", "/pushed", [stream](Request&) {
+        Response response;
+        response.events = stream;
+        response.poll_interval = std::chrono::hours(1);
+        return response;
+    });
+    ServerOptions options;
+    options.shutdown_grace = std::chrono::hours(1);  // only the drain's wake-up can end the stream in time
+    auto port = start(options);
+    auto r = std::async(std::launch::async, [port] { return http_request(port, "GET", "/pushed"); });
+    ASSERT_TRUE(stream->push("", false));  // the stream is open and the server has its wake function
+    server_->shutdown();
+    EXPECT_EQ(r.get().body, "data: 1\n\n");
+    server_->wait();
 }
 
 }  // namespace

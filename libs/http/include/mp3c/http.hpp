@@ -65,12 +65,17 @@ class BodySource {
     virtual size_t read(char* buffer, size_t size) = 0;
 };
 
-// A long-lived stream of text (Server-Sent Events). poll() runs on the I/O thread every poll interval and must not
-// block: it returns what to send now (possibly nothing), or nullopt when the stream is over.
+// A long-lived stream of text (Server-Sent Events). poll() runs on the I/O thread and must not block: it returns what
+// to send now (possibly nothing), or nullopt when the stream is over. The server polls at the start, again at once
+// after each poll that gave text, whenever the stream calls the wake function it was given, and otherwise every poll
+// interval.
 class EventStream {
   public:
     virtual ~EventStream() = default;
     virtual std::optional<std::string> poll() = 0;
+    // Called once before the first poll. `wake` may be called from any thread, also after the stream ended (then it
+    // does nothing): a stream pushed by its producer this way needs no short poll interval.
+    virtual void on_wake(std::function<void()> wake) { (void)wake; }
 };
 
 struct Response {
@@ -115,6 +120,9 @@ enum class Exposure { public_port, admin_port, both };
 struct RouteOptions {
     uint64_t max_body_bytes = 64 * 1024;
     Exposure exposure = Exposure::public_port;
+    // The handler runs on the I/O thread, never queued behind the workers: for answers that must come even when
+    // every worker is busy (/healthz). It must not block.
+    bool on_io_thread = false;
 };
 
 // Another HTTP service (plain http) that routes pass requests on to (Router::forward). Its calls run on the server's
