@@ -29,6 +29,10 @@ namespace {
 constexpr int32_t kChunkSize = 255 * 1024;
 // libmongoc waits 30 s for a server by default; a request (or /readyz) should fail sooner. The URL can override it.
 constexpr int32_t kServerSelectionTimeoutMs = 5000;
+// How long an operation waits for a pooled client when all maxPoolSize (100) are out, by default for ever: slow
+// downloads holding every client would then hold every handler thread behind them. Then it fails (503) instead.
+// The URL can override it (waitQueueTimeoutMS).
+constexpr int32_t kWaitQueueTimeoutMs = 2000;
 
 // Destroying an upload stream that was neither closed nor aborted closes it, which SAVES the partial file: abort
 // first, so that dropping a writer can never publish a truncated blob.
@@ -122,10 +126,16 @@ std::string describe_url(const std::string& url, const std::string& bucket) {
     return url.substr(0, hosts_begin) + hosts + "/" + bucket;
 }
 
-// A client from the pool, returned when done. Popping blocks while maxPoolSize clients are out.
+// A client from the pool, returned when done. Popping waits up to waitQueueTimeoutMS while maxPoolSize clients are
+// out, then throws.
 class ClientLease {
   public:
-    explicit ClientLease(mongoc_client_pool_t* pool) : pool_(pool), client_(mongoc_client_pool_pop(pool)) {}
+    explicit ClientLease(mongoc_client_pool_t* pool) : pool_(pool), client_(mongoc_client_pool_pop(pool)) {
+        if (client_ == nullptr) {
+            throw Error(
+                "no MongoDB connection became free in time (every pooled client is in use; waitQueueTimeoutMS)");
+        }
+    }
     ~ClientLease() { mongoc_client_pool_push(pool_, client_); }
     ClientLease(const ClientLease&) = delete;
     ClientLease& operator=(const ClientLease&) = delete;
@@ -198,14 +208,24 @@ std::optional<BlobInfo> to_info(const std::string& id, const bson_t* doc) {
     return info;
 }
 
-std::optional<BlobInfo> find_info(Session& session, const std::string& id) {
+// The files document's chunkSize (GridFS files written by other tools may use another size than ours).
+int64_t chunk_size_of(const bson_t* doc) {
+    bson_iter_t iter;
+    if (bson_iter_init_find(&iter, doc, "chunkSize") && BSON_ITER_HOLDS_NUMBER(&iter)) return bson_iter_as_int64(&iter);
+    return 0;
+}
+
+std::optional<BlobInfo> find_info(Session& session, const std::string& id, int64_t* chunk_size = nullptr) {
     bson_oid_t oid;
     bson_oid_init_from_string(&oid, id.c_str());
     BsonPtr filter(BCON_NEW("_id", BCON_OID(&oid)));
     BsonPtr opts(BCON_NEW("limit", BCON_INT64(1)));
     CursorPtr cursor(mongoc_gridfs_bucket_find(session.bucket(), filter.get(), opts.get()));
     const bson_t* doc = nullptr;
-    if (mongoc_cursor_next(cursor.get(), &doc)) return to_info(id, doc);
+    if (mongoc_cursor_next(cursor.get(), &doc)) {
+        if (chunk_size != nullptr) *chunk_size = chunk_size_of(doc);
+        return to_info(id, doc);
+    }
     bson_error_t error{};
     if (mongoc_cursor_error(cursor.get(), &error)) throw Error("GridFS find " + id + ": " + message(error));
     return std::nullopt;
@@ -339,16 +359,11 @@ class GridFsWriter final : public BlobWriter {
     bool failed_ = false;
 };
 
-// The bucket API has no seek: a read from an offset downloads and discards the bytes before it.
+// A read from the start: the bucket's download stream.
 class GridFsReader final : public BlobReader {
   public:
-    GridFsReader(std::unique_ptr<Session> session, DownloadStreamPtr stream, BlobInfo info, uint64_t offset,
-                 uint64_t length)
-        : session_(std::move(session)), stream_(std::move(stream)), info_(std::move(info)), remaining_(offset) {
-        std::unique_ptr<char[]> scratch(new char[64 * 1024]);
-        while (remaining_ > 0) read(scratch.get(), 64 * 1024);
-        remaining_ = length;
-    }
+    GridFsReader(std::unique_ptr<Session> session, DownloadStreamPtr stream, BlobInfo info, uint64_t length)
+        : session_(std::move(session)), stream_(std::move(stream)), info_(std::move(info)), remaining_(length) {}
 
     const BlobInfo& info() const override { return info_; }
     uint64_t remaining() const override { return remaining_; }
@@ -374,6 +389,87 @@ class GridFsReader final : public BlobReader {
     uint64_t remaining_;
 };
 
+// A read from an offset (an HTTP Range): the bucket API cannot seek, so this reads fs.chunks itself, from chunk
+// n = offset / chunkSize on, instead of downloading and discarding everything before the offset.
+class GridFsRangeReader final : public BlobReader {
+  public:
+    GridFsRangeReader(std::unique_ptr<Session> session, BlobInfo info, int64_t chunk_size, uint64_t offset,
+                      uint64_t length)
+        : session_(std::move(session)),
+          info_(std::move(info)),
+          chunk_size_(static_cast<uint64_t>(chunk_size)),
+          next_n_(static_cast<int64_t>(offset / chunk_size_)),
+          skip_(offset % chunk_size_),
+          remaining_(length) {
+        if (remaining_ == 0) return;
+        chunks_.reset(mongoc_database_get_collection(session_->db(), "fs.chunks"));
+        bson_oid_t oid;
+        bson_oid_init_from_string(&oid, info_.id.c_str());
+        BsonPtr filter(BCON_NEW("files_id", BCON_OID(&oid), "n", "{", "$gte", BCON_INT64(next_n_), "}"));
+        BsonPtr opts(BCON_NEW("sort", "{", "n", BCON_INT32(1), "}"));
+        cursor_.reset(mongoc_collection_find_with_opts(chunks_.get(), filter.get(), opts.get(), nullptr));
+    }
+
+    const BlobInfo& info() const override { return info_; }
+    uint64_t remaining() const override { return remaining_; }
+
+    size_t read(char* buffer, size_t size) override {
+        if (remaining_ == 0 || size == 0) return 0;
+        while (at_ == data_.size()) next_chunk();
+        size_t n = std::min({size, data_.size() - at_, static_cast<size_t>(std::min<uint64_t>(remaining_, SIZE_MAX))});
+        std::memcpy(buffer, data_.data() + at_, n);
+        at_ += n;
+        remaining_ -= n;
+        return n;
+    }
+
+  private:
+    void next_chunk() {
+        const bson_t* doc = nullptr;
+        if (!mongoc_cursor_next(cursor_.get(), &doc)) {
+            bson_error_t error{};
+            if (mongoc_cursor_error(cursor_.get(), &error)) {
+                throw Error("GridFS read of " + info_.id + ": " + message(error));
+            }
+            throw Error("GridFS read of " + info_.id + ": chunk " + std::to_string(next_n_) + " is missing");
+        }
+        bson_iter_t iter;
+        int64_t n = -1;
+        if (bson_iter_init_find(&iter, doc, "n") && BSON_ITER_HOLDS_NUMBER(&iter)) n = bson_iter_as_int64(&iter);
+        if (n != next_n_) {
+            throw Error("GridFS read of " + info_.id + ": expected chunk " + std::to_string(next_n_) + ", found " +
+                        std::to_string(n));
+        }
+        const uint8_t* bytes = nullptr;
+        uint32_t length = 0;
+        bson_subtype_t subtype{};
+        if (!bson_iter_init_find(&iter, doc, "data") || !BSON_ITER_HOLDS_BINARY(&iter)) {
+            throw Error("GridFS read of " + info_.id + ": chunk " + std::to_string(n) + " has no data");
+        }
+        bson_iter_binary(&iter, &subtype, &length, &bytes);
+        // Every chunk but the last is whole; a short one in the middle means a damaged file.
+        uint64_t end = std::min<uint64_t>(info_.size, static_cast<uint64_t>(n + 1) * chunk_size_);
+        if (length != end - static_cast<uint64_t>(n) * chunk_size_) {
+            throw Error("GridFS read of " + info_.id + ": chunk " + std::to_string(n) + " has " +
+                        std::to_string(length) + " bytes");
+        }
+        data_.assign(reinterpret_cast<const char*>(bytes), length);
+        at_ = std::exchange(skip_, 0);
+        ++next_n_;
+    }
+
+    std::unique_ptr<Session> session_;  // declared first: destroyed last, after the cursor and collection
+    BlobInfo info_;
+    uint64_t chunk_size_;
+    int64_t next_n_;
+    uint64_t skip_;  // bytes of the first chunk before the offset
+    uint64_t remaining_;
+    CollectionPtr chunks_;
+    CursorPtr cursor_;
+    std::string data_;
+    size_t at_ = 0;
+};
+
 class GridFsStore final : public BlobStore {
   public:
     GridFsStore(UriPtr uri, PoolPtr pool, std::string database, std::string description)
@@ -389,8 +485,16 @@ class GridFsStore final : public BlobStore {
     std::unique_ptr<BlobReader> open(const std::string& id, uint64_t offset, std::optional<uint64_t> length) override {
         if (!is_valid_id(id)) return nullptr;
         auto session = std::make_unique<Session>(pool_.get(), database_);
-        auto info = find_info(*session, id);
+        int64_t chunk_size = 0;
+        auto info = find_info(*session, id, &chunk_size);
         if (!info) return nullptr;
+        uint64_t start = std::min(offset, info->size);
+        uint64_t count = info->size - start;
+        if (length) count = std::min(count, *length);
+        if (start > 0) {
+            if (chunk_size <= 0) throw Error("GridFS files document of " + id + " has no chunkSize");
+            return std::make_unique<GridFsRangeReader>(std::move(session), std::move(*info), chunk_size, start, count);
+        }
         bson_value_t file_id = oid_value(id);
         bson_error_t error{};
         DownloadStreamPtr stream(mongoc_gridfs_bucket_open_download_stream(session->bucket(), &file_id, &error));
@@ -398,10 +502,7 @@ class GridFsStore final : public BlobStore {
             if (is_file_not_found(error)) return nullptr;  // removed in between
             throw Error("GridFS download of " + id + ": " + message(error));
         }
-        uint64_t start = std::min(offset, info->size);
-        uint64_t count = info->size - start;
-        if (length) count = std::min(count, *length);
-        return std::make_unique<GridFsReader>(std::move(session), std::move(stream), std::move(*info), start, count);
+        return std::make_unique<GridFsReader>(std::move(session), std::move(stream), std::move(*info), count);
     }
 
     std::optional<BlobInfo> stat(const std::string& id) override {
@@ -454,6 +555,9 @@ std::unique_ptr<BlobStore> open_gridfs_store(const std::string& url, const std::
     if (!uri) throw Error("invalid MongoDB STORAGE_URL " + description + ": " + error.message);
     if (!mongoc_uri_has_option(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
         mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, kServerSelectionTimeoutMs);
+    }
+    if (!mongoc_uri_has_option(uri.get(), MONGOC_URI_WAITQUEUETIMEOUTMS)) {
+        mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_WAITQUEUETIMEOUTMS, kWaitQueueTimeoutMs);
     }
     PoolPtr pool(mongoc_client_pool_new_with_error(uri.get(), &error));
     if (!pool) throw Error("MongoDB client pool for " + description + ": " + message(error));

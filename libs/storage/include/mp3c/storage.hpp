@@ -74,9 +74,9 @@ class BlobStore {
     // nullopt when usable, else the reason (for /readyz).
     virtual Check check() = 0;
     virtual std::string describe() const = 0;
-    // Whether open() at an offset is cheap. GridFS downloads cannot seek: reading from an offset reads and discards
-    // everything before it, so a reader that jumps about should keep a local copy instead.
-    virtual bool seeks_cheaply() const { return true; }  // for logs: "file:///var/lib/mp3c/videos", never credentials
+    // Whether open() at an offset is cheap. GridFS starts at the right chunk, but each open() is a pooled client and
+    // a query (a round trip or more), so a reader that jumps about (FFmpeg probing) should keep a local copy instead.
+    virtual bool seeks_cheaply() const { return true; }
 };
 
 bool is_valid_id(std::string_view id);
