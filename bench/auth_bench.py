@@ -15,7 +15,7 @@ def start_auth(user, password, **settings):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
     env = dict(os.environ, MYSQL_HOST="127.0.0.1", MYSQL_PORT=os.environ["MP3C_TEST_MYSQL_PORT"],
                MYSQL_USER=os.environ["MP3C_TEST_MYSQL_USER"], MYSQL_PASSWORD=os.environ["MP3C_TEST_MYSQL_PASSWORD"],
-               MYSQL_DB=db, JWT_SECRET=secrets.token_hex(32), PORT=str(port), BIND_ADDRESS="127.0.0.1",
+               MYSQL_DB=db, JWT_SECRET=secrets.token_hex(32), PORT=str(port), ADMIN_PORT="0", BIND_ADDRESS="127.0.0.1",
                AMQP_NAME_PREFIX=db + ".", LOG_LEVEL="warn", **settings)
     subprocess.run([os.path.join(BIN, "mp3converter-admin"), "user", "add", "--email", user],
                    input=(password + "\n").encode(), check=True, env=env, stdout=subprocess.DEVNULL)

@@ -269,7 +269,7 @@ def start_gateway(base, secret):
     storage = os.path.join(base, "storage")
     os.makedirs(storage)
     port = free_port()
-    env = dict(os.environ, PORT=str(port), BIND_ADDRESS="127.0.0.1",
+    env = dict(os.environ, PORT=str(port), ADMIN_PORT="0", BIND_ADDRESS="127.0.0.1",
                MYSQL_HOST=os.environ.get("MP3C_TEST_MYSQL_HOST", "127.0.0.1"),
                MYSQL_PORT=os.environ["MP3C_TEST_MYSQL_PORT"], MYSQL_USER=os.environ["MP3C_TEST_MYSQL_USER"],
                MYSQL_PASSWORD=os.environ["MP3C_TEST_MYSQL_PASSWORD"], MYSQL_DB=db, JWT_SECRET=secret,

@@ -22,6 +22,7 @@ crypto::PasswordHasher::Cost password_cost_from_env(config::Env& env) {
 AuthConfig load_auth_config(config::Env& env) {
     AuthConfig c;
     c.server = http::server_options_from_env(env, "auth", 5000);
+    c.server.admin_port = env.port(settings::kAdminPort);
     c.mysql = mysql::options_from_env(env, "auth");
     c.jwt_secret = env.secret(token::settings::kJwtSecret, token::Signer::kMinimumSecretLength);
     c.token_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kTokenTtl));

@@ -32,12 +32,11 @@ struct AuthConfig {
 };
 
 // Environment as in the original (MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB, JWT_SECRET) plus
-// PORT (5000), TOKEN_TTL (24h), ALLOW_REGISTRATION (off), EMAIL_VERIFICATION_TTL (24h), PASSWORD_RESET_TTL (30m),
-// ACCOUNT_MAILS_PER_HOUR (5), WEBHOOK_SECRET_OVERLAP (24h), AMQP_URL and the other RabbitMQ settings,
-// LOGIN_MAX_FAILURES_PER_ACCOUNT (5),
-// LOGIN_MAX_FAILURES_PER_CLIENT (20), LOGIN_FAILURE_WINDOW (15m), PASSWORD_HASH_OPS and PASSWORD_HASH_MEMORY
-// (argon2id cost; libsodium's interactive limits by default), LOG_LEVEL, and the shared HTTP settings.
-// Problems are recorded in env; call env.check() afterwards.
+// PORT (5000), ADMIN_PORT (5001), TOKEN_TTL (24h), ALLOW_REGISTRATION (off), EMAIL_VERIFICATION_TTL (24h),
+// PASSWORD_RESET_TTL (30m), ACCOUNT_MAILS_PER_HOUR (5), WEBHOOK_SECRET_OVERLAP (24h), AMQP_URL and the other RabbitMQ
+// settings, LOGIN_MAX_FAILURES_PER_ACCOUNT (5), LOGIN_MAX_FAILURES_PER_CLIENT (20), LOGIN_FAILURE_WINDOW (15m),
+// PASSWORD_HASH_OPS and PASSWORD_HASH_MEMORY (argon2id cost; libsodium's interactive limits by default), LOG_LEVEL, and
+// the shared HTTP settings. Problems are recorded in env; call env.check() afterwards.
 AuthConfig load_auth_config(config::Env& env);
 
 // PASSWORD_HASH_OPS and PASSWORD_HASH_MEMORY, shared by the service and the admin tool.

@@ -31,19 +31,13 @@ class AuthProcessTest : public ::testing::Test {
     void TearDown() override { testing::harness_ctl("start", "mariadb"); }
 
     std::map<std::string, std::string> env() {
-        return {{"MYSQL_HOST", server_.host},
-                {"MYSQL_PORT", std::to_string(server_.port)},
-                {"MYSQL_USER", server_.user},
-                {"MYSQL_PASSWORD", server_.password},
-                {"MYSQL_DB", database_.name()},
-                {"JWT_SECRET", "process-test-secret-0123456789abcdefgh"},
-                {"ALLOW_REGISTRATION", "true"},
-                {"PASSWORD_HASH_OPS", "1"},
-                {"PASSWORD_HASH_MEMORY", "8KiB"},
-                {"BIND_ADDRESS", "127.0.0.1"},
-                {"PORT", std::to_string(port_)},
-                {"AMQP_URL", amqp_url()},
-                {"AMQP_NAME_PREFIX", "ap" + database_.name() + "."}};
+        return {{"MYSQL_HOST", server_.host},     {"MYSQL_PORT", std::to_string(server_.port)},
+                {"MYSQL_USER", server_.user},     {"MYSQL_PASSWORD", server_.password},
+                {"MYSQL_DB", database_.name()},   {"JWT_SECRET", "process-test-secret-0123456789abcdefgh"},
+                {"ALLOW_REGISTRATION", "true"},   {"PASSWORD_HASH_OPS", "1"},
+                {"PASSWORD_HASH_MEMORY", "8KiB"}, {"BIND_ADDRESS", "127.0.0.1"},
+                {"PORT", std::to_string(port_)},  {"ADMIN_PORT", "0"},
+                {"AMQP_URL", amqp_url()},         {"AMQP_NAME_PREFIX", "ap" + database_.name() + "."}};
     }
 
     std::unique_ptr<Process> start_auth(std::map<std::string, std::string> extra = {}) {
@@ -85,6 +79,14 @@ TEST_F(AuthProcessTest, InvalidConfigurationExitsWithTheVariableNamed) {
     EXPECT_EQ(p.wait(30s), 2);
     EXPECT_NE(p.output().find("JWT_SECRET: the secret is too short"), std::string::npos) << p.output();
     EXPECT_NE(p.output().find("TOKEN_TTL: 'forever' is not a duration"), std::string::npos) << p.output();
+}
+
+TEST_F(AuthProcessTest, TheExampleJwtSecretIsRefused) {
+    auto e = env();
+    e["JWT_SECRET"] = "change-me-jwt-secret-at-least-32-characters";  // deploy/kubernetes/base/secrets.env.example
+    Process p(kAuthBinary, {}, e);
+    EXPECT_EQ(p.wait(30s), 2);
+    EXPECT_NE(p.output().find("JWT_SECRET: holds a placeholder"), std::string::npos) << p.output();
 }
 
 TEST_F(AuthProcessTest, LogsAreOneJsonObjectPerLine) {

@@ -1,26 +1,35 @@
 #pragma once
 
-#include <chrono>
+#include <memory>
 #include <string>
 
+#include "handler_support.hpp"
 #include "mp3c/http.hpp"
+#include "rate_limits.hpp"
 
 namespace mp3c::gateway {
 
-// Passes the account requests (POST /login, /register, /password-reset...) on to the auth service (libcurl,
-// blocking: called on a worker thread), with timeouts: when auth is down or slow the answer is 503, never a hang.
+// A per-client-address rate on a route, with the name of the setting that sets it (for the 429's body).
+struct AddressLimit {
+    TokenBuckets* buckets = nullptr;
+    std::string code;     // "login_rate_limited"
+    std::string setting;  // "LOGIN_RATE_PER_MINUTE"
+};
+
+// The account routes auth answers (POST /login, /register, /password-reset...), passed on by the server from its I/O
+// threads (http::Forward): a slow or flooded auth holds no handler thread, and at most AUTH_MAX_IN_FLIGHT calls are
+// open at once. When auth is down or slow the answer is 503, never a hang.
 class AuthProxy {
   public:
-    AuthProxy(std::string base_url, std::chrono::milliseconds timeout);
-    // The same method, body and credentials, to auth's path.
-    http::Response forward(const http::Request& request, const std::string& path) const;
-    // GET /verify?token=: the link of a verification mail. Redeems it at auth, then sends a browser to the web page
-    // (303 to /#verified, or /#verify-failed=<error>); a client that asks for JSON gets auth's answer.
-    http::Response follow_verification_link(const http::Request& request) const;
+    explicit AuthProxy(std::shared_ptr<http::Upstream> auth) : auth_(std::move(auth)) {}
+    // The same method, body and credentials, to auth's path; over `limit` (when given) the client gets 429 first.
+    http::Forward to(std::string path, const AddressLimit* limit = nullptr) const;
+    // GET /verify?token=: the link of a verification mail. Redeems it at auth (POST /verify), then sends a browser to
+    // the web page (303 to /#verified, or /#verify-failed=<error>); a client that asks for JSON gets auth's answer.
+    http::Forward verification_link() const;
 
   private:
-    std::string base_url_;
-    std::chrono::milliseconds timeout_;
+    std::shared_ptr<http::Upstream> auth_;
 };
 
 }  // namespace mp3c::gateway

@@ -46,6 +46,12 @@ class AmqpJobQueue final : public JobQueue {
     std::chrono::steady_clock::time_point checked_{};
 };
 
+std::shared_ptr<http::Upstream> auth_upstream(const GatewayConfig& c) {
+    auto up = http::Upstream::from_url("auth", c.auth_url, c.auth_timeout, c.auth_max_in_flight);
+    if (!up) throw std::invalid_argument("AUTH_SVC_ADDRESS: not an http:// URL: " + c.auth_url);
+    return up;
+}
+
 }  // namespace
 
 GatewayApp::GatewayApp(GatewayConfig config)
@@ -57,19 +63,27 @@ GatewayApp::GatewayApp(GatewayConfig config)
       authenticator_(config_.jwt_secret, &revocations_),
       revocation_poller_(revocations_, config_.auth_url, config_.revocation_poll_interval, config_.auth_timeout,
                          *registry_),
-      auth_(config_.auth_url, config_.auth_timeout),
+      login_rate_(config_.login_rate_per_minute, std::chrono::minutes(1)),
+      account_rate_(config_.account_requests_per_hour, std::chrono::hours(1)),
+      login_limit_{&login_rate_, "login_rate_limited", "LOGIN_RATE_PER_MINUTE"},
+      account_limit_{&account_rate_, "account_rate_limited", "ACCOUNT_REQUESTS_PER_HOUR"},
+      auth_(auth_upstream(config_)),
       videos_(storage::open_store(config_.storage_url, "videos")),
       mp3s_(storage::open_store(config_.storage_url, "mp3s")),
       publisher_(config_.amqp, config_.topology),
       queue_(std::make_unique<AmqpJobQueue>(publisher_, config_.topology)),
+      dispatcher_(jobs_, *queue_, *registry_, {.per_owner = config_.jobs_in_flight_per_user}),
       uploads_(backends(),
                {.max_upload_bytes = config_.max_upload_bytes,
                 .max_queued_jobs = config_.max_queued_jobs,
-                .user_quota_bytes = config_.user_quota_bytes},
+                .user_quota_bytes = config_.user_quota_bytes,
+                .max_uploads_per_user = config_.max_uploads_per_user,
+                .max_waiting_jobs_per_user = config_.max_waiting_jobs_per_user},
                *registry_),
-      job_handlers_(backends(), hub_),
+      job_handlers_(backends(), hub_,
+                    {.max_per_user = config_.max_event_streams_per_user, .lifetime = config_.event_stream_lifetime}),
       downloads_(backends(), config_.jwt_secret, config_.download_link_ttl),
-      status_events_(jobs_, *mp3s_, hub_, clock_, *registry_) {
+      status_events_(jobs_, *mp3s_, hub_, dispatcher_, clock_, *registry_) {
     registry_->callback_gauge("gateway_database_connections", "Open connections to MariaDB.",
                               [this] { return static_cast<double>(pool_.open_connections()); });
     log::info("blob storage", {{"videos", videos_->describe()}, {"mp3s", mp3s_->describe()}});
@@ -78,31 +92,41 @@ GatewayApp::GatewayApp(GatewayConfig config)
 GatewayApp::~GatewayApp() { stop_consumers(); }
 
 Backends GatewayApp::backends() {
-    return {
-        .jobs = jobs_, .videos = *videos_, .mp3s = *mp3s_, .queue = *queue_, .clock = clock_, .auth = authenticator_};
+    return {.jobs = jobs_,
+            .videos = *videos_,
+            .mp3s = *mp3s_,
+            .queue = *queue_,
+            .dispatch = dispatcher_,
+            .clock = clock_,
+            .auth = authenticator_};
 }
 
 http::Router GatewayApp::router() {
     http::Router r;
     add_web_routes(r);
-    r.add("POST", "/login", [this](Request& q) { return auth_.forward(q, "/login"); });
-    r.add("POST", "/register", [this](Request& q) { return auth_.forward(q, "/register"); },
-          {.max_body_bytes = 16 << 10});
-    r.add("POST", "/logout", [this](Request& q) { return auth_.forward(q, "/logout"); });
-    r.add("POST", "/account/password", [this](Request& q) { return auth_.forward(q, "/account/password"); },
-          {.max_body_bytes = 16 << 10});
-    for (const char* path : {"/verify", "/verify/resend", "/password-reset", "/password-reset/confirm"}) {
-        r.add("POST", path, [this, path](Request& q) { return auth_.forward(q, path); }, {.max_body_bytes = 16 << 10});
+    constexpr http::RouteOptions kSmallBody{.max_body_bytes = 16 << 10};
+    r.forward("POST", "/login", auth_.to("/login", &login_limit_));
+    r.forward("POST", "/logout", auth_.to("/logout"));
+    r.forward("POST", "/account/password", auth_.to("/account/password"), kSmallBody);
+    // Each of these can make auth send a mail.
+    for (const char* path : {"/register", "/verify/resend", "/password-reset"}) {
+        r.forward("POST", path, auth_.to(path, &account_limit_), kSmallBody);
     }
-    r.add("GET", "/verify", [this](Request& q) { return auth_.follow_verification_link(q); });
+    for (const char* path : {"/verify", "/password-reset/confirm"}) r.forward("POST", path, auth_.to(path), kSmallBody);
+    r.forward("GET", "/verify", auth_.verification_link());
     // The webhook secret is handed only to a token that is still valid here (not signed out, not revoked).
     for (auto [method, path] :
          {std::pair{"GET", "/account/webhook-secret"}, std::pair{"POST", "/account/webhook-secret/rotate"}}) {
-        r.add(method, path, [this, path](Request& q) {
-            if (auto caller = authenticator_.authenticate(q); !caller) return caller.error();
-            return auth_.forward(q, path);
-        });
+        auto f = auth_.to(path);
+        f.before = [this](Request& outgoing) -> std::optional<Response> {
+            if (auto caller = authenticator_.authenticate(outgoing); !caller) return caller.error();
+            return std::nullopt;
+        };
+        r.forward(method, path, std::move(f));
     }
+    r.add("GET", "/account", [this](Request& q) {
+        return job_handlers_.account(q, [this](const Caller& caller) { return uploads_.usage(caller); });
+    });
     uploads_.add_routes(r);
     job_handlers_.add_routes(r);
     downloads_.add_routes(r);
@@ -133,6 +157,7 @@ http::ReadinessCheck GatewayApp::readiness() {
 void GatewayApp::start_consumers() {
     if (status_consumer_) return;
     revocation_poller_.start();
+    dispatcher_.start();
     auto topology = config_.topology;
     auto options = config_.amqp;
     options.connection_name = "gateway-status";
@@ -161,6 +186,7 @@ void GatewayApp::start_consumers() {
 
 void GatewayApp::stop_consumers() {
     revocation_poller_.stop();
+    dispatcher_.stop();
     if (live_consumer_) live_consumer_->stop();
     if (status_consumer_) status_consumer_->stop();
 }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "auth_proxy.hpp"
+#include "dispatcher.hpp"
 #include "download_handlers.hpp"
 #include "gateway_config.hpp"
 #include "job_events.hpp"
@@ -47,12 +48,17 @@ class GatewayApp {
     Authenticator authenticator_;
     JobEventHub hub_;  // the latest status of recent jobs, for the event streams
     RevocationPoller revocation_poller_;
+    TokenBuckets login_rate_;    // per client address
+    TokenBuckets account_rate_;  // per client address: the requests that can send an account mail
+    AddressLimit login_limit_;
+    AddressLimit account_limit_;
     AuthProxy auth_;
     std::unique_ptr<storage::BlobStore> videos_;
     std::unique_ptr<storage::BlobStore> mp3s_;
     SystemClock clock_;
     amqp::Publisher publisher_;
     std::unique_ptr<JobQueue> queue_;
+    Dispatcher dispatcher_;
     UploadHandler uploads_;
     JobHandlers job_handlers_;
     DownloadHandlers downloads_;

@@ -45,6 +45,16 @@ Response retry_later(int status, std::string_view code, std::string_view message
     return r;
 }
 
+Response limit_reached(std::string_view code, std::string_view message, std::string_view setting, uint64_t value,
+                       int64_t retry_after_seconds) {
+    auto r = Response::json(429, {{"error", code},
+                                  {"message", message},
+                                  {"limit", {{"name", setting}, {"value", value}}},
+                                  {"retry_after", retry_after_seconds}});
+    r.headers.set("Retry-After", std::to_string(retry_after_seconds));
+    return r;
+}
+
 Response database_unavailable() {
     return retry_later(503, "database_unavailable", "the job database is unavailable, try again shortly", 5);
 }

@@ -41,6 +41,7 @@ struct Backends {
     storage::BlobStore& videos;
     storage::BlobStore& mp3s;
     JobQueue& queue;
+    JobDispatch& dispatch;
     const Clock& clock;
     const Authenticator& auth;
 };
@@ -48,6 +49,11 @@ struct Backends {
 // An error answer that tells the client when to try again.
 http::Response retry_later(int status, std::string_view code, std::string_view message, int seconds);
 http::Response database_unavailable();
+// The 429 of a limit: Retry-After, and a body naming the limit {"error", "message", "limit": {"name", "value"},
+// "retry_after"}.
+http::Response limit_reached(std::string_view code, std::string_view message, std::string_view setting, uint64_t value,
+                             int64_t retry_after_seconds);
+
 // 409: the job has no MP3 (yet).
 http::Response mp3_not_ready(const Job& job);
 std::optional<uint64_t> parse_unsigned(std::string_view text);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 
+#include "dispatcher.hpp"
 #include "download_handlers.hpp"
 #include "job_events.hpp"
 #include "job_handlers.hpp"
@@ -72,6 +73,69 @@ class MemoryJobs final : public Jobs {
     }
     void forget_video(const std::string& id) override { rows.at(id).video_fid.clear(); }
     bool remove(const std::string& id) override { return rows.erase(id) == 1; }
+    uint64_t active_jobs(uint64_t owner_id) override {
+        uint64_t n = 0;
+        for (const auto& [id, job] : rows) n += job.owner_id == owner_id && !is_terminal(job.status);
+        return n;
+    }
+    // The same rule as JobStore's query: per owner, FIFO turns after what is dispatched; everyone's turn 1 first.
+    std::vector<Job> dispatchable(uint64_t per_owner, size_t limit) override {
+        std::map<uint64_t, uint64_t> running;
+        std::vector<const Job*> waiting;
+        for (const auto& [id, job] : rows) {
+            if (job.status == JobStatus::processing || (job.status == JobStatus::queued && job.dispatched)) {
+                ++running[job.owner_id];
+            } else if (job.status == JobStatus::queued) {
+                waiting.push_back(&job);
+            }
+        }
+        std::sort(waiting.begin(), waiting.end(), [](const Job* a, const Job* b) {
+            return std::tie(a->created_ms, a->id) < std::tie(b->created_ms, b->id);
+        });
+        std::vector<std::pair<uint64_t, const Job*>> turns;
+        std::map<uint64_t, uint64_t> seen;
+        for (const Job* job : waiting) {
+            uint64_t turn = ++seen[job->owner_id];
+            if (turn + running[job->owner_id] <= per_owner) turns.emplace_back(turn, job);
+        }
+        std::stable_sort(turns.begin(), turns.end(), [](auto& a, auto& b) { return a.first < b.first; });
+        std::vector<Job> out;
+        for (auto& [turn, job] : turns) {
+            if (out.size() < limit) out.push_back(*job);
+        }
+        return out;
+    }
+    bool dispatch(const std::string& id, const std::function<void()>& publish) override {
+        auto it = rows.find(id);
+        if (it == rows.end() || it->second.status != JobStatus::queued || it->second.dispatched) return false;
+        publish();
+        it->second.dispatched = true;
+        return true;
+    }
+    std::optional<uint64_t> reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
+                                    uint64_t quota) override {
+        uint64_t others = stored_bytes(owner_id);
+        for (const auto& [id, held] : reservations) {
+            if (id != reservation && held.first == owner_id) others += held.second;
+        }
+        uint64_t mine = reservations.contains(reservation) ? reservations[reservation].second : 0;
+        if (others + mine + bytes > quota) return std::nullopt;
+        reservations[reservation] = {owner_id, mine + bytes};
+        return others;
+    }
+    void release(const std::string& reservation) override { reservations.erase(reservation); }
+    uint64_t reserved_bytes(uint64_t owner_id) override {
+        uint64_t n = 0;
+        for (const auto& [id, held] : reservations) n += held.first == owner_id ? held.second : 0;
+        return n;
+    }
+    std::map<std::string, std::pair<uint64_t, uint64_t>> reservations;  // id: owner, bytes
+};
+
+class CountingDispatch final : public JobDispatch {
+  public:
+    void wake() override { ++woken; }
+    int woken = 0;
 };
 
 class RecordingQueue final : public JobQueue {
@@ -109,7 +173,13 @@ class HandlersTest : public ::testing::Test {
     ~HandlersTest() override { fs::remove_all(dir_); }
 
     Backends backends() {
-        return {.jobs = jobs_, .videos = *videos_, .mp3s = *mp3s_, .queue = queue_, .clock = clock_, .auth = auth_};
+        return {.jobs = jobs_,
+                .videos = *videos_,
+                .mp3s = *mp3s_,
+                .queue = queue_,
+                .dispatch = dispatch_,
+                .clock = clock_,
+                .auth = auth_};
     }
 
     std::string token(uint64_t user_id, bool admin = false) {
@@ -181,6 +251,7 @@ class HandlersTest : public ::testing::Test {
     Authenticator auth_;
     MemoryJobs jobs_;
     RecordingQueue queue_;
+    CountingDispatch dispatch_;
     FixedClock clock_;
     JobEventHub hub_;
     metrics::Registry registry_;
@@ -355,33 +426,124 @@ class UploadTest : public HandlersTest {
     }
 };
 
-TEST_F(UploadTest, AnUploadIsStoredRecordedAndQueued) {
+TEST_F(UploadTest, AnUploadIsStoredRecordedAndWaitsForTheDispatcher) {
     UploadHandler handler(backends(), {.max_upload_bytes = 1000, .max_queued_jobs = 10}, registry_);
     Response r = upload(handler, "some video", {{"bitrate", "192"}});
     ASSERT_EQ(r.status, 202) << r.body;
     std::string id = nlohmann::json::parse(r.body)["job_id"];
     ASSERT_TRUE(jobs_.rows.contains(id));
     EXPECT_EQ(jobs_.rows[id].filename, "clip.mp4");
+    EXPECT_FALSE(jobs_.rows[id].dispatched);
+    EXPECT_EQ(dispatch_.woken, 1);
+    EXPECT_TRUE(queue_.submitted.empty()) << "the dispatcher publishes, not the upload";
+
+    jobs_.rows[id].created_ms = clock_.now;  // the database's default
+    Dispatcher dispatcher(jobs_, queue_, registry_, {});
+    EXPECT_EQ(dispatcher.dispatch_once(), 1u);
     ASSERT_EQ(queue_.submitted.size(), 1u);
     const messages::VideoJob& message = queue_.submitted[0];
     EXPECT_EQ(message.job_id, id);
     EXPECT_EQ(message.username, "user1@example.com");
+    EXPECT_EQ(message.user_id, "1");
     EXPECT_EQ(message.submitted_at, clock_.now);
     EXPECT_EQ(message.options.bitrate_kbps, 192);
+    EXPECT_TRUE(jobs_.rows[id].dispatched);
     auto reader = videos_->open(message.video_fid);
     std::string stored(10, '\0');
     ASSERT_EQ(reader->read(stored.data(), stored.size()), 10u);
     EXPECT_EQ(stored, "some video");
+    EXPECT_EQ(dispatcher.dispatch_once(), 0u) << "published once";
 }
 
-TEST_F(UploadTest, AnUploadThatCannotBeQueuedLeavesNothingBehind) {
-    UploadHandler handler(backends(), {.max_upload_bytes = 1000, .max_queued_jobs = 10}, registry_);
+TEST_F(UploadTest, AJobWaitsWhileTheBrokerIsDownAndGoesWhenItIsBack) {
+    UploadHandler handler(backends(), {.max_upload_bytes = 1000, .max_queued_jobs = 0}, registry_);
     queue_.broker_down = true;
     Response r = upload(handler, "some video");
-    EXPECT_EQ(r.status, 503);
-    EXPECT_EQ(error_of(r), "queue_unavailable");
-    EXPECT_TRUE(jobs_.rows.empty());
-    EXPECT_EQ(blobs("videos"), 0u);
+    ASSERT_EQ(r.status, 202) << "the upload is kept: nothing is lost while the broker is down";
+    Dispatcher dispatcher(jobs_, queue_, registry_, {});
+    EXPECT_THROW(dispatcher.dispatch_once(), amqp::Error);
+    EXPECT_FALSE(jobs_.rows.begin()->second.dispatched);
+    queue_.broker_down = false;
+    EXPECT_EQ(dispatcher.dispatch_once(), 1u);
+    EXPECT_EQ(queue_.submitted.size(), 1u);
+}
+
+TEST_F(UploadTest, OneUsersBacklogWaitsItsTurnsWhileAnotherUsersJobGoesNext) {
+    Dispatcher dispatcher(jobs_, queue_, registry_, {.per_owner = 2});
+    std::vector<std::string> backlog;
+    for (int i = 0; i < 30; ++i) {
+        Job& job = add_job(1, JobStatus::queued);
+        job.created_ms = 1000 + i;
+        backlog.push_back(job.id);
+    }
+    EXPECT_EQ(dispatcher.dispatch_once(), 2u) << "two of user 1's jobs go; 28 wait in the table";
+    Job& late = add_job(2, JobStatus::queued);
+    late.created_ms = 5000;
+    EXPECT_EQ(dispatcher.dispatch_once(), 1u);
+    ASSERT_EQ(queue_.submitted.size(), 3u);
+    EXPECT_EQ(queue_.submitted[0].job_id, backlog[0]);
+    EXPECT_EQ(queue_.submitted[1].job_id, backlog[1]);
+    EXPECT_EQ(queue_.submitted[2].job_id, late.id) << "behind at most per_owner of the backlog";
+    // One of user 1's jobs ends: their next, in order.
+    jobs_.rows[backlog[0]].status = JobStatus::done;
+    EXPECT_EQ(dispatcher.dispatch_once(), 1u);
+    EXPECT_EQ(queue_.submitted[3].job_id, backlog[2]);
+}
+
+TEST_F(UploadTest, PerUserLimitsAreRefusedWith429NamingTheLimit) {
+    UploadHandler handler(
+        backends(), {.max_upload_bytes = 1000, .max_uploads_per_user = 2, .max_waiting_jobs_per_user = 3}, registry_);
+    auto begin = [&](uint64_t user) {
+        Request r = request("POST", "/upload", user);
+        r.headers.set("Content-Type", "multipart/form-data; boundary=B");
+        return handler.begin(r);
+    };
+    auto first = begin(1);
+    auto second = begin(1);
+    ASSERT_TRUE(std::holds_alternative<std::unique_ptr<http::BodyConsumer>>(first));
+    ASSERT_TRUE(std::holds_alternative<std::unique_ptr<http::BodyConsumer>>(second));
+    auto third = begin(1);
+    ASSERT_TRUE(std::holds_alternative<Response>(third));
+    const Response& refused = std::get<Response>(third);
+    EXPECT_EQ(refused.status, 429);
+    EXPECT_EQ(refused.headers.get("Retry-After"), "10");
+    auto body = nlohmann::json::parse(refused.body);
+    EXPECT_EQ(body["error"], "too_many_uploads");
+    EXPECT_EQ(body["limit"]["name"], "MAX_UPLOADS_PER_USER");
+    EXPECT_EQ(body["limit"]["value"], 2);
+    EXPECT_TRUE(std::holds_alternative<std::unique_ptr<http::BodyConsumer>>(begin(2))) << "others are not limited";
+    std::get<std::unique_ptr<http::BodyConsumer>>(first).reset();  // an upload ends (here: abandoned)
+    EXPECT_TRUE(std::holds_alternative<std::unique_ptr<http::BodyConsumer>>(begin(1)));
+
+    for (int i = 0; i < 3; ++i) add_job(3, JobStatus::queued);
+    auto waiting = begin(3);
+    ASSERT_TRUE(std::holds_alternative<Response>(waiting));
+    EXPECT_EQ(error_of(std::get<Response>(waiting)), "too_many_waiting_jobs");
+}
+
+TEST_F(UploadTest, ParallelUploadsCannotPassTheQuotaTogether) {
+    UploadHandler handler(backends(), {.max_upload_bytes = 1000, .user_quota_bytes = 100, .max_uploads_per_user = 10},
+                          registry_);
+    // Ten uploads of 40 bytes begin before any ends: only what fits in 100 bytes may be reserved.
+    std::vector<std::unique_ptr<http::BodyConsumer>> open;
+    int refused = 0;
+    for (int i = 0; i < 10; ++i) {
+        Request r = request("POST", "/upload");
+        r.headers.set("Content-Type", "multipart/form-data; boundary=B");
+        r.headers.set("Content-Length", "40");
+        auto begun = handler.begin(r);
+        if (std::holds_alternative<Response>(begun)) {
+            EXPECT_EQ(error_of(std::get<Response>(begun)), "quota_exceeded");
+            ++refused;
+        } else {
+            open.push_back(std::move(std::get<std::unique_ptr<http::BodyConsumer>>(begun)));
+        }
+    }
+    EXPECT_EQ(open.size(), 2u);
+    EXPECT_EQ(refused, 8);
+    EXPECT_EQ(jobs_.reserved_bytes(1), 80u);
+    open.clear();
+    EXPECT_EQ(jobs_.reserved_bytes(1), 0u) << "an upload that ends gives its reservation back";
 }
 
 TEST_F(UploadTest, LimitsAreCheckedBeforeAndWhileTheFileArrives) {
@@ -416,7 +578,7 @@ TEST_F(UploadTest, BadFormsAreRefusedWithTheirReason) {
 }
 
 TEST_F(HandlersTest, StatusEventsMoveJobsForwardAndBadOnesAreDeadLettered) {
-    StatusEventHandler events(jobs_, *mp3s_, hub_, clock_, registry_);
+    StatusEventHandler events(jobs_, *mp3s_, hub_, dispatch_, clock_, registry_);
     using Outcome = amqp::Consumer::Outcome;
     Job job = add_job(1, JobStatus::queued);
     EXPECT_EQ(events.handle("{not json", true), Outcome::dead_letter);
@@ -430,6 +592,7 @@ TEST_F(HandlersTest, StatusEventsMoveJobsForwardAndBadOnesAreDeadLettered) {
     EXPECT_EQ(events.handle(done.to_body(), true), Outcome::ack);
     EXPECT_EQ(jobs_.rows[job.id].status, JobStatus::done);
     EXPECT_EQ(jobs_.rows[job.id].video_fid, "");  // forgotten: the converter deleted it
+    EXPECT_EQ(dispatch_.woken, 1) << "a job ended: its owner's next job may go";
     EXPECT_EQ(hub_.latest(job.id)->status, JobStatus::done);
 
     // A conversion that finished after its job was deleted: its MP3 belongs to nobody and goes.

@@ -37,7 +37,9 @@ struct Job {
     int64_t created_ms = 0;
     int64_t updated_ms = 0;
     std::optional<int64_t> finished_ms;
-    std::optional<std::string> callback_url;  // the owner's webhook (issue 5), called when the job ends
+    std::optional<std::string> callback_url;   // the owner's webhook (issue 5), called when the job ends
+    std::optional<uint64_t> max_output_bytes;  // what the owner's quota leaves for the MP3
+    bool dispatched = false;                   // queued: published to the converters (else waiting its turn)
 
     nlohmann::json to_json() const;  // the API's view of a job
 };

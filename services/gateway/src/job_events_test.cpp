@@ -57,23 +57,65 @@ TEST(JobEvents, HubIsBounded) {
 }
 
 TEST(JobEvents, StreamSendsCurrentStateThenChangesThenEnds) {
+    using namespace std::chrono_literals;
     JobEventHub hub;
-    JobEventStream stream(hub, queued_job());
+    Slots slots(1);
+    JobEventStream stream(hub, queued_job(), slots.acquire("7"), 1h);
+    int woken = 0;
+    stream.on_wake([&] { ++woken; });
     auto first = stream.poll();
     ASSERT_TRUE(first);
-    EXPECT_NE(first->find("event: status\ndata: {"), std::string::npos);
+    EXPECT_NE(first->find("id: queued.0\nevent: status\ndata: {"), std::string::npos) << *first;
     EXPECT_NE(first->find("\"status\":\"queued\""), std::string::npos);
     EXPECT_EQ(stream.poll(), "");  // nothing new
     hub.update(event(JobStatus::processing, 10));
+    EXPECT_EQ(woken, 1) << "the hub pushes: the stream's server is woken";
     auto progress = stream.poll();
     ASSERT_TRUE(progress);
+    EXPECT_NE(progress->find("id: processing.10\n"), std::string::npos);
     EXPECT_NE(progress->find("\"progress\":10"), std::string::npos);
+    hub.update(event(JobStatus::processing, 5));  // behind: no change, no wake-up
+    EXPECT_EQ(woken, 1);
     hub.update(event(JobStatus::done));
     auto done = stream.poll();
     ASSERT_TRUE(done);
     EXPECT_NE(done->find("\"status\":\"done\""), std::string::npos);
     EXPECT_NE(done->find("\"download_url\":\"/jobs/0123456789abcdef01234567/mp3\""), std::string::npos);
     EXPECT_FALSE(stream.poll()) << "the stream ends after a final state";
+    EXPECT_FALSE(slots.acquire("7")) << "the slot is held while the stream object lives";
+}
+
+TEST(JobEvents, StreamEndsAfterItsLifetimeAndResumesFromLastEventId) {
+    using namespace std::chrono_literals;
+    JobEventHub hub;
+    Slots slots(2);
+    {
+        JobEventStream stream(hub, queued_job(), slots.acquire("7"), 0ms);
+        ASSERT_TRUE(stream.poll());  // the state now, always
+        EXPECT_FALSE(stream.poll()) << "lifetime over: the client reconnects";
+    }
+    EXPECT_EQ(slots.held("7"), 0u) << "an ended stream gives its slot back";
+    // Reconnecting with the state already seen: nothing is repeated until the job moves.
+    JobEventStream again(hub, queued_job(), slots.acquire("7"), 1h, "queued.0");
+    auto first = again.poll();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->find("event: status"), std::string::npos) << *first;
+    EXPECT_EQ(again.poll(), "");
+    hub.update(event(JobStatus::processing, 30));
+    auto next = again.poll();
+    ASSERT_TRUE(next);
+    EXPECT_NE(next->find("id: processing.30"), std::string::npos);
+}
+
+TEST(JobEvents, ASubscriptionEndsWithItsStream) {
+    JobEventHub hub;
+    int woken = 0;
+    {
+        auto subscription = hub.subscribe(queued_job().id, [&] { ++woken; });
+        hub.update(event(JobStatus::processing, 1));
+    }
+    hub.update(event(JobStatus::processing, 2));
+    EXPECT_EQ(woken, 1);
 }
 
 TEST(StatusEventParsing, RejectsInvalidEvents) {

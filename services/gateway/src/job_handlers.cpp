@@ -97,6 +97,7 @@ Response JobHandlers::remove(const Request& request) {
             log::warn("could not announce a cancellation", {{"job_id", job.id}, {"error", e.what()}});
         }
         auto cancelled = b_.jobs.find(job.id);
+        b_.dispatch.wake();
         log::info("job cancelled", {{"request_id", request.request_id}, {"job_id", job.id}});
         return Response::json(200, cancelled ? cancelled->to_json() : job.to_json());
     }
@@ -115,15 +116,42 @@ Response JobHandlers::remove(const Request& request) {
     return r;
 }
 
+Response JobHandlers::account(const Request& request, const std::function<nlohmann::json(const Caller&)>& uploads) {
+    auto caller = b_.auth.authenticate(request);
+    if (!caller) return caller.error();
+    if (!b_.jobs.ready()) return database_unavailable();
+    nlohmann::json body = uploads(caller.value());
+    body["email"] = caller.value().email;
+    body["usage"]["event_streams"] = streams_.held(std::to_string(caller.value().user_id));
+    body["limits"]["max_event_streams"] = limits_.max_per_user;
+    body["limits"]["event_stream_lifetime_seconds"] =
+        std::chrono::duration_cast<std::chrono::seconds>(limits_.lifetime).count();
+    auto r = Response::json(200, body);
+    r.headers.set("Cache-Control", "no-store");
+    return r;
+}
+
 Response JobHandlers::events(const Request& request) {
-    auto found = requested_job(b_, request);
+    auto caller = b_.auth.authenticate(request);
+    if (!caller) return caller.error();
+    auto found = visible_job(b_.jobs, request.path_param("id"), caller.value());
     if (!found) return found.error();
+    auto slot = streams_.acquire(std::to_string(caller.value().user_id));
+    if (!slot) {
+        return limit_reached("too_many_event_streams",
+                             "you have " + std::to_string(limits_.max_per_user) +
+                                 " event streams open already; close one (or wait for a job to end)",
+                             "MAX_EVENT_STREAMS_PER_USER", limits_.max_per_user, 5);
+    }
     Response r;
     r.headers.set("Content-Type", "text/event-stream; charset=utf-8");
     r.headers.set("Cache-Control", "no-cache");
     r.headers.set("X-Accel-Buffering", "no");  // nginx ingress: pass events through at once
-    r.events = std::make_shared<JobEventStream>(hub_, found.value());
-    r.poll_interval = 250ms;
+    std::string last_event_id(request.headers.get("Last-Event-ID").value_or("").substr(0, 64));
+    r.events = std::make_shared<JobEventStream>(hub_, found.value(), std::move(slot), limits_.lifetime,
+                                                std::move(last_event_id));
+    // Pushed by the hub; the interval only paces the keep-alive comments and the end of the lifetime.
+    r.poll_interval = std::min<std::chrono::milliseconds>(limits_.lifetime, 15s);
     return r;
 }
 

@@ -7,9 +7,15 @@ namespace mp3c::gateway {
 
 // The jobs resource: GET /jobs (a page of the caller's jobs, or everyone's for admins), GET and DELETE /jobs/{id},
 // and GET /jobs/{id}/events (Server-Sent Events).
+struct StreamLimits {
+    uint64_t max_per_user = 8;  // open at once, per caller
+    std::chrono::milliseconds lifetime{600'000};
+};
+
 class JobHandlers {
   public:
-    JobHandlers(Backends backends, const JobEventHub& hub) : b_(backends), hub_(hub) {}
+    JobHandlers(Backends backends, JobEventHub& hub, StreamLimits limits = {})
+        : b_(backends), hub_(hub), limits_(limits), streams_(limits.max_per_user) {}
     void add_routes(http::Router& router);
 
     http::Response list(const http::Request& request);
@@ -17,10 +23,14 @@ class JobHandlers {
     // A queued job is cancelled (its row stays, to show what happened); a finished one is deleted with its files.
     http::Response remove(const http::Request& request);
     http::Response events(const http::Request& request);
+    // GET /account: who the caller is, what they use and what they may (with the upload handler's part).
+    http::Response account(const http::Request& request, const std::function<nlohmann::json(const Caller&)>& uploads);
 
   private:
     Backends b_;
-    const JobEventHub& hub_;
+    JobEventHub& hub_;
+    StreamLimits limits_;
+    Slots streams_;  // open event streams per caller
 };
 
 }  // namespace mp3c::gateway

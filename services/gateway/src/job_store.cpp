@@ -12,7 +12,30 @@ namespace {
 constexpr const char* kColumns =
     "id, owner_id, owner_email, filename, size, video_fid, mp3_fid, mp3_size, duration_ms, status, progress, error,"
     " options, trace_id, FLOOR(UNIX_TIMESTAMP(created_at) * 1000), FLOOR(UNIX_TIMESTAMP(updated_at) * 1000),"
-    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url, reason";
+    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url, reason, max_output_bytes, dispatched_at IS NOT NULL";
+
+// Bytes an owner keeps stored: uploads not yet deleted, and MP3s.
+constexpr const char* kStoredBytes =
+    "SELECT CAST(COALESCE(SUM(IF(video_fid IS NULL, 0, size) + COALESCE(mp3_size, 0)), 0) AS UNSIGNED) FROM jobs "
+    "WHERE owner_id = ?";
+
+// Runs f inside a transaction on c: committed when f returns, rolled back when it throws.
+template <class F>
+auto in_transaction(mysql::Connection& c, F&& f) {
+    c.begin();
+    try {
+        auto result = f();
+        c.commit();
+        return result;
+    } catch (...) {
+        try {
+            c.rollback();
+        } catch (...) {
+            // The connection failed: the pool discards it, and the server rolls back.
+        }
+        throw;
+    }
+}
 
 Job from_row(const mysql::Row& r) {
     Job j;
@@ -36,6 +59,8 @@ Job from_row(const mysql::Row& r) {
     if (!r.is_null(16)) j.finished_ms = r.integer(16);
     j.callback_url = r.optional_text(17);
     j.reason = r.optional_text(18);
+    if (!r.is_null(19)) j.max_output_bytes = r.unsigned_integer(19);
+    j.dispatched = r.integer(20) != 0;
     return j;
 }
 
@@ -73,6 +98,25 @@ std::vector<mysql::Migration> JobStore::migrations() {
         {2, "longer trace ids", {"ALTER TABLE jobs MODIFY trace_id VARCHAR(128) NOT NULL"}},
         {3, "webhooks", {"ALTER TABLE jobs ADD COLUMN callback_url VARCHAR(2000) NULL"}},
         {4, "failure reasons", {"ALTER TABLE jobs ADD COLUMN reason VARCHAR(64) NULL"}},
+        // The jobs table is the waiting room: a job is published to `video` when its owner's turn comes. Jobs queued
+        // before this version were published at once.
+        {5,
+         "fair dispatch",
+         {"ALTER TABLE jobs ADD COLUMN dispatched_at TIMESTAMP(3) NULL DEFAULT NULL,"
+          " ADD COLUMN max_output_bytes BIGINT UNSIGNED NULL",
+          "UPDATE jobs SET dispatched_at = created_at WHERE status IN ('queued', 'processing')",
+          "CREATE INDEX jobs_active ON jobs (status, owner_id, dispatched_at, created_at)"}},
+        // Quota by reservation: the bytes of uploads in progress, under one lock row per owner.
+        {6,
+         "quota reservations",
+         {"CREATE TABLE quota_owners (owner_id BIGINT UNSIGNED NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+          "CREATE TABLE quota_reservations ("
+          " id CHAR(32) NOT NULL PRIMARY KEY,"
+          " owner_id BIGINT UNSIGNED NOT NULL,"
+          " bytes BIGINT UNSIGNED NOT NULL,"
+          " expires_at TIMESTAMP(3) NOT NULL,"
+          " KEY quota_reservations_owner (owner_id, expires_at)"
+          ") ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin"}},
     };
 }
 
@@ -80,10 +124,11 @@ void JobStore::create(const Job& job) {
     pool_.with([&](mysql::Connection& c) {
         c.execute(
             "INSERT INTO jobs (id, owner_id, owner_email, filename, size, video_fid, status, progress, options, "
-            "trace_id, callback_url) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            "trace_id, callback_url, max_output_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
             {job.id, job.owner_id, job.owner_email, job.filename, job.size, job.video_fid, to_string(job.status),
              job.options.dump(), job.trace_id,
-             job.callback_url ? mysql::Value(*job.callback_url) : mysql::Value(nullptr)});
+             job.callback_url ? mysql::Value(*job.callback_url) : mysql::Value(nullptr),
+             job.max_output_bytes ? mysql::Value(*job.max_output_bytes) : mysql::Value(nullptr)});
     });
 }
 
@@ -125,13 +170,8 @@ std::vector<Job> JobStore::list(const JobQuery& q) {
 }
 
 uint64_t JobStore::stored_bytes(uint64_t owner_id) {
-    return pool_.with([&](mysql::Connection& c) {
-        auto rows = c.query(
-            "SELECT CAST(COALESCE(SUM(IF(video_fid IS NULL, 0, size) + COALESCE(mp3_size, 0)), 0) AS UNSIGNED) "
-            "FROM jobs WHERE owner_id = ?",
-            {owner_id});
-        return rows.at(0).unsigned_integer(0);
-    });
+    return pool_.with(
+        [&](mysql::Connection& c) { return c.query(kStoredBytes, {owner_id}).at(0).unsigned_integer(0); });
 }
 
 bool JobStore::apply(const StatusEvent& e) {
@@ -180,6 +220,91 @@ void JobStore::forget_video(const std::string& id) {
 
 bool JobStore::remove(const std::string& id) {
     return pool_.with([&](mysql::Connection& c) { return c.execute("DELETE FROM jobs WHERE id = ?", {id}) > 0; });
+}
+
+uint64_t JobStore::active_jobs(uint64_t owner_id) {
+    return pool_.with([&](mysql::Connection& c) {
+        return c
+            .query("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'processing') AND owner_id = ?", {owner_id})
+            .at(0)
+            .unsigned_integer(0);
+    });
+}
+
+std::vector<Job> JobStore::dispatchable(uint64_t per_owner, size_t limit) {
+    // Each waiting job's turn within its owner (FIFO), against what the owner has dispatched and not ended.
+    std::string sql = std::string("SELECT ") + kColumns +
+                      " FROM (SELECT j.*, ROW_NUMBER() OVER (PARTITION BY owner_id ORDER BY created_at, id) AS turn"
+                      "       FROM jobs j WHERE status = 'queued' AND dispatched_at IS NULL) w"
+                      " JOIN (SELECT owner_id, SUM(dispatched_at IS NOT NULL) AS running FROM jobs"
+                      "       WHERE status IN ('queued', 'processing') GROUP BY owner_id) r USING (owner_id)"
+                      " WHERE w.turn + r.running <= ? ORDER BY w.turn, w.created_at, w.id LIMIT ?";
+    return pool_.with([&](mysql::Connection& c) {
+        std::vector<Job> jobs;
+        for (const auto& row : c.query(sql, {per_owner, static_cast<uint64_t>(limit)})) jobs.push_back(from_row(row));
+        return jobs;
+    });
+}
+
+bool JobStore::dispatch(const std::string& id, const std::function<void()>& publish) {
+    return pool_.with([&](mysql::Connection& c) {
+        return in_transaction(c, [&] {
+            auto claimed = c.query(
+                "SELECT id FROM jobs WHERE id = ? AND status = 'queued' AND dispatched_at IS NULL "
+                "FOR UPDATE SKIP LOCKED",
+                {id});
+            if (claimed.empty()) return false;
+            publish();
+            c.execute("UPDATE jobs SET dispatched_at = CURRENT_TIMESTAMP(3) WHERE id = ?", {id});
+            return true;
+        });
+    });
+}
+
+std::optional<uint64_t> JobStore::reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
+                                          uint64_t quota) {
+    return pool_.with([&](mysql::Connection& c) {
+        // One lock row per owner serializes the owner's reservations across every gateway replica. Made before the
+        // transaction: inside it, INSERT IGNORE's shared lock on an existing row and the exclusive lock that follows
+        // deadlock two uploads against each other.
+        c.execute("INSERT IGNORE INTO quota_owners (owner_id) VALUES (?)", {owner_id});
+        return in_transaction(c, [&]() -> std::optional<uint64_t> {
+            c.query("SELECT owner_id FROM quota_owners WHERE owner_id = ? FOR UPDATE", {owner_id});
+            c.execute("DELETE FROM quota_reservations WHERE owner_id = ? AND expires_at < CURRENT_TIMESTAMP(3)",
+                      {owner_id});
+            uint64_t stored = c.query(kStoredBytes, {owner_id}).at(0).unsigned_integer(0);
+            auto held = c.query(
+                "SELECT CAST(COALESCE(SUM(IF(id = ?, 0, bytes)), 0) AS UNSIGNED),"
+                " CAST(COALESCE(SUM(IF(id = ?, bytes, 0)), 0) AS UNSIGNED)"
+                " FROM quota_reservations WHERE owner_id = ?",
+                {reservation, reservation, owner_id});
+            uint64_t others = stored + held.at(0).unsigned_integer(0);
+            uint64_t mine = held.at(0).unsigned_integer(1);
+            if (others > quota || mine + bytes > quota - others) return std::nullopt;
+            c.execute(
+                "INSERT INTO quota_reservations (id, owner_id, bytes, expires_at) VALUES (?, ?, ?, "
+                "CURRENT_TIMESTAMP(3) + INTERVAL 10 MINUTE) "
+                "ON DUPLICATE KEY UPDATE bytes = bytes + VALUES(bytes), expires_at = VALUES(expires_at)",
+                {reservation, owner_id, bytes});
+            return others;
+        });
+    });
+}
+
+void JobStore::release(const std::string& reservation) {
+    pool_.with([&](mysql::Connection& c) { c.execute("DELETE FROM quota_reservations WHERE id = ?", {reservation}); });
+}
+
+uint64_t JobStore::reserved_bytes(uint64_t owner_id) {
+    return pool_.with([&](mysql::Connection& c) {
+        return c
+            .query(
+                "SELECT CAST(COALESCE(SUM(bytes), 0) AS UNSIGNED) FROM quota_reservations "
+                "WHERE owner_id = ? AND expires_at >= CURRENT_TIMESTAMP(3)",
+                {owner_id})
+            .at(0)
+            .unsigned_integer(0);
+    });
 }
 
 }  // namespace mp3c::gateway

@@ -24,6 +24,13 @@ class JobStore final : public Jobs {
     bool cancel_queued(const std::string& id) override;
     void forget_video(const std::string& id) override;
     bool remove(const std::string& id) override;
+    uint64_t active_jobs(uint64_t owner_id) override;
+    std::vector<Job> dispatchable(uint64_t per_owner, size_t limit) override;
+    bool dispatch(const std::string& id, const std::function<void()>& publish) override;
+    std::optional<uint64_t> reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
+                                    uint64_t quota) override;
+    void release(const std::string& reservation) override;
+    uint64_t reserved_bytes(uint64_t owner_id) override;
 
   private:
     mysql::Pool& pool_;

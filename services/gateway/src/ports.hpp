@@ -5,6 +5,7 @@
 // route's logic is tested without servers (the integration tests cover the real ones).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,33 @@ class Jobs {
     virtual bool cancel_queued(const std::string& id) = 0;
     virtual void forget_video(const std::string& id) = 0;  // the upload was deleted after conversion or cancellation
     virtual bool remove(const std::string& id) = 0;
+    // Jobs of the owner that are queued (waiting or dispatched) or being converted.
+    virtual uint64_t active_jobs(uint64_t owner_id) = 0;
+
+    // Fair dispatch (dispatcher.hpp): a job is recorded waiting, and dispatched when its owner's turn comes.
+    // The waiting jobs that may go now: for each owner with fewer than `per_owner` jobs dispatched and not ended, their
+    // oldest waiting ones up to that many; everyone's first before anyone's second; at most `limit`.
+    virtual std::vector<Job> dispatchable(uint64_t per_owner, size_t limit) = 0;
+    // Claims the job if it is still waiting (one another replica is claiming is skipped), runs `publish`, then marks
+    // it dispatched. False when it was not claimed; an exception from publish leaves it waiting.
+    virtual bool dispatch(const std::string& id, const std::function<void()>& publish) = 0;
+
+    // Quota by reservation: an upload reserves its bytes (`bytes` more under `reservation`) atomically with every other
+    // upload of the owner. Returns what the owner's other jobs and uploads hold, or nullopt (nothing reserved) when
+    // that, this reservation and `bytes` would pass `quota`. A reservation lapses 10 minutes after it last grew (its
+    // gateway died mid-upload).
+    virtual std::optional<uint64_t> reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
+                                            uint64_t quota) = 0;
+    virtual void release(const std::string& reservation) = 0;
+    // Bytes held by the owner's live reservations (uploads in progress).
+    virtual uint64_t reserved_bytes(uint64_t owner_id) = 0;
+};
+
+// Hands waiting jobs to the converters (dispatcher.hpp): woken when a job was recorded, ended or cancelled.
+class JobDispatch {
+  public:
+    virtual ~JobDispatch() = default;
+    virtual void wake() = 0;
 };
 
 // Where jobs go to be converted, and where status changes are announced. Throws amqp::Error when a message was not

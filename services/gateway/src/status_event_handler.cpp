@@ -7,11 +7,12 @@ namespace mp3c::gateway {
 
 using Outcome = amqp::Consumer::Outcome;
 
-StatusEventHandler::StatusEventHandler(Jobs& jobs, storage::BlobStore& mp3s, JobEventHub& hub, const Clock& clock,
-                                       metrics::Registry& registry)
+StatusEventHandler::StatusEventHandler(Jobs& jobs, storage::BlobStore& mp3s, JobEventHub& hub, JobDispatch& dispatch,
+                                       const Clock& clock, metrics::Registry& registry)
     : jobs_(jobs),
       mp3s_(mp3s),
       hub_(hub),
+      dispatch_(dispatch),
       clock_(clock),
       events_(registry.counter("gateway_status_events_total", "Status events received.", {"status"})) {}
 
@@ -37,6 +38,7 @@ Outcome StatusEventHandler::handle(const std::string& body, bool update_records)
         return Outcome::dead_letter;
     }
     if (changed && event->source_deleted) jobs_.forget_video(event->job_id);
+    if (changed && is_terminal(event->status)) dispatch_.wake();
     if (!changed && event->status == JobStatus::done && event->mp3_fid) {
         // A conversion that finished after its job was cancelled or deleted: its MP3 belongs to nobody.
         auto job = jobs_.find(event->job_id);

@@ -13,8 +13,9 @@ namespace mp3c::gateway {
 // consumer of the shared queue also applies them to the job records.
 class StatusEventHandler {
   public:
-    StatusEventHandler(Jobs& jobs, storage::BlobStore& mp3s, JobEventHub& hub, const Clock& clock,
-                       metrics::Registry& registry);
+    // `dispatch` is woken when a job ends: its owner's next job may go.
+    StatusEventHandler(Jobs& jobs, storage::BlobStore& mp3s, JobEventHub& hub, JobDispatch& dispatch,
+                       const Clock& clock, metrics::Registry& registry);
 
     // Throws while the job records cannot be used (the message is requeued and comes back).
     amqp::Consumer::Outcome handle(const std::string& body, bool update_records);
@@ -23,6 +24,7 @@ class StatusEventHandler {
     Jobs& jobs_;
     storage::BlobStore& mp3s_;
     JobEventHub& hub_;
+    JobDispatch& dispatch_;
     const Clock& clock_;
     metrics::Family<metrics::Counter>& events_;  // by status
 };

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mp3c/callback_url.hpp"
+#include "mp3c/crypto.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/multipart.hpp"
@@ -28,17 +29,30 @@ constexpr size_t kMaxFields = 16;
 class UploadConsumer : public http::BodyConsumer {
   public:
     UploadConsumer(UploadHandler& handler, Caller caller, std::string boundary, std::string request_id,
-                   std::optional<uint64_t> quota_left)
+                   std::unique_ptr<Slots::Slot> slot, std::optional<QuotaReservation> reservation)
         : h_(handler),
           caller_(std::move(caller)),
           request_id_(std::move(request_id)),
-          quota_left_(quota_left),
+          slot_(std::move(slot)),
+          reservation_(std::move(reservation)),
           parser_(std::move(boundary),
                   multipart::Parser::Callbacks{
                       .on_part_begin = [this](const multipart::PartHeaders& h) { return begin(h); },
                       .on_part_data = [this](std::string_view b) { return data(b); },
                       .on_part_end = [this] { return end(); },
                   }) {}
+
+    ~UploadConsumer() override {
+        // Accepted or not, the upload's bytes are held by its job (or by nothing) from now on.
+        if (reservation_) {
+            try {
+                h_.b_.jobs.release(reservation_->id);
+            } catch (const std::exception& e) {
+                log::warn("could not release a quota reservation (it lapses on its own)",
+                          {{"request_id", request_id_}, {"error", e.what()}});
+            }
+        }
+    }
 
     std::optional<Response> on_data(std::string_view chunk) override {
         if (parser_.feed(chunk)) return std::nullopt;
@@ -51,7 +65,7 @@ class UploadConsumer : public http::BodyConsumer {
         if (!form) return form.error();
         storage::BlobInfo video = writer_->commit();
         Job job = record(video, form.value());
-        if (auto refused = submit(job, form.value())) return *refused;
+        h_.b_.dispatch.wake();  // the job waits its owner's turn (dispatcher.hpp)
         h_.uploads_.with({"accepted"}).inc();
         h_.upload_bytes_.inc(static_cast<double>(video.size));
         log::info("job queued", {{"request_id", request_id_},
@@ -105,6 +119,7 @@ class UploadConsumer : public http::BodyConsumer {
         job.options = form.options.to_json();
         job.trace_id = request_id_;
         job.callback_url = form.callback_url;
+        if (reservation_) job.max_output_bytes = h_.limits_.user_quota_bytes - reservation_->others;
         try {
             h_.b_.jobs.create(job);
         } catch (...) {
@@ -112,43 +127,6 @@ class UploadConsumer : public http::BodyConsumer {
             throw;
         }
         return job;
-    }
-
-    // Queues the job; when the broker does not confirm, takes back the upload and the record and returns the 503.
-    std::optional<Response> submit(const Job& job, const Form& form) {
-        // The original's fields, plus what the converter needs to work and report without asking anyone.
-        messages::VideoJob message;
-        message.job_id = job.id;
-        message.video_fid = job.video_fid;
-        message.username = caller_.email;
-        message.user_id = std::to_string(caller_.user_id);
-        message.filename = job.filename;
-        message.size = job.size;
-        message.options = form.options;
-        message.trace_id = job.trace_id;
-        message.submitted_at = h_.b_.clock.now_ms();
-        message.callback_url = job.callback_url;
-        // The MP3 counts against the owner's quota too: it may take what was left when the upload began (the upload
-        // itself is deleted once converted). The converter fails the job (output_too_large) rather than go over.
-        message.max_output_bytes = quota_left_;
-        try {
-            h_.b_.queue.submit(message);
-            return std::nullopt;
-        } catch (const std::exception& e) {
-            log::warn("upload refused: the job could not be queued",
-                      {{"request_id", request_id_}, {"job_id", job.id}, {"error", e.what()}});
-        }
-        // The file first: if the database fails too, a queued row without its file is failed by the converter, while
-        // a file without a row would never be found again.
-        remove_blob(h_.b_.videos, job.video_fid);
-        try {
-            h_.b_.jobs.remove(job.id);
-        } catch (const std::exception& remove_error) {
-            log::error("could not remove the job of a refused upload",
-                       {{"request_id", request_id_}, {"job_id", job.id}, {"error", remove_error.what()}});
-        }
-        h_.uploads_.with({"queue_unavailable"}).inc();
-        return retry_later(503, "queue_unavailable", "the job queue is unavailable, try again shortly", 10);
     }
 
     bool begin(const multipart::PartHeaders& headers) {
@@ -193,12 +171,9 @@ class UploadConsumer : public http::BodyConsumer {
                 "the file is larger than the limit of " + std::to_string(h_.limits_.max_upload_bytes) + " bytes");
             return false;
         }
-        if (quota_left_ && total > *quota_left_) {
+        if (reservation_ && total > reservation_->bytes && !grow_reservation(total)) {
             h_.uploads_.with({"over_quota"}).inc();
-            refusal_ =
-                Response::error(413, "quota_exceeded",
-                                "this upload would exceed your storage quota of " +
-                                    std::to_string(h_.limits_.user_quota_bytes) + " bytes; delete some jobs first");
+            refusal_ = h_.quota_exceeded("this upload would exceed your storage quota of ");
             return false;
         }
         writer_->write(bytes);
@@ -215,6 +190,19 @@ class UploadConsumer : public http::BodyConsumer {
         return true;
     }
 
+    // Reserves up to `total` bytes of quota (a step more when it can, to ask the database less often).
+    bool grow_reservation(uint64_t total) {
+        uint64_t need = total - reservation_->bytes;
+        for (uint64_t ask : {std::max(need, UploadHandler::kReservationStep), need}) {
+            if (h_.b_.jobs.reserve(reservation_->id, caller_.user_id, ask, h_.limits_.user_quota_bytes)) {
+                reservation_->bytes += ask;
+                return true;
+            }
+            if (ask == need) break;
+        }
+        return false;
+    }
+
     Response refusal() {
         if (refusal_) return *refusal_;
         h_.uploads_.with({"malformed"}).inc();
@@ -224,7 +212,8 @@ class UploadConsumer : public http::BodyConsumer {
     UploadHandler& h_;
     Caller caller_;
     std::string request_id_;
-    std::optional<uint64_t> quota_left_;
+    std::unique_ptr<Slots::Slot> slot_;  // one of the caller's MAX_UPLOADS_PER_USER
+    std::optional<QuotaReservation> reservation_;
     multipart::Parser parser_;
     std::unique_ptr<storage::BlobWriter> writer_;
     std::string filename_;
@@ -252,6 +241,14 @@ std::variant<Response, std::unique_ptr<http::BodyConsumer>> UploadHandler::begin
     auto who = b_.auth.authenticate(request);
     if (!who) return who.error();
     Caller caller = who.value();
+    auto slot = in_progress_.acquire(std::to_string(caller.user_id));
+    if (!slot) {
+        uploads_.with({"too_many_uploads"}).inc();
+        return limit_reached("too_many_uploads",
+                             "you have " + std::to_string(limits_.max_uploads_per_user) +
+                                 " uploads in progress already; wait for one to finish",
+                             "MAX_UPLOADS_PER_USER", limits_.max_uploads_per_user, 10);
+    }
 
     auto content_type = request.headers.get("Content-Type");
     if (!content_type) return Response::error(415, "unsupported_media_type", "the upload must be multipart/form-data");
@@ -273,6 +270,13 @@ std::variant<Response, std::unique_ptr<http::BodyConsumer>> UploadHandler::begin
         }
     }
     if (!b_.jobs.ready()) return database_unavailable();
+    if (b_.jobs.active_jobs(caller.user_id) >= limits_.max_waiting_jobs_per_user) {
+        uploads_.with({"too_many_waiting_jobs"}).inc();
+        return limit_reached("too_many_waiting_jobs",
+                             "you have " + std::to_string(limits_.max_waiting_jobs_per_user) +
+                                 " jobs waiting or converting already; upload more once some have finished",
+                             "MAX_WAITING_JOBS_PER_USER", limits_.max_waiting_jobs_per_user, 60);
+    }
 
     if (limits_.max_queued_jobs > 0) {
         auto depth = b_.queue.depth();
@@ -288,18 +292,47 @@ std::variant<Response, std::unique_ptr<http::BodyConsumer>> UploadHandler::begin
         }
     }
 
-    std::optional<uint64_t> quota_left;
+    std::optional<QuotaReservation> reservation;
     if (limits_.user_quota_bytes > 0) {
-        uint64_t used = b_.jobs.stored_bytes(caller.user_id);
-        if (used >= limits_.user_quota_bytes) {
-            uploads_.with({"over_quota"}).inc();
-            return Response::error(413, "quota_exceeded",
-                                   "your storage quota of " + std::to_string(limits_.user_quota_bytes) +
-                                       " bytes is used up; delete some jobs first");
+        // What the request declares, or a first step of a body of unknown length: reserved before a byte is read, so
+        // that parallel uploads cannot pass the quota together.
+        QuotaReservation r{.id = crypto::random_hex(16), .bytes = kReservationStep, .others = 0};
+        auto declared = request.headers.get("Content-Length");
+        if (declared) r.bytes = parse_unsigned(trim(*declared)).value_or(0);
+        auto others = b_.jobs.reserve(r.id, caller.user_id, r.bytes, limits_.user_quota_bytes);
+        if (!others && !declared) {
+            r.bytes = 1;  // a small upload of unknown length may still fit
+            others = b_.jobs.reserve(r.id, caller.user_id, r.bytes, limits_.user_quota_bytes);
         }
-        quota_left = limits_.user_quota_bytes - used;
+        if (!others) {
+            uploads_.with({"over_quota"}).inc();
+            return quota_exceeded(declared ? "this upload would exceed your storage quota of "
+                                           : "your storage quota is used up: ");
+        }
+        r.others = *others;
+        reservation = std::move(r);
     }
-    return std::make_unique<UploadConsumer>(*this, std::move(caller), boundary.value(), request.request_id, quota_left);
+    return std::make_unique<UploadConsumer>(*this, std::move(caller), boundary.value(), request.request_id,
+                                            std::move(slot), std::move(reservation));
+}
+
+nlohmann::json UploadHandler::usage(const Caller& caller) {
+    auto quota = limits_.user_quota_bytes > 0 ? nlohmann::json(limits_.user_quota_bytes) : nlohmann::json(nullptr);
+    return {{"usage",
+             {{"stored_bytes", b_.jobs.stored_bytes(caller.user_id)},
+              {"reserved_bytes", b_.jobs.reserved_bytes(caller.user_id)},
+              {"active_jobs", b_.jobs.active_jobs(caller.user_id)},
+              {"uploads_in_progress", in_progress_.held(std::to_string(caller.user_id))}}},
+            {"limits",
+             {{"quota_bytes", quota},
+              {"max_upload_bytes", limits_.max_upload_bytes},
+              {"max_waiting_jobs", limits_.max_waiting_jobs_per_user},
+              {"max_uploads_in_progress", limits_.max_uploads_per_user}}}};
+}
+
+Response UploadHandler::quota_exceeded(const std::string& what) const {
+    return Response::error(413, "quota_exceeded",
+                           what + std::to_string(limits_.user_quota_bytes) + " bytes; delete some jobs first");
 }
 
 }  // namespace mp3c::gateway

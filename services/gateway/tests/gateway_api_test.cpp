@@ -64,7 +64,7 @@ TEST_F(GatewayApiTest, UploadStoresTheFileQueuesAJobAndPublishesTheOriginalsMess
     EXPECT_EQ(info->owner, "7");
     EXPECT_EQ(info->filename, "My Clip.mp4");
 
-    auto messages = drain(topology_.video_queue);
+    auto messages = drain_at_least(topology_.video_queue, 1);
     ASSERT_EQ(messages.size(), 1u);
     auto& m = messages[0];
     EXPECT_EQ(m["video_fid"], video_fid);
@@ -89,14 +89,14 @@ TEST_F(GatewayApiTest, CallbackUrlIsKeptWithTheJobAndPassedToTheConverter) {
     auto r = upload(tok, pattern(1000), "a.mp4", {{"callback_url", "https://hooks.example.com/mp3?user=7"}});
     ASSERT_EQ(r.status, 202) << r.body;
     std::string job_id = r.json()["job_id"];
-    auto messages = drain(topology_.video_queue);
+    auto messages = drain_at_least(topology_.video_queue, 1);
     ASSERT_EQ(messages.size(), 1u);
     EXPECT_EQ(messages[0]["callback_url"], "https://hooks.example.com/mp3?user=7");
     EXPECT_EQ(get("/jobs/" + job_id, tok).json()["callback_url"], "https://hooks.example.com/mp3?user=7");
 
     std::string no_hook = upload(tok, pattern(1000)).json()["job_id"];
     EXPECT_TRUE(get("/jobs/" + no_hook, tok).json()["callback_url"].is_null());
-    EXPECT_FALSE(drain(topology_.video_queue).at(0).contains("callback_url"));
+    EXPECT_FALSE(drain_at_least(topology_.video_queue, 1).at(0).contains("callback_url"));
 
     for (const char* bad : {"ftp://example.com/x", "https://user:pw@example.com/", "javascript:alert(1)", "hooks"}) {
         auto refused = upload(tok, pattern(1000), "a.mp4", {{"callback_url", bad}});
@@ -374,7 +374,7 @@ TEST_F(GatewayApiTest, LongRequestIdBecomesTheTraceId) {
     auto r =
         testing::http_request(port_, "POST", "/upload", headers, multipart_body({{"file", "data", "a.mp4"}}, boundary));
     ASSERT_EQ(r.status, 202) << r.body;
-    EXPECT_EQ(drain(topology_.video_queue).at(0)["trace_id"], id);
+    EXPECT_EQ(drain_at_least(topology_.video_queue, 1).at(0)["trace_id"], id);
 }
 
 TEST_F(GatewayApiTest, AuthenticationIsRequired) {
@@ -506,7 +506,7 @@ TEST_F(GatewayApiTest, TwentyConcurrentUploadsAllComplete) {
     EXPECT_EQ(ids.size(), 20u);
     EXPECT_EQ(stored_files("videos"), 20u);
     EXPECT_EQ(job_rows(), 20u);
-    EXPECT_EQ(drain(topology_.video_queue).size(), 20u);
+    EXPECT_EQ(drain_at_least(topology_.video_queue, 20).size(), 20u);
 }
 
 TEST_F(GatewayApiTest, BackpressureAnswers429WhileTheQueueIsFull) {
@@ -536,14 +536,14 @@ TEST_F(GatewayApiTest, QuotaLimitsStoredBytesPerUser) {
     EXPECT_EQ(upload(token(2, "b@example.com"), pattern(1000000)).status, 202) << "quotas are per user";
 
     // The MP3 counts too: each job's message tells the converter what the quota left when its upload began.
-    auto messages = drain(topology_.video_queue);
+    auto messages = drain_at_least(topology_.video_queue, 2);
     ASSERT_EQ(messages.size(), 2u);
     for (const auto& m : messages) EXPECT_EQ(m["max_output_bytes"], 1500000u) << m.dump();
 }
 
 TEST_F(GatewayApiTest, WithoutAQuotaTheConverterIsNotToldOne) {
     ASSERT_EQ(upload(token(1, "a@example.com"), pattern(1000)).status, 202);
-    auto messages = drain(topology_.video_queue);
+    auto messages = drain_at_least(topology_.video_queue, 1);
     ASSERT_EQ(messages.size(), 1u);
     EXPECT_FALSE(messages[0].contains("max_output_bytes")) << messages[0].dump();
 }
@@ -566,6 +566,128 @@ TEST_F(GatewayApiTest, ReadinessAndMetrics) {
     EXPECT_NE(metrics.find("gateway_uploads_total{result=\"accepted\"} 1"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("http_requests_total{route=\"/upload\",method=\"POST\",status=\"202\"} 1"),
               std::string::npos);
+}
+
+// Fair scheduling: the jobs table is the waiting room, each user has at most JOBS_IN_FLIGHT_PER_USER jobs on the
+// `video` queue, and a restart of the gateway neither loses nor repeats one.
+TEST_F(GatewayApiTest, OneUsersBacklogDoesNotDelayAnotherUsersNewJob) {
+    start([](GatewayConfig& c) { c.jobs_in_flight_per_user = 1; });
+    auto alice = token(1, "alice@example.com");
+    auto bob = token(2, "bob@example.com");
+    std::vector<std::string> backlog;
+    for (int i = 0; i < 4; ++i) backlog.push_back(upload(alice, pattern(1000, i)).json()["job_id"]);
+    std::string bobs = upload(bob, pattern(1000, 9)).json()["job_id"];
+
+    auto first = drain_at_least(topology_.video_queue, 2);
+    ASSERT_EQ(first.size(), 2u);
+    EXPECT_EQ(first[0]["job_id"], backlog[0]);
+    EXPECT_EQ(first[1]["job_id"], bobs) << "Bob's job goes behind one of Alice's, not behind all four";
+    EXPECT_EQ(get("/jobs/" + backlog[1], alice).json()["status"], "queued") << "waiting is still queued to users";
+
+    start([](GatewayConfig& c) { c.jobs_in_flight_per_user = 1; });  // a restart while three jobs wait
+    EXPECT_TRUE(drain(topology_.video_queue).empty()) << "nothing is published twice";
+    publish_event({{"job_id", backlog[0]}, {"status", "failed"}, {"error", "test"}});  // Alice's first ends
+    auto next = drain_at_least(topology_.video_queue, 1);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0]["job_id"], backlog[1]) << "then Alice's next, in her order";
+}
+
+TEST_F(GatewayApiTest, TenParallelUploadsCannotPassTheQuotaTogether) {
+    start([](GatewayConfig& c) {
+        c.user_quota_bytes = 100000;
+        c.max_uploads_per_user = 10;
+    });
+    auto tok = token(1, "a@example.com");
+    std::vector<std::future<HttpResponse>> uploads;
+    for (int i = 0; i < 10; ++i) {
+        uploads.push_back(std::async(std::launch::async, [&, i] { return upload(tok, pattern(40000, i)); }));
+    }
+    int accepted = 0, over_quota = 0;
+    for (auto& u : uploads) {
+        auto r = u.get();
+        if (r.status == 202) ++accepted;
+        if (r.status == 413 && r.json()["error"] == "quota_exceeded") ++over_quota;
+        if (r.status != 202 && r.status != 413) ADD_FAILURE() << r.status << " " << r.body;
+    }
+    EXPECT_EQ(accepted, 2) << "each reserves its declared 40 kB: two fit in 100 kB, whatever the interleaving";
+    EXPECT_EQ(over_quota, 8);
+    EXPECT_EQ(stored_files("videos"), 2u);
+    EXPECT_TRUE(eventually([&] { return temporary_files("videos") == 0; }));
+    auto account = get("/account", tok).json();
+    EXPECT_EQ(account["usage"]["stored_bytes"], 80000u);
+    EXPECT_EQ(account["usage"]["reserved_bytes"], 0u) << "every reservation ended with its upload";
+    EXPECT_EQ(account["limits"]["quota_bytes"], 100000u);
+}
+
+TEST_F(GatewayApiTest, AccountShowsUsageAndLimits) {
+    auto tok = token(3, "c@example.com");
+    ASSERT_EQ(upload(tok, pattern(1234)).status, 202);
+    auto r = get("/account", tok);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto a = r.json();
+    EXPECT_EQ(a["email"], "c@example.com");
+    EXPECT_EQ(a["usage"]["stored_bytes"], 1234u);
+    EXPECT_EQ(a["usage"]["active_jobs"], 1u);
+    EXPECT_EQ(a["usage"]["uploads_in_progress"], 0u);
+    EXPECT_EQ(a["usage"]["event_streams"], 0u);
+    EXPECT_TRUE(a["limits"]["quota_bytes"].is_null()) << "no quota";
+    EXPECT_EQ(a["limits"]["max_uploads_in_progress"], 100u);
+    EXPECT_EQ(testing::http_request(port_, "GET", "/account").status, 401);
+}
+
+TEST_F(GatewayApiTest, WaitingJobsPerUserAreLimited) {
+    start([](GatewayConfig& c) { c.max_waiting_jobs_per_user = 2; });
+    auto tok = token(1, "a@example.com");
+    ASSERT_EQ(upload(tok, pattern(100)).status, 202);
+    ASSERT_EQ(upload(tok, pattern(100)).status, 202);
+    auto refused = upload(tok, pattern(100));
+    expect_error(refused, 429, "too_many_waiting_jobs");
+    EXPECT_EQ(refused.json()["limit"]["name"], "MAX_WAITING_JOBS_PER_USER");
+    EXPECT_FALSE(refused.header("retry-after").empty());
+    EXPECT_EQ(upload(token(2, "b@example.com"), pattern(100)).status, 202) << "another user is not held back";
+}
+
+TEST_F(GatewayApiTest, EventStreamsPerUserAreLimitedAndEndAfterTheirLifetime) {
+    start([](GatewayConfig& c) {
+        c.max_event_streams_per_user = 2;
+        c.event_stream_lifetime = 2s;
+    });
+    auto tok = token(1, "a@example.com");
+    std::string job_id = upload(tok, pattern(100)).json()["job_id"];
+    std::string target = "/jobs/" + job_id + "/events";
+    std::vector<std::unique_ptr<testing::HttpConnection>> open;
+    for (int i = 0; i < 2; ++i) {
+        open.push_back(std::make_unique<testing::HttpConnection>("127.0.0.1", port_));
+        open.back()->send_raw("GET " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\n\r\n");
+    }
+    ASSERT_TRUE(eventually([&] { return get("/account", tok).json()["usage"]["event_streams"] == 2; }));
+    auto refused = get(target, tok);
+    expect_error(refused, 429, "too_many_event_streams");
+    EXPECT_EQ(refused.json()["limit"]["name"], "MAX_EVENT_STREAMS_PER_USER");
+    EXPECT_EQ(refused.header("retry-after"), "5");
+    auto other = token(2, "b@example.com");
+    std::string others_job = upload(other, pattern(100)).json()["job_id"];
+    EXPECT_EQ(get("/jobs/" + others_job + "/events", other).status, 200) << "another user's streams are their own";
+
+    // The lifetime ends both streams (the client reconnects); their slots come back.
+    for (auto& c : open) EXPECT_TRUE(c->wait_closed());
+    ASSERT_TRUE(eventually([&] { return get("/account", tok).json()["usage"]["event_streams"] == 0; }));
+    // Reconnecting with the state already seen: nothing is sent again until the job moves.
+    auto resumed = testing::http_request(port_, "GET", target,
+                                         {{"Authorization", "Bearer " + tok}, {"Last-Event-ID", "queued.0"}});
+    EXPECT_EQ(resumed.status, 200);
+    EXPECT_NE(resumed.body.find("retry:"), std::string::npos) << resumed.body;
+    EXPECT_EQ(resumed.body.find("event: status"), std::string::npos) << resumed.body;
+}
+
+TEST_F(GatewayApiTest, EveryAnswerForbidsSniffing) {
+    auto tok = token(1, "a@example.com");
+    auto [job_id, mp3_fid] = finished_job(tok, "ID3 mp3");
+    for (const auto& r : {get("/jobs", tok), get("/jobs/" + job_id + "/mp3", tok), get("/nope", tok),
+                          testing::http_request(port_, "GET", "/")}) {
+        EXPECT_EQ(r.header("x-content-type-options"), "nosniff");
+        EXPECT_FALSE(r.header("referrer-policy").empty());
+    }
 }
 
 }  // namespace

@@ -79,6 +79,10 @@ class GatewayTest : public ::testing::Test {
         c.storage_url = "file://" + storage_dir_.string();
         c.max_upload_bytes = 8 << 20;
         c.max_queued_jobs = 1000;
+        // Generous per-user limits: the tests of those limits set their own.
+        c.max_uploads_per_user = 100;
+        c.max_waiting_jobs_per_user = 1000;
+        c.jobs_in_flight_per_user = 1000;
         return c;
     }
 
@@ -161,6 +165,16 @@ class GatewayTest : public ::testing::Test {
             out.push_back(parsed.is_discarded() ? nlohmann::json(d->body) : parsed);
             c.ack(d->delivery_tag);
         }
+        return out;
+    }
+
+    // At least n messages taken off a queue (the dispatcher publishes a moment after the upload answered).
+    std::vector<nlohmann::json> drain_at_least(const std::string& queue, size_t n) {
+        std::vector<nlohmann::json> out;
+        eventually([&] {
+            for (auto& m : drain(queue)) out.push_back(std::move(m));
+            return out.size() >= n;
+        });
         return out;
     }
 

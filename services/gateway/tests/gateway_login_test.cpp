@@ -2,6 +2,13 @@
 // owner out on another. The clients are bound to 127.0.0.2 and 127.0.0.3, so that each side is told the real
 // address: the gateway sees the socket's peer and passes it to auth in X-Forwarded-For, which auth believes only
 // because the gateway (127.0.0.1) is its trusted proxy.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+
 #include "auth_app.hpp"
 #include "auth_test_config.hpp"
 #include "gateway_fixture.hpp"
@@ -37,9 +44,9 @@ class GatewayLoginTest : public GatewayTest {
         ASSERT_TRUE(auth_->schema().wait_ready(30s));
         auth_http_ =
             std::make_unique<http::Server>(config.server, auth_->router(), auth_->registry(), auth_->readiness());
-        uint16_t auth_port = auth_http_->start();
-        start([auth_port](GatewayConfig& c) {
-            c.auth_url = "http://127.0.0.1:" + std::to_string(auth_port);
+        auth_url_ = "http://127.0.0.1:" + std::to_string(auth_http_->start());
+        start([this](GatewayConfig& c) {
+            c.auth_url = auth_url_;
             c.revocation_poll_interval = 200ms;
         });
 
@@ -88,6 +95,7 @@ class GatewayLoginTest : public GatewayTest {
     }
 
     testing::TemporaryDatabase auth_database_;
+    std::string auth_url_;
     std::unique_ptr<auth::AuthApp> auth_;
     std::unique_ptr<http::Server> auth_http_;
 };
@@ -208,6 +216,112 @@ TEST_F(GatewayLoginTest, TheWebhookSecretIsHandedOnlyToAValidToken) {
     EXPECT_EQ(get("/account/webhook-secret", tok).status, 401) << "a signed-out token gets no secret";
     EXPECT_EQ(testing::http_request(port_, "GET", "/webhook-secrets?username=owner%40example.com").status, 404)
         << "auth's internal list of secrets is not reachable through the gateway";
+}
+
+TEST_F(GatewayLoginTest, SignInsArePerAddressRateLimitedSuccessfulOnesIncluded) {
+    start([this](GatewayConfig& c) {
+        c.auth_url = auth_url_;
+        c.login_rate_per_minute = 3;
+    });
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(login(kOwner, "the-owners-password").status, 200) << i;
+    auto refused = login(kOwner, "the-owners-password");
+    EXPECT_EQ(refused.status, 429) << refused.body;
+    EXPECT_EQ(refused.json()["error"], "login_rate_limited");
+    EXPECT_EQ(refused.json()["limit"]["name"], "LOGIN_RATE_PER_MINUTE");
+    EXPECT_EQ(refused.json()["limit"]["value"], 3);
+    EXPECT_EQ(refused.header("retry-after"), "20") << "one sign-in comes back every 20 s";
+    EXPECT_EQ(login(kStranger, "a-guess").status, 401) << "another address has its own allowance";
+}
+
+TEST_F(GatewayLoginTest, RequestsThatSendAccountMailsArePerAddressRateLimited) {
+    start([this](GatewayConfig& c) {
+        c.auth_url = auth_url_;
+        c.account_requests_per_hour = 2;
+    });
+    auto from = [&](const char* address, const char* path, const nlohmann::json& body) {
+        testing::HttpConnection c("127.0.0.1", port_, 30s, address);
+        return c.request("POST", path, {{"Content-Type", "application/json"}}, body.dump());
+    };
+    EXPECT_EQ(from(kStranger, "/password-reset", {{"email", "a@example.com"}}).status, 202);
+    EXPECT_EQ(from(kStranger, "/register", {{"email", "b@example.com"}, {"password", "a-long-password"}}).status, 202);
+    auto refused = from(kStranger, "/verify/resend", {{"email", "c@example.com"}});
+    EXPECT_EQ(refused.status, 429) << refused.body;
+    EXPECT_EQ(refused.json()["error"], "account_rate_limited");
+    EXPECT_EQ(refused.json()["limit"]["name"], "ACCOUNT_REQUESTS_PER_HOUR");
+    EXPECT_EQ(refused.header("retry-after"), "1800");
+    EXPECT_EQ(from(kOwner, "/password-reset", {{"email", "owner@example.com"}}).status, 202);
+}
+
+// An auth that accepts connections and never answers: every call to it hangs until the gateway's timeout.
+class Tarpit {
+  public:
+    Tarpit() {
+        listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+            ::listen(listener_, 128) != 0) {
+            throw std::runtime_error("tarpit: cannot listen");
+        }
+        socklen_t length = sizeof address;
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+        port_ = ntohs(address.sin_port);
+        thread_ = std::thread([this] {
+            for (;;) {
+                int fd = ::accept(listener_, nullptr, nullptr);
+                if (fd < 0) return;  // closed
+                // Sign-ins are counted; the gateway's revocation poll hangs here too but is not one.
+                char start[16] = {};
+                ssize_t n = ::recv(fd, start, sizeof start - 1, MSG_WAITALL);
+                std::lock_guard lock(mutex_);
+                held_.push_back(fd);
+                if (n > 0 && std::string_view(start).starts_with("POST /login")) ++logins_;
+                cv_.notify_all();
+            }
+        });
+    }
+    ~Tarpit() {
+        ::shutdown(listener_, SHUT_RDWR);
+        ::close(listener_);
+        thread_.join();
+        for (int fd : held_) ::close(fd);
+    }
+    uint16_t port() const { return port_; }
+    bool wait_logins(size_t n) {
+        std::unique_lock lock(mutex_);
+        return cv_.wait_for(lock, 30s, [&] { return logins_ >= n; });
+    }
+
+  private:
+    int listener_ = -1;
+    uint16_t port_ = 0;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::vector<int> held_;
+    size_t logins_ = 0;
+};
+
+TEST_F(GatewayLoginTest, ASignInFloodHoldsNoHandlerThreadAndIsBounded) {
+    Tarpit auth;
+    start([&](GatewayConfig& c) {
+        c.auth_url = "http://127.0.0.1:" + std::to_string(auth.port());
+        c.auth_timeout = 60s;
+        c.auth_max_in_flight = 8;
+        c.server.worker_threads = 1;  // were a sign-in held by a worker, nothing else could be answered
+    });
+    std::vector<std::future<HttpResponse>> flood;
+    for (int i = 0; i < 8; ++i) flood.push_back(std::async(std::launch::async, [&] { return login(kStranger, "x"); }));
+    ASSERT_TRUE(auth.wait_logins(8)) << "the eight sign-ins are waiting on auth";
+    auto tok = token(1, "owner@example.com");
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(get("/jobs", tok).status, 200) << "other requests are answered meanwhile";
+    auto busy = login(kOwner, "the-owners-password");
+    EXPECT_EQ(busy.status, 503);
+    EXPECT_EQ(busy.json()["error"], "auth_busy");
+    EXPECT_EQ(busy.header("retry-after"), "1");
+    stop();  // the gateway goes; the sign-ins still waiting are answered or cut, none hangs
+    for (auto& f : flood) EXPECT_EQ(f.wait_for(30s), std::future_status::ready);
 }
 
 }  // namespace

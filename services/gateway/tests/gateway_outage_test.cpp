@@ -1,4 +1,6 @@
 // Restarts the harness's RabbitMQ and MariaDB under a running gateway: ctest runs this binary alone.
+#include <set>
+
 #include "gateway_fixture.hpp"
 
 namespace mp3c::gateway::test {
@@ -12,33 +14,39 @@ class GatewayOutageTest : public GatewayTest {
     }
 };
 
-TEST_F(GatewayOutageTest, BrokerDownMeans503AndNoOrphanedFile) {
-    // Without the queue-depth check the upload is stored first and the publish fails afterwards.
+TEST_F(GatewayOutageTest, BrokerDownKeepsTheUploadWaitingAndPublishesItOnceItIsBack) {
+    // Without the queue-depth check the upload is stored and recorded; its job waits in the table for the broker.
     start([](GatewayConfig& c) { c.max_queued_jobs = 0; });
     auto tok = token(1, "a@example.com");
     ASSERT_EQ(upload(tok, pattern(1000)).status, 202);
-    ASSERT_EQ(job_rows(), 1u);
+    ASSERT_EQ(drain_at_least(topology_.video_queue, 1).size(), 1u);
 
     testing::harness_ctl("stop", "rabbitmq");
-    auto refused = upload(tok, pattern(200000));
-    EXPECT_EQ(refused.status, 503) << refused.body;
-    EXPECT_EQ(refused.json()["error"], "queue_unavailable");
-    EXPECT_EQ(refused.header("retry-after"), "10");
-    EXPECT_EQ(stored_files("videos"), 1u) << "the refused upload's file was deleted";
+    auto kept = upload(tok, pattern(200000));
+    ASSERT_EQ(kept.status, 202) << kept.body;
+    std::string waiting_id = kept.json()["job_id"];
+    EXPECT_EQ(stored_files("videos"), 2u);
     EXPECT_EQ(temporary_files("videos"), 0u);
-    EXPECT_EQ(job_rows(), 1u) << "and its job too";
+    EXPECT_EQ(job_rows(), 2u);
+    EXPECT_EQ(get("/jobs/" + waiting_id, tok).json()["status"], "queued");
     EXPECT_EQ(testing::http_request(port_, "GET", "/readyz").status, 503);
 
-    // With the depth check, the upload is refused before its body is read.
-    start([](GatewayConfig& c) { c.max_queued_jobs = 100; });
+    // With the depth check, an upload is refused before its body is read (the broker cannot be asked).
+    start([](GatewayConfig& c) { c.max_queued_jobs = 100; });  // also a gateway restart while a job waits
     auto early = upload(tok, pattern(200000));
     EXPECT_EQ(early.status, 503);
     EXPECT_EQ(early.json()["error"], "queue_unavailable");
-    EXPECT_EQ(stored_files("videos"), 1u);
+    EXPECT_EQ(early.header("retry-after"), "10");
+    EXPECT_EQ(stored_files("videos"), 2u);
 
     testing::harness_ctl("start", "rabbitmq");
     EXPECT_TRUE(eventually([&] { return upload(tok, pattern(1000)).status == 202; }, 60s));
-    EXPECT_EQ(drain(topology_.video_queue).size(), 2u) << "the first job and the last; none from the outage";
+    auto messages = drain_at_least(topology_.video_queue, 2);
+    std::set<std::string> ids;
+    for (const auto& m : messages) ids.insert(m["job_id"].get<std::string>());
+    EXPECT_EQ(messages.size(), 2u) << "the job that waited out the outage and the last; each once";
+    EXPECT_EQ(ids.size(), 2u);
+    EXPECT_TRUE(ids.contains(waiting_id));
 }
 
 TEST_F(GatewayOutageTest, GatewayRecoversFromRabbitMqAndMariaDbRestarts) {
