@@ -3,10 +3,10 @@ import os, shutil, signal, subprocess, sys, tempfile, threading, time
 
 from . import servers, table
 
-WITH_SERVERS_USAGE = """usage: scripts/with-servers [--mariadb] [--rabbitmq] [--smtp] -- COMMAND [ARGS...]
-Runs COMMAND with private MariaDB/RabbitMQ/SMTP instances (default: all three).
+WITH_SERVERS_USAGE = """usage: scripts/with-servers [--mongodb] [--mariadb] [--smtp] [--rabbitmq] -- COMMAND [ARGS...]
+Runs COMMAND with private MongoDB-wire/MariaDB/SMTP/RabbitMQ instances (default: all four).
 """
-HARNESS_CTL_USAGE = "usage: harness-ctl stop|start|restart|status mariadb|rabbitmq|smtp"
+HARNESS_CTL_USAGE = "usage: harness-ctl stop|start|restart|status mongodb|mariadb|smtp|rabbitmq"
 EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
@@ -37,6 +37,12 @@ def with_servers(argv):
         sys.stderr.write(WITH_SERVERS_USAGE)
         return 2
     wanted = [n for n in names if n in wanted] or names
+    # A server whose `external` variable the caller set is not started: the command uses the one it names.
+    for name in list(wanted):
+        s = table.load()["servers"][name]
+        if s.get("external") and table.env(s["external"]):
+            servers.say(f"{s['external']} is set: the command uses that server, not a private {s['title']}")
+            wanted.remove(name)
 
     for sig in EXIT_STATUS:
         signal.signal(sig, _raise)

@@ -1,5 +1,5 @@
-"""Private, throw-away MariaDB, RabbitMQ and SMTP instances ([servers] in scripts/services.toml), for the tests
-(scripts/with-servers, scripts/harness-ctl) and the local stack.
+"""Private, throw-away MariaDB, RabbitMQ, SMTP and MongoDB-wire instances ([servers] in scripts/services.toml), for
+the tests (scripts/with-servers, scripts/harness-ctl) and the local stack.
 
 Each instance lives entirely inside its own directory DIR: data, logs, sockets, pid files, ports and passwords.
 Nothing is written elsewhere, and the system-wide servers and default ports are never touched. A restart reuses the
@@ -13,7 +13,7 @@ Tunables (environment): the start timeouts named in the table; MP3C_STOP_TIMEOUT
 30); RABBITMQ_MANAGEMENT_PORT (the management plugin on this port, "auto": a free one; remembered in DIR);
 MP3C_RABBITMQ_FAST=0 (no start-up shortcuts: rabbitmq_fast); MP3C_RABBITMQ_SERVER (the start script).
 """
-import contextlib, os, re, secrets, select, shutil, signal, socket, subprocess, sys, time
+import contextlib, os, re, secrets, select, shutil, signal, socket, struct, subprocess, sys, time
 
 from .ports import free_port
 from . import table
@@ -214,7 +214,43 @@ def _ping_smtp(d, port):
         return False
 
 
-PROBES = {"mariadb-admin ping": (_ping_mariadb, 0.1), "amqp": (_ping_amqp, 0.1), "smtp 220": (_ping_smtp, 0.05)}
+def _bson_ok(doc):
+    """The top-level field ok of a BSON document equals 1 (walks the elements; False on anything unexpected)."""
+    fixed = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16, 0x7F: 0, 0xFF: 0}
+    number = {0x01: "<d", 0x10: "<i", 0x12: "<q"}
+    i = 4
+    while i < len(doc) - 1:
+        kind, end = doc[i], doc.index(b"\0", i + 1)
+        name, i = doc[i + 1:end], end + 1
+        if name == b"ok":
+            return kind in number and struct.unpack_from(number[kind], doc, i)[0] == 1
+        if kind in fixed:
+            i += fixed[kind]
+        elif kind in (0x02, 0x0D, 0x0E, 0x03, 0x04, 0x05):  # strings, documents, arrays, binary: a length first
+            i += struct.unpack_from("<i", doc, i)[0] + {0x03: 0, 0x04: 0, 0x05: 5}.get(kind, 4)
+        else:
+            return False
+    return False
+
+
+def _ping_mongodb(d, port):
+    """An OP_MSG {ping: 1, $db: "admin"} gets a reply to it with ok: 1."""
+    body = b"\x10ping\0" + struct.pack("<i", 1) + b"\x02$db\0" + struct.pack("<i", 6) + b"admin\0"
+    message = struct.pack("<I", 0) + b"\0" + struct.pack("<i", len(body) + 5) + body + b"\0"
+    request = secrets.randbits(31)
+    try:
+        with _connect(port, 1) as s:
+            s.sendall(struct.pack("<iiii", 16 + len(message), request, 0, 2013) + message)
+            reply = s.makefile("rb")
+            length, _, responds_to, opcode = struct.unpack("<iiii", reply.read(16))
+            rest = reply.read(length - 16) if 21 < length < 1 << 20 else b""
+            return opcode == 2013 and responds_to == request and rest[4:5] == b"\0" and _bson_ok(rest[5:])
+    except (OSError, ValueError, struct.error):
+        return False
+
+
+PROBES = {"mariadb-admin ping": (_ping_mariadb, 0.1), "amqp": (_ping_amqp, 0.1), "smtp 220": (_ping_smtp, 0.05),
+          "mongodb ping": (_ping_mongodb, 0.05)}
 
 
 def ping(name, d):
@@ -412,7 +448,24 @@ def _prepare_smtp(d, s):
     return values, None
 
 
-# The public functions: name is mariadb, rabbitmq or smtp; d the instance's directory (created if need be).
+def _prepare_mongodb(d, s):
+    """Installs the server first when tools/mongo-wire has not been installed, or not from its current lockfile and
+    patch (tools/mongo-wire/install: quick when it has; npm ci, under a lock, when not)."""
+    install = os.path.join(table.ROOT, "tools", "mongo-wire", "install")
+    try:
+        status = subprocess.run([install], stdin=subprocess.DEVNULL, stdout=sys.stderr).returncode
+    except OSError as e:
+        status = f"cannot run it: {e.strerror}"
+    if status:
+        fail(f"installing the {s['title']} failed ({install}: {status})")
+    node = shutil.which("node")
+    if not node:
+        fail(f"node is not installed: the {s['title']} runs on Node.js (scripts/install-deps installs it)")
+    return {"dir": d, "root": table.ROOT, "node": node, "port": remember(f"{d}/port", lambda: free_port()[0])}, None
+
+
+# The public functions: name is a [servers] table (mariadb, rabbitmq, smtp, mongodb); d the instance's directory
+# (created if need be).
 
 def launch(name, d, **options):
     """Starts the server without waiting for it; nothing if it runs or is starting already (wait() tells)."""
@@ -421,7 +474,8 @@ def launch(name, d, **options):
     if ours(read(f"{d}/server.pid"), DIR_MARK, d):
         return
     stop(name, d)  # leftovers of a half-started or half-stopped server would hold the data and the port
-    prepare = {"mariadb": _prepare_mariadb, "rabbitmq": _prepare_rabbitmq, "smtp": _prepare_smtp}[name]
+    prepare = {"mariadb": _prepare_mariadb, "rabbitmq": _prepare_rabbitmq, "smtp": _prepare_smtp,
+               "mongodb": _prepare_mongodb}[name]
     values, env = prepare(d, s, **options)
     pid = spawn(DIR_MARK, d, s["log"], [table.expand(a, values) for a in s["command"]] + s.get("options", []), env)
     write(f"{d}/server.pid", f"{pid}\n")
