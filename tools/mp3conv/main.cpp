@@ -2,6 +2,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -170,26 +171,43 @@ struct Outcome {
     int exit = kOk;
 };
 
-// Follows a job's event stream until it ends in a final state (reconnecting if the stream breaks).
+// Follows a job's event stream until it ends in a final state. A stream the gateway ends (its lifetime, a restart)
+// is resumed at once from the last event; a refused one (429: too many open streams) after its Retry-After; 30
+// failures in a row give up.
 json follow(const Api& api, const std::string& id, Meter& meter) {
     json last;
-    for (int attempt = 0; attempt < 30; ++attempt) {
-        Reply r = api.events("/jobs/" + id + "/events", [&](const SseEvent& e) {
-            if (e.event != "status") return true;
-            auto j = json::parse(e.data, nullptr, false);
-            if (!j.is_object()) return true;
-            last = j;
-            std::string status = j.value("status", "");
-            meter.show(status == "queued" ? "queued" : "converting", j.value("progress", 0) / 100.0);
-            return !(status == "done" || status == "failed" || status == "cancelled");
-        });
+    std::string last_event_id;
+    for (int failures = 0; failures < 30;) {
+        bool heard = false;
+        const std::string resume = last_event_id;
+        Reply r = api.events(
+            "/jobs/" + id + "/events",
+            [&](const SseEvent& e) {
+                heard = true;
+                if (e.id) last_event_id = *e.id;
+                if (e.event != "status") return true;
+                auto j = json::parse(e.data, nullptr, false);
+                if (!j.is_object()) return true;
+                last = j;
+                std::string status = j.value("status", "");
+                meter.show(status == "queued" ? "queued" : "converting", j.value("progress", 0) / 100.0);
+                return !(status == "done" || status == "failed" || status == "cancelled");
+            },
+            resume);
         std::string status = last.is_object() ? last.value("status", "") : "";
         if (status == "done" || status == "failed" || status == "cancelled") return last;
+        if (r.status == 200 && heard) continue;  // ended by the gateway after its lifetime: resume
+        ++failures;
+        if (r.status == 429) {
+            int wait = std::clamp(std::atoi(r.header("retry-after").c_str()), 1, 60);
+            std::this_thread::sleep_for(std::chrono::seconds(wait));
+            continue;
+        }
         if (r.status != 0 && r.status != 200) {
             last = json{{"status", "error"}, {"http_status", r.status}, {"error", message_of(r)}};
             return last;
         }
-        std::this_thread::sleep_for(std::chrono::seconds(2));  // the stream ended early (a gateway restart)
+        std::this_thread::sleep_for(std::chrono::seconds(2));  // the connection broke (a gateway restart)
     }
     return json{{"status", "error"}, {"error", "lost the job's event stream"}};
 }

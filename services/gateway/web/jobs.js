@@ -148,7 +148,7 @@ function renderJob({ job, row, refs }) {
  * Lines end with \r\n, \n or \r; a blank line dispatches the event; data lines are joined with \n; comments
  * (": keep-alive") are ignored.
  */
-function createSseParser(onEvent, onRetry) {
+function createSseParser(onEvent, onRetry, onId = () => {}) {
   let buffer = '';
   let type = '';
   let data = [];
@@ -168,6 +168,7 @@ function createSseParser(onEvent, onRetry) {
     if (field === 'event') type = value;
     else if (field === 'data') data.push(value);
     else if (field === 'retry' && /^\d+$/.test(value)) onRetry(Number(value));
+    else if (field === 'id' && !value.includes('\0')) onId(value);
   }
 
   return function push(text) {
@@ -185,10 +186,10 @@ function createSseParser(onEvent, onRetry) {
   };
 }
 
-async function readEventStream(body, onEvent, onRetry) {
+async function readEventStream(body, onEvent, onRetry, onId) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
-  const push = createSseParser(onEvent, onRetry);
+  const push = createSseParser(onEvent, onRetry, onId);
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -224,19 +225,26 @@ function followJob(id) {
   });
 }
 
-/** Follow one job until it is final; reconnect when the stream ends early (gateway restart, network). */
+/**
+ * Follow one job until it is final; reconnect when the stream ends early (its lifetime on the gateway, a restart, the
+ * network), from the last event seen (Last-Event-ID), as EventSource would.
+ */
 async function runEventStream(id, signal) {
   let delay = RECONNECT_MS;
+  let lastEventId = '';
   while (!signal.aborted && isOpenJob(id)) {
     try {
-      const response = await api(`/jobs/${id}/events`, { signal, headers: { Accept: 'text/event-stream' } });
+      const headers = { Accept: 'text/event-stream' };
+      if (lastEventId) headers['Last-Event-ID'] = lastEventId;
+      const response = await api(`/jobs/${id}/events`, { signal, headers });
       if (response.status === 404) {
         removeJob(id); // deleted elsewhere
         return;
       }
       if (response.ok && response.body) {
         delay = RECONNECT_MS;
-        await readEventStream(response.body, (event) => handleStatusEvent(id, event), (ms) => { delay = ms; });
+        await readEventStream(response.body, (event) => handleStatusEvent(id, event), (ms) => { delay = ms; },
+          (eventId) => { lastEventId = eventId; });
       } else {
         delay = (retryAfterSeconds(response.headers.get('Retry-After')) ?? 5) * 1000;
       }

@@ -136,11 +136,13 @@ Reply Api::upload(const std::string& file, const std::map<std::string, std::stri
     return finish(*t, reply);
 }
 
-Reply Api::events(const std::string& path, const std::function<bool(const SseEvent&)>& on_event) const {
+Reply Api::events(const std::string& path, const std::function<bool(const SseEvent&)>& on_event,
+                  const std::string& last_event_id) const {
     Reply reply;
-    auto t = start(server_ + path, reply, 0ms);  // a stream: it lasts until the job ends
+    auto t = start(server_ + path, reply, 0ms);  // a stream: it lasts until the job ends (or the stream's lifetime)
     t->header("Authorization: Bearer " + token_);
     t->header("Accept: text/event-stream");
+    if (!last_event_id.empty()) t->header("Last-Event-ID: " + last_event_id);
     struct Stream {
         SseParser parser;
         const std::function<bool(const SseEvent&)>* on_event;

@@ -37,7 +37,9 @@ class Api {
     Reply upload(const std::string& file, const std::map<std::string, std::string>& fields,
                  const Progress& progress) const;
     // Streams GET path as server-sent events until the stream ends or on_event returns false.
-    Reply events(const std::string& path, const std::function<bool(const SseEvent&)>& on_event) const;
+    // last_event_id: resumes a stream after the event the client already has (Last-Event-ID).
+    Reply events(const std::string& path, const std::function<bool(const SseEvent&)>& on_event,
+                 const std::string& last_event_id = {}) const;
     // GET path into `destination` (written as destination.part, renamed when complete).
     Reply download(const std::string& path, const std::string& destination, const Progress& progress) const;
 

@@ -117,7 +117,7 @@ std::vector<SseEvent> SseParser::feed(std::string_view bytes) {
         start = end + 1;
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty()) {  // the end of an event
-            if (has_data_ || !current_.event.empty() || current_.retry_ms) out.push_back(current_);
+            if (has_data_ || !current_.event.empty() || current_.retry_ms || current_.id) out.push_back(current_);
             current_ = {};
             has_data_ = false;
             continue;
@@ -133,6 +133,8 @@ std::vector<SseEvent> SseParser::feed(std::string_view bytes) {
             if (has_data_) current_.data += '\n';
             current_.data += value;
             has_data_ = true;
+        } else if (field == "id") {
+            if (value.find('\0') == std::string::npos) current_.id = value;
         } else if (field == "retry") {
             try {
                 current_.retry_ms = std::stoi(value);

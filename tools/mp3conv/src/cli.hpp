@@ -43,6 +43,7 @@ struct SseEvent {
     std::string event;
     std::string data;
     std::optional<int> retry_ms;
+    std::optional<std::string> id;  // the event's `id:`, sent back as Last-Event-ID when reconnecting
 };
 
 // Splits a text/event-stream into events as bytes arrive (any chunking).

@@ -58,7 +58,7 @@ TEST(Cli, OutputGoesBesideTheInputOrIntoTheDirectoryAndNeverOverTheInput) {
 
 TEST(Cli, ServerSentEventsSplitAcrossAnyChunks) {
     std::string stream =
-        "retry: 2000\n\n: keep-alive\nevent: status\ndata: {\"a\":1}\n\nevent: status\r\ndata: x\r\n"
+        "retry: 2000\n\n: keep-alive\nid: queued.0\nevent: status\ndata: {\"a\":1}\n\nevent: status\r\ndata: x\r\n"
         "data: y\r\n\r\n";
     for (size_t cut = 0; cut <= stream.size(); ++cut) {
         SseParser parser;
@@ -68,6 +68,8 @@ TEST(Cli, ServerSentEventsSplitAcrossAnyChunks) {
         EXPECT_EQ(events[0].retry_ms, 2000);
         EXPECT_EQ(events[1].event, "status");
         EXPECT_EQ(events[1].data, "{\"a\":1}");
+        EXPECT_EQ(events[1].id, "queued.0");
+        EXPECT_FALSE(events[2].id);
         EXPECT_EQ(events[2].data, "x\ny");
     }
 }
