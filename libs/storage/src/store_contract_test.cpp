@@ -437,5 +437,51 @@ INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::Values(Kind::file, Ki
                              return info.param == Kind::file ? "File" : "GridFS";
                          });
 
+// What only GridFS has: chunks, and a pool of clients.
+class GridFsStore : public StoreContract {
+  protected:
+    // The test server's URL with extra options.
+    std::string uri_with(const std::string& options) const {
+        if (uri_.find('?') != std::string::npos) return uri_ + "&" + options;
+        return uri_ + (uri_.back() == '/' ? "?" : "/?") + options;
+    }
+};
+
+TEST_P(GridFsStore, ARangeReadStartsAtItsChunk) {
+    std::string data = Pattern(9).next(600 * 1024 + 5);  // chunks 0, 1 and 2 of 255 KiB
+    std::string id = put(data).id;
+    // Take chunk 0 away: a read from inside chunk 1 must not need it (the bucket's own stream would read it first).
+    Db db = database();
+    CollectionPtr chunks(mongoc_database_get_collection(db.get(), "fs.chunks"));
+    bson_oid_t oid;
+    bson_oid_init_from_string(&oid, id.c_str());
+    bson_t* filter = BCON_NEW("files_id", BCON_OID(&oid), "n", BCON_INT32(0));
+    bson_error_t error{};
+    ASSERT_TRUE(mongoc_collection_delete_one(chunks.get(), filter, nullptr, nullptr, &error)) << error.message;
+    bson_destroy(filter);
+    EXPECT_EQ(get(id, 300000), data.substr(300000));
+    EXPECT_EQ(get(id, 255 * 1024, 10), data.substr(255 * 1024, 10)) << "the first byte of chunk 1";
+    auto whole = store_->open(id);
+    ASSERT_NE(whole, nullptr);
+    EXPECT_THROW(read_all(*whole), Error) << "a read from the start does need chunk 0";
+}
+
+TEST_P(GridFsStore, AnExhaustedClientPoolFailsAfterItsWaitInsteadOfBlocking) {
+    auto small = open_store(uri_with("maxPoolSize=2&waitQueueTimeoutMS=200"), database_);
+    std::string id = put("some bytes").id;
+    auto first = small->open(id);  // each open reader holds a pooled client until it is destroyed
+    auto second = small->open(id);
+    ASSERT_TRUE(first && second);
+    EXPECT_THROW(small->open(id), Error);
+    EXPECT_THROW(small->stat(id), Error);
+    first.reset();
+    auto third = small->open(id);
+    ASSERT_NE(third, nullptr);
+    EXPECT_EQ(read_all(*third), "some bytes");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, GridFsStore, ::testing::Values(Kind::gridfs),
+                         [](const ::testing::TestParamInfo<Kind>&) { return std::string("GridFS"); });
+
 }  // namespace
 }  // namespace mp3c::storage

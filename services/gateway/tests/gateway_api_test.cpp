@@ -690,5 +690,51 @@ TEST_F(GatewayApiTest, EveryAnswerForbidsSniffing) {
     }
 }
 
+// On GridFS, slow downloads hold pooled MongoDB clients: once all are out, the next request that needs one is refused
+// (503) after the short pool wait, and everything that needs no client (probes, the job list) is answered meanwhile.
+TEST_F(GatewayApiTest, OnGridFsAnExhaustedClientPoolIs503AndTheRestIsStillServed) {
+    const char* uri = std::getenv("MONGODB_URI");
+    if (uri == nullptr || *uri == '\0') GTEST_SKIP() << "MONGODB_URI is not set (scripts/with-servers sets it)";
+    std::string url = uri;
+    url += url.find('?') != std::string::npos ? "&" : (url.back() == '/' ? "?" : "/?");
+    url += "maxPoolSize=3";  // and the store's own default wait for a free client (2 s)
+    start([&](GatewayConfig& c) { c.storage_url = url; });
+    auto tok = token(1, "a@example.com");
+    auto r = upload(tok, pattern(1000));
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::string job_id = r.json()["job_id"];
+    std::string mp3 = pattern(16 << 20, 3);  // more than the sockets buffer: a client that does not read stalls it
+    auto mp3s = storage::open_store(url, "mp3s");  // as the converter stores it
+    auto writer = mp3s->create({.owner = "1", .filename = "x.mp3"});
+    writer->write(mp3);
+    std::string mp3_fid = writer->commit().id;
+    publish_event({{"job_id", job_id}, {"status", "done"}, {"mp3_fid", mp3_fid}, {"mp3_size", mp3.size()}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "done"; }));
+
+    std::vector<std::unique_ptr<testing::HttpConnection>> stalled;
+    HttpResponse refused;
+    ASSERT_TRUE(eventually([&] {
+        if (stalled.size() < 3) {
+            stalled.push_back(std::make_unique<testing::HttpConnection>("127.0.0.1", port_));
+            stalled.back()->send_raw("GET /jobs/" + job_id + "/mp3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                     tok + "\r\n\r\n");
+        }
+        refused = get("/jobs/" + job_id + "/mp3", tok);
+        return refused.status == 503;
+    }));
+    EXPECT_EQ(refused.json()["error"], "storage_unavailable");
+    EXPECT_FALSE(refused.header("retry-after").empty());
+    EXPECT_EQ(testing::http_request(port_, "GET", "/healthz").status, 200);
+    EXPECT_EQ(get("/jobs", tok).status, 200);
+
+    stalled.clear();  // the slow clients go: their clients return to the pool
+    HttpResponse again;
+    EXPECT_TRUE(eventually([&] {
+        again = get("/jobs/" + job_id + "/mp3", tok);
+        return again.status == 200;
+    }));
+    EXPECT_EQ(again.body.size(), mp3.size());
+}
+
 }  // namespace
 }  // namespace mp3c::gateway::test
