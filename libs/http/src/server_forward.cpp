@@ -32,13 +32,20 @@ struct InFlight {
 
 awaitable<Response> call(Upstream& up, const Forward& forward, const Request& outgoing) {
     auto executor = co_await asio::this_coro::executor;
+    auto deadline = Clock::now() + up.timeout;  // one deadline for the lookup, connecting, sending and the answer
     boost::system::error_code ec;
     tcp::resolver resolver(executor);
+    // The resolver has no timeout of its own: a timer on the same strand cancels a lookup that hangs.
+    asio::steady_timer lookup_deadline(executor, deadline);
+    lookup_deadline.async_wait([&resolver](boost::system::error_code e) {
+        if (!e) resolver.cancel();
+    });
     auto endpoints =
         co_await resolver.async_resolve(up.host, std::to_string(up.port), asio::redirect_error(use_awaitable, ec));
+    lookup_deadline.cancel();
     if (ec) co_return unavailable(up, outgoing, "resolve", ec);
     beast::tcp_stream stream(executor);
-    stream.expires_after(up.timeout);  // one deadline for connecting, sending and the whole answer
+    stream.expires_at(deadline);
     co_await stream.async_connect(endpoints, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return unavailable(up, outgoing, "connect", ec);
 

@@ -85,6 +85,8 @@ struct Server::Impl {
     uint16_t bound_admin_port = 0;
 
     std::atomic<bool> is_draining{false};
+    std::atomic<int> held_replies{0};  // answers waiting out their Response::delay
+    static constexpr int kMaxHeldReplies = 1024;
     std::atomic<bool> forced{false};  // stopped before every handler had returned
     std::atomic<bool> listener_closed{false};
     std::mutex connections_mutex;

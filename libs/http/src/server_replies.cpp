@@ -68,6 +68,14 @@ struct PieceWriter {
 }  // namespace
 
 awaitable<bool> Server::Impl::reply(Exchange& ex, Response response) {
+    if (response.delay.count() > 0 && !is_draining) {
+        if (held_replies.fetch_add(1) < kMaxHeldReplies) {
+            asio::steady_timer hold(ex.conn.stream.get_executor(), response.delay);
+            boost::system::error_code ignored;
+            co_await hold.async_wait(asio::redirect_error(use_awaitable, ignored));
+        }
+        held_replies.fetch_sub(1);
+    }
     bool keep_alive = ex.keep_alive && !is_draining;
     if (response.events) co_return co_await reply_events(ex, std::move(response));
     if (response.source) co_return co_await reply_source(ex, std::move(response), keep_alive);

@@ -725,5 +725,21 @@ TEST_F(ServerTest, DrainingEndsOpenEventStreamsAtOnce) {
     server_->wait();
 }
 
+TEST_F(ServerTest, AHeldAnswerHoldsOnlyItsOwnConnection) {
+    router_.add("GET", "/held", [](Request&) {
+        Response r = Response::error(429, "slow_down", "held");
+        r.delay = std::chrono::seconds(5);
+        return r;
+    });
+    ServerOptions options;
+    options.worker_threads = 1;
+    auto port = start(options);
+    auto held = std::async(std::launch::async, [port] { return http_request(port, "GET", "/held"); });
+    // The only worker is free and the I/O thread is not blocked: others are answered while the refusal waits.
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(http_request(port, "GET", "/hello/x").status, 200);
+    EXPECT_NE(held.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "still held";
+    EXPECT_EQ(held.get().status, 429);
+}
+
 }  // namespace
 }  // namespace mp3c::http

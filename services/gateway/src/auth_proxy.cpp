@@ -1,19 +1,38 @@
 #include "auth_proxy.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 namespace mp3c::gateway {
+
+namespace {
+// A client that keeps hammering waits for each refusal (up to a second): a flood of refusals then costs little.
+std::chrono::milliseconds hold_for(std::chrono::seconds retry_after) {
+    return std::min<std::chrono::milliseconds>(retry_after, std::chrono::seconds(1));
+}
+}  // namespace
 
 http::Forward AuthProxy::to(std::string path, const AddressLimit* limit) const {
     http::Forward f{.upstream = auth_, .path = std::move(path)};
     if (limit != nullptr && limit->buckets != nullptr) {
         f.before = [limit](http::Request& outgoing) -> std::optional<http::Response> {
-            auto wait = limit->buckets->take(outgoing.client_address);
+            auto wait = limit->buckets->take(client_key(outgoing.client_address));
             if (!wait) return std::nullopt;
-            return limit_reached(limit->code, "too many requests from your address, try again later", limit->setting,
-                                 limit->buckets->per_period(), wait->count());
+            auto refused = limit_reached(limit->code, "too many requests from your address, try again later",
+                                         limit->setting, limit->buckets->per_period(), wait->count());
+            refused.delay = hold_for(*wait);
+            return refused;
         };
     }
+    // Auth's own refusals (its sign-in throttle) and the busy or unavailable auth are held the same way.
+    f.after = [](const http::Request&, http::Response answer) {
+        if (answer.status == 429 || answer.status == 503) {
+            auto seconds = answer.headers.get("Retry-After").value_or("1");
+            answer.delay = hold_for(std::chrono::seconds(std::clamp(std::atoi(std::string(seconds).c_str()), 1, 60)));
+        }
+        return answer;
+    };
     return f;
 }
 

@@ -88,6 +88,10 @@ struct Response {
     // Instead of body: an event stream, sent chunked until poll() returns nullopt or the server shuts down.
     std::shared_ptr<EventStream> events;
     std::chrono::milliseconds poll_interval{250};
+    // The answer is held this long before it is sent (a timer on the I/O thread: no worker waits). A client that
+    // hammers a limit gets its refusals slowly, so that refusing it costs little; at most 1024 answers are held at
+    // once, past that they go at once.
+    std::chrono::milliseconds delay{0};
 
     static Response json(int status, const nlohmann::json& body);
     static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
