@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 
+#include "auth_proxy.hpp"
 #include "dispatcher.hpp"
 #include "download_handlers.hpp"
 #include "job_events.hpp"
@@ -124,6 +125,8 @@ class MemoryJobs final : public Jobs {
         return others;
     }
     void release(const std::string& reservation) override { reservations.erase(reservation); }
+    void renew(const std::string& reservation) override { ++renewals[reservation]; }
+    std::map<std::string, int> renewals;
     uint64_t reserved_bytes(uint64_t owner_id) override {
         uint64_t n = 0;
         for (const auto& [id, held] : reservations) n += held.first == owner_id ? held.second : 0;
@@ -521,6 +524,17 @@ TEST_F(UploadTest, PerUserLimitsAreRefusedWith429NamingTheLimit) {
     EXPECT_EQ(error_of(std::get<Response>(waiting)), "too_many_waiting_jobs");
 }
 
+TEST_F(UploadTest, AnUploadStillArrivingRenewsItsReservation) {
+    UploadHandler handler(
+        backends(),
+        {.max_upload_bytes = 1000, .user_quota_bytes = 100, .reservation_renewal = std::chrono::milliseconds(0)},
+        registry_);
+    ASSERT_EQ(upload(handler, "some video").status, 202);
+    ASSERT_EQ(jobs_.renewals.size(), 1u);
+    EXPECT_GT(jobs_.renewals.begin()->second, 1) << "renewed as the bytes came (each time: the interval is 0 here)";
+    EXPECT_TRUE(jobs_.reservations.empty());
+}
+
 TEST_F(UploadTest, ParallelUploadsCannotPassTheQuotaTogether) {
     UploadHandler handler(backends(), {.max_upload_bytes = 1000, .user_quota_bytes = 100, .max_uploads_per_user = 10},
                           registry_);
@@ -541,6 +555,7 @@ TEST_F(UploadTest, ParallelUploadsCannotPassTheQuotaTogether) {
     }
     EXPECT_EQ(open.size(), 2u);
     EXPECT_EQ(refused, 8);
+    EXPECT_TRUE(jobs_.renewals.empty()) << "nothing arrived yet";
     EXPECT_EQ(jobs_.reserved_bytes(1), 80u);
     open.clear();
     EXPECT_EQ(jobs_.reserved_bytes(1), 0u) << "an upload that ends gives its reservation back";
@@ -605,6 +620,26 @@ TEST_F(HandlersTest, StatusEventsMoveJobsForwardAndBadOnesAreDeadLettered) {
     jobs_.is_ready = false;  // thrown: requeued until the records can be used
     EXPECT_THROW(events.handle(done.to_body(), true), std::runtime_error);
     EXPECT_EQ(events.handle(done.to_body(), false), Outcome::ack);  // event streams need no records
+}
+
+TEST(AuthProxyPolicy, RefusalsAreHeldUpToASecondAndAnswersAreNot) {
+    auto auth = http::Upstream::from_url("auth", "http://127.0.0.1:1", std::chrono::seconds(1), 4);
+    TokenBuckets buckets(1, std::chrono::minutes(1));
+    AddressLimit limit{&buckets, "login_rate_limited", "LOGIN_RATE_PER_MINUTE"};
+    http::Forward f = AuthProxy(auth).to("/login", &limit);
+    http::Request q;
+    q.client_address = "203.0.113.9";
+    EXPECT_FALSE(f.before(q)) << "the first is passed on";
+    auto refused = f.before(q);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 429);
+    EXPECT_EQ(refused->headers.get("Retry-After"), "60");
+    EXPECT_EQ(refused->delay, std::chrono::seconds(1)) << "held a second, not the minute it must wait";
+
+    http::Response throttled = http::Response::error(429, "too_many_attempts", "auth's own throttle");
+    throttled.headers.set("Retry-After", "30");
+    EXPECT_EQ(f.after(q, throttled).delay, std::chrono::seconds(1));
+    EXPECT_EQ(f.after(q, http::Response::text(200, "token")).delay, std::chrono::milliseconds(0));
 }
 
 }  // namespace

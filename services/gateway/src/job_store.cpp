@@ -295,6 +295,13 @@ void JobStore::release(const std::string& reservation) {
     pool_.with([&](mysql::Connection& c) { c.execute("DELETE FROM quota_reservations WHERE id = ?", {reservation}); });
 }
 
+void JobStore::renew(const std::string& reservation) {
+    pool_.with([&](mysql::Connection& c) {
+        c.execute("UPDATE quota_reservations SET expires_at = CURRENT_TIMESTAMP(3) + INTERVAL 10 MINUTE WHERE id = ?",
+                  {reservation});
+    });
+}
+
 uint64_t JobStore::reserved_bytes(uint64_t owner_id) {
     return pool_.with([&](mysql::Connection& c) {
         return c

@@ -30,6 +30,7 @@ class JobStore final : public Jobs {
     std::optional<uint64_t> reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
                                     uint64_t quota) override;
     void release(const std::string& reservation) override;
+    void renew(const std::string& reservation) override;
     uint64_t reserved_bytes(uint64_t owner_id) override;
 
   private:

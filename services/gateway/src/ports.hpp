@@ -52,6 +52,8 @@ class Jobs {
     virtual std::optional<uint64_t> reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
                                             uint64_t quota) = 0;
     virtual void release(const std::string& reservation) = 0;
+    // Keeps a reservation from lapsing (an upload that is still arriving): another 10 minutes from now.
+    virtual void renew(const std::string& reservation) = 0;
     // Bytes held by the owner's live reservations (uploads in progress).
     virtual uint64_t reserved_bytes(uint64_t owner_id) = 0;
 };

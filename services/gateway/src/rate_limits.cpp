@@ -1,9 +1,26 @@
 #include "rate_limits.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace mp3c::gateway {
+
+std::string client_key(const std::string& address) {
+    in6_addr v6{};
+    if (address.find(':') == std::string::npos || inet_pton(AF_INET6, address.c_str(), &v6) != 1) return address;
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char text[INET6_ADDRSTRLEN] = {};
+    if (std::memcmp(v6.s6_addr, kMapped, sizeof kMapped) == 0) {
+        inet_ntop(AF_INET, v6.s6_addr + 12, text, sizeof text);
+        return text;
+    }
+    std::memset(v6.s6_addr + 8, 0, 8);
+    inet_ntop(AF_INET6, &v6, text, sizeof text);
+    return std::string(text) + "/64";
+}
 
 TokenBuckets::TokenBuckets(uint64_t per_period, std::chrono::seconds period, size_t max_keys)
     : per_period_(per_period),

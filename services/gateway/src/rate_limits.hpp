@@ -12,6 +12,10 @@
 
 namespace mp3c::gateway {
 
+// The key a client address is limited under: the address itself, or for IPv6 its /64 (one subscriber's network:
+// anyone given one can use all its addresses). An IPv4-mapped IPv6 address counts as the IPv4 address.
+std::string client_key(const std::string& address);
+
 // At most `per_period` requests per key per `period`, as a bucket of that many tokens refilled evenly over the period
 // (so a burst of the whole allowance, then one request per period/per_period).
 class TokenBuckets {

@@ -39,6 +39,15 @@ TEST(TokenBuckets, MemoryStaysBoundedAndIdleKeysAreForgottenFirst) {
     EXPECT_TRUE(limit.take("busy", later));
 }
 
+TEST(ClientKey, IPv6AddressesCountByTheirSlash64) {
+    EXPECT_EQ(client_key("203.0.113.7"), "203.0.113.7");
+    EXPECT_EQ(client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+    EXPECT_EQ(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:2:ffff::9")) << "one network, one allowance";
+    EXPECT_NE(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:3::1"));
+    EXPECT_EQ(client_key("::ffff:198.51.100.4"), "198.51.100.4");
+    EXPECT_EQ(client_key("unknown"), "unknown");
+}
+
 TEST(Slots, AtMostMaxPerKeyAndGivenBackOnRelease) {
     Slots slots(2);
     auto a1 = slots.acquire("alice");

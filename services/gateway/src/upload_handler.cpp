@@ -171,6 +171,12 @@ class UploadConsumer : public http::BodyConsumer {
                 "the file is larger than the limit of " + std::to_string(h_.limits_.max_upload_bytes) + " bytes");
             return false;
         }
+        if (reservation_ &&
+            std::chrono::steady_clock::now() - reservation_->renewed >= h_.limits_.reservation_renewal) {
+            // A slow upload keeps what it reserved (a reservation lapses 10 minutes after it was last touched).
+            h_.b_.jobs.renew(reservation_->id);
+            reservation_->renewed = std::chrono::steady_clock::now();
+        }
         if (reservation_ && total > reservation_->bytes && !grow_reservation(total)) {
             h_.uploads_.with({"over_quota"}).inc();
             refusal_ = h_.quota_exceeded("this upload would exceed your storage quota of ");
@@ -196,6 +202,7 @@ class UploadConsumer : public http::BodyConsumer {
         for (uint64_t ask : {std::max(need, UploadHandler::kReservationStep), need}) {
             if (h_.b_.jobs.reserve(reservation_->id, caller_.user_id, ask, h_.limits_.user_quota_bytes)) {
                 reservation_->bytes += ask;
+                reservation_->renewed = std::chrono::steady_clock::now();
                 return true;
             }
             if (ask == need) break;

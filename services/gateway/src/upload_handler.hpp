@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <variant>
 
@@ -15,6 +16,8 @@ struct UploadLimits {
     uint64_t user_quota_bytes = 0;    // 0: no quota
     uint64_t max_uploads_per_user = 2;
     uint64_t max_waiting_jobs_per_user = 50;
+    // How often an upload still arriving renews its quota reservation (which lapses 10 minutes after it was touched).
+    std::chrono::milliseconds reservation_renewal{60'000};
 };
 
 // An upload's share of its owner's quota (Jobs::reserve).
@@ -22,6 +25,7 @@ struct QuotaReservation {
     std::string id;
     uint64_t bytes = 0;   // reserved so far
     uint64_t others = 0;  // what the owner's other jobs and uploads held at the first reservation
+    std::chrono::steady_clock::time_point renewed = std::chrono::steady_clock::now();
 };
 
 // POST /upload: a multipart body whose one file streams into the video store as it arrives; the job is recorded and

@@ -619,6 +619,26 @@ TEST_F(GatewayApiTest, TenParallelUploadsCannotPassTheQuotaTogether) {
     EXPECT_EQ(account["limits"]["quota_bytes"], 100000u);
 }
 
+TEST_F(GatewayApiTest, AQuotaReservationLapsesUnlessRenewed) {
+    mysql::Pool pool(database_.options());
+    JobStore store(pool);
+    ASSERT_TRUE(store.reserve("r1", 7, 500, 1000));
+    EXPECT_EQ(store.reserved_bytes(7), 500u);
+    auto age = [&] {  // as if its upload had stalled for an hour
+        testing::mysql_admin(server_,
+                             "UPDATE `" + database_.name() +
+                                 "`.quota_reservations SET expires_at = CURRENT_TIMESTAMP(3) - INTERVAL 1 HOUR");
+    };
+    age();
+    EXPECT_EQ(store.reserved_bytes(7), 0u) << "a lapsed reservation holds nothing (its gateway died)";
+    store.renew("r1");
+    EXPECT_EQ(store.reserved_bytes(7), 500u) << "renewed: held again for 10 minutes";
+    EXPECT_FALSE(store.reserve("r2", 7, 600, 1000)) << "and counted against the quota";
+    age();
+    EXPECT_EQ(store.reserve("r2", 7, 600, 1000), 0u) << "a lapsed one is cleared when another reserves";
+    store.release("r2");
+}
+
 TEST_F(GatewayApiTest, AccountShowsUsageAndLimits) {
     auto tok = token(3, "c@example.com");
     ASSERT_EQ(upload(tok, pattern(1234)).status, 202);
