@@ -5,44 +5,12 @@
 
 const test = require('node:test');
 const assert = require('node:assert');
-const fs = require('fs');
-const path = require('path');
-const YAML = require('yaml');
-const { results } = require('../common');
 const { checkEgress } = require('../policy');
 const { checkRabbitmqUsers } = require('../rabbitmq');
-
-const base = path.join(__dirname, '..', '..', '..', 'deploy', 'kubernetes', 'base');
-const FILES = ['auth.yaml', 'gateway.yaml', 'converter.yaml', 'notification.yaml', 'mysql.yaml', 'mongodb.yaml',
-  'rabbitmq.yaml', 'network-policies.yaml'];
-
-// The base's objects without kustomize: the YAML files as they are, the broker's ConfigMap as its generator makes it,
-// and the Secret with the example's keys.
-function baseObjects() {
-  const objects = [];
-  for (const f of FILES) {
-    for (const d of YAML.parseAllDocuments(fs.readFileSync(path.join(base, f), 'utf8'))) {
-      const o = d.toJS();
-      if (o) objects.push(o);
-    }
-  }
-  objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'rabbitmq-config' },
-    data: { '90-mp3converter.conf': fs.readFileSync(path.join(base, 'rabbitmq.conf'), 'utf8'),
-      'definitions.template.json': fs.readFileSync(path.join(base, 'rabbitmq-definitions.json'), 'utf8') } });
-  const keys = fs.readFileSync(path.join(base, 'secrets.env.example'), 'utf8').split('\n')
-    .filter((l) => /^[A-Z]/.test(l)).map((l) => l.split('=')[0]);
-  objects.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'mp3converter-secrets' },
-    data: Object.fromEntries(keys.map((k) => [k, 'eA=='])) });
-  return objects;
-}
+const { baseObjects, failuresOf } = require('../base-objects');
 
 function failures(objects) {
-  results.clear();
-  checkEgress('test', objects);
-  checkRabbitmqUsers('test', objects);
-  const out = {};
-  for (const [rule, r] of results) if (r.failures.length) out[rule] = r.failures;
-  return out;
+  return failuresOf([checkEgress, checkRabbitmqUsers], objects);
 }
 
 const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
