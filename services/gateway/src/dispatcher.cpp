@@ -31,6 +31,10 @@ Dispatcher::Dispatcher(Jobs& jobs, JobQueue& queue, metrics::Registry& registry,
       failures_(registry
                     .counter("gateway_dispatch_failures_total",
                              "Dispatch passes that failed (database or broker unavailable); retried.")
+                    .with({})),
+      requeued_(registry
+                    .counter("gateway_jobs_redispatched_total",
+                             "Dispatched jobs whose message was lost (not started, the queue empty), dispatched again.")
                     .with({})) {}
 
 Dispatcher::~Dispatcher() { stop(); }
@@ -59,6 +63,13 @@ void Dispatcher::wake() {
 }
 
 size_t Dispatcher::dispatch_once() {
+    // Nothing ready on the queue, yet jobs dispatched long ago have not started: their messages are gone.
+    if (auto depth = queue_.depth(); depth && *depth == 0) {
+        if (uint64_t lost = jobs_.requeue_unstarted(options_.lost_after); lost > 0) {
+            requeued_.inc(static_cast<double>(lost));
+            log::warn("dispatched jobs never started and the queue is empty: dispatching them again", {{"jobs", lost}});
+        }
+    }
     size_t published = 0;
     // Batches, until nothing more may go: each batch is computed after the previous one was dispatched.
     for (;;) {

@@ -27,6 +27,9 @@ class Dispatcher final : public JobDispatch {
         uint64_t per_owner = 2;
         std::chrono::milliseconds idle_check{2000};   // looks again this often even when nobody woke it
         std::chrono::milliseconds retry_delay{1000};  // after the database or the broker failed
+        // A job dispatched this long ago, still not started while the `video` queue holds nothing ready, lost its
+        // message (a purged queue, a broker that lost its volume): it is dispatched again.
+        std::chrono::seconds lost_after{300};
     };
     Dispatcher(Jobs& jobs, JobQueue& queue, metrics::Registry& registry, Options options);
     ~Dispatcher() override;
@@ -45,6 +48,7 @@ class Dispatcher final : public JobDispatch {
     Options options_;
     metrics::Counter& dispatched_;
     metrics::Counter& failures_;
+    metrics::Counter& requeued_;
     std::mutex mutex_;
     std::condition_variable cv_;
     bool woken_ = false;

@@ -33,6 +33,7 @@ struct GatewayConfig {
     uint64_t max_event_streams_per_user = 8;  // open at once
     std::chrono::milliseconds event_stream_lifetime{600'000};
     std::chrono::milliseconds quota_reservation_renewal{60'000};  // not a setting: tests shorten it
+    std::chrono::seconds dispatch_lost_after{300};                // not a setting: tests shorten it
     std::chrono::seconds download_link_ttl{600};                  // DOWNLOAD_LINK_TTL: how long a signed MP3 link works
     log::Level log_level = log::Level::info;
 };

@@ -106,6 +106,17 @@ class MemoryJobs final : public Jobs {
         }
         return out;
     }
+    // The fake has no clock: a job was dispatched "long ago" only for an age of 0.
+    uint64_t requeue_unstarted(std::chrono::seconds age) override {
+        uint64_t n = 0;
+        for (auto& [id, job] : rows) {
+            if (job.status == JobStatus::queued && job.dispatched && age.count() == 0) {
+                job.dispatched = false;
+                ++n;
+            }
+        }
+        return n;
+    }
     bool dispatch(const std::string& id, const std::function<void()>& publish) override {
         auto it = rows.find(id);
         if (it == rows.end() || it->second.status != JobStatus::queued || it->second.dispatched) return false;
@@ -491,6 +502,21 @@ TEST_F(UploadTest, OneUsersBacklogWaitsItsTurnsWhileAnotherUsersJobGoesNext) {
     jobs_.rows[backlog[0]].status = JobStatus::done;
     EXPECT_EQ(dispatcher.dispatch_once(), 1u);
     EXPECT_EQ(queue_.submitted[3].job_id, backlog[2]);
+}
+
+TEST_F(UploadTest, AJobWhoseMessageWasLostIsDispatchedAgainOnlyWhenTheQueueIsEmpty) {
+    Dispatcher dispatcher(jobs_, queue_, registry_, {.per_owner = 1, .lost_after = std::chrono::seconds(0)});
+    Job& job = add_job(1, JobStatus::queued);
+    queue_.waiting = 1;  // its message waits on the queue
+    EXPECT_EQ(dispatcher.dispatch_once(), 1u);
+    EXPECT_EQ(dispatcher.dispatch_once(), 0u) << "messages are ready on the queue: nothing is lost";
+    queue_.waiting = 0;  // the queue was purged, and the job never started
+    EXPECT_EQ(dispatcher.dispatch_once(), 1u);
+    EXPECT_EQ(queue_.submitted.size(), 2u);
+    EXPECT_EQ(queue_.submitted[1].job_id, job.id);
+    queue_.waiting.reset();  // the broker cannot be asked: nothing is presumed lost
+    jobs_.rows[job.id].dispatched = true;
+    EXPECT_EQ(dispatcher.dispatch_once(), 0u);
 }
 
 TEST_F(UploadTest, PerUserLimitsAreRefusedWith429NamingTheLimit) {

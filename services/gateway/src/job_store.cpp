@@ -261,6 +261,15 @@ bool JobStore::dispatch(const std::string& id, const std::function<void()>& publ
     });
 }
 
+uint64_t JobStore::requeue_unstarted(std::chrono::seconds age) {
+    return pool_.with([&](mysql::Connection& c) {
+        return c.execute(
+            "UPDATE jobs SET dispatched_at = NULL WHERE status = 'queued' AND dispatched_at IS NOT NULL "
+            "AND dispatched_at < CURRENT_TIMESTAMP(3) - INTERVAL ? SECOND",
+            {static_cast<int64_t>(age.count())});
+    });
+}
+
 std::optional<uint64_t> JobStore::reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
                                           uint64_t quota) {
     return pool_.with([&](mysql::Connection& c) {

@@ -27,6 +27,7 @@ class JobStore final : public Jobs {
     uint64_t active_jobs(uint64_t owner_id) override;
     std::vector<Job> dispatchable(uint64_t per_owner, size_t limit) override;
     bool dispatch(const std::string& id, const std::function<void()>& publish) override;
+    uint64_t requeue_unstarted(std::chrono::seconds age) override;
     std::optional<uint64_t> reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
                                     uint64_t quota) override;
     void release(const std::string& reservation) override;

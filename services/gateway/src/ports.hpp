@@ -44,6 +44,9 @@ class Jobs {
     // Claims the job if it is still waiting (one another replica is claiming is skipped), runs `publish`, then marks
     // it dispatched. False when it was not claimed; an exception from publish leaves it waiting.
     virtual bool dispatch(const std::string& id, const std::function<void()>& publish) = 0;
+    // Jobs dispatched longer ago than `age` that no converter has started: back to waiting (their message was lost:
+    // a purged queue, a broker that lost its volume). Returns how many.
+    virtual uint64_t requeue_unstarted(std::chrono::seconds age) = 0;
 
     // Quota by reservation: an upload reserves its bytes (`bytes` more under `reservation`) atomically with every other
     // upload of the owner. Returns what the owner's other jobs and uploads hold, or nullopt (nothing reserved) when

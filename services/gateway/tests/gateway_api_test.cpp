@@ -592,6 +592,16 @@ TEST_F(GatewayApiTest, OneUsersBacklogDoesNotDelayAnotherUsersNewJob) {
     EXPECT_EQ(next[0]["job_id"], backlog[1]) << "then Alice's next, in her order";
 }
 
+TEST_F(GatewayApiTest, AJobWhoseMessageWasLostIsDispatchedAgain) {
+    start([](GatewayConfig& c) { c.dispatch_lost_after = 1s; });
+    auto tok = token(1, "a@example.com");
+    std::string job_id = upload(tok, pattern(100)).json()["job_id"];
+    ASSERT_EQ(drain_at_least(topology_.video_queue, 1).at(0)["job_id"], job_id);  // taken, never started: lost
+    auto again = drain_at_least(topology_.video_queue, 1);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0]["job_id"], job_id) << "the queue is empty and the job never started: dispatched again";
+}
+
 TEST_F(GatewayApiTest, TenParallelUploadsCannotPassTheQuotaTogether) {
     start([](GatewayConfig& c) {
         c.user_quota_bytes = 100000;
