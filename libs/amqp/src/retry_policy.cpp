@@ -8,14 +8,14 @@ RetryPolicy::RetryPolicy(Publisher& publisher, std::string queue, int max_attemp
 Consumer::Outcome RetryPolicy::retry(const Delivery& delivery, int attempt, const std::string& next_body) {
     if (exhausted(attempt)) return Consumer::Outcome::dead_letter;
     publisher_.publish(
-        "", names::retry_queue_after(queue_, attempt),
+        names::retry_exchange(queue_), names::retry_key_after(attempt),
         {.body = next_body, .message_id = delivery.message_id, .correlation_id = delivery.correlation_id});
     return Consumer::Outcome::ack;
 }
 
 Consumer::Outcome RetryPolicy::later(const Delivery& delivery) {
     publisher_.publish(
-        "", names::retry_queue_after(queue_, 1),
+        names::retry_exchange(queue_), names::retry_key_after(1),
         {.body = delivery.body, .message_id = delivery.message_id, .correlation_id = delivery.correlation_id});
     return Consumer::Outcome::ack;
 }

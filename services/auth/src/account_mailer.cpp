@@ -39,7 +39,7 @@ bool AccountMailer::defer(std::string what, std::function<void()> work) {
 }
 
 void AccountMailer::send(const messages::AccountMail& mail) {
-    publisher_.publish("", topology_.notification_account_queue,
+    publisher_.publish(amqp::names::inbox(topology_.notification_account_queue), topology_.notification_account_queue,
                        {.body = mail.to_body(), .message_id = mail.mail_id, .correlation_id = mail.trace_id});
 }
 

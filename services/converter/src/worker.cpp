@@ -184,7 +184,7 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     ready.duration_seconds = duration_seconds;
     ready.trace_id = job.trace_id;
     ready.callback_url = job.callback_url;
-    publisher_.publish("", config_.topology.mp3_queue,
+    publisher_.publish(amqp::names::inbox(config_.topology.mp3_queue), config_.topology.mp3_queue,
                        {.body = ready.to_body(), .message_id = job.job_id, .correlation_id = job.trace_id});
     auto done = event(job, messages::JobState::done);
     done.progress = 100;

@@ -21,7 +21,7 @@ class AmqpJobQueue final : public JobQueue {
         : publisher_(publisher), topology_(std::move(topology)) {}
 
     void submit(const messages::VideoJob& job) override {
-        publisher_.publish("", topology_.video_queue,
+        publisher_.publish(amqp::names::inbox(topology_.video_queue), topology_.video_queue,
                            {.body = job.to_body(), .message_id = job.job_id, .correlation_id = job.trace_id});
     }
     void announce(const messages::StatusEvent& event) override {
@@ -176,7 +176,8 @@ void GatewayApp::start_consumers() {
     live_consumer_ = std::make_unique<amqp::Consumer>(
         options,
         [topology, live_queue](amqp::Connection& c) {
-            c.declare_exchange(topology.status_exchange, "topic");
+            // The replica's own queue: the one thing its user may declare when the broker made the rest.
+            if (topology.declare) c.declare_exchange(topology.status_exchange, "topic");
             c.declare_queue(live_queue, /*durable=*/false, /*exclusive=*/true, /*auto_delete=*/true);
             c.bind(live_queue, topology.status_exchange, "job.*");
             return live_queue;

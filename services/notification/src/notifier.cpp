@@ -196,7 +196,8 @@ void Notifier::queue_webhook(const Notice& n) {
     task.callback_url = n.callback_url;
     task.trace_id = n.trace_id;
     task.username = n.recipient;  // whose secrets sign it
-    publisher_.publish("", config_.topology.notification_webhook_queue,
+    publisher_.publish(amqp::names::inbox(config_.topology.notification_webhook_queue),
+                       config_.topology.notification_webhook_queue,
                        {.body = task.to_body(), .message_id = n.job_id, .correlation_id = n.trace_id});
     store_.set(n.job_id, Channel::webhook, "queued");
 }

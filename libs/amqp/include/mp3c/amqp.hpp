@@ -113,25 +113,35 @@ struct Topology {
     std::string notification_failed_queue = "notification.failed";
     std::string notification_webhook_queue = "notification.webhook";  // webhook deliveries, retried on their own
     std::string notification_account_queue = "notification.account";  // account mails from auth (messages.hpp)
+    // false: the broker's definitions made the topology (Kubernetes, the local stack) and the services, whose users
+    // may not declare, only use it (AMQP_DECLARE_TOPOLOGY).
+    bool declare = true;
 
     static Topology with_prefix(const std::string& prefix);
 };
 
-// AMQP_NAME_PREFIX (default none), VIDEO_QUEUE and MP3_QUEUE (as the original; default video and mp3).
+// AMQP_NAME_PREFIX (default none), VIDEO_QUEUE and MP3_QUEUE (as the original; default video and mp3),
+// AMQP_DECLARE_TOPOLOGY (default on).
 Topology topology_from_env(config::Env& env);
 
 // Declares every exchange and queue of the topology, identically in every service (a queue declared with other
-// arguments than an existing one is an error, so there is one definition).
+// arguments than an existing one is an error, so there is one definition); nothing when topology.declare is false.
+// Messages go to a queue through its own exchanges, never the default one, so that a user's permission to write is
+// permission to reach exactly the queues it must (a converter cannot put a message on notification.account).
 void declare_topology(Connection& connection, const Topology& topology);
 
 namespace names {
-// Delay tiers of the retry queues, in seconds: a message published (default exchange) to <queue>.retry.<seconds>s
-// waits there that long, then dead-letters back to <queue>.
+// Delay tiers of the retry queues, in seconds: a message published to <queue>.retry (exchange) with routing key
+// "<seconds>s" waits in the queue <queue>.retry.<seconds>s that long, then dead-letters back to <queue>.
 inline const std::vector<int> kRetryDelays = {5, 30, 120};
 std::string dead_queue(const std::string& queue);  // "<queue>.dead"
 std::string retry_queue(const std::string& queue, int seconds);
 // Where a message goes after its attempt number `failed_attempt` (1-based) failed: 5 s, 30 s, then 120 s.
 std::string retry_queue_after(const std::string& queue, int failed_attempt);
+std::string retry_exchange(const std::string& queue);  // "<queue>.retry" (direct)
+std::string retry_key_after(int failed_attempt);       // "5s", "30s", "120s"
+// The exchange whose messages go to a work queue (direct, routing key: the queue's name): "<queue>.in".
+std::string inbox(const std::string& queue);
 }  // namespace names
 
 // A thread-safe publisher over one lazily opened connection: reconnects (with backoff) after the broker restarts,
