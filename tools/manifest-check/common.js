@@ -51,38 +51,59 @@ const EGRESS_DESTINATIONS = {
 const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8',
   'fc00::/7', 'fe80::/10', '::1/128'];
 
-// RabbitMQ (base/rabbitmq-definitions.json): the topology the services declare (libs/amqp declare_topology, default
-// names), which the broker must have before they connect, since their users may not create what is missing; and what
-// each service publishes to and consumes, from which its user's least-privilege permissions follow.
-const AMQP_WORK_QUEUES = ['video', 'mp3', 'gateway.status', 'notification.failed', 'notification.webhook', 'notification.account'];
+// RabbitMQ (base/rabbitmq-definitions.json): the topology of libs/amqp declare_topology (default names), in its order,
+// which the broker's definitions make (the services run with AMQP_DECLARE_TOPOLOGY=false and their users may declare
+// nothing of it); and what each service publishes to and consumes, from which its user's least-privilege permissions
+// follow. Nothing is published through the default exchange: a work queue that others write to has an inbox, the
+// direct exchange <q>.in (bound with the key <q>), and each work queue with retries a direct exchange <q>.retry to which
+// its delay queues are bound by their delay ("5s"...), where its own consumer republishes a retry.
+const AMQP_WORK_QUEUES = [
+  { name: 'video', retries: true, inbox: true },
+  { name: 'mp3', retries: true, inbox: true },
+  { name: 'gateway.status', retries: false, inbox: false, status: 'job.*' },
+  { name: 'notification.failed', retries: true, inbox: false, status: 'job.failed' },
+  { name: 'notification.webhook', retries: true, inbox: true },
+  { name: 'notification.account', retries: true, inbox: true },
+];
 const AMQP_RETRY_DELAYS = [5, 30, 120];
 const AMQP_TOPOLOGY = (() => {
   const exchanges = [{ name: 'mp3c.status', type: 'topic' }, { name: 'mp3c.dead', type: 'direct' }];
   const queues = [];
   const bindings = [];
-  for (const q of AMQP_WORK_QUEUES) {
+  for (const { name: q, retries, inbox, status } of AMQP_WORK_QUEUES) {
     queues.push({ name: q, arguments: { 'x-dead-letter-exchange': 'mp3c.dead', 'x-dead-letter-routing-key': q } });
     queues.push({ name: `${q}.dead`, arguments: {} });
     bindings.push({ source: 'mp3c.dead', destination: `${q}.dead`, routing_key: q });
-    if (q !== 'gateway.status') {
+    if (inbox) {
+      exchanges.push({ name: `${q}.in`, type: 'direct' });
+      bindings.push({ source: `${q}.in`, destination: q, routing_key: q });
+    }
+    if (retries) {
+      exchanges.push({ name: `${q}.retry`, type: 'direct' });
       for (const s of AMQP_RETRY_DELAYS) {
+        // Expired messages go back through the default exchange: the broker's dead-lettering, no user's permission.
         queues.push({ name: `${q}.retry.${s}s`, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q, 'x-message-ttl': s * 1000 } });
+        bindings.push({ source: `${q}.retry`, destination: `${q}.retry.${s}s`, routing_key: `${s}s` });
       }
     }
+    if (status) bindings.push({ source: 'mp3c.status', destination: q, routing_key: status });
   }
-  bindings.push({ source: 'mp3c.status', destination: 'gateway.status', routing_key: 'job.*' });
-  bindings.push({ source: 'mp3c.status', destination: 'notification.failed', routing_key: 'job.failed' });
   return { exchanges, queues, bindings };
 })();
 // A gateway replica's own queue, gateway.status.live.<12 hex digits> (services/gateway/src/gateway_app.cpp).
 const AMQP_LIVE_QUEUE = 'gateway.status.live.0123456789ab';
-// publishes: exchanges written to (amq.default is the default exchange ""); topics: routing keys on mp3c.status;
-// consumes: queues read; own: queues of its own that it declares.
+// publishes: exchanges written to; topics: its routing keys on mp3c.status; consumes: queues read; own: queues it
+// declares itself (the only thing any service declares with AMQP_DECLARE_TOPOLOGY=false); binds: the bindings of its own
+// queues that it makes. The gateway also asks the depth of `video` with a passive queue.declare, which RabbitMQ allows
+// without any permission (checked on RabbitMQ 3.10): nothing to grant for it.
 const AMQP_USERS = {
-  auth: { publishes: ['amq.default'], topics: [], consumes: [], own: [] },
-  gateway: { publishes: ['amq.default', 'mp3c.status'], topics: ['job.cancelled'], consumes: ['gateway.status', AMQP_LIVE_QUEUE], own: [AMQP_LIVE_QUEUE] },
-  converter: { publishes: ['amq.default', 'mp3c.status'], topics: ['job.processing', 'job.done', 'job.failed'], consumes: ['video'], own: [] },
-  notification: { publishes: ['amq.default'], topics: [], consumes: ['mp3', 'notification.failed', 'notification.webhook', 'notification.account'], own: [] },
+  auth: { publishes: ['notification.account.in'], topics: [], consumes: [], own: [], binds: [] },
+  gateway: { publishes: ['video.in', 'mp3c.status'], topics: ['job.cancelled'], consumes: ['gateway.status', AMQP_LIVE_QUEUE],
+    own: [AMQP_LIVE_QUEUE], binds: [{ queue: AMQP_LIVE_QUEUE, exchange: 'mp3c.status', routing_key: 'job.*' }] },
+  converter: { publishes: ['mp3.in', 'mp3c.status', 'video.retry'], topics: ['job.processing', 'job.done', 'job.failed'],
+    consumes: ['video'], own: [], binds: [] },
+  notification: { publishes: ['notification.webhook.in', 'mp3.retry', 'notification.failed.retry', 'notification.webhook.retry', 'notification.account.retry'],
+    topics: [], consumes: ['mp3', 'notification.failed', 'notification.webhook', 'notification.account'], own: [], binds: [] },
 };
 const RABBITMQ_MANAGEMENT_PORTS = [15672, 15671, 'management'];
 // The largest upload the gateway accepts plus the multipart framing; nginx must let at least this through.

@@ -1,6 +1,7 @@
 // RabbitMQ users: each service logs in as its own user, whose permissions in the broker's definitions
 // (base/rabbitmq-definitions.json, filled with the Secret's passwords by the broker's init container and loaded at
-// every boot) are exactly what the service needs, and the definitions declare the topology the services expect.
+// every boot) are exactly what the service needs; the definitions declare the topology the services expect, and the
+// services, told so by AMQP_DECLARE_TOPOLOGY=false, declare none of it themselves.
 // Part of check.js (tools/manifest-check).
 'use strict';
 
@@ -11,29 +12,32 @@ const { byKind, find, containerEnv } = require('./policy');
 // Names that no user may reach unless listed: a server-named queue, a second live queue, names close to the real ones.
 const PROBE_NAMES = ['amq.gen-JzTY20BRgKO-HjmUJj0wLg', 'amq.topic', 'amq.direct', 'gateway.status.live.x',
   'gateway.status.live.0123456789abc', 'gateway.status.livex0123456789ab', 'video.retry.10s', 'videos', 'xvideo',
-  'mp3c.other', 'mp3c.status.x', 'other'];
-// Routing keys tried against the topic permissions on mp3c.status.
-const PROBE_TOPICS = ['job.processing', 'job.done', 'job.failed', 'job.cancelled', 'job.queued', 'job.x', 'job.#', '#'];
+  'mp3c.other', 'mp3c.status.x', 'other', 'video.in.x', 'xmp3.in', 'mp3.retryx', 'notification.account.inx',
+  'notification.webhook.retry.5', 'gateway.status.in', 'gateway.status.retry'];
+// Routing and binding keys tried against the topic permissions on mp3c.status.
+const PROBE_TOPICS = ['job.processing', 'job.done', 'job.failed', 'job.cancelled', 'job.queued', 'job.x', 'job.*', 'job.#', '#', '*.*'];
 
 const unique = (list) => [...new Set(list)];
 const topologyNames = () => [...AMQP_TOPOLOGY.exchanges.map((e) => e.name), ...AMQP_TOPOLOGY.queues.map((q) => q.name)];
-// What each service's user needs (docs/messaging.md, "Users and permissions"): configure on everything the service
-// declares (the whole topology, on every connection: libs/amqp declare_topology); write on what it publishes to and on
-// the queues it binds; read on the exchanges it binds to and on the queues it consumes.
+// What each service's user needs (docs/messaging.md, "Users and permissions"): configure on what the service declares
+// itself (its own queues: the broker's definitions made the rest); write on the exchanges it publishes to and on its own
+// queues that it binds (queue.bind takes write on the queue); read on the queues it consumes and on the exchanges its
+// own bindings use (queue.bind takes read on the exchange).
 function expectedPermissions(user) {
   const u = AMQP_USERS[user];
   return {
-    configure: unique([...topologyNames(), ...u.own]),
-    write: unique([...u.publishes, ...AMQP_TOPOLOGY.bindings.map((b) => b.destination), ...u.own]),
-    read: unique([...AMQP_TOPOLOGY.bindings.map((b) => b.source), ...u.consumes]),
+    configure: unique(u.own),
+    write: unique([...u.publishes, ...u.binds.map((b) => b.queue)]),
+    read: unique([...u.consumes, ...u.binds.map((b) => b.exchange)]),
   };
 }
 
-// RabbitMQ matches a permission's regular expression anywhere in the name (Erlang's re:run): as JavaScript does.
+// RabbitMQ matches a permission's regular expression anywhere in the name (Erlang's re:run): as JavaScript does. The
+// empty expression is RabbitMQ's synonym for ^$ (nothing), where JavaScript's would match everything.
 function matching(pattern, names) {
   let re;
   try {
-    re = new RegExp(pattern);
+    re = new RegExp(pattern === '' ? '^$' : pattern);
   } catch {
     return null;
   }
@@ -88,6 +92,12 @@ function checkRabbitmqUsers(target, objects) {
     if (m) keys.set(name, m[2]);
     check('rabbitmq: each service logs in as its own user', !!m && m[1] === name && m[2] === want, ref(target, d),
       `AMQP_URL is ${url || 'unset'}: want amqp://${name}:$(${want})@..., ${want} from the Secret`);
+    // The broker's definitions made the topology, and the service's user may not declare it: the service must not try
+    // (libs/amqp declare_topology; a boolean as libs/config reads it).
+    const declare = containerEnv(objects, c).env.get('AMQP_DECLARE_TOPOLOGY');
+    check('rabbitmq: the services leave the topology to the broker (AMQP_DECLARE_TOPOLOGY=false)',
+      typeof declare === 'string' && ['0', 'false', 'no', 'off'].includes(declare.trim().toLowerCase()), ref(target, d),
+      `AMQP_DECLARE_TOPOLOGY is ${declare === undefined ? 'unset (on by default)' : `'${declare}'`}: the service would declare the topology, which its user may not (set it to false, in its env or a ConfigMap of its envFrom)`);
   }
 
   const broker = brokerFiles(objects);
@@ -153,25 +163,29 @@ function checkRabbitmqUsers(target, objects) {
     check('rabbitmq: each service\'s user has least-privilege permissions', problems.length === 0, pwhere, problems.join('; '));
   }
 
-  // Status events: a publisher may use only its own routing keys; every user must be able to bind with the
-  // topology's keys (declare_topology binds gateway.status and notification.failed to mp3c.status).
-  const bindKeys = AMQP_TOPOLOGY.bindings.filter((b) => b.source === 'mp3c.status').map((b) => b.routing_key);
+  // Status events: a publisher may use only its own routing keys (topic write), and a user may bind to mp3c.status
+  // with only the keys of its own bindings (topic read: the gateway's live queue, job.*). Without topic permissions
+  // on the exchange RabbitMQ allows every key, so a user that publishes there or binds to it needs them.
   for (const [name, u] of Object.entries(AMQP_USERS)) {
     const tp = (template.topic_permissions || []).find((x) => x.user === name && x.exchange === 'mp3c.status');
     const twhere = `${where} ${templateKey}: topic permissions of ${name} on mp3c.status`;
-    if (!u.publishes.includes('mp3c.status') && !tp) continue;
+    const bindKeys = u.binds.filter((b) => b.exchange === 'mp3c.status').map((b) => b.routing_key);
+    if (!u.publishes.includes('mp3c.status') && !bindKeys.length && !tp) continue;
     if (!check('rabbitmq: status events carry only their publisher\'s routing keys', !!tp, twhere,
       'none: it may publish any status (write ^job\\.(...)$ with its own keys only)')) continue;
     const problems = [];
     const written = matching(tp.write, PROBE_TOPICS);
     if (written === null || difference(u.topics, written)) problems.push(`write ${written === null ? 'is not a regular expression' : difference(u.topics, written)}`);
-    const readable = matching(tp.read, bindKeys);
-    if (readable === null || readable.length !== bindKeys.length) problems.push(`read must allow the binding keys ${bindKeys.join(', ')}`);
+    const readable = matching(tp.read, unique([...PROBE_TOPICS, ...bindKeys]));
+    if (readable === null || difference(bindKeys, readable)) {
+      problems.push(`read ${readable === null ? 'is not a regular expression' : difference(bindKeys, readable)} (only the binding keys of its own queues: ${bindKeys.join(', ') || 'none'})`);
+    }
     check('rabbitmq: status events carry only their publisher\'s routing keys', problems.length === 0, twhere, problems.join('; '));
   }
 
   // The topology, declared up front: a service's user may not create what is missing (and RabbitMQ refuses a
-  // redeclaration with other arguments, so these must be the services' own).
+  // redeclaration with other arguments, so these must be what declare_topology declares where it still does: the
+  // tests, and a broker without these definitions).
   const twhere = `${where} ${templateKey}`;
   const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
   const sorted = (o) => Object.fromEntries(Object.entries(o || {}).sort(([a], [b]) => a.localeCompare(b)));
@@ -190,8 +204,10 @@ function checkRabbitmqUsers(target, objects) {
       problems.push(`queue ${q.name} (durable, ${JSON.stringify(q.arguments)}) ${got ? 'differs' : 'is missing'}`);
     }
   }
-  const bindingKey = (b) => `${b.source} -> ${b.destination} (${b.routing_key})`;
-  const bindings = (template.bindings || []).filter((b) => (b.destination_type || 'queue') === 'queue').map(bindingKey);
+  // Every binding counts, exchange-to-exchange ones too: one from mp3.in to notification.account.in would let the
+  // converter's messages reach account mails.
+  const bindingKey = (b) => `${b.source} -> ${(b.destination_type || 'queue') === 'queue' ? '' : `${b.destination_type} `}${b.destination} (${b.routing_key})`;
+  const bindings = (template.bindings || []).map(bindingKey);
   const wantBindings = AMQP_TOPOLOGY.bindings.map(bindingKey);
   if (difference(wantBindings, bindings)) problems.push(`bindings: ${difference(wantBindings, bindings)}`);
   const extra = [...exchanges.keys(), ...queues.keys()].filter((n) => !topologyNames().includes(n));

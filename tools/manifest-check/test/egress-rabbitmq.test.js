@@ -22,6 +22,8 @@ function setDefinitions(objects, change) {
   named(objects, 'ConfigMap', 'rabbitmq-config').data['definitions.template.json'] = JSON.stringify(d);
   return objects;
 }
+// The ConfigMap that every service reads (mp3converter-common, with its generated name).
+const commonConfigMap = (objects) => objects.find((o) => o.kind === 'ConfigMap' && /^mp3converter-common(-|$)/.test(o.metadata.name));
 function expectFailure(objects, rule, pattern) {
   const f = failures(objects);
   assert.ok(f[rule], `expected "${rule}" to fail; failures: ${JSON.stringify(f, null, 2)}`);
@@ -94,16 +96,50 @@ test('a service that logs in as another user', () => {
 
 test('permissions wider or narrower than the service needs', () => {
   const perm = (d, user) => d.permissions.find((p) => p.user === user);
-  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'converter').read = '^(mp3c\\.(status|dead)|video|mp3)$'; }),
-    "rabbitmq: each service's user has least-privilege permissions", /permissions of converter: read also mp3/);
+  const rule = "rabbitmq: each service's user has least-privilege permissions";
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'converter').read = '^(video|mp3)$'; }),
+    rule, /permissions of converter: read also mp3/);
   expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'notification').read = '.*'; }),
-    "rabbitmq: each service's user has least-privilege permissions", /permissions of notification: read also .*video/);
-  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'auth').configure += '|^amq\\.gen.*'; }),
-    "rabbitmq: each service's user has least-privilege permissions", /auth: configure also amq\.gen-/);
+    rule, /permissions of notification: read also .*video/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'auth').configure = '^amq\\.gen.*'; }),
+    rule, /auth: configure also amq\.gen-/);
   expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'gateway').configure = perm(d, 'auth').configure; }),
-    "rabbitmq: each service's user has least-privilege permissions", /gateway: configure not gateway\.status\.live\./);
+    rule, /gateway: configure not gateway\.status\.live\./);
   expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'auth').write = '^amq\\.default$'; }),
-    "rabbitmq: each service's user has least-privilege permissions", /auth: write not video\.dead/);
+    rule, /auth: write also amq\.default; not notification\.account\.in/);
+  // The empty expression is RabbitMQ's "nothing", not JavaScript's "everything".
+  assert.deepStrictEqual(failures(setDefinitions(baseObjects(), (d) => { perm(d, 'auth').configure = ''; })), {});
+});
+
+test("a user that may write to the default exchange, or another service's inbox", () => {
+  const perm = (d, user) => d.permissions.find((p) => p.user === user);
+  const rule = "rabbitmq: each service's user has least-privilege permissions";
+  // As before the inboxes: the default exchange reaches every queue by its name (notification.account: mails).
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'converter').write = '^(amq\\.default|mp3\\.in|mp3c\\.status|video\\.retry)$'; }),
+    rule, /permissions of converter: write also amq\.default$/m);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'converter').write = '^(mp3\\.in|mp3c\\.status|video\\.retry|notification\\.account\\.in)$'; }),
+    rule, /permissions of converter: write also notification\.account\.in$/m);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'notification').write = '^(notification\\.[a-z]+\\.in|(mp3|notification\\.(failed|webhook|account))\\.retry)$'; }),
+    rule, /permissions of notification: write also notification\.account\.in/);
+  // A retry exchange is its queue's consumer's only.
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'converter').write = '^(mp3\\.in|mp3c\\.status|(video|mp3)\\.retry)$'; }),
+    rule, /permissions of converter: write also mp3\.retry$/m);
+});
+
+test('a user that may configure or bind the topology', () => {
+  const perm = (d, user) => d.permissions.find((p) => p.user === user);
+  const rule = "rabbitmq: each service's user has least-privilege permissions";
+  // The whole topology, as every service had while each declared it: it could delete any queue.
+  const topology = '^(mp3c\\.(status|dead)|(video|mp3|gateway\\.status|notification\\.(failed|webhook|account))(\\.dead|\\.in|\\.retry)?|(video|mp3|notification\\.(failed|webhook|account))\\.retry\\.(5|30|120)s)$';
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'converter').configure = topology; }),
+    rule, /permissions of converter: configure also mp3c\.status, mp3c\.dead, video\.in/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { perm(d, 'gateway').configure = `^(gateway\\.status\\.live\\.[0-9a-f]{12}|video)$`; }),
+    rule, /permissions of gateway: configure also video$/m);
+  // Write on notification.account and read on an exchange the converter writes to: it could bind the queue there.
+  expectFailure(setDefinitions(baseObjects(), (d) => {
+    perm(d, 'converter').write = '^(mp3\\.in|mp3c\\.status|video\\.retry|notification\\.account)$';
+    perm(d, 'converter').read = '^(video|mp3\\.in)$';
+  }), rule, /permissions of converter: write also notification\.account; read also mp3\.in/);
 });
 
 test('status events with another publisher\'s routing keys', () => {
@@ -111,8 +147,34 @@ test('status events with another publisher\'s routing keys', () => {
     "rabbitmq: status events carry only their publisher's routing keys", /converter on mp3c\.status: write also job\.cancelled/);
   expectFailure(setDefinitions(baseObjects(), (d) => { d.topic_permissions = d.topic_permissions.filter((t) => t.user !== 'gateway'); }),
     "rabbitmq: status events carry only their publisher's routing keys", /gateway on mp3c\.status: none/);
-  expectFailure(setDefinitions(baseObjects(), (d) => { d.topic_permissions.find((t) => t.user === 'gateway').read = '^job\\.\\*$'; }),
-    "rabbitmq: status events carry only their publisher's routing keys", /read must allow the binding keys/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.topic_permissions.find((t) => t.user === 'gateway').read = '^job\\.failed$'; }),
+    "rabbitmq: status events carry only their publisher's routing keys", /gateway on mp3c\.status: read also job\.failed; not job\.\*/);
+  // The converter binds nothing: as when it declared the topology, its binding keys are too much now.
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.topic_permissions.find((t) => t.user === 'converter').read = '^job\\.(\\*|failed)$'; }),
+    "rabbitmq: status events carry only their publisher's routing keys", /converter on mp3c\.status: read also job\.failed, job\.\*/);
+  // No topic permissions for a user that binds to mp3c.status: RabbitMQ would allow every key.
+  expectFailure(setDefinitions(baseObjects(), (d) => {
+    d.topic_permissions = d.topic_permissions.filter((t) => t.user !== 'gateway');
+  }), "rabbitmq: status events carry only their publisher's routing keys", /gateway on mp3c\.status: none/);
+});
+
+test('a service that declares the topology itself', () => {
+  const rule = 'rabbitmq: the services leave the topology to the broker (AMQP_DECLARE_TOPOLOGY=false)';
+  let objects = baseObjects();
+  const common = commonConfigMap(objects);
+  delete common.data.AMQP_DECLARE_TOPOLOGY;
+  expectFailure(objects, rule, /Deployment\/auth: AMQP_DECLARE_TOPOLOGY is unset/);
+  expectFailure(objects, rule, /Deployment\/notification: AMQP_DECLARE_TOPOLOGY is unset/);
+  // The service's own variable wins over its ConfigMaps.
+  objects = baseObjects();
+  named(objects, 'Deployment', 'converter').spec.template.spec.containers[0].env.push({ name: 'AMQP_DECLARE_TOPOLOGY', value: 'on' });
+  const f = failures(objects)[rule];
+  assert.deepStrictEqual(f && f.length, 1, JSON.stringify(f));
+  assert.match(f[0], /Deployment\/converter: AMQP_DECLARE_TOPOLOGY is 'on'/);
+  // Any of libs/config's spellings of false.
+  objects = baseObjects();
+  commonConfigMap(objects).data.AMQP_DECLARE_TOPOLOGY = 'Off';
+  assert.deepStrictEqual(failures(objects), {});
 });
 
 test('users: a literal password, a service user with tags, no administrator', () => {
@@ -142,4 +204,26 @@ test('definitions that are not loaded, or lack part of the topology', () => {
     "rabbitmq: the definitions declare the services' topology", /queue video\.retry\.30s .* differs/);
   expectFailure(setDefinitions(baseObjects(), (d) => { d.bindings.pop(); }),
     "rabbitmq: the definitions declare the services' topology", /bindings: not/);
+});
+
+test('definitions without an inbox or a retry exchange, or with a binding that reaches another queue', () => {
+  const rule = "rabbitmq: the definitions declare the services' topology";
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.bindings = d.bindings.filter((b) => b.source !== 'notification.account.in'); }),
+    rule, /bindings: not notification\.account\.in -> notification\.account \(notification\.account\)/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.exchanges = d.exchanges.filter((e) => e.name !== 'mp3.retry'); }),
+    rule, /exchange mp3\.retry \(direct, durable, no arguments\) is missing/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.exchanges.find((e) => e.name === 'video.in').type = 'fanout'; }),
+    rule, /exchange video\.in .* differs/);
+  expectFailure(setDefinitions(baseObjects(), (d) => { d.bindings.find((b) => b.source === 'video.retry' && b.routing_key === '30s').routing_key = 'video.retry.30s'; }),
+    rule, /bindings: also video\.retry -> video\.retry\.30s \(video\.retry\.30s\); not video\.retry -> video\.retry\.30s \(30s\)/);
+  // The converter's inbox bound to account mails, queue to queue or through an exchange-to-exchange binding.
+  expectFailure(setDefinitions(baseObjects(), (d) => {
+    d.bindings.push({ source: 'mp3.in', vhost: '/', destination: 'notification.account', destination_type: 'queue', routing_key: 'mp3', arguments: {} });
+  }), rule, /bindings: also mp3\.in -> notification\.account \(mp3\)/);
+  expectFailure(setDefinitions(baseObjects(), (d) => {
+    d.bindings.push({ source: 'mp3.in', vhost: '/', destination: 'notification.account.in', destination_type: 'exchange', routing_key: 'mp3', arguments: {} });
+  }), rule, /bindings: also mp3\.in -> exchange notification\.account\.in \(mp3\)/);
+  expectFailure(setDefinitions(baseObjects(), (d) => {
+    d.exchanges.push({ name: 'mp3c.extra', vhost: '/', type: 'direct', durable: true, auto_delete: false, internal: false, arguments: {} });
+  }), rule, /not the services': mp3c\.extra/);
 });
