@@ -100,7 +100,8 @@ Backends GatewayApp::backends() {
             .queue = *queue_,
             .dispatch = dispatcher_,
             .clock = clock_,
-            .auth = authenticator_};
+            .auth = authenticator_,
+            .events = &hub_};
 }
 
 http::Router GatewayApp::router() {

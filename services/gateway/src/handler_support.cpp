@@ -94,7 +94,15 @@ Result<Job, Response> visible_job(Jobs& jobs, const std::string& id, const Calle
 Result<Job, Response> requested_job(const Backends& backends, const Request& request) {
     auto caller = backends.auth.authenticate(request);
     if (!caller) return caller.error();
-    return visible_job(backends.jobs, request.path_param("id"), caller.value());
+    auto job = visible_job(backends.jobs, request.path_param("id"), caller.value());
+    if (!job || backends.events == nullptr) return job;
+    // The event streams hear a status change as soon as the converter announces it, the record a moment later (one
+    // replica applies it): what a client was told on its stream (done) holds here too.
+    Job current = std::move(job).value();
+    if (auto latest = backends.events->latest(current.id); latest && advances(current, *latest)) {
+        apply_to(current, *latest);
+    }
+    return current;
 }
 
 }  // namespace mp3c::gateway

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "job_events.hpp"
 #include "mp3c/http.hpp"
 #include "mp3c/result.hpp"
 #include "mp3c/storage.hpp"
@@ -44,6 +45,8 @@ struct Backends {
     JobDispatch& dispatch;
     const Clock& clock;
     const Authenticator& auth;
+    // The latest status events (job_events.hpp): a job the records show behind them is shown as the events say.
+    const JobEventHub* events = nullptr;
 };
 
 // An error answer that tells the client when to try again.

@@ -254,7 +254,7 @@ std::variant<Response, std::unique_ptr<http::BodyConsumer>> UploadHandler::begin
         return limit_reached("too_many_uploads",
                              "you have " + std::to_string(limits_.max_uploads_per_user) +
                                  " uploads in progress already; wait for one to finish",
-                             "MAX_UPLOADS_PER_USER", limits_.max_uploads_per_user, 10);
+                             "MAX_UPLOADS_PER_USER", limits_.max_uploads_per_user, 2);
     }
 
     auto content_type = request.headers.get("Content-Type");
