@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "mp3c/crypto.hpp"
+
 namespace mp3c::messages {
 
 namespace {
@@ -137,6 +139,7 @@ std::string VideoJob::to_body() const {
               {"trace_id", trace_id}, {"submitted_at", submitted_at}};
     put_optional(j, "callback_url", callback_url);
     put_optional(j, "max_output_bytes", max_output_bytes);
+    put_optional(j, "ticket", ticket);
     put_attempt(j, attempt);
     return j.dump();
 }
@@ -162,6 +165,7 @@ Parsed<VideoJob> VideoJob::parse(std::string_view body) {
     m.submitted_at = r.optional_integer("submitted_at").value_or(0);
     m.callback_url = r.optional_text("callback_url");
     m.max_output_bytes = r.optional_unsigned("max_output_bytes");
+    m.ticket = r.optional_text("ticket");
     m.attempt = r.attempt();
     return m;
 }
@@ -174,6 +178,7 @@ std::string Mp3Ready::to_body() const {
               {"filename", filename}, {"mp3_size", mp3_size},   {"duration_seconds", duration_seconds},
               {"trace_id", trace_id}};
     put_optional(j, "callback_url", callback_url);
+    put_optional(j, "ticket", ticket);
     put_attempt(j, attempt);
     return j.dump();
 }
@@ -194,6 +199,7 @@ Parsed<Mp3Ready> Mp3Ready::parse(std::string_view body) {
     m.duration_seconds = r.optional_number("duration_seconds").value_or(0);
     m.trace_id = r.optional_text("trace_id").value_or("");
     m.callback_url = r.optional_text("callback_url");
+    m.ticket = r.optional_text("ticket");
     m.attempt = r.attempt();
     return m;
 }
@@ -213,6 +219,7 @@ std::string StatusEvent::to_body() const {
     put_optional(j, "reason", reason);
     if (status == JobState::done) j["source_deleted"] = source_deleted;
     put_optional(j, "callback_url", callback_url);
+    put_optional(j, "ticket", ticket);
     put_attempt(j, attempt);
     return j.dump();
 }
@@ -242,8 +249,23 @@ Parsed<StatusEvent> StatusEvent::parse(std::string_view body) {
     e.username = r.optional_text("username").value_or("");
     e.filename = r.optional_text("filename").value_or("");
     e.callback_url = r.optional_text("callback_url");
+    e.ticket = r.optional_text("ticket");
     e.attempt = r.attempt();
     return e;
+}
+
+// --- job tickets -----------------------------------------------------------------------------------------------
+
+std::string job_ticket(std::string_view key, const std::string& job_id, const std::string& username,
+                       const std::optional<std::string>& callback_url) {
+    // Each field on its own line, the webhook last: none of them holds a newline (ids, an address, a checked URL).
+    return crypto::to_hex(crypto::hmac_sha256(
+        key, "mp3converter job ticket\n" + job_id + "\n" + username + "\n" + callback_url.value_or("")));
+}
+
+bool valid_job_ticket(std::string_view key, const std::optional<std::string>& ticket, const std::string& job_id,
+                      const std::string& username, const std::optional<std::string>& callback_url) {
+    return ticket && crypto::constant_time_equal(*ticket, job_ticket(key, job_id, username, callback_url));
 }
 
 // --- webhook tasks ---------------------------------------------------------------------------------------------

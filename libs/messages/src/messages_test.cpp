@@ -297,5 +297,41 @@ TEST(Revocations, RoundTripAndRefusals) {
     EXPECT_EQ(problem_of(Revocations::parse(R"({"v":1,"cutoffs":[],"tokens":[]})")).field, "cursor_ms");
 }
 
+TEST(JobTicket, BindsTheJobItsOwnerAndItsWebhookAndTravelsWithTheMessages) {
+    const std::string key(40, 'k');
+    const std::string job = "0123456789abcdef01234567";
+    std::string ticket = job_ticket(key, job, "alice@example.com", "https://hooks.example.com/a");
+    EXPECT_EQ(ticket.size(), 64u);
+    EXPECT_TRUE(valid_job_ticket(key, ticket, job, "alice@example.com", "https://hooks.example.com/a"));
+    EXPECT_FALSE(valid_job_ticket(key, ticket, job, "mallory@example.com", "https://hooks.example.com/a"));
+    EXPECT_FALSE(valid_job_ticket(key, ticket, job, "alice@example.com", "https://evil.example.com/"));
+    EXPECT_FALSE(valid_job_ticket(key, ticket, job, "alice@example.com", std::nullopt));
+    EXPECT_FALSE(
+        valid_job_ticket(key, ticket, "0123456789abcdef01234568", "alice@example.com", "https://hooks.example.com/a"));
+    EXPECT_FALSE(
+        valid_job_ticket(std::string(40, 'x'), ticket, job, "alice@example.com", "https://hooks.example.com/a"));
+    EXPECT_FALSE(valid_job_ticket(key, std::nullopt, job, "alice@example.com", "https://hooks.example.com/a"));
+
+    VideoJob video;
+    video.job_id = job;
+    video.video_fid = job;
+    video.username = "alice@example.com";
+    video.ticket = ticket;
+    EXPECT_EQ(VideoJob::parse(video.to_body()).value().ticket, ticket);
+    Mp3Ready ready;
+    ready.job_id = job;
+    ready.mp3_fid = job;
+    ready.username = "alice@example.com";
+    ready.ticket = ticket;
+    EXPECT_EQ(Mp3Ready::parse(ready.to_body()).value().ticket, ticket);
+    StatusEvent failed;
+    failed.job_id = job;
+    failed.status = JobState::failed;
+    failed.ticket = ticket;
+    EXPECT_EQ(StatusEvent::parse(failed.to_body()).value().ticket, ticket);
+    EXPECT_FALSE(Mp3Ready::parse(R"({"mp3_fid":"0123456789abcdef01234567","username":"a@example.com"})").value().ticket)
+        << "the original's message has none";
+}
+
 }  // namespace
 }  // namespace mp3c::messages

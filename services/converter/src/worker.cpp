@@ -151,6 +151,7 @@ messages::StatusEvent Worker::event(const Job& job, messages::JobState state) co
     e.username = job.username;
     e.filename = job.filename;
     e.callback_url = job.callback_url;
+    e.ticket = job.ticket;  // passed on as it came: the converter cannot make one
     return e;
 }
 
@@ -184,6 +185,7 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     ready.duration_seconds = duration_seconds;
     ready.trace_id = job.trace_id;
     ready.callback_url = job.callback_url;
+    ready.ticket = job.ticket;
     publisher_.publish(amqp::names::inbox(config_.topology.mp3_queue), config_.topology.mp3_queue,
                        {.body = ready.to_body(), .message_id = job.job_id, .correlation_id = job.trace_id});
     auto done = event(job, messages::JobState::done);

@@ -13,6 +13,8 @@
 
 namespace mp3c::gateway::test {
 
+inline const std::string kJobTicketKey(40, 'j');
+
 namespace fs = std::filesystem;
 inline const std::string kConverter = std::string(MP3C_BIN_DIR) + "/converter";
 
@@ -26,7 +28,10 @@ class ConverterSystemTest : public GatewayTest {
     }
 
     void SetUp() override {
-        start([](GatewayConfig& c) { c.max_upload_bytes = 64 << 20; });
+        start([](GatewayConfig& c) {
+            c.max_upload_bytes = 64 << 20;
+            c.job_ticket_secret = kJobTicketKey;  // the converter passes each job's ticket on
+        });
     }
 
     // A converter process with a scratch directory of its own; returns its index.

@@ -24,6 +24,9 @@ TEST_F(ConverterSystemTest, KilledMidJobTheJobCompletesExactlyOnceAfterARestart)
     ASSERT_EQ(mp3_messages.size(), 1u) << "announced once";
     EXPECT_EQ(mp3_messages[0]["job_id"], id);
     EXPECT_EQ(mp3_messages[0]["mp3_fid"], id);
+    EXPECT_TRUE(messages::valid_job_ticket(kJobTicketKey, mp3_messages[0].value("ticket", ""), id, "a@example.com",
+                                           std::nullopt))
+        << "the gateway's ticket, passed on unchanged: " << mp3_messages[0].dump();
     EXPECT_NEAR(mp3_messages[0]["duration_seconds"].get<double>(), 600.0, 0.1);
 
     auto mp3 = get("/jobs/" + id + "/mp3", tok);

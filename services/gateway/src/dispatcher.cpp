@@ -4,7 +4,7 @@
 
 namespace mp3c::gateway {
 
-messages::VideoJob video_message(const Job& job) {
+messages::VideoJob video_message(const Job& job, const std::string& ticket_key) {
     messages::VideoJob m;
     m.job_id = job.id;
     m.video_fid = job.video_fid;
@@ -20,6 +20,7 @@ messages::VideoJob video_message(const Job& job) {
     // The MP3 counts against the owner's quota too: it may take what was left when the upload began (the upload
     // itself is deleted once converted). The converter fails the job (output_too_large) rather than go over.
     m.max_output_bytes = job.max_output_bytes;
+    if (!ticket_key.empty()) m.ticket = messages::job_ticket(ticket_key, job.id, job.owner_email, job.callback_url);
     return m;
 }
 
@@ -76,7 +77,7 @@ size_t Dispatcher::dispatch_once() {
         auto batch = jobs_.dispatchable(options_.per_owner, 100);
         size_t before = published;
         for (const auto& job : batch) {
-            if (jobs_.dispatch(job.id, [&] { queue_.submit(video_message(job)); })) {
+            if (jobs_.dispatch(job.id, [&] { queue_.submit(video_message(job, options_.ticket_key)); })) {
                 ++published;
                 dispatched_.inc();
                 log::info("job dispatched", {{"job_id", job.id}, {"owner_id", job.owner_id}});

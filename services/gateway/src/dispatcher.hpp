@@ -13,7 +13,8 @@ namespace mp3c::gateway {
 
 // The `video` message of a recorded job: the original's fields, plus what the converter needs to work and report
 // without asking anyone.
-messages::VideoJob video_message(const Job& job);
+// With a ticket_key (JOB_TICKET_SECRET), the message carries the job's ticket (messages::job_ticket).
+messages::VideoJob video_message(const Job& job, const std::string& ticket_key = {});
 
 // Fair scheduling across users. The jobs table is the waiting room: an upload records its job waiting, and the
 // dispatcher publishes to `video` at most `per_owner` jobs of each owner that are dispatched and not yet ended (the
@@ -30,6 +31,7 @@ class Dispatcher final : public JobDispatch {
         // A job dispatched this long ago, still not started while the `video` queue holds nothing ready, lost its
         // message (a purged queue, a broker that lost its volume): it is dispatched again.
         std::chrono::seconds lost_after{300};
+        std::string ticket_key;  // JOB_TICKET_SECRET; empty: no tickets
     };
     Dispatcher(Jobs& jobs, JobQueue& queue, metrics::Registry& registry, Options options);
     ~Dispatcher() override;

@@ -15,6 +15,10 @@ GatewayConfig load_gateway_config(config::Env& env) {
     c.amqp = amqp::options_from_env(env, "gateway");
     c.topology = amqp::topology_from_env(env);
     c.jwt_secret = env.secret(token::settings::kJwtSecret, token::Signer::kMinimumSecretLength);
+    c.job_ticket_secret = env.secret(token::settings::kJobTicketSecret);
+    if (!c.job_ticket_secret.empty() && c.job_ticket_secret.size() < 32) {
+        env.problem("JOB_TICKET_SECRET", "the secret is too short: at least 32 characters are required");
+    }
     c.auth_url = outbound::service_url(env.text(settings::kAuthAddress));
     c.download_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kDownloadLinkTtl));
     if (!http::Upstream::from_url("auth", c.auth_url, {}, 1)) {

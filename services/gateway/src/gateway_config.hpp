@@ -17,6 +17,7 @@ struct GatewayConfig {
     amqp::Options amqp;
     amqp::Topology topology;
     std::string jwt_secret;
+    std::string job_ticket_secret;  // JOB_TICKET_SECRET: signs what each job's messages ask of the notification service
     std::string auth_url = "http://127.0.0.1:5000";  // from AUTH_SVC_ADDRESS ("auth:5000", as the original)
     std::chrono::milliseconds auth_timeout{5000};
     uint64_t auth_max_in_flight = 64;        // AUTH_MAX_IN_FLIGHT

@@ -487,6 +487,18 @@ TEST_F(UploadTest, AnUploadIsStoredRecordedAndWaitsForTheDispatcher) {
     EXPECT_EQ(dispatcher.dispatch_once(), 0u) << "published once";
 }
 
+TEST_F(UploadTest, WithATicketKeyEachJobMessageCarriesItsTicket) {
+    const std::string key(40, 't');
+    UploadHandler handler(backends(), {.max_upload_bytes = 1000}, registry_);
+    ASSERT_EQ(upload(handler, "some video", {{"callback_url", "https://hooks.example.com/x"}}).status, 202);
+    Dispatcher dispatcher(jobs_, queue_, registry_, {.ticket_key = key});
+    ASSERT_EQ(dispatcher.dispatch_once(), 1u);
+    const messages::VideoJob& m = queue_.submitted.at(0);
+    EXPECT_TRUE(
+        messages::valid_job_ticket(key, m.ticket, m.job_id, "user1@example.com", "https://hooks.example.com/x"));
+    EXPECT_FALSE(video_message(jobs_.rows.begin()->second).ticket) << "no key, no ticket";
+}
+
 TEST_F(UploadTest, AJobWaitsWhileTheBrokerIsDownAndGoesWhenItIsBack) {
     UploadHandler handler(backends(), {.max_upload_bytes = 1000, .max_queued_jobs = 0}, registry_);
     queue_.broker_down = true;

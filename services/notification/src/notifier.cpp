@@ -64,6 +64,10 @@ NotifierConfig load_notifier_config(config::Env& env) {
     c.max_attempts = static_cast<int>(env.integer(settings::kMaxAttempts));
     c.auth_url = outbound::service_url(env.text(settings::kAuthAddress));
     c.webhook_workers = static_cast<int>(env.integer(settings::kWebhookWorkers));
+    c.job_ticket_secret = env.secret(token::settings::kJobTicketSecret);
+    if (!c.job_ticket_secret.empty() && c.job_ticket_secret.size() < 32) {
+        env.problem("JOB_TICKET_SECRET", "the secret is too short: at least 32 characters are required");
+    }
     c.webhook.secret = env.secret(settings::kWebhookSecret);
     c.webhook.allow_private = env.boolean(settings::kWebhookAllowPrivate);
     c.webhook.timeout = env.duration(settings::kWebhookTimeout);
@@ -161,6 +165,7 @@ Outcome Notifier::handle_done(const amqp::Delivery& delivery) {
     n.duration_seconds = m.duration_seconds;
     n.attempt = m.attempt;
     n.next_body = messages::next_attempt(m);
+    if (!ticketed(n, m.ticket, delivery)) return Outcome::dead_letter;
     return notify(n, delivery, mp3_retries_);
 }
 
@@ -183,7 +188,24 @@ Outcome Notifier::handle_failed(const amqp::Delivery& delivery) {
     n.trace_id = e.trace_id.empty() ? delivery.correlation_id : e.trace_id;
     n.attempt = e.attempt;
     n.next_body = messages::next_attempt(e);
+    if (!ticketed(n, e.ticket, delivery)) return Outcome::dead_letter;
     return notify(n, delivery, failed_retries_);
+}
+
+bool Notifier::ticketed(const Notice& n, const std::optional<std::string>& ticket, const amqp::Delivery& delivery) {
+    if (config_.job_ticket_secret.empty()) return true;
+    std::optional<std::string> callback;
+    if (!n.callback_url.empty()) callback = n.callback_url;
+    if (messages::valid_job_ticket(config_.job_ticket_secret, ticket, n.job_id, n.recipient, callback)) return true;
+    // Only the gateway can make a ticket: a message without a valid one was not written for a job of that owner
+    // (a converter that was taken over, or a publisher from outside). Nobody is mailed or called.
+    log::error("job message without a valid ticket dead-lettered: nobody mailed or called",
+               {{"job_id", n.job_id},
+                {"trace_id", n.trace_id},
+                {"ticket", ticket ? "wrong" : "missing"},
+                {"body", delivery.body.substr(0, 500)}});
+    emails_.with({"unticketed"}).inc();
+    return false;
 }
 
 void Notifier::queue_webhook(const Notice& n) {

@@ -24,7 +24,10 @@ struct NotifierConfig {
     WebhookOptions webhook;
     std::string public_base_url = "http://localhost:8080";  // download links: PUBLIC_BASE_URL + /jobs/{id}/mp3
     std::string auth_url = "http://127.0.0.1:5000";         // each user's webhook secrets: GET /webhook-secrets
-    int webhook_workers = 4;                                // deliveries in flight; one per receiver at a time
+    // JOB_TICKET_SECRET: when set, a finished or failed job's message must carry the gateway's ticket for the job,
+    // its owner and its webhook (messages::job_ticket), or nobody is mailed or called.
+    std::string job_ticket_secret;
+    int webhook_workers = 4;  // deliveries in flight; one per receiver at a time
     // A receiver that failed (no answer, 5xx, 429) gets no other delivery this long (ReceiverGate).
     std::chrono::milliseconds receiver_rest{std::chrono::seconds(5)};
     int max_attempts = 10;         // e-mail: transient failures retried this often (5 s, 30 s, then every 120 s)
@@ -37,9 +40,9 @@ struct NotifierConfig {
 };
 
 // AMQP_*, MYSQL_* (database "notification"), SMTP_* (smtp.hpp), PUBLIC_BASE_URL, MAX_ATTEMPTS (10),
-// AUTH_SVC_ADDRESS, WEBHOOK_WORKERS (4), WEBHOOK_SECRET (deprecated), WEBHOOK_ALLOW_PRIVATE (off), WEBHOOK_TIMEOUT
-// (10s), WEBHOOK_MAX_ATTEMPTS (6), SENDING_LEASE
-// (SMTP_CONNECT_TIMEOUT + SMTP_TIMEOUT + 30s, and longer than WEBHOOK_TIMEOUT), ADMIN_PORT (8082), LOG_LEVEL.
+// AUTH_SVC_ADDRESS, JOB_TICKET_SECRET, WEBHOOK_WORKERS (4), WEBHOOK_SECRET (deprecated), WEBHOOK_ALLOW_PRIVATE (off),
+// WEBHOOK_TIMEOUT (10s), WEBHOOK_MAX_ATTEMPTS (6), SENDING_LEASE (SMTP_CONNECT_TIMEOUT + SMTP_TIMEOUT + 30s, and longer
+// than WEBHOOK_TIMEOUT), ADMIN_PORT (8082), LOG_LEVEL.
 NotifierConfig load_notifier_config(config::Env& env);
 
 // Consumes `mp3` (finished jobs) and `notification.failed` (failed jobs): one e-mail per job to its owner, and a
@@ -70,6 +73,8 @@ class Notifier {
     amqp::Consumer::Outcome notify(const Notice& notice, const amqp::Delivery& delivery, amqp::RetryPolicy& retries);
     // Sends one mail at most once per key (a job id or an account mail's id), retrying transient SMTP failures.
     amqp::Consumer::Outcome send_mail(const Outgoing& mail, const amqp::Delivery& delivery, amqp::RetryPolicy& retries);
+    // Whether the job message's ticket is the gateway's (always, without JOB_TICKET_SECRET).
+    bool ticketed(const Notice& n, const std::optional<std::string>& ticket, const amqp::Delivery& delivery);
     void queue_webhook(const Notice& notice);
     // receiver_failed: the receiver was called and failed transiently (it rests a while: ReceiverGate).
     amqp::Consumer::Outcome deliver(const messages::WebhookTask& task, const amqp::Delivery& delivery,

@@ -132,6 +132,35 @@ TEST_F(NotificationTest, MalformedMessagesAreDeadLetteredAtOnce) {
     EXPECT_TRUE(notifier_->readiness()()) << "still running";
 }
 
+TEST_F(NotificationTest, WithJobTicketsOnlyTheGatewaysJobsAreMailedOrCalled) {
+    const std::string key(40, 'k');  // JOB_TICKET_SECRET, which the gateway has and a converter has not
+    start([&](NotifierConfig& c) { c.job_ticket_secret = key; });
+    std::string job = storage::new_id();
+    auto genuine = done_message(job);
+    genuine["ticket"] = messages::job_ticket(key, job, recipient_, std::nullopt);
+    // What a converter taken over could send: no ticket; a real job's ticket with another address or a webhook of its
+    // own; a failed event for a job of its own.
+    std::string victim = "victim-" + storage::new_id() + "@example.com";
+    auto unticketed = done_message(storage::new_id());
+    unticketed["username"] = victim;
+    auto retargeted = genuine;
+    retargeted["username"] = victim;
+    auto hooked = genuine;
+    hooked["callback_url"] = "https://attacker.example/hook";
+    auto failed = failed_event(storage::new_id(), "x");
+    failed["username"] = victim;
+    failed["ticket"] = genuine["ticket"];
+    for (const auto& forged : {unticketed, retargeted, hooked}) publish("", topology_.mp3_queue, forged.dump());
+    publish(topology_.status_exchange, "job.failed", failed.dump());
+    EXPECT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"unticketed\"}") == "4"; }));
+    EXPECT_EQ(dead(topology_.mp3_queue).size(), 3u);
+    EXPECT_EQ(dead(topology_.notification_failed_queue).size(), 1u);
+    EXPECT_TRUE(mails_to(victim).empty());
+    publish("", topology_.mp3_queue, genuine.dump());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 1; })) << "the job the gateway wrote is mailed";
+    EXPECT_EQ(mails()[0].header("Message-ID"), "<" + job + ".done@mp3converter.com>");
+}
+
 TEST_F(NotificationTest, UserNameThatIsNoAddressGetsNoMail) {
     recipient_ = "alice";  // the original let any user name through
     start();

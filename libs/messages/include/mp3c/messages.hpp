@@ -52,6 +52,7 @@ struct VideoJob {
     int64_t submitted_at = 0;                  // Unix ms; 0 when the producer did not say
     std::optional<std::string> callback_url;   // the owner's webhook
     std::optional<uint64_t> max_output_bytes;  // what the owner's storage quota left when the upload began
+    std::optional<std::string> ticket;         // the gateway's job ticket (job_ticket below), passed on as it is
     int attempt = 1;                           // the retry envelope: 1 on the first delivery
 
     std::string to_body() const;
@@ -70,6 +71,7 @@ struct Mp3Ready {
     double duration_seconds = 0;  // 0 when a redelivered job is announced again without converting
     std::string trace_id;
     std::optional<std::string> callback_url;
+    std::optional<std::string> ticket;  // the job's ticket, from its video message
     int attempt = 1;
 
     std::string to_body() const;
@@ -97,7 +99,8 @@ struct StatusEvent {
     std::string username;
     std::string filename;
     std::optional<std::string> callback_url;
-    int attempt = 1;  // the notification service's retries of a failed event
+    std::optional<std::string> ticket;  // the job's ticket, from its video message
+    int attempt = 1;                    // the notification service's retries of a failed event
 
     std::string routing_key() const;  // job.<status>
     std::string to_body() const;
@@ -195,5 +198,14 @@ std::string next_attempt(Message message) {
     ++message.attempt;
     return message.to_body();
 }
+
+// A job ticket: the gateway's HMAC-SHA256 (hex) over what a job's messages tell the notification service to act on
+// (the job, its owner's address, its webhook), with a key the converters do not have (JOB_TICKET_SECRET). The
+// converter passes it on unchanged, so a converter that parsed hostile media and was taken over can still report its
+// jobs, but cannot make the notification service mail or call anyone a job of theirs does not name.
+std::string job_ticket(std::string_view key, const std::string& job_id, const std::string& username,
+                       const std::optional<std::string>& callback_url);
+bool valid_job_ticket(std::string_view key, const std::optional<std::string>& ticket, const std::string& job_id,
+                      const std::string& username, const std::optional<std::string>& callback_url);
 
 }  // namespace mp3c::messages
