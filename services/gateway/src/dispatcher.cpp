@@ -64,11 +64,17 @@ void Dispatcher::wake() {
 }
 
 size_t Dispatcher::dispatch_once() {
-    // Nothing ready on the queue, yet jobs dispatched long ago have not started: their messages are gone.
-    if (auto depth = queue_.depth(); depth && *depth == 0) {
-        if (uint64_t lost = jobs_.requeue_unstarted(options_.lost_after); lost > 0) {
-            requeued_.inc(static_cast<double>(lost));
-            log::warn("dispatched jobs never started and the queue is empty: dispatching them again", {{"jobs", lost}});
+    // Nothing ready on the queue, yet jobs dispatched long ago have not started: their messages are gone. Looked for a
+    // few times per lost_after, not on every pass (every upload and every job's end wakes the dispatcher).
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_lost_check_ >= options_.lost_after / 4) {
+        if (auto depth = queue_.depth(); depth && *depth == 0) {
+            last_lost_check_ = now;
+            if (uint64_t lost = jobs_.requeue_unstarted(options_.lost_after); lost > 0) {
+                requeued_.inc(static_cast<double>(lost));
+                log::warn("dispatched jobs never started and the queue is empty: dispatching them again",
+                          {{"jobs", lost}});
+            }
         }
     }
     size_t published = 0;

@@ -51,6 +51,7 @@ class Dispatcher final : public JobDispatch {
     metrics::Counter& dispatched_;
     metrics::Counter& failures_;
     metrics::Counter& requeued_;
+    std::chrono::steady_clock::time_point last_lost_check_{};  // dispatch_once's last look for lost messages
     std::mutex mutex_;
     std::condition_variable cv_;
     bool woken_ = false;
