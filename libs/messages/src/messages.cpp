@@ -90,7 +90,7 @@ class Reader {
 };
 
 // In JobState's order.
-constexpr std::string_view kStateNames[] = {"processing", "done", "failed", "cancelled"};
+constexpr std::string_view kStateNames[] = {"processing", "done", "failed", "cancelled", "queued"};
 
 std::optional<JobState> parse_state(const std::string& text) {
     for (size_t i = 0; i < std::size(kStateNames); ++i) {
@@ -231,7 +231,7 @@ Parsed<StatusEvent> StatusEvent::parse(std::string_view body) {
     std::string status = r.text("status");
     if (r.problem()) return *r.problem();
     auto state = parse_state(status);
-    if (!state) return Problem{"status", "must be processing, done, failed or cancelled"};
+    if (!state) return Problem{"status", "must be processing, done, failed, cancelled or queued"};
     e.status = *state;
     if (auto progress = r.optional_number("progress")) e.progress = static_cast<int>(std::clamp(*progress, 0.0, 100.0));
     if (auto mp3 = r.optional_text("mp3_fid")) {
@@ -268,6 +268,14 @@ bool valid_job_ticket(std::string_view key, const std::optional<std::string>& ti
     return ticket && crypto::constant_time_equal(*ticket, job_ticket(key, job_id, username, callback_url));
 }
 
+std::string mail_link_signature(std::string_view key, const std::string& job_id) {
+    return crypto::to_hex(crypto::hmac_sha256(key, "mp3converter mail link\n" + job_id));
+}
+
+std::string mail_link_path(std::string_view key, const std::string& job_id) {
+    return "/jobs/" + job_id + "/mp3?signature=" + mail_link_signature(key, job_id);
+}
+
 // --- webhook tasks ---------------------------------------------------------------------------------------------
 
 std::string WebhookTask::to_body() const {
@@ -279,16 +287,19 @@ std::string WebhookTask::to_body() const {
               {"callback_url", callback_url},
               {"trace_id", trace_id}};
     if (!username.empty()) j["username"] = username;
+    if (expires_at) j["expires_at"] = *expires_at;
+    if (!key.empty()) j["key"] = key;
     put_attempt(j, attempt);
     return j.dump();
 }
 
 std::string WebhookTask::payload() const {
-    return json{{"job_id", job_id},
-                {"status", to_string(status)},
-                {"mp3_url", mp3_url ? json(*mp3_url) : json(nullptr)},
-                {"error", error ? json(*error) : json(nullptr)}}
-        .dump();
+    json j{{"job_id", job_id},
+           {"status", to_string(status)},
+           {"mp3_url", mp3_url ? json(*mp3_url) : json(nullptr)},
+           {"error", error ? json(*error) : json(nullptr)}};
+    if (expires_at) j["expires_at"] = *expires_at;
+    return j.dump();
 }
 
 Parsed<WebhookTask> WebhookTask::parse(std::string_view body) {
@@ -302,9 +313,12 @@ Parsed<WebhookTask> WebhookTask::parse(std::string_view body) {
     if (state != JobState::done && state != JobState::failed) return Problem{"status", "must be done or failed"};
     t.status = *state;
     t.mp3_url = r.optional_text("mp3_url");
+    t.expires_at = r.optional_text("expires_at");
     t.error = r.optional_text("error");
     t.trace_id = r.optional_text("trace_id").value_or("");
     t.username = r.optional_text("username").value_or("");
+    t.key = r.optional_text("key").value_or("");
+    if (t.key.size() > 64) return Problem{"key", "at most 64 characters"};
     t.attempt = r.attempt();
     return t;
 }

@@ -203,8 +203,11 @@ TEST(StatusEvent, RoundTripsEachState) {
 
 TEST(StatusEvent, RefusesWhatTheContractRefusesAndIgnoresTheRest) {
     EXPECT_EQ(problem_of(StatusEvent::parse(R"({"status":"done"})")).field, "job_id");
-    EXPECT_EQ(problem_of(StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"queued"})")).field,
+    EXPECT_EQ(problem_of(StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"lost"})")).field,
               "status");
+    // queued: a failed job retried by its owner, announced so that every gateway forgets the failure.
+    EXPECT_EQ(StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"queued"})").value().status,
+              JobState::queued);
     EXPECT_EQ(problem_of(StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"done"})")).field,
               "mp3_fid");
     EXPECT_EQ(

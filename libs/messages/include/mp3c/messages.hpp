@@ -79,7 +79,9 @@ struct Mp3Ready {
     static Parsed<Mp3Ready> parse(std::string_view body);
 };
 
-enum class JobState { processing, done, failed, cancelled };  // messages.cpp names them in this order
+// queued: a failed job put back in the queue by its owner (POST /jobs/{id}/retry), announced so that every gateway
+// replica forgets the failure it heard.
+enum class JobState { processing, done, failed, cancelled, queued };  // messages.cpp names them in this order
 std::string_view to_string(JobState state);
 
 // Exchange `mp3c.status`, routing key job.<status>: a job's progress or end (the converter and the gateway publish;
@@ -105,7 +107,7 @@ struct StatusEvent {
     std::string routing_key() const;  // job.<status>
     std::string to_body() const;
     // Lenient where the contract allows it: a wrong-typed optional field counts as absent, a reason that is not a
-    // word is left out. Refused: no valid job_id, no known status (queued is not an event), done without an mp3_fid.
+    // word is left out. Refused: no valid job_id, no known status, done without an mp3_fid.
     static Parsed<StatusEvent> parse(std::string_view body);
 };
 
@@ -114,14 +116,20 @@ struct WebhookTask {
     std::string job_id;
     JobState status = JobState::done;  // done or failed
     std::optional<std::string> mp3_url;
+    std::optional<std::string> expires_at;  // done: when the MP3 (and so mp3_url) expires, ISO 8601 UTC; absent: kept
     std::optional<std::string> error;
     std::string callback_url;
     std::string trace_id;
     std::string username;  // the job's owner, whose webhook secret signs it; empty in tasks written before
+    // What the call is about, once: the job id for its end, <job id>.failed.<time> for one of its failures (a
+    // retried job may fail again, then succeed). The webhook-id header, and the key that keeps it from repeating.
+    std::string key;  // empty in tasks written before: the job id
     int attempt = 1;
 
+    const std::string& delivery_key() const { return key.empty() ? job_id : key; }
+
     std::string to_body() const;
-    // The signed payload the webhook receives: exactly job_id, status, mp3_url and error.
+    // The signed payload the webhook receives: job_id, status, mp3_url, error, and expires_at when the MP3 expires.
     std::string payload() const;
     static Parsed<WebhookTask> parse(std::string_view body);
 };
@@ -207,5 +215,12 @@ std::string job_ticket(std::string_view key, const std::string& job_id, const st
                        const std::optional<std::string>& callback_url);
 bool valid_job_ticket(std::string_view key, const std::optional<std::string>& ticket, const std::string& job_id,
                       const std::string& username, const std::optional<std::string>& callback_url);
+
+// The download link of a "your MP3 is ready" mail or webhook: /jobs/{id}/mp3?signature=S, S an HMAC of the job id
+// with the same key (JOB_TICKET_SECRET, under another label, so a ticket is no link). It needs no sign-in (a mail
+// client's browser has no token) and carries no date of its own: the gateway serves it while the job keeps its MP3,
+// so it ends when the MP3 expires (RETENTION) or the job is deleted.
+std::string mail_link_signature(std::string_view key, const std::string& job_id);
+std::string mail_link_path(std::string_view key, const std::string& job_id);
 
 }  // namespace mp3c::messages
