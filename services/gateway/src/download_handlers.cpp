@@ -1,8 +1,10 @@
 #include "download_handlers.hpp"
 
 #include "mp3c/crypto.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/strings.hpp"
 #include "request_parsing.hpp"
+#include "zip_stream.hpp"
 
 namespace mp3c::gateway {
 
@@ -23,13 +25,16 @@ class BlobSource : public http::BodySource {
 
 }  // namespace
 
-DownloadHandlers::DownloadHandlers(Backends backends, std::string link_secret, std::chrono::seconds link_ttl)
-    : b_(backends), link_key_(crypto::hmac_sha256(link_secret, "mp3converter download links")), link_ttl_(link_ttl) {}
+DownloadHandlers::DownloadHandlers(Backends backends, DownloadOptions options)
+    : b_(backends),
+      link_key_(crypto::hmac_sha256(options.link_secret, "mp3converter download links")),
+      options_(std::move(options)) {}
 
 void DownloadHandlers::add_routes(http::Router& r) {
     r.add("GET", "/jobs/{id}/mp3", [this](Request& q) { return job_mp3(q); });
     r.add("POST", "/jobs/{id}/link", [this](Request& q) { return create_link(q); });
     r.add("GET", "/download", [this](Request& q) { return download(q); });
+    r.add("GET", "/jobs.zip", [this](Request& q) { return zip(q); });
 }
 
 Response DownloadHandlers::job_mp3(const Request& request) {
@@ -50,7 +55,7 @@ Response DownloadHandlers::create_link(const Request& request) {
     if (!found) return found.error();
     const Job& job = found.value();
     if (job.status != JobStatus::done) return mp3_not_ready(job);
-    auto expires = static_cast<uint64_t>(b_.clock.now_ms() / 1000 + link_ttl_.count());
+    auto expires = static_cast<uint64_t>(b_.clock.now_ms() / 1000 + options_.link_ttl.count());
     std::string url =
         "/jobs/" + job.id + "/mp3?expires=" + std::to_string(expires) + "&signature=" + link_signature(job.id, expires);
     return Response::json(200, {{"url", url}, {"expires_at", iso8601(static_cast<int64_t>(expires) * 1000)}});
@@ -58,8 +63,9 @@ Response DownloadHandlers::create_link(const Request& request) {
 
 Response DownloadHandlers::signed_mp3(const Request& request, const std::string& signature) {
     const std::string& id = request.path_param("id");
-    std::optional<uint64_t> expires;
-    if (auto text = request.query_param("expires")) expires = parse_unsigned(*text);
+    auto expires_text = request.query_param("expires");
+    if (!expires_text) return mail_link_mp3(request, signature);
+    std::optional<uint64_t> expires = parse_unsigned(*expires_text);
     if (!expires || !storage::is_valid_id(id) ||
         !crypto::constant_time_equal(signature, link_signature(id, *expires))) {
         return Response::error(403, "invalid_link", "this download link is not valid");
@@ -70,6 +76,19 @@ Response DownloadHandlers::signed_mp3(const Request& request, const std::string&
     if (!b_.jobs.ready()) return database_unavailable();
     auto job = b_.jobs.find(id);
     if (!job) return Response::error(404, "job_not_found", "no such job");
+    return send_mp3(request, *job);
+}
+
+Response DownloadHandlers::mail_link_mp3(const Request& request, const std::string& signature) {
+    const std::string& id = request.path_param("id");
+    if (options_.mail_link_secret.empty() || !storage::is_valid_id(id) ||
+        !crypto::constant_time_equal(signature, messages::mail_link_signature(options_.mail_link_secret, id))) {
+        return Response::error(403, "invalid_link", "this download link is not valid");
+    }
+    // No date of its own: the link works while the job keeps its MP3 (until it expires or is deleted).
+    if (!b_.jobs.ready()) return database_unavailable();
+    auto job = b_.jobs.find(id);
+    if (!job) return Response::error(404, "job_not_found", "this MP3 was deleted by its owner");
     return send_mp3(request, *job);
 }
 
@@ -88,6 +107,7 @@ Response DownloadHandlers::download(const Request& request) {
 }
 
 Response DownloadHandlers::send_mp3(const Request& request, const Job& job) {
+    if (job.status == JobStatus::expired) return mp3_expired(job);
     if (job.status != JobStatus::done || !job.mp3_fid) return mp3_not_ready(job);
     auto info = b_.mp3s.stat(*job.mp3_fid);
     if (!info) return Response::error(404, "file_not_found", "the MP3 is gone");
@@ -121,6 +141,116 @@ Response DownloadHandlers::send_mp3(const Request& request, const Job& job) {
     }
     r.source = std::make_shared<BlobSource>(std::move(reader));
     r.source_length = length;
+    return r;
+}
+
+namespace {
+
+// The ids of ?ids=a,b,c: each 24 hex digits, at most `limit`, repeats dropped; or the 400.
+Result<std::vector<std::string>, Response> zip_ids(const std::string& text, size_t limit) {
+    std::vector<std::string> ids;
+    for (auto part : split(text, ',')) {
+        std::string id(trim(part));
+        if (!storage::is_valid_id(id)) {
+            return Response::error(400, "invalid_ids", "ids must be job ids (24 hexadecimal characters) separated by commas");
+        }
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
+    }
+    if (ids.empty()) return Response::error(400, "ids_required", "give ids=ID,ID,... or status=done");
+    if (ids.size() > limit) {
+        return Response::error(400, "invalid_ids", "at most " + std::to_string(limit) + " ids at once");
+    }
+    return ids;
+}
+
+std::string zip_filename(int64_t now_ms) {
+    std::string stamp = iso8601(now_ms);  // 2026-12-06T22:47:14.000Z
+    std::string compact;
+    for (char c : stamp.substr(0, 19)) {
+        if (c == 'T') {
+            compact += '-';
+        } else if (c != '-' && c != ':') {
+            compact += c;
+        }
+    }
+    return "mp3converter-" + compact + ".zip";
+}
+
+}  // namespace
+
+Response DownloadHandlers::zip(const Request& request) {
+    auto caller = b_.auth.authenticate(request);
+    if (!caller) return caller.error();
+    std::vector<Job> jobs;
+    if (auto ids_text = request.query_param("ids")) {
+        auto ids = zip_ids(*ids_text, std::min<uint64_t>(100, options_.zip_max_entries));
+        if (!ids) return ids.error();
+        if (!b_.jobs.ready()) return database_unavailable();
+        for (const auto& id : ids.value()) {
+            auto job = visible_job(b_.jobs, id, caller.value());
+            if (!job) return job.error();
+            if (job.value().status == JobStatus::expired) return mp3_expired(job.value());
+            if (job.value().status != JobStatus::done || !job.value().mp3_fid) {
+                return Response::json(409, {{"error", "not_ready"},
+                                            {"message", "job " + id + " has no MP3: it is " + to_string(job.value().status)},
+                                            {"job_id", id},
+                                            {"status", to_string(job.value().status)}});
+            }
+            jobs.push_back(std::move(job).value());
+        }
+    } else if (auto status = request.query_param("status"); status && *status == "done") {
+        if (!b_.jobs.ready()) return database_unavailable();
+        jobs = b_.jobs.list({.owner_id = caller.value().user_id,
+                             .status = JobStatus::done,
+                             .limit = static_cast<size_t>(options_.zip_max_entries),
+                             .offset = 0});
+        if (jobs.empty()) return Response::error(404, "nothing_to_zip", "you have no MP3s to download");
+    } else {
+        return Response::error(400, "ids_required", "give ids=ID,ID,... or status=done");
+    }
+    // The sizes first: the archive's exact length is sent before its first byte.
+    std::vector<std::string> names;
+    std::vector<storage::BlobInfo> files;
+    uint64_t total = 0;
+    for (const Job& job : jobs) {
+        auto info = b_.mp3s.stat(*job.mp3_fid);
+        if (!info) {
+            return Response::json(404, {{"error", "file_not_found"},
+                                        {"message", "the MP3 of job " + job.id + " is gone"},
+                                        {"job_id", job.id}});
+        }
+        total += info->size;
+        names.push_back(mp3_filename(job.filename));
+        files.push_back(std::move(*info));
+    }
+    if (total > options_.zip_max_bytes) {
+        return Response::json(413, {{"error", "zip_too_large"},
+                                    {"message", "these MP3s hold " + std::to_string(total) +
+                                                    " bytes, more than one ZIP may (" +
+                                                    std::to_string(options_.zip_max_bytes) +
+                                                    "): download fewer at once"},
+                                    {"limit", {{"name", "ZIP_MAX_BYTES"}, {"value", options_.zip_max_bytes}}}});
+    }
+    names = unique_entry_names(names);
+    std::vector<ZipEntry> entries;
+    for (size_t i = 0; i < files.size(); ++i) {
+        entries.push_back({.name = names[i],
+                           .size = files[i].size,
+                           .modified_ms = jobs[i].finished_ms.value_or(files[i].created_ms),
+                           .open = [store = &b_.mp3s, id = files[i].id, size = files[i].size]()
+                               -> std::unique_ptr<http::BodySource> {
+                               auto reader = store->open(id, 0, size);
+                               if (!reader) return nullptr;
+                               return std::make_unique<BlobSource>(std::move(reader));
+                           }});
+    }
+    auto stream = std::make_shared<ZipStream>(std::move(entries));
+    Response r;
+    r.headers.set("Content-Type", "application/zip");
+    r.headers.set("Content-Disposition", "attachment; filename=\"" + zip_filename(b_.clock.now_ms()) + "\"");
+    r.headers.set("Cache-Control", "private, no-store");
+    r.source_length = stream->length();
+    r.source = std::move(stream);
     return r;
 }
 

@@ -8,25 +8,36 @@ namespace mp3c::gateway {
 
 // The MP3s: GET /jobs/{id}/mp3 (with a token, or a signed link instead), POST /jobs/{id}/link (a short-lived signed
 // URL for one MP3: an <audio> element cannot send an Authorization header, and the token never goes into a URL),
+// the links of the "your MP3 is ready" mails (messages::mail_link_path), GET /jobs.zip (many MP3s as one ZIP, streamed)
 // and the original's GET /download?fid=. Ranges, ETag and If-None-Match, streamed from the blob store.
+struct DownloadOptions {
+    std::string link_secret;  // signs the links (GatewayApp derives it from JWT_SECRET: nothing else to configure)
+    std::chrono::seconds link_ttl{600};
+    std::string mail_link_secret;  // JOB_TICKET_SECRET: checks the mails' links; empty: they are refused
+    uint64_t zip_max_bytes = 4ull << 30;
+    uint64_t zip_max_entries = 1000;
+};
+
 class DownloadHandlers {
   public:
-    // link_secret: signs the links (GatewayApp derives it from JWT_SECRET, so that nothing else needs configuring).
-    DownloadHandlers(Backends backends, std::string link_secret, std::chrono::seconds link_ttl);
+    DownloadHandlers(Backends backends, DownloadOptions options);
     void add_routes(http::Router& router);
 
     http::Response job_mp3(const http::Request& request);
     http::Response create_link(const http::Request& request);
     http::Response download(const http::Request& request);
+    // GET /jobs.zip?ids=ID,ID,... or ?status=done: the MP3s as one ZIP (stored, ZIP64 when needed), streamed.
+    http::Response zip(const http::Request& request);
 
   private:
     http::Response signed_mp3(const http::Request& request, const std::string& signature);
+    http::Response mail_link_mp3(const http::Request& request, const std::string& signature);
     http::Response send_mp3(const http::Request& request, const Job& job);
     std::string link_signature(const std::string& job_id, uint64_t expires) const;
 
     Backends b_;
     std::string link_key_;
-    std::chrono::seconds link_ttl_;
+    DownloadOptions options_;
 };
 
 }  // namespace mp3c::gateway

@@ -28,6 +28,10 @@ class AmqpJobQueue final : public JobQueue {
         publisher_.publish(topology_.status_exchange, event.routing_key(),
                            {.body = event.to_body(), .message_id = event.job_id, .correlation_id = event.trace_id});
     }
+    void finished(const messages::Mp3Ready& ready) override {
+        publisher_.publish(amqp::names::inbox(topology_.mp3_queue), topology_.mp3_queue,
+                           {.body = ready.to_body(), .message_id = ready.job_id, .correlation_id = ready.trace_id});
+    }
     // Asked of the broker at most once a second: every upload wants it.
     std::optional<uint32_t> depth() override {
         std::lock_guard lock(mutex_);
@@ -59,7 +63,7 @@ GatewayApp::GatewayApp(GatewayConfig config)
       registry_(std::make_shared<metrics::Registry>()),
       pool_(config_.mysql),
       schema_(std::make_unique<mysql::SchemaGuard>(pool_, JobStore::migrations())),
-      jobs_(pool_, schema_.get()),
+      jobs_(pool_, schema_.get(), {.mp3 = config_.retention, .source = config_.source_retention}),
       authenticator_(config_.jwt_secret, &revocations_),
       revocation_poller_(revocations_, config_.auth_url, config_.revocation_poll_interval, config_.auth_timeout,
                          *registry_),
@@ -82,11 +86,19 @@ GatewayApp::GatewayApp(GatewayConfig config)
                 .user_quota_bytes = config_.user_quota_bytes,
                 .max_uploads_per_user = config_.max_uploads_per_user,
                 .max_waiting_jobs_per_user = config_.max_waiting_jobs_per_user,
-                .reservation_renewal = config_.quota_reservation_renewal},
+                .reservation_renewal = config_.quota_reservation_renewal,
+                .ticket_key = config_.job_ticket_secret},
                *registry_),
       job_handlers_(backends(), hub_,
-                    {.max_per_user = config_.max_event_streams_per_user, .lifetime = config_.event_stream_lifetime}),
-      downloads_(backends(), config_.jwt_secret, config_.download_link_ttl),
+                    {.max_per_user = config_.max_event_streams_per_user, .lifetime = config_.event_stream_lifetime},
+                    {.max_waiting_jobs_per_user = config_.max_waiting_jobs_per_user,
+                     .max_retention = config_.max_retention}),
+      downloads_(backends(), {.link_secret = config_.jwt_secret,
+                              .link_ttl = config_.download_link_ttl,
+                              .mail_link_secret = config_.job_ticket_secret,
+                              .zip_max_bytes = config_.zip_max_bytes,
+                              .zip_max_entries = config_.zip_max_entries}),
+      sweeper_(jobs_, *videos_, *mp3s_, *registry_, {.interval = config_.sweep_interval}),
       status_events_(jobs_, *mp3s_, hub_, dispatcher_, clock_, *registry_) {
     registry_->callback_gauge("gateway_database_connections", "Open connections to MariaDB.",
                               [this] { return static_cast<double>(pool_.open_connections()); });
@@ -163,6 +175,7 @@ void GatewayApp::start_consumers() {
     if (status_consumer_) return;
     revocation_poller_.start();
     dispatcher_.start();
+    sweeper_.start();
     auto topology = config_.topology;
     auto options = config_.amqp;
     options.connection_name = "gateway-status";
@@ -193,6 +206,7 @@ void GatewayApp::start_consumers() {
 void GatewayApp::stop_consumers() {
     revocation_poller_.stop();
     dispatcher_.stop();
+    sweeper_.stop();
     if (live_consumer_) live_consumer_->stop();
     if (status_consumer_) status_consumer_->stop();
 }

@@ -16,6 +16,7 @@
 #include "mp3c/storage.hpp"
 #include "revocations.hpp"
 #include "status_event_handler.hpp"
+#include "sweeper.hpp"
 #include "upload_handler.hpp"
 
 namespace mp3c::gateway {
@@ -62,6 +63,7 @@ class GatewayApp {
     UploadHandler uploads_;
     JobHandlers job_handlers_;
     DownloadHandlers downloads_;
+    Sweeper sweeper_;  // deletes what expired (RETENTION, SOURCE_RETENTION)
     StatusEventHandler status_events_;
     std::unique_ptr<amqp::Consumer> status_consumer_;
     std::unique_ptr<amqp::Consumer> live_consumer_;

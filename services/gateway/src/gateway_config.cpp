@@ -21,6 +21,13 @@ GatewayConfig load_gateway_config(config::Env& env) {
     }
     c.auth_url = outbound::service_url(env.text(settings::kAuthAddress));
     c.download_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kDownloadLinkTtl));
+    c.retention = std::chrono::duration_cast<std::chrono::seconds>(env.duration(retention::settings::kRetention));
+    c.source_retention =
+        std::chrono::duration_cast<std::chrono::seconds>(env.duration(retention::settings::kSourceRetention));
+    c.max_retention = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kMaxRetention));
+    c.sweep_interval = env.duration(settings::kSweepInterval);
+    c.zip_max_bytes = env.bytes(settings::kZipMaxBytes);
+    c.zip_max_entries = static_cast<uint64_t>(env.integer(settings::kZipMaxEntries));
     if (!http::Upstream::from_url("auth", c.auth_url, {}, 1)) {
         env.problem("AUTH_SVC_ADDRESS", "must be host:port or an http:// URL (the calls to auth are plain HTTP)");
     }

@@ -65,6 +65,13 @@ Response mp3_not_ready(const Job& job) {
                                 {"status", to_string(job.status)}});
 }
 
+Response mp3_expired(const Job& job) {
+    std::string when = job.expires_ms ? " on " + iso8601(*job.expires_ms) : "";
+    return Response::json(410, {{"error", "expired"},
+                                {"message", "this job's files were deleted" + when + ", when its retention ended"},
+                                {"status", to_string(job.status)}});
+}
+
 std::optional<uint64_t> parse_unsigned(std::string_view text) {
     uint64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);

@@ -59,6 +59,8 @@ http::Response limit_reached(std::string_view code, std::string_view message, st
 
 // 409: the job has no MP3 (yet).
 http::Response mp3_not_ready(const Job& job);
+// 410: the job's files were deleted when its retention was over.
+http::Response mp3_expired(const Job& job);
 std::optional<uint64_t> parse_unsigned(std::string_view text);
 // Deletes a blob, logging rather than failing: the job row is the truth, a leftover file is only disk space.
 void remove_blob(storage::BlobStore& store, const std::optional<std::string>& id);

@@ -12,6 +12,7 @@
 #include "job_handlers.hpp"
 #include "mp3c/amqp.hpp"
 #include "status_event_handler.hpp"
+#include "sweeper.hpp"
 #include "upload_handler.hpp"
 
 namespace mp3c::gateway {
@@ -56,7 +57,9 @@ class MemoryJobs final : public Jobs {
     uint64_t stored_bytes(uint64_t owner_id) override {
         uint64_t total = 0;
         for (const auto& [id, job] : rows) {
-            if (job.owner_id == owner_id) total += job.size + job.mp3_size.value_or(0);
+            if (job.owner_id == owner_id) {
+                total += (job.video_fid.empty() ? 0 : job.size) + (job.mp3_fid ? job.mp3_size.value_or(0) : 0);
+            }
         }
         return total;
     }
@@ -144,6 +147,64 @@ class MemoryJobs final : public Jobs {
         return n;
     }
     std::map<std::string, std::pair<uint64_t, uint64_t>> reservations;  // id: owner, bytes
+
+    // Retention against `now` (the test's clock moves it).
+    int64_t now = 0;
+    std::vector<Job> expired(size_t limit) override {
+        std::vector<Job> due;
+        for (const auto& [id, job] : rows) {
+            bool kept = job.status == JobStatus::done || job.status == JobStatus::failed;
+            if (kept && job.expires_ms && *job.expires_ms <= now && due.size() < limit) due.push_back(job);
+        }
+        return due;
+    }
+    bool mark_expired(const std::string& id) override {
+        auto it = rows.find(id);
+        if (it == rows.end() || !it->second.expires_ms || *it->second.expires_ms > now) return false;
+        if (it->second.status != JobStatus::done && it->second.status != JobStatus::failed) return false;
+        it->second.status = JobStatus::expired;
+        it->second.video_fid.clear();
+        it->second.mp3_fid.reset();
+        return true;
+    }
+    uint64_t adopt_retention() override { return 0; }
+    bool lock_held_elsewhere = false;
+    bool exclusively(const std::string&, const std::function<void()>& f) override {
+        if (lock_held_elsewhere) return false;
+        f();
+        return true;
+    }
+    bool set_expiry(const std::string& id, int64_t expires_ms) override {
+        auto it = rows.find(id);
+        if (it == rows.end()) return false;
+        const Job& j = it->second;
+        if (!(j.status == JobStatus::done && j.mp3_fid) && !j.retryable()) return false;
+        it->second.expires_ms = expires_ms;
+        return true;
+    }
+    bool requeue_failed(const std::string& id, const nlohmann::json& options) override {
+        auto it = rows.find(id);
+        if (it == rows.end() || !it->second.retryable()) return false;
+        Job& j = it->second;
+        j.status = JobStatus::queued;
+        j.progress = 0;
+        j.error.reset();
+        j.reason.reset();
+        j.expires_ms.reset();
+        j.dispatched = false;
+        j.options = options;
+        return true;
+    }
+    std::optional<Job> find_reusable(uint64_t owner_id, const std::string& sha256,
+                                     const nlohmann::json& options) override {
+        for (const auto& [id, job] : rows) {
+            if (job.owner_id == owner_id && job.source_sha256 == sha256 && job.options == options &&
+                job.status == JobStatus::done && job.mp3_fid) {
+                return job;
+            }
+        }
+        return std::nullopt;
+    }
 };
 
 class CountingDispatch final : public JobDispatch {
@@ -166,6 +227,11 @@ class RecordingQueue final : public JobQueue {
     void announce(const messages::StatusEvent& event) override {
         if (broker_down) throw amqp::Error("not confirmed");
         announced.push_back(event);
+    }
+    std::vector<messages::Mp3Ready> finished_jobs;
+    void finished(const messages::Mp3Ready& ready) override {
+        if (broker_down) throw amqp::Error("not confirmed");
+        finished_jobs.push_back(ready);
     }
     std::optional<uint32_t> depth() override { return waiting; }
 };
@@ -358,7 +424,7 @@ TEST_F(HandlersTest, ARunningJobCannotBeDeletedAndAFinishedOneGoesWithItsFiles) 
 }
 
 TEST_F(HandlersTest, AnMp3IsServedWithRangesAndValidators) {
-    DownloadHandlers downloads(backends(), kSecret, std::chrono::seconds(600));
+    DownloadHandlers downloads(backends(), {.link_secret = kSecret, .link_ttl = std::chrono::seconds(600)});
     Job job = add_job(1, JobStatus::done, "0123456789");
     Response whole = downloads.job_mp3(job_request("GET", job.id, "/mp3"));
     EXPECT_EQ(whole.status, 200);
@@ -382,7 +448,7 @@ TEST_F(HandlersTest, AnMp3IsServedWithRangesAndValidators) {
 }
 
 TEST_F(HandlersTest, AJobTheStreamsCallDoneIsDoneHereBeforeItsRecordCatchesUp) {
-    DownloadHandlers downloads(backends(), kSecret, std::chrono::seconds(600));
+    DownloadHandlers downloads(backends(), {.link_secret = kSecret, .link_ttl = std::chrono::seconds(600)});
     JobHandlers jobs(backends(), hub_);
     Job job = add_job(1, JobStatus::processing);
     StatusEvent done;
@@ -398,8 +464,56 @@ TEST_F(HandlersTest, AJobTheStreamsCallDoneIsDoneHereBeforeItsRecordCatchesUp) {
     EXPECT_EQ(downloads.job_mp3(job_request("GET", job.id, "/mp3", 2)).status, 404) << "still only for its owner";
 }
 
+TEST_F(HandlersTest, TheSweeperExpiresWhatIsDueOnlyAndSkipsWhileAnotherReplicaSweeps) {
+    Sweeper sweeper(jobs_, *videos_, *mp3s_, registry_, {.batch = 1});
+    Job& due = add_job(1, JobStatus::done, "mp3");
+    due.expires_ms = 1000;
+    Job& failed = add_job(1, JobStatus::failed);
+    failed.expires_ms = 2000;
+    Job& later = add_job(1, JobStatus::done, "mp3");
+    later.expires_ms = 5000;
+    add_job(1, JobStatus::queued);
+    const std::string later_id = later.id, due_id = due.id, failed_id = failed.id;
+    jobs_.now = 3000;
+    jobs_.lock_held_elsewhere = true;
+    EXPECT_EQ(sweeper.sweep_once(), std::nullopt) << "another replica is sweeping";
+    EXPECT_EQ(jobs_.rows[due_id].status, JobStatus::done);
+    jobs_.lock_held_elsewhere = false;
+    EXPECT_EQ(sweeper.sweep_once(), 2u) << "in batches of one until none is due";
+    EXPECT_EQ(jobs_.rows[due_id].status, JobStatus::expired);
+    EXPECT_EQ(jobs_.rows[failed_id].status, JobStatus::expired);
+    EXPECT_EQ(jobs_.rows[later_id].status, JobStatus::done);
+    EXPECT_EQ(blobs("mp3s"), 1u) << "only the due MP3 was deleted";
+    EXPECT_EQ(blobs("videos"), 2u) << "the expired jobs' uploads went; the others' stay";
+    EXPECT_EQ(jobs_.stored_bytes(1), 2 * 11u + 3u);
+    EXPECT_EQ(sweeper.sweep_once(), 0u);
+}
+
+TEST_F(HandlersTest, ARetryQueuesAFailedJobAgainAndTheHubForgetsTheFailure) {
+    JobHandlers handlers(backends(), hub_, {}, {.max_waiting_jobs_per_user = 1});
+    Job failed = add_job(1, JobStatus::failed);
+    hub_.update({.job_id = failed.id, .status = JobStatus::failed, .at_ms = 1});
+    Request retry = job_request("POST", failed.id, "/retry");
+    retry.body = R"({"quality": 2})";
+    Response r = handlers.retry(retry);
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(jobs_.rows[failed.id].status, JobStatus::queued);
+    EXPECT_EQ(jobs_.rows[failed.id].options["quality"], 2);
+    EXPECT_EQ(hub_.latest(failed.id)->status, JobStatus::queued);
+    ASSERT_EQ(queue_.announced.size(), 1u);
+    EXPECT_EQ(queue_.announced[0].status, messages::JobState::queued);
+    EXPECT_EQ(dispatch_.woken, 1);
+    EXPECT_EQ(error_of(handlers.retry(job_request("POST", failed.id, "/retry"))), "not_failed");
+    // One job waiting already: the next retry is over MAX_WAITING_JOBS_PER_USER.
+    Job another = add_job(1, JobStatus::failed);
+    EXPECT_EQ(handlers.retry(job_request("POST", another.id, "/retry")).status, 429);
+    Job gone = add_job(2, JobStatus::failed);
+    jobs_.rows[gone.id].video_fid.clear();
+    EXPECT_EQ(error_of(handlers.retry(job_request("POST", gone.id, "/retry", 2))), "source_gone");
+}
+
 TEST_F(HandlersTest, TheOriginalsDownloadByFidIsForTheOwnerOnly) {
-    DownloadHandlers downloads(backends(), kSecret, std::chrono::seconds(600));
+    DownloadHandlers downloads(backends(), {.link_secret = kSecret, .link_ttl = std::chrono::seconds(600)});
     Job job = add_job(1, JobStatus::done, "abc");
     EXPECT_EQ(body_of(downloads.download(request("GET", "/download?fid=" + *job.mp3_fid))), "abc");
     EXPECT_EQ(error_of(downloads.download(request("GET", "/download?fid=" + *job.mp3_fid, 2))), "file_not_found");
@@ -408,7 +522,7 @@ TEST_F(HandlersTest, TheOriginalsDownloadByFidIsForTheOwnerOnly) {
 }
 
 TEST_F(HandlersTest, ASignedLinkWorksWithoutATokenUntilItExpires) {
-    DownloadHandlers downloads(backends(), kSecret, std::chrono::seconds(600));
+    DownloadHandlers downloads(backends(), {.link_secret = kSecret, .link_ttl = std::chrono::seconds(600)});
     Job job = add_job(1, JobStatus::done, "abc");
     Response link = downloads.create_link(job_request("POST", job.id, "/link"));
     ASSERT_EQ(link.status, 200);

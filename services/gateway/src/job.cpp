@@ -15,21 +15,56 @@ std::string iso8601(int64_t ms) {
     return buffer;
 }
 
-constexpr std::array<std::string_view, 5> kStatusNames = {"queued", "processing", "done", "failed", "cancelled"};
-static_assert(names_all(kStatusNames, JobStatus::cancelled));
+std::optional<int64_t> parse_iso8601(std::string_view text) {
+    // 2026-12-31T12:00:00Z, with optional .sss before the Z.
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
+    std::string s(text.substr(0, 40));
+    if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second, &consumed) !=
+            6 ||
+        consumed != 19) {
+        return std::nullopt;
+    }
+    int millis = 0;
+    std::string_view rest = std::string_view(s).substr(19);
+    if (!rest.empty() && rest.front() == '.') {
+        size_t digits = 1;
+        while (digits < rest.size() && digits <= 3 && rest[digits] >= '0' && rest[digits] <= '9') {
+            millis = millis * 10 + (rest[digits] - '0');
+            ++digits;
+        }
+        if (digits != 4) return std::nullopt;
+        rest.remove_prefix(digits);
+    }
+    if (rest != "Z" || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+        return std::nullopt;
+    }
+    std::tm tm{};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    return static_cast<int64_t>(timegm(&tm)) * 1000 + millis;
+}
+
+constexpr std::array<std::string_view, 6> kStatusNames = {"queued", "processing", "done",
+                                                          "failed", "cancelled",  "expired"};
+static_assert(names_all(kStatusNames, JobStatus::expired));
 
 std::string to_string(JobStatus status) { return std::string(name_of(status, kStatusNames, "failed")); }
 
 std::optional<JobStatus> parse_status(std::string_view text) {
-    for (auto s :
-         {JobStatus::queued, JobStatus::processing, JobStatus::done, JobStatus::failed, JobStatus::cancelled}) {
+    for (auto s : {JobStatus::queued, JobStatus::processing, JobStatus::done, JobStatus::failed, JobStatus::cancelled,
+                   JobStatus::expired}) {
         if (to_string(s) == text) return s;
     }
     return std::nullopt;
 }
 
 bool is_terminal(JobStatus status) {
-    return status == JobStatus::done || status == JobStatus::failed || status == JobStatus::cancelled;
+    return status == JobStatus::done || status == JobStatus::failed || status == JobStatus::cancelled ||
+           status == JobStatus::expired;
 }
 
 nlohmann::json Job::to_json() const {
@@ -52,7 +87,10 @@ nlohmann::json Job::to_json() const {
             {"finished_at", finished_ms ? nlohmann::json(iso8601(*finished_ms)) : nlohmann::json(nullptr)},
             {"status_url", "/jobs/" + id},
             {"download_url", status == JobStatus::done ? nlohmann::json("/jobs/" + id + "/mp3") : nullptr},
-            {"callback_url", optional(callback_url)}};
+            {"callback_url", optional(callback_url)},
+            {"expires_at", expires_ms ? nlohmann::json(iso8601(*expires_ms)) : nlohmann::json(nullptr)},
+            {"retryable", retryable()},
+            {"reused_from", optional(reused_from)}};
 }
 
 std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {

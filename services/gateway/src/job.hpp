@@ -10,13 +10,16 @@
 
 namespace mp3c::gateway {
 
-enum class JobStatus { queued, processing, done, failed, cancelled };
+// expired: the sweeper deleted what the job kept (a done job's MP3, a failed job's upload) when its time was up.
+enum class JobStatus { queued, processing, done, failed, cancelled, expired };
 std::string to_string(JobStatus status);
 std::optional<JobStatus> parse_status(std::string_view text);
 bool is_terminal(JobStatus status);
 
 // Milliseconds since the epoch as 2024-06-04T13:35:38.123Z.
 std::string iso8601(int64_t ms);
+// The other way, for what clients send: "2026-12-31T12:00:00Z" or with milliseconds; nullopt when not that form.
+std::optional<int64_t> parse_iso8601(std::string_view text);
 
 struct Job {
     std::string id;
@@ -40,6 +43,12 @@ struct Job {
     std::optional<std::string> callback_url;   // the owner's webhook (issue 5), called when the job ends
     std::optional<uint64_t> max_output_bytes;  // what the owner's quota leaves for the MP3
     bool dispatched = false;                   // queued: published to the converters (else waiting its turn)
+    std::optional<int64_t> expires_ms;         // when the sweeper deletes what the job keeps; nullopt: kept
+    std::optional<std::string> source_sha256;  // the upload's SHA-256 (hex): finds an earlier identical job
+    std::optional<std::string> reused_from;    // done at once with a copy of this earlier job's MP3
+
+    // A failed job whose upload is still kept: POST /jobs/{id}/retry can queue it again.
+    bool retryable() const { return status == JobStatus::failed && !video_fid.empty(); }
 
     nlohmann::json to_json() const;  // the API's view of a job
 };

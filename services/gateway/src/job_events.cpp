@@ -52,10 +52,11 @@ void JobEventHub::update(const StatusEvent& event) {
             }
         } else {
             // Keep the most advanced state: two consumers feed the hub and may deliver out of order.
+            // A queued event is a retry: the failure heard before is over.
             Job current;
             current.status = it->second.status;
             current.progress = it->second.progress;
-            if (!advances(current, event)) return;
+            if (event.status != JobStatus::queued && !advances(current, event)) return;
             it->second = event;
         }
     }

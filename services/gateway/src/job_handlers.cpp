@@ -1,6 +1,9 @@
 #include "job_handlers.hpp"
 
 #include "mp3c/log.hpp"
+#include "mp3c/output_options.hpp"
+#include "mp3c/strings.hpp"
+#include "request_parsing.hpp"
 
 namespace mp3c::gateway {
 
@@ -12,6 +15,8 @@ void JobHandlers::add_routes(http::Router& r) {
     r.add("GET", "/jobs", [this](Request& q) { return list(q); });
     r.add("GET", "/jobs/{id}", [this](Request& q) { return get(q); });
     r.add("DELETE", "/jobs/{id}", [this](Request& q) { return remove(q); });
+    r.add("PATCH", "/jobs/{id}", [this](Request& q) { return update(q); }, {.max_body_bytes = 4096});
+    r.add("POST", "/jobs/{id}/retry", [this](Request& q) { return retry(q); }, {.max_body_bytes = 4096});
     r.add("GET", "/jobs/{id}/events", [this](Request& q) { return events(q); });
 }
 
@@ -29,7 +34,7 @@ Result<JobQuery, Response> job_query(const Request& request, const Caller& calle
         query.status = parse_status(*status);
         if (!query.status) {
             return Response::error(400, "invalid_status",
-                                   "status must be one of queued, processing, done, failed, cancelled");
+                                   "status must be one of queued, processing, done, failed, cancelled, expired");
         }
     }
     if (auto limit = request.query_param("limit")) {
@@ -153,6 +158,126 @@ Response JobHandlers::events(const Request& request) {
     // Pushed by the hub; the interval only paces the keep-alive comments and the end of the lifetime.
     r.poll_interval = std::min<std::chrono::milliseconds>(limits_.lifetime, 15s);
     return r;
+}
+
+namespace {
+
+// A JSON body that must be an object (an empty body is an empty object), or the 400.
+Result<nlohmann::json, Response> json_object_body(const Request& request) {
+    if (trim(request.body).empty()) return nlohmann::json::object();
+    auto body = nlohmann::json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+        return Response::error(400, "invalid_json", "the body must be a JSON object");
+    }
+    return body;
+}
+
+// The options of a retry's body: none given keeps the job's; any given replace them (as an upload's form would).
+Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const nlohmann::json& current) {
+    std::map<std::string, std::string> fields;
+    for (const char* name : {"bitrate", "quality", "channels", "sample_rate"}) {
+        if (!body.contains(name) || body[name].is_null()) continue;
+        const auto& v = body[name];
+        if (v.is_number_integer()) {
+            fields[name] = std::to_string(v.get<int64_t>());
+        } else if (v.is_string()) {
+            fields[name] = v.get<std::string>();
+        } else {
+            return Response::error(400, "invalid_option", std::string(name) + " must be a whole number");
+        }
+    }
+    if (fields.empty()) return current;
+    auto options = parse_output_options(fields);
+    if (!options) return Response::error(400, "invalid_option", options.error());
+    return options.value().to_json();
+}
+
+}  // namespace
+
+Response JobHandlers::retry(const Request& request) {
+    auto found = requested_job(b_, request);
+    if (!found) return found.error();
+    const Job& job = found.value();
+    auto refuse_not_failed = [&](const Job& j) {
+        if (j.status == JobStatus::expired && j.error) {
+            return Response::error(410, "source_gone", "the upload of this failed job is no longer kept: upload it again");
+        }
+        return Response::json(409, {{"error", "not_failed"},
+                                    {"message", "only a failed job can be retried: this one is " + to_string(j.status)},
+                                    {"status", to_string(j.status)}});
+    };
+    if (job.status != JobStatus::failed) return refuse_not_failed(job);
+    if (!job.retryable() || !b_.videos.stat(job.video_fid)) {
+        return Response::error(410, "source_gone", "the upload of this failed job is no longer kept: upload it again");
+    }
+    auto body = json_object_body(request);
+    if (!body) return body.error();
+    auto options = retry_options(body.value(), job.options);
+    if (!options) return options.error();
+    if (b_.jobs.active_jobs(job.owner_id) >= rules_.max_waiting_jobs_per_user) {
+        return limit_reached("too_many_waiting_jobs",
+                             "you have " + std::to_string(rules_.max_waiting_jobs_per_user) +
+                                 " jobs waiting or converting already; retry once some have finished",
+                             "MAX_WAITING_JOBS_PER_USER", rules_.max_waiting_jobs_per_user, 30);
+    }
+    if (!b_.jobs.requeue_failed(job.id, options.value())) {
+        // Another request retried it, or the sweeper expired it, in between.
+        auto current = b_.jobs.find(job.id);
+        if (!current) return Response::error(404, "job_not_found", "no such job");
+        return refuse_not_failed(*current);
+    }
+    // Every replica's event streams and job views forget the failure they heard.
+    messages::StatusEvent event;
+    event.job_id = job.id;
+    event.status = messages::JobState::queued;
+    event.at = b_.clock.now_ms();
+    event.trace_id = job.trace_id;
+    event.username = job.owner_email;
+    event.filename = job.filename;
+    StatusEvent local{.job_id = job.id, .status = JobStatus::queued, .at_ms = event.at};
+    hub_.update(local);
+    try {
+        b_.queue.announce(event);
+    } catch (const std::exception& e) {
+        log::warn("could not announce a retry", {{"job_id", job.id}, {"error", e.what()}});
+    }
+    b_.dispatch.wake();
+    log::info("job retried", {{"request_id", request.request_id}, {"job_id", job.id}});
+    auto retried = b_.jobs.find(job.id);
+    return Response::json(202, retried ? retried->to_json() : job.to_json());
+}
+
+Response JobHandlers::update(const Request& request) {
+    auto found = requested_job(b_, request);
+    if (!found) return found.error();
+    const Job& job = found.value();
+    auto body = json_object_body(request);
+    if (!body) return body.error();
+    auto requested = body.value().find("expires_at");
+    if (requested == body.value().end() || !requested->is_string()) {
+        return Response::error(400, "expires_at_required", "give {\"expires_at\": \"2026-12-31T12:00:00Z\"}");
+    }
+    auto expires_ms = parse_iso8601(requested->get<std::string>());
+    if (!expires_ms) {
+        return Response::error(400, "invalid_expires_at", "expires_at must be a UTC time like 2026-12-31T12:00:00Z");
+    }
+    int64_t now = b_.clock.now_ms();
+    int64_t latest = now + static_cast<int64_t>(rules_.max_retention.count()) * 1000;
+    if (*expires_ms <= now || *expires_ms > latest) {
+        return Response::json(400, {{"error", "invalid_expires_at"},
+                                    {"message", "expires_at must be in the future and at most " +
+                                                    std::to_string(rules_.max_retention.count() / 86400) +
+                                                    " days from now (" + iso8601(latest) + ")"},
+                                    {"limit", {{"name", "MAX_RETENTION"}, {"value", rules_.max_retention.count()}}}});
+    }
+    if (!b_.jobs.set_expiry(job.id, *expires_ms)) {
+        return Response::json(409, {{"error", "nothing_kept"},
+                                    {"message", "this job keeps no files whose expiry could move: it is " +
+                                                    to_string(job.status)},
+                                    {"status", to_string(job.status)}});
+    }
+    auto updated = b_.jobs.find(job.id);
+    return Response::json(200, updated ? updated->to_json() : job.to_json());
 }
 
 }  // namespace mp3c::gateway

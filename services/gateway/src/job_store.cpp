@@ -12,11 +12,13 @@ namespace {
 constexpr const char* kColumns =
     "id, owner_id, owner_email, filename, size, video_fid, mp3_fid, mp3_size, duration_ms, status, progress, error,"
     " options, trace_id, FLOOR(UNIX_TIMESTAMP(created_at) * 1000), FLOOR(UNIX_TIMESTAMP(updated_at) * 1000),"
-    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url, reason, max_output_bytes, dispatched_at IS NOT NULL";
+    " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url, reason, max_output_bytes, dispatched_at IS NOT NULL,"
+    " FLOOR(UNIX_TIMESTAMP(expires_at) * 1000), source_sha256, reused_from";
 
 // Bytes an owner keeps stored: uploads not yet deleted, and MP3s.
 constexpr const char* kStoredBytes =
-    "SELECT CAST(COALESCE(SUM(IF(video_fid IS NULL, 0, size) + COALESCE(mp3_size, 0)), 0) AS UNSIGNED) FROM jobs "
+    "SELECT CAST(COALESCE(SUM(IF(video_fid IS NULL, 0, size) + IF(mp3_fid IS NULL, 0, COALESCE(mp3_size, 0))), 0) AS "
+    "UNSIGNED) FROM jobs "
     "WHERE owner_id = ?";
 
 // Runs f inside a transaction on c: committed when f returns, rolled back when it throws.
@@ -61,6 +63,9 @@ Job from_row(const mysql::Row& r) {
     j.reason = r.optional_text(18);
     if (!r.is_null(19)) j.max_output_bytes = r.unsigned_integer(19);
     j.dispatched = r.integer(20) != 0;
+    if (!r.is_null(21)) j.expires_ms = r.integer(21);
+    j.source_sha256 = r.optional_text(22);
+    j.reused_from = r.optional_text(23);
     return j;
 }
 
@@ -117,18 +122,35 @@ std::vector<mysql::Migration> JobStore::migrations() {
           " expires_at TIMESTAMP(3) NOT NULL,"
           " KEY quota_reservations_owner (owner_id, expires_at)"
           ") ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin"}},
+        // Retention (expires_at, the sweeper, status expired), retries, and reuse of an earlier identical job's MP3.
+        {7,
+         "retention and reuse",
+         {"ALTER TABLE jobs MODIFY status ENUM('queued', 'processing', 'done', 'failed', 'cancelled', 'expired') NOT NULL,"
+          " ADD COLUMN expires_at TIMESTAMP(3) NULL DEFAULT NULL,"
+          " ADD COLUMN source_sha256 CHAR(64) NULL,"
+          " ADD COLUMN reused_from CHAR(24) NULL",
+          "CREATE INDEX jobs_expires ON jobs (expires_at)",
+          "CREATE INDEX jobs_owner_source ON jobs (owner_id, source_sha256)"}},
     };
 }
 
 void JobStore::create(const Job& job) {
+    auto optional = [](const auto& v) { return v ? mysql::Value(*v) : mysql::Value(nullptr); };
+    // A job reused from an earlier one is created done, with its expiry (from the database's clock, as apply does).
+    bool done = job.status == JobStatus::done;
+    int64_t expires_in = done ? retention_.mp3.count() : 0;
     pool_.with([&](mysql::Connection& c) {
         c.execute(
             "INSERT INTO jobs (id, owner_id, owner_email, filename, size, video_fid, status, progress, options, "
-            "trace_id, callback_url, max_output_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-            {job.id, job.owner_id, job.owner_email, job.filename, job.size, job.video_fid, to_string(job.status),
-             job.options.dump(), job.trace_id,
-             job.callback_url ? mysql::Value(*job.callback_url) : mysql::Value(nullptr),
-             job.max_output_bytes ? mysql::Value(*job.max_output_bytes) : mysql::Value(nullptr)});
+            "trace_id, callback_url, max_output_bytes, source_sha256, reused_from, mp3_fid, mp3_size, duration_ms, "
+            "finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "IF(?, CURRENT_TIMESTAMP(3), NULL), IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL))",
+            {job.id, job.owner_id, job.owner_email, job.filename, job.size,
+             job.video_fid.empty() ? mysql::Value(nullptr) : mysql::Value(job.video_fid), to_string(job.status),
+             int64_t{done ? 100 : 0}, job.options.dump(), job.trace_id, optional(job.callback_url),
+             optional(job.max_output_bytes), optional(job.source_sha256), optional(job.reused_from),
+             optional(job.mp3_fid), optional(job.mp3_size), optional(job.duration_ms), int64_t{done}, expires_in,
+             expires_in});
     });
 }
 
@@ -186,19 +208,24 @@ bool JobStore::apply(const StatusEvent& e) {
             case JobStatus::done:
                 return c.execute(
                            "UPDATE jobs SET status = 'done', progress = 100, mp3_fid = ?, mp3_size = ?, duration_ms = "
-                           "?, "
-                           "error = NULL, finished_at = CURRENT_TIMESTAMP(3) "
+                           "?, error = NULL, finished_at = CURRENT_TIMESTAMP(3), "
+                           "expires_at = IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL) "
                            "WHERE id = ? AND status IN ('queued', 'processing')",
                            {*e.mp3_fid, e.mp3_size ? mysql::Value(*e.mp3_size) : mysql::Value(nullptr),
-                            e.duration_ms ? mysql::Value(*e.duration_ms) : mysql::Value(nullptr), e.job_id}) > 0;
+                            e.duration_ms ? mysql::Value(*e.duration_ms) : mysql::Value(nullptr),
+                            retention_.mp3.count(), retention_.mp3.count(), e.job_id}) > 0;
             case JobStatus::failed:
             case JobStatus::cancelled:
                 return c.execute(
-                           "UPDATE jobs SET status = ?, error = ?, reason = ?, finished_at = CURRENT_TIMESTAMP(3) "
+                           "UPDATE jobs SET status = ?, error = ?, reason = ?, finished_at = CURRENT_TIMESTAMP(3), "
+                           "expires_at = IF(status = 'failed' AND video_fid IS NOT NULL AND ? > 0, "
+                           "CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL) "
                            "WHERE id = ? AND status IN ('queued', 'processing')",
                            {to_string(e.status), e.error ? mysql::Value(*e.error) : mysql::Value(nullptr),
-                            e.reason ? mysql::Value(*e.reason) : mysql::Value(nullptr), e.job_id}) > 0;
-            case JobStatus::queued:
+                            e.reason ? mysql::Value(*e.reason) : mysql::Value(nullptr), retention_.source.count(),
+                            retention_.source.count(), e.job_id}) > 0;
+            case JobStatus::queued:  // a retry: requeue_failed changed the record
+            case JobStatus::expired:
                 return false;
         }
         return false;
@@ -320,6 +347,95 @@ uint64_t JobStore::reserved_bytes(uint64_t owner_id) {
                 {owner_id})
             .at(0)
             .unsigned_integer(0);
+    });
+}
+
+std::vector<Job> JobStore::expired(size_t limit) {
+    return pool_.with([&](mysql::Connection& c) {
+        std::vector<Job> jobs;
+        for (const auto& row : c.query(std::string("SELECT ") + kColumns +
+                                           " FROM jobs WHERE expires_at <= CURRENT_TIMESTAMP(3) AND status IN ('done', "
+                                           "'failed') ORDER BY expires_at LIMIT ?",
+                                       {static_cast<uint64_t>(limit)})) {
+            jobs.push_back(from_row(row));
+        }
+        return jobs;
+    });
+}
+
+bool JobStore::mark_expired(const std::string& id) {
+    return pool_.with([&](mysql::Connection& c) {
+        return c.execute(
+                   "UPDATE jobs SET status = 'expired', video_fid = NULL, mp3_fid = NULL WHERE id = ? "
+                   "AND expires_at <= CURRENT_TIMESTAMP(3) AND status IN ('done', 'failed')",
+                   {id}) > 0;
+    });
+}
+
+uint64_t JobStore::adopt_retention() {
+    return pool_.with([&](mysql::Connection& c) {
+        uint64_t adopted = 0;
+        if (retention_.mp3.count() > 0) {
+            adopted += c.execute(
+                "UPDATE jobs SET expires_at = COALESCE(finished_at, updated_at) + INTERVAL ? SECOND "
+                "WHERE status = 'done' AND expires_at IS NULL AND mp3_fid IS NOT NULL",
+                {retention_.mp3.count()});
+        }
+        if (retention_.source.count() > 0) {
+            adopted += c.execute(
+                "UPDATE jobs SET expires_at = COALESCE(finished_at, updated_at) + INTERVAL ? SECOND "
+                "WHERE status = 'failed' AND expires_at IS NULL AND video_fid IS NOT NULL",
+                {retention_.source.count()});
+        }
+        return adopted;
+    });
+}
+
+bool JobStore::exclusively(const std::string& name, const std::function<void()>& f) {
+    return pool_.with([&](mysql::Connection& c) {
+        // A named lock belongs to its connection: held while f runs (on other connections of the pool), and given
+        // back by the server if this replica dies.
+        auto got = c.query("SELECT GET_LOCK(?, 0)", {name});
+        if (got.empty() || got[0].is_null(0) || got[0].integer(0) != 1) return false;
+        try {
+            f();
+        } catch (...) {
+            c.query("SELECT RELEASE_LOCK(?)", {name});
+            throw;
+        }
+        c.query("SELECT RELEASE_LOCK(?)", {name});
+        return true;
+    });
+}
+
+bool JobStore::set_expiry(const std::string& id, int64_t expires_ms) {
+    return pool_.with([&](mysql::Connection& c) {
+        return c.execute(
+                   "UPDATE jobs SET expires_at = FROM_UNIXTIME(? / 1000) WHERE id = ? AND "
+                   "((status = 'done' AND mp3_fid IS NOT NULL) OR (status = 'failed' AND video_fid IS NOT NULL))",
+                   {expires_ms, id}) > 0;
+    });
+}
+
+bool JobStore::requeue_failed(const std::string& id, const nlohmann::json& options) {
+    return pool_.with([&](mysql::Connection& c) {
+        return c.execute(
+                   "UPDATE jobs SET status = 'queued', progress = 0, error = NULL, reason = NULL, finished_at = NULL, "
+                   "expires_at = NULL, dispatched_at = NULL, options = ? "
+                   "WHERE id = ? AND status = 'failed' AND video_fid IS NOT NULL",
+                   {options.dump(), id}) > 0;
+    });
+}
+
+std::optional<Job> JobStore::find_reusable(uint64_t owner_id, const std::string& source_sha256,
+                                           const nlohmann::json& options) {
+    return pool_.with([&](mysql::Connection& c) -> std::optional<Job> {
+        auto rows = c.query(std::string("SELECT ") + kColumns +
+                                " FROM jobs WHERE owner_id = ? AND source_sha256 = ? AND options = ? AND status = "
+                                "'done' AND mp3_fid IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1",
+                            {owner_id, source_sha256, options.dump()});
+        if (rows.empty()) return std::nullopt;
+        return from_row(rows[0]);
     });
 }
 

@@ -7,11 +7,18 @@
 
 namespace mp3c::gateway {
 
+// How long what jobs keep is kept (RETENTION, SOURCE_RETENTION); zero keeps it.
+struct Retention {
+    std::chrono::seconds mp3{0};
+    std::chrono::seconds source{0};
+};
+
 // The gateway's `jobs` table in MariaDB. Infrastructure failures throw mysql::Error.
 class JobStore final : public Jobs {
   public:
     // schema: when given, ready() is whether its migrations have been applied.
-    explicit JobStore(mysql::Pool& pool, const mysql::SchemaGuard* schema = nullptr) : pool_(pool), schema_(schema) {}
+    explicit JobStore(mysql::Pool& pool, const mysql::SchemaGuard* schema = nullptr, Retention retention = {})
+        : pool_(pool), schema_(schema), retention_(retention) {}
     static std::vector<mysql::Migration> migrations();
 
     bool ready() const override;
@@ -33,10 +40,19 @@ class JobStore final : public Jobs {
     void release(const std::string& reservation) override;
     void renew(const std::string& reservation) override;
     uint64_t reserved_bytes(uint64_t owner_id) override;
+    std::vector<Job> expired(size_t limit) override;
+    bool mark_expired(const std::string& id) override;
+    uint64_t adopt_retention() override;
+    bool exclusively(const std::string& name, const std::function<void()>& f) override;
+    bool set_expiry(const std::string& id, int64_t expires_ms) override;
+    bool requeue_failed(const std::string& id, const nlohmann::json& options) override;
+    std::optional<Job> find_reusable(uint64_t owner_id, const std::string& source_sha256,
+                                     const nlohmann::json& options) override;
 
   private:
     mysql::Pool& pool_;
     const mysql::SchemaGuard* schema_;
+    Retention retention_;
 };
 
 }  // namespace mp3c::gateway

@@ -59,6 +59,29 @@ class Jobs {
     virtual void renew(const std::string& reservation) = 0;
     // Bytes held by the owner's live reservations (uploads in progress).
     virtual uint64_t reserved_bytes(uint64_t owner_id) = 0;
+
+    // Retention (sweeper.hpp). A done job expires RETENTION after its MP3 was made, a failed one SOURCE_RETENTION
+    // after it failed (while its upload is kept for a retry); apply() sets expires_at.
+    // Done and failed jobs whose expiry has passed, the earliest first, at most `limit`.
+    virtual std::vector<Job> expired(size_t limit) = 0;
+    // The job's files are deleted: expired, without video_fid and mp3_fid (the quota no longer counts them). False
+    // when it no longer was due (a retry, an extension or a deletion in between).
+    virtual bool mark_expired(const std::string& id) = 0;
+    // Jobs kept before retention applied to them (RETENTION was 0, or a version without it) get their expiry now.
+    virtual uint64_t adopt_retention() = 0;
+    // Runs `f` holding the lock called `name`, one holder across every replica; false (f not run) when another
+    // replica holds it.
+    virtual bool exclusively(const std::string& name, const std::function<void()>& f) = 0;
+    // Moves the job's expiry (done or failed jobs that still keep their files). False when it does not apply.
+    virtual bool set_expiry(const std::string& id, int64_t expires_ms) = 0;
+
+    // POST /jobs/{id}/retry: a failed job whose upload is kept goes back to waiting, with `options`. False when it
+    // was not failed or its upload is gone (another request retried or the sweeper came first).
+    virtual bool requeue_failed(const std::string& id, const nlohmann::json& options) = 0;
+    // The owner's newest done job made from the same upload bytes (SHA-256) with the same options, whose MP3 is
+    // still kept: its MP3 serves a new upload at once.
+    virtual std::optional<Job> find_reusable(uint64_t owner_id, const std::string& source_sha256,
+                                             const nlohmann::json& options) = 0;
 };
 
 // Hands waiting jobs to the converters (dispatcher.hpp): woken when a job was recorded, ended or cancelled.
@@ -75,6 +98,8 @@ class JobQueue {
     virtual ~JobQueue() = default;
     virtual void submit(const messages::VideoJob& job) = 0;
     virtual void announce(const messages::StatusEvent& event) = 0;
+    // A job done without converting (reused from an earlier identical one): to `mp3`, for its mail and webhook.
+    virtual void finished(const messages::Mp3Ready& ready) = 0;
     // Jobs waiting for a converter; nullopt when the broker cannot be asked.
     virtual std::optional<uint32_t> depth() = 0;
 };

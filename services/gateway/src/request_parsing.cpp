@@ -38,11 +38,15 @@ std::string clean_filename(std::string_view name) {
     return out;
 }
 
-std::string mp3_content_disposition(std::string_view original) {
+std::string mp3_filename(std::string_view original) {
     std::string base = clean_filename(original);
     auto dot = base.rfind('.');
     if (dot != std::string::npos && dot > 0) base = base.substr(0, dot);
-    base += ".mp3";
+    return base + ".mp3";
+}
+
+std::string mp3_content_disposition(std::string_view original) {
+    std::string base = mp3_filename(original);
     std::string ascii;
     for (char c : base) {
         auto u = static_cast<unsigned char>(c);

@@ -18,6 +18,8 @@ std::string clean_filename(std::string_view name);
 // Content-Disposition for downloading `original` as MP3: its base name without extension plus ".mp3", as an ASCII
 // fallback and RFC 5987 UTF-8.
 std::string mp3_content_disposition(std::string_view original);
+// The MP3's name for an upload's name: "talk.mp4" -> "talk.mp3".
+std::string mp3_filename(std::string_view original);
 
 struct ByteRange {
     uint64_t offset;

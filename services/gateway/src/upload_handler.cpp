@@ -64,7 +64,18 @@ class UploadConsumer : public http::BodyConsumer {
         auto form = checked_form();
         if (!form) return form.error();
         storage::BlobInfo video = writer_->commit();
-        Job job = record(video, form.value());
+        Job job = new_job(video, form.value());
+        if (reuse(job)) {
+            h_.uploads_.with({"reused"}).inc();
+            log::info("job done at once with an earlier identical job's MP3",
+                      {{"request_id", request_id_}, {"job_id", job.id}, {"reused_from", *job.reused_from}});
+            return Response::json(202, {{"job_id", job.id},
+                                        {"video_fid", nullptr},
+                                        {"status", "done"},
+                                        {"reused_from", *job.reused_from},
+                                        {"status_url", "/jobs/" + job.id}});
+        }
+        record(job);
         h_.b_.dispatch.wake();  // the job waits its owner's turn (dispatcher.hpp)
         h_.uploads_.with({"accepted"}).inc();
         h_.upload_bytes_.inc(static_cast<double>(video.size));
@@ -107,8 +118,7 @@ class UploadConsumer : public http::BodyConsumer {
         return form;
     }
 
-    // The job's record, for the stored upload (deleted again if the record cannot be written).
-    Job record(const storage::BlobInfo& video, const Form& form) {
+    Job new_job(const storage::BlobInfo& video, const Form& form) const {
         Job job;
         job.id = storage::new_id();
         job.owner_id = caller_.user_id;
@@ -116,17 +126,100 @@ class UploadConsumer : public http::BodyConsumer {
         job.filename = filename_;
         job.size = video.size;
         job.video_fid = video.id;
+        job.source_sha256 = video.sha256;
         job.options = form.options.to_json();
         job.trace_id = request_id_;
         job.callback_url = form.callback_url;
         if (reservation_) job.max_output_bytes = h_.limits_.user_quota_bytes - reservation_->others;
+        return job;
+    }
+
+    // The job's record, for the stored upload (deleted again if the record cannot be written).
+    void record(const Job& job) {
         try {
             h_.b_.jobs.create(job);
         } catch (...) {
-            remove_blob(h_.b_.videos, video.id);
+            remove_blob(h_.b_.videos, job.video_fid);
             throw;
         }
-        return job;
+    }
+
+    // The same bytes with the same options as one of the owner's done jobs (never another user's: that would tell
+    // them what others uploaded): the job is done at once with a copy of that MP3, so deleting either job keeps the
+    // other's. Any trouble on the way (the MP3 expired meanwhile, a storage error) means converting as usual.
+    bool reuse(Job& job) {
+        std::optional<Job> earlier;
+        try {
+            earlier = h_.b_.jobs.find_reusable(job.owner_id, *job.source_sha256, job.options);
+        } catch (const std::exception& e) {
+            log::warn("could not look for an identical earlier job", {{"request_id", request_id_}, {"error", e.what()}});
+        }
+        h_.reuses_.with({earlier ? "hit" : "miss"}).inc();
+        if (!earlier) return false;
+        std::optional<storage::BlobInfo> copy;
+        try {
+            copy = copy_mp3(*earlier->mp3_fid, job);
+        } catch (const std::exception& e) {
+            log::warn("could not copy an earlier job's MP3: converting instead",
+                      {{"request_id", request_id_}, {"reused_from", earlier->id}, {"error", e.what()}});
+        }
+        if (!copy) return false;
+        Job done = job;
+        done.status = JobStatus::done;
+        done.progress = 100;
+        done.video_fid.clear();
+        done.mp3_fid = copy->id;
+        done.mp3_size = copy->size;
+        done.duration_ms = earlier->duration_ms;
+        done.reused_from = earlier->id;
+        try {
+            h_.b_.jobs.create(done);
+        } catch (...) {
+            remove_blob(h_.b_.mp3s, copy->id);
+            remove_blob(h_.b_.videos, job.video_fid);
+            throw;
+        }
+        remove_blob(h_.b_.videos, job.video_fid);
+        job = std::move(done);
+        tell_owner(job);
+        return true;
+    }
+
+    // The owner's mail and webhook, as for a converted job: the `mp3` message the converter would have sent.
+    void tell_owner(const Job& job) {
+        messages::Mp3Ready ready;
+        ready.job_id = job.id;
+        ready.mp3_fid = *job.mp3_fid;
+        ready.username = job.owner_email;
+        ready.user_id = std::to_string(job.owner_id);
+        ready.filename = job.filename;
+        ready.mp3_size = job.mp3_size.value_or(0);
+        ready.duration_seconds = static_cast<double>(job.duration_ms.value_or(0)) / 1000.0;
+        ready.trace_id = job.trace_id;
+        ready.callback_url = job.callback_url;
+        if (!h_.limits_.ticket_key.empty()) {
+            ready.ticket = messages::job_ticket(h_.limits_.ticket_key, job.id, job.owner_email, job.callback_url);
+        }
+        try {
+            h_.b_.queue.finished(ready);
+        } catch (const std::exception& e) {
+            // The job is done and its MP3 kept; only the mail (and webhook) of this one is missing.
+            log::error("could not announce a reused job: no mail or webhook for it",
+                       {{"request_id", request_id_}, {"job_id", job.id}, {"error", e.what()}});
+        }
+    }
+
+    // A copy of the MP3 named after the new job (as the converter names its MP3s); nullopt when it is gone.
+    std::optional<storage::BlobInfo> copy_mp3(const std::string& mp3_fid, const Job& job) {
+        auto reader = h_.b_.mp3s.open(mp3_fid);
+        if (!reader) return std::nullopt;
+        auto writer = h_.b_.mp3s.create({.owner = std::to_string(job.owner_id),
+                                         .filename = reader->info().filename,
+                                         .content_type = "audio/mpeg",
+                                         .id = job.id});
+        std::vector<char> buffer(1 << 20);
+        while (size_t n = reader->read(buffer.data(), buffer.size())) writer->write(std::string_view(buffer.data(), n));
+        return writer->commit();
     }
 
     bool begin(const multipart::PartHeaders& headers) {
@@ -235,7 +328,11 @@ UploadHandler::UploadHandler(Backends backends, UploadLimits limits, metrics::Re
     : b_(backends),
       limits_(limits),
       uploads_(registry.counter("gateway_uploads_total", "Uploads by outcome.", {"result"})),
-      upload_bytes_(registry.counter("gateway_upload_bytes_total", "Bytes of accepted uploads.").with({})) {}
+      upload_bytes_(registry.counter("gateway_upload_bytes_total", "Bytes of accepted uploads.").with({})),
+      reuses_(registry.counter("gateway_reused_uploads_total",
+                               "Uploads looked up against the owner's earlier jobs (same bytes and options): hit when "
+                               "one's MP3 served the upload at once.",
+                               {"result"})) {}
 
 void UploadHandler::add_routes(http::Router& r) {
     // The body limit leaves room for the multipart framing and form fields around a file of the maximum size.

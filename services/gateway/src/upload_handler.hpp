@@ -18,6 +18,7 @@ struct UploadLimits {
     uint64_t max_waiting_jobs_per_user = 50;
     // How often an upload still arriving renews its quota reservation (which lapses 10 minutes after it was touched).
     std::chrono::milliseconds reservation_renewal{60'000};
+    std::string ticket_key;  // JOB_TICKET_SECRET: the ticket of a reused job's `mp3` message; empty: none
 };
 
 // An upload's share of its owner's quota (Jobs::reserve).
@@ -51,6 +52,7 @@ class UploadHandler {
     Slots in_progress_{limits_.max_uploads_per_user};  // per caller
     metrics::Family<metrics::Counter>& uploads_;       // by result
     metrics::Counter& upload_bytes_;
+    metrics::Family<metrics::Counter>& reuses_;  // hit, miss
 };
 
 }  // namespace mp3c::gateway

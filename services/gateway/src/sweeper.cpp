@@ -1,0 +1,92 @@
+#include "sweeper.hpp"
+
+#include "mp3c/log.hpp"
+
+namespace mp3c::gateway {
+
+Sweeper::Sweeper(Jobs& jobs, storage::BlobStore& videos, storage::BlobStore& mp3s, metrics::Registry& registry,
+                 Options options)
+    : jobs_(jobs),
+      videos_(videos),
+      mp3s_(mp3s),
+      options_(options),
+      expired_(registry.counter("gateway_expired_jobs_total",
+                                "Jobs whose files the sweeper deleted when their retention was over, by what was "
+                                "deleted.",
+                                {"deleted"})),
+      passes_(registry.counter("gateway_sweeps_total",
+                               "Sweeper passes: swept, skipped (another replica was sweeping) or failed.", {"result"})) {}
+
+Sweeper::~Sweeper() { stop(); }
+
+void Sweeper::start() {
+    if (thread_.joinable()) return;
+    stopping_ = false;
+    thread_ = std::thread([this] { run(); });
+}
+
+void Sweeper::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+std::optional<uint64_t> Sweeper::sweep_once() {
+    uint64_t expired = 0;
+    if (!jobs_.exclusively(kLockName, [&] { expired = sweep_due(); })) {
+        passes_.with({"skipped"}).inc();
+        return std::nullopt;
+    }
+    passes_.with({"swept"}).inc();
+    return expired;
+}
+
+uint64_t Sweeper::sweep_due() {
+    if (uint64_t adopted = jobs_.adopt_retention(); adopted > 0) {
+        log::info("retention applied to jobs kept before", {{"jobs", adopted}});
+    }
+    uint64_t expired = 0;
+    for (;;) {
+        auto due = jobs_.expired(options_.batch);
+        uint64_t marked = 0;
+        for (const Job& job : due) {
+            if (!jobs_.mark_expired(job.id)) continue;  // retried, extended or deleted meanwhile
+            ++marked;
+            for (auto [store, fid, what] : {std::tuple{&videos_, std::optional<std::string>(job.video_fid), "upload"},
+                                            std::tuple{&mp3s_, job.mp3_fid, "mp3"}}) {
+                if (!fid || fid->empty()) continue;
+                try {
+                    store->remove(*fid);
+                    expired_.with({what}).inc();
+                } catch (const std::exception& e) {
+                    log::warn("could not delete an expired file: it stays as unused space",
+                              {{"job_id", job.id}, {"fid", *fid}, {"error", e.what()}});
+                }
+            }
+            log::info("job expired", {{"job_id", job.id}, {"status", to_string(job.status)}});
+        }
+        expired += marked;
+        // A batch that marked nothing would be found again: what is left is not ours to sweep this round.
+        if (due.size() < options_.batch || marked == 0) return expired;
+    }
+}
+
+void Sweeper::run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        try {
+            if (jobs_.ready()) sweep_once();
+        } catch (const std::exception& e) {
+            passes_.with({"failed"}).inc();
+            log::warn("sweeping expired jobs failed; trying again next round", {{"error", e.what()}});
+        }
+        lock.lock();
+        cv_.wait_for(lock, options_.interval, [this] { return stopping_; });
+    }
+}
+
+}  // namespace mp3c::gateway

@@ -1,0 +1,380 @@
+// What users keep (issue 16), against real MariaDB and RabbitMQ and the filesystem store: the mail's signed link,
+// retention and the sweeper, retries, ZIPs of many MP3s, and no second conversion of the same upload. The tests play
+// the converter: they read the `video` queue, store MP3s named after their job, and publish status events.
+#include <cstdio>
+#include <fstream>
+
+#include "gateway_fixture.hpp"
+#include "mp3c/messages.hpp"
+#include "mp3c/storage.hpp"
+#include "sweeper.hpp"
+
+namespace mp3c::gateway::test {
+namespace {
+
+const std::string kTicketSecret(40, 't');
+
+void expect_error(const HttpResponse& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.json()["error"], code) << r.body;
+}
+
+class GatewayResultsTest : public GatewayTest {
+  protected:
+    void SetUp() override { start(); }
+
+    void start(std::function<void(GatewayConfig&)> adjust = nullptr) {
+        GatewayTest::start([adjust](GatewayConfig& c) {
+            c.job_ticket_secret = kTicketSecret;
+            c.retention = std::chrono::hours(24 * 7);
+            c.source_retention = std::chrono::hours(24);
+            if (adjust) adjust(c);
+        });
+    }
+
+    std::unique_ptr<storage::BlobStore> store(const std::string& bucket) {
+        return storage::open_store("file://" + storage_dir_.string(), bucket);
+    }
+
+    // Converts the job as the converter does: its MP3 named after it, its upload deleted, a done event.
+    void convert(const std::string& job_id, const std::string& mp3, const std::string& tok) {
+        auto writer = store("mp3s")->create({.owner = "1", .filename = "x.mp3", .content_type = "audio/mpeg",
+                                             .id = job_id});
+        writer->write(mp3);
+        writer->commit();
+        auto job = get("/jobs/" + job_id, tok).json();
+        store("videos")->remove(job["video_fid"]);
+        publish_event({{"job_id", job_id},
+                       {"status", "done"},
+                       {"mp3_fid", job_id},
+                       {"mp3_size", mp3.size()},
+                       {"duration_seconds", 3.5},
+                       {"source_deleted", true}});
+        ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "done"; }));
+    }
+
+    // Each upload's bytes differ unless `video` is given: the same bytes would be served by the earlier job's MP3.
+    std::string finished_job(const std::string& tok, const std::string& mp3, const std::string& filename = "clip.mp4",
+                             std::optional<std::string> video = std::nullopt) {
+        auto r = upload(tok, video.value_or(pattern(1000, ++uploads_)), filename);
+        EXPECT_EQ(r.status, 202) << r.body;
+        std::string job_id = r.json()["job_id"];
+        convert(job_id, mp3, tok);
+        return job_id;
+    }
+
+    std::string failed_job(const std::string& tok, const std::string& filename = "broken.mp4") {
+        auto r = upload(tok, pattern(700, ++uploads_), filename);
+        EXPECT_EQ(r.status, 202) << r.body;
+        std::string job_id = r.json()["job_id"];
+        publish_event({{"job_id", job_id},
+                       {"status", "failed"},
+                       {"error", "the file has no audio track"},
+                       {"reason", "no_audio"}});
+        EXPECT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "failed"; }));
+        return job_id;
+    }
+
+    HttpResponse post(const std::string& target, const std::string& tok, const std::string& body = "") {
+        auto headers = bearer(tok);
+        if (!body.empty()) headers["Content-Type"] = "application/json";
+        return testing::http_request(port_, "POST", target, headers, body);
+    }
+
+    double metric(const std::string& series) {
+        auto text = testing::http_request(port_, "GET", "/metrics").body;
+        auto at = text.find(series + " ");
+        if (at == std::string::npos) return 0;
+        return std::stod(text.substr(at + series.size() + 1));
+    }
+
+    unsigned uploads_ = 1000;
+
+    uint64_t stored(const std::string& tok) {
+        return get("/account", tok).json()["usage"]["stored_bytes"].get<uint64_t>();
+    }
+};
+
+TEST_F(GatewayResultsTest, TheMailsLinkDownloadsWithoutSigningInUntilTheJobIsDeleted) {
+    auto alice = token(1, "alice@example.com");
+    std::string mp3 = pattern(40000, 5);
+    std::string job = finished_job(alice, mp3, "talk.mp4");
+    std::string link = messages::mail_link_path(kTicketSecret, job);
+
+    auto r = testing::http_request(port_, "GET", link, {});  // a mail client's browser: no token
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, mp3);
+    EXPECT_EQ(r.header("content-disposition").rfind("attachment; filename=\"talk.mp3\"", 0), 0u);
+    EXPECT_EQ(testing::http_request(port_, "GET", link, {{"Range", "bytes=0-9"}}).status, 206);
+
+    // Bound to the job: another job's id, a tampered signature, or one made with another key are refused.
+    std::string other = finished_job(alice, pattern(100, 6));
+    std::string signature = link.substr(link.find("signature=") + 10);
+    expect_error(testing::http_request(port_, "GET", "/jobs/" + other + "/mp3?signature=" + signature, {}), 403,
+                 "invalid_link");
+    std::string tampered = link;
+    tampered.back() = tampered.back() == 'a' ? 'b' : 'a';
+    expect_error(testing::http_request(port_, "GET", tampered, {}), 403, "invalid_link");
+    expect_error(testing::http_request(port_, "GET", messages::mail_link_path(std::string(40, 'x'), job), {}), 403,
+                 "invalid_link");
+
+    // Deleting the job ends the link.
+    EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + job, bearer(alice)).status, 204);
+    expect_error(testing::http_request(port_, "GET", link, {}), 404, "job_not_found");
+}
+
+TEST_F(GatewayResultsTest, WithoutAJobTicketSecretTheMailLinksAreRefused) {
+    start([](GatewayConfig& c) { c.job_ticket_secret.clear(); });
+    auto alice = token(1, "alice@example.com");
+    std::string job = finished_job(alice, pattern(100));
+    expect_error(testing::http_request(port_, "GET", messages::mail_link_path("", job), {}), 403, "invalid_link");
+}
+
+TEST_F(GatewayResultsTest, TheSweeperDeletesExpiredMp3sAndUploadsAndTheQuotaDrops) {
+    start([](GatewayConfig& c) {
+        c.retention = 2s;
+        c.source_retention = 1h;
+        c.sweep_interval = 100ms;
+    });
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    std::string failed = failed_job(alice);           // its upload is kept for a day: untouched
+    std::string queued = upload(alice, pattern(300)).json()["job_id"];  // not finished: untouched
+    uint64_t before = stored(alice);
+    std::string mp3 = pattern(5000, 8);
+    std::string done = finished_job(alice, mp3);
+    auto job = get("/jobs/" + done, alice).json();
+    ASSERT_TRUE(job["expires_at"].is_string()) << job;
+    auto finished = parse_iso8601(job["finished_at"].get<std::string>());
+    auto expires = parse_iso8601(job["expires_at"].get<std::string>());
+    ASSERT_TRUE(finished && expires);
+    EXPECT_NEAR(static_cast<double>(*expires - *finished), 2000.0, 50.0) << "RETENTION after the MP3 was made";
+    EXPECT_EQ(stored(alice), before + mp3.size());
+    std::string link = messages::mail_link_path(kTicketSecret, done);
+    ASSERT_EQ(testing::http_request(port_, "GET", link, {}).status, 200);
+
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + done, alice).json()["status"] == "expired"; }, 20s));
+    job = get("/jobs/" + done, alice).json();
+    EXPECT_TRUE(job["mp3_fid"].is_null()) << job;
+    EXPECT_FALSE(store("mp3s")->stat(done).has_value()) << "the MP3 is deleted";
+    EXPECT_EQ(stored(alice), before) << "the quota no longer counts it";
+    expect_error(get("/jobs/" + done + "/mp3", alice), 410, "expired");
+    expect_error(testing::http_request(port_, "GET", link, {}), 410, "expired");
+    // Nothing else was touched.
+    auto kept = get("/jobs/" + failed, alice).json();
+    EXPECT_EQ(kept["status"], "failed");
+    EXPECT_TRUE(kept["retryable"].get<bool>());
+    EXPECT_TRUE(store("videos")->stat(kept["video_fid"]).has_value());
+    EXPECT_EQ(get("/jobs/" + queued, alice).json()["status"], "queued");
+    EXPECT_GE(metric("gateway_expired_jobs_total{deleted=\"mp3\"}"), 1.0);
+    EXPECT_EQ(get("/jobs/" + done, bob).status, 404) << "still only its owner's";
+}
+
+TEST_F(GatewayResultsTest, AFailedJobsUploadExpiresAfterSourceRetention) {
+    start([](GatewayConfig& c) {
+        c.source_retention = 1s;
+        c.sweep_interval = 100ms;
+    });
+    auto alice = token(1, "alice@example.com");
+    std::string failed = failed_job(alice);
+    std::string video_fid = get("/jobs/" + failed, alice).json()["video_fid"];
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + failed, alice).json()["status"] == "expired"; }, 20s));
+    auto job = get("/jobs/" + failed, alice).json();
+    EXPECT_EQ(job["reason"], "no_audio") << "why it failed stays";
+    EXPECT_FALSE(job["retryable"].get<bool>());
+    EXPECT_FALSE(store("videos")->stat(video_fid).has_value());
+    EXPECT_EQ(stored(alice), 0u);
+    expect_error(post("/jobs/" + failed + "/retry", alice), 410, "source_gone");
+}
+
+TEST_F(GatewayResultsTest, OneReplicaSweepsAtATime) {
+    start([](GatewayConfig& c) {
+        c.retention = 1s;
+        c.sweep_interval = 100ms;
+    });
+    auto alice = token(1, "alice@example.com");
+    mysql::Pool other_replica(database_.options());
+    other_replica.with([&](mysql::Connection& c) {
+        // Another replica is sweeping: this one skips its rounds, and the expired job waits.
+        ASSERT_EQ(c.query("SELECT GET_LOCK(?, 5)", {std::string(Sweeper::kLockName)}).at(0).integer(0), 1);
+        std::string done = finished_job(alice, pattern(100));
+        auto expires = parse_iso8601(get("/jobs/" + done, alice).json()["expires_at"].get<std::string>());
+        ASSERT_TRUE(eventually([&] {
+            return std::chrono::system_clock::now().time_since_epoch() > std::chrono::milliseconds(*expires + 200);
+        }));
+        double skipped = metric("gateway_sweeps_total{result=\"skipped\"}");
+        ASSERT_TRUE(eventually([&] { return metric("gateway_sweeps_total{result=\"skipped\"}") >= skipped + 2; }));
+        EXPECT_EQ(get("/jobs/" + done, alice).json()["status"], "done") << "not swept while another replica holds it";
+        c.query("SELECT RELEASE_LOCK(?)", {std::string(Sweeper::kLockName)});
+        EXPECT_TRUE(eventually([&] { return get("/jobs/" + done, alice).json()["status"] == "expired"; }, 20s));
+    });
+}
+
+TEST_F(GatewayResultsTest, AJobCanBeKeptLongerUpToTheMaximum) {
+    start([](GatewayConfig& c) { c.max_retention = std::chrono::hours(24 * 30); });
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    std::string done = finished_job(alice, pattern(100));
+    auto patch = [&](const std::string& tok, const std::string& id, const std::string& body) {
+        auto headers = bearer(tok);
+        headers["Content-Type"] = "application/json";
+        return testing::http_request(port_, "PATCH", "/jobs/" + id, headers, body);
+    };
+    auto in_days = [](int days) {
+        return iso8601(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           (std::chrono::system_clock::now() + std::chrono::hours(24 * days)).time_since_epoch())
+                           .count());
+    };
+    std::string later = in_days(20);
+    auto r = patch(alice, done, nlohmann::json{{"expires_at", later}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["expires_at"], later);
+    EXPECT_EQ(get("/jobs/" + done, alice).json()["expires_at"], later);
+    expect_error(patch(alice, done, nlohmann::json{{"expires_at", in_days(31)}}.dump()), 400, "invalid_expires_at");
+    expect_error(patch(alice, done, R"({"expires_at":"2001-01-01T00:00:00Z"})"), 400, "invalid_expires_at");
+    expect_error(patch(alice, done, R"({"expires_at":"soon"})"), 400, "invalid_expires_at");
+    expect_error(patch(alice, done, R"([1])"), 400, "invalid_json");
+    expect_error(patch(bob, done, nlohmann::json{{"expires_at", later}}.dump()), 404, "job_not_found");
+    std::string queued = upload(alice, pattern(100)).json()["job_id"];
+    expect_error(patch(alice, queued, nlohmann::json{{"expires_at", later}}.dump()), 409, "nothing_kept");
+}
+
+TEST_F(GatewayResultsTest, RetryQueuesAFailedJobAgainWithTheSameOrNewOptions) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    std::string failed = failed_job(alice);
+    drain(topology_.video_queue);
+    auto job = get("/jobs/" + failed, alice).json();
+    EXPECT_TRUE(job["retryable"].get<bool>());
+    EXPECT_TRUE(job["expires_at"].is_string()) << "the upload is kept SOURCE_RETENTION for a retry";
+
+    expect_error(post("/jobs/" + failed + "/retry", bob), 404, "job_not_found");
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"bitrate": 100})"), 400, "invalid_option");
+    auto r = post("/jobs/" + failed + "/retry", alice, R"({"bitrate": 128, "channels": 1})");
+    ASSERT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.json()["status"], "queued");
+    EXPECT_TRUE(r.json()["error"].is_null());
+    EXPECT_TRUE(r.json()["expires_at"].is_null());
+    auto messages = drain_at_least(topology_.video_queue, 1);
+    ASSERT_EQ(messages.size(), 1u);
+    EXPECT_EQ(messages[0]["job_id"], failed);
+    EXPECT_EQ(messages[0]["video_fid"], job["video_fid"]) << "the same upload";
+    EXPECT_EQ(messages[0]["options"]["bitrate"], 128);
+    EXPECT_EQ(messages[0]["options"]["channels"], 1);
+    expect_error(post("/jobs/" + failed + "/retry", alice), 409, "not_failed");
+
+    // Fails again; retried with no body: the options it had.
+    publish_event({{"job_id", failed}, {"status", "failed"}, {"error", "still no audio"}, {"reason", "no_audio"}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + failed, alice).json()["status"] == "failed"; }));
+    ASSERT_EQ(post("/jobs/" + failed + "/retry", alice).status, 202);
+    EXPECT_EQ(drain_at_least(topology_.video_queue, 1).at(0)["options"]["bitrate"], 128);
+    EXPECT_EQ(get("/jobs/" + failed, alice).json()["status"], "queued") << "the failure heard before is forgotten";
+
+    std::string done = finished_job(alice, pattern(100));
+    expect_error(post("/jobs/" + done + "/retry", alice), 409, "not_failed");
+
+    // An upload that is gone (deleted from storage behind the gateway's back) cannot be retried.
+    std::string gone = failed_job(alice);
+    store("videos")->remove(get("/jobs/" + gone, alice).json()["video_fid"]);
+    expect_error(post("/jobs/" + gone + "/retry", alice), 410, "source_gone");
+}
+
+// Reads a ZIP with Python's zipfile: {"names": [...], "sizes": {...}, "sha256": {...}, "ok": testzip() is None}.
+nlohmann::json read_zip(const std::string& bytes) {
+    auto path = std::filesystem::temp_directory_path() / ("mp3c-zip-" + crypto::random_hex(6) + ".zip");
+    std::ofstream(path, std::ios::binary) << bytes;
+    std::string command =
+        "python3 -c 'import hashlib, json, sys, zipfile\n"
+        "z = zipfile.ZipFile(sys.argv[1])\n"
+        "print(json.dumps({\"names\": z.namelist(), \"ok\": z.testzip() is None,"
+        " \"sha256\": {i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()},"
+        " \"stored\": all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())}))' " +
+        path.string();
+    std::string out;
+    if (FILE* p = popen(command.c_str(), "r")) {
+        char buffer[4096];
+        while (size_t n = fread(buffer, 1, sizeof buffer, p)) out.append(buffer, n);
+        pclose(p);
+    }
+    std::filesystem::remove(path);
+    return nlohmann::json::parse(out, nullptr, false);
+}
+
+TEST_F(GatewayResultsTest, ManyMp3sDownloadAsOneStreamedZip) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    std::string a = pattern(30000, 1), b = pattern(20000, 2), c = pattern(10, 3);
+    std::string first = finished_job(alice, a, "Meeting.mp4");
+    std::string second = finished_job(alice, b, "meeting.mov");  // the same MP3 name, but for case
+    std::string third = finished_job(alice, c, "Zoë.webm");
+
+    auto r = get("/jobs.zip?ids=" + first + "," + second + "," + third, alice);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/zip");
+    EXPECT_EQ(r.header("content-disposition").rfind("attachment; filename=\"mp3converter-", 0), 0u);
+    EXPECT_EQ(r.header("content-length"), std::to_string(r.body.size()));
+    auto zip = read_zip(r.body);
+    ASSERT_FALSE(zip.is_discarded()) << "python could not read it";
+    EXPECT_TRUE(zip["ok"].get<bool>()) << "every CRC matches";
+    EXPECT_TRUE(zip["stored"].get<bool>()) << "MP3s are stored, not deflated";
+    EXPECT_EQ(zip["names"], nlohmann::json({"Meeting.mp3", "meeting (2).mp3", "Zoë.mp3"}));
+    EXPECT_EQ(zip["sha256"]["Meeting.mp3"], crypto::to_hex(crypto::sha256(a)));
+    EXPECT_EQ(zip["sha256"]["meeting (2).mp3"], crypto::to_hex(crypto::sha256(b)));
+    EXPECT_EQ(zip["sha256"]["Zoë.mp3"], crypto::to_hex(crypto::sha256(c)));
+
+    auto all = get("/jobs.zip?status=done", alice);
+    ASSERT_EQ(all.status, 200);
+    EXPECT_EQ(read_zip(all.body)["names"].size(), 3u);
+
+    expect_error(get("/jobs.zip?ids=" + first, bob), 404, "job_not_found");  // another user's job
+    expect_error(get("/jobs.zip?status=done", bob), 404, "nothing_to_zip");
+    std::string queued = upload(alice, pattern(100)).json()["job_id"];
+    expect_error(get("/jobs.zip?ids=" + first + "," + queued, alice), 409, "not_ready");
+    expect_error(get("/jobs.zip?ids=" + first + ",nope", alice), 400, "invalid_ids");
+    expect_error(get("/jobs.zip", alice), 400, "ids_required");
+    EXPECT_EQ(testing::http_request(port_, "GET", "/jobs.zip?ids=" + first, {}).status, 401);
+
+    start([](GatewayConfig& c) { c.zip_max_bytes = 40000; });
+    expect_error(get("/jobs.zip?ids=" + first + "," + second, alice), 413, "zip_too_large");
+    EXPECT_EQ(get("/jobs.zip?ids=" + first + "," + third, alice).status, 200);
+}
+
+TEST_F(GatewayResultsTest, TheSameUploadWithTheSameOptionsIsDoneAtOnceWithACopyOfItsMp3) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    std::string video = pattern(3000, 42), mp3 = pattern(900, 43);
+    std::string original = finished_job(alice, mp3, "lecture.mp4", video);
+    drain(topology_.video_queue);
+
+    auto again = upload(alice, video, "lecture (copy).mp4");
+    ASSERT_EQ(again.status, 202) << again.body;
+    EXPECT_EQ(again.json()["status"], "done");
+    EXPECT_EQ(again.json()["reused_from"], original);
+    std::string copy = again.json()["job_id"];
+    EXPECT_TRUE(drain(topology_.video_queue).empty()) << "nothing to convert";
+    auto job = get("/jobs/" + copy, alice).json();
+    EXPECT_EQ(job["status"], "done");
+    EXPECT_EQ(job["reused_from"], original);
+    EXPECT_TRUE(job["expires_at"].is_string());
+    EXPECT_EQ(get("/jobs/" + copy + "/mp3", alice).body, mp3);
+    EXPECT_EQ(stored_files("videos"), 0u) << "the second upload is not kept";
+    EXPECT_EQ(metric("gateway_reused_uploads_total{result=\"hit\"}"), 1.0);
+    // Its owner is mailed (and called back) as for a converted job: the `mp3` message, with the job's ticket.
+    auto ready = drain_at_least(topology_.mp3_queue, 1);
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_EQ(ready[0]["job_id"], copy);
+    EXPECT_EQ(ready[0]["username"], "alice@example.com");
+    EXPECT_EQ(ready[0]["mp3_size"], mp3.size());
+    EXPECT_EQ(ready[0]["ticket"], messages::job_ticket(kTicketSecret, copy, "alice@example.com", std::nullopt));
+
+    // Other options, or another user with the same bytes: converted (one user never learns what another uploaded).
+    auto other_options = upload(alice, video, "lecture.mp4", {{"bitrate", "96"}});
+    EXPECT_EQ(other_options.json()["status"], "queued");
+    auto other_user = upload(bob, video, "lecture.mp4");
+    EXPECT_EQ(other_user.json()["status"], "queued");
+    EXPECT_TRUE(other_user.json()["reused_from"].is_null());
+
+    // Deleting one of the two keeps the other's MP3.
+    EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + original, bearer(alice)).status, 204);
+    auto r = get("/jobs/" + copy + "/mp3", alice);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, mp3);
+}
+
+}  // namespace
+}  // namespace mp3c::gateway::test
