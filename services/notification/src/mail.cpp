@@ -199,11 +199,18 @@ Mail done_mail(const JobDone& job, const std::string& from, const std::string& t
     if (job.duration_seconds > 0) facts = human_duration(job.duration_seconds);
     if (job.mp3_size > 0) facts += (facts.empty() ? "" : ", ") + human_size(job.mp3_size);
     std::string facts_text = facts.empty() ? "" : " (" + facts + ")";
+    std::string sign_in = job.download_needs_sign_in ? " (sign in first)" : "";
+    std::string kept = job.expires_at ? "The MP3 is kept until " + format_utc(*job.expires_at, "%Y-%m-%d %H:%M UTC") +
+                                            "; the link works until then."
+                                      : "The MP3 is kept until you delete it.";
     m.text = "Hello,\r\n\r\nthe MP3 of " + quoted_name(job.filename) + " is ready" + facts_text +
-             ".\r\n\r\nDownload it here (sign in first):\r\n" + job.download_url + "\r\n\r\n-- mp3converter\r\n";
+             ".\r\n\r\nDownload it here" + sign_in + ":\r\n" + job.download_url + "\r\n\r\n" + kept +
+             "\r\n\r\nSee it with your other files:\r\n" + job.web_url + "\r\n\r\n-- mp3converter\r\n";
     m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>the MP3 of " + html_escape(quoted_name(job.filename)) +
              " is ready" + html_escape(facts_text) + ".</p><p><a href=\"" + html_escape(job.download_url) +
-             "\">Download the MP3</a> (sign in first)</p><p>&mdash; mp3converter</p>" + "</body></html>\r\n";
+             "\">Download the MP3</a>" + html_escape(sign_in) + "</p><p>" + html_escape(kept) + "</p><p><a href=\"" +
+             html_escape(job.web_url) + "\">See it with your other files</a></p><p>&mdash; mp3converter</p>" +
+             "</body></html>\r\n";
     return m;
 }
 
@@ -212,14 +219,21 @@ Mail failed_mail(const JobFailed& job, const std::string& from, const std::strin
     m.from = from;
     m.to = to;
     m.subject = "Converting " + quoted_name(job.filename) + " failed";
-    m.message_id = message_id(job.job_id, "failed", from);
+    // Each failure of a job is its own message (a retried job may fail again).
+    std::string kind = job.occurrence.empty() ? std::string("failed") : job.occurrence.substr(1);
+    m.message_id = message_id(job.job_id, kind.c_str(), from);
     m.date = std::chrono::system_clock::now();
     std::string reason = job.reason.empty() ? "the conversion failed" : job.reason;
+    std::string retry = job.upload_kept_until
+                            ? "Your upload is kept until " + format_utc(*job.upload_kept_until, "%Y-%m-%d %H:%M UTC") +
+                                  ": you can retry it (perhaps with other settings) on the web page:"
+                            : "You can retry it (perhaps with other settings) on the web page:";
     m.text = "Hello,\r\n\r\n" + quoted_name(job.filename) + " could not be converted to MP3:\r\n\r\n    " + reason +
-             "\r\n\r\nJob: " + job.job_id + "\r\n\r\n-- mp3converter\r\n";
+             "\r\n\r\n" + retry + "\r\n" + job.web_url + "\r\n\r\nJob: " + job.job_id + "\r\n\r\n-- mp3converter\r\n";
     m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>" + html_escape(quoted_name(job.filename)) +
-             " could not be converted to MP3:</p><blockquote>" + html_escape(reason) +
-             "</blockquote><p>Job: " + html_escape(job.job_id) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
+             " could not be converted to MP3:</p><blockquote>" + html_escape(reason) + "</blockquote><p>" +
+             html_escape(retry) + " <a href=\"" + html_escape(job.web_url) + "\">Open the job</a></p><p>Job: " +
+             html_escape(job.job_id) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
     return m;
 }
 

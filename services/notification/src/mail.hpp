@@ -47,13 +47,19 @@ struct JobDone {
     std::string job_id;
     std::string filename;  // the original upload's name (may be empty)
     std::string download_url;
+    bool download_needs_sign_in = false;  // a plain link (no JOB_TICKET_SECRET to sign it with)
+    std::string web_url;                  // the web page at this job
+    std::optional<std::chrono::system_clock::time_point> expires_at;  // nullopt: kept until deleted
     uint64_t mp3_size = 0;
     double duration_seconds = 0;
 };
 struct JobFailed {
     std::string job_id;
+    std::string occurrence;  // "" or ".failed.<time>": each failure of a (retried) job has its own Message-ID
     std::string filename;
     std::string reason;
+    std::string web_url;  // the web page at this job, with its Retry button
+    std::optional<std::chrono::system_clock::time_point> upload_kept_until;  // nullopt: kept until deleted
 };
 Mail done_mail(const JobDone& job, const std::string& from, const std::string& to);
 Mail failed_mail(const JobFailed& job, const std::string& from, const std::string& to);

@@ -24,7 +24,10 @@ std::vector<mysql::Migration> NotificationStore::migrations() {
               " created_at BIGINT NOT NULL,"
               " updated_at BIGINT NOT NULL,"
               " PRIMARY KEY (job_id, channel)"
-              ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}}};
+              ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+            // A job's failures each have their own key (<job id>.failed.<time>): a retried job that fails again, or
+            // then succeeds, is told about again.
+            {2, "keys per occurrence", {"ALTER TABLE notifications MODIFY job_id VARCHAR(64) NOT NULL"}}};
 }
 
 std::optional<std::string> NotificationStore::state(const std::string& job_id, Channel channel) {

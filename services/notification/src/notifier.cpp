@@ -9,6 +9,7 @@
 #include "mp3c/outbound.hpp"
 #include "mp3c/settings.hpp"
 #include "mp3c/storage.hpp"
+#include "mp3c/strings.hpp"
 
 namespace mp3c::notification {
 
@@ -39,6 +40,7 @@ struct Notifier::Outgoing {
 struct Notifier::Notice {
     bool done = false;
     std::string job_id;
+    std::string key;  // the job id (its end), or <job id>.failed.<time> (one of its failures: a retry may fail again)
     std::string recipient;  // the job's username, which is its owner's e-mail address (as in the original)
     std::string filename;
     std::string error;
@@ -68,6 +70,9 @@ NotifierConfig load_notifier_config(config::Env& env) {
     if (!c.job_ticket_secret.empty() && c.job_ticket_secret.size() < 32) {
         env.problem("JOB_TICKET_SECRET", "the secret is too short: at least 32 characters are required");
     }
+    c.retention = std::chrono::duration_cast<std::chrono::seconds>(env.duration(retention::settings::kRetention));
+    c.source_retention =
+        std::chrono::duration_cast<std::chrono::seconds>(env.duration(retention::settings::kSourceRetention));
     c.webhook.secret = env.secret(settings::kWebhookSecret);
     c.webhook.allow_private = env.boolean(settings::kWebhookAllowPrivate);
     c.webhook.timeout = env.duration(settings::kWebhookTimeout);
@@ -157,6 +162,7 @@ Outcome Notifier::handle_done(const amqp::Delivery& delivery) {
     Notice n;
     n.done = true;
     n.job_id = m.job_id;  // the original's message has mp3_fid and username only: here the MP3 is named after its job
+    n.key = m.job_id;
     n.recipient = m.username;
     n.filename = m.filename;
     n.callback_url = m.callback_url.value_or("");
@@ -181,6 +187,7 @@ Outcome Notifier::handle_failed(const amqp::Delivery& delivery) {
     const messages::StatusEvent& e = parsed.value();
     Notice n;
     n.job_id = e.job_id;
+    n.key = e.job_id + ".failed." + std::to_string(e.at);  // the same in a redelivery, another for a new failure
     n.recipient = e.username;
     n.filename = e.filename;
     n.error = e.error.value_or("");
@@ -209,19 +216,35 @@ bool Notifier::ticketed(const Notice& n, const std::optional<std::string>& ticke
 }
 
 void Notifier::queue_webhook(const Notice& n) {
-    if (n.callback_url.empty() || store_.state(n.job_id, Channel::webhook)) return;  // none, or queued before
+    if (n.callback_url.empty() || store_.state(n.key, Channel::webhook)) return;  // none, or queued before
     messages::WebhookTask task;
     task.job_id = n.job_id;
     task.status = n.done ? messages::JobState::done : messages::JobState::failed;
-    if (n.done) task.mp3_url = config_.public_base_url + "/jobs/" + n.job_id + "/mp3";
+    if (n.done) {
+        task.mp3_url = download_url(n.job_id);
+        if (auto until = kept_until(config_.retention)) task.expires_at = format_utc(*until, "%Y-%m-%dT%H:%M:%SZ");
+    }
     if (!n.done) task.error = n.error;
     task.callback_url = n.callback_url;
     task.trace_id = n.trace_id;
     task.username = n.recipient;  // whose secrets sign it
+    task.key = n.key;
     publisher_.publish(amqp::names::inbox(config_.topology.notification_webhook_queue),
                        config_.topology.notification_webhook_queue,
                        {.body = task.to_body(), .message_id = n.job_id, .correlation_id = n.trace_id});
-    store_.set(n.job_id, Channel::webhook, "queued");
+    store_.set(n.key, Channel::webhook, "queued");
+}
+
+std::string Notifier::download_url(const std::string& job_id) const {
+    // Signed when it can be: a mail's link is opened by a browser that has no token.
+    if (config_.job_ticket_secret.empty()) return config_.public_base_url + "/jobs/" + job_id + "/mp3";
+    return config_.public_base_url + messages::mail_link_path(config_.job_ticket_secret, job_id);
+}
+
+// When the gateway deletes what was just made (it counts from when it recorded the job's end, a moment later).
+std::optional<std::chrono::system_clock::time_point> Notifier::kept_until(std::chrono::seconds retention) {
+    if (retention.count() == 0) return std::nullopt;
+    return std::chrono::system_clock::now() + retention;
 }
 
 Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::RetryPolicy& retries) {
@@ -229,19 +252,29 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::
     if (!schema_.ready()) throw mysql::Error(mysql::Error::kLockTimeout, "database schema not ready");
     queue_webhook(n);  // first, and on its own queue: a failing webhook never holds back the mail
 
-    Outgoing mail{.key = n.job_id,
+    Outgoing mail{.key = n.key,
                   .recipient = n.recipient,
                   .compose =
                       [&] {
-                          return n.done ? done_mail(
-                                              {.job_id = n.job_id,
-                                               .filename = n.filename,
-                                               .download_url = config_.public_base_url + "/jobs/" + n.job_id + "/mp3",
-                                               .mp3_size = n.mp3_size,
-                                               .duration_seconds = n.duration_seconds},
-                                              config_.smtp.from, n.recipient)
-                                        : failed_mail({.job_id = n.job_id, .filename = n.filename, .reason = n.error},
-                                                      config_.smtp.from, n.recipient);
+                          std::string web_url = config_.public_base_url + "/#job=" + n.job_id;
+                          if (n.done) {
+                              return done_mail({.job_id = n.job_id,
+                                                .filename = n.filename,
+                                                .download_url = download_url(n.job_id),
+                                                .download_needs_sign_in = config_.job_ticket_secret.empty(),
+                                                .web_url = web_url,
+                                                .expires_at = kept_until(config_.retention),
+                                                .mp3_size = n.mp3_size,
+                                                .duration_seconds = n.duration_seconds},
+                                               config_.smtp.from, n.recipient);
+                          }
+                          return failed_mail({.job_id = n.job_id,
+                                              .occurrence = n.key.substr(n.job_id.size()),
+                                              .filename = n.filename,
+                                              .reason = n.error,
+                                              .web_url = web_url,
+                                              .upload_kept_until = kept_until(config_.source_retention)},
+                                             config_.smtp.from, n.recipient);
                       },
                   .kind = n.done ? "done" : "failed",
                   .trace_id = n.trace_id,
@@ -388,7 +421,7 @@ Result<std::vector<std::string>, Failure> Notifier::owner_secrets(const std::str
 }
 
 Outcome Notifier::deliver(const messages::WebhookTask& task, const amqp::Delivery& delivery, bool& receiver_failed) {
-    switch (store_.claim(task.job_id, Channel::webhook, config_.sending_lease)) {
+    switch (store_.claim(task.delivery_key(), Channel::webhook, config_.sending_lease)) {
         case NotificationStore::Claim::settled:
             webhooks_.with({"duplicate"}).inc();
             return Outcome::ack;
@@ -398,7 +431,7 @@ Outcome Notifier::deliver(const messages::WebhookTask& task, const amqp::Deliver
         case NotificationStore::Claim::claimed:
             break;
     }
-    WebhookSigning signing{.id = task.job_id, .timestamp = unix_seconds(), .secrets = {}};
+    WebhookSigning signing{.id = task.delivery_key(), .timestamp = unix_seconds(), .secrets = {}};
     bool called = false;  // the receiver was called (not stopped before, at auth)
     WebhookResult result = [&]() -> WebhookResult {
         if (task.username.empty() && config_.webhook.secret.empty()) {
@@ -422,25 +455,25 @@ Outcome Notifier::deliver(const messages::WebhookTask& task, const amqp::Deliver
         return deliver_webhook(config_.webhook, task.callback_url, task.payload(), signing);
     }();
     if (result) {
-        store_.set(task.job_id, Channel::webhook, "sent");
+        store_.set(task.delivery_key(), Channel::webhook, "sent");
         webhooks_.with({"delivered"}).inc();
         log::info("webhook delivered", {{"job_id", task.job_id}, {"status", result.value()}});
         return Outcome::ack;
     }
     const WebhookFailure& failure = result.error();
     if (!failure.transient()) {
-        store_.set(task.job_id, Channel::webhook, "failed", failure.detail);
+        store_.set(task.delivery_key(), Channel::webhook, "failed", failure.detail);
         webhooks_.with({failure.address_refused ? "refused" : "rejected"}).inc();
         log::warn("webhook not delivered, for good", {{"job_id", task.job_id}, {"error", failure.detail}});
         return Outcome::ack;
     }
     log::warn("webhook not delivered", {{"job_id", task.job_id}, {"attempt", task.attempt}, {"error", failure.detail}});
     receiver_failed = called;
-    store_.set(task.job_id, Channel::webhook, "queued", failure.detail);  // released: the retry claims it again
+    store_.set(task.delivery_key(), Channel::webhook, "queued", failure.detail);  // released: the retry claims it again
     if (webhook_retries_.exhausted(task.attempt)) {
         log::error("giving up after the last attempt: dead-lettered",
                    {{"job_id", task.job_id}, {"attempt", task.attempt}});
-        store_.set(task.job_id, Channel::webhook, "failed", "gave up: " + failure.detail);
+        store_.set(task.delivery_key(), Channel::webhook, "failed", "gave up: " + failure.detail);
         webhooks_.with({"gave_up"}).inc();
         return Outcome::dead_letter;
     }

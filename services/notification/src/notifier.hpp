@@ -27,6 +27,9 @@ struct NotifierConfig {
     // JOB_TICKET_SECRET: when set, a finished or failed job's message must carry the gateway's ticket for the job,
     // its owner and its webhook (messages::job_ticket), or nobody is mailed or called.
     std::string job_ticket_secret;
+    // RETENTION and SOURCE_RETENTION (the gateway's): the dates the mails give; zero: kept until deleted.
+    std::chrono::seconds retention{0};
+    std::chrono::seconds source_retention{0};
     int webhook_workers = 4;  // deliveries in flight; one per receiver at a time
     // A receiver that failed (no answer, 5xx, 429) gets no other delivery this long (ReceiverGate).
     std::chrono::milliseconds receiver_rest{std::chrono::seconds(5)};
@@ -71,6 +74,9 @@ class Notifier {
     struct Notice;
     struct Outgoing;
     amqp::Consumer::Outcome notify(const Notice& notice, const amqp::Delivery& delivery, amqp::RetryPolicy& retries);
+    // The MP3's link for a mail or webhook: signed (messages::mail_link_path) when JOB_TICKET_SECRET is set.
+    std::string download_url(const std::string& job_id) const;
+    static std::optional<std::chrono::system_clock::time_point> kept_until(std::chrono::seconds retention);
     // Sends one mail at most once per key (a job id or an account mail's id), retrying transient SMTP failures.
     amqp::Consumer::Outcome send_mail(const Outgoing& mail, const amqp::Delivery& delivery, amqp::RetryPolicy& retries);
     // Whether the job message's ticket is the gateway's (always, without JOB_TICKET_SECRET).

@@ -1,3 +1,6 @@
+#include <set>
+
+#include "mp3c/strings.hpp"
 #include "mp3c/testing/process.hpp"
 #include "notification_fixture.hpp"
 
@@ -40,7 +43,7 @@ TEST_F(NotificationTest, FailedJobSendsAMailWithTheReason) {
     auto mail = mails()[0];
     EXPECT_EQ(mail.header("Subject"), "Converting \"x.mp4\" failed");
     EXPECT_NE(mail.part("text/plain; charset=utf-8").find("the file has no audio track"), std::string::npos);
-    EXPECT_EQ(mail.header("Message-ID"), "<" + job + ".failed@mp3converter.com>");
+    EXPECT_EQ(mail.header("Message-ID"), "<" + job + ".failed.1@mp3converter.com>");
 }
 
 TEST_F(NotificationTest, RedeliveredJobSendsNothingMore) {
@@ -159,6 +162,78 @@ TEST_F(NotificationTest, WithJobTicketsOnlyTheGatewaysJobsAreMailedOrCalled) {
     publish("", topology_.mp3_queue, genuine.dump());
     ASSERT_TRUE(eventually([&] { return mails().size() == 1; })) << "the job the gateway wrote is mailed";
     EXPECT_EQ(mails()[0].header("Message-ID"), "<" + job + ".done@mp3converter.com>");
+}
+
+TEST_F(NotificationTest, WithJobTicketsTheMailsAndWebhooksLinkWorksWithoutSigningInUntilTheMp3Expires) {
+    const std::string key(40, 'k');
+    WebhookReceiver receiver;
+    start([&](NotifierConfig& c) {
+        c.job_ticket_secret = key;
+        c.retention = std::chrono::hours(24 * 7);
+        c.source_retention = std::chrono::hours(24);
+    });
+    std::string job = storage::new_id();
+    auto message = done_message(job);
+    message["callback_url"] = receiver.url();
+    message["ticket"] = messages::job_ticket(key, job, recipient_, receiver.url());
+    publish("", topology_.mp3_queue, message.dump());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 1; }));
+    std::string signed_url = "https://mp3converter.com" + messages::mail_link_path(key, job);
+    EXPECT_NE(signed_url.find("?signature="), std::string::npos);
+    auto week = format_utc(std::chrono::system_clock::now() + std::chrono::hours(24 * 7), "%Y-%m-%d");
+    std::string text = mails()[0].part("text/plain; charset=utf-8");
+    EXPECT_NE(text.find(signed_url), std::string::npos) << text;
+    EXPECT_EQ(text.find("sign in first"), std::string::npos) << text;
+    EXPECT_NE(text.find("kept until " + week), std::string::npos) << text;
+    EXPECT_NE(text.find("https://mp3converter.com/#job=" + job), std::string::npos) << "the web page at the job";
+    std::string html = mails()[0].part("text/html; charset=utf-8");
+    EXPECT_NE(html.find("href=\"" + signed_url + "\""), std::string::npos) << html;
+
+    ASSERT_TRUE(eventually([&] { return receiver.calls().size() == 1; }));
+    auto body = nlohmann::json::parse(receiver.calls()[0].body);
+    EXPECT_EQ(body["mp3_url"], signed_url);
+    ASSERT_TRUE(body["expires_at"].is_string()) << body;
+    EXPECT_EQ(body["expires_at"].get<std::string>().substr(0, 10), week);
+
+    // The failure mail points at the job in the web page, where it can be retried while the upload is kept.
+    std::string failed_job = storage::new_id();
+    auto failed = failed_event(failed_job, "the file has no audio track");
+    failed["ticket"] = messages::job_ticket(key, failed_job, recipient_, std::nullopt);
+    publish(topology_.status_exchange, "job.failed", failed.dump());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 2; }));
+    auto tomorrow = format_utc(std::chrono::system_clock::now() + std::chrono::hours(24), "%Y-%m-%d");
+    std::string failure = mails()[1].part("text/plain; charset=utf-8");
+    EXPECT_NE(failure.find("https://mp3converter.com/#job=" + failed_job), std::string::npos) << failure;
+    EXPECT_NE(failure.find("kept until " + tomorrow), std::string::npos) << failure;
+    EXPECT_NE(failure.find("retry"), std::string::npos) << failure;
+}
+
+TEST_F(NotificationTest, ARetriedJobIsToldAboutEachNewFailureAndItsEnd) {
+    WebhookReceiver receiver;
+    start();
+    std::string job = storage::new_id();
+    auto failed = failed_event(job, "no audio");
+    failed["callback_url"] = receiver.url();
+    publish(topology_.status_exchange, "job.failed", failed.dump());
+    publish(topology_.status_exchange, "job.failed", failed.dump());  // redelivered: not told twice
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
+    failed["at"] = 2;  // retried by its owner, failed again
+    failed["error"] = "still no audio";
+    publish(topology_.status_exchange, "job.failed", failed.dump());
+    auto done = done_message(job);
+    done["callback_url"] = receiver.url();
+    publish("", topology_.mp3_queue, done.dump());  // retried once more, converted
+    ASSERT_TRUE(eventually([&] { return mails().size() == 3; }));
+    std::set<std::string> ids;
+    for (const auto& m : mails()) ids.insert(m.header("Message-ID"));
+    EXPECT_EQ(ids, (std::set<std::string>{"<" + job + ".failed.1@mp3converter.com>",
+                                          "<" + job + ".failed.2@mp3converter.com>",
+                                          "<" + job + ".done@mp3converter.com>"}));
+    ASSERT_TRUE(eventually([&] { return receiver.calls().size() == 3; }));
+    std::set<std::string> webhook_ids;
+    for (const auto& call : receiver.calls()) webhook_ids.insert(call.id);
+    EXPECT_EQ(webhook_ids, (std::set<std::string>{job + ".failed.1", job + ".failed.2", job}))
+        << "receivers drop repeats by webhook-id: each occurrence has its own";
 }
 
 TEST_F(NotificationTest, UserNameThatIsNoAddressGetsNoMail) {
