@@ -98,7 +98,9 @@ const AMQP_LIVE_QUEUE = 'gateway.status.live.0123456789ab';
 // without any permission (checked on RabbitMQ 3.10): nothing to grant for it.
 const AMQP_USERS = {
   auth: { publishes: ['notification.account.in'], topics: [], consumes: [], own: [], binds: [] },
-  gateway: { publishes: ['video.in', 'mp3c.status'], topics: ['job.cancelled'], consumes: ['gateway.status', AMQP_LIVE_QUEUE],
+  // mp3.in: the message of a job done at once from an earlier identical upload; job.queued: a retry.
+  gateway: { publishes: ['video.in', 'mp3.in', 'mp3c.status'], topics: ['job.cancelled', 'job.queued'],
+    consumes: ['gateway.status', AMQP_LIVE_QUEUE],
     own: [AMQP_LIVE_QUEUE], binds: [{ queue: AMQP_LIVE_QUEUE, exchange: 'mp3c.status', routing_key: 'job.*' }] },
   converter: { publishes: ['mp3.in', 'mp3c.status', 'video.retry'], topics: ['job.processing', 'job.done', 'job.failed'],
     consumes: ['video'], own: [], binds: [] },
