@@ -5,11 +5,12 @@
 //   UPDATE_SCREENSHOT=1 node tests/web/web_test.mjs   also writes docs/screenshot.png
 import { chromium } from "playwright-core";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { inflateRawSync } from "node:zlib";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = process.env.MP3C_STACK_BIN || path.join(root, "build", "dev", "bin");
@@ -80,6 +81,58 @@ function makeVideo(file, seconds = 4) {
   return file;
 }
 
+// The entries of a ZIP file, from its central directory (ZIP64 too): [{name, size, data}] with each entry's bytes
+// (stored or deflated).
+function zipEntries(zip) {
+  let end = -1;
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i -= 1) {
+    if (zip.readUInt32LE(i) === 0x06054b50) { end = i; break; }
+  }
+  assert.ok(end >= 0, "the ZIP has no end of central directory record");
+  let count = zip.readUInt16LE(end + 10);
+  let offset = zip.readUInt32LE(end + 16);
+  if (count === 0xffff || offset === 0xffffffff) {
+    const locator = end - 20;
+    assert.equal(zip.readUInt32LE(locator), 0x07064b50, "ZIP64 end of central directory locator");
+    const record = Number(zip.readBigUInt64LE(locator + 8));
+    assert.equal(zip.readUInt32LE(record), 0x06064b50, "ZIP64 end of central directory record");
+    count = Number(zip.readBigUInt64LE(record + 32));
+    offset = Number(zip.readBigUInt64LE(record + 48));
+  }
+  const entries = [];
+  for (let i = 0; i < count; i += 1) {
+    assert.equal(zip.readUInt32LE(offset), 0x02014b50, `central directory header ${i}`);
+    const method = zip.readUInt16LE(offset + 10);
+    let packed = zip.readUInt32LE(offset + 20), size = zip.readUInt32LE(offset + 24);
+    let local = zip.readUInt32LE(offset + 42);
+    const nameLength = zip.readUInt16LE(offset + 28), extraLength = zip.readUInt16LE(offset + 30);
+    const commentLength = zip.readUInt16LE(offset + 32);
+    const name = zip.toString("utf8", offset + 46, offset + 46 + nameLength);
+    // ZIP64 extra field: the 8-byte values of the fields set to 0xffffffff, in this order.
+    for (let p = offset + 46 + nameLength, stop = p + extraLength; p + 4 <= stop; p += 4 + zip.readUInt16LE(p + 2)) {
+      if (zip.readUInt16LE(p) !== 0x0001) continue;
+      let q = p + 4;
+      if (size === 0xffffffff) { size = Number(zip.readBigUInt64LE(q)); q += 8; }
+      if (packed === 0xffffffff) { packed = Number(zip.readBigUInt64LE(q)); q += 8; }
+      if (local === 0xffffffff) local = Number(zip.readBigUInt64LE(q));
+    }
+    assert.equal(zip.readUInt32LE(local), 0x04034b50, `local header of ${name}`);
+    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+    const raw = zip.subarray(start, start + packed);
+    assert.ok(method === 0 || method === 8, `${name}: compression method ${method}`);
+    const data = method === 0 ? raw : inflateRawSync(raw);
+    assert.equal(data.length, size, `${name}: size`);
+    entries.push({ name, size, data });
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}
+
+function probeMp3(file) {
+  return JSON.parse(execFileSync("ffprobe", ["-v", "error", "-show_entries",
+    "stream=codec_name,channels:format=duration", "-of", "json", file], { encoding: "utf8" }));
+}
+
 async function signIn(page, email, password) {
   await page.getByTestId("signin-email").fill(email);
   await page.getByTestId("signin-password").fill(password);
@@ -146,6 +199,44 @@ try {
   log("two uploads converted, progress reached done");
   const row = page.locator('[data-testid="job-row"]', { hasText: "holiday.mp4" });
   assert.equal(await row.getAttribute("data-status"), "done");
+  // Each done job says how long its MP3 is kept (RETENTION, 7 days by default; a poll brings it at the latest).
+  await row.locator('[data-testid="job-expires"]', { hasText: /^Kept until \S/ }).waitFor({ timeout: 20_000 });
+
+  // Tick both and download them as one ZIP (fetched by the page with its token, saved from a Blob); look inside.
+  const downloadSelected = page.getByTestId("download-selected");
+  assert.equal(await downloadSelected.isDisabled(), true, "nothing ticked: Download selected is disabled");
+  for (const name of ["holiday.mp4", "concert.mp4"]) {
+    await page.locator('[data-testid="job-row"]', { hasText: name }).getByTestId("job-select").check();
+  }
+  assert.equal((await downloadSelected.innerText()).trim(), "Download selected (2)");
+  assert.equal(await page.getByTestId("select-all").isChecked(), true, "all done jobs ticked: select all is ticked");
+  const [zipDownload] = await Promise.all([page.waitForEvent("download"), downloadSelected.click()]);
+  assert.match(zipDownload.suggestedFilename(), /^mp3converter-\d{8}-\d{6}\.zip$/);
+  const zipPath = path.join(work, "selected.zip");
+  await zipDownload.saveAs(zipPath);
+  const entries = zipEntries(readFileSync(zipPath));
+  assert.deepEqual(entries.map((e) => e.name).sort(), ["concert.mp3", "holiday.mp3"]);
+  for (const entry of entries) {
+    const file = path.join(work, `zip-${entry.name}`);
+    writeFileSync(file, entry.data);
+    const zipped = probeMp3(file);
+    assert.equal(zipped.streams[0].codec_name, "mp3", entry.name);
+    const seconds = entry.name === "holiday.mp3" ? 4 : 3;
+    assert.ok(Math.abs(Number(zipped.format.duration) - seconds) < 0.2, `${entry.name}: ${zipped.format.duration} s`);
+  }
+  log("the two MP3s downloaded as one ZIP and checked");
+
+  // The same file with the same settings again is done at once, with a copy of the earlier MP3.
+  const again = path.join(work, "holiday-again.mp4");
+  copyFileSync(first, again);
+  await page.getByTestId("file-input").setInputFiles([again]);
+  const againRow = page.locator('[data-testid="job-row"]', { hasText: "holiday-again.mp4" });
+  await againRow.getByTestId("job-reused").waitFor({ timeout: 30_000 });
+  assert.equal(await againRow.getAttribute("data-status"), "done");
+  assert.match(await againRow.getByTestId("job-reused").innerText(), /done at once: same file and settings/i);
+  await againRow.getByTestId("job-delete").click();
+  await againRow.waitFor({ state: "detached", timeout: 30_000 });
+  log("an identical upload was done at once");
 
   // Play it in the page: the player gets a signed link (no token in it) and decodes the MP3.
   await row.getByTestId("job-play").click();
@@ -169,8 +260,7 @@ try {
   assert.equal(download.suggestedFilename(), "holiday.mp3");
   const saved = path.join(work, "downloaded.mp3");
   await download.saveAs(saved);
-  const probe = JSON.parse(execFileSync("ffprobe", ["-v", "error", "-show_entries",
-    "stream=codec_name,channels:format=duration", "-of", "json", saved], { encoding: "utf8" }));
+  const probe = probeMp3(saved);
   assert.equal(probe.streams[0].codec_name, "mp3");
   assert.equal(probe.streams[0].channels, 1, "the mono option applied");
   assert.ok(Math.abs(Number(probe.format.duration) - 4) < 0.2, `duration ${probe.format.duration}`);
@@ -181,6 +271,57 @@ try {
   await row.waitFor({ state: "detached", timeout: 30_000 });
   assert.equal(await page.locator('[data-testid="job-row"]').count(), 1);
   log("deleted");
+
+  // A file that is not a video fails, and its upload is kept for a retry. Retry queues it again (same settings) and
+  // the page follows it like a new upload, to the same failure: it is still not a video.
+  const notVideo = path.join(work, "notes.mp4");
+  writeFileSync(notVideo, "These are notes, not a video.\n".repeat(200));
+  await page.getByTestId("file-input").setInputFiles([notVideo]);
+  const failedRow = page.locator('[data-testid="job-row"]', { hasText: "notes.mp4" });
+  await page.locator('[data-testid="job-row"][data-status="failed"]', { hasText: "notes.mp4" })
+    .waitFor({ timeout: 60_000 });
+  assert.notEqual((await failedRow.getByTestId("job-error").innerText()).trim(), "", "the failure has a reason");
+  await failedRow.locator('[data-testid="job-expires"]', { hasText: /^Upload kept for a retry until \S/ })
+    .waitFor({ timeout: 20_000 });
+  await failedRow.getByTestId("job-retry").waitFor();
+  assert.equal(await failedRow.getByTestId("job-download").isVisible(), false);
+  await failedRow.evaluate((li) => {
+    li.seenStatuses = [];
+    new MutationObserver(() => li.seenStatuses.push(li.dataset.status))
+      .observe(li, { attributes: true, attributeFilter: ["data-status"] });
+  });
+  const [retried] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/retry") && r.request().method() === "POST"),
+    failedRow.getByTestId("job-retry").click()]);
+  assert.equal(retried.status(), 202, await retried.text());
+  await page.waitForFunction((li) => li.seenStatuses.includes("queued") && li.dataset.status === "failed",
+    await failedRow.elementHandle(), { timeout: 60_000 });
+  assert.notEqual((await failedRow.getByTestId("job-error").innerText()).trim(), "", "the new failure has a reason");
+  await failedRow.getByTestId("job-retry").waitFor();  // still kept: it could be retried again
+  log(`retried: ${(await failedRow.evaluate((li) => li.seenStatuses)).join(" → ")}`);
+
+  // A mailed link to a job (/#job=<id>), opened in a new tab: sign in first, then the page shows that job, focused
+  // and highlighted; another link while signed in moves to its job at once.
+  const failedId = await failedRow.getAttribute("data-job-id");
+  const concertId = await page.locator('[data-testid="job-row"]', { hasText: "concert.mp4" }).getAttribute("data-job-id");
+  assert.match(failedId, /^[0-9a-f]{24}$/);
+  const linkPage = await context.newPage();
+  linkPage.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await linkPage.goto(`${base}/#job=${failedId}`);
+  await linkPage.getByTestId("signin-form").waitFor();
+  assert.match(await linkPage.getByTestId("auth-notice").innerText(), /sign in to see the file/i);
+  await signIn(linkPage, alice, password);
+  const isShown = (id) => linkPage.waitForFunction((jobId) => {
+    const active = document.activeElement;
+    return active?.matches('[data-testid="job-row"].is-linked') && active.dataset.jobId === jobId;
+  }, id, { timeout: 30_000 });
+  await isShown(failedId);
+  assert.equal(await linkPage.locator(".is-linked").count(), 1);
+  await linkPage.evaluate((id) => { location.hash = `job=${id}`; }, concertId);
+  await isShown(concertId);
+  assert.equal(await linkPage.locator(".is-linked").count(), 1, "only the last linked job is highlighted");
+  await linkPage.close();
+  log("a mailed job link opens the page at its job, through the sign-in");
 
   // Signing out ends the token at the server, not only in the tab: the gateway refuses it within seconds.
   const aliceToken = await page.evaluate(() => JSON.parse(sessionStorage.getItem("mp3c.session")).token);

@@ -156,12 +156,16 @@ function handleUploadAnswer(upload, xhr) {
   }
   if (xhr.status === 202 && typeof body?.job_id === 'string') {
     upload.row.dataset.jobId = body.job_id;
-    finishUpload(upload, 'done', 'Uploaded; converting.', false);
-    // Show the job at once; its event stream fills in the rest.
+    // The same file with the same settings as an earlier upload is done at once, with a copy of that MP3.
+    const reused = body.status === 'done';
+    finishUpload(upload, 'done', reused ? `${REUSED_TEXT}.` : 'Uploaded; converting.', false);
+    // Show the job at once; its event stream fills in the rest (a job done at once has none: one look at it does).
     upsertJob({
       job_id: body.job_id, status: 'queued', progress: 0, filename: upload.file.name, size: upload.file.size,
       created_at: new Date().toISOString(), duration_seconds: null, error: null,
+      ...(reused ? { status: 'done', progress: 100, reused_from: body.reused_from ?? null } : {}),
     });
+    if (reused) loadJob(body.job_id);
     followOpenJobs();
     return;
   }
@@ -245,6 +249,7 @@ function collectElements() {
     dropzone: byId('dropzone'), fileInput: byId('file-input'), uploadList: byId('upload-list'),
     jobsTitle: byId('jobs-title'), jobsNotice: byId('jobs-notice'), jobsEmpty: byId('jobs-empty'),
     jobsHead: document.querySelector('.jobs-head'), jobsList: byId('jobs-list'), refresh: byId('refresh'),
+    downloadSelected: byId('download-selected'), selectAll: byId('select-all'),
     announcer: byId('announcer'),
     uploadTemplate: byId('upload-row-template'), jobTemplate: byId('job-row-template'),
   });
@@ -290,7 +295,16 @@ function wireEvents() {
   });
   ui.uploadList.addEventListener('click', onUploadAction);
   ui.jobsList.addEventListener('click', onJobAction);
+  ui.jobsList.addEventListener('change', onJobSelect);
+  ui.selectAll.addEventListener('change', onSelectAll);
+  ui.downloadSelected.addEventListener('click', onDownloadSelected);
   ui.refresh.addEventListener('click', refreshJobs);
+  // A mailed job link opened in a tab that already shows the page.
+  window.addEventListener('hashchange', () => {
+    if (!takeJobLink()) return;
+    if (state.session) revealLinkedJob();
+    else setAuthNotice('Sign in to see the file from your e-mail.');
+  });
 
   // Background tabs may have their timers slowed; catch up when the page is seen again.
   document.addEventListener('visibilitychange', () => {
@@ -302,7 +316,9 @@ function wireEvents() {
 function init() {
   collectElements();
   wireEvents();
-  // The mailed links land here: /#reset=<token> (set a new password), /#verified and /#verify-failed=<why>.
+  // The mailed links land here: /#reset=<token> (set a new password), /#verified and /#verify-failed=<why>, and
+  // /#job=<id> (a job's page: shown once signed in, see revealLinkedJob).
+  const jobLink = takeJobLink();
   const link = takeAccountLink();
   const saved = loadSession();
   if (saved && !link) {
@@ -311,6 +327,7 @@ function init() {
     setAuthMode(link?.mode || 'signin');
     ui.authView.hidden = false;
     if (link?.notice) setAuthNotice(link.notice);
+    else if (jobLink) setAuthNotice('Sign in to see the file from your e-mail.');
     if (link?.error) setAuthError(link.error);
     (link?.mode === 'reset' ? ui.resetPassword : ui.signinEmail).focus();
   }

@@ -14,9 +14,17 @@ const RECONNECT_MS = 2_000;
 // are kept current by the poll.
 const MAX_EVENT_STREAMS = 2;
 const MAX_PARALLEL_UPLOADS = 2;
-const FINAL_STATUSES = new Set(['done', 'failed', 'cancelled']);
-const STATUS_RANK = { queued: 0, processing: 1, done: 2, failed: 2, cancelled: 2 };
-const STATUS_LABELS = { queued: 'Queued', processing: 'Converting', done: 'Done', failed: 'Failed', cancelled: 'Cancelled' };
+// A done job's MP3, or a failed job's upload, is deleted after its retention time (expires_at): the job is then
+// expired, and nothing moves it on from there.
+const FINAL_STATUSES = new Set(['done', 'failed', 'cancelled', 'expired']);
+const STATUS_RANK = { queued: 0, processing: 1, done: 2, failed: 2, cancelled: 2, expired: 3 };
+const STATUS_LABELS = {
+  queued: 'Queued', processing: 'Converting', done: 'Done', failed: 'Failed', cancelled: 'Cancelled', expired: 'Expired',
+};
+// GET /jobs.zip takes at most this many ids.
+const MAX_ZIP_JOBS = 100;
+// A mailed link to one job: /#job=<id>.
+const JOB_LINK_PATTERN = /^#job=([0-9a-f]{24})$/;
 const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
 
 const state = {
@@ -32,6 +40,9 @@ const state = {
   pollInFlight: false,
   authMode: 'signin',
   resetToken: null, // the secret of a mailed password-reset link (#reset=), until it is used
+  linkedJobId: null, // the job of a mailed link (#job=), until it has been shown (after the sign-in if need be)
+  selected: new Set(), // ids of the done jobs ticked for "Download selected"
+  zipInFlight: false,
   unverifiedEmail: null, // the address of a sign-in refused as not yet activated (for "send the link again")
 };
 
@@ -81,7 +92,9 @@ function formatSpeed(bytesPerSecond) {
   return `${mbps.toFixed(mbps < 10 ? 2 : 1)} MB/s`;
 }
 
-function formatCreated(iso) {
+/** A date and time in the browser's locale and time zone ("13 Dec 2026, 10:00"), or '' for a missing one. */
+function formatDateTime(iso) {
+  if (!iso) return '';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return '';
   return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });

@@ -27,9 +27,10 @@ async function refreshJobs() {
       listed.add(job.job_id);
       upsertJob(job);
     }
-    // Rows added while this request ran (a finished upload) may simply be too new to be listed.
+    // Rows added while this request ran (a finished upload) may simply be too new to be listed, and a job opened
+    // from a mailed link (pinned) may be older than the first page.
     for (const [id, entry] of state.jobs) {
-      if (!listed.has(id) && entry.addedAt < startedAt) removeJob(id);
+      if (!listed.has(id) && entry.addedAt < startedAt && !entry.pinned) removeJob(id);
     }
     followOpenJobs();
   } catch (err) {
@@ -41,7 +42,26 @@ async function refreshJobs() {
   }
 }
 
-/** Add a job or merge newer data into it. Stale data (from a poll or stream that lags behind) never moves a job back. */
+/** Whether `a` was written after `b` (ISO times in one format compare as strings); false when either is unknown. */
+function isLaterRecord(a, b) {
+  return typeof a.updated_at === 'string' && typeof b.updated_at === 'string' && a.updated_at > b.updated_at;
+}
+
+/**
+ * A failure that a retry ended, answered late by a poll or a stream, is not the outcome of the retry: it is the
+ * failure seen before the retry (`from`), or older than the record of the retry (`at`).
+ */
+function isStaleFailure(entry, incoming) {
+  const { retry } = entry;
+  const at = incoming.updated_at;
+  if (!retry || incoming.status !== 'failed' || typeof at !== 'string') return false;
+  return (typeof retry.from === 'string' && at <= retry.from) || (typeof retry.at === 'string' && at < retry.at);
+}
+
+/**
+ * Add a job or merge newer data into it. Stale data (from a poll or stream that lags behind) never moves a job back;
+ * the one way back is a retry: a failed job queued again, which a newer record (later updated_at) shows.
+ */
 function upsertJob(incoming) {
   if (!incoming || typeof incoming.job_id !== 'string' || !(incoming.status in STATUS_RANK)) return;
   if (state.deleted.has(incoming.job_id)) return;
@@ -51,10 +71,20 @@ function upsertJob(incoming) {
     return;
   }
   const current = entry.job;
-  if (STATUS_RANK[incoming.status] < STATUS_RANK[current.status]) return;
-  if (FINAL_STATUSES.has(current.status) && incoming.status !== current.status) return;
+  if (isStaleFailure(entry, incoming)) return;
+  const restarted = current.status === 'failed' && (incoming.status === 'queued' || incoming.status === 'processing')
+    && isLaterRecord(incoming, current);
+  if (restarted) {
+    entry.retry = { from: current.updated_at, at: incoming.updated_at }; // retried elsewhere (a tab, the mp3conv client)
+  } else {
+    if (STATUS_RANK[incoming.status] < STATUS_RANK[current.status]) return;
+    // A final job stays as it is, until the sweeper deletes what it kept.
+    if (FINAL_STATUSES.has(current.status) && incoming.status !== current.status && incoming.status !== 'expired') return;
+  }
   const merged = { ...current, ...incoming };
-  if (merged.status === current.status && !(merged.progress >= current.progress)) merged.progress = current.progress;
+  if (!restarted && merged.status === current.status && !(merged.progress >= current.progress)) {
+    merged.progress = current.progress;
+  }
   entry.job = merged;
   renderJob(entry);
   if (merged.status !== current.status) {
@@ -63,18 +93,20 @@ function upsertJob(incoming) {
   }
 }
 
-function addJobRow(job) {
+/** A new row, newest first; atTop: first whatever its age (a job opened from a mailed link). */
+function addJobRow(job, { atTop = false } = {}) {
   const { root, refs } = instantiate(ui.jobTemplate);
-  const entry = { job, row: root, refs, addedAt: performance.now() };
+  const entry = { job, row: root, refs, addedAt: performance.now(), pinned: atTop };
   state.jobs.set(job.job_id, entry);
   renderJob(entry);
   // Newest first: before the first row created earlier. ISO times in one format compare as strings.
-  const later = [...ui.jobsList.children].find((row) => {
+  const later = atTop ? ui.jobsList.firstElementChild : [...ui.jobsList.children].find((row) => {
     const other = state.jobs.get(row.dataset.jobId);
     return other && other.job.created_at < job.created_at;
   });
   ui.jobsList.insertBefore(root, later || null);
   updateEmptyState();
+  updateSelectionControls();
 }
 
 function removeJob(id) {
@@ -86,8 +118,10 @@ function removeJob(id) {
   const hadFocus = entry.row.contains(document.activeElement);
   entry.row.remove();
   state.jobs.delete(id);
+  state.selected.delete(id);
   if (hadFocus) ui.jobsTitle.focus();
   updateEmptyState();
+  updateSelectionControls();
 }
 
 function updateEmptyState() {
@@ -101,6 +135,17 @@ const UPLOAD_ROW_ENDINGS = {
   failed: 'Uploaded; the conversion failed (see your files below).',
   cancelled: 'Cancelled.',
 };
+const REUSED_TEXT = 'Done at once: same file and settings as an earlier upload';
+
+/** When the job's stored files go (expires_at), or that they are gone: '' when there is nothing to say. */
+function expiryText(job) {
+  if (job.status === 'expired') {
+    return job.error ? 'The upload is no longer kept.' : 'The MP3 is no longer kept: it was deleted after its retention time.';
+  }
+  const until = formatDateTime(job.expires_at);
+  if (!until) return '';
+  return job.status === 'failed' ? `Upload kept for a retry until ${until}` : `Kept until ${until}`;
+}
 
 /** Show a job's current state in its row. Only texts and attributes change, so focus and the player survive. */
 function renderJob({ job, row, refs }) {
@@ -112,22 +157,37 @@ function renderJob({ job, row, refs }) {
   refs.name.textContent = job.filename;
   refs.size.textContent = formatBytes(job.size);
   refs.created.dateTime = job.created_at || '';
-  refs.created.textContent = formatCreated(job.created_at);
+  refs.created.textContent = formatDateTime(job.created_at);
   refs.status.textContent = STATUS_LABELS[status];
   refs.progress.value = progress;
   refs.progress.setAttribute('aria-label', `Conversion of ${job.filename}`);
   refs.percent.textContent = `${progress} %`;
-  refs.meter.hidden = status === 'failed' || status === 'cancelled';
-  refs.duration.textContent = status === 'done' ? formatDuration(job.duration_seconds) : '—';
+  refs.meter.hidden = status === 'failed' || status === 'cancelled' || status === 'expired';
+  refs.duration.textContent = status === 'done' || status === 'expired' ? formatDuration(job.duration_seconds) : '—';
 
-  const showError = status === 'failed' || status === 'cancelled';
+  // An expired job keeps the reason it failed for, if it did.
+  const showError = status === 'failed' || status === 'cancelled' || (status === 'expired' && Boolean(job.error));
   refs.error.hidden = !showError;
   refs.error.textContent = showError ? sentence(job.error) || (status === 'failed' ? 'The conversion failed.' : '') : '';
+  refs.reused.hidden = !(status === 'done' && job.reused_from);
+  refs.reused.textContent = refs.reused.hidden ? '' : `${REUSED_TEXT}.`;
+  refs.expires.textContent = expiryText(job);
+  refs.expires.hidden = !refs.expires.textContent;
 
   refs.play.hidden = status !== 'done';
   refs.download.hidden = status !== 'done';
   refs.play.setAttribute('aria-label', `Play ${mp3FileName(job.filename)}`);
   refs.download.setAttribute('aria-label', `Download ${mp3FileName(job.filename)}`);
+  refs.retry.hidden = !(status === 'failed' && job.retryable === true);
+  refs.retry.setAttribute('aria-label', `Retry ${job.filename} with the same settings`);
+
+  // Only done jobs can go into a ZIP; the box keeps its place on the others so the names line up.
+  const selectable = status === 'done';
+  if (!selectable) state.selected.delete(job.job_id);
+  refs.selectLabel.classList.toggle('is-unavailable', !selectable);
+  refs.select.disabled = !selectable;
+  refs.select.checked = selectable && state.selected.has(job.job_id);
+  refs.selectText.textContent = `Select ${mp3FileName(job.filename)} for the ZIP download`;
   // DELETE cancels a queued job (it stays listed as cancelled), deletes a finished one, and is refused (409) while
   // the converter works on it.
   refs.del.textContent = status === 'queued' ? 'Cancel' : 'Delete';
@@ -138,7 +198,22 @@ function renderJob({ job, row, refs }) {
   // The file's upload row, while it is still shown, follows its conversion to the end.
   const uploadStatus = document.querySelector(
     `[data-testid="upload-row"][data-job-id="${CSS.escape(job.job_id)}"] [data-testid="upload-status"]`);
-  if (uploadStatus && UPLOAD_ROW_ENDINGS[status]) uploadStatus.textContent = UPLOAD_ROW_ENDINGS[status];
+  if (uploadStatus && UPLOAD_ROW_ENDINGS[status]) {
+    uploadStatus.textContent = status === 'done' && job.reused_from ? `${REUSED_TEXT}.` : UPLOAD_ROW_ENDINGS[status];
+  }
+  updateSelectionControls();
+}
+
+/** One look at one job (GET /jobs/{id}), merged into the list: for a job no event stream follows. */
+async function loadJob(id) {
+  const epoch = state.epoch;
+  try {
+    const response = await api(`/jobs/${id}`);
+    const body = await readJson(response);
+    if (epoch === state.epoch && response.ok && body?.job_id === id) upsertJob(body);
+  } catch {
+    // The poll brings it later.
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------- live events
@@ -284,6 +359,10 @@ async function signedLink(id) {
     removeJob(id);
     throw new UserError('This file no longer exists.');
   }
+  if (response.status === 410) {
+    refreshJobs(); // shows it expired
+    throw new UserError('This MP3 is no longer kept: it was deleted after its retention time.');
+  }
   throw new UserError(actionErrorText(response, body, 'Could not get a link to the MP3'));
 }
 
@@ -361,7 +440,46 @@ async function deleteJob(entry) {
   throw new UserError(actionErrorText(response, body, 'Could not delete the file'));
 }
 
-const JOB_ACTIONS = { play: playJob, download: downloadJob, delete: deleteJob };
+/**
+ * Convert a failed job's kept upload again, with the same settings (an empty body), and follow it like a new upload.
+ */
+async function retryJob(entry) {
+  const { job } = entry;
+  const response = await api(`/jobs/${job.job_id}/retry`, { method: 'POST' });
+  const body = await readJson(response);
+  if (response.status === 202 && body?.job_id === job.job_id) {
+    // The answer is the job queued again: it replaces the failure, which a late poll or stream may still bring.
+    const hadFocus = document.activeElement === entry.refs.retry;
+    entry.retry = { from: job.updated_at, at: body.updated_at };
+    entry.job = { ...job, error: null, reason: null, progress: 0, ...body, status: 'queued' };
+    renderJob(entry);
+    if (hadFocus) { // the button is gone now: keep keyboard users on the row
+      entry.row.tabIndex = -1;
+      entry.row.focus();
+    }
+    announce(`${job.filename}: queued again`);
+    followOpenJobs();
+    return;
+  }
+  switch (response.status) {
+    case 404:
+      removeJob(job.job_id);
+      throw new UserError(`"${job.filename}" no longer exists.`);
+    case 409: // no longer failed: retried elsewhere, or expired
+      await refreshJobs();
+      throw new UserError(`"${job.filename}" has changed meanwhile; the list is up to date now.`);
+    case 410:
+      entry.job = { ...job, retryable: false };
+      renderJob(entry);
+      refreshJobs();
+      throw new UserError(`The upload of "${job.filename}" is no longer kept, so it cannot be converted again. ` +
+        'Upload the file again.');
+    default:
+      throw new UserError(actionErrorText(response, body, 'Could not retry the conversion'));
+  }
+}
+
+const JOB_ACTIONS = { play: playJob, download: downloadJob, delete: deleteJob, retry: retryJob };
 
 /** Run a row's action with its button busy; errors go to the page's alert. */
 async function onJobAction(event) {
@@ -380,4 +498,210 @@ async function onJobAction(event) {
   } finally {
     button.removeAttribute('aria-busy');
   }
+}
+
+// ---------------------------------------------------------------------------------------------------- selection and ZIP
+
+/** The ticked jobs that are done (the only ones a ZIP takes), in list order. */
+function selectedDoneIds() {
+  return [...state.jobs.values()]
+    .filter((entry) => entry.job.status === 'done' && state.selected.has(entry.job.job_id))
+    .map((entry) => entry.job.job_id);
+}
+
+/** "Download selected (N)" and the "select all" box follow the ticks. */
+function updateSelectionControls() {
+  if (!ui.downloadSelected) return;
+  const done = [...state.jobs.values()].filter((entry) => entry.job.status === 'done').length;
+  const count = selectedDoneIds().length;
+  if (!state.zipInFlight) {
+    ui.downloadSelected.textContent = `Download selected (${count})`;
+    ui.downloadSelected.disabled = count === 0;
+  }
+  ui.selectAll.disabled = done === 0;
+  ui.selectAll.checked = done > 0 && count === done;
+  ui.selectAll.indeterminate = count > 0 && count < done;
+}
+
+function onJobSelect(event) {
+  const box = event.target.closest('input[data-ref="select"]');
+  const row = box?.closest('[data-job-id]');
+  const entry = row && state.jobs.get(row.dataset.jobId);
+  if (!entry) return;
+  if (box.checked && entry.job.status === 'done') state.selected.add(entry.job.job_id);
+  else state.selected.delete(entry.job.job_id);
+  updateSelectionControls();
+}
+
+function onSelectAll() {
+  const on = ui.selectAll.checked;
+  for (const entry of state.jobs.values()) {
+    if (on && entry.job.status === 'done') state.selected.add(entry.job.job_id);
+    else state.selected.delete(entry.job.job_id);
+    entry.refs.select.checked = on && entry.job.status === 'done';
+  }
+  updateSelectionControls();
+}
+
+/** The file name of a Content-Disposition header (filename*=UTF-8''… first, then filename=), made safe, or fallback. */
+function attachmentFileName(header, fallback) {
+  const text = header || '';
+  let name = '';
+  const extended = /filename\*\s*=\s*utf-8''([^;\s]+)/i.exec(text);
+  if (extended) {
+    try {
+      name = decodeURIComponent(extended[1]);
+    } catch {
+      name = '';
+    }
+  }
+  if (!name) {
+    const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(text);
+    if (plain) name = plain[1] !== undefined ? plain[1].replace(/\\(.)/g, '$1') : plain[2];
+  }
+  name = name.replace(/[\/\\\u0000-\u001f]/g, '_').trim();
+  return name || fallback;
+}
+
+/** Save a Blob under a name, through a temporary object URL and <a download>. */
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // Revoked at once, some browsers drop the download; a minute later the browser has its own copy.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/**
+ * "Download selected": one ZIP of the ticked MP3s from GET /jobs.zip?ids=…. The request needs the Authorization
+ * header, so it cannot be a plain link: the page fetches the whole ZIP into memory (a Blob) and then saves it. A ZIP
+ * of many large MP3s takes that much memory for a moment, which is acceptable here; the mp3conv client streams it to
+ * disk instead.
+ */
+async function downloadSelected() {
+  const ids = selectedDoneIds();
+  if (ids.length === 0) return;
+  if (ids.length > MAX_ZIP_JOBS) throw new UserError(`Select at most ${MAX_ZIP_JOBS} files for one ZIP.`);
+  const epoch = state.epoch;
+  const response = await api(`/jobs.zip?ids=${ids.join(',')}`, { headers: { Accept: 'application/zip, application/json' } });
+  if (response.status === 200) {
+    const blob = await response.blob();
+    if (epoch !== state.epoch) return;
+    const name = attachmentFileName(response.headers.get('Content-Disposition'), 'mp3converter.zip');
+    saveBlob(blob, name);
+    announce(`${ids.length === 1 ? 'One file' : `${ids.length} files`} saved as ${name}`);
+    return;
+  }
+  const body = await readJson(response);
+  switch (response.status) {
+    case 404:
+      refreshJobs();
+      throw new UserError('One of the selected files no longer exists; the list is being brought up to date.');
+    case 409:
+    case 410:
+      refreshJobs();
+      throw new UserError('One of the selected files can no longer be downloaded; the list is being brought up to date.');
+    case 413:
+      throw new UserError('Together the selected files are too large for one ZIP: select fewer and download them in parts.');
+    default:
+      throw new UserError(actionErrorText(response, body, 'Could not download the ZIP'));
+  }
+}
+
+/** The button is busy (and says so) while the ZIP is fetched; errors go to the page's alert. */
+async function onDownloadSelected() {
+  if (state.zipInFlight) return;
+  showAppError('');
+  state.zipInFlight = true;
+  ui.downloadSelected.disabled = true;
+  ui.downloadSelected.setAttribute('aria-busy', 'true');
+  ui.downloadSelected.textContent = 'Preparing the ZIP…';
+  try {
+    await downloadSelected();
+  } catch (err) {
+    if (!(err instanceof SessionExpiredError) && err.name !== 'AbortError') {
+      showAppError(err instanceof UserError ? err.message : 'Cannot reach the server. Check your connection and try again.');
+    }
+  } finally {
+    state.zipInFlight = false;
+    ui.downloadSelected.removeAttribute('aria-busy');
+    updateSelectionControls();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- mailed links
+
+/**
+ * Takes a mailed link to one job (#job=<id>) from the address bar into state.linkedJobId, where it waits for the
+ * sign-in if need be (as #reset= does). Returns whether the hash was such a link.
+ */
+function takeJobLink() {
+  const hash = location.hash;
+  if (!hash.startsWith('#job=')) return false;
+  const match = JOB_LINK_PATTERN.exec(hash);
+  state.linkedJobId = match ? match[1] : null;
+  history.replaceState(null, '', location.pathname + location.search);
+  return Boolean(match);
+}
+
+/**
+ * Once signed in: scroll to the linked job's row, focus and highlight it. A job that is not on the list's first page
+ * is fetched and shown at the top.
+ */
+async function revealLinkedJob() {
+  const id = state.linkedJobId;
+  if (!id || !state.session) return;
+  const epoch = state.epoch;
+  let entry = state.jobs.get(id);
+  if (!entry) {
+    let response;
+    let body;
+    try {
+      response = await api(`/jobs/${id}`);
+      body = await readJson(response);
+    } catch (err) {
+      if (!(err instanceof SessionExpiredError) && err.name !== 'AbortError' && epoch === state.epoch) {
+        showAppError('The file from the link cannot be shown: cannot reach the server.');
+        state.linkedJobId = null;
+      }
+      return;
+    }
+    if (epoch !== state.epoch) return;
+    state.linkedJobId = null;
+    if (response.status === 404) {
+      showAppError('The file from the link is not in your list: it was deleted, or it belongs to another account.');
+      return;
+    }
+    if (!response.ok || body?.job_id !== id) {
+      showAppError(`The file from the link cannot be shown (${actionErrorText(response, body, 'an error')}).`);
+      return;
+    }
+    if (state.deleted.has(id)) return;
+    if (state.jobs.has(id)) upsertJob(body);
+    else addJobRow(body, { atTop: true });
+    followOpenJobs();
+    entry = state.jobs.get(id);
+    if (!entry) return;
+  }
+  state.linkedJobId = null;
+  highlightJob(entry);
+}
+
+function highlightJob(entry) {
+  for (const row of ui.jobsList.querySelectorAll('.is-linked')) {
+    row.classList.remove('is-linked');
+    row.removeAttribute('aria-current');
+  }
+  const { row } = entry;
+  row.classList.add('is-linked');
+  row.setAttribute('aria-current', 'true');
+  row.tabIndex = -1; // focusable by script only; Tab still goes through its buttons
+  const smooth = window.matchMedia('(prefers-reduced-motion: no-preference)').matches;
+  row.scrollIntoView({ block: 'center', behavior: smooth ? 'smooth' : 'auto' });
+  row.focus({ preventScroll: true });
 }

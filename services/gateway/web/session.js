@@ -75,14 +75,16 @@ function startSession(session) {
   const ms = Date.parse(session.expires_at) - Date.now();
   state.expiryTimer = setTimeout(() => endSession(EXPIRED_MESSAGE), Math.min(Math.max(ms, 0), 2 ** 31 - 1));
   state.pollTimer = setInterval(refreshJobs, POLL_INTERVAL_MS);
-  refreshJobs();
   ui.uploadTitle.focus();
+  // A mailed job link (#job=) that waited for the sign-in is shown once the list is there.
+  refreshJobs().then(revealLinkedJob);
 }
 
 /** Sign out (message empty) or end an expired session (message shown on the sign-in form). */
 /** Sign-out ends the token at the server too (it stops working everywhere within seconds), not only in this tab. */
 function signOut() {
   const token = state.session?.token;
+  state.linkedJobId = null; // a job link waits through an expired session's sign-in, not past a sign-out
   endSession('');
   if (token) {
     // keepalive: the request is sent even if the page is closed right after.
@@ -106,7 +108,9 @@ function endSession(message) {
   // A detached <audio> keeps playing, so stop players before dropping the rows.
   for (const audio of ui.jobsList.querySelectorAll('audio')) audio.pause();
   state.jobs.clear();
+  state.selected.clear();
   ui.jobsList.replaceChildren();
+  updateSelectionControls();
   ui.uploadList.replaceChildren();
   ui.jobsNotice.textContent = '';
   showAppError('');
