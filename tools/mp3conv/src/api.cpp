@@ -17,6 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr size_t kMaxAnswerBytes = 64 << 20;  // a JSON answer; MP3s are streamed to a file
+constexpr size_t kMaxErrorBytes = 1 << 20;    // an error answer instead of a downloaded file
 
 struct FileClose {
     void operator()(FILE* f) const { std::fclose(f); }
@@ -102,11 +103,18 @@ Reply Api::get(const std::string& path) const { return call("GET", path); }
 
 Reply Api::remove(const std::string& path) const { return call("DELETE", path); }
 
-Reply Api::call(const char* method, const std::string& path) const {
+Reply Api::post(const std::string& path, const std::string& json_body) const { return call("POST", path, json_body); }
+
+Reply Api::call(const char* method, const std::string& path, const std::string& body) const {
     Reply reply;
     auto t = start(server_ + path, reply, 60s);
     t->header("Authorization: Bearer " + token_);
-    if (std::string_view(method) != "GET") curl_easy_setopt(t->handle(), CURLOPT_CUSTOMREQUEST, method);
+    if (std::string_view(method) == "POST") {
+        if (!body.empty()) t->header("Content-Type: application/json");
+        t->post(body);
+    } else if (std::string_view(method) != "GET") {
+        curl_easy_setopt(t->handle(), CURLOPT_CUSTOMREQUEST, method);
+    }
     t->collect_body(reply.body, kMaxAnswerBytes);
     return finish(*t, reply);
 }
@@ -165,23 +173,37 @@ Reply Api::events(const std::string& path, const std::function<bool(const SseEve
 }
 
 Reply Api::download(const std::string& path, const std::string& destination, const Progress& progress) const {
+    std::string temporary = destination + ".part";
+    Reply reply = fetch_file(path, "audio/", temporary, progress);
+    if (reply.status == 200 && reply.error.empty() && std::rename(temporary.c_str(), destination.c_str()) != 0) {
+        std::remove(temporary.c_str());
+        reply.error = "cannot rename " + temporary + " to " + destination;
+        reply.file_error = true;
+    }
+    return reply;
+}
+
+Reply Api::fetch_file(const std::string& path, const std::string& content_type, const std::string& temporary,
+                      const Progress& progress) const {
     Reply reply;
     auto t = start(server_ + path, reply, 0ms);  // no overall timeout; a stall of a minute ends it (watch)
     t->header("Authorization: Bearer " + token_);
-    std::string temporary = destination + ".part";
     std::unique_ptr<FILE, FileClose> out(std::fopen(temporary.c_str(), "wb"));
     if (!out) {
         reply.error = "cannot write " + temporary;
+        reply.file_error = true;
         return reply;
     }
     struct Sink {
         FILE* file;
         Reply* reply;
+        const std::string* content_type;
         bool failed = false;
-    } sink{out.get(), &reply};
+    } sink{out.get(), &reply, &content_type};
     auto write = +[](char* data, size_t size, size_t count, void* user) -> size_t {
         auto* s = static_cast<Sink*>(user);
-        if (s->reply->header("content-type").rfind("audio/", 0) != 0) {  // an error answer, not the MP3
+        if (s->reply->header("content-type").rfind(*s->content_type, 0) != 0) {   // an error answer, not the file
+            if (s->reply->body.size() + size * count > kMaxErrorBytes) return 0;  // not an error answer either
             s->reply->body.append(data, size * count);
             return size * count;
         }
@@ -198,13 +220,16 @@ Reply Api::download(const std::string& path, const std::string& destination, con
     finish(*t, reply);
     bool flushed = std::fflush(out.get()) == 0 && ::fsync(fileno(out.get())) == 0;
     out.reset();
-    if (sink.failed || !flushed) reply.error = "cannot write " + temporary;
-    if (!reply.error.empty() || reply.status != 200) {
-        std::remove(temporary.c_str());
-    } else if (std::rename(temporary.c_str(), destination.c_str()) != 0) {
-        std::remove(temporary.c_str());
-        reply.error = "cannot rename " + temporary + " to " + destination;
+    if (sink.failed || !flushed) {
+        reply.error = "cannot write " + temporary;
+        reply.file_error = true;
     }
+    std::string answered = reply.header("content-type");
+    if (reply.status == 200 && answered.rfind(content_type, 0) != 0) {
+        reply.error = "the server answered " + (answered.empty() ? "without a Content-Type" : answered) + ", not " +
+                      content_type + "...";
+    }
+    if (!reply.error.empty() || reply.status != 200) std::remove(temporary.c_str());
     return reply;
 }
 

@@ -12,8 +12,9 @@
 namespace mp3c::client {
 
 struct Reply {
-    long status = 0;    // 0: no answer (error says why)
-    std::string error;  // a transport failure
+    long status = 0;          // 0: no answer (error says why)
+    std::string error;        // a transport failure, or (file_error) a local file that could not be written
+    bool file_error = false;  // fetch_file, download: the failure is here (cannot write, cannot rename)
     std::string body;
     std::map<std::string, std::string> headers;  // names in lower case
     std::string header(const std::string& name) const {
@@ -34,6 +35,8 @@ class Api {
     Reply logout() const;  // ends this session's token at the server
     Reply get(const std::string& path) const;
     Reply remove(const std::string& path) const;
+    // POST path with a JSON body (none when empty).
+    Reply post(const std::string& path, const std::string& json_body) const;
     Reply upload(const std::string& file, const std::map<std::string, std::string>& fields,
                  const Progress& progress) const;
     // Streams GET path as server-sent events until the stream ends or on_event returns false.
@@ -42,9 +45,15 @@ class Api {
                  const std::string& last_event_id = {}) const;
     // GET path into `destination` (written as destination.part, renamed when complete).
     Reply download(const std::string& path, const std::string& destination, const Progress& progress) const;
+    // GET path streamed into the file `temporary`, fsynced; the caller renames it into place (its name may come from
+    // the answer's Content-Disposition). Only a 200 answer whose Content-Type starts with `content_type` is written;
+    // an error answer is kept in the reply's body. The file is removed unless the reply is a 200 without an error.
+    Reply fetch_file(const std::string& path, const std::string& content_type, const std::string& temporary,
+                     const Progress& progress) const;
 
   private:
-    Reply call(const char* method, const std::string& path) const;  // a small JSON answer, with the token
+    // A small JSON answer, with the token; a POST sends `body`.
+    Reply call(const char* method, const std::string& path, const std::string& body = {}) const;
 
     std::string server_;
     std::string token_;

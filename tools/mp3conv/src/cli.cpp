@@ -1,7 +1,12 @@
 #include "cli.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
 
 namespace mp3c::client {
 
@@ -11,86 +16,134 @@ commands:
   login EMAIL                    log in (the password is read from the terminal without echo, or from standard
                                  input when that is not a terminal); the session is kept in ~/.config/mp3conv
   logout                         end the session: at the server (the token stops working) and here
-  convert FILE... [-o DIR] [--bitrate N | --quality Q] [--mono]
+  convert FILE... [-o DIR] [CONVERSION OPTIONS]
                                  upload, follow the conversion, download each MP3 next to its file (or into DIR)
-  jobs                           your jobs, newest first
+  jobs                           your jobs, newest first, with when their files are deleted (EXPIRES, UTC; "-":
+                                 kept until you delete them)
   status ID                      one job
-  download ID [-o DIR]           the MP3 of a finished job
+  download ID [-o DIR]           the MP3 of a finished job, into DIR (default: the current directory)
+  download --all [-o DIR]        the MP3s of all your finished jobs, one after another into DIR (default: the
+                                 current directory); an MP3 already there with the same size is skipped
+  download --zip [-o FILE]       the MP3s of all your finished jobs in one zip file (default: the name the server
+                                 gives it, in the current directory; -o DIR: that name in DIR)
+  retry ID [-o DIR] [CONVERSION OPTIONS]
+                                 convert a failed job's upload again, with its options or the ones given, follow it
+                                 and download the MP3 into DIR (default: the current directory); possible while the
+                                 server keeps the upload (a day after the failure by default)
   delete ID                      cancel a queued job, or delete a finished one with its MP3
 
 options:
   --server URL   the gateway (default: $MP3CONV_SERVER, else http://127.0.0.1:8080)
   --json         machine-readable output on standard output
-  --bitrate N    constant bitrate in kb/s (64 ... 320, default 192)
-  --quality Q    variable bitrate, LAME quality 0 (best) to 9
-  --mono         one channel
+
+conversion options (convert, retry):
+  --bitrate N      constant bitrate in kb/s (64 ... 320, default 192)
+  --quality Q      variable bitrate, LAME quality 0 (best) to 9
+  --channels C     1 or 2 (default: the source's, at most 2)
+  --mono           one channel (--channels 1)
+  --sample-rate R  in Hz: 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 (default) or 48000
 
 exit status: 0 done; 1 a job failed or a file could not be read or saved; 2 usage; 3 server unreachable or
 unavailable; 4 not logged in or session expired (run mp3conv login); 5 refused by the server (too large, too many
-jobs, invalid input)
+jobs, invalid input, a job that cannot be retried)
 )";
+
+namespace {
+
+// The options' values are sent as numbers (form fields, the retry's JSON).
+bool whole_number(const std::string& v) {
+    return !v.empty() && v.size() <= 9 &&
+           std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+// Reads the option argv[i] (moving i past its value) into c; "help" ends the reading.
+Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
+    const std::string& a = argv[i];
+    auto value = [&]() -> std::optional<std::string> {
+        if (i + 1 >= argv.size()) return std::nullopt;
+        return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+        c.name = "help";
+    } else if (a == "--json") {
+        c.json = true;
+    } else if (a == "--all") {
+        c.all = true;
+    } else if (a == "--zip") {
+        c.zip = true;
+    } else if (a == "--mono") {
+        c.fields["channels"] = "1";
+    } else if (a == "--server") {
+        auto v = value();
+        if (!v) return std::string("--server needs a URL");
+        c.server = *v;
+    } else if (a == "-o" || a == "--output") {
+        auto v = value();
+        if (!v) return a + " needs a directory (or, with download --zip, a file)";
+        c.output_dir = *v;
+    } else if (a == "--bitrate" || a == "--quality" || a == "--channels" || a == "--sample-rate") {
+        auto v = value();
+        if (!v) return a + " needs a value";
+        if (!whole_number(*v)) return a + " needs a whole number";
+        c.fields[a == "--sample-rate" ? "sample_rate" : a.substr(2)] = *v;
+    } else {
+        return "unknown option " + a;
+    }
+    return Ok{};
+}
+
+// The command's arguments: how many it takes.
+Check check_arguments(const Command& c) {
+    auto want = [&](size_t n, const std::string& what) -> Check {
+        if (c.args.size() != n) return c.name + " takes " + what;
+        return Ok{};
+    };
+    if (c.name == "login") return want(1, "one e-mail address");
+    if (c.name == "convert" && c.args.empty()) return std::string("convert needs at least one file");
+    if (c.name == "convert") return Ok{};
+    if (c.name == "jobs" || c.name == "logout") return want(0, "no arguments");
+    if (c.name == "download" && c.all && c.zip) return std::string("--all and --zip exclude each other");
+    if (c.name == "download" && (c.all || c.zip))
+        return want(0, c.all ? "no job id with --all" : "no job id with --zip");
+    if (c.name == "status" || c.name == "download" || c.name == "retry" || c.name == "delete") {
+        return want(1, "one job id");
+    }
+    return "unknown command '" + c.name + "'";
+}
+
+// The options: which commands have them, and those that exclude each other.
+Check check_options(const Command& c) {
+    if (c.fields.count("bitrate") && c.fields.count("quality"))
+        return std::string("--bitrate and --quality exclude each other");
+    if (!c.fields.empty() && c.name != "convert" && c.name != "retry")
+        return std::string(
+            "--bitrate, --quality, --channels, --mono and --sample-rate are options of convert and retry");
+    if (!c.output_dir.empty() && c.name != "convert" && c.name != "download" && c.name != "retry")
+        return std::string("-o is an option of convert, download and retry");
+    if ((c.all || c.zip) && c.name != "download") return std::string("--all and --zip are options of download");
+    return Ok{};
+}
+
+}  // namespace
 
 Result<Command, std::string> parse_command_line(const std::vector<std::string>& argv) {
     Command c;
     std::vector<std::string> positional;
     for (size_t i = 0; i < argv.size(); ++i) {
         const std::string& a = argv[i];
-        auto value = [&](const std::string& flag) -> std::optional<std::string> {
-            if (i + 1 >= argv.size()) return std::nullopt;
-            (void)flag;
-            return argv[++i];
-        };
-        if (a == "-h" || a == "--help") {
-            c.name = "help";
-            return c;
-        } else if (a == "--json") {
-            c.json = true;
-        } else if (a == "--server") {
-            auto v = value(a);
-            if (!v) return std::string("--server needs a URL");
-            c.server = *v;
-        } else if (a == "-o" || a == "--output") {
-            auto v = value(a);
-            if (!v) return a + " needs a directory";
-            c.output_dir = *v;
-        } else if (a == "--bitrate" || a == "--quality") {
-            auto v = value(a);
-            if (!v) return a + " needs a value";
-            c.fields[a.substr(2)] = *v;
-        } else if (a == "--mono") {
-            c.fields["channels"] = "1";
-        } else if (a.size() > 1 && a[0] == '-' && a != "-") {
-            return "unknown option " + a;
-        } else {
+        if (a.size() < 2 || a[0] != '-') {
             positional.push_back(a);
+            continue;
         }
+        Check read = read_option(argv, i, c);
+        if (!read) return read.error();
+        if (c.name == "help") return c;
     }
     if (positional.empty()) return std::string("no command given");
     c.name = positional[0];
     c.args.assign(positional.begin() + 1, positional.end());
-    if (c.fields.count("bitrate") && c.fields.count("quality"))
-        return std::string("--bitrate and --quality exclude each other");
-    auto want = [&](size_t n, const char* what) -> Check {
-        if (c.args.size() != n) return c.name + " takes " + what;
-        return Ok{};
-    };
-    Check checked = Ok{};
-    if (c.name == "login") {
-        checked = want(1, "one e-mail address");
-    } else if (c.name == "convert") {
-        if (c.args.empty()) checked = std::string("convert needs at least one file");
-    } else if (c.name == "jobs" || c.name == "logout") {
-        checked = want(0, "no arguments");
-    } else if (c.name == "status" || c.name == "download" || c.name == "delete") {
-        checked = want(1, "one job id");
-    } else {
-        return "unknown command '" + c.name + "'";
-    }
-    if (!checked) return checked.error();
-    if (!c.fields.empty() && c.name != "convert")
-        return std::string("--bitrate, --quality and --mono are options of convert");
-    if (!c.output_dir.empty() && c.name != "convert" && c.name != "download")
-        return std::string("-o is an option of convert and download");
+    if (Check arguments = check_arguments(c); !arguments) return arguments.error();
+    if (Check options = check_options(c); !options) return options.error();
     return c;
 }
 
@@ -104,6 +157,164 @@ std::string output_path(const std::string& input, const std::string& output_dir)
         out = dir / (in.stem().string() + ".converted.mp3");
     }
     return out.string();
+}
+
+std::string mp3_path(const std::string& output_dir, const std::string& upload_name) {
+    std::string name = std::filesystem::path(upload_name).filename().string();
+    if (name.empty() || name == "." || name == "..") name = "job";
+    return output_path((output_dir.empty() ? std::string(".") : output_dir) + "/" + name, "");
+}
+
+std::vector<std::string> download_paths(const std::string& output_dir, const std::vector<std::string>& upload_names) {
+    std::vector<std::string> paths;
+    std::set<std::string> taken;
+    for (const auto& upload_name : upload_names) {
+        const std::filesystem::path first = mp3_path(output_dir, upload_name);
+        std::filesystem::path path = first;
+        for (int n = 2; taken.count(path.string()) > 0; ++n) {
+            path = first.parent_path() /
+                   (first.stem().string() + " (" + std::to_string(n) + ")" + first.extension().string());
+        }
+        taken.insert(path.string());
+        paths.push_back(path.string());
+    }
+    return paths;
+}
+
+namespace {
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+}
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+// The value of the parameter `name` (lower case) of a header such as Content-Disposition, unquoted; "" when absent.
+std::string header_parameter(std::string_view header, std::string_view name) {
+    for (size_t i = header.find(';'); i != std::string_view::npos;) {
+        size_t equals = header.find('=', i + 1);
+        if (equals == std::string_view::npos) return "";
+        if (size_t next = header.find(';', i + 1); next < equals) {  // a parameter without a value
+            i = next;
+            continue;
+        }
+        std::string key = lower(trim(header.substr(i + 1, equals - i - 1)));
+        size_t at = equals + 1;
+        while (at < header.size() && header[at] == ' ') ++at;
+        std::string value;
+        if (at < header.size() && header[at] == '"') {
+            for (++at; at < header.size() && header[at] != '"'; ++at) {
+                if (header[at] == '\\' && at + 1 < header.size()) ++at;
+                value += header[at];
+            }
+            i = header.find(';', at);
+        } else {
+            i = header.find(';', at);
+            value = trim(header.substr(at, i == std::string_view::npos ? std::string_view::npos : i - at));
+        }
+        if (key == name) return value;
+    }
+    return "";
+}
+
+// An RFC 5987 value ("UTF-8''holiday%20video.mp3") decoded; "" for another charset or a malformed one.
+std::string decode_extended(const std::string& value) {
+    size_t quote = value.find('\'');
+    size_t second = quote == std::string::npos ? quote : value.find('\'', quote + 1);
+    if (second == std::string::npos || lower(value.substr(0, quote)) != "utf-8") return "";
+    std::string out;
+    for (size_t i = second + 1; i < value.size(); ++i) {
+        if (value[i] != '%') {
+            out += value[i];
+            continue;
+        }
+        if (i + 2 >= value.size() || !std::isxdigit(static_cast<unsigned char>(value[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(value[i + 2])))
+            return "";
+        out += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> attachment_filename(const std::string& content_disposition) {
+    std::string name = decode_extended(header_parameter(content_disposition, "filename*"));
+    if (name.empty()) name = header_parameter(content_disposition, "filename");
+    size_t slash = name.find_last_of("/\\");
+    if (slash != std::string::npos) name.erase(0, slash + 1);
+    if (name.empty() || name[0] == '.') return std::nullopt;
+    for (char ch : name) {
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) return std::nullopt;
+    }
+    return name;
+}
+
+std::string retry_body(const std::map<std::string, std::string>& fields) {
+    if (fields.empty()) return "";
+    nlohmann::json body = nlohmann::json::object();
+    for (const auto& [name, value] : fields) body[name] = std::stoi(value);  // whole numbers (parse_command_line)
+    return body.dump();
+}
+
+std::string utc_minutes(const std::string& iso8601) {
+    std::string out = iso8601.substr(0, 16);  // 2026-12-13T10:00
+    if (out.size() > 10 && out[10] == 'T') out[10] = ' ';
+    return out;
+}
+
+namespace {
+
+std::string pad(std::string text, size_t width) {
+    if (text.size() < width) text.append(width - text.size(), ' ');
+    return text;
+}
+
+// `text` in at most `width` characters (UTF-8 code points), cut with "…"; control characters shown as '?'.
+std::string fit(const std::string& text, int width) {
+    std::vector<std::string> characters;
+    for (char ch : text) {
+        auto u = static_cast<unsigned char>(ch);
+        if ((u & 0xC0) == 0x80 && !characters.empty()) {
+            characters.back() += ch;
+        } else {
+            characters.emplace_back(1, u < 0x20 || u == 0x7f ? '?' : ch);
+        }
+    }
+    if (width <= 0) return "";
+    if (characters.size() > static_cast<size_t>(width)) {
+        characters.resize(width - 1);
+        characters.emplace_back("…");
+    }
+    std::string out;
+    for (const auto& c : characters) out += c;
+    return out;
+}
+
+// JOB STATUS % CREATED EXPIRES FILE: 24 + 10 + 3 + 11 + 16 and a space after each, 11 columns left of 80 for the file.
+std::string job_columns(const std::string& id, const std::string& status, const std::string& progress,
+                        const std::string& created, const std::string& expires) {
+    std::string percent = progress.size() < 3 ? std::string(3 - progress.size(), ' ') + progress : progress;
+    return pad(id, 24) + " " + pad(status, 10) + " " + percent + " " + pad(created, 11) + " " + pad(expires, 16) + " ";
+}
+
+}  // namespace
+
+std::string job_table_header() { return job_columns("JOB", "STATUS", "%", "CREATED", "EXPIRES") + "FILE"; }
+
+std::string job_table_line(const JobRow& row, int columns) {
+    std::string created = utc_minutes(row.created_at);
+    if (created.size() == 16) created.erase(0, 5);  // 12-06 09:14: the year is in EXPIRES
+    std::string line = job_columns(row.job_id, row.status, std::to_string(row.progress), created,
+                                   row.expires_at ? utc_minutes(*row.expires_at) : "-");
+    return line + fit(row.filename, columns - static_cast<int>(line.size()));
 }
 
 std::vector<SseEvent> SseParser::feed(std::string_view bytes) {

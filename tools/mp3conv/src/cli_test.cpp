@@ -49,6 +49,115 @@ TEST(Cli, RefusesWhatMakesNoSense) {
     EXPECT_NE(problem({"convert", "a.mp4", "--frobnicate"}), "");
 }
 
+TEST(Cli, RetryTakesOneJobAndTheConversionOptions) {
+    auto c = parse({"retry", "0123", "--bitrate", "128", "--channels", "2", "--sample-rate", "44100", "-o", "out"});
+    EXPECT_EQ(c.name, "retry");
+    EXPECT_EQ(c.args, (std::vector<std::string>{"0123"}));
+    EXPECT_EQ(c.output_dir, "out");
+    EXPECT_EQ(c.fields,
+              (std::map<std::string, std::string>{{"bitrate", "128"}, {"channels", "2"}, {"sample_rate", "44100"}}));
+    EXPECT_EQ(parse({"retry", "0123", "--mono"}).fields, (std::map<std::string, std::string>{{"channels", "1"}}));
+    EXPECT_TRUE(parse({"retry", "0123"}).fields.empty());
+    EXPECT_EQ(parse({"convert", "a.mp4", "--sample-rate", "48000"}).fields.at("sample_rate"), "48000");
+
+    EXPECT_NE(problem({"retry"}), "");
+    EXPECT_NE(problem({"retry", "a", "b"}), "");
+    EXPECT_NE(problem({"retry", "a", "--bitrate", "128k"}), "") << "sent as a JSON number";
+    EXPECT_NE(problem({"retry", "a", "--sample-rate", "-1"}), "");
+    EXPECT_NE(problem({"retry", "a", "--channels"}), "");
+    EXPECT_NE(problem({"retry", "a", "--bitrate", "128", "--quality", "2"}), "");
+    EXPECT_NE(problem({"retry", "a", "--all"}), "");
+    EXPECT_NE(problem({"status", "a", "--channels", "1"}), "");
+    EXPECT_NE(problem({"jobs", "--sample-rate", "44100"}), "");
+}
+
+TEST(Cli, RetryBodyIsEmptyOrTheOptionsAsNumbers) {
+    EXPECT_EQ(retry_body({}), "");
+    EXPECT_EQ(retry_body({{"bitrate", "128"}, {"sample_rate", "44100"}}), R"({"bitrate":128,"sample_rate":44100})");
+    EXPECT_EQ(retry_body({{"quality", "0"}, {"channels", "1"}}), R"({"channels":1,"quality":0})");
+}
+
+TEST(Cli, DownloadTakesOneJobOrAllOfThem) {
+    auto all = parse({"download", "--all", "-o", "music"});
+    EXPECT_EQ(all.name, "download");
+    EXPECT_TRUE(all.all);
+    EXPECT_FALSE(all.zip);
+    EXPECT_TRUE(all.args.empty());
+    EXPECT_EQ(all.output_dir, "music");
+    auto zip = parse({"--json", "download", "--zip", "-o", "all.zip"});
+    EXPECT_TRUE(zip.zip);
+    EXPECT_FALSE(zip.all);
+    EXPECT_EQ(zip.output_dir, "all.zip");
+    EXPECT_TRUE(parse({"download", "--zip"}).output_dir.empty());
+    auto one = parse({"download", "0123"});
+    EXPECT_FALSE(one.all || one.zip);
+
+    EXPECT_NE(problem({"download"}), "");
+    EXPECT_NE(problem({"download", "--all", "0123"}), "");
+    EXPECT_NE(problem({"download", "--zip", "0123"}), "");
+    EXPECT_NE(problem({"download", "--all", "--zip"}), "");
+    EXPECT_NE(problem({"download", "--all", "--bitrate", "128"}), "");
+    EXPECT_NE(problem({"jobs", "--all"}), "");
+    EXPECT_NE(problem({"convert", "a.mp4", "--zip"}), "");
+    EXPECT_NE(problem({"download", "--all", "-o"}), "");
+}
+
+TEST(Cli, DownloadedMp3sAreNamedAfterTheUploadAndSharedNamesNumbered) {
+    EXPECT_EQ(mp3_path("", "holiday.mp4"), "./holiday.mp3");
+    EXPECT_EQ(mp3_path("music", "holiday.mp4"), "music/holiday.mp3");
+    EXPECT_EQ(mp3_path("music", "song.mp3"), "music/song.converted.mp3");
+    EXPECT_EQ(mp3_path("", ""), "./job.mp3");
+    EXPECT_EQ(download_paths("music", {"a.mp4", "b.mkv", "a.mov", "a.mp4"}),
+              (std::vector<std::string>{"music/a.mp3", "music/b.mp3", "music/a (2).mp3", "music/a (3).mp3"}));
+    EXPECT_EQ(download_paths("", {}), std::vector<std::string>{});
+}
+
+TEST(Cli, AttachmentNamesAreReducedToSafeBaseNames) {
+    EXPECT_EQ(attachment_filename("attachment; filename=\"mp3converter-20261213-100000.zip\""),
+              "mp3converter-20261213-100000.zip");
+    EXPECT_EQ(attachment_filename("attachment; filename=\"holiday_.mp3\"; filename*=UTF-8''holiday%C3%A9.mp3"),
+              "holiday\xC3\xA9.mp3");
+    EXPECT_EQ(attachment_filename("attachment; FileName=plain.zip; size=3"), "plain.zip");
+    EXPECT_EQ(attachment_filename("attachment; x; filename=\"a \\\"q\\\".zip\""), "a \"q\".zip");
+    EXPECT_EQ(attachment_filename("attachment; filename=\"../../etc/passwd\""), "passwd");
+    EXPECT_EQ(attachment_filename("attachment; filename*=UTF-8''a%2Fb.zip"), "b.zip");
+    EXPECT_FALSE(attachment_filename("attachment"));
+    EXPECT_FALSE(attachment_filename(""));
+    EXPECT_FALSE(attachment_filename("attachment; filename=\"..\""));
+    EXPECT_FALSE(attachment_filename("attachment; filename=\".bashrc\""));
+    EXPECT_FALSE(attachment_filename("attachment; filename*=UTF-8''a%0Ab.zip"));
+}
+
+size_t columns(const std::string& line) {
+    size_t n = 0;
+    for (char ch : line) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    return n;
+}
+
+TEST(Cli, JobsTableShowsExpiryInEightyColumns) {
+    EXPECT_EQ(utc_minutes("2026-12-13T10:00:00.000Z"), "2026-12-13 10:00");
+    JobRow row{.job_id = "0123456789abcdef01234567",
+               .status = "done",
+               .progress = 100,
+               .created_at = "2026-12-06T09:14:02.123Z",
+               .expires_at = "2026-12-13T10:00:00.000Z",
+               .filename = "holiday.mp4"};
+    EXPECT_EQ(job_table_line(row), "0123456789abcdef01234567 done       100 12-06 09:14 2026-12-13 10:00 holiday.mp4");
+    EXPECT_EQ(job_table_header().substr(0, 69),
+              "JOB                      STATUS       % CREATED     EXPIRES          ");
+    row.status = "expired";
+    row.expires_at.reset();
+    EXPECT_EQ(job_table_line(row), "0123456789abcdef01234567 expired    100 12-06 09:14 -                holiday.mp4");
+    row.status = "processing";
+    row.filename = "a very long name of a video, \xC3\xA9t\xC3\xA9 2026.mp4";
+    EXPECT_EQ(columns(job_table_line(row)), 80u);
+    EXPECT_EQ(job_table_line(row).substr(69), "a very lon\xE2\x80\xA6");
+    EXPECT_EQ(columns(job_table_line(row, 100)), 100u);
+    EXPECT_LE(columns(job_table_header()), 80u);
+    row.filename = "bell\a.mp4";
+    EXPECT_EQ(job_table_line(row).substr(69), "bell?.mp4");
+}
+
 TEST(Cli, OutputGoesBesideTheInputOrIntoTheDirectoryAndNeverOverTheInput) {
     EXPECT_EQ(output_path("/videos/holiday.mp4", ""), "/videos/holiday.mp3");
     EXPECT_EQ(output_path("/videos/holiday.mp4", "/music"), "/music/holiday.mp3");
