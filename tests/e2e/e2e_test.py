@@ -5,7 +5,7 @@ tutorial's curl commands, the mp3conv client, concurrent users, faults, and a gr
 Run by ctest (test `e2e`, label e2e) after the dev build: the stack runs the dev preset's binaries
 (MP3C_STACK_BIN, MP3C_STACK_BUILD=0). By hand: python3 tests/e2e/e2e_test.py [-k NAME].
 """
-import base64, concurrent.futures, json, os, re, shutil, signal, subprocess, sys, tempfile, time, unittest
+import base64, concurrent.futures, json, os, re, shutil, signal, subprocess, sys, tempfile, time, unittest, zipfile
 import urllib.error, urllib.request
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -239,6 +239,14 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(len(mail), 1)
         self.assertIn(f"/jobs/{upload['job_id']}/mp3", mail[0]["text"])
         self.assertEqual(mail[0]["to"][0]["address"], self.email)
+        # The mail's link, opened by a browser without a token, downloads the MP3 (issue 16).
+        link = re.search(r"https?://\S+/jobs/" + upload["job_id"] + r"/mp3\?signature=[0-9a-f]{64}", mail[0]["text"])
+        self.assertIsNotNone(link, mail[0]["text"])
+        status, body, _ = http("GET", link.group(0))
+        self.assertEqual(status, 200)
+        with open(out, "rb") as f:
+            self.assertEqual(body, f.read())
+        self.assertIn("kept until", mail[0]["text"])
 
     def test_mp3conv_converts_three_files(self):
         files = [make_media(os.path.join(self.work, "one.mp4")),
@@ -260,6 +268,38 @@ class EndToEnd(unittest.TestCase):
             self.assertEqual(probe(os.path.join(out_dir, name + ".mp3"))["streams"][0]["codec_name"], "mp3")
         # Plain progress lines off a terminal, and the documented exit statuses.
         self.assertIn("done ->", r.stderr)
+        # All results at once: one by one (a second run skips what is there), and as one ZIP.
+        every = os.path.join(self.work, "every")
+        r = subprocess.run([mp3conv, "download", "--all", "-o", every], env=env, capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue({"one.mp3", "two.mp3", "three.mp3"} <= set(os.listdir(every)), os.listdir(every))
+        r = subprocess.run([mp3conv, "download", "--all", "-o", every], env=env, capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("skip", r.stderr.lower())
+        archive = os.path.join(self.work, "all.zip")
+        r = subprocess.run([mp3conv, "download", "--zip", "-o", archive], env=env, capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with zipfile.ZipFile(archive) as z:
+            self.assertIsNone(z.testzip())
+            self.assertTrue({"one.mp3", "two.mp3", "three.mp3"} <= set(z.namelist()), z.namelist())
+        # A failed job retried: not media, so it fails again, and mp3conv says so (exit 1).
+        notes = os.path.join(self.work, "notes.mp4")
+        with open(notes, "w") as f:
+            f.write("not a video at all\n")
+        r = subprocess.run([mp3conv, "--json", "convert", notes, "-o", out_dir], env=env, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        failed = json.loads(r.stdout)[0]
+        self.assertEqual(failed["status"], "failed", failed)
+        r = subprocess.run([mp3conv, "retry", failed["job_id"], "--bitrate", "128", "-o", out_dir], env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("failed", r.stderr)
+        bad = subprocess.run([mp3conv, "retry", results[0]["job_id"]], env=env, capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 5, "a done job cannot be retried: " + bad.stderr)
         bad = subprocess.run([mp3conv, "convert", os.path.join(self.work, "missing.mp4")], env=env,
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1, bad.stderr)
