@@ -152,7 +152,8 @@ Result<std::vector<std::string>, Response> zip_ids(const std::string& text, size
     for (auto part : split(text, ',')) {
         std::string id(trim(part));
         if (!storage::is_valid_id(id)) {
-            return Response::error(400, "invalid_ids", "ids must be job ids (24 hexadecimal characters) separated by commas");
+            return Response::error(400, "invalid_ids",
+                                   "ids must be job ids (24 hexadecimal characters) separated by commas");
         }
         if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(std::move(id));
     }
@@ -191,10 +192,11 @@ Response DownloadHandlers::zip(const Request& request) {
             if (!job) return job.error();
             if (job.value().status == JobStatus::expired) return mp3_expired(job.value());
             if (job.value().status != JobStatus::done || !job.value().mp3_fid) {
-                return Response::json(409, {{"error", "not_ready"},
-                                            {"message", "job " + id + " has no MP3: it is " + to_string(job.value().status)},
-                                            {"job_id", id},
-                                            {"status", to_string(job.value().status)}});
+                return Response::json(409,
+                                      {{"error", "not_ready"},
+                                       {"message", "job " + id + " has no MP3: it is " + to_string(job.value().status)},
+                                       {"job_id", id},
+                                       {"status", to_string(job.value().status)}});
             }
             jobs.push_back(std::move(job).value());
         }
@@ -224,25 +226,24 @@ Response DownloadHandlers::zip(const Request& request) {
         files.push_back(std::move(*info));
     }
     if (total > options_.zip_max_bytes) {
-        return Response::json(413, {{"error", "zip_too_large"},
-                                    {"message", "these MP3s hold " + std::to_string(total) +
-                                                    " bytes, more than one ZIP may (" +
-                                                    std::to_string(options_.zip_max_bytes) +
-                                                    "): download fewer at once"},
-                                    {"limit", {{"name", "ZIP_MAX_BYTES"}, {"value", options_.zip_max_bytes}}}});
+        return Response::json(
+            413, {{"error", "zip_too_large"},
+                  {"message", "these MP3s hold " + std::to_string(total) + " bytes, more than one ZIP may (" +
+                                  std::to_string(options_.zip_max_bytes) + "): download fewer at once"},
+                  {"limit", {{"name", "ZIP_MAX_BYTES"}, {"value", options_.zip_max_bytes}}}});
     }
     names = unique_entry_names(names);
     std::vector<ZipEntry> entries;
     for (size_t i = 0; i < files.size(); ++i) {
-        entries.push_back({.name = names[i],
-                           .size = files[i].size,
-                           .modified_ms = jobs[i].finished_ms.value_or(files[i].created_ms),
-                           .open = [store = &b_.mp3s, id = files[i].id, size = files[i].size]()
-                               -> std::unique_ptr<http::BodySource> {
-                               auto reader = store->open(id, 0, size);
-                               if (!reader) return nullptr;
-                               return std::make_unique<BlobSource>(std::move(reader));
-                           }});
+        entries.push_back(
+            {.name = names[i],
+             .size = files[i].size,
+             .modified_ms = jobs[i].finished_ms.value_or(files[i].created_ms),
+             .open = [store = &b_.mp3s, id = files[i].id, size = files[i].size]() -> std::unique_ptr<http::BodySource> {
+                 auto reader = store->open(id, 0, size);
+                 if (!reader) return nullptr;
+                 return std::make_unique<BlobSource>(std::move(reader));
+             }});
     }
     auto stream = std::make_shared<ZipStream>(std::move(entries));
     Response r;

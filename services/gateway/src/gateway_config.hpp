@@ -36,9 +36,10 @@ struct GatewayConfig {
     std::chrono::milliseconds quota_reservation_renewal{60'000};  // not a setting: tests shorten it
     std::chrono::seconds dispatch_lost_after{300};                // not a setting: tests shorten it
     std::chrono::seconds download_link_ttl{600};                  // DOWNLOAD_LINK_TTL: how long a signed MP3 link works
-    std::chrono::seconds retention{7 * 86400};         // RETENTION: MP3s are deleted this long after they were made; 0 keeps
-    std::chrono::seconds source_retention{86400};      // SOURCE_RETENTION: a failed job's upload, kept for a retry; 0 keeps
-    std::chrono::seconds max_retention{90 * 86400};    // MAX_RETENTION: PATCH /jobs/{id} may keep a job this long from now
+    std::chrono::seconds retention{7 * 86400};  // RETENTION: MP3s are deleted this long after they were made; 0 keeps
+    std::chrono::seconds source_retention{86400};  // SOURCE_RETENTION: a failed job's upload, kept for a retry; 0 keeps
+    std::chrono::seconds max_retention{90 *
+                                       86400};  // MAX_RETENTION: PATCH /jobs/{id} may keep a job this long from now
     std::chrono::milliseconds sweep_interval{60'000};  // SWEEP_INTERVAL
     uint64_t zip_max_bytes = 4ull << 30;               // ZIP_MAX_BYTES
     uint64_t zip_max_entries = 1000;                   // ZIP_MAX_ENTRIES

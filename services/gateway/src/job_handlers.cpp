@@ -200,7 +200,8 @@ Response JobHandlers::retry(const Request& request) {
     const Job& job = found.value();
     auto refuse_not_failed = [&](const Job& j) {
         if (j.status == JobStatus::expired && j.error) {
-            return Response::error(410, "source_gone", "the upload of this failed job is no longer kept: upload it again");
+            return Response::error(410, "source_gone",
+                                   "the upload of this failed job is no longer kept: upload it again");
         }
         return Response::json(409, {{"error", "not_failed"},
                                     {"message", "only a failed job can be retried: this one is " + to_string(j.status)},
@@ -271,10 +272,10 @@ Response JobHandlers::update(const Request& request) {
                                     {"limit", {{"name", "MAX_RETENTION"}, {"value", rules_.max_retention.count()}}}});
     }
     if (!b_.jobs.set_expiry(job.id, *expires_ms)) {
-        return Response::json(409, {{"error", "nothing_kept"},
-                                    {"message", "this job keeps no files whose expiry could move: it is " +
-                                                    to_string(job.status)},
-                                    {"status", to_string(job.status)}});
+        return Response::json(
+            409, {{"error", "nothing_kept"},
+                  {"message", "this job keeps no files whose expiry could move: it is " + to_string(job.status)},
+                  {"status", to_string(job.status)}});
     }
     auto updated = b_.jobs.find(job.id);
     return Response::json(200, updated ? updated->to_json() : job.to_json());

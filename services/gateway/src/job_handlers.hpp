@@ -16,7 +16,7 @@ struct StreamLimits {
 
 // What retries and kept-longer jobs may do.
 struct JobRules {
-    uint64_t max_waiting_jobs_per_user = 50;  // a retry counts like an upload
+    uint64_t max_waiting_jobs_per_user = 50;         // a retry counts like an upload
     std::chrono::seconds max_retention{90 * 86400};  // PATCH may move an expiry this far from now; 0: not at all
 };
 

@@ -125,7 +125,8 @@ std::vector<mysql::Migration> JobStore::migrations() {
         // Retention (expires_at, the sweeper, status expired), retries, and reuse of an earlier identical job's MP3.
         {7,
          "retention and reuse",
-         {"ALTER TABLE jobs MODIFY status ENUM('queued', 'processing', 'done', 'failed', 'cancelled', 'expired') NOT NULL,"
+         {"ALTER TABLE jobs MODIFY status ENUM('queued', 'processing', 'done', 'failed', 'cancelled', 'expired') NOT "
+          "NULL,"
           " ADD COLUMN expires_at TIMESTAMP(3) NULL DEFAULT NULL,"
           " ADD COLUMN source_sha256 CHAR(64) NULL,"
           " ADD COLUMN reused_from CHAR(24) NULL",
@@ -145,11 +146,25 @@ void JobStore::create(const Job& job) {
             "trace_id, callback_url, max_output_bytes, source_sha256, reused_from, mp3_fid, mp3_size, duration_ms, "
             "finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "IF(?, CURRENT_TIMESTAMP(3), NULL), IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL))",
-            {job.id, job.owner_id, job.owner_email, job.filename, job.size,
-             job.video_fid.empty() ? mysql::Value(nullptr) : mysql::Value(job.video_fid), to_string(job.status),
-             int64_t{done ? 100 : 0}, job.options.dump(), job.trace_id, optional(job.callback_url),
-             optional(job.max_output_bytes), optional(job.source_sha256), optional(job.reused_from),
-             optional(job.mp3_fid), optional(job.mp3_size), optional(job.duration_ms), int64_t{done}, expires_in,
+            {job.id,
+             job.owner_id,
+             job.owner_email,
+             job.filename,
+             job.size,
+             job.video_fid.empty() ? mysql::Value(nullptr) : mysql::Value(job.video_fid),
+             to_string(job.status),
+             int64_t{done ? 100 : 0},
+             job.options.dump(),
+             job.trace_id,
+             optional(job.callback_url),
+             optional(job.max_output_bytes),
+             optional(job.source_sha256),
+             optional(job.reused_from),
+             optional(job.mp3_fid),
+             optional(job.mp3_size),
+             optional(job.duration_ms),
+             int64_t{done},
+             expires_in,
              expires_in});
     });
 }

@@ -15,7 +15,8 @@ Sweeper::Sweeper(Jobs& jobs, storage::BlobStore& videos, storage::BlobStore& mp3
                                 "deleted.",
                                 {"deleted"})),
       passes_(registry.counter("gateway_sweeps_total",
-                               "Sweeper passes: swept, skipped (another replica was sweeping) or failed.", {"result"})) {}
+                               "Sweeper passes: swept, skipped (another replica was sweeping) or failed.",
+                               {"result"})) {}
 
 Sweeper::~Sweeper() { stop(); }
 

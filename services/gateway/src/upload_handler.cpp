@@ -152,7 +152,8 @@ class UploadConsumer : public http::BodyConsumer {
         try {
             earlier = h_.b_.jobs.find_reusable(job.owner_id, *job.source_sha256, job.options);
         } catch (const std::exception& e) {
-            log::warn("could not look for an identical earlier job", {{"request_id", request_id_}, {"error", e.what()}});
+            log::warn("could not look for an identical earlier job",
+                      {{"request_id", request_id_}, {"error", e.what()}});
         }
         h_.reuses_.with({earlier ? "hit" : "miss"}).inc();
         if (!earlier) return false;

@@ -38,8 +38,8 @@ class GatewayResultsTest : public GatewayTest {
 
     // Converts the job as the converter does: its MP3 named after it, its upload deleted, a done event.
     void convert(const std::string& job_id, const std::string& mp3, const std::string& tok) {
-        auto writer = store("mp3s")->create({.owner = "1", .filename = "x.mp3", .content_type = "audio/mpeg",
-                                             .id = job_id});
+        auto writer =
+            store("mp3s")->create({.owner = "1", .filename = "x.mp3", .content_type = "audio/mpeg", .id = job_id});
         writer->write(mp3);
         writer->commit();
         auto job = get("/jobs/" + job_id, tok).json();
@@ -137,7 +137,7 @@ TEST_F(GatewayResultsTest, TheSweeperDeletesExpiredMp3sAndUploadsAndTheQuotaDrop
         c.sweep_interval = 100ms;
     });
     auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
-    std::string failed = failed_job(alice);           // its upload is kept for a day: untouched
+    std::string failed = failed_job(alice);                             // its upload is kept for a day: untouched
     std::string queued = upload(alice, pattern(300)).json()["job_id"];  // not finished: untouched
     uint64_t before = stored(alice);
     std::string mp3 = pattern(5000, 8);

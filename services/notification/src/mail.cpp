@@ -232,8 +232,9 @@ Mail failed_mail(const JobFailed& job, const std::string& from, const std::strin
              "\r\n\r\n" + retry + "\r\n" + job.web_url + "\r\n\r\nJob: " + job.job_id + "\r\n\r\n-- mp3converter\r\n";
     m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>" + html_escape(quoted_name(job.filename)) +
              " could not be converted to MP3:</p><blockquote>" + html_escape(reason) + "</blockquote><p>" +
-             html_escape(retry) + " <a href=\"" + html_escape(job.web_url) + "\">Open the job</a></p><p>Job: " +
-             html_escape(job.job_id) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
+             html_escape(retry) + " <a href=\"" + html_escape(job.web_url) +
+             "\">Open the job</a></p><p>Job: " + html_escape(job.job_id) +
+             "</p><p>&mdash; mp3converter</p></body></html>\r\n";
     return m;
 }
 

@@ -226,9 +226,9 @@ TEST_F(NotificationTest, ARetriedJobIsToldAboutEachNewFailureAndItsEnd) {
     ASSERT_TRUE(eventually([&] { return mails().size() == 3; }));
     std::set<std::string> ids;
     for (const auto& m : mails()) ids.insert(m.header("Message-ID"));
-    EXPECT_EQ(ids, (std::set<std::string>{"<" + job + ".failed.1@mp3converter.com>",
-                                          "<" + job + ".failed.2@mp3converter.com>",
-                                          "<" + job + ".done@mp3converter.com>"}));
+    EXPECT_EQ(
+        ids, (std::set<std::string>{"<" + job + ".failed.1@mp3converter.com>",
+                                    "<" + job + ".failed.2@mp3converter.com>", "<" + job + ".done@mp3converter.com>"}));
     ASSERT_TRUE(eventually([&] { return receiver.calls().size() == 3; }));
     std::set<std::string> webhook_ids;
     for (const auto& call : receiver.calls()) webhook_ids.insert(call.id);
