@@ -335,6 +335,66 @@ TEST_F(GatewayResultsTest, ManyMp3sDownloadAsOneStreamedZip) {
     EXPECT_EQ(get("/jobs.zip?ids=" + first + "," + third, alice).status, 200);
 }
 
+// ZIP64 end to end: an MP3 of more than 4 GiB (a sparse file put in the store's place, so the test costs no disk)
+// and a small one after it, whose offset is past 4 GiB. Python streams the answer to a sparse file and reads it back:
+// the big entry through to its end (zipfile checks the CRC-32 there), and the small one's bytes.
+TEST_F(GatewayResultsTest, AZipOfMoreThan4GiBUsesZip64AndReadsBack) {
+    start([](GatewayConfig& c) { c.zip_max_bytes = 5ull << 30; });
+    auto alice = token(1, "alice@example.com");
+    std::string big = finished_job(alice, "x", "big.mp4");
+    std::string small_mp3 = pattern(5000, 77);
+    std::string small = finished_job(alice, small_mp3, "small.mp4");
+    const uint64_t big_size = (4ull << 30) + 4097;
+    auto data = storage_dir_ / "mp3s" / big.substr(0, 2) / big;
+    std::filesystem::remove(data);
+    { std::ofstream(data, std::ios::binary); }
+    std::filesystem::resize_file(data, big_size);
+    auto meta_path = std::filesystem::path(data.string() + ".json");
+    nlohmann::json meta;
+    std::ifstream(meta_path) >> meta;
+    meta["size"] = big_size;
+    std::ofstream(meta_path, std::ios::trunc) << meta.dump();
+
+    auto path = std::filesystem::temp_directory_path() / ("mp3c-zip64-" + crypto::random_hex(6) + ".zip");
+    std::string script =
+        "import json, sys, urllib.request, zipfile\n"
+        "url, token, path = sys.argv[1:4]\n"
+        "request = urllib.request.Request(url, headers={'Authorization': 'Bearer ' + token})\n"
+        "total = 0\n"
+        "with urllib.request.urlopen(request) as r, open(path, 'wb') as f:\n"
+        "    while chunk := r.read(1 << 20):\n"
+        "        if chunk.count(0) == len(chunk): f.seek(len(chunk), 1)\n"
+        "        else: f.write(chunk)\n"
+        "        total += len(chunk)\n"
+        "    f.truncate(total)\n"
+        "z = zipfile.ZipFile(path)\n"
+        "read = 0\n"
+        "with z.open('big.mp3') as e:\n"
+        "    while block := e.read(1 << 22): read += len(block)\n"
+        "print(json.dumps({'length': total, 'names': z.namelist(), 'big_read': read,\n"
+        "                  'sizes': {i.filename: i.file_size for i in z.infolist()},\n"
+        "                  'small': z.read('small.mp3').hex()}))\n";
+    auto script_path = std::filesystem::path(path.string() + ".py");
+    std::ofstream(script_path) << script;
+    std::string command = "python3 " + script_path.string() + " 'http://127.0.0.1:" + std::to_string(port_) +
+                          "/jobs.zip?ids=" + big + "," + small + "' " + alice + " " + path.string();
+    std::string out;
+    if (FILE* p = popen(command.c_str(), "r")) {
+        char buffer[4096];
+        while (size_t n = fread(buffer, 1, sizeof buffer, p)) out.append(buffer, n);
+        pclose(p);
+    }
+    std::filesystem::remove(path);
+    std::filesystem::remove(script_path);
+    auto zip = nlohmann::json::parse(out, nullptr, false);
+    ASSERT_FALSE(zip.is_discarded()) << "python could not read the ZIP: " << out;
+    EXPECT_EQ(zip["names"], nlohmann::json({"big.mp3", "small.mp3"}));
+    EXPECT_EQ(zip["sizes"]["big.mp3"], big_size);
+    EXPECT_EQ(zip["big_read"], big_size) << "read through: its CRC-32 matched";
+    EXPECT_GT(zip["length"].get<uint64_t>(), big_size);
+    EXPECT_EQ(zip["small"], crypto::to_hex(small_mp3)) << "the entry after the 4 GiB mark";
+}
+
 TEST_F(GatewayResultsTest, TheSameUploadWithTheSameOptionsIsDoneAtOnceWithACopyOfItsMp3) {
     auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
     std::string video = pattern(3000, 42), mp3 = pattern(900, 43);
