@@ -23,6 +23,18 @@ class BlobSource : public http::BodySource {
     std::unique_ptr<storage::BlobReader> reader_;
 };
 
+// A ZIP that holds its caller's slot until the response is over.
+class SlottedSource : public http::BodySource {
+  public:
+    SlottedSource(std::shared_ptr<http::BodySource> source, std::unique_ptr<Slots::Slot> slot)
+        : source_(std::move(source)), slot_(std::move(slot)) {}
+    size_t read(char* buffer, size_t size) override { return source_->read(buffer, size); }
+
+  private:
+    std::shared_ptr<http::BodySource> source_;
+    std::unique_ptr<Slots::Slot> slot_;
+};
+
 }  // namespace
 
 DownloadHandlers::DownloadHandlers(Backends backends, DownloadOptions options)
@@ -245,13 +257,20 @@ Response DownloadHandlers::zip(const Request& request) {
                  return std::make_unique<BlobSource>(std::move(reader));
              }});
     }
+    auto slot = zips_.acquire(std::to_string(caller.value().user_id));
+    if (!slot) {
+        return limit_reached("too_many_zips",
+                             "you have " + std::to_string(options_.max_zips_per_user) +
+                                 " ZIP downloads running already; wait for one to finish",
+                             "MAX_ZIPS_PER_USER", options_.max_zips_per_user, 10);
+    }
     auto stream = std::make_shared<ZipStream>(std::move(entries));
     Response r;
     r.headers.set("Content-Type", "application/zip");
     r.headers.set("Content-Disposition", "attachment; filename=\"" + zip_filename(b_.clock.now_ms()) + "\"");
     r.headers.set("Cache-Control", "private, no-store");
     r.source_length = stream->length();
-    r.source = std::move(stream);
+    r.source = std::make_shared<SlottedSource>(std::move(stream), std::move(slot));
     return r;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "handler_support.hpp"
+#include "rate_limits.hpp"
 
 namespace mp3c::gateway {
 
@@ -16,6 +17,7 @@ struct DownloadOptions {
     std::string mail_link_secret;  // JOB_TICKET_SECRET: checks the mails' links; empty: they are refused
     uint64_t zip_max_bytes = 4ull << 30;
     uint64_t zip_max_entries = 1000;
+    uint64_t max_zips_per_user = 2;  // streaming at once: each holds a worker thread
 };
 
 class DownloadHandlers {
@@ -38,6 +40,7 @@ class DownloadHandlers {
     Backends b_;
     std::string link_key_;
     DownloadOptions options_;
+    Slots zips_{options_.max_zips_per_user};  // per caller
 };
 
 }  // namespace mp3c::gateway

@@ -97,7 +97,8 @@ GatewayApp::GatewayApp(GatewayConfig config)
                               .link_ttl = config_.download_link_ttl,
                               .mail_link_secret = config_.job_ticket_secret,
                               .zip_max_bytes = config_.zip_max_bytes,
-                              .zip_max_entries = config_.zip_max_entries}),
+                              .zip_max_entries = config_.zip_max_entries,
+                              .max_zips_per_user = config_.max_zips_per_user}),
       sweeper_(jobs_, *videos_, *mp3s_, *registry_, {.interval = config_.sweep_interval}),
       status_events_(jobs_, *mp3s_, hub_, dispatcher_, clock_, *registry_) {
     registry_->callback_gauge("gateway_database_connections", "Open connections to MariaDB.",

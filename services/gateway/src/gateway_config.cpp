@@ -28,6 +28,7 @@ GatewayConfig load_gateway_config(config::Env& env) {
     c.sweep_interval = env.duration(settings::kSweepInterval);
     c.zip_max_bytes = env.bytes(settings::kZipMaxBytes);
     c.zip_max_entries = static_cast<uint64_t>(env.integer(settings::kZipMaxEntries));
+    c.max_zips_per_user = static_cast<uint64_t>(env.integer(settings::kMaxZipsPerUser));
     if (!http::Upstream::from_url("auth", c.auth_url, {}, 1)) {
         env.problem("AUTH_SVC_ADDRESS", "must be host:port or an http:// URL (the calls to auth are plain HTTP)");
     }

@@ -43,6 +43,7 @@ struct GatewayConfig {
     std::chrono::milliseconds sweep_interval{60'000};  // SWEEP_INTERVAL
     uint64_t zip_max_bytes = 4ull << 30;               // ZIP_MAX_BYTES
     uint64_t zip_max_entries = 1000;                   // ZIP_MAX_ENTRIES
+    uint64_t max_zips_per_user = 2;                    // MAX_ZIPS_PER_USER: streaming at once
     log::Level log_level = log::Level::info;
 };
 

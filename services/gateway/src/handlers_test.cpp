@@ -512,6 +512,24 @@ TEST_F(HandlersTest, ARetryQueuesAFailedJobAgainAndTheHubForgetsTheFailure) {
     EXPECT_EQ(error_of(handlers.retry(job_request("POST", gone.id, "/retry", 2))), "source_gone");
 }
 
+TEST_F(HandlersTest, AUserHasAtMostMaxZipsPerUserZipDownloadsRunning) {
+    DownloadHandlers downloads(backends(), {.link_secret = kSecret, .max_zips_per_user = 2});
+    Job a = add_job(1, JobStatus::done, "first"), b = add_job(1, JobStatus::done, "second");
+    Job other = add_job(2, JobStatus::done, "theirs");
+    auto zip = [&](uint64_t user, const Job& job) {
+        return downloads.zip(request("GET", "/jobs.zip?ids=" + job.id, user));
+    };
+    std::optional<Response> one = zip(1, a), two = zip(1, b);
+    ASSERT_EQ(one->status, 200) << one->body;
+    ASSERT_EQ(two->status, 200);
+    Response third = zip(1, a);
+    EXPECT_EQ(third.status, 429);
+    EXPECT_EQ(error_of(third), "too_many_zips");
+    EXPECT_EQ(zip(2, other).status, 200) << "another user is not held up";
+    one.reset();  // the first ZIP's response is over
+    EXPECT_EQ(zip(1, a).status, 200);
+}
+
 TEST_F(HandlersTest, TheOriginalsDownloadByFidIsForTheOwnerOnly) {
     DownloadHandlers downloads(backends(), {.link_secret = kSecret, .link_ttl = std::chrono::seconds(600)});
     Job job = add_job(1, JobStatus::done, "abc");
