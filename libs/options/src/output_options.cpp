@@ -77,4 +77,11 @@ Result<OutputOptions, std::string> parse_output_options(const std::map<std::stri
     return o;
 }
 
+OutputOptions OutputOptions::effective() const {
+    OutputOptions e = *this;
+    if (!e.vbr_quality && !e.bitrate_kbps) e.bitrate_kbps = kDefaultBitrateKbps;
+    if (!e.sample_rate) e.sample_rate = kDefaultSampleRate;
+    return e;
+}
+
 }  // namespace mp3c

@@ -37,8 +37,8 @@ namespace {
 
 using namespace detail;
 
-constexpr int kDefaultBitrateKbps = 192;
-constexpr int kDefaultSampleRate = 44100;
+constexpr int kDefaultBitrateKbps = OutputOptions::kDefaultBitrateKbps;
+constexpr int kDefaultSampleRate = OutputOptions::kDefaultSampleRate;
 
 // Tags worth carrying over into ID3v2.
 void copy_tags(const AVDictionary* from, AVDictionary** to) {

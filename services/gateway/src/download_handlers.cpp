@@ -112,6 +112,8 @@ Response DownloadHandlers::download(const Request& request) {
     if (!storage::is_valid_id(*fid)) return Response::error(400, "invalid_id", "a fid is 24 hexadecimal characters");
     if (!b_.jobs.ready()) return database_unavailable();
     auto job = b_.jobs.find_by_mp3(*fid);
+    // The mp3_fid an upload announced is its job's id: until the MP3 exists, that job says why there is none yet.
+    if (!job) job = b_.jobs.find(*fid);
     if (!job || (job->owner_id != caller.value().user_id && !caller.value().admin)) {
         return Response::error(404, "file_not_found", "no such file");
     }

@@ -2,6 +2,7 @@
 
 #include "mp3c/enum_names.hpp"
 #include "mp3c/messages.hpp"
+#include "mp3c/output_options.hpp"
 
 namespace mp3c::gateway {
 
@@ -67,6 +68,14 @@ bool is_terminal(JobStatus status) {
            status == JobStatus::expired;
 }
 
+namespace {
+// The options as the converter applies them (defaults filled in); an unreadable record is shown as it is.
+nlohmann::json effective_options(const nlohmann::json& stored) {
+    auto parsed = OutputOptions::from_json(stored);
+    return parsed ? parsed->effective().to_json() : stored;
+}
+}  // namespace
+
 nlohmann::json Job::to_json() const {
     auto optional = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
     return {{"job_id", id},
@@ -81,7 +90,7 @@ nlohmann::json Job::to_json() const {
             {"duration_seconds", duration_ms ? nlohmann::json(static_cast<double>(*duration_ms) / 1000.0) : nullptr},
             {"error", optional(error)},
             {"reason", optional(reason)},
-            {"options", options},
+            {"options", effective_options(options)},
             {"created_at", iso8601(created_ms)},
             {"updated_at", iso8601(updated_ms)},
             {"finished_at", finished_ms ? nlohmann::json(iso8601(*finished_ms)) : nlohmann::json(nullptr)},

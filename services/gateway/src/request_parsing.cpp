@@ -45,13 +45,64 @@ std::string mp3_filename(std::string_view original) {
     return base + ".mp3";
 }
 
+namespace {
+
+// U+00C0 to U+017F (Latin-1 letters and Latin Extended-A) without their accents: "é" -> "e", "ß" -> "ss".
+constexpr const char* kLatinAscii[0x180 - 0xC0] = {
+    "A", "A", "A",  "A", "A", "A", "AE", "C",  "E", "E", "E",  "E",  "I", "I", "I",  "I",  "D", "N", "O",  "O",
+    "O", "O", "O",  "x", "O", "U", "U",  "U",  "U", "Y", "Th", "ss", "a", "a", "a",  "a",  "a", "a", "ae", "c",
+    "e", "e", "e",  "e", "i", "i", "i",  "i",  "d", "n", "o",  "o",  "o", "o", "o",  "",   "o", "u", "u",  "u",
+    "u", "y", "th", "y", "A", "a", "A",  "a",  "A", "a", "C",  "c",  "C", "c", "C",  "c",  "C", "c", "D",  "d",
+    "D", "d", "E",  "e", "E", "e", "E",  "e",  "E", "e", "E",  "e",  "G", "g", "G",  "g",  "G", "g", "G",  "g",
+    "H", "h", "H",  "h", "I", "i", "I",  "i",  "I", "i", "I",  "i",  "I", "i", "IJ", "ij", "J", "j", "K",  "k",
+    "k", "L", "l",  "L", "l", "L", "l",  "L",  "l", "L", "l",  "N",  "n", "N", "n",  "N",  "n", "n", "N",  "n",
+    "O", "o", "O",  "o", "O", "o", "OE", "oe", "R", "r", "R",  "r",  "R", "r", "S",  "s",  "S", "s", "S",  "s",
+    "S", "s", "T",  "t", "T", "t", "T",  "t",  "U", "u", "U",  "u",  "U", "u", "U",  "u",  "U", "u", "U",  "u",
+    "W", "w", "Y",  "y", "Y", "Z", "z",  "Z",  "z", "Z", "z",  "s"};
+
+}  // namespace
+
+std::string ascii_filename(std::string_view utf8) {
+    std::string out;
+    for (size_t i = 0; i < utf8.size();) {
+        auto u = static_cast<unsigned char>(utf8[i]);
+        uint32_t cp = u;
+        size_t length = u < 0x80 ? 1 : u >= 0xF8 ? 0 : u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC0 ? 2 : 0;
+        bool valid = length > 0 && i + length <= utf8.size();
+        for (size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(utf8[i + k]) & 0xC0) == 0x80;
+        if (!valid) {  // not UTF-8: the byte is left out
+            ++i;
+            continue;
+        }
+        if (length > 1) {
+            cp = u & (0xFF >> (length + 1));
+            for (size_t k = 1; k < length; ++k) cp = (cp << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3F);
+        }
+        i += length;
+        if (cp < 0x80) {
+            char c = static_cast<char>(cp);
+            out.push_back(c == '"' || c == '\\' || c == ';' || c == '%' || cp < 0x20 || cp == 0x7F ? '_' : c);
+        } else if (cp >= 0xC0 && cp < 0x180) {
+            out += kLatinAscii[cp - 0xC0];
+        }  // anything else (other scripts, emoji) is left out: filename* carries the real name
+    }
+    // Spaces left doubled or before the extension by what was left out.
+    std::string tidy;
+    for (char c : out) {
+        if (c == ' ' && (tidy.empty() || tidy.back() == ' ')) continue;
+        tidy.push_back(c);
+    }
+    auto dot = tidy.rfind('.');
+    std::string stem = dot == std::string::npos ? tidy : tidy.substr(0, dot);
+    std::string extension = dot == std::string::npos ? "" : tidy.substr(dot);
+    while (!stem.empty() && stem.back() == ' ') stem.pop_back();
+    if (stem.empty()) stem = "audio";
+    return stem + extension;
+}
+
 std::string mp3_content_disposition(std::string_view original) {
     std::string base = mp3_filename(original);
-    std::string ascii;
-    for (char c : base) {
-        auto u = static_cast<unsigned char>(c);
-        ascii.push_back(u >= 0x80 || c == '"' || c == '\\' || c == ';' || c == '%' ? '_' : c);
-    }
+    std::string ascii = ascii_filename(base);
     static const char* kHex = "0123456789ABCDEF";
     std::string encoded;
     for (char c : base) {

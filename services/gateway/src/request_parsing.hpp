@@ -18,6 +18,10 @@ std::string clean_filename(std::string_view name);
 // Content-Disposition for downloading `original` as MP3: its base name without extension plus ".mp3", as an ASCII
 // fallback and RFC 5987 UTF-8.
 std::string mp3_content_disposition(std::string_view original);
+// The plain-ASCII stand-in of a UTF-8 file name (Content-Disposition's filename=, for clients that do not read
+// filename*): accents dropped from Latin letters ("Café déjà vu 🎵.mp3" -> "Cafe deja vu.mp3"), other characters
+// left out, quotes and separators made "_".
+std::string ascii_filename(std::string_view utf8);
 // The MP3's name for an upload's name: "talk.mp4" -> "talk.mp3".
 std::string mp3_filename(std::string_view original);
 

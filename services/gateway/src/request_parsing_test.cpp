@@ -20,10 +20,20 @@ TEST(ContentDisposition, AsciiFallbackAndUtf8Name) {
     EXPECT_EQ(mp3_content_disposition("holiday.mp4"),
               "attachment; filename=\"holiday.mp3\"; filename*=UTF-8''holiday.mp3");
     EXPECT_EQ(mp3_content_disposition("Zürich \"best\".mov"),
-              "attachment; filename=\"Z__rich _best_.mp3\"; filename*=UTF-8''Z%C3%BCrich%20%22best%22.mp3");
+              "attachment; filename=\"Zurich _best_.mp3\"; filename*=UTF-8''Z%C3%BCrich%20%22best%22.mp3");
     EXPECT_EQ(mp3_content_disposition("noext"), "attachment; filename=\"noext.mp3\"; filename*=UTF-8''noext.mp3");
     EXPECT_EQ(mp3_content_disposition("a;b%c.avi"),
               "attachment; filename=\"a_b_c.mp3\"; filename*=UTF-8''a%3Bb%25c.mp3");
+}
+
+TEST(ContentDisposition, TheAsciiNameDropsAccentsAndLeavesOutTheRest) {
+    EXPECT_EQ(ascii_filename("Café déjà vu 🎵.mp3"), "Cafe deja vu.mp3");
+    EXPECT_EQ(ascii_filename("Straße – Łódź Æon.mp3"), "Strasse Lodz AEon.mp3");
+    EXPECT_EQ(ascii_filename("東京.mp3"), "audio.mp3");
+    EXPECT_EQ(ascii_filename("a\x01"
+                             "b.mp3"),
+              "a_b.mp3");
+    EXPECT_EQ(ascii_filename("\xff\xfe broken.mp3"), "broken.mp3") << "invalid UTF-8 is left out, never passed on";
 }
 
 TEST(Range, ParsesSingleRanges) {

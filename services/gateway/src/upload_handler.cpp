@@ -71,6 +71,7 @@ class UploadConsumer : public http::BodyConsumer {
                       {{"request_id", request_id_}, {"job_id", job.id}, {"reused_from", *job.reused_from}});
             return Response::json(202, {{"job_id", job.id},
                                         {"video_fid", nullptr},
+                                        {"mp3_fid", *job.mp3_fid},
                                         {"status", "done"},
                                         {"reused_from", *job.reused_from},
                                         {"status_url", "/jobs/" + job.id}});
@@ -86,7 +87,12 @@ class UploadConsumer : public http::BodyConsumer {
                                  {"user_id", caller_.user_id}});
         return Response::json(
             202,
-            {{"job_id", job.id}, {"video_fid", video.id}, {"status", "queued"}, {"status_url", "/jobs/" + job.id}});
+            // The MP3 will be stored under the job's id: the original's GET /download?fid= needs no status call first.
+            {{"job_id", job.id},
+             {"video_fid", video.id},
+             {"mp3_fid", job.id},
+             {"status", "queued"},
+             {"status_url", "/jobs/" + job.id}});
     }
 
   private:

@@ -297,6 +297,34 @@ nlohmann::json read_zip(const std::string& bytes) {
     return nlohmann::json::parse(out, nullptr, false);
 }
 
+// Issue 17's API points: the upload announces its MP3's id, so the original's GET /download?fid= needs no status
+// call first; a job shows the options its MP3 is made with, defaults filled in.
+TEST_F(GatewayResultsTest, TheUploadAnnouncesItsMp3IdAndTheJobItsEffectiveOptions) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    auto r = upload(alice, pattern(500, 123), "Café déjà vu 🎵.mp4");
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::string job_id = r.json()["job_id"], mp3_fid = r.json()["mp3_fid"];
+    EXPECT_EQ(mp3_fid, job_id);
+    expect_error(get("/download?fid=" + mp3_fid, alice), 409, "not_ready");
+    expect_error(get("/download?fid=" + mp3_fid, bob), 404, "file_not_found");
+    auto options = get("/jobs/" + job_id, alice).json()["options"];
+    EXPECT_EQ(options["bitrate"], 192);
+    EXPECT_EQ(options["sample_rate"], 44100);
+    EXPECT_TRUE(options["quality"].is_null());
+    EXPECT_TRUE(options["channels"].is_null()) << "the source's, known once converted";
+    convert(job_id, "mp3 bytes", alice);
+    auto download = get("/download?fid=" + mp3_fid, alice);
+    ASSERT_EQ(download.status, 200);
+    EXPECT_EQ(download.body, "mp3 bytes");
+    EXPECT_EQ(download.header("content-disposition"),
+              "attachment; filename=\"Cafe deja vu.mp3\"; "
+              "filename*=UTF-8''Caf%C3%A9%20d%C3%A9j%C3%A0%20vu%20%F0%9F%8E%B5.mp3");
+    auto vbr = upload(alice, pattern(500, 124), "v.mp4", {{"quality", "2"}});
+    auto vbr_options = get("/jobs/" + vbr.json()["job_id"].get<std::string>(), alice).json()["options"];
+    EXPECT_TRUE(vbr_options["bitrate"].is_null()) << "VBR: no bitrate";
+    EXPECT_EQ(vbr_options["quality"], 2);
+}
+
 TEST_F(GatewayResultsTest, ManyMp3sDownloadAsOneStreamedZip) {
     auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
     std::string a = pattern(30000, 1), b = pattern(20000, 2), c = pattern(10, 3);

@@ -12,6 +12,9 @@ namespace mp3c {
 // What the user asked the MP3 to be; unset fields take the converter's defaults (192 kb/s CBR, 44.1 kHz, the
 // source's channels up to stereo).
 struct OutputOptions {
+    static constexpr int kDefaultBitrateKbps = 192;
+    static constexpr int kDefaultSampleRate = 44100;
+
     std::optional<int> bitrate_kbps;  // CBR: 64, 80, 96, 112, 128, 160, 192, 224, 256 or 320
     std::optional<int> vbr_quality;   // VBR: 0 (best) to 9 (smallest); never together with a bitrate
     std::optional<int> channels;      // 1 or 2
@@ -21,6 +24,9 @@ struct OutputOptions {
     nlohmann::json to_json() const;
     // nullopt when the JSON is not a valid options object.
     static std::optional<OutputOptions> from_json(const nlohmann::json& json);
+    // What the converter makes of these: the defaults filled in (CBR 192 kb/s unless a VBR quality is asked, 44.1
+    // kHz). Channels stay unset: the source's, up to stereo, known only once converted.
+    OutputOptions effective() const;
 };
 
 // Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels and
