@@ -74,6 +74,12 @@ async function register(email, password) {
   assert.equal(verified.status, 200, await verified.text());
 }
 
+function makeAudio(file, seconds) {
+  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+    `sine=frequency=440:duration=${seconds}`, "-ac", "1", file]);
+  return file;
+}
+
 function makeVideo(file, seconds = 4) {
   execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
     `testsrc=size=160x120:rate=10:duration=${seconds}`, "-f", "lavfi", "-i", `sine=frequency=330:duration=${seconds}`,
@@ -133,6 +139,41 @@ function probeMp3(file) {
     "stream=codec_name,channels:format=duration", "-of", "json", file], { encoding: "utf8" }));
 }
 
+// The page's formatBytes (common.js), to compare the words it shows with the API's numbers.
+function formatBytes(n) {
+  if (n < 1000) return `${n} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let value = n, unit = -1;
+  do { value /= 1000; unit += 1; } while (value >= 1000 && unit < units.length - 1);
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+// A job as the API has it, with the page's own token.
+async function jobJson(page, id) {
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("mp3c.session")).token);
+  const r = await fetch(`${base}/jobs/${id}`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 200, await r.clone().text());
+  return r.json();
+}
+
+// Waits until an element's text (innerText, trimmed) is `text`.
+async function waitForText(locator, text, timeout = 10_000) {
+  await locator.page().waitForFunction(([el, t]) => el.innerText.trim() === t, [await locator.elementHandle(), text],
+    { timeout });
+}
+
+// The computed colour of the page's --danger (the error colour).
+function dangerColour(page) {
+  return page.evaluate(() => {
+    const probe = document.createElement("span");
+    probe.style.color = "var(--danger)";
+    document.body.append(probe);
+    const colour = getComputedStyle(probe).color;
+    probe.remove();
+    return colour;
+  });
+}
+
 async function signIn(page, email, password) {
   await page.getByTestId("signin-email").fill(email);
   await page.getByTestId("signin-password").fill(password);
@@ -154,8 +195,16 @@ try {
   const consoleErrors = [];
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.on("dialog", (d) => d.accept());
+  // Dialogs (confirm, beforeunload) are kept, and accepted unless a step answers them itself (answerDialog).
+  const dialogs = [];
+  let answerDialog = (d) => d.accept();
+  page.on("dialog", (d) => {
+    dialogs.push({ type: d.type(), message: d.message() });
+    answerDialog(d).catch((e) => log(`dialog not answered: ${e}`));
+  });
   await page.goto(base + "/");
+  // The sign-in page says what the service does.
+  assert.match(await page.getByTestId("service-intro").innerText(), /video.*MP3.*e-mail.*7 days/s);
 
   // Sign-up in the page: the account waits for the mailed link; signing in before says so and offers a new link.
   await page.getByTestId("register-toggle").click();
@@ -201,6 +250,12 @@ try {
   assert.equal(await row.getAttribute("data-status"), "done");
   // Each done job says how long its MP3 is kept (RETENTION, 7 days by default; a poll brings it at the latest).
   await row.locator('[data-testid="job-expires"]', { hasText: /^Kept until \S/ }).waitFor({ timeout: 20_000 });
+  // The size shown is the MP3's (not the video's), and the settings it was made with are shown.
+  const holidayJob = await jobJson(page, await row.getAttribute("data-job-id"));
+  assert.equal(typeof holidayJob.mp3_size, "number", JSON.stringify(holidayJob));
+  assert.equal((await row.getByTestId("job-size").innerText()).trim(), formatBytes(holidayJob.mp3_size));
+  assert.equal(await row.getByTestId("job-size").getAttribute("data-kind"), "mp3");
+  assert.match(await row.getByTestId("job-settings").innerText(), /^192 kb\/s, mono\b/);
 
   // Tick both and download them as one ZIP (fetched by the page with its token, saved from a Blob); look inside.
   const downloadSelected = page.getByTestId("download-selected");
@@ -236,6 +291,7 @@ try {
   assert.match(await againRow.getByTestId("job-reused").innerText(), /done at once: same file and settings/i);
   await againRow.getByTestId("job-delete").click();
   await againRow.waitFor({ state: "detached", timeout: 30_000 });
+  assert.match(dialogs.at(-1).message, /^Delete the job "holiday-again\.mp4" and its MP3\?/);
   log("an identical upload was done at once");
 
   // Play it in the page: the player gets a signed link (no token in it) and decodes the MP3.
@@ -249,6 +305,23 @@ try {
     return a && a.readyState >= 1 && a.duration > 3;
   }, null, { timeout: 30_000 });
   log("the MP3 plays in the page");
+
+  // Play says Pause while it plays; pressed, it pauses and says Play; again, it goes on; at the end it says Play.
+  // (Slowed down, so that the 4 s clip does not end before the steps below; started again if it did.)
+  const playButton = row.getByTestId("job-play");
+  await player.evaluate((a) => { a.playbackRate = 0.25; });
+  if (await player.evaluate((a) => a.ended)) await playButton.click();
+  await waitForText(playButton, "Pause");
+  await playButton.click();
+  await waitForText(playButton, "Play");
+  assert.equal(await player.evaluate((a) => a.paused), true);
+  await playButton.click();
+  await waitForText(playButton, "Pause");
+  assert.equal(await player.evaluate((a) => a.paused), false);
+  await player.evaluate((a) => { a.playbackRate = 1; a.currentTime = Math.max(0, a.duration - 0.5); });
+  await waitForText(playButton, "Play", 20_000);
+  assert.equal(await player.evaluate((a) => a.ended), true);
+  log("Play becomes Pause while playing, and Play again at the end");
 
   if (process.env.UPDATE_SCREENSHOT) {
     await page.screenshot({ path: path.join(root, "docs", "screenshot.png"), fullPage: true });
@@ -285,6 +358,22 @@ try {
     .waitFor({ timeout: 20_000 });
   await failedRow.getByTestId("job-retry").waitFor();
   assert.equal(await failedRow.getByTestId("job-download").isVisible(), false);
+  // It looks like a failure: in the upload's row (a cross, "Conversion failed: <why>" in the error colour, no bar) and
+  // in the list; and the length of a file that is not media cannot be read for the size estimate, which says so.
+  const danger = await dangerColour(page);
+  const failedUpload = page.locator('[data-testid="upload-row"]', { hasText: "notes.mp4" });
+  assert.equal(await failedUpload.getAttribute("data-result"), "conversion-failed");
+  assert.match(await failedUpload.getByTestId("upload-status").innerText(), /^Conversion failed: \S/);
+  assert.equal(await failedUpload.getByTestId("upload-status").evaluate((e) => getComputedStyle(e).color), danger);
+  assert.equal(await failedUpload.getByTestId("upload-progress").isVisible(), false, "no (full) bar on a failure");
+  assert.equal((await failedUpload.getByTestId("upload-icon").innerText()).trim(), "✕");
+  assert.equal(await failedUpload.getByTestId("upload-icon").getAttribute("aria-label"), "Error:");
+  await failedUpload.getByTestId("upload-estimate").filter({ hasText: /^MP3 size unknown/ }).waitFor({ timeout: 20_000 });
+  assert.match(await failedRow.getByTestId("job-error").innerText(), /^Conversion failed: \S/);
+  assert.equal(await failedRow.getByTestId("job-status").evaluate((e) => getComputedStyle(e).color), danger);
+  assert.equal((await failedRow.getByTestId("job-icon").innerText()).trim(), "✕");
+  assert.equal(await failedRow.getByTestId("job-progress").isVisible(), false);
+  assert.equal(await failedRow.getByTestId("job-size").getAttribute("data-kind"), "upload", "no MP3: the upload's size");
   await failedRow.evaluate((li) => {
     li.seenStatuses = [];
     new MutationObserver(() => li.seenStatuses.push(li.dataset.status))
@@ -299,6 +388,64 @@ try {
   assert.notEqual((await failedRow.getByTestId("job-error").innerText()).trim(), "", "the new failure has a reason");
   await failedRow.getByTestId("job-retry").waitFor();  // still kept: it could be retried again
   log(`retried: ${(await failedRow.evaluate((li) => li.seenStatuses)).join(" → ")}`);
+
+  // The table's columns line up: each cell of every row (done with three buttons, failed with two) has its header's x
+  // and width, within 1 px.
+  await page.setViewportSize({ width: 1440, height: 900 });
+  const alignment = await page.evaluate(() => {
+    const heads = [...document.querySelectorAll('[data-testid="jobs-head"] [data-col]')];
+    const rows = [...document.querySelectorAll('[data-testid="job-row"]')];
+    const problems = [];
+    for (const li of rows) {
+      for (const head of heads) {
+        const cell = li.querySelector(`.job-cell[data-col="${head.dataset.col}"]`);
+        const a = head.getBoundingClientRect();
+        const b = cell?.getBoundingClientRect();
+        if (!b || a.width < 10 || Math.abs(a.x - b.x) > 1 || Math.abs(a.width - b.width) > 1) {
+          problems.push(`${li.dataset.status} ${head.dataset.col}: head ${a.x}+${a.width}, cell ${b?.x}+${b?.width}`);
+        }
+      }
+    }
+    return { heads: heads.length, statuses: rows.map((li) => li.dataset.status), problems };
+  });
+  assert.equal(alignment.heads, 6);
+  assert.ok(alignment.statuses.includes("done") && alignment.statuses.includes("failed"), String(alignment.statuses));
+  assert.deepEqual(alignment.problems, [], "columns line up");
+  await page.setViewportSize({ width: 1100, height: 760 });
+  log("the table's columns line up");
+
+  // Settings stick: a preset sets the form; after a reload the form is as it was (localStorage, never the token);
+  // the size of the MP3 is estimated before the upload, and the job is made with those settings.
+  const formValues = () => page.evaluate(() => ({
+    preset: document.querySelector('[data-testid="option-preset"]').value,
+    mode: document.querySelector('input[name="mode"]:checked').value,
+    bitrate: document.querySelector('[data-testid="option-bitrate-value"]').value,
+    mono: document.querySelector('[data-testid="option-mono"]').checked,
+  }));
+  const podcast = { preset: "podcast", mode: "bitrate", bitrate: "64", mono: true };
+  await page.getByTestId("option-preset").selectOption("music");
+  assert.deepEqual(await formValues(), { preset: "music", mode: "bitrate", bitrate: "320", mono: false });
+  await page.getByTestId("option-preset").selectOption("podcast");
+  assert.deepEqual(await formValues(), podcast);
+  assert.match(await page.getByTestId("options-estimate").innerText(), /≈ 480 kB per minute/);
+  const remembered = await page.evaluate(() => localStorage.getItem("mp3c.options"));
+  assert.ok(remembered && !remembered.includes("eyJ"), `remembered: ${remembered}`);
+  await page.reload();
+  await page.getByTestId("user-email").waitFor();
+  assert.deepEqual(await formValues(), podcast, "the settings are remembered");
+  await page.getByTestId("file-input").setInputFiles([makeAudio(path.join(work, "speech.wav"), 5)]);
+  const speechUpload = page.locator('[data-testid="upload-row"]', { hasText: "speech.wav" });
+  await speechUpload.getByTestId("upload-estimate").filter({ hasText: "≈" }).waitFor({ timeout: 20_000 });
+  assert.equal((await speechUpload.getByTestId("upload-estimate").innerText()).trim(), "MP3 ≈ 40 kB (0:05 of sound)");
+  const speechRow = page.locator('[data-testid="job-row"][data-status="done"]', { hasText: "speech.wav" });
+  await speechRow.waitFor({ timeout: 120_000 });
+  const speechJob = await jobJson(page, await speechRow.getAttribute("data-job-id"));
+  assert.equal(speechJob.options.bitrate, 64, JSON.stringify(speechJob.options));
+  assert.equal(speechJob.options.channels, 1, JSON.stringify(speechJob.options));
+  assert.equal(speechJob.options.quality, null, JSON.stringify(speechJob.options));
+  assert.match(await speechRow.getByTestId("job-settings").innerText(), /^64 kb\/s, mono\b/);
+  assert.equal((await speechRow.getByTestId("job-size").innerText()).trim(), formatBytes(speechJob.mp3_size));
+  log(`settings remembered over a reload, a preset applied, the MP3's size estimated (${formatBytes(speechJob.mp3_size)})`);
 
   // A mailed link to a job (/#job=<id>), opened in a new tab: sign in first, then the page shows that job, focused
   // and highlighted; another link while signed in moves to its job at once.
@@ -323,11 +470,58 @@ try {
   await linkPage.close();
   log("a mailed job link opens the page at its job, through the sign-in");
 
-  // Signing out ends the token at the server, not only in the tab: the gateway refuses it within seconds.
+  // Deleting a failed job speaks of its kept upload, not of an MP3.
+  await failedRow.getByTestId("job-delete").click();
+  await failedRow.waitFor({ state: "detached", timeout: 30_000 });
+  assert.match(dialogs.at(-1).message, /^Delete the job "notes\.mp4" and its upload\?/);
+  assert.doesNotMatch(dialogs.at(-1).message, /MP3/);
+
+  // Leaving during an upload: the browser asks first (beforeunload), only while an upload is in flight. A route
+  // holds the uploads back, so that they stay in flight for as long as needed.
+  let releaseUploads;
+  const uploadsHeld = new Promise((resolve) => { releaseUploads = resolve; });
+  await page.route("**/upload", async (route) => {
+    await uploadsHeld;
+    await route.abort().catch(() => {}); // the page may have stopped it meanwhile
+  });
+  const isUploading = () => page.evaluate(() => document.documentElement.hasAttribute("data-uploading"));
+  assert.equal(await isUploading(), false);
+  const leaveA = path.join(work, "leave-a.mp4"), leaveB = path.join(work, "leave-b.mkv");
+  writeFileSync(leaveA, "a".repeat(50_000));
+  writeFileSync(leaveB, "b".repeat(50_000));
+  await page.getByTestId("jobs-refresh").click(); // browsers only ask before leaving a page that was used
+  await page.getByTestId("file-input").setInputFiles([leaveA]);
+  await page.locator('[data-testid="upload-row"][data-state="uploading"]', { hasText: "leave-a.mp4" }).waitFor();
+  assert.equal(await isUploading(), true);
+  answerDialog = (d) => (d.type() === "beforeunload" ? d.dismiss() : d.accept());
+  const askedToLeave = page.waitForEvent("dialog", { predicate: (d) => d.type() === "beforeunload", timeout: 15_000 });
+  await page.evaluate(() => { location.reload(); });
+  await askedToLeave;
+  assert.equal(await page.locator('[data-testid="upload-row"][data-state="uploading"]', { hasText: "leave-a.mp4" })
+    .count(), 1, "stayed: the upload goes on");
+  log("leaving during an upload asks first");
+
+  // Signing out during uploads asks first, naming them; "no" keeps everything, "yes" says what was lost.
+  await page.getByTestId("file-input").setInputFiles([leaveB]);
+  await page.locator('[data-testid="upload-row"][data-state="uploading"]', { hasText: "leave-b.mkv" }).waitFor();
   const aliceToken = await page.evaluate(() => JSON.parse(sessionStorage.getItem("mp3c.session")).token);
   assert.equal((await fetch(`${base}/jobs`, { headers: { Authorization: `Bearer ${aliceToken}` } })).status, 200);
+  answerDialog = (d) => d.dismiss();
+  const [stayDialog] = await Promise.all([page.waitForEvent("dialog"), page.getByTestId("signout").click()]);
+  assert.equal(stayDialog.type(), "confirm");
+  assert.match(stayDialog.message(), /2 files are still uploading: "leave-a\.mp4", "leave-b\.mkv"/);
+  assert.ok(await page.getByTestId("user-email").isVisible(), "still signed in");
+  assert.equal(await isUploading(), true);
+  answerDialog = (d) => d.accept();
   await page.getByTestId("signout").click();
   await page.getByTestId("signin-form").waitFor();
+  assert.equal((await page.getByTestId("auth-notice").innerText()).trim(),
+    "You are signed out. 2 uploads were stopped: leave-a.mp4, leave-b.mkv.");
+  assert.equal(await isUploading(), false, "no question once nothing is uploading");
+  releaseUploads();
+  await page.unroute("**/upload");
+
+  // Signing out ends the token at the server, not only in the tab: the gateway refuses it within seconds.
   const signedOutAt = Date.now();
   for (;;) {
     const status = (await fetch(`${base}/jobs`, { headers: { Authorization: `Bearer ${aliceToken}` } })).status;
@@ -369,9 +563,29 @@ try {
   await page.getByTestId("user-email").waitFor();
   log("forgotten password reset through the mailed link");
 
-  // Narrow screens get the same page.
+  // Narrow screens (360 px): the bar is one line, a done file is a compact card, nothing is wider than the screen;
+  // the account (and Sign out) is behind a menu button, which Escape closes.
+  await page.locator('[data-testid="job-row"][data-status="done"]', { hasText: "bob-clip.mp4" })
+    .waitFor({ timeout: 120_000 });
   await page.setViewportSize({ width: 360, height: 740 });
   assert.ok(await page.getByTestId("dropzone").isVisible());
+  const narrow = () => page.evaluate(() => ({
+    bar: document.querySelector(".topbar").getBoundingClientRect().height,
+    card: document.querySelector('[data-testid="job-row"][data-status="done"]').getBoundingClientRect().height,
+    scrollWidth: document.documentElement.scrollWidth,
+  }));
+  const layout = await narrow();
+  assert.ok(layout.bar <= 64, `the bar is ${layout.bar} px tall`);
+  assert.ok(layout.card <= 160, `a done card is ${layout.card} px tall`);
+  assert.ok(layout.scrollWidth <= 360, `the page is ${layout.scrollWidth} px wide`);
+  assert.equal(await page.getByTestId("signout").isVisible(), false);
+  await page.getByTestId("account-toggle").click();
+  assert.ok(await page.getByTestId("signout").isVisible());
+  assert.ok((await narrow()).scrollWidth <= 360, "the open menu fits too");
+  await page.keyboard.press("Escape");
+  assert.equal(await page.getByTestId("signout").isVisible(), false);
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), "account-toggle");
+  log(`360 px: bar ${layout.bar} px, card ${layout.card} px, page ${layout.scrollWidth} px wide`);
   assert.deepEqual(consoleErrors, [], "no errors in the browser console");
   log("passed");
 } catch (e) {

@@ -10,9 +10,148 @@ function readOptions() {
   return { mode, bitrate: ui.bitrate.value, quality: ui.quality.value, mono: ui.mono.checked };
 }
 
+/** The form's options as the API reports a job's: {bitrate, quality, channels, sample_rate}, null when unset. */
+function apiOptions(options) {
+  return {
+    bitrate: options.mode === 'bitrate' ? Number(options.bitrate) : null,
+    quality: options.mode === 'quality' ? Number(options.quality) : null,
+    channels: options.mono ? 1 : null,
+    sample_rate: null,
+  };
+}
+
 function describeOptions(options) {
-  const main = options.mode === 'quality' ? `VBR quality ${options.quality}` : `${options.bitrate} kb/s`;
-  return options.mono ? `${main}, mono` : main;
+  return describeJobOptions(apiOptions(options));
+}
+
+// ---------------------------------------------------------------------------------------------------- settings
+
+/** The preset the options are, or 'custom'. */
+function matchingPreset(options) {
+  if (options.mode !== 'bitrate') return 'custom';
+  const found = Object.entries(PRESETS).find(([, p]) => p.bitrate === options.bitrate && p.mono === options.mono);
+  return found ? found[0] : 'custom';
+}
+
+function applyPreset(name) {
+  const preset = PRESETS[name];
+  if (!preset) return; // "Custom" changes nothing
+  ui.modeBitrate.checked = true;
+  ui.bitrate.value = preset.bitrate;
+  ui.mono.checked = preset.mono;
+}
+
+function hasOption(select, value) {
+  return [...select.options].some((option) => option.value === String(value));
+}
+
+/** The settings chosen last time in this browser, if any were remembered. */
+function restoreOptions() {
+  let saved = null;
+  try {
+    saved = JSON.parse(localStorage.getItem(OPTIONS_KEY) || 'null');
+  } catch {
+    return; // storage disabled or unreadable: the form's defaults
+  }
+  if (!saved || typeof saved !== 'object') return;
+  if (hasOption(ui.bitrate, saved.bitrate)) ui.bitrate.value = String(saved.bitrate);
+  if (hasOption(ui.quality, saved.quality)) ui.quality.value = String(saved.quality);
+  (saved.mode === 'quality' ? ui.modeQuality : ui.modeBitrate).checked = true;
+  ui.mono.checked = saved.mono === true;
+}
+
+function saveOptions(options) {
+  try {
+    localStorage.setItem(OPTIONS_KEY, JSON.stringify(options));
+  } catch {
+    // Storage may be disabled: the settings then last as long as the page.
+  }
+}
+
+/** The preset that matches and the size per minute, after any change. */
+function showOptions({ keepPreset = false } = {}) {
+  const options = readOptions();
+  if (!keepPreset) ui.preset.value = matchingPreset(options);
+  const perMinute = mp3BytesPerSecond(options).map((bytes) => bytes * 60);
+  ui.optionsEstimate.textContent = `MP3 size: ${formatEstimate(perMinute)} per minute of sound` +
+    (options.mode === 'quality' ? ' (variable quality: a rough range).' : '.');
+}
+
+function onOptionsChange(event) {
+  const presetChosen = event.target === ui.preset;
+  if (presetChosen) applyPreset(ui.preset.value);
+  showOptions({ keepPreset: presetChosen && ui.preset.value === 'custom' });
+  saveOptions(readOptions());
+}
+
+// ---------------------------------------------------------------------------------------------------- uploads
+
+/**
+ * The length of a chosen file in seconds, read here from its metadata (a media element on an object URL, revoked
+ * after), or null when the browser cannot read it (a format it does not play, not a media file, a timeout).
+ */
+function readMediaDuration(file) {
+  return new Promise((resolve) => {
+    const media = document.createElement('video'); // plays audio files too
+    const url = URL.createObjectURL(file);
+    let settled = false;
+    const finish = (seconds) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      media.removeAttribute('src');
+      media.load(); // lets go of the file
+      URL.revokeObjectURL(url);
+      resolve(seconds);
+    };
+    const timer = setTimeout(() => finish(null), DURATION_READ_TIMEOUT_MS);
+    media.preload = 'metadata';
+    media.muted = true;
+    media.addEventListener('loadedmetadata', () => {
+      finish(Number.isFinite(media.duration) && media.duration > 0 ? media.duration : null);
+    });
+    media.addEventListener('error', () => finish(null));
+    media.src = url;
+  });
+}
+
+/** The MP3's estimated size in the upload's row, once the file's length is read (one file at a time). */
+function estimateUpload(upload) {
+  const { refs } = upload;
+  refs.estimate.textContent = 'MP3 size: estimating…';
+  state.durationReads = state.durationReads.then(async () => {
+    if (!upload.row.isConnected) return; // dismissed, or signed out, meanwhile
+    const seconds = await readMediaDuration(upload.file);
+    if (seconds === null) {
+      refs.estimate.textContent = 'MP3 size unknown: this browser cannot read the length of this file';
+      refs.estimate.classList.add('is-unknown');
+    } else {
+      const bytes = mp3BytesPerSecond(upload.options).map((perSecond) => perSecond * seconds);
+      refs.estimate.textContent = `MP3 ${formatEstimate(bytes)} (${formatDuration(seconds)} of sound)`;
+    }
+  });
+}
+
+/** The uploads that leaving the page (or signing out) would lose: sending, or waiting for their turn. */
+function uploadsInFlight() {
+  return state.uploads.filter((u) => u.state === 'uploading' || u.state === 'waiting');
+}
+
+function onBeforeUnload(event) {
+  event.preventDefault();
+  event.returnValue = true; // older browsers (Chrome before 119) want it set to ask "Leave site?"
+}
+
+/**
+ * The browser asks before the page is left (closed, reloaded, navigated away) only while an upload is in flight; the
+ * page's root carries data-uploading meanwhile.
+ */
+function updateLeaveGuard() {
+  const busy = Boolean(state.session) && uploadsInFlight().length > 0;
+  if (busy === document.documentElement.hasAttribute('data-uploading')) return;
+  document.documentElement.toggleAttribute('data-uploading', busy);
+  if (busy) window.addEventListener('beforeunload', onBeforeUnload);
+  else window.removeEventListener('beforeunload', onBeforeUnload);
 }
 
 function enqueueFiles(files) {
@@ -29,7 +168,9 @@ function enqueueFiles(files) {
     state.uploads.push(upload);
     // An empty file would be refused (400 empty_file); say so without a round trip.
     if (file.size === 0) finishUpload(upload, 'failed', 'The file is empty.', false);
+    else estimateUpload(upload);
   }
+  updateLeaveGuard();
   pumpUploads();
 }
 
@@ -46,7 +187,9 @@ function pumpUploads() {
 function setUploadState(upload, newState, statusText) {
   upload.state = newState;
   upload.row.dataset.state = newState;
+  delete upload.row.dataset.result; // the conversion's outcome, once uploaded (renderJob)
   upload.refs.status.textContent = statusText;
+  setStatusIcon(upload.refs.icon, newState === 'failed' ? 'error' : 'none');
   const finished = newState !== 'waiting' && newState !== 'uploading';
   upload.refs.cancel.hidden = finished;
   upload.refs.dismiss.hidden = !finished;
@@ -54,6 +197,7 @@ function setUploadState(upload, newState, statusText) {
     upload.refs.speed.textContent = '';
     upload.refs.eta.textContent = '';
   }
+  updateLeaveGuard();
 }
 
 /** Bytes per second over the last few seconds, so the speed follows changes without jumping at every event. */
@@ -162,7 +306,8 @@ function handleUploadAnswer(upload, xhr) {
     // Show the job at once; its event stream fills in the rest (a job done at once has none: one look at it does).
     upsertJob({
       job_id: body.job_id, status: 'queued', progress: 0, filename: upload.file.name, size: upload.file.size,
-      created_at: new Date().toISOString(), duration_seconds: null, error: null,
+      created_at: new Date().toISOString(), duration_seconds: null, error: null, mp3_size: null,
+      options: apiOptions(upload.options),
       ...(reused ? { status: 'done', progress: 100, reused_from: body.reused_from ?? null } : {}),
     });
     if (reused) loadJob(body.job_id);
@@ -243,7 +388,10 @@ function collectElements() {
     signinForm: byId('signin-form'), signinEmail: byId('signin-email'),
     registerForm: byId('register-form'), registerEmail: byId('register-email'), registerToggle: byId('register-toggle'),
     userArea: byId('user-area'), userEmail: byId('user-email'), signout: byId('signout'),
+    accountToggle: byId('account-toggle'), accountToggleText: byId('account-toggle-text'),
+    accountInitial: byId('account-initial'),
     appView: byId('app-view'), appError: byId('app-error'), uploadTitle: byId('upload-title'),
+    options: byId('options'), preset: byId('preset'), optionsEstimate: byId('options-estimate'),
     modeBitrate: byId('mode-bitrate'), modeQuality: byId('mode-quality'),
     bitrate: byId('bitrate'), quality: byId('quality'), mono: byId('mono'),
     dropzone: byId('dropzone'), fileInput: byId('file-input'), uploadList: byId('upload-list'),
@@ -283,10 +431,24 @@ function wireEvents() {
   });
   ui.resendVerification.addEventListener('click', resendVerification);
   ui.signout.addEventListener('click', signOut);
+  ui.accountToggle.addEventListener('click', () => setAccountMenu(!isAccountMenuOpen()));
+  // The narrow screens' account menu closes on Escape (focus back on its button) and on a click elsewhere.
+  ui.userArea.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || !isAccountMenuOpen()) return;
+    setAccountMenu(false);
+    ui.accountToggle.focus();
+  });
+  document.addEventListener('click', (event) => {
+    if (isAccountMenuOpen() && !ui.userArea.contains(event.target)) setAccountMenu(false);
+  });
+  ui.userArea.addEventListener('focusout', (event) => {
+    if (event.relatedTarget && !ui.userArea.contains(event.relatedTarget)) setAccountMenu(false); // tabbed away
+  });
 
   // Choosing a value implies its mode, so picking "320" does not silently upload at the VBR setting.
   ui.bitrate.addEventListener('change', () => { ui.modeBitrate.checked = true; });
   ui.quality.addEventListener('change', () => { ui.modeQuality.checked = true; });
+  ui.options.addEventListener('change', onOptionsChange); // after the two above: the event bubbles up to here
 
   ui.dropzone.addEventListener('click', () => ui.fileInput.click());
   ui.fileInput.addEventListener('change', () => {
@@ -313,9 +475,20 @@ function wireEvents() {
   setUpDragAndDrop();
 }
 
+function isAccountMenuOpen() {
+  return ui.accountToggle.getAttribute('aria-expanded') === 'true';
+}
+
+function setAccountMenu(open) {
+  ui.accountToggle.setAttribute('aria-expanded', String(open));
+  ui.userArea.classList.toggle('is-open', open);
+}
+
 function init() {
   collectElements();
   wireEvents();
+  restoreOptions();
+  showOptions();
   // The mailed links land here: /#reset=<token> (set a new password), /#verified and /#verify-failed=<why>, and
   // /#job=<id> (a job's page: shown once signed in, see revealLinkedJob).
   const jobLink = takeJobLink();

@@ -26,6 +26,20 @@ const MAX_ZIP_JOBS = 100;
 // A mailed link to one job: /#job=<id>.
 const JOB_LINK_PATTERN = /^#job=([0-9a-f]{24})$/;
 const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
+// The last MP3 settings chosen, remembered in this browser (localStorage: nothing sensitive, never the token).
+const OPTIONS_KEY = 'mp3c.options';
+// Named settings of the upload form: constant bitrate, mono or as the source (up to stereo).
+const PRESETS = {
+  podcast: { bitrate: '64', mono: true },
+  speech: { bitrate: '96', mono: true },
+  music: { bitrate: '320', mono: false },
+  standard: { bitrate: '192', mono: false },
+};
+// Typical average bitrates (kb/s) of LAME's variable quality levels -V0 … -V9 on music in stereo: the estimate of a
+// VBR MP3's size is a range around them.
+const VBR_TYPICAL_KBPS = [245, 225, 190, 175, 165, 130, 115, 100, 85, 65];
+// How long the browser may take to read a chosen file's length (for the MP3 size estimate).
+const DURATION_READ_TIMEOUT_MS = 15_000;
 
 const state = {
   session: null,          // {token, email, expires_at}; also in sessionStorage, never in a URL
@@ -44,6 +58,7 @@ const state = {
   selected: new Set(), // ids of the done jobs ticked for "Download selected"
   zipInFlight: false,
   unverifiedEmail: null, // the address of a sign-in refused as not yet activated (for "send the link again")
+  durationReads: Promise.resolve(), // chosen files' lengths are read one after the other
 };
 
 const ui = {};
@@ -92,12 +107,55 @@ function formatSpeed(bytesPerSecond) {
   return `${mbps.toFixed(mbps < 10 ? 2 : 1)} MB/s`;
 }
 
-/** A date and time in the browser's locale and time zone ("13 Dec 2026, 10:00"), or '' for a missing one. */
+/**
+ * A date and time in the browser's locale and time zone ("13 Dec, 10:00"; with the year when it is not this one:
+ * "13 Dec 2025, 10:00"), or '' for a missing one.
+ */
 function formatDateTime(iso) {
   if (!iso) return '';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return '';
-  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  const year = date.getFullYear() === new Date().getFullYear() ? undefined : 'numeric';
+  return date.toLocaleString(undefined, { year, month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+}
+
+/**
+ * A job's settings ({bitrate, quality, channels, sample_rate}; null when the converter's default applies) in words:
+ * "64 kb/s, mono", "VBR quality 2, stereo, 44.1 kHz", or "Default settings" when none is given.
+ */
+function describeJobOptions(options) {
+  const o = options && typeof options === 'object' ? options : {};
+  const parts = [];
+  if (Number.isFinite(o.bitrate)) parts.push(`${o.bitrate} kb/s`);
+  if (Number.isFinite(o.quality)) parts.push(`VBR quality ${o.quality}`);
+  if (o.channels === 1) parts.push('mono');
+  else if (o.channels === 2) parts.push('stereo');
+  else if (Number.isFinite(o.channels)) parts.push(`${o.channels} channels`);
+  if (Number.isFinite(o.sample_rate)) parts.push(`${o.sample_rate / 1000} kHz`);
+  return parts.length > 0 ? parts.join(', ') : 'Default settings';
+}
+
+/**
+ * The MP3's bytes per second of sound for the form's options, as [low, high]: exact for a constant bitrate, a rough
+ * range around the level's typical bitrate for variable quality (lower for mono, which needs fewer bits).
+ */
+function mp3BytesPerSecond(options) {
+  if (options.mode === 'quality') {
+    const kbps = VBR_TYPICAL_KBPS[Number(options.quality)] ?? VBR_TYPICAL_KBPS[4];
+    const [low, high] = options.mono ? [0.5, 0.8] : [0.8, 1.2];
+    return [kbps * low * 125, kbps * high * 125]; // 1 kb/s = 125 bytes/s
+  }
+  const rate = Number(options.bitrate) * 125;
+  return [rate, rate];
+}
+
+/** "≈ 4.6 MB", or a range "≈ 3.9–5.3 MB", from [low, high] bytes. */
+function formatEstimate([low, high]) {
+  const a = formatBytes(Math.round(low));
+  const b = formatBytes(Math.round(high));
+  if (a === b) return `≈ ${a}`;
+  const [numberA, unitA] = a.split(' ');
+  return unitA === b.split(' ')[1] ? `≈ ${numberA}–${b}` : `≈ ${a}–${b}`;
 }
 
 /** The MP3's name as the server names it: the original's stem + ".mp3". */
@@ -134,6 +192,27 @@ function instantiate(template) {
   const refs = {};
   for (const el of root.querySelectorAll('[data-ref]')) refs[el.dataset.ref] = el;
   return { root, refs };
+}
+
+/**
+ * A status icon (text, so no image is fetched): "✕" on an error, with an accessible name since colour alone must not
+ * carry it, "✓" when done (decorative: the words say it), none otherwise.
+ */
+function setStatusIcon(icon, kind) {
+  icon.hidden = kind !== 'error' && kind !== 'ok';
+  icon.classList.toggle('is-error', kind === 'error');
+  icon.classList.toggle('is-ok', kind === 'ok');
+  if (kind === 'error') {
+    icon.textContent = '✕';
+    icon.setAttribute('role', 'img');
+    icon.setAttribute('aria-label', 'Error:');
+    icon.removeAttribute('aria-hidden');
+  } else {
+    icon.textContent = kind === 'ok' ? '✓' : '';
+    icon.removeAttribute('role');
+    icon.removeAttribute('aria-label');
+    icon.setAttribute('aria-hidden', 'true');
+  }
 }
 
 /** Announce a status change to screen readers (cleared first so a repeated text is read again). */

@@ -88,8 +88,8 @@ function upsertJob(incoming) {
   entry.job = merged;
   renderJob(entry);
   if (merged.status !== current.status) {
-    const reason = merged.status === 'failed' && merged.error ? `: ${merged.error}` : '';
-    announce(`${merged.filename}: ${STATUS_LABELS[merged.status].toLowerCase()}${reason}`);
+    announce(merged.status === 'failed' ? `${merged.filename}: ${failureText(merged)}`
+      : `${merged.filename}: ${STATUS_LABELS[merged.status].toLowerCase()}`);
   }
 }
 
@@ -130,12 +130,14 @@ function updateEmptyState() {
   ui.jobsHead.hidden = empty;
 }
 
-const UPLOAD_ROW_ENDINGS = {
-  done: 'Uploaded and converted.',
-  failed: 'Uploaded; the conversion failed (see your files below).',
-  cancelled: 'Cancelled.',
-};
 const REUSED_TEXT = 'Done at once: same file and settings as an earlier upload';
+
+/** "Conversion failed: <the converter's reason>." */
+function failureText(job) {
+  const reason = String(job.error || '').trim();
+  if (!reason) return 'Conversion failed.';
+  return `Conversion failed: ${/[.!?]$/.test(reason) ? reason : `${reason}.`}`;
+}
 
 /** When the job's stored files go (expires_at), or that they are gone: '' when there is nothing to say. */
 function expiryText(job) {
@@ -147,36 +149,102 @@ function expiryText(job) {
   return job.status === 'failed' ? `Upload kept for a retry until ${until}` : `Kept until ${until}`;
 }
 
+/**
+ * The size column: the MP3's for a job that made one ("MP3 size"), the upload's otherwise, muted and labelled as such
+ * ("Upload size"), with a title that says why.
+ */
+function renderSize(job, refs) {
+  const madeMp3 = (job.status === 'done' || job.status === 'expired') && typeof job.mp3_size === 'number';
+  const isUpload = !madeMp3 && job.status !== 'done';
+  refs.sizeLabel.textContent = isUpload ? 'Upload size' : 'MP3 size';
+  refs.sizeKind.textContent = isUpload ? 'Upload' : 'MP3';
+  refs.size.textContent = formatBytes(madeMp3 ? job.mp3_size : isUpload ? job.size : NaN);
+  refs.size.classList.toggle('is-muted', isUpload || job.status === 'expired');
+  refs.size.dataset.kind = madeMp3 ? 'mp3' : isUpload ? 'upload' : 'unknown';
+  let title = '';
+  if (isUpload) title = 'The size of the upload: there is no MP3 (yet)';
+  else if (job.status === 'expired') title = 'The size the MP3 had: it is no longer kept';
+  refs.size.title = title;
+  refs.sizeKind.title = title;
+}
+
+/** The upload row of a job, while it is still shown, follows its conversion to the end. */
+function renderUploadRow(job) {
+  const row = document.querySelector(`[data-testid="upload-row"][data-job-id="${CSS.escape(job.job_id)}"]`);
+  if (!row || row.dataset.state !== 'done') return;
+  let result;
+  let text;
+  switch (job.status) {
+    case 'queued':
+    case 'processing':
+      [result, text] = ['converting', 'Uploaded; converting.'];
+      break;
+    case 'done':
+      [result, text] = ['converted', job.reused_from ? `${REUSED_TEXT}.` : 'Uploaded and converted.'];
+      break;
+    case 'failed':
+      [result, text] = ['conversion-failed', failureText(job)];
+      break;
+    case 'cancelled':
+      [result, text] = ['cancelled', 'Conversion cancelled.'];
+      break;
+    default:
+      return; // expired: the last word stays
+  }
+  row.dataset.result = result;
+  row.querySelector('[data-ref="status"]').textContent = text;
+  setStatusIcon(row.querySelector('[data-ref="icon"]'),
+    result === 'conversion-failed' ? 'error' : result === 'converted' ? 'ok' : 'none');
+}
+
+/** The Play button says Pause while the job's MP3 plays. */
+function renderPlayButton(entry) {
+  const { refs } = entry;
+  const verb = entry.playing ? 'Pause' : 'Play';
+  refs.playText.textContent = verb;
+  refs.play.dataset.playing = String(Boolean(entry.playing));
+  refs.play.setAttribute('aria-label', `${verb} ${mp3FileName(entry.job.filename)}`);
+}
+
 /** Show a job's current state in its row. Only texts and attributes change, so focus and the player survive. */
-function renderJob({ job, row, refs }) {
+function renderJob(entry) {
+  const { job, row, refs } = entry;
   const { status } = job;
   const progress = status === 'done' ? 100 : Math.min(100, Math.max(0, Number(job.progress) || 0));
   row.dataset.jobId = job.job_id;
   row.dataset.status = status;
 
   refs.name.textContent = job.filename;
-  refs.size.textContent = formatBytes(job.size);
+  refs.name.title = job.filename; // cut short on narrow screens
+  renderSize(job, refs);
+  refs.settings.textContent = describeJobOptions(job.options);
   refs.created.dateTime = job.created_at || '';
   refs.created.textContent = formatDateTime(job.created_at);
   refs.status.textContent = STATUS_LABELS[status];
+  setStatusIcon(refs.icon, status === 'failed' ? 'error' : status === 'done' ? 'ok' : 'none');
   refs.progress.value = progress;
   refs.progress.setAttribute('aria-label', `Conversion of ${job.filename}`);
   refs.percent.textContent = `${progress} %`;
-  refs.meter.hidden = status === 'failed' || status === 'cancelled' || status === 'expired';
-  refs.duration.textContent = status === 'done' || status === 'expired' ? formatDuration(job.duration_seconds) : '—';
+  refs.meter.hidden = status !== 'queued' && status !== 'processing';
+  const hasDuration = (status === 'done' || status === 'expired') && Number.isFinite(job.duration_seconds);
+  refs.duration.textContent = hasDuration ? formatDuration(job.duration_seconds) : '—';
+  refs.durationCell.classList.toggle('is-empty', !hasDuration);
 
   // An expired job keeps the reason it failed for, if it did.
-  const showError = status === 'failed' || status === 'cancelled' || (status === 'expired' && Boolean(job.error));
-  refs.error.hidden = !showError;
-  refs.error.textContent = showError ? sentence(job.error) || (status === 'failed' ? 'The conversion failed.' : '') : '';
+  const failure = status === 'failed' || (status === 'expired' && Boolean(job.error));
+  refs.error.textContent = failure ? failureText(job) : status === 'cancelled' ? sentence(job.error) : '';
+  refs.error.hidden = !refs.error.textContent;
   refs.reused.hidden = !(status === 'done' && job.reused_from);
   refs.reused.textContent = refs.reused.hidden ? '' : `${REUSED_TEXT}.`;
   refs.expires.textContent = expiryText(job);
   refs.expires.hidden = !refs.expires.textContent;
+  refs.details.classList.toggle('is-empty', refs.meter.hidden && refs.error.hidden && refs.reused.hidden
+    && refs.expires.hidden);
 
   refs.play.hidden = status !== 'done';
   refs.download.hidden = status !== 'done';
-  refs.play.setAttribute('aria-label', `Play ${mp3FileName(job.filename)}`);
+  if (status !== 'done') entry.playing = false;
+  renderPlayButton(entry);
   refs.download.setAttribute('aria-label', `Download ${mp3FileName(job.filename)}`);
   refs.retry.hidden = !(status === 'failed' && job.retryable === true);
   refs.retry.setAttribute('aria-label', `Retry ${job.filename} with the same settings`);
@@ -190,17 +258,12 @@ function renderJob({ job, row, refs }) {
   refs.selectText.textContent = `Select ${mp3FileName(job.filename)} for the ZIP download`;
   // DELETE cancels a queued job (it stays listed as cancelled), deletes a finished one, and is refused (409) while
   // the converter works on it.
-  refs.del.textContent = status === 'queued' ? 'Cancel' : 'Delete';
-  refs.del.setAttribute('aria-label', `${refs.del.textContent} ${job.filename}`);
+  refs.delText.textContent = status === 'queued' ? 'Cancel' : 'Delete';
+  refs.del.setAttribute('aria-label', `${refs.delText.textContent} ${job.filename}`);
   refs.del.disabled = status === 'processing';
   refs.del.title = status === 'processing' ? 'A file can be deleted once its conversion has finished.' : '';
 
-  // The file's upload row, while it is still shown, follows its conversion to the end.
-  const uploadStatus = document.querySelector(
-    `[data-testid="upload-row"][data-job-id="${CSS.escape(job.job_id)}"] [data-testid="upload-status"]`);
-  if (uploadStatus && UPLOAD_ROW_ENDINGS[status]) {
-    uploadStatus.textContent = status === 'done' && job.reused_from ? `${REUSED_TEXT}.` : UPLOAD_ROW_ENDINGS[status];
-  }
+  renderUploadRow(job);
   updateSelectionControls();
 }
 
@@ -366,6 +429,12 @@ async function signedLink(id) {
   throw new UserError(actionErrorText(response, body, 'Could not get a link to the MP3'));
 }
 
+function setPlaying(entry, playing) {
+  if (entry.playing === playing) return;
+  entry.playing = playing;
+  renderPlayButton(entry);
+}
+
 /** One player at a time: stop and remove the others. */
 function closePlayers(exceptId) {
   for (const [id, entry] of state.jobs) {
@@ -375,21 +444,43 @@ function closePlayers(exceptId) {
     audio.pause();
     entry.refs.player.replaceChildren();
     entry.refs.player.hidden = true;
+    setPlaying(entry, false);
   }
 }
 
+/**
+ * Play toggles: the first press fetches a signed link and plays, the next pauses (the button says Pause meanwhile),
+ * the next goes on from there; at the end it says Play again. A player that failed (an expired link) is replaced.
+ */
 async function playJob(entry) {
+  const container = entry.refs.player;
+  const current = container.querySelector('audio');
+  // Not awaited: play() settles only once the sound starts, and the button must answer a Pause before that.
+  if (current && !current.error) {
+    if (!current.paused && !current.ended) {
+      current.pause();
+    } else {
+      closePlayers(entry.job.job_id);
+      current.play().catch(() => {}); // a failure shows on the player (error), and the next press gets a new link
+    }
+    return;
+  }
   const url = await signedLink(entry.job.job_id);
   closePlayers(entry.job.job_id);
-  const container = entry.refs.player;
   container.replaceChildren();
   const audio = document.createElement('audio');
   audio.controls = true;
   audio.preload = 'auto';
   audio.dataset.testid = 'player';
   audio.setAttribute('aria-label', `Player: ${mp3FileName(entry.job.filename)}`);
+  // The button follows the player, also when its own controls are used; a replaced player no longer counts.
+  const follow = () => {
+    if (container.contains(audio)) setPlaying(entry, !audio.paused && !audio.ended);
+  };
+  for (const type of ['play', 'pause', 'ended', 'emptied']) audio.addEventListener(type, follow);
   // Seeking later makes new range requests with the same link, which fails once it has expired.
   audio.addEventListener('error', () => {
+    follow();
     if (container.querySelector('.player-note')) return;
     const note = document.createElement('p');
     note.className = 'player-note';
@@ -399,11 +490,7 @@ async function playJob(entry) {
   audio.src = url;
   container.append(audio);
   container.hidden = false;
-  try {
-    await audio.play();
-  } catch {
-    // Autoplay may be refused; the controls are there.
-  }
+  audio.play().catch(() => {}); // autoplay may be refused: the controls are there
 }
 
 /** Download through a temporary link, so the file keeps its name and the page stays. */
@@ -418,12 +505,25 @@ async function downloadJob(entry) {
   a.remove();
 }
 
+/** The confirmation of Delete (or Cancel), naming what goes: a done job's MP3, a failed job's kept upload. */
+function deleteQuestion(job) {
+  const name = `"${job.filename}"`;
+  switch (job.status) {
+    case 'queued': return `Cancel the conversion of ${name}? It is not converted, and stays listed as cancelled.`;
+    case 'done': return `Delete the job ${name} and its MP3? This cannot be undone.`;
+    case 'failed':
+      return job.video_fid || job.retryable
+        ? `Delete the job ${name} and its upload? It can then no longer be retried. This cannot be undone.`
+        : `Delete the job ${name}? This cannot be undone.`;
+    default: // cancelled, expired: whatever is still kept of them
+      return job.video_fid ? `Delete the job ${name} and its upload? This cannot be undone.`
+        : `Delete the job ${name}? This cannot be undone.`;
+  }
+}
+
 async function deleteJob(entry) {
   const { job } = entry;
-  const question = job.status === 'queued'
-    ? `Cancel the conversion of "${job.filename}"?`
-    : `Delete "${job.filename}" and its MP3? This cannot be undone.`;
-  if (!window.confirm(question)) return;
+  if (!window.confirm(deleteQuestion(job))) return;
   const response = await api(`/jobs/${job.job_id}`, { method: 'DELETE' });
   if (response.status === 204 || response.status === 404) {
     state.deleted.add(job.job_id);

@@ -63,6 +63,10 @@ function startSession(session) {
   saveSession(session);
 
   ui.userEmail.textContent = session.email;
+  ui.userEmail.title = session.email; // cut short with an ellipsis when the bar is narrow
+  ui.accountInitial.textContent = (session.email.trim()[0] || '?').toUpperCase();
+  ui.accountToggleText.textContent = `Account: ${session.email}`;
+  setAccountMenu(false);
   ui.userArea.hidden = false;
   ui.authView.hidden = true;
   ui.appView.hidden = false;
@@ -80,9 +84,27 @@ function startSession(session) {
   refreshJobs().then(revealLinkedJob);
 }
 
-/** Sign out (message empty) or end an expired session (message shown on the sign-in form). */
-/** Sign-out ends the token at the server too (it stops working everywhere within seconds), not only in this tab. */
+/** "2 uploads were stopped: a.mp4, b.mkv." */
+function lostUploadsText(uploads) {
+  const names = uploads.map((u) => u.file.name);
+  const listed = names.length > 5 ? `${names.slice(0, 4).join(', ')} and ${names.length - 4} more` : names.join(', ');
+  return `${names.length === 1 ? '1 upload was' : `${names.length} uploads were`} stopped: ${listed}.`;
+}
+
+function signOutQuestion(pending) {
+  const names = pending.map((u) => `"${u.file.name}"`).join(', ');
+  return pending.length === 1
+    ? `${names} is still uploading. Sign out anyway? Its upload stops and is lost.`
+    : `${pending.length} files are still uploading: ${names}. Sign out anyway? Their uploads stop and are lost.`;
+}
+
+/**
+ * Sign-out ends the token at the server too (it stops working everywhere within seconds), not only in this tab. With
+ * uploads in flight it asks first, since they would be lost.
+ */
 function signOut() {
+  const pending = uploadsInFlight();
+  if (pending.length > 0 && !window.confirm(signOutQuestion(pending))) return;
   const token = state.session?.token;
   state.linkedJobId = null; // a job link waits through an expired session's sign-in, not past a sign-out
   endSession('');
@@ -93,8 +115,13 @@ function signOut() {
   }
 }
 
+/**
+ * Sign out (message empty) or end an expired session (message shown on the sign-in form). Uploads in flight are
+ * stopped, and the sign-in form says which.
+ */
 function endSession(message) {
   if (!state.session) return;
+  const lost = uploadsInFlight();
   state.session = null;
   state.epoch += 1;
   clearStoredSession();
@@ -105,6 +132,7 @@ function endSession(message) {
   state.streams.clear();
   for (const upload of state.uploads) upload.xhr?.abort();
   state.uploads = [];
+  updateLeaveGuard();
   // A detached <audio> keeps playing, so stop players before dropping the rows.
   for (const audio of ui.jobsList.querySelectorAll('audio')) audio.pause();
   state.jobs.clear();
@@ -116,11 +144,14 @@ function endSession(message) {
   showAppError('');
 
   ui.userEmail.textContent = '';
+  setAccountMenu(false);
   ui.userArea.hidden = true;
   ui.appView.hidden = true;
   ui.authView.hidden = false;
   setAuthMode('signin');
-  setAuthError(message || '');
+  const lostText = lost.length > 0 ? lostUploadsText(lost) : '';
+  if (message) setAuthError(lostText ? `${message} ${lostText}` : message);
+  else if (lostText) setAuthNotice(`You are signed out. ${lostText}`);
   ui.signinEmail.focus();
 }
 
