@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -12,9 +14,10 @@
 namespace mp3c::client {
 
 struct Reply {
-    long status = 0;          // 0: no answer (error says why)
-    std::string error;        // a transport failure, or (file_error) a local file that could not be written
-    bool file_error = false;  // fetch_file, download: the failure is here (cannot write, cannot rename)
+    long status = 0;           // 0: no answer (error says why)
+    std::string error;         // a transport failure in words, or (file_error) a local file that cannot be used
+    bool file_error = false;   // upload, fetch_file, download: the failure is here (cannot read, write, rename)
+    bool interrupted = false;  // ended because the interrupt flag was raised (Ctrl-C)
     std::string body;
     std::map<std::string, std::string> headers;  // names in lower case
     std::string header(const std::string& name) const {
@@ -26,11 +29,18 @@ struct Reply {
 // Called with bytes done and bytes in total (0 when unknown); return false to stop.
 using Progress = std::function<bool(uint64_t done, uint64_t total)>;
 
+// A failed transfer's libcurl code in a few words for users ("cannot connect", "name not found", "timed out",
+// "TLS problem: ..."), never libcurl's own text.
+std::string transport_problem(int curl_code);
+
 class Api {
   public:
-    Api(std::string server, std::string token);
+    // `interrupted`: when it becomes true (a SIGINT handler), every transfer ends within a second, its reply marked.
+    Api(std::string server, std::string token, const std::atomic<bool>* interrupted = nullptr);
     const std::string& server() const { return server_; }
 
+    // GET /healthz, without a token, with a short timeout: whether anything answers at the server's address.
+    Reply health() const;
     Reply login(const std::string& email, const std::string& password) const;
     Reply logout() const;  // ends this session's token at the server
     Reply get(const std::string& path) const;
@@ -57,6 +67,7 @@ class Api {
 
     std::string server_;
     std::string token_;
+    const std::atomic<bool>* interrupted_;
 };
 
 }  // namespace mp3c::client

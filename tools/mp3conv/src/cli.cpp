@@ -4,48 +4,85 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 
+#include "mp3c/output_options.hpp"
+
 namespace mp3c::client {
 
+// Written for an 80-column terminal (a unit test holds every line to it).
 const char* const kUsageText = R"(usage: mp3conv [--server URL] [--json] COMMAND [ARGS]
 
 commands:
-  login EMAIL                    log in (the password is read from the terminal without echo, or from standard
-                                 input when that is not a terminal); the session is kept in ~/.config/mp3conv
-  logout                         end the session: at the server (the token stops working) and here
-  convert FILE... [-o DIR] [CONVERSION OPTIONS]
-                                 upload, follow the conversion, download each MP3 next to its file (or into DIR)
-  jobs                           your jobs, newest first, with when their files are deleted (EXPIRES, UTC; "-":
-                                 kept until you delete them)
-  status ID                      one job
-  download ID [-o DIR]           the MP3 of a finished job, into DIR (default: the current directory)
-  download --all [-o DIR]        the MP3s of all your finished jobs, one after another into DIR (default: the
-                                 current directory); an MP3 already there with the same size is skipped
-  download --zip [-o FILE]       the MP3s of all your finished jobs in one zip file (default: the name the server
-                                 gives it, in the current directory; -o DIR: that name in DIR)
-  retry ID [-o DIR] [CONVERSION OPTIONS]
-                                 convert a failed job's upload again, with its options or the ones given, follow it
-                                 and download the MP3 into DIR (default: the current directory); possible while the
-                                 server keeps the upload (a day after the failure by default)
-  delete ID                      cancel a queued job, or delete a finished one with its MP3
+  login EMAIL          log in: checks the server, then reads the password (from
+                       the terminal without echo, or from standard input); the
+                       session is kept in ~/.config/mp3conv
+  logout               end the session, at the server and here
+  whoami               who is logged in, and the account's usage and limits
+  convert FILE... [-o DIR] [--force] [CONVERSION OPTIONS]
+                       upload each file, follow its conversion and download the
+                       MP3 next to the file (or into DIR); Ctrl-C stops waiting,
+                       not the conversion
+  watch DIR [-o OUT] [--force] [CONVERSION OPTIONS]
+                       convert each file that comes into DIR once it has
+                       stopped growing (not hidden or partial files, not MP3s;
+                       files there at the first start are left alone), MP3s
+                       into OUT (default: DIR), until Ctrl-C; what was done is
+                       kept in DIR/.mp3conv-watch.json, so a restart skips it
+  jobs                 your jobs, newest first, with when their files are
+                       deleted (EXPIRES, UTC; "-": kept until you delete them)
+  status ID            one job
+  download ID [-o DIR] [--force]
+                       the MP3 of a finished job, into DIR (default: the
+                       current directory)
+  download --all [-o DIR] [--force]
+                       the MP3s of all your finished jobs, one after another,
+                       into DIR (default: the current directory); an MP3
+                       already there with the same size is skipped
+  download --zip [-o FILE]
+                       the MP3s of all your finished jobs in one zip file
+                       (default: the name the server gives it, in the current
+                       directory; -o DIR: that name in DIR)
+  retry ID [-o DIR] [--force] [CONVERSION OPTIONS]
+                       convert a failed job's upload again, with its options or
+                       the ones given, follow it and download the MP3 into DIR
+                       (default: the current directory); possible while the
+                       server keeps the upload (a day after the failure by
+                       default)
+  delete ID            cancel a queued job, or delete a finished one and its MP3
+  help                 this help (also -h, --help)
+
+  ID is a job's id, or a start of it that no other job of yours has (at least 4
+  characters, as in git). A download never replaces a file: the MP3 gets a free
+  name ("talk (2).mp3") and mp3conv says so, unless --force is given.
 
 options:
-  --server URL   the gateway (default: $MP3CONV_SERVER, else http://127.0.0.1:8080)
-  --json         machine-readable output on standard output
+  --server URL         the gateway (default: $MP3CONV_SERVER, else
+                       http://127.0.0.1:8080)
+  --json               machine-readable output on standard output
+  --version            the version of mp3conv
 
-conversion options (convert, retry):
-  --bitrate N      constant bitrate in kb/s (64 ... 320, default 192)
-  --quality Q      variable bitrate, LAME quality 0 (best) to 9
-  --channels C     1 or 2 (default: the source's, at most 2)
-  --mono           one channel (--channels 1)
-  --sample-rate R  in Hz: 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 (default) or 48000
+conversion options (convert, watch, retry):
+  --bitrate N          constant bitrate in kb/s: 64, 80, 96, 112, 128, 160,
+                       192 (default), 224, 256 or 320
+  --quality Q          variable bitrate, LAME quality 0 (best) to 9 (smallest)
+  --channels C         1 or 2 (default: the source's, at most 2)
+  --mono               one channel (--channels 1)
+  --sample-rate R      in Hz: 8000, 11025, 12000, 16000, 22050, 24000, 32000,
+                       44100 (default) or 48000
 
-exit status: 0 done; 1 a job failed or a file could not be read or saved; 2 usage; 3 server unreachable or
-unavailable; 4 not logged in or session expired (run mp3conv login); 5 refused by the server (too large, too many
-jobs, invalid input, a job that cannot be retried)
+exit status:
+  0    done
+  1    a job failed, a file could not be read or saved, or no job has that ID
+  2    usage (also an ID that more than one job starts with)
+  3    the server cannot be reached, or is unavailable
+  4    not logged in, or the session expired (run mp3conv login)
+  5    refused by the server (too large, too many jobs, a job that cannot be
+       retried)
+  130  stopped by Ctrl-C
 )";
 
 namespace {
@@ -56,7 +93,7 @@ bool whole_number(const std::string& v) {
            std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
 }
 
-// Reads the option argv[i] (moving i past its value) into c; "help" ends the reading.
+// Reads the option argv[i] (moving i past its value) into c; "help" and "version" end the reading.
 Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
     const std::string& a = argv[i];
     auto value = [&]() -> std::optional<std::string> {
@@ -65,6 +102,10 @@ Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
     };
     if (a == "-h" || a == "--help") {
         c.name = "help";
+    } else if (a == "--version") {
+        c.name = "version";
+    } else if (a == "--force") {
+        c.force = true;
     } else if (a == "--json") {
         c.json = true;
     } else if (a == "--all") {
@@ -92,8 +133,8 @@ Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
     return Ok{};
 }
 
-// The command's arguments: how many it takes.
-Check check_arguments(const Command& c) {
+// The command's arguments: how many it takes, and job ids that can be one.
+Check check_arguments(Command& c) {
     auto want = [&](size_t n, const std::string& what) -> Check {
         if (c.args.size() != n) return c.name + " takes " + what;
         return Ok{};
@@ -101,27 +142,38 @@ Check check_arguments(const Command& c) {
     if (c.name == "login") return want(1, "one e-mail address");
     if (c.name == "convert" && c.args.empty()) return std::string("convert needs at least one file");
     if (c.name == "convert") return Ok{};
-    if (c.name == "jobs" || c.name == "logout") return want(0, "no arguments");
+    if (c.name == "watch") return want(1, "one directory");
+    if (c.name == "jobs" || c.name == "logout" || c.name == "whoami") return want(0, "no arguments");
     if (c.name == "download" && c.all && c.zip) return std::string("--all and --zip exclude each other");
     if (c.name == "download" && (c.all || c.zip))
         return want(0, c.all ? "no job id with --all" : "no job id with --zip");
     if (c.name == "status" || c.name == "download" || c.name == "retry" || c.name == "delete") {
-        return want(1, "one job id");
+        if (Check one = want(1, "one job id"); !one) return one;
+        auto id = job_id_argument(c.args[0]);
+        if (!id) {
+            return "'" + c.args[0] +
+                   "' is not a job id: give its 24 hexadecimal characters, or a start of at least 4 of them";
+        }
+        c.args[0] = *id;
+        return Ok{};
     }
     return "unknown command '" + c.name + "'";
 }
 
 // The options: which commands have them, and those that exclude each other.
 Check check_options(const Command& c) {
+    const bool converts = c.name == "convert" || c.name == "watch" || c.name == "retry";
     if (c.fields.count("bitrate") && c.fields.count("quality"))
         return std::string("--bitrate and --quality exclude each other");
-    if (!c.fields.empty() && c.name != "convert" && c.name != "retry")
+    if (!c.fields.empty() && !converts)
         return std::string(
-            "--bitrate, --quality, --channels, --mono and --sample-rate are options of convert and retry");
-    if (!c.output_dir.empty() && c.name != "convert" && c.name != "download" && c.name != "retry")
-        return std::string("-o is an option of convert, download and retry");
+            "--bitrate, --quality, --channels, --mono and --sample-rate are options of convert, watch and retry");
+    if (!c.output_dir.empty() && !converts && c.name != "download")
+        return std::string("-o is an option of convert, watch, download and retry");
     if ((c.all || c.zip) && c.name != "download") return std::string("--all and --zip are options of download");
-    return Ok{};
+    if (c.force && (c.zip || (!converts && c.name != "download")))
+        return std::string("--force is an option of convert, watch, retry and download (not --zip)");
+    return check_conversion_options(c.fields);
 }
 
 }  // namespace
@@ -137,14 +189,60 @@ Result<Command, std::string> parse_command_line(const std::vector<std::string>& 
         }
         Check read = read_option(argv, i, c);
         if (!read) return read.error();
-        if (c.name == "help") return c;
+        if (c.name == "help" || c.name == "version") return c;
     }
     if (positional.empty()) return std::string("no command given");
     c.name = positional[0];
+    if (c.name == "help") return c;  // `help` and anything after it: the help
     c.args.assign(positional.begin() + 1, positional.end());
     if (Check arguments = check_arguments(c); !arguments) return arguments.error();
     if (Check options = check_options(c); !options) return options.error();
     return c;
+}
+
+std::string usage_error_text(const std::string& problem) {
+    return "mp3conv: " + problem + "\nrun 'mp3conv --help' for usage\n";
+}
+
+Check check_conversion_options(const std::map<std::string, std::string>& fields) {
+    // Each field alone first, so that the message names the flag the user typed.
+    for (const auto& [name, value] : fields) {
+        if (auto one = parse_output_options({{name, value}}); !one) {
+            std::string flag = name == "sample_rate" ? "--sample-rate" : "--" + name;
+            return flag + " " + value + ": " + one.error();
+        }
+    }
+    if (auto all = parse_output_options(fields); !all) return all.error();
+    return Ok{};
+}
+
+namespace {
+
+constexpr size_t kJobIdLength = 24;  // the gateway's ids: 24 hexadecimal characters
+constexpr size_t kShortestPrefix = 4;
+
+}  // namespace
+
+std::optional<std::string> job_id_argument(std::string_view text) {
+    if (text.size() < kShortestPrefix || text.size() > kJobIdLength) return std::nullopt;
+    std::string id;
+    for (char ch : text) {
+        if (!std::isxdigit(static_cast<unsigned char>(ch))) return std::nullopt;
+        id += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    return id;
+}
+
+bool is_full_job_id(const std::string& id) { return id.size() == kJobIdLength; }
+
+Result<std::string, UnresolvedPrefix> resolve_job_prefix(const std::string& prefix,
+                                                         const std::vector<std::string>& job_ids) {
+    std::set<std::string> matches;
+    for (const auto& id : job_ids) {
+        if (id.compare(0, prefix.size(), prefix) == 0) matches.insert(id);
+    }
+    if (matches.size() == 1) return *matches.begin();
+    return UnresolvedPrefix{{matches.begin(), matches.end()}};
 }
 
 std::string output_path(const std::string& input, const std::string& output_dir) {
@@ -165,20 +263,31 @@ std::string mp3_path(const std::string& output_dir, const std::string& upload_na
     return output_path((output_dir.empty() ? std::string(".") : output_dir) + "/" + name, "");
 }
 
-std::vector<std::string> download_paths(const std::string& output_dir, const std::vector<std::string>& upload_names) {
-    std::vector<std::string> paths;
-    std::set<std::string> taken;
-    for (const auto& upload_name : upload_names) {
-        const std::filesystem::path first = mp3_path(output_dir, upload_name);
-        std::filesystem::path path = first;
-        for (int n = 2; taken.count(path.string()) > 0; ++n) {
-            path = first.parent_path() /
-                   (first.stem().string() + " (" + std::to_string(n) + ")" + first.extension().string());
-        }
-        taken.insert(path.string());
-        paths.push_back(path.string());
+SizeOnDisk real_size_on_disk() {
+    return [](const std::string& path) -> std::optional<uint64_t> {
+        std::error_code ec;
+        auto status = std::filesystem::symlink_status(path, ec);
+        if (ec || !std::filesystem::exists(status)) return std::nullopt;
+        if (!std::filesystem::is_regular_file(status)) return std::numeric_limits<uint64_t>::max();
+        uint64_t size = std::filesystem::file_size(path, ec);
+        return ec ? std::numeric_limits<uint64_t>::max() : size;
+    };
+}
+
+Placement place_download(const std::string& path, std::optional<uint64_t> mp3_size, bool force,
+                         const SizeOnDisk& on_disk, const std::set<std::string>& taken) {
+    const std::filesystem::path first(path);
+    for (int n = 1;; ++n) {
+        std::string candidate = n == 1 ? path
+                                       : (first.parent_path() / (first.stem().string() + " (" + std::to_string(n) +
+                                                                 ")" + first.extension().string()))
+                                             .string();
+        if (taken.count(candidate) > 0) continue;
+        std::optional<uint64_t> there = on_disk(candidate);
+        if (!there) return {candidate, false};
+        if (mp3_size && *there == *mp3_size) return {candidate, true};
+        if (force) return {candidate, false};
     }
-    return paths;
 }
 
 namespace {
@@ -354,6 +463,35 @@ std::vector<SseEvent> SseParser::feed(std::string_view bytes) {
         }
     }
     buffer_.erase(0, start);
+    return out;
+}
+
+std::string account_text(const nlohmann::json& account) {
+    const nlohmann::json empty = nlohmann::json::object();
+    const nlohmann::json& usage = account.is_object() && account.contains("usage") ? account["usage"] : empty;
+    const nlohmann::json& limits = account.is_object() && account.contains("limits") ? account["limits"] : empty;
+    auto number = [](const nlohmann::json& j, const char* key) -> std::optional<uint64_t> {
+        if (!j.is_object() || !j.contains(key) || !j[key].is_number_unsigned()) return std::nullopt;
+        return j[key].get<uint64_t>();
+    };
+    auto count = [&](const nlohmann::json& j, const char* key) {
+        auto n = number(j, key);
+        return n ? std::to_string(*n) : std::string("?");
+    };
+    std::string email = account.is_object() ? account.value("email", "") : "";
+    std::string out = "email        " + (email.empty() ? std::string("?") : email) + "\n";
+    auto stored = number(usage, "stored_bytes");
+    auto quota = number(limits, "quota_bytes");
+    out += "stored       " + (stored ? human_bytes(*stored) : std::string("?")) +
+           (quota ? " of " + human_bytes(*quota) : std::string(" (no quota)")) + "\n";
+    if (auto reserved = number(usage, "reserved_bytes"); reserved && *reserved > 0) {
+        out += "reserved     " + human_bytes(*reserved) + " for uploads in progress\n";
+    }
+    out += "jobs         " + count(usage, "active_jobs") + " queued or converting (at most " +
+           count(limits, "max_waiting_jobs") + " waiting)\n";
+    out += "uploads      " + count(usage, "uploads_in_progress") + " in progress (at most " +
+           count(limits, "max_uploads_in_progress") + " at once)\n";
+    if (auto largest = number(limits, "max_upload_bytes")) out += "largest file " + human_bytes(*largest) + "\n";
     return out;
 }
 

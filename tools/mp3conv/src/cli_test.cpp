@@ -1,12 +1,21 @@
 #include "cli.hpp"
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "api.hpp"
+#include "mp3c/output_options.hpp"
 #include "session.hpp"
+#include "watch.hpp"
 
 namespace mp3c::client {
 namespace {
@@ -62,12 +71,12 @@ TEST(Cli, RetryTakesOneJobAndTheConversionOptions) {
 
     EXPECT_NE(problem({"retry"}), "");
     EXPECT_NE(problem({"retry", "a", "b"}), "");
-    EXPECT_NE(problem({"retry", "a", "--bitrate", "128k"}), "") << "sent as a JSON number";
-    EXPECT_NE(problem({"retry", "a", "--sample-rate", "-1"}), "");
-    EXPECT_NE(problem({"retry", "a", "--channels"}), "");
-    EXPECT_NE(problem({"retry", "a", "--bitrate", "128", "--quality", "2"}), "");
-    EXPECT_NE(problem({"retry", "a", "--all"}), "");
-    EXPECT_NE(problem({"status", "a", "--channels", "1"}), "");
+    EXPECT_NE(problem({"retry", "0123", "--bitrate", "128k"}), "") << "sent as a JSON number";
+    EXPECT_NE(problem({"retry", "0123", "--sample-rate", "-1"}), "");
+    EXPECT_NE(problem({"retry", "0123", "--channels"}), "");
+    EXPECT_NE(problem({"retry", "0123", "--bitrate", "128", "--quality", "2"}), "");
+    EXPECT_NE(problem({"retry", "0123", "--all"}), "");
+    EXPECT_NE(problem({"status", "0123", "--channels", "1"}), "");
     EXPECT_NE(problem({"jobs", "--sample-rate", "44100"}), "");
 }
 
@@ -102,14 +111,76 @@ TEST(Cli, DownloadTakesOneJobOrAllOfThem) {
     EXPECT_NE(problem({"download", "--all", "-o"}), "");
 }
 
+// A made-up folder for place_download: the sizes of the files in it.
+SizeOnDisk folder(std::map<std::string, uint64_t> files) {
+    return [files = std::move(files)](const std::string& path) -> std::optional<uint64_t> {
+        auto it = files.find(path);
+        if (it == files.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+// download --all's placement of MP3s given oldest first, as main.cpp does it.
+std::vector<Placement> place_all(const std::vector<std::pair<std::string, uint64_t>>& jobs, const SizeOnDisk& disk,
+                                 bool force = false) {
+    std::set<std::string> taken;
+    std::vector<Placement> out;
+    for (const auto& [upload_name, size] : jobs) {
+        out.push_back(place_download(mp3_path("music", upload_name), size, force, disk, taken));
+        taken.insert(out.back().path);
+    }
+    return out;
+}
+
 TEST(Cli, DownloadedMp3sAreNamedAfterTheUploadAndSharedNamesNumbered) {
     EXPECT_EQ(mp3_path("", "holiday.mp4"), "./holiday.mp3");
     EXPECT_EQ(mp3_path("music", "holiday.mp4"), "music/holiday.mp3");
     EXPECT_EQ(mp3_path("music", "song.mp3"), "music/song.converted.mp3");
     EXPECT_EQ(mp3_path("", ""), "./job.mp3");
-    EXPECT_EQ(download_paths("music", {"a.mp4", "b.mkv", "a.mov", "a.mp4"}),
-              (std::vector<std::string>{"music/a.mp3", "music/b.mp3", "music/a (2).mp3", "music/a (3).mp3"}));
-    EXPECT_EQ(download_paths("", {}), std::vector<std::string>{});
+    // As in the server's zip: shared names numbered in the order of the jobs.
+    auto empty = place_all({{"a.mp4", 10}, {"b.mkv", 20}, {"a.mov", 30}, {"a.mp4", 40}}, folder({}));
+    std::vector<std::string> paths;
+    for (const auto& p : empty) {
+        paths.push_back(p.path);
+        EXPECT_FALSE(p.already_there);
+    }
+    EXPECT_EQ(paths, (std::vector<std::string>{"music/a.mp3", "music/b.mp3", "music/a (2).mp3", "music/a (3).mp3"}));
+}
+
+TEST(Cli, DownloadsNeverReplaceAFileUnlessForced) {
+    auto disk = folder({{"out/talk.mp3", 5}, {"out/talk (2).mp3", 6}});
+    EXPECT_EQ(place_download("out/new.mp3", std::nullopt, false, disk).path, "out/new.mp3");
+    EXPECT_EQ(place_download("out/talk.mp3", std::nullopt, false, disk).path, "out/talk (3).mp3");
+    EXPECT_FALSE(place_download("out/talk.mp3", std::nullopt, false, disk).already_there);
+    EXPECT_EQ(place_download("out/talk.mp3", std::nullopt, true, disk).path, "out/talk.mp3") << "--force";
+    EXPECT_EQ(place_download("talk.mp3", std::nullopt, false, folder({{"talk.mp3", 1}})).path, "talk (2).mp3");
+    // A download of a known size stops at a file of that size: it is there already (also with --force).
+    auto same = place_download("out/talk.mp3", 6, false, disk);
+    EXPECT_EQ(same.path, "out/talk (2).mp3");
+    EXPECT_TRUE(same.already_there);
+    EXPECT_TRUE(place_download("out/talk.mp3", 5, true, disk).already_there);
+    EXPECT_EQ(place_download("out/talk.mp3", 7, false, disk).path, "out/talk (3).mp3");
+    // Names taken by earlier downloads of the run are passed over.
+    EXPECT_EQ(place_download("out/new.mp3", std::nullopt, false, disk, {"out/new.mp3"}).path, "out/new (2).mp3");
+}
+
+TEST(Cli, DownloadAllAgainSkipsWhatIsThereAndGoesAroundOtherFiles) {
+    std::vector<std::pair<std::string, uint64_t>> jobs = {{"a.mp4", 10}, {"a.mov", 20}, {"b.mp4", 30}};
+    // A second run finds each MP3 where the first put it.
+    auto again = place_all(jobs, folder({{"music/a.mp3", 10}, {"music/a (2).mp3", 20}, {"music/b.mp3", 30}}));
+    for (const auto& p : again) EXPECT_TRUE(p.already_there) << p.path;
+    // Someone else's a.mp3 (another size) stays; the MP3s go around it, the same way on every run.
+    auto first = place_all(jobs, folder({{"music/a.mp3", 99}}));
+    EXPECT_EQ(first[0].path, "music/a (2).mp3");
+    EXPECT_EQ(first[1].path, "music/a (3).mp3");
+    EXPECT_EQ(first[2].path, "music/b.mp3");
+    auto second = place_all(jobs, folder({{"music/a.mp3", 99}, {"music/a (2).mp3", 10}, {"music/a (3).mp3", 20}}));
+    EXPECT_TRUE(second[0].already_there && second[1].already_there);
+    EXPECT_EQ(second[1].path, "music/a (3).mp3");
+    // --force replaces the other file (a name of the run is still not shared).
+    auto forced = place_all(jobs, folder({{"music/a.mp3", 99}}), true);
+    EXPECT_EQ(forced[0].path, "music/a.mp3");
+    EXPECT_EQ(forced[1].path, "music/a (2).mp3");
 }
 
 TEST(Cli, AttachmentNamesAreReducedToSafeBaseNames) {
@@ -188,6 +259,275 @@ TEST(Cli, ProgressAndSizes) {
     EXPECT_EQ(progress_bar(2, 4), "[####] 100%");
     EXPECT_EQ(human_bytes(999), "999 bytes");
     EXPECT_EQ(human_bytes(4'600'000), "4.6 MB");
+}
+
+TEST(Cli, HelpFitsEightyColumns) {
+    std::istringstream help(kUsageText);
+    int lines = 0;
+    for (std::string line; std::getline(help, line); ++lines) {
+        EXPECT_LE(columns(line), 80u) << line;
+        EXPECT_EQ(line.find('\t'), std::string::npos) << line;
+        EXPECT_TRUE(line.empty() || line.back() != ' ') << "trailing blank: " << line;
+    }
+    EXPECT_GT(lines, 40);
+    for (const char* command : {"login", "logout", "whoami", "convert", "watch", "jobs", "status", "download", "retry",
+                                "delete", "help", "--version", "--force"}) {
+        EXPECT_NE(std::string(kUsageText).find(command), std::string::npos) << command;
+    }
+}
+
+// The whole numbers in `text`.
+std::vector<int> numbers_in(const std::string& text) {
+    std::vector<int> out;
+    for (size_t i = 0; i < text.size();) {
+        if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+            ++i;
+            continue;
+        }
+        size_t end = i;
+        while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+        out.push_back(std::stoi(text.substr(i, end - i)));
+        i = end;
+    }
+    return out;
+}
+
+// The help's text between two markers.
+std::string help_between(const std::string& from, const std::string& to) {
+    std::string help = kUsageText;
+    size_t start = help.find(from);
+    size_t end = help.find(to, start);
+    EXPECT_NE(start, std::string::npos) << from;
+    EXPECT_NE(end, std::string::npos) << to;
+    return help.substr(start + from.size(), end - start - from.size());
+}
+
+TEST(Cli, HelpListsExactlyTheValuesTheServerAccepts) {
+    std::vector<int> bitrates = numbers_in(help_between("--bitrate N", "--quality"));
+    std::vector<int> accepted;
+    for (int b = 0; b <= 1000; ++b) {
+        if (parse_output_options({{"bitrate", std::to_string(b)}})) accepted.push_back(b);
+    }
+    EXPECT_EQ(bitrates, accepted);
+    std::vector<int> rates = numbers_in(help_between("--sample-rate R      in Hz:", "exit status"));
+    accepted.clear();
+    for (int r = 0; r <= 200000; ++r) {
+        if (parse_output_options({{"sample_rate", std::to_string(r)}})) accepted.push_back(r);
+    }
+    EXPECT_EQ(rates, accepted);
+}
+
+TEST(Cli, ConversionOptionsAreCheckedBeforeAnyUpload) {
+    std::string bitrate = problem({"convert", "big.mp4", "--bitrate", "100"});
+    EXPECT_EQ(bitrate.rfind("--bitrate 100: ", 0), 0u) << bitrate;
+    EXPECT_NE(bitrate.find("64, 80, 96, 112, 128, 160, 192, 224, 256, 320"), std::string::npos) << bitrate;
+    std::string rate = problem({"retry", "0123", "--sample-rate", "96000"});
+    EXPECT_EQ(rate.rfind("--sample-rate 96000: ", 0), 0u) << rate;
+    EXPECT_NE(rate.find("8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000"), std::string::npos) << rate;
+    EXPECT_NE(problem({"watch", "in", "--quality", "10"}).find("0 (best) to 9"), std::string::npos);
+    EXPECT_NE(problem({"convert", "a.mp4", "--channels", "3"}).find("1 (mono) or 2 (stereo)"), std::string::npos);
+    EXPECT_EQ(problem({"convert", "a.mp4", "--bitrate", "320", "--mono", "--sample-rate", "48000"}), "");
+    EXPECT_EQ(problem({"convert", "a.mp4", "--quality", "0"}), "");
+    EXPECT_EQ(check_conversion_options({}).ok(), true);
+}
+
+TEST(Cli, UsageMistakesAreOneLineAndPointToTheHelp) {
+    for (const auto& argv : std::vector<std::vector<std::string>>{{},
+                                                                  {"frobnicate"},
+                                                                  {"convert"},
+                                                                  {"convert", "a.mp4", "--frobnicate"},
+                                                                  {"convert", "a.mp4", "--bitrate", "100"},
+                                                                  {"status", "xyz"},
+                                                                  {"jobs", "--force"},
+                                                                  {"watch"},
+                                                                  {"download", "--zip", "--force"}}) {
+        std::string p = problem(argv);
+        ASSERT_NE(p, "") << ::testing::PrintToString(argv);
+        EXPECT_EQ(p.find('\n'), std::string::npos) << p;
+        EXPECT_EQ(usage_error_text(p), "mp3conv: " + p + "\nrun 'mp3conv --help' for usage\n");
+    }
+}
+
+TEST(Cli, HelpVersionWhoamiWatchAndForce) {
+    EXPECT_EQ(parse({"help"}).name, "help");
+    EXPECT_EQ(parse({"help", "convert"}).name, "help");
+    EXPECT_EQ(parse({"-h"}).name, "help");
+    EXPECT_EQ(parse({"--version"}).name, "version");
+    EXPECT_EQ(parse({"jobs", "--version"}).name, "version");
+    EXPECT_EQ(parse({"whoami"}).name, "whoami");
+    EXPECT_TRUE(parse({"--json", "whoami"}).json);
+    EXPECT_NE(problem({"whoami", "me"}), "");
+    auto w = parse({"watch", "inbox", "-o", "music", "--mono", "--force"});
+    EXPECT_EQ(w.name, "watch");
+    EXPECT_EQ(w.args, std::vector<std::string>{"inbox"});
+    EXPECT_EQ(w.output_dir, "music");
+    EXPECT_TRUE(w.force);
+    EXPECT_EQ(w.fields, (std::map<std::string, std::string>{{"channels", "1"}}));
+    EXPECT_NE(problem({"watch"}), "");
+    EXPECT_NE(problem({"watch", "a", "b"}), "");
+    EXPECT_NE(problem({"watch", "a", "--all"}), "");
+    EXPECT_TRUE(parse({"convert", "a.mp4", "--force"}).force);
+    EXPECT_TRUE(parse({"download", "0123", "--force"}).force);
+    EXPECT_TRUE(parse({"download", "--all", "--force"}).force);
+    EXPECT_TRUE(parse({"retry", "0123", "--force"}).force);
+    EXPECT_FALSE(parse({"download", "0123"}).force);
+    EXPECT_NE(problem({"status", "0123", "--force"}), "");
+    EXPECT_NE(problem({"download", "--zip", "--force"}), "");
+}
+
+TEST(Cli, JobIdsMayBeShortenedAsInGit) {
+    EXPECT_EQ(job_id_argument("665F"), "665f");
+    EXPECT_EQ(job_id_argument("665f0a1b2c3d4e5f60718293"), "665f0a1b2c3d4e5f60718293");
+    EXPECT_FALSE(job_id_argument("665"));
+    EXPECT_FALSE(job_id_argument("665g"));
+    EXPECT_FALSE(job_id_argument("665f0a1b2c3d4e5f607182930"));
+    EXPECT_FALSE(job_id_argument("../x"));
+    EXPECT_TRUE(is_full_job_id("665f0a1b2c3d4e5f60718293"));
+    EXPECT_FALSE(is_full_job_id("665f"));
+    EXPECT_EQ(parse({"status", "665F0A"}).args[0], "665f0a");
+    for (const char* command : {"status", "download", "retry", "delete"}) {
+        EXPECT_NE(problem({command, "xyz"}).find("not a job id"), std::string::npos) << command;
+        EXPECT_NE(problem({command, "12"}), "") << command;
+    }
+
+    const std::vector<std::string> mine = {"665f0a1b2c3d4e5f60718293", "665f9b1b2c3d4e5f60718293",
+                                           "7a00000000000000000000aa", "665f0a1b2c3d4e5f60718293"};
+    EXPECT_EQ(resolve_job_prefix("7a00", mine).value(), "7a00000000000000000000aa");
+    EXPECT_EQ(resolve_job_prefix("665f0", mine).value(), "665f0a1b2c3d4e5f60718293") << "listed twice: one job";
+    auto ambiguous = resolve_job_prefix("665f", mine);
+    ASSERT_FALSE(ambiguous);
+    EXPECT_EQ(ambiguous.error().candidates,
+              (std::vector<std::string>{"665f0a1b2c3d4e5f60718293", "665f9b1b2c3d4e5f60718293"}));
+    auto unknown = resolve_job_prefix("beef", mine);
+    ASSERT_FALSE(unknown);
+    EXPECT_TRUE(unknown.error().candidates.empty());
+    EXPECT_FALSE(resolve_job_prefix("665f", {}));
+}
+
+TEST(Cli, TransferFailuresInWords) {
+    EXPECT_EQ(transport_problem(CURLE_COULDNT_CONNECT), "cannot connect");
+    EXPECT_EQ(transport_problem(CURLE_COULDNT_RESOLVE_HOST), "name not found");
+    EXPECT_EQ(transport_problem(CURLE_OPERATION_TIMEDOUT), "timed out");
+    EXPECT_EQ(transport_problem(CURLE_SSL_CONNECT_ERROR), "TLS problem");
+    EXPECT_EQ(transport_problem(CURLE_PEER_FAILED_VERIFICATION).rfind("TLS problem", 0), 0u);
+    for (int code = 1; code < CURL_LAST; ++code) {
+        std::string words = transport_problem(code);
+        EXPECT_FALSE(words.empty()) << code;
+        EXPECT_EQ(words.find('\n'), std::string::npos) << code;
+        EXPECT_NE(words, curl_easy_strerror(static_cast<CURLcode>(code))) << "libcurl's own text for " << code;
+    }
+}
+
+TEST(Cli, WhoamiShowsTheAccountInAFewLines) {
+    auto account = nlohmann::json::parse(R"({"email": "demo@example.com",
+        "usage": {"stored_bytes": 1500000, "reserved_bytes": 0, "active_jobs": 1, "uploads_in_progress": 0,
+                  "event_streams": 0},
+        "limits": {"quota_bytes": 1000000000, "max_upload_bytes": 2147483648, "max_waiting_jobs": 10,
+                   "max_uploads_in_progress": 4, "max_event_streams": 8}})");
+    std::string text = account_text(account);
+    EXPECT_NE(text.find("email        demo@example.com\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("stored       1.5 MB of 1.00 GB\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("1 queued or converting (at most 10 waiting)"), std::string::npos) << text;
+    EXPECT_EQ(text.find("reserved"), std::string::npos) << "nothing reserved: not shown";
+    account["limits"]["quota_bytes"] = nullptr;
+    EXPECT_NE(account_text(account).find("(no quota)"), std::string::npos);
+    std::istringstream lines(account_text(account));
+    for (std::string line; std::getline(lines, line);) EXPECT_LE(columns(line), 80u) << line;
+    EXPECT_NE(account_text(nlohmann::json("garbage")).find("email        ?"), std::string::npos);
+}
+
+WatchedFile file(std::string name, uint64_t size, int64_t mtime = 1000) { return {std::move(name), size, mtime}; }
+
+std::vector<std::string> names(const std::vector<WatchedFile>& files) {
+    std::vector<std::string> out;
+    for (const auto& f : files) out.push_back(f.name);
+    return out;
+}
+
+TEST(Watch, SkipsHiddenPartialAndMp3Files) {
+    for (const char* name : {".hidden.mp4", ".mp3conv-watch.json", ".mp3conv-watch.json.tmp", "talk.mp4.part",
+                             "talk.mp4.crdownload", "talk.tmp", "TALK.PART", "talk.mp3", "talk.mp3.part", ""}) {
+        EXPECT_TRUE(watch_skips(name)) << name;
+    }
+    for (const char* name : {"talk.mp4", "talk.mkv", "voice.wav", "part.mp4", "tmp.mov", "a.mp3.mp4"}) {
+        EXPECT_FALSE(watch_skips(name)) << name;
+    }
+}
+
+TEST(Watch, TakesAFileOnceItHasStoppedGrowing) {
+    std::vector<WatchedFile> before = {file("done.mp4", 500), file("growing.mp4", 100), file("touched.mp4", 300, 1),
+                                       file("empty.mp4", 0),  file("a.mkv", 700),       file("talk.mp4.part", 50),
+                                       file(".x.mp4", 50),    file("talk.mp3", 40)};
+    std::vector<WatchedFile> now = {file("new.mp4", 900), file("growing.mp4", 200), file("touched.mp4", 300, 2),
+                                    file("empty.mp4", 0), file("done.mp4", 500),    file("talk.mp4.part", 50),
+                                    file(".x.mp4", 50),   file("talk.mp3", 40),     file("a.mkv", 700)};
+    EXPECT_EQ(names(files_to_convert(before, now, {})), (std::vector<std::string>{"a.mkv", "done.mp4"}))
+        << "new.mp4 is new at this look, growing.mp4 and touched.mp4 changed since the last";
+    // What the state holds in this version is not taken again; a new version of it is.
+    WatchState state;
+    state["done.mp4"] = {.size = 500, .mtime_ns = 1000, .job_id = "665f0a1b2c3d4e5f60718293", .status = "done"};
+    state["a.mkv"] = {.size = 600, .mtime_ns = 1000, .job_id = "665f9b1b2c3d4e5f60718293", .status = "done"};
+    EXPECT_EQ(names(files_to_convert(before, now, state)), std::vector<std::string>{"a.mkv"});
+    state["a.mkv"].size = 700;
+    state["a.mkv"].status = "existing";
+    EXPECT_TRUE(files_to_convert(before, now, state).empty());
+    // At the next look, new.mp4, growing.mp4 (stopped) and touched.mp4 are ready.
+    std::vector<WatchedFile> later = now;
+    EXPECT_EQ(names(files_to_convert(now, later, state)),
+              (std::vector<std::string>{"growing.mp4", "new.mp4", "touched.mp4"}));
+    EXPECT_TRUE(files_to_convert({}, now, {}).empty()) << "the first look: nothing has been seen twice";
+}
+
+TEST(Watch, StateRoundTripsAndDamageIsSaid) {
+    WatchState state;
+    state["talk.mp4"] = {.size = 123,
+                         .mtime_ns = 1'700'000'000'123'456'789,
+                         .job_id = "665f0a1b2c3d4e5f60718293",
+                         .status = "done",
+                         .mp3 = "out/talk.mp3"};
+    state["big.mkv"] = {.size = 9, .mtime_ns = -5, .status = "refused", .error = "too large"};
+    state["café.mp4"] = {.size = 1, .mtime_ns = 2, .job_id = "7a00000000000000000000aa", .status = "uploaded"};
+    auto back = parse_watch_state(watch_state_text(state));
+    ASSERT_TRUE(back) << back.error();
+    ASSERT_EQ(back.value().size(), 3u);
+    const auto& talk = back.value().at("talk.mp4");
+    EXPECT_EQ(talk.size, 123u);
+    EXPECT_EQ(talk.mtime_ns, 1'700'000'000'123'456'789);
+    EXPECT_EQ(talk.job_id, "665f0a1b2c3d4e5f60718293");
+    EXPECT_EQ(talk.mp3, "out/talk.mp3");
+    EXPECT_EQ(back.value().at("big.mkv").error, "too large");
+    EXPECT_EQ(back.value().at("big.mkv").mtime_ns, -5);
+    EXPECT_TRUE(back.value().at("big.mkv").job_id.empty());
+    EXPECT_EQ(back.value().at("café.mp4").status, "uploaded");
+    EXPECT_FALSE(parse_watch_state("not json"));
+    EXPECT_FALSE(parse_watch_state(R"({"version": 2, "files": {}})"));
+    EXPECT_FALSE(parse_watch_state(R"({"version": 1, "files": {"a.mp4": {"size": "12"}}})"));
+    EXPECT_TRUE(parse_watch_state(R"({"version": 1, "files": {}})"));
+}
+
+TEST(Watch, StateFileAndListingInARealDirectory) {
+    auto dir = std::filesystem::temp_directory_path() / ("mp3conv-watch-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir / "sub");
+    auto loaded = load_watch_state(dir.string());
+    ASSERT_TRUE(loaded);
+    EXPECT_FALSE(loaded.value()) << "no state file: the first start";
+    std::ofstream(dir / "talk.mp4") << "12345";
+    WatchState state;
+    state["talk.mp4"] = {.size = 5, .mtime_ns = 7, .status = "existing"};
+    save_watch_state(dir.string(), state);
+    auto listed = list_directory(dir.string());
+    std::sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    EXPECT_EQ(names(listed), (std::vector<std::string>{".mp3conv-watch.json", "talk.mp4"})) << "no directories";
+    EXPECT_EQ(listed[1].size, 5u);
+    EXPECT_GT(listed[1].mtime_ns, 0);
+    loaded = load_watch_state(dir.string());
+    ASSERT_TRUE(loaded);
+    ASSERT_TRUE(loaded.value());
+    EXPECT_EQ(loaded.value()->at("talk.mp4").status, "existing");
+    std::ofstream(dir / kWatchStateFile) << "{damaged";
+    EXPECT_FALSE(load_watch_state(dir.string()));
+    EXPECT_THROW(list_directory((dir / "missing").string()), std::runtime_error);
+    std::filesystem::remove_all(dir);
 }
 
 TEST(Session, KeptPerServerInAPrivateFile) {
