@@ -199,6 +199,18 @@ class EndToEnd(unittest.TestCase):
         return eventually(lambda: (lambda j: j if j["status"] in ("done", "failed") else None)(self.job(token, job_id)),
                           timeout, f"job {job_id}")
 
+    def job_ids(self, token):
+        """Every job id of the token's user, newest first (all pages)."""
+        ids, offset = [], 0
+        while True:
+            status, body, _ = http("GET", f"{self.stack.gateway}/jobs?limit=100&offset={offset}", token=token)
+            self.assertEqual(status, 200, body)
+            page = json.loads(body)
+            ids += [j["job_id"] for j in page["jobs"]]
+            if page["next_offset"] is None:
+                return ids
+            offset = page["next_offset"]
+
     def mails_for(self, job_id):
         return [m for m in self.stack.mails() if job_id in json.dumps(m.get("headers", {})) or
                 job_id in m.get("text", "")]
@@ -256,9 +268,30 @@ class EndToEnd(unittest.TestCase):
         os.makedirs(out_dir, exist_ok=True)
         env = dict(os.environ, MP3CONV_SERVER=self.stack.gateway, MP3CONV_CONFIG_DIR=os.path.join(self.work, "cfg"))
         mp3conv = os.path.join(BIN, "mp3conv")
+        # A server that cannot be reached is said so (exit 3, one line, no libcurl text), also before a password.
+        down = subprocess.run([mp3conv, "--server", "http://127.0.0.1:9", "jobs"], env=env, capture_output=True,
+                              text=True)
+        self.assertEqual(down.returncode, 3, down.stderr)
+        self.assertIn("cannot reach the server at http://127.0.0.1:9: cannot connect", down.stderr)
+        self.assertEqual(len(down.stderr.strip().splitlines()), 1, down.stderr)
+        down = subprocess.run([mp3conv, "--server", "http://127.0.0.1:9", "login", self.email], input="", env=env,
+                              capture_output=True, text=True)
+        self.assertEqual(down.returncode, 3, down.stderr)
+        self.assertNotIn("Password", down.stderr)
         r = subprocess.run([mp3conv, "login", self.email], input=self.password + "\n", env=env, capture_output=True,
                            text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.work, "cfg", "sessions.json")) as f:
+            token = json.load(f)[self.stack.gateway]["token"]
+        # Options are checked before anything is uploaded: at once, with the allowed values, no job made.
+        newest = self.job_ids(token)[:1]
+        r = subprocess.run([mp3conv, "convert", files[0], "--bitrate", "100"], env=env, capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("64, 80, 96, 112, 128, 160, 192, 224, 256, 320", r.stderr)
+        self.assertIn("run 'mp3conv --help' for usage", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 2, "the problem and the pointer, not the help")
+        self.assertEqual(self.job_ids(token)[:1], newest)
         r = subprocess.run([mp3conv, "--json", "convert", *files, "-o", out_dir, "--bitrate", "128"], env=env,
                            capture_output=True, text=True, timeout=300)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -266,8 +299,34 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual([x["status"] for x in results], ["done"] * 3, results)
         for name in ("one", "two", "three"):
             self.assertEqual(probe(os.path.join(out_dir, name + ".mp3"))["streams"][0]["codec_name"], "mp3")
-        # Plain progress lines off a terminal, and the documented exit statuses.
+        # Plain progress lines off a terminal, each job's id once uploaded, and the documented exit statuses.
         self.assertIn("done ->", r.stderr)
+        self.assertIn(f"one.mp4: uploaded, job {results[0]['job_id']}", r.stderr)
+        # A job named by the shortest start of its id that no other job of the user has (as in git); a start
+        # several share is refused with the candidates (exit 2).
+        target, ids = results[0]["job_id"], self.job_ids(token)
+        unique = next(n for n in range(4, 25) if sum(i.startswith(target[:n]) for i in ids) == 1)
+        r = subprocess.run([mp3conv, "status", target[:unique]], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(target, r.stdout)
+        if sum(i.startswith(target[:4]) for i in ids) > 1:
+            r = subprocess.run([mp3conv, "status", target[:4]], env=env, capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(target, r.stderr)
+        r = subprocess.run([mp3conv, "status", "0000"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # download never replaces a file: the second gets a free name (and says so), --force replaces; -o is made.
+        dl = os.path.join(self.work, "dl", "nested")
+        for name in ("one.mp3", "one (2).mp3"):
+            r = subprocess.run([mp3conv, "download", target, "-o", dl], env=env, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(os.path.isfile(os.path.join(dl, name)), os.listdir(dl))
+        self.assertIn("saving as", r.stderr)
+        r = subprocess.run([mp3conv, "download", target, "-o", dl, "--force"], env=env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(dl)), ["one (2).mp3", "one.mp3"])
         # All results at once: one by one (a second run skips what is there), and as one ZIP.
         every = os.path.join(self.work, "every")
         r = subprocess.run([mp3conv, "download", "--all", "-o", every], env=env, capture_output=True, text=True,
@@ -303,19 +362,87 @@ class EndToEnd(unittest.TestCase):
         bad = subprocess.run([mp3conv, "convert", os.path.join(self.work, "missing.mp4")], env=env,
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1, bad.stderr)
-        self.assertEqual(subprocess.run([mp3conv, "--server", "http://127.0.0.1:1", "jobs"], env=env,
-                                        capture_output=True).returncode, 4, "no session for that server")
         gone = dict(env, MP3CONV_CONFIG_DIR=os.path.join(self.work, "cfg2"))
-        self.assertEqual(subprocess.run([mp3conv, "jobs"], env=gone, capture_output=True).returncode, 4)
+        self.assertEqual(subprocess.run([mp3conv, "jobs"], env=gone, capture_output=True).returncode, 4,
+                         "no session for a server that answers")
         # logout ends the token at the server, not only here: the gateway refuses it within seconds.
-        with open(os.path.join(self.work, "cfg", "sessions.json")) as f:
-            token = json.load(f)[self.stack.gateway]["token"]
         self.assertEqual(http("GET", self.stack.gateway + "/jobs", token=token)[0], 200)
         r = subprocess.run([mp3conv, "logout"], env=env, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(subprocess.run([mp3conv, "jobs"], env=env, capture_output=True).returncode, 4)
         eventually(lambda: http("GET", self.stack.gateway + "/jobs", token=token)[0] == 401, 15,
                    "the signed-out token to be refused")
+
+    def test_mp3conv_watch(self):
+        """mp3conv watch converts the files that come into a folder, once: not those there at the first start, not
+        again after a restart."""
+        work = tempfile.mkdtemp(prefix="watch-", dir=self.work)
+        inbox, out = os.path.join(work, "inbox"), os.path.join(work, "out")  # out: made by mp3conv
+        os.makedirs(inbox)
+        env = dict(os.environ, MP3CONV_SERVER=self.stack.gateway, MP3CONV_CONFIG_DIR=os.path.join(work, "cfg"))
+        mp3conv = os.path.join(BIN, "mp3conv")
+        r = subprocess.run([mp3conv, "login", self.email], input=self.password + "\n", env=env, capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(work, "cfg", "sessions.json")) as f:
+            token = json.load(f)[self.stack.gateway]["token"]
+        tag = f"w{os.getpid()}"
+        make_media(os.path.join(inbox, f"{tag}-old.mp4"))
+        first, second, third = (make_media(os.path.join(work, f"{tag}-first.mp4")),
+                                make_media(os.path.join(work, f"{tag}-second.wav"), video=False),
+                                make_media(os.path.join(work, f"{tag}-third.mkv")))
+
+        def jobs_of(stem):
+            names = [n for n in os.listdir(inbox) if n.startswith(f"{tag}-{stem}.")]
+            status, body, _ = http("GET", self.stack.gateway + "/jobs?limit=100", token=token)
+            self.assertEqual(status, 200, body)
+            return [j for j in json.loads(body)["jobs"] if j["filename"] in names]
+
+        def start(n):
+            log = open(os.path.join(work, f"watch-{n}.log"), "w+")
+            self.addCleanup(log.close)
+            process = subprocess.Popen([mp3conv, "watch", inbox, "-o", out, "--bitrate", "128"], env=env,
+                                       stdout=subprocess.DEVNULL, stderr=log, text=True)
+            self.addCleanup(lambda: process.poll() is None and process.kill())
+
+            def said():
+                log.seek(0)
+                return log.read()
+            eventually(lambda: "watching" in said(), 30, "mp3conv watch to start")
+            return process, said
+
+        def stop(process, said):
+            process.send_signal(signal.SIGINT)
+            self.assertEqual(process.wait(timeout=30), 0, said())
+            self.assertIn("stopped watching", said())
+
+        def mp3_in_out(stem):
+            path = os.path.join(out, f"{tag}-{stem}.mp3")
+            return os.path.isfile(path) and path
+
+        process, said = start(1)
+        self.assertIn("left alone", said())
+        for source in (first, second):
+            shutil.copy(source, inbox)
+        for stem in ("first", "second"):
+            mp3 = eventually(lambda: mp3_in_out(stem), 180, f"the MP3 of {stem}")
+            self.assertEqual(probe(mp3)["streams"][0]["codec_name"], "mp3")
+        self.assertIn(f"{tag}-first.mp4: uploaded, job ", said())
+        stop(process, said)
+        self.assertFalse(mp3_in_out("old"), "there at the first start: left alone")
+        self.assertEqual([len(jobs_of(stem)) for stem in ("old", "first", "second")], [0, 1, 1])
+        with open(os.path.join(inbox, ".mp3conv-watch.json")) as f:
+            state = json.load(f)["files"]
+        self.assertEqual(state[f"{tag}-first.mp4"]["status"], "done", state)
+        self.assertEqual(state[f"{tag}-old.mp4"]["status"], "existing", state)
+
+        # Restarted, it converts what comes next, and nothing again.
+        process, said = start(2)
+        shutil.copy(third, inbox)
+        eventually(lambda: mp3_in_out("third"), 180, "the MP3 of third")
+        stop(process, said)
+        self.assertEqual([len(jobs_of(stem)) for stem in ("old", "first", "second", "third")], [0, 1, 1, 1])
+        self.assertNotIn("first", said())
 
     def test_smtp_catcher_down_for_a_while_then_the_mail_arrives_once(self):
         token = self.login()
