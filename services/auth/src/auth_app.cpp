@@ -49,6 +49,7 @@ AuthApp::AuthApp(AuthConfig config)
       hasher_(config_.password_cost),
       users_(pool_),
       sessions_(pool_),
+      remembered_(pool_),
       dummy_hash_(hasher_.hash(crypto::random_hex(16))),
       throttle_(pool_, config_.throttle),
       links_(pool_),
@@ -85,6 +86,9 @@ http::Router AuthApp::router() {
     router.add("GET", "/account/webhook-secret", [this](Request& r) { return webhook_secret(r, false); });
     router.add("POST", "/account/webhook-secret/rotate", [this](Request& r) { return webhook_secret(r, true); });
     router.add("POST", "/logout", [this](Request& r) { return logout(r); });
+    router.add("POST", "/session/remember", [this](Request& r) { return remember(r); });
+    router.add("POST", "/session", [this](Request& r) { return resume_session(r); });
+    router.add("DELETE", "/session", [this](Request& r) { return end_session(r); });
     router.add(
         "POST", "/account/password", [this](Request& r) { return change_password(r); }, kSmallBody);
     // Internal (the gateway polls it; the gateway does not route it): what tokens have been ended.
@@ -113,6 +117,7 @@ std::vector<mysql::Migration> AuthApp::migrations() {
     for (auto& m : Sessions::migrations()) all.push_back(std::move(m));
     all.push_back(AccountLinks::kMigration);
     all.push_back(WebhookSecretStore::kMigration);
+    all.push_back(RememberedSessions::kMigration);
     return all;
 }
 
@@ -218,6 +223,47 @@ Response AuthApp::logout(Request& request) {
     log::info("signed out", {{"request_id", request.request_id}, {"user_id", c.user_id}, {"ended", !c.jti.empty()}});
     Response r;
     r.status = 204;
+    return r;
+}
+
+Response AuthApp::remember(Request& request) {
+    auto claims = bearer_claims(request);
+    if (!claims) return claims.error();
+    if (!schema_->ready()) return database_unavailable();
+    std::string cookie = remembered_.create(claims.value().user_id, config_.remember_ttl);
+    log::info("session remembered", {{"request_id", request.request_id}, {"user_id", claims.value().user_id}});
+    Response r;
+    r.status = 204;
+    r.headers.set("Set-Cookie", RememberedSessions::set_cookie(cookie, config_.remember_ttl));
+    return r;
+}
+
+Response AuthApp::resume_session(Request& request) {
+    auto refuse = [] {
+        Response r = Response::error(401, "no_session", "no remembered session: sign in");
+        r.headers.set("Set-Cookie", RememberedSessions::set_cookie("", std::chrono::seconds(0)));
+        return r;
+    };
+    auto cookie = RememberedSessions::from_header(request.headers.get("Cookie").value_or(""));
+    if (!cookie) return refuse();
+    if (!schema_->ready()) return database_unavailable();
+    auto redeemed = remembered_.redeem(*cookie, config_.remember_ttl);
+    if (!redeemed) return refuse();
+    auto user = users_.find_by_id(redeemed->user_id);
+    if (!user || !user->verified) return refuse();
+    Response r = token_response(request, *user, sessions_.valid_after(redeemed->user_id));
+    r.headers.set("Set-Cookie", RememberedSessions::set_cookie(redeemed->cookie, config_.remember_ttl));
+    return r;
+}
+
+Response AuthApp::end_session(Request& request) {
+    if (auto cookie = RememberedSessions::from_header(request.headers.get("Cookie").value_or(""))) {
+        if (!schema_->ready()) return database_unavailable();
+        remembered_.end(*cookie);
+    }
+    Response r;
+    r.status = 204;
+    r.headers.set("Set-Cookie", RememberedSessions::set_cookie("", std::chrono::seconds(0)));
     return r;
 }
 

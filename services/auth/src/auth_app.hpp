@@ -11,6 +11,7 @@
 #include "mp3c/metrics.hpp"
 #include "mp3c/mysql.hpp"
 #include "mp3c/token.hpp"
+#include "remembered_sessions.hpp"
 #include "sessions.hpp"
 #include "user_store.hpp"
 #include "webhook_secrets.hpp"
@@ -48,6 +49,11 @@ class AuthApp {
     // Queues work for after the answer; the 202 to give, or 503 when too much waits already.
     http::Response accepted_later(std::string what, std::function<void()> work, std::string_view message);
     http::Response logout(http::Request& request);
+    // "Keep me signed in" (remembered_sessions.hpp): POST /session/remember (with a token) sets the cookie, POST
+    // /session (with the cookie) trades it for a token and a new cookie, DELETE /session ends it.
+    http::Response remember(http::Request& request);
+    http::Response resume_session(http::Request& request);
+    http::Response end_session(http::Request& request);
     http::Response change_password(http::Request& request);
     http::Response revocations(http::Request& request);
     // A signed token for the user: jti, username, sub, admin, iat = not_before (default now), exp.
@@ -68,6 +74,7 @@ class AuthApp {
     crypto::PasswordHasher hasher_;
     UserStore users_;
     Sessions sessions_;
+    RememberedSessions remembered_;
     std::string dummy_hash_;  // verified against when the user does not exist, so both cases take as long
     LoginThrottle throttle_;
     AccountLinks links_;

@@ -26,6 +26,7 @@ AuthConfig load_auth_config(config::Env& env) {
     c.mysql = mysql::options_from_env(env, "auth");
     c.jwt_secret = env.secret(token::settings::kJwtSecret, token::Signer::kMinimumSecretLength);
     c.token_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kTokenTtl));
+    c.remember_ttl = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kRememberTtl));
     c.allow_registration = env.boolean(settings::kAllowRegistration);
     c.amqp = amqp::options_from_env(env, "auth");
     c.topology = amqp::topology_from_env(env);

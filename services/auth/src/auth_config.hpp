@@ -18,6 +18,7 @@ struct AuthConfig {
     mysql::Options mysql;
     std::string jwt_secret;
     std::chrono::seconds token_ttl{24 * 3600};
+    std::chrono::seconds remember_ttl{30 * 24 * 3600};  // REMEMBER_TTL: "keep me signed in", unused this long
     bool allow_registration = false;
     // Account mails (verification, reset) are published to RabbitMQ for the notification service to send.
     amqp::Options amqp;

@@ -1,5 +1,7 @@
 #include "sessions.hpp"
 
+#include "remembered_sessions.hpp"
+
 namespace mp3c::auth {
 
 namespace {
@@ -20,6 +22,7 @@ const mysql::Migration kCreateSessionTables{
 std::vector<mysql::Migration> Sessions::migrations() { return {kCreateSessionTables}; }
 
 int64_t end_all_sessions(mysql::Connection& c, uint64_t user_id) {
+    end_remembered_sessions(c, user_id);  // "keep me signed in" ends with the tokens
     c.execute(
         "INSERT INTO token_cutoffs (user_id, valid_after) VALUES (?, FLOOR(UNIX_TIMESTAMP(NOW(3))) + 1)"
         // Strictly later than the last cutoff: a token handed out at that cutoff (a sign-in just after a reset, in

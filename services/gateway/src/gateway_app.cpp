@@ -125,6 +125,19 @@ http::Router GatewayApp::router() {
     constexpr http::RouteOptions kSmallBody{.max_body_bytes = 16 << 10};
     r.forward("POST", "/login", auth_.to("/login", &login_limit_));
     r.forward("POST", "/logout", auth_.to("/logout"));
+    // "Keep me signed in": the HttpOnly cookie (path /session) passes here and nowhere else.
+    struct SessionRoute {
+        const char* method;
+        const char* path;
+        const AddressLimit* limit;
+    };
+    for (auto route : {SessionRoute{"POST", "/session/remember", nullptr},
+                       SessionRoute{"POST", "/session", &login_limit_}, SessionRoute{"DELETE", "/session", nullptr}}) {
+        auto f = auth_.to(route.path, route.limit);
+        f.pass_headers.push_back("Cookie");
+        f.return_headers.push_back("Set-Cookie");
+        r.forward(route.method, route.path, std::move(f), kSmallBody);
+    }
     r.forward("POST", "/account/password", auth_.to("/account/password"), kSmallBody);
     // Each of these can make auth send a mail.
     for (const char* path : {"/register", "/verify/resend", "/password-reset"}) {

@@ -146,6 +146,60 @@ TEST_F(GatewayLoginTest, ChangingThePasswordEndsEveryOlderToken) {
     EXPECT_EQ(login(kOwner, "a-new-password-1").status, 200);
 }
 
+// "Keep me signed in": an HttpOnly cookie for /session only, traded for a token and a new cookie at each use; a copy
+// of an old value does not work; signing out in that browser or changing the password ends it.
+TEST_F(GatewayLoginTest, KeepMeSignedInIsARevocableCookieTradedForTokens) {
+    std::string tok = signed_in();
+    auto session_cookie = [](const HttpResponse& r) {
+        std::string set = r.header("set-cookie");
+        auto start = set.find("mp3c_session=");
+        return set.substr(start + 13, set.find(';') - start - 13);
+    };
+    auto resume = [&](const std::string& cookie) {
+        return testing::http_request(port_, "POST", "/session",
+                                     {{"Cookie", "other=1; mp3c_session=" + cookie}, {"Accept", "application/json"}});
+    };
+    EXPECT_EQ(testing::http_request(port_, "POST", "/session/remember", {}).status, 401) << "only with a token";
+    auto remembered = testing::http_request(port_, "POST", "/session/remember", bearer(tok));
+    ASSERT_EQ(remembered.status, 204) << remembered.body;
+    std::string set = remembered.header("set-cookie");
+    for (const char* attribute : {"Path=/session", "HttpOnly", "Secure", "SameSite=Strict", "Max-Age="}) {
+        EXPECT_NE(set.find(attribute), std::string::npos) << set;
+    }
+    std::string first = session_cookie(remembered);
+    ASSERT_EQ(first.size(), 65u) << set;
+
+    auto resumed = resume(first);
+    ASSERT_EQ(resumed.status, 200) << resumed.body;
+    std::string token = resumed.json()["token"];
+    EXPECT_EQ(get("/jobs", token).status, 200) << "a working access token";
+    std::string second = session_cookie(resumed);
+    EXPECT_NE(second, first) << "each use replaces the secret";
+    auto stale = resume(first);
+    EXPECT_EQ(stale.status, 401) << "a copy of an old value works no more";
+    EXPECT_EQ(stale.json()["error"], "no_session");
+    EXPECT_NE(stale.header("set-cookie").find("Max-Age=0"), std::string::npos) << "and the browser forgets it";
+    EXPECT_EQ(resume("0123").status, 401);
+    EXPECT_EQ(testing::http_request(port_, "POST", "/session", {}).status, 401);
+
+    // Signing out in that browser ends it.
+    auto ended = testing::http_request(port_, "DELETE", "/session", {{"Cookie", "mp3c_session=" + second}});
+    EXPECT_EQ(ended.status, 204);
+    EXPECT_EQ(resume(second).status, 401);
+
+    // A password change ends every remembered session of the user.
+    std::string third = session_cookie(testing::http_request(port_, "POST", "/session/remember", bearer(tok)));
+    ASSERT_EQ(resume(third).status, 200);
+    std::string fourth = session_cookie(resume(third));  // third was replaced by the call above: refused, no cookie
+    EXPECT_TRUE(fourth.empty());
+    std::string fifth = session_cookie(testing::http_request(port_, "POST", "/session/remember", bearer(tok)));
+    auto changed =
+        testing::http_request(port_, "POST", "/account/password", bearer(tok),
+                              R"({"current_password":"the-owners-password","new_password":"a-new-password-1"})");
+    ASSERT_EQ(changed.status, 200) << changed.body;
+    EXPECT_EQ(resume(fifth).status, 401) << "ended by the password change";
+}
+
 TEST_F(GatewayLoginTest, DeletingTheUserEndsTheirTokens) {
     std::string tok = signed_in();
     ASSERT_EQ(get("/jobs", tok).status, 200);
