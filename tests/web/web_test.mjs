@@ -540,6 +540,34 @@ try {
   assert.equal(await page.locator('[data-testid="job-row"]').count(), 1, "bob sees only his job");
   log("second user sees nothing of the first");
 
+  // "Keep me signed in": a restarted browser (a new context with this one's cookies) starts signed in; signing out
+  // there ends the remembered session at the server, so a copy of the cookie no longer signs anyone in.
+  await page.getByTestId("signout").click();
+  await page.getByTestId("signin-remember").check();
+  await signIn(page, bob, password);
+  await page.getByTestId("user-email").waitFor();
+  const kept = await context.storageState();
+  assert.ok(kept.cookies.some((c) => c.name === "mp3c_session" && c.httpOnly && c.path === "/session"),
+    "an HttpOnly cookie for /session only");
+  assert.ok(!JSON.stringify(kept.origins).includes("eyJ"), "no token kept in the page's storage");
+  const restarted = await browser.newContext({ storageState: kept });
+  const resumedPage = await restarted.newPage();
+  resumedPage.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await resumedPage.goto(base + "/");
+  await resumedPage.getByTestId("user-email").waitFor();
+  assert.equal((await resumedPage.getByTestId("user-email").innerText()).trim(), bob);
+  const copied = await restarted.storageState();
+  await resumedPage.getByTestId("signout").click();
+  await resumedPage.getByTestId("signin-form").waitFor();
+  await restarted.close();
+  const thief = await browser.newContext({ storageState: copied });
+  const stolen = await thief.newPage();
+  await stolen.goto(base + "/");
+  await stolen.getByTestId("signin-form").waitFor();
+  assert.equal(await stolen.getByTestId("user-email").isVisible(), false, "the ended session signs nobody in");
+  await thief.close();
+  log("kept signed in across a browser restart; signing out ended it");
+
   // A forgotten password: ask in the page, follow the mailed link (in a new tab, as from a mail program), choose a
   // new one, and be signed in with it; the old one no longer works.
   await page.getByTestId("signout").click();

@@ -385,7 +385,7 @@ function collectElements() {
     authNotice: byId('auth-notice'), resendArea: byId('resend-area'), resendVerification: byId('resend-verification'),
     forgotToggle: byId('forgot-toggle'), forgotForm: byId('forgot-form'), forgotEmail: byId('forgot-email'),
     resetForm: byId('reset-form'), resetPassword: byId('reset-password'),
-    signinForm: byId('signin-form'), signinEmail: byId('signin-email'),
+    signinForm: byId('signin-form'), signinEmail: byId('signin-email'), signinRemember: byId('signin-remember'),
     registerForm: byId('register-form'), registerEmail: byId('register-email'), registerToggle: byId('register-toggle'),
     userArea: byId('user-area'), userEmail: byId('user-email'), signout: byId('signout'),
     accountToggle: byId('account-toggle'), accountToggleText: byId('account-toggle-text'),
@@ -484,7 +484,7 @@ function setAccountMenu(open) {
   ui.userArea.classList.toggle('is-open', open);
 }
 
-function init() {
+async function init() {
   collectElements();
   wireEvents();
   restoreOptions();
@@ -493,7 +493,7 @@ function init() {
   // /#job=<id> (a job's page: shown once signed in, see revealLinkedJob).
   const jobLink = takeJobLink();
   const link = takeAccountLink();
-  const saved = loadSession();
+  const saved = loadSession() || (link ? null : await resumeRememberedSession());
   if (saved && !link) {
     startSession(saved);
   } else {

@@ -113,6 +113,8 @@ function signOut() {
     fetch('/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` }, keepalive: true })
       .catch(() => {}); // the token then ends when it expires, as before
   }
+  // Signing out also forgets "Keep me signed in" on this device.
+  fetch('/session', { method: 'DELETE', keepalive: true }).catch(() => {});
 }
 
 /**
@@ -291,8 +293,32 @@ async function signIn(email, password) {
     }
     throw error;
   }
+  if (ui.signinRemember?.checked) {
+    // "Keep me signed in": the server sets an HttpOnly cookie for /session only; the token stays in this tab.
+    await fetch('/session/remember', { method: 'POST', headers: { Authorization: `Bearer ${body.token}` } })
+      .catch(() => {}); // not remembered: the sign-in itself worked
+  }
+  startSession(sessionFromTokenAnswer(body, email));
+}
+
+function sessionFromTokenAnswer(body, email) {
   const expiresAt = body.expires_at || new Date(Date.now() + (body.expires_in || 0) * 1000).toISOString();
-  startSession({ token: body.token, email: emailFromToken(body.token) || email, expires_at: expiresAt });
+  return { token: body.token, email: emailFromToken(body.token) || email, expires_at: expiresAt };
+}
+
+/**
+ * A new tab or a restarted browser: the remembered session's cookie (if "Keep me signed in" was ticked) is traded
+ * for a fresh token. Null when there is none, it was ended, or the server cannot be asked.
+ */
+async function resumeRememberedSession() {
+  try {
+    const response = await fetch('/session', { method: 'POST', headers: { Accept: 'application/json' }, cache: 'no-store' });
+    const body = await readJson(response);
+    if (!response.ok || typeof body?.token !== 'string') return null;
+    return sessionFromTokenAnswer(body, '');
+  } catch {
+    return null;
+  }
 }
 
 function registerErrorText(response, body) {
