@@ -76,6 +76,7 @@ class PushedEvents : public EventStream {
         std::lock_guard lock(mutex_);
         if (!started_) {
             started_ = true;
+            cv_.notify_all();
             return std::string("data: 1\n\n");
         }
         if (!next_.empty()) return std::exchange(next_, "");
@@ -87,12 +88,13 @@ class PushedEvents : public EventStream {
         wake_ = std::move(wake);
         cv_.notify_all();
     }
-    // Waits until the server has handed the wake function over.
+    // Waits until the server has handed the wake function over and taken the first event (a drain that came before
+    // would rightly end the stream without it).
     bool push(std::string text, bool end) {
         std::function<void()> wake;
         {
             std::unique_lock lock(mutex_);
-            if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return static_cast<bool>(wake_); })) return false;
+            if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return wake_ && started_; })) return false;
             next_ += text;
             ended_ = ended_ || end;
             wake = wake_;
