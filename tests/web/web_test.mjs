@@ -389,6 +389,28 @@ try {
   await failedRow.getByTestId("job-retry").waitFor();  // still kept: it could be retried again
   log(`retried: ${(await failedRow.evaluate((li) => li.seenStatuses)).join(" → ")}`);
 
+  // A conversion in progress can be cancelled: a 20-minute recording converts for several seconds; Cancel while it is
+  // "processing" stops it, and it stays listed as cancelled (the converter stops and stores nothing).
+  const long = path.join(work, "lecture.flac");
+  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+    "sine=frequency=220:sample_rate=44100:duration=1200", "-ac", "1", long]);
+  await page.getByTestId("file-input").setInputFiles([long]);
+  const longRow = page.locator('[data-testid="job-row"]', { hasText: "lecture.flac" });
+  await page.locator('[data-testid="job-row"][data-status="processing"]', { hasText: "lecture.flac" })
+    .waitFor({ timeout: 60_000 });
+  assert.equal((await longRow.getByTestId("job-delete").innerText()).trim(), "Cancel");
+  const [stopped] = await Promise.all([
+    page.waitForResponse((r) => /\/jobs\/[0-9a-f]{24}$/.test(r.url()) && r.request().method() === "DELETE"),
+    longRow.getByTestId("job-delete").click()]);
+  assert.equal(stopped.status(), 200, await stopped.text());
+  await page.locator('[data-testid="job-row"][data-status="cancelled"]', { hasText: "lecture.flac" })
+    .waitFor({ timeout: 20_000 });
+  const longId = (await stopped.json()).job_id;
+  assert.equal((await jobJson(page, longId)).status, "cancelled");
+  await longRow.getByTestId("job-delete").click();  // Delete: gone from the list
+  await longRow.waitFor({ state: "detached" });
+  log("a conversion in progress cancelled");
+
   // The table's columns line up: each cell of every row (done with three buttons, failed with two) has its header's x
   // and width, within 1 px.
   await page.setViewportSize({ width: 1440, height: 900 });

@@ -67,9 +67,10 @@ class Watchdog {
 
     void decoded(double seconds) { decoded_ms_.store(static_cast<int64_t>(seconds * 1000)); }
 
-    // True once the conversion must stop (time is up, or the worker is shutting down).
+    // True once the conversion must stop (time is up, the worker is shutting down, or the job was cancelled).
     bool expired() {
         if (limits_.abandon != nullptr && limits_.abandon->load()) return true;
+        if (cancelled()) return true;
         if (timed_out_.load()) return true;
         auto allowed = std::max<std::chrono::milliseconds>(
             limits_.timeout_floor,
@@ -80,6 +81,7 @@ class Watchdog {
     }
     bool timed_out() const { return timed_out_.load(); }
     bool abandoned() const { return limits_.abandon != nullptr && limits_.abandon->load(); }
+    bool cancelled() const { return limits_.cancel != nullptr && limits_.cancel->load(); }
 
     static int interrupt(void* opaque) { return static_cast<Watchdog*>(opaque)->expired() ? 1 : 0; }
 

@@ -145,6 +145,7 @@ class Transcoder {
 
     void explain_limits() {
         if (watchdog_.abandoned()) fail(Kind::internal, "abandoned: the worker is shutting down");
+        if (watchdog_.cancelled()) fail(Kind::internal, "cancelled by its owner");
         if (watchdog_.timed_out()) {
             fail(Kind::timeout, "the conversion took longer than allowed (" + timeout_words() +
                                     "): the file decodes unusually slowly");

@@ -54,6 +54,8 @@ struct Limits {
     int threads = 2;
     // Set to give up (shutdown): the conversion stops with a transient error, so its job is redelivered.
     const std::atomic<bool>* abandon = nullptr;
+    // Set when the job was cancelled by its owner: the conversion stops (the worker then drops the job).
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ConversionResult {

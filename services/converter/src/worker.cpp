@@ -332,14 +332,34 @@ Outcome Worker::convert_job(const Job& job) {
     });
     Limits limits = config_.limits;
     limits.abandon = &abandon_;
+    // Cancelled by its owner while converting: the gateway deleted the upload. Looked for every few seconds.
+    std::atomic<bool> cancelled{false};
+    limits.cancel = &cancelled;
+    auto looked = std::chrono::steady_clock::now();
+    auto on_progress = [&](double fraction) {
+        progress(fraction);
+        if (std::chrono::steady_clock::now() - looked < config_.cancel_check_interval) return;
+        looked = std::chrono::steady_clock::now();
+        try {
+            if (!videos_->stat(job.video_fid)) cancelled = true;
+        } catch (const storage::Error&) {
+            // The store cannot say now: look again later.
+        }
+    };
     if (job.max_output_bytes && *job.max_output_bytes < limits.max_output_bytes) {
         limits.max_output_bytes = *job.max_output_bytes;  // what the owner's quota left
         limits.output_limit_is_quota = true;
     }
     ConversionResult result;
     try {
-        result = convert(*input, output, job.options, limits, [&](double f) { progress(f); });
+        result = convert(*input, output, job.options, limits, on_progress);
     } catch (const ConversionError& e) {
+        if (cancelled) {
+            // Nothing to report: the gateway recorded the cancellation and told the job's event streams.
+            log::info("job cancelled by its owner: conversion stopped", {{"job_id", job.job_id}});
+            jobs_.with({"cancelled"}).inc();
+            return Outcome::ack;
+        }
         if (e.outcome() == mp3c::Outcome::transient) throw;  // retried below
         log::warn("job failed", {{"job_id", job.job_id}, {"reason", e.kind_name()}, {"error", e.what()}});
         jobs_.with({std::string(e.kind_name())}).inc();

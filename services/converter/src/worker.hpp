@@ -25,6 +25,8 @@ struct WorkerConfig {
     uint64_t max_input_bytes = 4ull << 30;  // larger uploads fail at once (MAX_INPUT_BYTES)
     int max_attempts = 5;                   // transient failures retried this often, then dead-lettered
     bool keep_source = false;               // keep the uploaded video after a successful conversion
+    // How often a conversion looks whether its upload is still there (gone: its owner cancelled the job).
+    std::chrono::milliseconds cancel_check_interval{2000};
     std::string temporary_dir = "/tmp";
     http::ServerOptions admin;  // /healthz, /readyz, /metrics
     std::chrono::milliseconds shutdown_grace{25'000};

@@ -45,8 +45,10 @@ class WorkerTest : public ::testing::Test {
 
     std::string events_queue() const { return topology_.status_exchange + ".test-events"; }
 
-    void start(bool keep_source = false, uint64_t max_input_bytes = 1ull << 30) {
+    void start(bool keep_source = false, uint64_t max_input_bytes = 1ull << 30,
+               std::chrono::milliseconds cancel_check_interval = 2s) {
         WorkerConfig c;
+        c.cancel_check_interval = cancel_check_interval;
         c.max_input_bytes = max_input_bytes;
         c.amqp = amqp_;
         c.topology = topology_;
@@ -253,6 +255,50 @@ TEST_F(WorkerTest, JobWhoseUploadIsGoneIsSkipped) {
         return metrics.find("converter_jobs_total{result=\"skipped\"} 1") != std::string::npos;
     }));
     EXPECT_TRUE(take(topology_.mp3_queue, 0, 1s).empty());
+}
+
+// Its owner cancels the job while it converts: the gateway deletes the upload, and the conversion stops within the
+// check interval, storing nothing and announcing nothing (the gateway already recorded and announced the end).
+TEST_F(WorkerTest, AJobCancelledWhileConvertingStopsAndLeavesNothing) {
+    start(false, 1ull << 30, 200ms);
+    std::string video =
+        upload({"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1800"}, ".flac");  // 30 minutes
+    std::string job = storage::new_id();
+    // One consumer for the whole test: the events queue goes with its last consumer.
+    amqp::Connection events(amqp_);
+    events.consume(events_queue(), 100);
+    send(message(job, video).dump());
+    auto cancelled = [&] {
+        return worker_->registry()->render().find("converter_jobs_total{result=\"cancelled\"} 1") != std::string::npos;
+    };
+    std::vector<std::string> statuses;
+    bool removed = false;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline && !(removed && cancelled())) {
+        auto d = events.next(100ms);
+        if (!d) continue;
+        auto e = nlohmann::json::parse(d->body);
+        events.ack(d->delivery_tag);
+        statuses.push_back(e.value("status", ""));
+        if (!removed && e.value("status", "") == "processing" && e.value("progress", 0) >= 1) {
+            // Its owner cancels it: the gateway deletes the upload.
+            storage::open_store("file://" + dir_.string(), "videos")->remove(video);
+            removed = true;
+        }
+    }
+    ASSERT_TRUE(removed) << "the conversion was seen going";
+    EXPECT_TRUE(cancelled()) << "stopped for the cancellation";
+    while (auto d = events.next(500ms)) {  // what comes after
+        statuses.push_back(nlohmann::json::parse(d->body).value("status", ""));
+        events.ack(d->delivery_tag);
+    }
+    for (const auto& status : statuses) {
+        EXPECT_NE(status, "failed") << "nothing is reported for a cancelled job";
+        EXPECT_NE(status, "done");
+    }
+    EXPECT_TRUE(take(topology_.mp3_queue, 0, 1s).empty());
+    EXPECT_FALSE(storage::open_store("file://" + dir_.string(), "mp3s")->stat(job)) << "no MP3 stored";
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
 }
 
 }  // namespace

@@ -69,9 +69,9 @@ class MemoryJobs final : public Jobs {
         apply_to(it->second, event);
         return true;
     }
-    bool cancel_queued(const std::string& id) override {
+    bool cancel_unfinished(const std::string& id) override {
         auto it = rows.find(id);
-        if (it == rows.end() || it->second.status != JobStatus::queued) return false;
+        if (it == rows.end() || is_terminal(it->second.status)) return false;
         it->second.status = JobStatus::cancelled;
         return true;
     }
@@ -411,15 +411,19 @@ TEST_F(HandlersTest, DeletingAQueuedJobCancelsItAnnouncesItAndDeletesTheUpload) 
     EXPECT_EQ(queue_.announced[0].at, clock_.now);
 }
 
-TEST_F(HandlersTest, ARunningJobCannotBeDeletedAndAFinishedOneGoesWithItsFiles) {
+TEST_F(HandlersTest, AConvertingJobIsCancelledAndAFinishedOneGoesWithItsFiles) {
     JobHandlers handlers(backends(), hub_);
     Job running = add_job(1, JobStatus::processing);
-    EXPECT_EQ(error_of(handlers.remove(job_request("DELETE", running.id))), "job_running");
+    Response cancelled = handlers.remove(job_request("DELETE", running.id));
+    EXPECT_EQ(cancelled.status, 200) << cancelled.body;
+    EXPECT_EQ(jobs_.rows[running.id].status, JobStatus::cancelled);
+    EXPECT_EQ(blobs("videos"), 0u) << "the converter finds its upload gone and stops";
+    ASSERT_EQ(queue_.announced.size(), 1u);
+    EXPECT_EQ(queue_.announced[0].status, messages::JobState::cancelled);
     Job done = add_job(1, JobStatus::done, "mp3 bytes");
     EXPECT_EQ(handlers.remove(job_request("DELETE", done.id)).status, 204);
     EXPECT_FALSE(jobs_.rows.contains(done.id));
     EXPECT_EQ(blobs("mp3s"), 0u);
-    EXPECT_EQ(blobs("videos"), 1u);  // the running job's
     EXPECT_EQ(handlers.remove(job_request("DELETE", done.id, "", 2)).status, 404);
 }
 

@@ -83,8 +83,9 @@ Response JobHandlers::remove(const Request& request) {
     auto found = requested_job(b_, request);
     if (!found) return found.error();
     const Job& job = found.value();
-    if (job.status == JobStatus::queued && b_.jobs.cancel_queued(job.id)) {
-        // The converter finds the upload gone and the job cancelled.
+    if ((job.status == JobStatus::queued || job.status == JobStatus::processing) && b_.jobs.cancel_unfinished(job.id)) {
+        // The converter finds the upload gone: before it starts, it skips the job; while converting, it stops within
+        // seconds (it looks for the upload as it goes), and an MP3 that still comes is deleted as nobody's.
         remove_blob(b_.videos, job.video_fid);
         b_.jobs.forget_video(job.id);
         // Announced like any status change: event streams end, and every replica hears it.
@@ -107,8 +108,8 @@ Response JobHandlers::remove(const Request& request) {
         return Response::json(200, cancelled ? cancelled->to_json() : job.to_json());
     }
     auto current = b_.jobs.find(job.id);
-    if (current && current->status == JobStatus::processing) {
-        return Response::error(409, "job_running", "the job is being converted; delete it once it has finished");
+    if (current && !is_terminal(current->status)) {
+        return Response::error(409, "job_running", "the job changed state meanwhile: try again");
     }
     if (current) {
         remove_blob(b_.videos, current->video_fid);

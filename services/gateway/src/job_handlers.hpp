@@ -28,7 +28,8 @@ class JobHandlers {
 
     http::Response list(const http::Request& request);
     http::Response get(const http::Request& request);
-    // A queued job is cancelled (its row stays, to show what happened); a finished one is deleted with its files.
+    // A queued or converting job is cancelled (its row stays, to show what happened); an ended one is deleted with its
+    // files.
     http::Response remove(const http::Request& request);
     // POST /jobs/{id}/retry: a failed job whose upload is kept goes back to the queue, with the same or new options.
     http::Response retry(const http::Request& request);

@@ -247,11 +247,11 @@ bool JobStore::apply(const StatusEvent& e) {
     });
 }
 
-bool JobStore::cancel_queued(const std::string& id) {
+bool JobStore::cancel_unfinished(const std::string& id) {
     return pool_.with([&](mysql::Connection& c) {
         return c.execute(
                    "UPDATE jobs SET status = 'cancelled', error = 'cancelled by the user', "
-                   "finished_at = CURRENT_TIMESTAMP(3) WHERE id = ? AND status = 'queued'",
+                   "finished_at = CURRENT_TIMESTAMP(3) WHERE id = ? AND status IN ('queued', 'processing')",
                    {id}) > 0;
     });
 }

@@ -28,7 +28,7 @@ class JobStore final : public Jobs {
     std::vector<Job> list(const JobQuery& query) override;
     uint64_t stored_bytes(uint64_t owner_id) override;
     bool apply(const StatusEvent& event) override;
-    bool cancel_queued(const std::string& id) override;
+    bool cancel_unfinished(const std::string& id) override;
     void forget_video(const std::string& id) override;
     bool remove(const std::string& id) override;
     uint64_t active_jobs(uint64_t owner_id) override;

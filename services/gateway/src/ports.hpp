@@ -30,8 +30,8 @@ class Jobs {
     // Applies an event if it moves the job forward (never out of a final state, progress never backwards). Returns
     // whether the job changed.
     virtual bool apply(const StatusEvent& event) = 0;
-    // queued → cancelled; false when the job was not queued (any more).
-    virtual bool cancel_queued(const std::string& id) = 0;
+    // queued or processing → cancelled; false when the job had ended already.
+    virtual bool cancel_unfinished(const std::string& id) = 0;
     virtual void forget_video(const std::string& id) = 0;  // the upload was deleted after conversion or cancellation
     virtual bool remove(const std::string& id) = 0;
     // Jobs of the owner that are queued (waiting or dispatched) or being converted.

@@ -256,12 +256,13 @@ function renderJob(entry) {
   refs.select.disabled = !selectable;
   refs.select.checked = selectable && state.selected.has(job.job_id);
   refs.selectText.textContent = `Select ${mp3FileName(job.filename)} for the ZIP download`;
-  // DELETE cancels a queued job (it stays listed as cancelled), deletes a finished one, and is refused (409) while
-  // the converter works on it.
-  refs.delText.textContent = status === 'queued' ? 'Cancel' : 'Delete';
+  // DELETE cancels a queued or converting job (it stays listed as cancelled; the converter stops within seconds) and
+  // deletes a finished one.
+  const cancels = status === 'queued' || status === 'processing';
+  refs.delText.textContent = cancels ? 'Cancel' : 'Delete';
   refs.del.setAttribute('aria-label', `${refs.delText.textContent} ${job.filename}`);
-  refs.del.disabled = status === 'processing';
-  refs.del.title = status === 'processing' ? 'A file can be deleted once its conversion has finished.' : '';
+  refs.del.disabled = false;
+  refs.del.title = '';
 
   renderUploadRow(job);
   updateSelectionControls();
@@ -510,6 +511,8 @@ function deleteQuestion(job) {
   const name = `"${job.filename}"`;
   switch (job.status) {
     case 'queued': return `Cancel the conversion of ${name}? It is not converted, and stays listed as cancelled.`;
+    case 'processing':
+      return `Stop converting ${name}? The conversion stops, its upload is deleted, and it stays listed as cancelled.`;
     case 'done': return `Delete the job ${name} and its MP3? This cannot be undone.`;
     case 'failed':
       return job.video_fid || job.retryable
@@ -533,10 +536,11 @@ async function deleteJob(entry) {
   }
   const body = await readJson(response);
   if (response.status === 200) {
-    upsertJob(body); // a queued job is now cancelled and stays listed until deleted
+    upsertJob(body); // a queued or converting job is now cancelled and stays listed until deleted
+    announce(`${job.filename}: conversion cancelled`);
     return;
   }
-  if (response.status === 409) throw new UserError(`"${job.filename}" is being converted; delete it once it has finished.`);
+  if (response.status === 409) throw new UserError(`"${job.filename}" changed state meanwhile: try again.`);
   throw new UserError(actionErrorText(response, body, 'Could not delete the file'));
 }
 

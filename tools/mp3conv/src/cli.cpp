@@ -52,7 +52,7 @@ commands:
                        (default: the current directory); possible while the
                        server keeps the upload (a day after the failure by
                        default)
-  delete ID            cancel a queued job, or delete a finished one and its MP3
+  delete ID            cancel a queued or converting job, or delete an ended one
   help                 this help (also -h, --help)
 
   ID is a job's id, or a start of it that no other job of yours has (at least 4
