@@ -136,6 +136,14 @@ http::Router GatewayApp::router() {
         auto f = auth_.to(route.path, route.limit);
         f.pass_headers.push_back("Cookie");
         f.return_headers.push_back("Set-Cookie");
+        if (std::string_view(route.path) == "/session/remember") {
+            // Only a token that is still valid here (not signed out, not ended by a password change) may start one:
+            // auth checks signatures, the gateway's revocation list the rest.
+            f.before = [this](Request& outgoing) -> std::optional<Response> {
+                if (auto caller = authenticator_.authenticate(outgoing); !caller) return caller.error();
+                return std::nullopt;
+            };
+        }
         r.forward(route.method, route.path, std::move(f), kSmallBody);
     }
     r.forward("POST", "/account/password", auth_.to("/account/password"), kSmallBody);

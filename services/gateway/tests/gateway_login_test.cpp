@@ -198,6 +198,9 @@ TEST_F(GatewayLoginTest, KeepMeSignedInIsARevocableCookieTradedForTokens) {
                               R"({"current_password":"the-owners-password","new_password":"a-new-password-1"})");
     ASSERT_EQ(changed.status, 200) << changed.body;
     EXPECT_EQ(resume(fifth).status, 401) << "ended by the password change";
+    // The token from before the change starts no new one (it is revoked at the gateway once the list has it).
+    ASSERT_TRUE(eventually([&] { return get("/jobs", tok).status == 401; }));
+    EXPECT_EQ(testing::http_request(port_, "POST", "/session/remember", bearer(tok)).status, 401);
 }
 
 TEST_F(GatewayLoginTest, DeletingTheUserEndsTheirTokens) {
