@@ -108,6 +108,39 @@ def http(method, url, token=None, body=None, headers=None, basic=None, timeout=6
         return e.code, e.read(), dict(e.headers)
 
 
+def run_in_terminal(argv, env, answers=(), interrupt_after=None, timeout=180):
+    """Runs argv on a pseudo-terminal of 80 x 24, as a person at a terminal would. answers: (text seen, bytes to type)
+    pairs, in order; interrupt_after: Ctrl-C once this text was seen. Returns (everything printed, exit status)."""
+    import fcntl, pty, select, struct, termios
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its terminal is 80 columns wide
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        os.execve(argv[0], argv, env)
+    out, pending, interrupted = b"", list(answers), False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # the child is gone
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            text = out.decode(errors="replace")
+            if pending and pending[0][0] in text:
+                os.write(fd, pending.pop(0)[1])
+            if interrupt_after and not interrupted and interrupt_after in text:
+                os.write(fd, b"\x03")
+                interrupted = True
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
 def make_media(path, seconds=3, video=True):
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
     if video:
@@ -372,6 +405,35 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(subprocess.run([mp3conv, "jobs"], env=env, capture_output=True).returncode, 4)
         eventually(lambda: http("GET", self.stack.gateway + "/jobs", token=token)[0] == 401, 15,
                    "the signed-out token to be refused")
+
+    def test_mp3conv_in_a_terminal(self):
+        """mp3conv as a person uses it at an 80-column terminal: the password is not echoed, the progress is redrawn in
+        place and never wider than the terminal (a long file name is shortened), and Ctrl-C during a conversion says
+        the job goes on and how to follow it."""
+        work = tempfile.mkdtemp(prefix="tty-", dir=self.work)
+        env = dict(os.environ, MP3CONV_SERVER=self.stack.gateway, MP3CONV_CONFIG_DIR=os.path.join(work, "cfg"),
+                   TERM="xterm")
+        mp3conv = os.path.join(BIN, "mp3conv")
+        out, status = run_in_terminal([mp3conv, "login", self.email], env,
+                                      answers=[("assword", (self.password + "\n").encode())])
+        self.assertEqual(status, 0, out)
+        self.assertNotIn(self.password, out, "the password is not echoed")
+        name = os.path.join(work, "A very long recording of the whole conference day, morning session.mp4")
+        make_media(name, seconds=4)
+        out, status = run_in_terminal([mp3conv, "convert", name, "-o", work], env)
+        self.assertEqual(status, 0, out)
+        self.assertIn("\r", out, "the progress is redrawn in place")
+        self.assertRegex(out, r"uploaded, job [0-9a-f]{24}")
+        plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out)
+        for line in re.split(r"[\r\n]", plain):
+            if "[" in line and "%" in line:  # a progress line
+                self.assertLessEqual(len(line), 79, repr(line))
+        long = make_media(os.path.join(work, "lecture.flac"), seconds=1800, video=False)
+        out, status = run_in_terminal([mp3conv, "convert", long, "-o", work], env,
+                                      interrupt_after="uploaded, job")
+        self.assertEqual(status, 130, out)
+        job_id = re.search(r"uploaded, job ([0-9a-f]{24})", out).group(1)
+        self.assertIn(f"mp3conv status {job_id}", out, "how to follow the job that goes on")
 
     def test_mp3conv_watch(self):
         """mp3conv watch converts the files that come into a folder, once: not those there at the first start, not

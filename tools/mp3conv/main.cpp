@@ -34,6 +34,13 @@ using nlohmann::json;
 
 bool terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
+// The width of the terminal the progress is drawn on (80 when it cannot be told).
+size_t terminal_columns() {
+    winsize size{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+    return 80;
+}
+
 // Raised by Ctrl-C in convert, retry and watch: the transfer under way ends (Api) and the command says what goes on
 // at the server. The handler is reset on delivery, so a second Ctrl-C ends mp3conv at once.
 std::atomic<bool> interrupted{false};
@@ -220,8 +227,10 @@ class Meter {
     explicit Meter(std::string label) : label_(std::move(label)) {}
     void show(const std::string& stage, double fraction, const std::string& extra = "") {
         if (terminal()) {
-            std::fprintf(stderr, "\r\033[K%s  %-10s %s %s", label_.c_str(), stage.c_str(),
-                         progress_bar(fraction).c_str(), extra.c_str());
+            char rest[256];
+            std::snprintf(rest, sizeof rest, "%-10s %s %s", stage.c_str(), progress_bar(fraction).c_str(),
+                          extra.c_str());
+            std::fprintf(stderr, "\r\033[K%s", fit_progress_line(label_, rest, terminal_columns()).c_str());
             std::fflush(stderr);
             drawn_ = true;
             return;

@@ -495,6 +495,33 @@ std::string account_text(const nlohmann::json& account) {
     return out;
 }
 
+namespace {
+size_t utf8_columns(std::string_view s) {
+    size_t n = 0;
+    for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+}
+}  // namespace
+
+std::string fit_progress_line(const std::string& label, const std::string& rest, size_t columns) {
+    const std::string gap = "  ";
+    // One column is left free: a line exactly as wide as the terminal moves the cursor on some terminals.
+    size_t room = columns > 1 ? columns - 1 : 0;
+    size_t fixed = utf8_columns(gap) + utf8_columns(rest);
+    if (utf8_columns(label) + fixed <= room) return label + gap + rest;
+    if (fixed + 2 > room) return rest.substr(0, room);  // no room for a name at all
+    size_t keep = room - fixed - 1;                     // characters of the label, then "…"
+    std::string shortened;
+    size_t taken = 0;
+    for (size_t i = 0; i < label.size(); ++i) {
+        bool starts = (static_cast<unsigned char>(label[i]) & 0xC0) != 0x80;
+        if (starts && taken == keep) break;
+        if (starts) ++taken;
+        shortened += label[i];
+    }
+    return shortened + "…" + gap + rest;
+}
+
 std::string progress_bar(double fraction, int width) {
     fraction = fraction < 0 ? 0 : fraction > 1 ? 1 : fraction;
     int filled = static_cast<int>(fraction * width + 0.5);

@@ -136,6 +136,9 @@ std::string account_text(const nlohmann::json& account);
 
 // "[##########----------]  50%" for a terminal.
 std::string progress_bar(double fraction, int width = 24);
+// One progress line that fits `columns` terminal columns: the label (a file name) is shortened with "…" when the
+// line would be longer, so that redrawing it in place never wraps. Columns are counted per UTF-8 character.
+std::string fit_progress_line(const std::string& label, const std::string& rest, size_t columns);
 std::string human_bytes(uint64_t bytes);
 
 }  // namespace mp3c::client

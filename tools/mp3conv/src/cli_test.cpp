@@ -551,4 +551,21 @@ TEST(Session, KeptPerServerInAPrivateFile) {
 }
 
 }  // namespace
+TEST(Cli, AProgressLineFitsTheTerminalSoThatRedrawingNeverWraps) {
+    const std::string rest = "uploading  [############------------]  50% 12.0 MB/s";
+    EXPECT_EQ(fit_progress_line("talk.mp4", rest, 80), "talk.mp4  " + rest);
+    std::string long_name = "A very long recording of the whole conference day, morning session.mp4";
+    std::string line = fit_progress_line(long_name, rest, 80);
+    size_t columns = 0;
+    for (char c : line) columns += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    EXPECT_EQ(columns, 79u) << line;
+    EXPECT_NE(line.find("…  " + rest), std::string::npos) << line;
+    EXPECT_EQ(line.rfind("A very long", 0), 0u);
+    std::string utf8 = fit_progress_line("Zoë – Night Drive (live) at the Paradiso, Amsterdam, 2019.mkv", rest, 70);
+    columns = 0;
+    for (char c : utf8) columns += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    EXPECT_EQ(columns, 69u) << utf8;
+    EXPECT_EQ(fit_progress_line("x.mp4", rest, 20).size(), 19u) << "a tiny terminal gets what fits";
+}
+
 }  // namespace mp3c::client
