@@ -1,12 +1,12 @@
 // What users keep (issue 16), against real MariaDB and RabbitMQ and the filesystem store: the mail's signed link,
 // retention and the sweeper, retries, ZIPs of many MP3s, and no second conversion of the same upload. The tests play
 // the converter: they read the `video` queue, store MP3s named after their job, and publish status events.
-#include <cstdio>
 #include <fstream>
 
 #include "gateway_fixture.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/storage.hpp"
+#include "mp3c/testing/process.hpp"
 #include "sweeper.hpp"
 
 namespace mp3c::gateway::test {
@@ -280,19 +280,17 @@ TEST_F(GatewayResultsTest, RetryQueuesAFailedJobAgainWithTheSameOrNewOptions) {
 nlohmann::json read_zip(const std::string& bytes) {
     auto path = std::filesystem::temp_directory_path() / ("mp3c-zip-" + crypto::random_hex(6) + ".zip");
     std::ofstream(path, std::ios::binary) << bytes;
-    std::string command =
-        "python3 -c 'import hashlib, json, sys, zipfile\n"
-        "z = zipfile.ZipFile(sys.argv[1])\n"
-        "print(json.dumps({\"names\": z.namelist(), \"ok\": z.testzip() is None,"
-        " \"sha256\": {i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()},"
-        " \"stored\": all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())}))' " +
-        path.string();
-    std::string out;
-    if (FILE* p = popen(command.c_str(), "r")) {
-        char buffer[4096];
-        while (size_t n = fread(buffer, 1, sizeof buffer, p)) out.append(buffer, n);
-        pclose(p);
-    }
+    auto python =
+        testing::run_command("/usr/bin/python3",
+                             {"-c",
+                              "import hashlib, json, sys, zipfile\n"
+                              "z = zipfile.ZipFile(sys.argv[1])\n"
+                              "print(json.dumps({'names': z.namelist(), 'ok': z.testzip() is None,"
+                              " 'sha256': {i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()},"
+                              " 'stored': all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())}))",
+                              path.string()},
+                             {});
+    const std::string& out = python.out;
     std::filesystem::remove(path);
     return nlohmann::json::parse(out, nullptr, false);
 }
@@ -356,6 +354,9 @@ TEST_F(GatewayResultsTest, ManyMp3sDownloadAsOneStreamedZip) {
     expect_error(get("/jobs.zip?ids=" + first + "," + queued, alice), 409, "not_ready");
     expect_error(get("/jobs.zip?ids=" + first + ",nope", alice), 400, "invalid_ids");
     expect_error(get("/jobs.zip", alice), 400, "ids_required");
+    std::string many;
+    for (int i = 0; i < 101; ++i) many += (many.empty() ? "" : ",") + storage::new_id();
+    expect_error(get("/jobs.zip?ids=" + many, alice), 400, "invalid_ids");  // at most 100 at once
     EXPECT_EQ(testing::http_request(port_, "GET", "/jobs.zip?ids=" + first, {}).status, 401);
 
     start([](GatewayConfig& c) { c.zip_max_bytes = 40000; });
@@ -402,18 +403,13 @@ TEST_F(GatewayResultsTest, AZipOfMoreThan4GiBUsesZip64AndReadsBack) {
         "print(json.dumps({'length': total, 'names': z.namelist(), 'big_read': read,\n"
         "                  'sizes': {i.filename: i.file_size for i in z.infolist()},\n"
         "                  'small': z.read('small.mp3').hex()}))\n";
-    auto script_path = std::filesystem::path(path.string() + ".py");
-    std::ofstream(script_path) << script;
-    std::string command = "python3 " + script_path.string() + " 'http://127.0.0.1:" + std::to_string(port_) +
-                          "/jobs.zip?ids=" + big + "," + small + "' " + alice + " " + path.string();
-    std::string out;
-    if (FILE* p = popen(command.c_str(), "r")) {
-        char buffer[4096];
-        while (size_t n = fread(buffer, 1, sizeof buffer, p)) out.append(buffer, n);
-        pclose(p);
-    }
+    auto python = testing::run_command(
+        "/usr/bin/python3",
+        {"-c", script, "http://127.0.0.1:" + std::to_string(port_) + "/jobs.zip?ids=" + big + "," + small, alice,
+         path.string()},
+        {});
+    const std::string& out = python.out;
     std::filesystem::remove(path);
-    std::filesystem::remove(script_path);
     auto zip = nlohmann::json::parse(out, nullptr, false);
     ASSERT_FALSE(zip.is_discarded()) << "python could not read the ZIP: " << out;
     EXPECT_EQ(zip["names"], nlohmann::json({"big.mp3", "small.mp3"}));
