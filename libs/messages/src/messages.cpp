@@ -374,6 +374,42 @@ Parsed<WebhookSecrets> WebhookSecrets::parse(std::string_view body) {
     return s;
 }
 
+// --- mail preferences --------------------------------------------------------------------------------------------
+
+namespace {
+constexpr std::string_view kJobMails[] = {"each", "summary", "off"};  // in JobMails' order
+}  // namespace
+
+std::string_view to_string(JobMails mails) { return kJobMails[static_cast<size_t>(mails)]; }
+
+std::optional<JobMails> parse_job_mails(std::string_view text) {
+    auto known = std::find(std::begin(kJobMails), std::end(kJobMails), text);
+    if (known == std::end(kJobMails)) return std::nullopt;
+    return static_cast<JobMails>(known - std::begin(kJobMails));
+}
+
+std::string job_mails_choices() {
+    std::string out;
+    for (auto name : kJobMails) out += (out.empty() ? "" : ", ") + std::string(name);
+    return out;
+}
+
+std::string MailPreferences::to_body() const {
+    return json{{"v", kVersion}, {"job_mails", to_string(job_mails)}, {"unsubscribe_token", unsubscribe_token}}.dump();
+}
+
+Parsed<MailPreferences> MailPreferences::parse(std::string_view body) {
+    Reader r(body);
+    std::string mails = r.text("job_mails");
+    MailPreferences p;
+    p.unsubscribe_token = r.text("unsubscribe_token");
+    if (r.problem()) return *r.problem();
+    auto known = parse_job_mails(mails);
+    if (!known) return Problem{"job_mails", "unknown choice \"" + mails.substr(0, 40) + "\""};
+    p.job_mails = *known;
+    return p;
+}
+
 // --- access token claims -----------------------------------------------------------------------------------------
 
 json AccessClaims::to_json() const {

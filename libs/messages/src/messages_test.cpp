@@ -336,5 +336,18 @@ TEST(JobTicket, BindsTheJobItsOwnerAndItsWebhookAndTravelsWithTheMessages) {
         << "the original's message has none";
 }
 
+TEST(MailPreferences, RoundTripAndRefusals) {
+    MailPreferences p{.job_mails = JobMails::summary, .unsubscribe_token = "u7.abc"};
+    auto back = MailPreferences::parse(p.to_body());
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back.value().job_mails, JobMails::summary);
+    EXPECT_EQ(back.value().unsubscribe_token, "u7.abc");
+    EXPECT_EQ(MailPreferences::parse(R"({"job_mails":"weekly","unsubscribe_token":"x"})").error().field, "job_mails");
+    EXPECT_EQ(MailPreferences::parse(R"({"job_mails":"off"})").error().field, "unsubscribe_token");
+    EXPECT_EQ(parse_job_mails("off"), JobMails::off);
+    EXPECT_FALSE(parse_job_mails("OFF"));
+    EXPECT_EQ(job_mails_choices(), "each, summary, off");
+}
+
 }  // namespace
 }  // namespace mp3c::messages

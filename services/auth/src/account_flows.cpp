@@ -213,4 +213,65 @@ Response AuthApp::internal_webhook_secrets(Request& request) {
     return Response::text(200, secrets.to_body(), "application/json");
 }
 
+Response AuthApp::account_preferences(Request& request, bool update) {
+    auto claims = bearer_claims(request);
+    if (!claims) return claims.error();
+    if (!schema_->ready()) return database_unavailable();
+    const uint64_t id = claims.value().user_id;
+    if (update) {
+        auto body = nlohmann::json::parse(request.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object()) {
+            return Response::error(400, "invalid_json", "the body must be a JSON object {\"job_mails\"}");
+        }
+        for (const auto& [key, value] : body.items()) {
+            if (key != "job_mails")
+                return Response::error(400, "unknown_preference",
+                                       "no preference \"" + key.substr(0, 40) + "\"; there is job_mails");
+        }
+        auto value = body.value("job_mails", nlohmann::json());
+        std::optional<messages::JobMails> mails;
+        if (value.is_string()) mails = messages::parse_job_mails(value.get<std::string>());
+        if (!mails) {
+            return Response::error(400, "invalid_preference",
+                                   "job_mails must be one of: " + messages::job_mails_choices());
+        }
+        if (!mail_preferences_.set(id, *mails))
+            return Response::error(403, "not_authorized", "not authorized: no such user");
+        log::info("mail preferences changed",
+                  {{"request_id", request.request_id}, {"user_id", id}, {"job_mails", messages::to_string(*mails)}});
+    }
+    auto mails = mail_preferences_.get(id);
+    if (!mails) return Response::error(403, "not_authorized", "not authorized: no such user");
+    return Response::json(200, {{"job_mails", messages::to_string(*mails)}});
+}
+
+Response AuthApp::unsubscribe(Request& request) {
+    // The token comes as {"token"} (the gateway moves it there from its link's query) or as ?token=.
+    std::string token = request.query_param("token").value_or("");
+    auto body = nlohmann::json::parse(request.body, nullptr, false);
+    if (body.is_object() && body.value("token", nlohmann::json()).is_string()) token = body["token"];
+    auto user_id = unsubscribe_tokens_.user_of(token);
+    if (!user_id) return Response::error(403, "invalid_link", "this unsubscribe link is not valid");
+    if (!schema_->ready()) return database_unavailable();
+    if (!mail_preferences_.set(*user_id, messages::JobMails::off)) {
+        return Response::error(404, "unknown_user", "the account of this link no longer exists");
+    }
+    log::info("job mails turned off by the unsubscribe link",
+              {{"request_id", request.request_id}, {"user_id", *user_id}});
+    return Response::json(200, {{"job_mails", "off"}});
+}
+
+Response AuthApp::internal_mail_preferences(Request& request) {
+    auto username = request.query_param("username");
+    if (!username) return Response::error(400, "invalid_username", "?username= is required");
+    if (!schema_->ready()) return database_unavailable();
+    auto user = users_.find_by_email(normalize_email(*username));
+    if (!user) return Response::error(404, "unknown_user", "no such user");
+    auto mails = mail_preferences_.get(static_cast<uint64_t>(user->id));
+    if (!mails) return Response::error(404, "unknown_user", "no such user");
+    messages::MailPreferences preferences{
+        .job_mails = *mails, .unsubscribe_token = unsubscribe_tokens_.make(static_cast<uint64_t>(user->id))};
+    return Response::text(200, preferences.to_body(), "application/json");
+}
+
 }  // namespace mp3c::auth

@@ -54,6 +54,8 @@ AuthApp::AuthApp(AuthConfig config)
       throttle_(pool_, config_.throttle),
       links_(pool_),
       webhook_secrets_(pool_),
+      mail_preferences_(pool_),
+      unsubscribe_tokens_(config_.jwt_secret),
       logins_(registry_->counter("auth_logins_total", "Login attempts by outcome.", {"result"})),
       account_mails_(registry_->counter("auth_account_mails_total",
                                         "Account mails (verification, reset, notices) by outcome: sent, limited (the "
@@ -85,6 +87,11 @@ http::Router AuthApp::router() {
         "POST", "/password-reset/confirm", [this](Request& r) { return confirm_password_reset(r); }, kSmallBody);
     router.add("GET", "/account/webhook-secret", [this](Request& r) { return webhook_secret(r, false); });
     router.add("POST", "/account/webhook-secret/rotate", [this](Request& r) { return webhook_secret(r, true); });
+    router.add("GET", "/account/preferences", [this](Request& r) { return account_preferences(r, false); });
+    router.add(
+        "PATCH", "/account/preferences", [this](Request& r) { return account_preferences(r, true); }, kSmallBody);
+    router.add(
+        "POST", "/unsubscribe", [this](Request& r) { return unsubscribe(r); }, kSmallBody);
     router.add("POST", "/logout", [this](Request& r) { return logout(r); });
     router.add("POST", "/session/remember", [this](Request& r) { return remember(r); });
     router.add("POST", "/session", [this](Request& r) { return resume_session(r); });
@@ -95,6 +102,8 @@ http::Router AuthApp::router() {
     router.add("GET", "/revocations", [this](Request& r) { return revocations(r); });
     // Internal (the notification service asks it): the secrets that sign a user's webhooks.
     router.add("GET", "/webhook-secrets", [this](Request& r) { return internal_webhook_secrets(r); });
+    // Internal (the notification service asks it): whether and how to mail a user about their jobs.
+    router.add("GET", "/mail-preferences", [this](Request& r) { return internal_mail_preferences(r); });
     router.on_exception([this](const std::exception& e) -> std::optional<Response> {
         auto* db = dynamic_cast<const mysql::Error*>(&e);
         if (db == nullptr || !db->unavailable()) return std::nullopt;
@@ -118,6 +127,7 @@ std::vector<mysql::Migration> AuthApp::migrations() {
     all.push_back(AccountLinks::kMigration);
     all.push_back(WebhookSecretStore::kMigration);
     all.push_back(RememberedSessions::kMigration);
+    all.push_back(MailPreferenceStore::kMigration);
     return all;
 }
 

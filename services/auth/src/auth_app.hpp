@@ -6,6 +6,7 @@
 #include "account_mailer.hpp"
 #include "auth_config.hpp"
 #include "login_throttle.hpp"
+#include "mail_preferences.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/http.hpp"
 #include "mp3c/metrics.hpp"
@@ -42,6 +43,12 @@ class AuthApp {
     http::Response confirm_password_reset(http::Request& request);
     http::Response webhook_secret(http::Request& request, bool rotate);
     http::Response internal_webhook_secrets(http::Request& request);
+    // GET and PATCH /account/preferences: {"job_mails": "each" | "summary" | "off"}.
+    http::Response account_preferences(http::Request& request, bool update);
+    // POST /unsubscribe?token= (RFC 8058 one-click, from a job mail's List-Unsubscribe header): job e-mails off.
+    http::Response unsubscribe(http::Request& request);
+    // Internal (the notification service asks before mailing a job's owner): GET /mail-preferences?username=.
+    http::Response internal_mail_preferences(http::Request& request);
     // Mails the account a link of the purpose (or, for a notice, a registration_attempt mail) unless it has had
     // ACCOUNT_MAILS_PER_HOUR mails this hour. Runs on the mailer's thread; throws when the database or RabbitMQ fails.
     void mail_account(const User& user, AccountLinks::Purpose purpose, const std::string& trace_id,
@@ -79,6 +86,8 @@ class AuthApp {
     LoginThrottle throttle_;
     AccountLinks links_;
     WebhookSecretStore webhook_secrets_;
+    MailPreferenceStore mail_preferences_;
+    UnsubscribeTokens unsubscribe_tokens_;
     metrics::Family<metrics::Counter>& logins_;
     metrics::Family<metrics::Counter>& account_mails_;
     std::unique_ptr<AccountMailer> mailer_;  // last: its thread uses the members above until it is joined

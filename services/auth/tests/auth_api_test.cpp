@@ -454,6 +454,72 @@ TEST_F(AuthApiTest, EachUserHasAWebhookSecretThatRotatesWithAnOverlap) {
     expect_error(testing::http_request(port_, "GET", "/account/webhook-secret"), 401, "missing_credentials");
 }
 
+TEST_F(AuthApiTest, EachUserChoosesTheirJobMailsAndOneClickTurnsThemOff) {
+    add_user("joe@example.com", "joe-password");
+    add_user("kim@example.com", "kim-password");
+    auto bearer = [&](const std::string& who, const std::string& password) {
+        return std::map<std::string, std::string>{{"Authorization", "Bearer " + login(who, password).body},
+                                                  {"Content-Type", "application/json"}};
+    };
+    auto joe = bearer("joe@example.com", "joe-password");
+    auto preferences = [&](const std::string& method, const std::string& body = {}) {
+        return testing::http_request(port_, method, "/account/preferences", joe, body);
+    };
+    EXPECT_EQ(preferences("GET").json(), (nlohmann::json{{"job_mails", "each"}})) << "one mail per job by default";
+    auto changed = preferences("PATCH", R"({"job_mails":"summary"})");
+    ASSERT_EQ(changed.status, 200) << changed.body;
+    EXPECT_EQ(changed.json()["job_mails"], "summary");
+    EXPECT_EQ(preferences("GET").json()["job_mails"], "summary");
+    for (const char* bad : {R"({"job_mails":"weekly"})", R"({"job_mails":true})", R"({})", "not json", "[]"}) {
+        auto refused = preferences("PATCH", bad);
+        EXPECT_EQ(refused.status, 400) << bad;
+        if (refused.json().value("error", "") == "invalid_preference") {
+            EXPECT_NE(refused.json()["message"].get<std::string>().find("each, summary, off"), std::string::npos);
+        }
+    }
+    EXPECT_EQ(preferences("PATCH", R"({"job_mails":"off","admin":true})").json()["error"], "unknown_preference");
+    EXPECT_EQ(preferences("GET").json()["job_mails"], "summary") << "a refused change changes nothing";
+    EXPECT_EQ(testing::http_request(port_, "GET", "/account/preferences").status, 401);
+    EXPECT_EQ(testing::http_request(port_, "GET", "/account/preferences", bearer("kim@example.com", "kim-password"))
+                  .json()["job_mails"],
+              "each")
+        << "one user's choice is theirs only";
+
+    // What the notification service asks: the choice and the token of the one-click link.
+    auto internal = messages::MailPreferences::parse(
+        testing::http_request(port_, "GET", "/mail-preferences?username=JOE%40example.com").body);
+    ASSERT_TRUE(internal.ok());
+    EXPECT_EQ(internal.value().job_mails, messages::JobMails::summary);
+    EXPECT_EQ(testing::http_request(port_, "GET", "/mail-preferences?username=nobody%40example.com").json()["error"],
+              "unknown_user");
+    auto kim = messages::MailPreferences::parse(
+        testing::http_request(port_, "GET", "/mail-preferences?username=kim%40example.com").body);
+    ASSERT_TRUE(kim.ok());
+    EXPECT_NE(kim.value().unsubscribe_token, internal.value().unsubscribe_token);
+
+    // The one-click POST: no sign-in, only the token. Anything but a token auth made turns nothing off.
+    std::string token = internal.value().unsubscribe_token;
+    for (const std::string& forged : {std::string(), "1" + token, token + "x",
+                                      kim.value().unsubscribe_token.substr(0, 2) + token.substr(token.find('.'))}) {
+        auto refused =
+            post("/unsubscribe", {{"Content-Type", "application/json"}}, nlohmann::json{{"token", forged}}.dump());
+        EXPECT_EQ(refused.status, 403) << forged;
+        EXPECT_EQ(refused.json()["error"], "invalid_link");
+    }
+    EXPECT_EQ(preferences("GET").json()["job_mails"], "summary");
+    auto off = post("/unsubscribe", {{"Content-Type", "application/json"}}, nlohmann::json{{"token", token}}.dump());
+    ASSERT_EQ(off.status, 200) << off.body;
+    EXPECT_EQ(preferences("GET").json()["job_mails"], "off");
+    EXPECT_EQ(
+        post("/unsubscribe", {{"Content-Type", "application/json"}}, nlohmann::json{{"token", token}}.dump()).status,
+        200)
+        << "again: the same answer";
+    EXPECT_EQ(testing::http_request(port_, "GET", "/account/preferences", bearer("kim@example.com", "kim-password"))
+                  .json()["job_mails"],
+              "each");
+    EXPECT_EQ(preferences("PATCH", R"({"job_mails":"each"})").json()["job_mails"], "each") << "and back on";
+}
+
 TEST_F(AuthApiTest, RegistrationIsOffByDefault) {
     start([](AuthConfig& c) { c.allow_registration = false; });
     expect_error(register_user({{"email", "i@example.com"}, {"password", "long-enough-pw"}}), 404, "not_found");

@@ -1,6 +1,7 @@
 #include "auth_proxy.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -67,6 +68,33 @@ http::Forward AuthProxy::verification_link() const {
         return r;
     };
     return f;
+}
+
+http::Forward AuthProxy::unsubscribe() const {
+    http::Forward f = to("/unsubscribe");
+    f.before = [](http::Request& outgoing) -> std::optional<http::Response> {
+        nlohmann::json body{{"token", outgoing.query_param("token").value_or("")}};
+        outgoing.headers = {};
+        outgoing.headers.set("Content-Type", "application/json");
+        outgoing.headers.set("Accept", "application/json");
+        outgoing.body = body.dump();
+        return std::nullopt;
+    };
+    return f;
+}
+
+http::Response AuthProxy::unsubscribe_page(const http::Request& request) {
+    std::string token = request.query_param("token").value_or("");
+    // Only a token's own characters go into the page's address.
+    bool plain = !token.empty() && token.size() <= 100 && std::all_of(token.begin(), token.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+    });
+    http::Response r;
+    r.status = 303;
+    r.headers.set("Location", plain ? "/#unsubscribe=" + token : std::string("/#unsubscribe-failed"));
+    r.headers.set("Cache-Control", "no-store");
+    r.headers.set("Referrer-Policy", "no-referrer");
+    return r;
 }
 
 }  // namespace mp3c::gateway

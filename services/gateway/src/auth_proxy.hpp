@@ -27,6 +27,12 @@ class AuthProxy {
     // GET /verify?token=: the link of a verification mail. Redeems it at auth (POST /verify), then sends a browser to
     // the web page (303 to /#verified, or /#verify-failed=<error>); a client that asks for JSON gets auth's answer.
     http::Forward verification_link() const;
+    // POST /unsubscribe?token=: a job mail's one-click unsubscribe (RFC 8058; the body, "List-Unsubscribe=One-Click",
+    // says nothing more). Passes the token to auth's POST /unsubscribe {"token"}.
+    http::Forward unsubscribe() const;
+    // GET /unsubscribe?token=: the same address opened in a browser (or fetched by a link scanner) changes nothing; it
+    // sends the browser to the web page, which asks first (303 to /#unsubscribe=<token>).
+    static http::Response unsubscribe_page(const http::Request& request);
 
   private:
     std::shared_ptr<http::Upstream> auth_;

@@ -153,15 +153,20 @@ http::Router GatewayApp::router() {
     }
     for (const char* path : {"/verify", "/password-reset/confirm"}) r.forward("POST", path, auth_.to(path), kSmallBody);
     r.forward("GET", "/verify", auth_.verification_link());
-    // The webhook secret is handed only to a token that is still valid here (not signed out, not revoked).
+    // One-click unsubscribe (RFC 8058): a mail client POSTs the List-Unsubscribe address; a GET of it (a person
+    // following the link, or a link scanner) changes nothing and shows the web page's question instead.
+    r.forward("POST", "/unsubscribe", auth_.unsubscribe(), kSmallBody);
+    r.add("GET", "/unsubscribe", [](Request& q) { return AuthProxy::unsubscribe_page(q); });
+    // Account settings and the webhook secret: only for a token that is still valid here (not signed out, not revoked).
     for (auto [method, path] :
-         {std::pair{"GET", "/account/webhook-secret"}, std::pair{"POST", "/account/webhook-secret/rotate"}}) {
+         {std::pair{"GET", "/account/webhook-secret"}, std::pair{"POST", "/account/webhook-secret/rotate"},
+          std::pair{"GET", "/account/preferences"}, std::pair{"PATCH", "/account/preferences"}}) {
         auto f = auth_.to(path);
         f.before = [this](Request& outgoing) -> std::optional<Response> {
             if (auto caller = authenticator_.authenticate(outgoing); !caller) return caller.error();
             return std::nullopt;
         };
-        r.forward(method, path, std::move(f));
+        r.forward(method, path, std::move(f), kSmallBody);
     }
     r.add("GET", "/account", [this](Request& q) {
         return job_handlers_.account(q, [this](const Caller& caller) { return uploads_.usage(caller); });

@@ -174,6 +174,11 @@ std::string render(const Mail& mail, std::string_view boundary) {
     out += "Message-ID: <" + one_line(mail.message_id) + ">\r\n";
     out += "MIME-Version: 1.0\r\n";
     out += "Auto-Submitted: auto-generated\r\n";  // RFC 3834: no vacation replies to a robot
+    if (!mail.unsubscribe_url.empty()) {
+        // On a line of its own: an address cannot be folded, and a long one would make the header line too long.
+        out += "List-Unsubscribe:\r\n <" + one_line(mail.unsubscribe_url) + ">\r\n";
+        out += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+    }
     out += "Content-Type: multipart/alternative; boundary=\"" + b + "\"\r\n";
     out += "\r\n";
     out += "This is a MIME message: a plain-text and an HTML version.\r\n";
@@ -236,6 +241,76 @@ Mail failed_mail(const JobFailed& job, const std::string& from, const std::strin
              "\">Open the job</a></p><p>Job: " + html_escape(job.job_id) +
              "</p><p>&mdash; mp3converter</p></body></html>\r\n";
     return m;
+}
+
+Mail summary_mail(const JobSummary& summary, const std::string& from, const std::string& to) {
+    Mail m;
+    m.from = from;
+    m.to = to;
+    m.message_id = summary.digest_id + ".summary@" + [&] {
+        std::string address = address_of(from);
+        auto at = address.rfind('@');
+        return at == std::string::npos ? std::string("mp3converter.invalid") : address.substr(at + 1);
+    }();
+    m.date = std::chrono::system_clock::now();
+    size_t done = 0, failed = 0;
+    for (const auto& e : summary.entries) (e.done ? done : failed)++;
+    auto files = [](size_t n) { return std::to_string(n) + (n == 1 ? " file" : " files"); };
+    if (failed == 0) {
+        m.subject = files(done) + " converted to MP3";
+    } else if (done == 0) {
+        m.subject = files(failed) + " could not be converted";
+    } else {
+        m.subject = files(done) + " converted to MP3, " + std::to_string(failed) + " failed";
+    }
+    std::string sign_in = summary.download_needs_sign_in ? " (sign in first)" : "";
+    std::string text = "Hello,\r\n\r\nhere is how your latest uploads went.\r\n";
+    std::string html = "<!DOCTYPE html><html><body><p>Hello,</p><p>here is how your latest uploads went.</p><ul>";
+    for (const auto& e : summary.entries) {
+        std::string name = quoted_name(e.filename);
+        if (e.done) {
+            std::string facts;
+            if (e.duration_seconds > 0) facts = human_duration(e.duration_seconds);
+            if (e.mp3_size > 0) facts += (facts.empty() ? "" : ", ") + human_size(e.mp3_size);
+            std::string facts_text = facts.empty() ? "" : " (" + facts + ")";
+            text +=
+                "\r\n* " + name + ": ready" + facts_text + ". Download" + sign_in + ":\r\n  " + e.download_url + "\r\n";
+            html += "<li>" + html_escape(name) + ": ready" + html_escape(facts_text) + ". <a href=\"" +
+                    html_escape(e.download_url) + "\">Download the MP3</a>" + html_escape(sign_in) + "</li>";
+        } else {
+            std::string reason = e.reason.empty() ? "the conversion failed" : e.reason;
+            text += "\r\n* " + name + ": FAILED: " + reason + "\r\n";
+            html += "<li>" + html_escape(name) + ": <strong>failed</strong>: " + html_escape(reason) + "</li>";
+        }
+    }
+    std::string kept = summary.expires_at
+                           ? "The MP3s are kept until " + format_utc(*summary.expires_at, "%Y-%m-%d %H:%M UTC") + "."
+                           : "The MP3s are kept until you delete them.";
+    std::string retry = failed > 0 ? " A failed file can be retried (perhaps with other settings) there." : "";
+    text += "\r\n" + kept + "\r\n\r\nSee all your files" + retry + ":\r\n" + summary.web_url +
+            "\r\n\r\n-- mp3converter\r\n";
+    html += "</ul><p>" + html_escape(kept) + "</p><p><a href=\"" + html_escape(summary.web_url) +
+            "\">See all your files</a>" + html_escape(retry) + "</p><p>&mdash; mp3converter</p></body></html>\r\n";
+    m.text = text;
+    m.html = html;
+    return m;
+}
+
+void add_unsubscribe(Mail& mail, const Unsubscribe& unsubscribe) {
+    mail.unsubscribe_url = unsubscribe.one_click_url;
+    std::string why = unsubscribe.summary ? "You get one summary mail per batch of uploads."
+                                          : "You get a mail for every file converted.";
+    std::string words = why + " To stop these mails, or to choose another way, open:";
+    const std::string signature = "-- mp3converter\r\n";
+    auto at = mail.text.rfind(signature);
+    if (at != std::string::npos) mail.text.insert(at, words + "\r\n" + unsubscribe.page_url + "\r\n\r\n");
+    const std::string end = "</body></html>";
+    at = mail.html.rfind(end);
+    if (at != std::string::npos) {
+        mail.html.insert(at, "<p style=\"font-size:small\">" + html_escape(why) + " <a href=\"" +
+                                 html_escape(unsubscribe.page_url) +
+                                 "\">Stop these mails</a> or choose another way.</p>");
+    }
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mp3c/messages.hpp"
 
@@ -19,6 +20,8 @@ struct Mail {
     std::string html;        // UTF-8
     std::string message_id;  // without angle brackets; derived from the job so that a resend is recognisable
     std::chrono::system_clock::time_point date;
+    // RFC 8058 one-click unsubscribe: List-Unsubscribe (this https address, to POST) and List-Unsubscribe-Post.
+    std::string unsubscribe_url;
 };
 
 // The whole message, lines ending in CRLF, every line at most 78 characters (bodies are base64).
@@ -63,6 +66,34 @@ struct JobFailed {
 };
 Mail done_mail(const JobDone& job, const std::string& from, const std::string& to);
 Mail failed_mail(const JobFailed& job, const std::string& from, const std::string& to);
+
+// One summary mail for a batch of jobs (job_mails "summary").
+struct SummaryEntry {
+    std::string job_id;
+    std::string filename;
+    bool done = false;
+    std::string reason;        // a failed job's
+    std::string download_url;  // a finished job's
+    uint64_t mp3_size = 0;
+    double duration_seconds = 0;
+};
+struct JobSummary {
+    std::string digest_id;  // its Message-ID
+    std::vector<SummaryEntry> entries;
+    bool download_needs_sign_in = false;
+    std::string web_url;                                              // the web page
+    std::optional<std::chrono::system_clock::time_point> expires_at;  // the MP3s'
+};
+Mail summary_mail(const JobSummary& summary, const std::string& from, const std::string& to);
+
+// The way out of job mails, in every one: the headers of a one-click unsubscribe (the gateway's POST /unsubscribe),
+// and a closing line that links to the web page's question (a GET of the link changes nothing).
+struct Unsubscribe {
+    std::string one_click_url;  // PUBLIC_BASE_URL/unsubscribe?token=
+    std::string page_url;       // PUBLIC_BASE_URL/#unsubscribe=<token>
+    bool summary = false;       // the user chose summaries: the closing line says so
+};
+void add_unsubscribe(Mail& mail, const Unsubscribe& unsubscribe);
 
 // Mails about an account (auth asks for them through `notification.account`).
 struct AccountNotice {

@@ -114,5 +114,86 @@ TEST(Mail, FailedMailCarriesTheReason) {
     EXPECT_EQ(m.message_id, "0123456789abcdef01234567.failed@example.com");
 }
 
+// The text part of a rendered mail, decoded.
+std::string text_part(const std::string& rendered) {
+    auto start = rendered.find("Content-Type: text/plain");
+    start = rendered.find("\r\n\r\n", start) + 4;
+    auto end = rendered.find("--", start);
+    std::string base64;
+    for (char c : rendered.substr(start, end - start)) {
+        if (c != '\r' && c != '\n') base64 += c;
+    }
+    return *crypto::base64_decode(base64);
+}
+
+TEST(Mail, EveryJobMailCarriesAOneClickUnsubscribe) {
+    Mail m = done_mail({.job_id = "0123456789abcdef01234567",
+                        .filename = "talk.mp4",
+                        .download_url = "https://mp3converter.com/jobs/0123456789abcdef01234567/mp3?signature=s",
+                        .web_url = "https://mp3converter.com/#job=0123456789abcdef01234567",
+                        .mp3_size = 1000,
+                        .duration_seconds = 60},
+                       "noreply@mp3converter.com", "a@example.com");
+    add_unsubscribe(m, {.one_click_url = "https://mp3converter.com/unsubscribe?token=7.abc",
+                        .page_url = "https://mp3converter.com/#unsubscribe=7.abc"});
+    std::string rendered = render(m, "b");
+    EXPECT_NE(rendered.find("\r\nList-Unsubscribe:\r\n <https://mp3converter.com/unsubscribe?token=7.abc>\r\n"),
+              std::string::npos)
+        << rendered;
+    EXPECT_NE(rendered.find("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), std::string::npos);
+    std::string text = text_part(rendered);
+    EXPECT_NE(text.find("You get a mail for every file converted."), std::string::npos) << text;
+    auto link = text.find("https://mp3converter.com/#unsubscribe=7.abc");
+    ASSERT_NE(link, std::string::npos) << text;
+    EXPECT_LT(link, text.find("-- mp3converter")) << "above the signature";
+    EXPECT_NE(m.html.find("href=\"https://mp3converter.com/#unsubscribe=7.abc\">Stop these mails</a>"),
+              std::string::npos);
+
+    Mail plain;
+    plain.from = "x@example.com";
+    EXPECT_EQ(render(plain, "b").find("List-Unsubscribe"), std::string::npos) << "account mails have none";
+}
+
+TEST(Mail, ASummaryListsEveryJobOfTheBatch) {
+    JobSummary summary{.digest_id = "ffeeddccbbaa99887766554433221100",
+                       .entries = {{.job_id = "0123456789abcdef01234567",
+                                    .filename = "one.mp4",
+                                    .done = true,
+                                    .download_url = "https://h/jobs/0123456789abcdef01234567/mp3?signature=s1",
+                                    .mp3_size = 4'600'000,
+                                    .duration_seconds = 187},
+                                   {.job_id = "76543210fedcba9876543210",
+                                    .filename = "two.mkv",
+                                    .done = false,
+                                    .reason = "the file has no audio stream"},
+                                   {.job_id = "aaaaaaaaaaaaaaaaaaaaaaaa",
+                                    .filename = "",
+                                    .done = true,
+                                    .download_url = "https://h/jobs/aaaaaaaaaaaaaaaaaaaaaaaa/mp3?signature=s3"}},
+                       .web_url = "https://h/"};
+    Mail m = summary_mail(summary, "mp3converter <noreply@mp3converter.com>", "a@example.com");
+    EXPECT_EQ(m.subject, "2 files converted to MP3, 1 failed");
+    EXPECT_EQ(m.message_id, "ffeeddccbbaa99887766554433221100.summary@mp3converter.com");
+    std::string text = text_part(render(m, "b"));
+    auto one = text.find("\"one.mp4\": ready (3:07, 4.6 MB)");
+    auto two = text.find("\"two.mkv\": FAILED: the file has no audio stream");
+    auto three = text.find("your upload: ready");
+    ASSERT_NE(one, std::string::npos) << text;
+    ASSERT_NE(two, std::string::npos) << text;
+    ASSERT_NE(three, std::string::npos) << text;
+    EXPECT_LT(one, two);
+    EXPECT_LT(two, three) << "in the order the jobs ended";
+    EXPECT_NE(text.find("https://h/jobs/0123456789abcdef01234567/mp3?signature=s1"), std::string::npos);
+    EXPECT_NE(text.find("A failed file can be retried"), std::string::npos);
+    EXPECT_NE(m.html.find("<strong>failed</strong>: the file has no audio stream"), std::string::npos);
+
+    summary.entries.resize(1);
+    EXPECT_EQ(summary_mail(summary, "x@example.com", "a@example.com").subject, "1 file converted to MP3");
+    summary.entries[0].done = false;
+    EXPECT_EQ(summary_mail(summary, "x@example.com", "a@example.com").subject, "1 file could not be converted");
+    summary.entries[0].filename = "<script>.mp4";
+    EXPECT_EQ(summary_mail(summary, "x@example.com", "a@example.com").html.find("<script>"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mp3c::notification

@@ -27,7 +27,12 @@ std::vector<mysql::Migration> NotificationStore::migrations() {
               ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
             // A job's failures each have their own key (<job id>.failed.<time>): a retried job that fails again, or
             // then succeeds, is told about again.
-            {2, "keys per occurrence", {"ALTER TABLE notifications MODIFY job_id VARCHAR(64) NOT NULL"}}};
+            {2, "keys per occurrence", {"ALTER TABLE notifications MODIFY job_id VARCHAR(64) NOT NULL"}},
+            // A job mail the owner did not want (job_mails "off"), or one told in a summary mail (digest_store.hpp).
+            {3,
+             "skipped and summarized mails",
+             {"ALTER TABLE notifications MODIFY state ENUM('sending', 'queued', 'sent', 'failed', 'skipped',"
+              " 'summarized') NOT NULL"}}};
 }
 
 std::optional<std::string> NotificationStore::state(const std::string& job_id, Channel channel) {
@@ -76,7 +81,7 @@ NotificationStore::Claim NotificationStore::claim(const std::string& job_id, Cha
         }
         auto rows =
             c.query("SELECT state FROM notifications WHERE job_id = ? AND channel = ?", {job_id, name(channel)});
-        if (!rows.empty() && (rows[0].text(0) == "sent" || rows[0].text(0) == "failed")) return Claim::settled;
+        if (!rows.empty() && rows[0].text(0) != "sending" && rows[0].text(0) != "queued") return Claim::settled;
         return Claim::busy;
     });
 }

@@ -1,5 +1,6 @@
 #include "notifier.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "mail.hpp"
@@ -34,6 +35,8 @@ struct Notifier::Outgoing {
     std::string trace_id;
     int attempt = 1;
     std::string next_body;
+    // Set for a mail about a job: it follows the owner's choice of job mails (an account mail always goes).
+    std::optional<DigestItem> job;
 };
 
 // What one message asks for: a mail about a finished or failed job, and perhaps a webhook.
@@ -84,6 +87,8 @@ NotifierConfig load_notifier_config(config::Env& env) {
                                          std::to_string(longest_call.count() / 1000) +
                                          " s), or a slow send would be taken for a dead one and repeated");
     }
+    c.digest_quiet = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kDigestQuiet));
+    c.digest_max_wait = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kDigestMaxWait));
     c.admin = http::server_options_from_env(env, "notification", 8082);
     c.admin.port = env.port(settings::kAdminPort);
     c.log_level = log::level_from_env(env);
@@ -94,7 +99,12 @@ Notifier::Notifier(NotifierConfig config)
     : config_(std::move(config)),
       registry_(std::make_shared<metrics::Registry>()),
       pool_(config_.mysql),
-      schema_(pool_, NotificationStore::migrations()),
+      schema_(pool_,
+              [] {
+                  auto all = NotificationStore::migrations();
+                  all.push_back(DigestStore::kMigration);
+                  return all;
+              }()),
       store_(pool_),
       smtp_(config_.smtp),
       publisher_(config_.amqp, config_.topology),
@@ -103,6 +113,7 @@ Notifier::Notifier(NotifierConfig config)
       webhook_retries_(publisher_, config_.topology.notification_webhook_queue, config_.webhook_max_attempts),
       account_retries_(publisher_, config_.topology.notification_account_queue, config_.max_attempts),
       receivers_(config_.receiver_rest),
+      digests_(pool_),
       emails_(registry_->counter("notification_emails_total", "E-mails by outcome.", {"result"})),
       webhooks_(registry_->counter("notification_webhooks_total", "Webhook calls by outcome.", {"result"})),
       smtp_seconds_(registry_->histogram("notification_smtp_seconds", "Time to hand one mail to the SMTP server.", {},
@@ -131,11 +142,13 @@ void Notifier::start() {
     // Several deliveries at once, one per receiver (ReceiverGate): a slow or dead receiver holds one worker at most.
     for (int i = 0; i < config_.webhook_workers; ++i)
         consume(topology.notification_webhook_queue, &Notifier::handle_webhook);
+    digest_thread_ = std::jthread([this](std::stop_token stop) { run_digests(stop); });
 }
 
 void Notifier::stop() {
     for (auto& c : consumers_) c->stop();
     consumers_.clear();
+    digest_thread_ = {};  // asks it to stop, and joins it
 }
 
 http::ReadinessCheck Notifier::readiness() {
@@ -279,7 +292,15 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::
                   .kind = n.done ? "done" : "failed",
                   .trace_id = n.trace_id,
                   .attempt = n.attempt,
-                  .next_body = n.next_body};
+                  .next_body = n.next_body,
+                  .job = DigestItem{.key = n.key,
+                                    .recipient = n.recipient,
+                                    .job_id = n.job_id,
+                                    .done = n.done,
+                                    .filename = n.filename,
+                                    .reason = n.error,
+                                    .mp3_size = n.mp3_size,
+                                    .duration_seconds = n.duration_seconds}};
     return send_mail(mail, delivery, retries);
 }
 
@@ -328,7 +349,36 @@ Outcome Notifier::send_mail(const Outgoing& n, const amqp::Delivery& delivery, a
         emails_.with({"no_address"}).inc();
         return Outcome::ack;
     }
+    std::optional<Unsubscribe> unsubscribe;
+    if (n.job) {
+        auto preferences = owner_preferences(n.recipient);
+        if (!preferences) {
+            const Failure& failure = preferences.error();
+            if (failure.transient()) return retry_mail(n, delivery, retries, failure.detail);
+            store_.set(n.key, Channel::email, "failed", failure.detail);
+            emails_.with({"no_owner"}).inc();
+            log::warn("no e-mail for this", {{"key", n.key}, {"kind", n.kind}, {"reason", failure.detail}});
+            return Outcome::ack;
+        }
+        switch (preferences.value().job_mails) {
+            case messages::JobMails::off:
+                store_.set(n.key, Channel::email, "skipped", "the owner turned job e-mails off");
+                emails_.with({"opted_out"}).inc();
+                log::info("no e-mail: the owner turned job e-mails off", {{"key", n.key}, {"kind", n.kind}});
+                return Outcome::ack;
+            case messages::JobMails::summary:
+                digests_.add(*n.job);  // at most once per key
+                store_.set(n.key, Channel::email, "summarized");
+                emails_.with({"summarized"}).inc();
+                log::info("kept for the owner's summary mail", {{"key", n.key}, {"kind", n.kind}});
+                return Outcome::ack;
+            case messages::JobMails::each:
+                unsubscribe = unsubscribe_links(preferences.value());
+                break;
+        }
+    }
     Mail mail = n.compose();
+    if (unsubscribe) add_unsubscribe(mail, *unsubscribe);
     // Claimed ("sending") before sending: a crash between sending and recording it resends (with the same
     // Message-ID) once the lease has run out, rather than loses the mail.
     auto started = std::chrono::steady_clock::now();
@@ -347,17 +397,127 @@ Outcome Notifier::send_mail(const Outgoing& n, const amqp::Delivery& delivery, a
         log::warn("the SMTP server refused the e-mail for good", {{"key", n.key}, {"error", failure.detail}});
         return Outcome::ack;
     }
-    log::warn("e-mail not sent", {{"key", n.key}, {"attempt", n.attempt}, {"error", failure.detail}});
-    store_.set(n.key, Channel::email, "queued", failure.detail);  // released: the retry claims it again
+    return retry_mail(n, delivery, retries, failure.detail);
+}
+
+Outcome Notifier::retry_mail(const Outgoing& n, const amqp::Delivery& delivery, amqp::RetryPolicy& retries,
+                             const std::string& detail) {
+    log::warn("e-mail not sent", {{"key", n.key}, {"attempt", n.attempt}, {"error", detail}});
+    store_.set(n.key, Channel::email, "queued", detail);  // released: the retry claims it again
     if (retries.exhausted(n.attempt)) {
         log::error("giving up after the last attempt: dead-lettered", {{"key", n.key}, {"attempt", n.attempt}});
         store_.set(n.key, Channel::email, "failed",
-                   "gave up after " + std::to_string(n.attempt) + " attempts: " + failure.detail);
+                   "gave up after " + std::to_string(n.attempt) + " attempts: " + detail);
         emails_.with({"gave_up"}).inc();
         return Outcome::dead_letter;
     }
     emails_.with({"retried"}).inc();
     return retries.retry(delivery, n.attempt, n.next_body);
+}
+
+Unsubscribe Notifier::unsubscribe_links(const messages::MailPreferences& preferences) const {
+    const std::string token = outbound::query_escape(preferences.unsubscribe_token);
+    return {.one_click_url = config_.public_base_url + "/unsubscribe?token=" + token,
+            .page_url = config_.public_base_url + "/#unsubscribe=" + token,
+            .summary = preferences.job_mails == messages::JobMails::summary};
+}
+
+void Notifier::run_digests(std::stop_token stop) {
+    const auto poll = std::clamp<std::chrono::seconds>(config_.digest_quiet / 4, 1s, 15s);
+    while (!stop.stop_requested()) {
+        {
+            std::unique_lock lock(digest_mutex_);
+            digest_wake_.wait_for(lock, stop, poll, [] { return false; });
+        }
+        if (stop.stop_requested() || !schema_.ready()) continue;
+        try {
+            digests_.close_batches(config_.digest_quiet, config_.digest_max_wait);
+            for (const auto& id : digests_.due()) {
+                if (stop.stop_requested()) break;
+                send_digest(id);
+            }
+        } catch (const std::exception& e) {
+            // The database or auth is away: the digests wait in the database for the next round.
+            log::warn("summary mails: this round failed", {{"error", e.what()}});
+        }
+    }
+}
+
+void Notifier::send_digest(const std::string& digest_id) {
+    switch (store_.claim(digest_id, Channel::email, config_.sending_lease)) {
+        case NotificationStore::Claim::settled:
+            digests_.remove(digest_id);  // sent before its items could be removed
+            return;
+        case NotificationStore::Claim::busy:
+            return;  // another replica sends it now
+        case NotificationStore::Claim::claimed:
+            break;
+    }
+    auto digest = digests_.load(digest_id);
+    if (!digest) {
+        store_.set(digest_id, Channel::email, "failed", "no items");
+        return;
+    }
+    auto give_up = [&](const std::string& state, const std::string& detail, const char* result) {
+        store_.set(digest_id, Channel::email, state, detail);
+        digests_.remove(digest_id);
+        emails_.with({result}).inc();
+    };
+    auto later = [&](const std::string& detail) {
+        if (digest->attempts + 1 >= config_.max_attempts) {
+            log::error("summary mail: giving up after the last attempt",
+                       {{"digest_id", digest_id}, {"jobs", digest->items.size()}, {"error", detail}});
+            return give_up("failed", "gave up after " + std::to_string(digest->attempts + 1) + " attempts: " + detail,
+                           "gave_up");
+        }
+        log::warn("summary mail not sent",
+                  {{"digest_id", digest_id}, {"attempt", digest->attempts + 1}, {"error", detail}});
+        store_.set(digest_id, Channel::email, "queued", detail);
+        digests_.postpone(digest_id, std::min<std::chrono::seconds>(600s, 30s * (1 << std::min(digest->attempts, 5))));
+        emails_.with({"retried"}).inc();
+    };
+    auto preferences = owner_preferences(digest->recipient);
+    if (!preferences) {
+        if (preferences.error().transient()) return later(preferences.error().detail);
+        return give_up("failed", preferences.error().detail, "no_owner");
+    }
+    if (preferences.value().job_mails == messages::JobMails::off) {
+        return give_up("skipped", "the owner turned job e-mails off", "opted_out");
+    }
+    JobSummary summary{.digest_id = digest_id,
+                       .entries = {},
+                       .download_needs_sign_in = config_.job_ticket_secret.empty(),
+                       .web_url = config_.public_base_url + "/",
+                       .expires_at = kept_until(config_.retention)};
+    for (const auto& item : digest->items) {
+        summary.entries.push_back({.job_id = item.job_id,
+                                   .filename = item.filename,
+                                   .done = item.done,
+                                   .reason = item.reason,
+                                   .download_url = item.done ? download_url(item.job_id) : "",
+                                   .mp3_size = item.mp3_size,
+                                   .duration_seconds = item.duration_seconds});
+    }
+    Mail mail = summary_mail(summary, config_.smtp.from, digest->recipient);
+    auto links = unsubscribe_links(preferences.value());
+    links.summary = true;
+    add_unsubscribe(mail, links);
+    auto started = std::chrono::steady_clock::now();
+    SendResult result = smtp_.send(digest->recipient, render(mail, "mp3c-" + crypto::random_hex(12)));
+    smtp_seconds_.with({}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (result) {
+        store_.set(digest_id, Channel::email, "sent");
+        digests_.remove(digest_id);
+        emails_.with({"sent"}).inc();
+        log::info("summary e-mail sent", {{"digest_id", digest_id}, {"jobs", digest->items.size()}});
+        return;
+    }
+    if (!result.error().transient()) {
+        log::warn("the SMTP server refused the summary e-mail for good",
+                  {{"digest_id", digest_id}, {"error", result.error().detail}});
+        return give_up("failed", result.error().detail, "refused");
+    }
+    later(result.error().detail);
 }
 
 Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
@@ -386,12 +546,11 @@ Outcome Notifier::handle_webhook(const amqp::Delivery& delivery) {
     return deliver(task, delivery, receiver_failed);
 }
 
-Result<std::vector<std::string>, Failure> Notifier::owner_secrets(const std::string& username) {
+Result<std::string, Failure> Notifier::ask_auth(const std::string& path, const std::string& username) {
     outbound::Options options;
     options.connect_timeout = 5s;
     options.timeout = 5s;
-    outbound::Transfer transfer(config_.auth_url + "/webhook-secrets?username=" + outbound::query_escape(username),
-                                options);
+    outbound::Transfer transfer(config_.auth_url + path + outbound::query_escape(username), options);
     std::string body;
     transfer.collect_body(body, 64 * 1024);
     auto status = transfer.perform();
@@ -409,15 +568,40 @@ Result<std::vector<std::string>, Failure> Notifier::owner_secrets(const std::str
         if (answer.is_object() && answer.value("error", "") == "unknown_user") {
             return failed(mp3c::Outcome::permanent, "the job's owner no longer exists");
         }
-        return failed(mp3c::Outcome::transient, "auth does not serve /webhook-secrets (an older release?)");
+        return failed(mp3c::Outcome::transient,
+                      "auth does not serve " + path.substr(0, path.find('?')) + " (an older release?)");
     }
     if (status.value() != 200) {
-        return failed(mp3c::Outcome::transient, "auth answered " + std::to_string(status.value()) + " for the secrets");
+        return failed(mp3c::Outcome::transient,
+                      "auth answered " + std::to_string(status.value()) + " for " + path.substr(0, path.find('?')));
     }
-    auto secrets = messages::WebhookSecrets::parse(body);
-    if (!secrets || secrets.value().secrets.empty())
-        return failed(mp3c::Outcome::transient, "auth's secrets unreadable");
+    return body;
+}
+
+Result<std::vector<std::string>, Failure> Notifier::owner_secrets(const std::string& username) {
+    auto body = ask_auth("/webhook-secrets?username=", username);
+    if (!body) return body.error();
+    auto secrets = messages::WebhookSecrets::parse(body.value());
+    if (!secrets || secrets.value().secrets.empty()) {
+        Failure f;
+        f.outcome = mp3c::Outcome::transient;
+        f.detail = "auth's secrets unreadable";
+        return f;
+    }
     return std::move(secrets.value().secrets);
+}
+
+Result<messages::MailPreferences, Failure> Notifier::owner_preferences(const std::string& username) {
+    auto body = ask_auth("/mail-preferences?username=", username);
+    if (!body) return body.error();
+    auto preferences = messages::MailPreferences::parse(body.value());
+    if (!preferences) {
+        Failure f;
+        f.outcome = mp3c::Outcome::transient;
+        f.detail = "auth's mail preferences unreadable: " + preferences.error().describe();
+        return f;
+    }
+    return std::move(preferences).value();
 }
 
 Outcome Notifier::deliver(const messages::WebhookTask& task, const amqp::Delivery& delivery, bool& receiver_failed) {

@@ -1,8 +1,13 @@
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "digest_store.hpp"
+#include "mail.hpp"
 #include "mp3c/amqp.hpp"
 #include "mp3c/config.hpp"
 #include "mp3c/http.hpp"
@@ -38,6 +43,10 @@ struct NotifierConfig {
     // How long a job's "sending" record keeps other deliveries of it from sending too. Longer than one SMTP exchange
     // or webhook call can take, so only a sender that died loses it (its message then comes back and is sent).
     std::chrono::milliseconds sending_lease{std::chrono::seconds(100)};
+    // Summary mails (job_mails "summary"): a batch ends when no job of it ended for digest_quiet; a batch that keeps
+    // going is summed up every digest_max_wait.
+    std::chrono::seconds digest_quiet{120};
+    std::chrono::seconds digest_max_wait{1800};
     http::ServerOptions admin;  // /healthz, /readyz, /metrics
     log::Level log_level = log::Level::info;
 };
@@ -45,13 +54,14 @@ struct NotifierConfig {
 // AMQP_*, MYSQL_* (database "notification"), SMTP_* (smtp.hpp), PUBLIC_BASE_URL, MAX_ATTEMPTS (10),
 // AUTH_SVC_ADDRESS, JOB_TICKET_SECRET, WEBHOOK_WORKERS (4), WEBHOOK_SECRET (deprecated), WEBHOOK_ALLOW_PRIVATE (off),
 // WEBHOOK_TIMEOUT (10s), WEBHOOK_MAX_ATTEMPTS (6), SENDING_LEASE (SMTP_CONNECT_TIMEOUT + SMTP_TIMEOUT + 30s, and longer
-// than WEBHOOK_TIMEOUT), ADMIN_PORT (8082), LOG_LEVEL.
+// than WEBHOOK_TIMEOUT), DIGEST_QUIET (2m), DIGEST_MAX_WAIT (30m), ADMIN_PORT (8082), LOG_LEVEL.
 NotifierConfig load_notifier_config(config::Env& env);
 
 // Consumes `mp3` (finished jobs) and `notification.failed` (failed jobs): one e-mail per job to its owner, and a
 // webhook task on `notification.webhook` when the job has a callback URL; consumes `notification.webhook` to call
 // them (signed with the owner's secrets, asked of auth), and `notification.account` for auth's account mails. Every
-// message is acked only once its outcome is recorded (docs/messaging.md).
+// message is acked only once its outcome is recorded (docs/messaging.md). A job mail follows its owner's choice, asked
+// of auth: one per job with a one-click unsubscribe, none, or one summary per batch (sent by a thread of its own).
 class Notifier {
   public:
     explicit Notifier(NotifierConfig config);
@@ -87,6 +97,17 @@ class Notifier {
                                     bool& receiver_failed);
     // The secrets that sign the user's webhooks, asked of auth; a failure says whether asking again can help.
     Result<std::vector<std::string>, Failure> owner_secrets(const std::string& username);
+    // How the user wants job mails, asked of auth; a failure says whether asking again can help.
+    Result<messages::MailPreferences, Failure> owner_preferences(const std::string& username);
+    // The body of auth's 200 answer to an internal question about a user (`path` ends in "?username=").
+    Result<std::string, Failure> ask_auth(const std::string& path, const std::string& username);
+    Unsubscribe unsubscribe_links(const messages::MailPreferences& preferences) const;
+    // A mail not sent for a transient reason: tried again later (its message's delay tiers), or given up.
+    amqp::Consumer::Outcome retry_mail(const Outgoing& mail, const amqp::Delivery& delivery, amqp::RetryPolicy& retries,
+                                       const std::string& detail);
+    // The summary mails' thread: closes ended batches and sends their digests, at most once each.
+    void run_digests(std::stop_token stop);
+    void send_digest(const std::string& digest_id);
 
     NotifierConfig config_;
     std::shared_ptr<metrics::Registry> registry_;
@@ -101,11 +122,15 @@ class Notifier {
     amqp::RetryPolicy webhook_retries_;
     amqp::RetryPolicy account_retries_;
     ReceiverGate receivers_;
+    DigestStore digests_;
     std::vector<std::unique_ptr<amqp::Consumer>> consumers_;
 
     metrics::Family<metrics::Counter>& emails_;
     metrics::Family<metrics::Counter>& webhooks_;
     metrics::Family<metrics::Histogram>& smtp_seconds_;
+    std::mutex digest_mutex_;
+    std::condition_variable_any digest_wake_;
+    std::jthread digest_thread_;  // last: it uses the members above until it is joined
 };
 
 }  // namespace mp3c::notification

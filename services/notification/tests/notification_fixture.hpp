@@ -41,8 +41,8 @@ struct ReceivedMail {
         std::string head = raw.substr(0, end_of_headers);
         std::string unfolded;
         for (size_t i = 0; i < head.size(); ++i) {
-            if (head.compare(i, 3, "\r\n ") == 0) {
-                i += 2;
+            if (head.compare(i, 3, "\r\n ") == 0) {  // unfolding removes the line break, not the space (RFC 5322)
+                i += 1;
                 continue;
             }
             unfolded += head[i];

@@ -1,6 +1,7 @@
 #include <set>
 
 #include "mp3c/strings.hpp"
+#include "mp3c/testing/http_client.hpp"
 #include "mp3c/testing/process.hpp"
 #include "notification_fixture.hpp"
 
@@ -493,6 +494,93 @@ TEST_F(SmtpTlsTest, ImplicitTlsDeliversAndChecksTheCertificate) {
     ASSERT_FALSE(untrusted);
     EXPECT_EQ(untrusted.error().outcome, Outcome::transient) << untrusted.error().detail;
     EXPECT_EQ(stored(), 1u);
+}
+
+// --- the owner's choice of job mails (auth keeps it) -------------------------------------------------------------
+
+// The users table of the test's auth: sets a user's choice as PATCH /account/preferences would.
+void choose_job_mails(testing::TemporaryDatabase& auth_database, const std::string& email, messages::JobMails mails) {
+    mysql::Pool pool(auth_database.options());
+    auto id = auth::UserStore(pool).find_by_email(email)->id;
+    ASSERT_TRUE(auth::MailPreferenceStore(pool).set(static_cast<uint64_t>(id), mails));
+}
+
+TEST_F(NotificationTest, EveryJobMailHasAOneClickUnsubscribeThatWorks) {
+    start();
+    publish("", topology_.mp3_queue, done_message(storage::new_id()).dump());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 1; }));
+    auto mail = mails()[0];
+    EXPECT_EQ(mail.header("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
+    std::string header = mail.header("List-Unsubscribe");  // "<https://mp3converter.com/unsubscribe?token=...>"
+    const std::string prefix = "<https://mp3converter.com/unsubscribe?token=";
+    ASSERT_EQ(header.rfind(prefix, 0), 0u) << header;
+    ASSERT_EQ(header.back(), '>');
+    std::string token = header.substr(prefix.size(), header.size() - prefix.size() - 1);
+    std::string text = mail.part("text/plain; charset=utf-8");
+    EXPECT_NE(text.find("https://mp3converter.com/#unsubscribe=" + token), std::string::npos) << text;
+
+    // The one-click POST (as the mail client sends it; the gateway moves the token into the body): job mails off.
+    auto forged = testing::http_request(auth_port_, "POST", "/unsubscribe", {{"Content-Type", "application/json"}},
+                                        nlohmann::json{{"token", "1" + token}}.dump());
+    EXPECT_EQ(forged.status, 403) << forged.body;
+    auto answer = testing::http_request(auth_port_, "POST", "/unsubscribe", {{"Content-Type", "application/json"}},
+                                        nlohmann::json{{"token", token}}.dump());
+    ASSERT_EQ(answer.status, 200) << answer.body;
+
+    std::string job = storage::new_id();
+    publish("", topology_.mp3_queue, done_message(job).dump());
+    publish(topology_.status_exchange, "job.failed", failed_event(storage::new_id(), "no audio").dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"opted_out\"}") == "2"; }));
+    EXPECT_EQ(mails().size(), 1u) << "nothing more";
+    // A redelivery finds the decision recorded: still nothing.
+    publish("", topology_.mp3_queue, done_message(job).dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
+    EXPECT_EQ(mails().size(), 1u);
+}
+
+TEST_F(NotificationTest, AnOwnerWhoChoseSummariesGetsOneMailPerBatch) {
+    start([](NotifierConfig& c) {
+        c.digest_quiet = 2s;
+        c.digest_max_wait = 60s;
+    });
+    choose_job_mails(auth_database_, recipient_, messages::JobMails::summary);
+    std::string first = storage::new_id(), second = storage::new_id(), third = storage::new_id();
+    publish("", topology_.mp3_queue, done_message(first, "one.mp4").dump());
+    publish(topology_.status_exchange, "job.failed", failed_event(second, "the file has no audio track").dump());
+    publish("", topology_.mp3_queue, done_message(third, "three.mp4").dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"summarized\"}") == "3"; }));
+    ASSERT_TRUE(eventually([&] { return mails().size() == 1; }, 30s));
+    auto mail = mails()[0];
+    EXPECT_EQ(mail.header("Subject"), "2 files converted to MP3, 1 failed");
+    EXPECT_EQ(mail.header("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
+    std::string text = mail.part("text/plain; charset=utf-8");
+    EXPECT_NE(text.find("\"one.mp4\": ready"), std::string::npos) << text;
+    EXPECT_NE(text.find("\"x.mp4\": FAILED: the file has no audio track"), std::string::npos) << text;
+    EXPECT_NE(text.find("https://mp3converter.com/jobs/" + third + "/mp3"), std::string::npos) << text;
+    EXPECT_NE(text.find("one summary mail per batch"), std::string::npos) << text;
+
+    // A redelivered job of the batch is not told again; a job that ends later starts the next batch.
+    publish("", topology_.mp3_queue, done_message(first, "one.mp4").dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"duplicate\"}") == "1"; }));
+    std::string fourth = storage::new_id();
+    publish("", topology_.mp3_queue, done_message(fourth, "four.mp4").dump());
+    ASSERT_TRUE(eventually([&] { return mails().size() == 2; }, 30s));
+    std::string next = mails()[1].part("text/plain; charset=utf-8");
+    EXPECT_EQ(mails()[1].header("Subject"), "1 file converted to MP3");
+    EXPECT_NE(next.find("https://mp3converter.com/jobs/" + fourth + "/mp3"), std::string::npos) << next;
+    EXPECT_EQ(next.find("one.mp4"), std::string::npos) << next;
+    EXPECT_NE(mails()[0].header("Message-ID"), mails()[1].header("Message-ID"));
+}
+
+TEST_F(NotificationTest, AJobOfADeletedAccountMailsNobody) {
+    start();
+    std::string stranger = "gone-" + crypto::random_hex(4) + "@example.com";  // plausible, but no account at auth
+    auto message = done_message(storage::new_id());
+    message["username"] = stranger;
+    publish("", topology_.mp3_queue, message.dump());
+    ASSERT_TRUE(eventually([&] { return metric("notification_emails_total{result=\"no_owner\"}") == "1"; }));
+    EXPECT_TRUE(mails_to(stranger).empty());
+    EXPECT_EQ(metric("notification_emails_total{result=\"retried\"}"), "0") << "final, not retried";
 }
 
 }  // namespace

@@ -200,6 +200,26 @@ struct WebhookSecrets {
     static Parsed<WebhookSecrets> parse(std::string_view body);
 };
 
+// How a user wants to hear about their jobs by e-mail (auth keeps it; `PATCH /account/preferences`).
+enum class JobMails {
+    each,     // one mail per finished or failed job (the default)
+    summary,  // one mail per batch of uploads: jobs that end close together are told about in one mail
+    off,      // none (webhooks still run; account mails such as password resets still come)
+};
+std::string_view to_string(JobMails mails);
+std::optional<JobMails> parse_job_mails(std::string_view text);
+// "each, summary, off": for error messages and help.
+std::string job_mails_choices();
+
+// Auth's internal GET /mail-preferences?username=: what the notification service needs before it mails a job's owner.
+struct MailPreferences {
+    JobMails job_mails = JobMails::each;
+    std::string unsubscribe_token;  // for the one-click link in every job mail (POST /unsubscribe?token=)
+
+    std::string to_body() const;
+    static Parsed<MailPreferences> parse(std::string_view body);
+};
+
 // The retry envelope: the same message again with its attempt count raised (the body of a retry-queue message).
 template <class Message>
 std::string next_attempt(Message message) {
