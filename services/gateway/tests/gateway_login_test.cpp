@@ -275,6 +275,50 @@ TEST_F(GatewayLoginTest, TheWebhookSecretIsHandedOnlyToAValidToken) {
         << "auth's internal list of secrets is not reachable through the gateway";
 }
 
+TEST_F(GatewayLoginTest, JobMailsAreChosenHereAndTheMailsOneClickLinkTurnsThemOff) {
+    std::string tok = signed_in();
+    auto patch = [&](const std::string& body) {
+        auto headers = bearer(tok);
+        headers["Content-Type"] = "application/json";
+        return testing::http_request(port_, "PATCH", "/account/preferences", headers, body);
+    };
+    EXPECT_EQ(get("/account/preferences", tok).json()["job_mails"], "each");
+    ASSERT_EQ(patch(R"({"job_mails":"summary"})").status, 200);
+    EXPECT_EQ(get("/account/preferences", tok).json()["job_mails"], "summary");
+    EXPECT_EQ(patch(R"({"job_mails":"never"})").json()["error"], "invalid_preference");
+    EXPECT_EQ(testing::http_request(port_, "GET", "/mail-preferences?username=owner%40example.com").status, 404)
+        << "auth's internal answer (with the link's token) is not reachable through the gateway";
+
+    // The token the notification service puts in the mail's List-Unsubscribe address.
+    auto preferences = messages::MailPreferences::parse(
+        testing::http_request(auth_http_->port(), "GET", "/mail-preferences?username=owner%40example.com").body);
+    ASSERT_TRUE(preferences.ok());
+    const std::string link = "/unsubscribe?token=" + preferences.value().unsubscribe_token;
+
+    // Opening the link (a person, or a mail scanner fetching it) changes nothing: the page asks first.
+    auto opened = testing::http_request(port_, "GET", link);
+    EXPECT_EQ(opened.status, 303);
+    EXPECT_EQ(opened.header("location"), "/#unsubscribe=" + preferences.value().unsubscribe_token);
+    EXPECT_EQ(get("/account/preferences", tok).json()["job_mails"], "summary");
+    auto hostile = testing::http_request(port_, "GET", "/unsubscribe?token=%22%3E%3Cscript%3E");
+    EXPECT_EQ(hostile.header("location"), "/#unsubscribe-failed") << "only a token's characters reach the page";
+
+    // A forged token is refused; the mail client's one-click POST (RFC 8058) turns the mails off without a sign-in.
+    EXPECT_EQ(testing::http_request(port_, "POST", link + "x", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                    "List-Unsubscribe=One-Click")
+                  .status,
+              403);
+    auto clicked = testing::http_request(port_, "POST", link, {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                         "List-Unsubscribe=One-Click");
+    ASSERT_EQ(clicked.status, 200) << clicked.body;
+    EXPECT_EQ(get("/account/preferences", tok).json()["job_mails"], "off");
+
+    ASSERT_EQ(testing::http_request(port_, "POST", "/logout", bearer(tok)).status, 204);
+    time_until_refused(tok, std::chrono::steady_clock::now());
+    EXPECT_EQ(get("/account/preferences", tok).status, 401) << "a signed-out token changes nothing";
+    EXPECT_EQ(patch(R"({"job_mails":"each"})").status, 401);
+}
+
 TEST_F(GatewayLoginTest, SignInsArePerAddressRateLimitedSuccessfulOnesIncluded) {
     start([this](GatewayConfig& c) {
         c.auth_url = auth_url_;
