@@ -35,7 +35,7 @@ class Stack:
         # connection of another test can take its port as a local end and keep it from starting again.
         self.ports = table.free_stack_ports()
         self.env = dict(os.environ, MP3C_VAR_DIR=self.var, MP3C_STACK_BIN=BIN, MP3C_STACK_BUILD="0",
-                        STACK_START_TIMEOUT="300", **{k: str(v) for k, v in self.ports.items()})
+                        STACK_START_TIMEOUT="300", DIGEST_QUIET="5s", **{k: str(v) for k, v in self.ports.items()})
         self.env.pop("SMTP_HOST", None)
         self.gateway = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
         self.inbox = f"http://127.0.0.1:{self.ports['MAILDEV_PORT']}"
@@ -292,6 +292,56 @@ class EndToEnd(unittest.TestCase):
         with open(out, "rb") as f:
             self.assertEqual(body, f.read())
         self.assertIn("kept until", mail[0]["text"])
+
+    def test_job_mails_follow_the_owners_choice(self):
+        """Each user chooses one mail per job, a summary per batch, or none; every mail's one-click link turns them
+        off (RFC 8058), through the gateway, auth and the notification service of the stack."""
+        email = f"e2e-mails-{os.getpid()}@example.com"
+        token = self.register(email)
+        prefs = self.stack.gateway + "/account/preferences"
+        video = make_media(os.path.join(self.work, "mails.mp4"))
+
+        first = self.curl_upload(token, video)["job_id"]
+        self.wait_done(token, first)
+        mail = eventually(lambda: self.mails_for(first), 30, "the job's mail")[0]
+        with urllib.request.urlopen(f"{self.stack.inbox}/email/{mail['id']}/source", timeout=10) as r:
+            head = r.read().decode().split("\r\n\r\n", 1)[0].replace("\r\n ", " ")  # unfolded
+        self.assertIn("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click", head)
+        one_click = re.search(r"\r\nList-Unsubscribe:\s*<(https?://\S+/unsubscribe\?token=[0-9]+\.[A-Za-z0-9_-]+)>",
+                              head)
+        self.assertIsNotNone(one_click, head)
+        self.assertIn("/#unsubscribe=", mail["text"])
+
+        # One summary for a batch of two.
+        status, body, _ = http("PATCH", prefs, token, json.dumps({"job_mails": "summary"}).encode(),
+                               {"Content-Type": "application/json"})
+        self.assertEqual((status, json.loads(body)), (200, {"job_mails": "summary"}))
+        batch = [self.curl_upload(token, video)["job_id"] for _ in range(2)]
+        for job_id in batch:
+            self.wait_done(token, job_id)
+
+        def summary():
+            found = [m for m in self.stack.mails() if any(t.get("address") == email for t in m.get("to", []))
+                     and m.get("subject") == "2 files converted to MP3"]
+            return found or None
+        text = eventually(summary, 60, "the summary mail")[0]["text"]
+        for job_id in batch:
+            self.assertIn(f"/jobs/{job_id}/mp3", text)
+        mine = [m for m in self.stack.mails() if any(t.get("address") == email for t in m.get("to", []))]
+        self.assertEqual(len(mine), 3, "the activation, the first job's and the summary: no mail per job of the batch")
+
+        # The mail client's one-click POST: no sign-in; then no more job mails at all.
+        status, body, _ = http("POST", one_click.group(1), body=b"List-Unsubscribe=One-Click",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200, body)
+        status, body, _ = http("GET", prefs, token)
+        self.assertEqual(json.loads(body), {"job_mails": "off"})
+        quiet = self.curl_upload(token, video)["job_id"]
+        self.wait_done(token, quiet)
+        metrics = f"http://127.0.0.1:{self.stack.ports['NOTIFICATION_ADMIN_PORT']}/metrics"
+        eventually(lambda: 'notification_emails_total{result="opted_out"}' in http("GET", metrics)[1].decode(), 30,
+                   "the notification service's decision")
+        self.assertEqual(self.mails_for(quiet), [])
 
     def test_mp3conv_converts_three_files(self):
         files = [make_media(os.path.join(self.work, "one.mp4")),
