@@ -312,9 +312,16 @@ class EndToEnd(unittest.TestCase):
         self.assertIsNotNone(one_click, head)
         self.assertIn("/#unsubscribe=", mail["text"])
 
-        # One summary for a batch of two.
-        status, body, _ = http("PATCH", prefs, token, json.dumps({"job_mails": "summary"}).encode(),
-                               {"Content-Type": "application/json"})
+        # One summary for a batch of two, chosen with mp3conv.
+        env = dict(os.environ, MP3CONV_SERVER=self.stack.gateway, MP3CONV_CONFIG_DIR=os.path.join(self.work, "mails"))
+        mp3conv = os.path.join(BIN, "mp3conv")
+        r = subprocess.run([mp3conv, "login", email], input="e2e-password-1\n", env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([mp3conv, "mails"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.stdout, "one e-mail per finished or failed file (each)\n", r.stderr)
+        r = subprocess.run([mp3conv, "mails", "summary"], env=env, capture_output=True, text=True)
+        self.assertEqual(r.stdout, "now: one summary e-mail per batch of uploads (summary)\n", r.stderr)
+        status, body, _ = http("GET", prefs, token)
         self.assertEqual((status, json.loads(body)), (200, {"job_mails": "summary"}))
         batch = [self.curl_upload(token, video)["job_id"] for _ in range(2)]
         for job_id in batch:

@@ -776,6 +776,25 @@ int whoami(const Command& c, const Api& api, const Session& session) {
     return kOk;
 }
 
+// mails: the choice of job e-mails, shown or changed.
+int mails(const Command& c, const Api& api) {
+    Reply r = c.args.empty() ? api.get("/account/preferences")
+                             : api.patch("/account/preferences", json{{"job_mails", c.args[0]}}.dump());
+    if (r.status != 200) return fail(api, r, "mails");
+    auto j = json::parse(r.body, nullptr, false);
+    if (c.json) {
+        std::cout << j.dump() << "\n";
+        return kOk;
+    }
+    const std::string choice = j.is_object() ? j.value("job_mails", "") : "";
+    const char* words = choice == "each"      ? "one e-mail per finished or failed file"
+                        : choice == "summary" ? "one summary e-mail per batch of uploads"
+                        : choice == "off"     ? "no e-mails about your files"
+                                              : "unknown";
+    std::printf("%s%s (%s)\n", c.args.empty() ? "" : "now: ", words, choice.c_str());
+    return kOk;
+}
+
 // watch: a look at the directory every kWatchInterval; after a failure that may pass (no answer, a busy server),
 // kWatchBackoff before trying again.
 constexpr std::chrono::seconds kWatchInterval{2};
@@ -931,6 +950,7 @@ int main(int argc, char** argv) {
         Api api(server, session->token, &interrupted);
         if (c.name == "logout") return logout(api, server);
         if (c.name == "whoami") return whoami(c, api, *session);
+        if (c.name == "mails") return mails(c, api);
         if (c.name == "convert") return convert(c, api);
         if (c.name == "watch") return watch(c, api);
         if (c.name == "jobs") return jobs(c, api);

@@ -185,14 +185,17 @@ Reply Api::remove(const std::string& path) const { return call("DELETE", path); 
 
 Reply Api::post(const std::string& path, const std::string& json_body) const { return call("POST", path, json_body); }
 
+Reply Api::patch(const std::string& path, const std::string& json_body) const { return call("PATCH", path, json_body); }
+
 Reply Api::call(const char* method, const std::string& path, const std::string& body) const {
     Reply reply;
     auto t = start(server_ + path, reply, 60s, interrupted_);
     t->header("Authorization: Bearer " + token_);
-    if (std::string_view(method) == "POST") {
+    if (std::string_view(method) == "POST" || std::string_view(method) == "PATCH") {
         if (!body.empty()) t->header("Content-Type: application/json");
         t->post(body);
-    } else if (std::string_view(method) != "GET") {
+    }
+    if (std::string_view(method) != "GET" && std::string_view(method) != "POST") {
         curl_easy_setopt(t->handle(), CURLOPT_CUSTOMREQUEST, method);
     }
     t->collect_body(reply.body, kMaxAnswerBytes);

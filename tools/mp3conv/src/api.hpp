@@ -47,6 +47,7 @@ class Api {
     Reply remove(const std::string& path) const;
     // POST path with a JSON body (none when empty).
     Reply post(const std::string& path, const std::string& json_body) const;
+    Reply patch(const std::string& path, const std::string& json_body) const;
     Reply upload(const std::string& file, const std::map<std::string, std::string>& fields,
                  const Progress& progress) const;
     // Streams GET path as server-sent events until the stream ends or on_event returns false.

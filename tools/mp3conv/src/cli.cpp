@@ -22,6 +22,11 @@ commands:
                        session is kept in ~/.config/mp3conv
   logout               end the session, at the server and here
   whoami               who is logged in, and the account's usage and limits
+  mails [each|summary|off]
+                       the e-mails about your jobs: one per finished or failed
+                       file (each), one summary per batch of uploads
+                       (summary), or none (off); without a value, the choice
+                       now
   convert FILE... [-o DIR] [--force] [CONVERSION OPTIONS]
                        upload each file, follow its conversion and download the
                        MP3 next to the file (or into DIR); Ctrl-C stops waiting,
@@ -144,6 +149,13 @@ Check check_arguments(Command& c) {
     if (c.name == "convert") return Ok{};
     if (c.name == "watch") return want(1, "one directory");
     if (c.name == "jobs" || c.name == "logout" || c.name == "whoami") return want(0, "no arguments");
+    if (c.name == "mails") {
+        if (c.args.size() > 1) return std::string("mails takes at most one value: each, summary or off");
+        if (!c.args.empty() && c.args[0] != "each" && c.args[0] != "summary" && c.args[0] != "off") {
+            return "'" + c.args[0] + "' is not a choice of mails: each, summary or off";
+        }
+        return Ok{};
+    }
     if (c.name == "download" && c.all && c.zip) return std::string("--all and --zip exclude each other");
     if (c.name == "download" && (c.all || c.zip))
         return want(0, c.all ? "no job id with --all" : "no job id with --zip");

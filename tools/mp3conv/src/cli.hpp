@@ -27,10 +27,11 @@ enum Exit : int {
 };
 
 struct Command {
-    // login, logout, whoami, convert, watch, jobs, status, download, retry, delete; help, version
+    // login, logout, whoami, mails, convert, watch, jobs, status, download, retry, delete; help, version
     std::string name;
-    std::vector<std::string> args;  // status, download, retry, delete: the job id or prefix, in lower case
-    std::string server;             // empty: MP3CONV_SERVER, then http://127.0.0.1:8080
+    std::vector<std::string>
+        args;            // status, download, retry, delete: the job id or prefix, in lower case; mails: the choice
+    std::string server;  // empty: MP3CONV_SERVER, then http://127.0.0.1:8080
     bool json = false;
     // convert, watch, download, retry: -o DIR; download --zip: -o FILE (or a directory for it)
     std::string output_dir;

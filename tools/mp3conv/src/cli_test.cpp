@@ -270,8 +270,8 @@ TEST(Cli, HelpFitsEightyColumns) {
         EXPECT_TRUE(line.empty() || line.back() != ' ') << "trailing blank: " << line;
     }
     EXPECT_GT(lines, 40);
-    for (const char* command : {"login", "logout", "whoami", "convert", "watch", "jobs", "status", "download", "retry",
-                                "delete", "help", "--version", "--force"}) {
+    for (const char* command : {"login", "logout", "whoami", "mails", "convert", "watch", "jobs", "status", "download",
+                                "retry", "delete", "help", "--version", "--force"}) {
         EXPECT_NE(std::string(kUsageText).find(command), std::string::npos) << command;
     }
 }
@@ -357,6 +357,11 @@ TEST(Cli, HelpVersionWhoamiWatchAndForce) {
     EXPECT_EQ(parse({"whoami"}).name, "whoami");
     EXPECT_TRUE(parse({"--json", "whoami"}).json);
     EXPECT_NE(problem({"whoami", "me"}), "");
+    EXPECT_TRUE(parse({"mails"}).args.empty());
+    EXPECT_EQ(parse({"mails", "summary"}).args, std::vector<std::string>{"summary"});
+    EXPECT_EQ(problem({"mails", "weekly"}), "'weekly' is not a choice of mails: each, summary or off");
+    EXPECT_NE(problem({"mails", "off", "each"}), "");
+    EXPECT_NE(problem({"mails", "--mono"}), "");
     auto w = parse({"watch", "inbox", "-o", "music", "--mono", "--force"});
     EXPECT_EQ(w.name, "watch");
     EXPECT_EQ(w.args, std::vector<std::string>{"inbox"});
