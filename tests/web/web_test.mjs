@@ -64,6 +64,21 @@ async function linkMailedTo(email, pattern) {
 }
 const VERIFY_LINK = /https?:\/\/\S+\/verify\?token=[A-Za-z0-9_-]+/;
 const RESET_LINK = /https?:\/\/\S+\/#reset=[A-Za-z0-9_-]+/;
+// A job mail's link to the page's unsubscribe question (in its text); the token is "<user id>.<signature>".
+const UNSUBSCRIBE_LINK = /https?:\/\/\S+\/#unsubscribe=[A-Za-z0-9._-]+/;
+
+// The one-click address of the List-Unsubscribe header of a mail to `email`, from the mail's source in maildev. The
+// header is folded, the address on a line of its own: "List-Unsubscribe:\r\n <URL>".
+async function listUnsubscribeOf(email) {
+  const mails = await (await fetch(`http://127.0.0.1:${env.MAILDEV_PORT}/email`)).json();
+  for (const m of mails) {
+    if (!(m.to || []).some((t) => t.address === email)) continue;
+    const source = await (await fetch(`http://127.0.0.1:${env.MAILDEV_PORT}/email/${m.id}/source`)).text();
+    const found = /^List-Unsubscribe:[ \t]*(?:\r?\n[ \t]+)?<([^>\s]+)>/im.exec(source);
+    if (found) return found[1];
+  }
+  return null;
+}
 
 // Signs up through the API and follows the mailed link, as a person does from the mail.
 async function register(email, password) {
@@ -154,6 +169,22 @@ async function jobJson(page, id) {
   const r = await fetch(`${base}/jobs/${id}`, { headers: { Authorization: `Bearer ${token}` } });
   assert.equal(r.status, 200, await r.clone().text());
   return r.json();
+}
+
+// The account's choice of e-mails about its files, as the API has it, with the page's own token.
+async function jobMailsOf(page) {
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("mp3c.session")).token);
+  const r = await fetch(`${base}/account/preferences`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 200, await r.clone().text());
+  return (await r.json()).job_mails;
+}
+
+// Waits until the page's e-mail setting is loaded (its select enabled) and shows `value`.
+function waitForJobMails(page, value) {
+  return page.waitForFunction((v) => {
+    const select = document.querySelector('[data-testid="job-mails"]');
+    return select !== null && !select.disabled && select.value === v;
+  }, value, { timeout: 10_000 });
 }
 
 // Waits until an element's text (innerText, trimmed) is `text`.
@@ -492,6 +523,95 @@ try {
   await linkPage.close();
   log("a mailed job link opens the page at its job, through the sign-in");
 
+  // Each job mail has an unsubscribe link: the page's in its text, the one-click address in List-Unsubscribe, with
+  // the same token. Read while alice still gets one mail per file (with a summary, none would come for a while).
+  const unsubscribeLink = await linkMailedTo(alice, UNSUBSCRIBE_LINK);
+  const unsubscribeToken = unsubscribeLink.slice(unsubscribeLink.indexOf("#unsubscribe=") + "#unsubscribe=".length);
+  const oneClick = await listUnsubscribeOf(alice);
+  assert.ok(oneClick, "a job mail has a List-Unsubscribe header");
+  assert.equal(new URL(oneClick).searchParams.get("token"), unsubscribeToken, `${oneClick} / ${unsubscribeLink}`);
+
+  // The setting, in the account's E-mails box (under the bar on wide screens): one per file at first; a summary per
+  // batch is saved, said so, and still shown after a reload.
+  const mailToggle = page.getByTestId("mail-settings-toggle");
+  const jobMails = page.getByTestId("job-mails");
+  const jobMailsStatus = page.getByTestId("job-mails-status");
+  const showMailSettings = async (open) => {
+    if ((await mailToggle.getAttribute("aria-expanded") === "true") !== open) await mailToggle.click();
+    assert.equal(await jobMails.isVisible(), open);
+  };
+  await showMailSettings(true);
+  await waitForJobMails(page, "each");
+  await jobMails.selectOption("summary");
+  await waitForText(jobMailsStatus, "Saved: one summary per batch of uploads.");
+  assert.equal(await jobMailsOf(page), "summary");
+  await page.reload();
+  await page.getByTestId("user-email").waitFor();
+  await waitForJobMails(page, "summary");
+  log("the job e-mail setting is saved, and shown again after a reload");
+
+  // The mailed one-click address opened in a tab that is not signed in: the gateway turns the GET into the page's
+  // question, which changes nothing (link scanners open links too); "Stop these e-mails" turns them off.
+  const unsubscribed = "Done: you will get no more e-mails about your files. You can turn them back on under your " +
+    "account's E-mails setting.";
+  const unsubscribePage = await context.newPage();
+  unsubscribePage.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await unsubscribePage.goto(oneClick);
+  await unsubscribePage.getByTestId("unsubscribe-panel").waitFor();
+  await unsubscribePage.getByTestId("signin-form").waitFor();
+  assert.equal(await unsubscribePage.evaluate(() => location.hash), "", "the token is not left in the address bar");
+  assert.equal((await unsubscribePage.locator("#unsubscribe-title").innerText()).trim(),
+    "Stop the e-mails about your files?");
+  assert.equal(await jobMailsOf(page), "summary", "opening the link changed nothing");
+  await unsubscribePage.getByTestId("unsubscribe-confirm").click();
+  await waitForText(unsubscribePage.getByTestId("unsubscribe-result"), unsubscribed);
+  assert.equal(await jobMailsOf(page), "off");
+  assert.equal(await unsubscribePage.getByTestId("unsubscribe-confirm").isVisible(), false);
+  await unsubscribePage.close();
+  log("unsubscribed by the mailed link without signing in, on the click only");
+
+  // In the signed-in page (one mail per file again): "Keep them" changes nothing; "Stop these e-mails" does, and the
+  // select shows None. A token that is not valid is refused after the question; a malformed link (the gateway sends
+  // it to #unsubscribe-failed) says so at once.
+  const unsubscribePanel = page.getByTestId("unsubscribe-panel");
+  const unsubscribeDismiss = page.getByTestId("unsubscribe-dismiss");
+  const openLink = (hash) => page.evaluate((h) => { location.hash = h; }, hash);
+  await showMailSettings(true);
+  await jobMails.selectOption("each");
+  await waitForText(jobMailsStatus, "Saved: one mail per converted file.");
+  await showMailSettings(false);
+  await openLink(`unsubscribe=${unsubscribeToken}`);
+  await unsubscribePanel.waitFor();
+  assert.equal((await unsubscribeDismiss.innerText()).trim(), "Keep them");
+  await unsubscribeDismiss.click();
+  await unsubscribePanel.waitFor({ state: "hidden" });
+  assert.equal(await jobMailsOf(page), "each", "Keep them changed nothing");
+  await openLink(`unsubscribe=${unsubscribeToken}`);
+  await page.getByTestId("unsubscribe-confirm").click();
+  await waitForText(page.getByTestId("unsubscribe-result"), unsubscribed);
+  await waitForJobMails(page, "off");
+  assert.equal(await jobMailsOf(page), "off");
+  assert.equal((await unsubscribeDismiss.innerText()).trim(), "Close");
+  await unsubscribeDismiss.click();
+  const notValid = page.getByTestId("unsubscribe-result").filter({ hasText: /^This unsubscribe link is not valid\./ });
+  await openLink("unsubscribe=bogus");
+  await page.getByTestId("unsubscribe-confirm").click();
+  await notValid.waitFor();
+  consoleErrors.length = 0;  // the browser logs the expected 403 itself
+  await unsubscribeDismiss.click();
+  await openLink("unsubscribe-failed");
+  await notValid.waitFor();
+  assert.equal(await page.getByTestId("unsubscribe-confirm").isVisible(), false, "nothing to confirm");
+  await unsubscribeDismiss.click();
+  await unsubscribePanel.waitFor({ state: "hidden" });
+  assert.equal(await page.evaluate(() => location.hash), "");
+  // Back to one mail per file, as the steps below expect of a new account.
+  await showMailSettings(true);
+  await jobMails.selectOption("each");
+  await waitForText(jobMailsStatus, "Saved: one mail per converted file.");
+  await showMailSettings(false);
+  log("unsubscribe links in the signed-in page: kept, stopped (the select shows None), not valid");
+
   // Deleting a failed job speaks of its kept upload, not of an MP3.
   await failedRow.getByTestId("job-delete").click();
   await failedRow.waitFor({ state: "detached", timeout: 30_000 });
@@ -631,7 +751,11 @@ try {
   assert.equal(await page.getByTestId("signout").isVisible(), false);
   await page.getByTestId("account-toggle").click();
   assert.ok(await page.getByTestId("signout").isVisible());
+  assert.ok(await page.getByTestId("job-mails").isVisible(), "the e-mail setting is in the menu");
+  assert.equal(await page.getByTestId("mail-settings-toggle").isVisible(), false, "shown in place, no box of its own");
   assert.ok((await narrow()).scrollWidth <= 360, "the open menu fits too");
+  const menu = await page.locator("#account-panel").boundingBox();
+  assert.ok(menu.x >= 0 && menu.x + menu.width <= 360, `the open menu spans ${menu.x}…${menu.x + menu.width} px`);
   await page.keyboard.press("Escape");
   assert.equal(await page.getByTestId("signout").isVisible(), false);
   assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), "account-toggle");

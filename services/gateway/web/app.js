@@ -390,6 +390,10 @@ function collectElements() {
     userArea: byId('user-area'), userEmail: byId('user-email'), signout: byId('signout'),
     accountToggle: byId('account-toggle'), accountToggleText: byId('account-toggle-text'),
     accountInitial: byId('account-initial'),
+    mailToggle: byId('mail-settings-toggle'), jobMails: byId('job-mails'), jobMailsStatus: byId('job-mails-status'),
+    unsubscribePanel: byId('unsubscribe-panel'), unsubscribeTitle: byId('unsubscribe-title'),
+    unsubscribeQuestion: byId('unsubscribe-question'), unsubscribeResult: byId('unsubscribe-result'),
+    unsubscribeConfirm: byId('unsubscribe-confirm'), unsubscribeDismiss: byId('unsubscribe-dismiss'),
     appView: byId('app-view'), appError: byId('app-error'), uploadTitle: byId('upload-title'),
     options: byId('options'), preset: byId('preset'), optionsEstimate: byId('options-estimate'),
     modeBitrate: byId('mode-bitrate'), modeQuality: byId('mode-quality'),
@@ -432,18 +436,33 @@ function wireEvents() {
   ui.resendVerification.addEventListener('click', resendVerification);
   ui.signout.addEventListener('click', signOut);
   ui.accountToggle.addEventListener('click', () => setAccountMenu(!isAccountMenuOpen()));
-  // The narrow screens' account menu closes on Escape (focus back on its button) and on a click elsewhere.
+  ui.mailToggle.addEventListener('click', () => setMailSettings(!isMailSettingsOpen()));
+  ui.jobMails.addEventListener('change', saveJobMails);
+  // The narrow screens' account menu, and the wide screens' e-mail settings, close on Escape (focus back on their
+  // button) and on a click elsewhere.
   ui.userArea.addEventListener('keydown', (event) => {
-    if (event.key !== 'Escape' || !isAccountMenuOpen()) return;
-    setAccountMenu(false);
-    ui.accountToggle.focus();
+    if (event.key !== 'Escape') return;
+    if (isMailSettingsOpen() && ui.mailToggle.getClientRects().length > 0) {
+      setMailSettings(false);
+      ui.mailToggle.focus();
+    } else if (isAccountMenuOpen()) {
+      setAccountMenu(false);
+      ui.accountToggle.focus();
+    }
   });
   document.addEventListener('click', (event) => {
-    if (isAccountMenuOpen() && !ui.userArea.contains(event.target)) setAccountMenu(false);
+    if (ui.userArea.contains(event.target)) return;
+    if (isAccountMenuOpen()) setAccountMenu(false);
+    if (isMailSettingsOpen()) setMailSettings(false);
   });
   ui.userArea.addEventListener('focusout', (event) => {
-    if (event.relatedTarget && !ui.userArea.contains(event.relatedTarget)) setAccountMenu(false); // tabbed away
+    if (event.relatedTarget && !ui.userArea.contains(event.relatedTarget)) { // tabbed away
+      setAccountMenu(false);
+      setMailSettings(false);
+    }
   });
+  ui.unsubscribeConfirm.addEventListener('click', confirmUnsubscribe);
+  ui.unsubscribeDismiss.addEventListener('click', dismissUnsubscribe);
 
   // Choosing a value implies its mode, so picking "320" does not silently upload at the VBR setting.
   ui.bitrate.addEventListener('change', () => { ui.modeBitrate.checked = true; });
@@ -461,8 +480,12 @@ function wireEvents() {
   ui.selectAll.addEventListener('change', onSelectAll);
   ui.downloadSelected.addEventListener('click', onDownloadSelected);
   ui.refresh.addEventListener('click', refreshJobs);
-  // A mailed job link opened in a tab that already shows the page.
+  // A mailed job link (or unsubscribe link) opened in a tab that already shows the page.
   window.addEventListener('hashchange', () => {
+    if (takeUnsubscribeLink()) {
+      showUnsubscribe();
+      return;
+    }
     if (!takeJobLink()) return;
     if (state.session) revealLinkedJob();
     else setAuthNotice('Sign in to see the file from your e-mail.');
@@ -482,6 +505,18 @@ function isAccountMenuOpen() {
 function setAccountMenu(open) {
   ui.accountToggle.setAttribute('aria-expanded', String(open));
   ui.userArea.classList.toggle('is-open', open);
+  if (open && state.jobMails === null) loadJobMails(); // its e-mail setting could not be loaded before
+}
+
+function isMailSettingsOpen() {
+  return ui.mailToggle.getAttribute('aria-expanded') === 'true';
+}
+
+/** The wide screens' box of e-mail settings, under the bar (narrow screens show them in the account menu). */
+function setMailSettings(open) {
+  ui.mailToggle.setAttribute('aria-expanded', String(open));
+  ui.userArea.classList.toggle('is-mail-open', open);
+  if (open && state.jobMails === null) loadJobMails();
 }
 
 async function init() {
@@ -489,9 +524,11 @@ async function init() {
   wireEvents();
   restoreOptions();
   showOptions();
-  // The mailed links land here: /#reset=<token> (set a new password), /#verified and /#verify-failed=<why>, and
-  // /#job=<id> (a job's page: shown once signed in, see revealLinkedJob).
+  // The mailed links land here: /#reset=<token> (set a new password), /#verified and /#verify-failed=<why>,
+  // /#job=<id> (a job's page: shown once signed in, see revealLinkedJob), and /#unsubscribe=<token> or
+  // /#unsubscribe-failed (a question, signed in or not).
   const jobLink = takeJobLink();
+  const unsubscribeLink = takeUnsubscribeLink();
   const link = takeAccountLink();
   const saved = loadSession() || (link ? null : await resumeRememberedSession());
   if (saved && !link) {
@@ -504,6 +541,7 @@ async function init() {
     if (link?.error) setAuthError(link.error);
     (link?.mode === 'reset' ? ui.resetPassword : ui.signinEmail).focus();
   }
+  if (unsubscribeLink) showUnsubscribe();
 }
 
 init();

@@ -40,6 +40,18 @@ const PRESETS = {
 const VBR_TYPICAL_KBPS = [245, 225, 190, 175, 165, 130, 115, 100, 85, 65];
 // How long the browser may take to read a chosen file's length (for the MP3 size estimate).
 const DURATION_READ_TIMEOUT_MS = 15_000;
+// The choices of e-mails about finished files (GET/PATCH /account/preferences), with the words shown once saved.
+const JOB_MAILS_SAVED = {
+  each: 'Saved: one mail per converted file.',
+  summary: 'Saved: one summary per batch of uploads.',
+  off: 'Saved: no e-mails about your files.',
+};
+// A mailed unsubscribe link's token (/#unsubscribe=<token>): the characters the gateway lets into the page's address.
+const UNSUBSCRIBE_TOKEN_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+const UNSUBSCRIBED_TEXT = 'Done: you will get no more e-mails about your files. You can turn them back on under your ' +
+  "account's E-mails setting.";
+const INVALID_UNSUBSCRIBE_TEXT = 'This unsubscribe link is not valid. Copy the whole link from the mail, or sign in ' +
+  'and choose under E-mails.';
 
 const state = {
   session: null,          // {token, email, expires_at}; also in sessionStorage, never in a URL
@@ -59,6 +71,10 @@ const state = {
   zipInFlight: false,
   unverifiedEmail: null, // the address of a sign-in refused as not yet activated (for "send the link again")
   durationReads: Promise.resolve(), // chosen files' lengths are read one after the other
+  jobMails: null, // the account's choice of e-mails about its files (each, summary, off), once loaded
+  jobMailsLoading: false,
+  jobMailsSaving: false,
+  unsubscribeToken: null, // the secret of a mailed unsubscribe link (#unsubscribe=), until it is used or dismissed
 };
 
 const ui = {};

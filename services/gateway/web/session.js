@@ -67,6 +67,8 @@ function startSession(session) {
   ui.accountInitial.textContent = (session.email.trim()[0] || '?').toUpperCase();
   ui.accountToggleText.textContent = `Account: ${session.email}`;
   setAccountMenu(false);
+  resetJobMails();
+  loadJobMails();
   ui.userArea.hidden = false;
   ui.authView.hidden = true;
   ui.appView.hidden = false;
@@ -147,6 +149,7 @@ function endSession(message) {
 
   ui.userEmail.textContent = '';
   setAccountMenu(false);
+  resetJobMails();
   ui.userArea.hidden = true;
   ui.appView.hidden = true;
   ui.authView.hidden = false;
@@ -405,4 +408,202 @@ async function submitAuthForm(form, action) {
     submit.disabled = false;
     submit.removeAttribute('aria-busy');
   }
+}
+
+// ---------------------------------------------------------------------------------------------------- job e-mails
+
+function isJobMails(value) {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(JOB_MAILS_SAVED, value);
+}
+
+/** kind: 'ok' (saved), 'error' (in the error colour) or 'info'. */
+function setJobMailsStatus(text, kind = 'info') {
+  ui.jobMailsStatus.textContent = text;
+  ui.jobMailsStatus.dataset.kind = kind;
+}
+
+/** Back to "not known" (at sign-in and sign-out): the select stays disabled until the account's choice is loaded. */
+function resetJobMails() {
+  state.jobMails = null;
+  state.jobMailsLoading = false;
+  state.jobMailsSaving = false;
+  ui.jobMails.value = 'each';
+  ui.jobMails.disabled = true;
+  ui.jobMails.removeAttribute('aria-busy');
+  setJobMailsStatus('');
+  setMailSettings(false);
+}
+
+function showJobMails(value) {
+  state.jobMails = value;
+  ui.jobMails.value = value;
+  ui.jobMails.disabled = false;
+  setJobMailsStatus(''); // a "Saved" from before may no longer be true (an unsubscribe link, another tab)
+}
+
+/**
+ * The account's choice (GET /account/preferences), into the select. A failure leaves it disabled; opening the
+ * settings again retries.
+ */
+async function loadJobMails() {
+  if (!state.session || state.jobMailsLoading) return;
+  const epoch = state.epoch;
+  state.jobMailsLoading = true;
+  try {
+    const response = await api('/account/preferences');
+    const body = await readJson(response);
+    if (epoch !== state.epoch || state.jobMailsSaving) return; // the answer to the save wins
+    if (response.ok && isJobMails(body?.job_mails)) {
+      showJobMails(body.job_mails);
+    } else {
+      setJobMailsStatus(`Your e-mail setting cannot be shown (${actionErrorText(response, body, 'an error')}).`,
+        'error');
+    }
+  } catch (err) {
+    if (!(err instanceof SessionExpiredError) && err.name !== 'AbortError' && epoch === state.epoch) {
+      setJobMailsStatus('Your e-mail setting cannot be shown: cannot reach the server.', 'error');
+    }
+  } finally {
+    if (epoch === state.epoch) state.jobMailsLoading = false;
+  }
+}
+
+/** Saves the select's new choice (PATCH /account/preferences); a refused one puts the previous choice back. */
+async function saveJobMails() {
+  const value = ui.jobMails.value;
+  const previous = state.jobMails;
+  if (!state.session || previous === null || value === previous) return;
+  const epoch = state.epoch;
+  // Disabling the focused select drops the focus; keyboard users get it back afterwards.
+  const hadFocus = document.activeElement === ui.jobMails;
+  state.jobMailsSaving = true;
+  ui.jobMails.disabled = true;
+  ui.jobMails.setAttribute('aria-busy', 'true');
+  setJobMailsStatus('Saving…');
+  try {
+    const response = await api('/account/preferences', {
+      method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ job_mails: value }),
+    });
+    const body = await readJson(response);
+    if (epoch !== state.epoch) return;
+    if (response.ok && isJobMails(body?.job_mails)) {
+      state.jobMails = body.job_mails;
+      ui.jobMails.value = body.job_mails;
+      setJobMailsStatus(JOB_MAILS_SAVED[body.job_mails], 'ok');
+    } else {
+      ui.jobMails.value = previous;
+      setJobMailsStatus(actionErrorText(response, body, 'The setting was not saved'), 'error');
+    }
+  } catch (err) {
+    if (err instanceof SessionExpiredError || epoch !== state.epoch) return;
+    ui.jobMails.value = previous;
+    setJobMailsStatus('Cannot reach the server; the setting was not changed.', 'error');
+  } finally {
+    if (epoch === state.epoch) {
+      state.jobMailsSaving = false;
+      ui.jobMails.disabled = false;
+      ui.jobMails.removeAttribute('aria-busy');
+      if (hadFocus && (document.activeElement === document.body || !document.activeElement)) ui.jobMails.focus();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- unsubscribe
+
+/** The token of an unsubscribe link's address, or '' when it cannot be one. */
+function unsubscribeTokenOf(text) {
+  let token = '';
+  try {
+    token = decodeURIComponent(text);
+  } catch {
+    return '';
+  }
+  return UNSUBSCRIBE_TOKEN_PATTERN.test(token) ? token : '';
+}
+
+/**
+ * Reads (and removes from the address bar) a mailed unsubscribe link: /#unsubscribe=<token>, or /#unsubscribe-failed
+ * when the gateway found the link malformed. Nothing changes until the question is answered: link scanners open
+ * mailed links too. True when there was one.
+ */
+function takeUnsubscribeLink() {
+  const hash = location.hash;
+  if (hash.startsWith('#unsubscribe=')) state.unsubscribeToken = unsubscribeTokenOf(hash.slice('#unsubscribe='.length));
+  else if (hash === '#unsubscribe-failed') state.unsubscribeToken = '';
+  else return false;
+  // Like the other links' tokens, it must not stay in the address bar, the history or a bookmark (nor come back with
+  // a reload).
+  history.replaceState(null, '', location.pathname + location.search);
+  return true;
+}
+
+/**
+ * The panel's stages: ask (the question), busy (asked the server), retry (the question again, after an error that
+ * may pass), done and failed (an outcome, and Close).
+ */
+function setUnsubscribeStage(stage, text = '') {
+  const asking = stage === 'ask' || stage === 'busy' || stage === 'retry';
+  ui.unsubscribePanel.dataset.stage = stage;
+  ui.unsubscribeTitle.textContent = asking ? 'Stop the e-mails about your files?' : 'E-mails about your files';
+  ui.unsubscribeQuestion.hidden = !asking;
+  ui.unsubscribeConfirm.hidden = !asking;
+  ui.unsubscribeConfirm.disabled = stage === 'busy';
+  ui.unsubscribeDismiss.disabled = stage === 'busy';
+  if (stage === 'busy') ui.unsubscribeConfirm.setAttribute('aria-busy', 'true');
+  else ui.unsubscribeConfirm.removeAttribute('aria-busy');
+  ui.unsubscribeDismiss.textContent = asking ? 'Keep them' : 'Close';
+  ui.unsubscribeResult.textContent = text;
+  ui.unsubscribeResult.dataset.kind = stage === 'done' ? 'ok' : 'error';
+}
+
+/** Shows the question of the link taken by takeUnsubscribeLink (or that it is not valid), signed in or not. */
+function showUnsubscribe() {
+  ui.unsubscribePanel.hidden = false;
+  if (state.unsubscribeToken) setUnsubscribeStage('ask');
+  else setUnsubscribeStage('failed', INVALID_UNSUBSCRIBE_TEXT);
+  ui.unsubscribeTitle.focus();
+}
+
+function dismissUnsubscribe() {
+  state.unsubscribeToken = null;
+  ui.unsubscribePanel.hidden = true;
+  (state.session ? ui.uploadTitle : ui.authTitle).focus();
+}
+
+function unsubscribeErrorText(response, body) {
+  if (response.status === 403) return INVALID_UNSUBSCRIBE_TEXT;
+  return sentence(body?.message) || `The e-mails could not be stopped (HTTP ${response.status}).`;
+}
+
+/** "Stop these e-mails": POST /unsubscribe with the link's token (no sign-in needed: the token says whose). */
+async function confirmUnsubscribe() {
+  const token = state.unsubscribeToken;
+  if (!token) return;
+  const hadFocus = document.activeElement === ui.unsubscribeConfirm;
+  setUnsubscribeStage('busy');
+  let response;
+  let body;
+  try {
+    response = await fetch(`/unsubscribe?token=${encodeURIComponent(token)}`, {
+      method: 'POST', headers: { Accept: 'application/json' }, cache: 'no-store',
+    });
+    body = await readJson(response);
+  } catch {
+    response = null;
+  }
+  if (state.unsubscribeToken !== token) return; // dismissed, or another link came meanwhile
+  if (!response) {
+    setUnsubscribeStage('retry', 'Cannot reach the server. Check your connection and try again.');
+  } else if (response.ok) {
+    state.unsubscribeToken = null;
+    setUnsubscribeStage('done', UNSUBSCRIBED_TEXT);
+    // Signed in: the select shows what the account now has (None, unless the link was another account's).
+    if (state.session) loadJobMails();
+  } else if (response.status === 503) {
+    setUnsubscribeStage('retry', unavailableText(response, 'Stopping the e-mails'));
+  } else {
+    state.unsubscribeToken = null;
+    setUnsubscribeStage('failed', unsubscribeErrorText(response, body));
+  }
+  if (hadFocus) (ui.unsubscribeConfirm.hidden ? ui.unsubscribeTitle : ui.unsubscribeConfirm).focus();
 }
