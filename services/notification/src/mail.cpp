@@ -266,7 +266,15 @@ Mail summary_mail(const JobSummary& summary, const std::string& from, const std:
     std::string sign_in = summary.download_needs_sign_in ? " (sign in first)" : "";
     std::string text = "Hello,\r\n\r\nhere is how your latest uploads went.\r\n";
     std::string html = "<!DOCTYPE html><html><body><p>Hello,</p><p>here is how your latest uploads went.</p><ul>";
+    size_t listed = 0;
     for (const auto& e : summary.entries) {
+        if (++listed > kSummaryListed) {
+            std::string more = "... and " + std::to_string(summary.entries.size() - kSummaryListed) +
+                               " more: see them all on the web page.";
+            text += "\r\n" + more + "\r\n";
+            html += "<li>" + html_escape(more) + "</li>";
+            break;
+        }
         std::string name = quoted_name(e.filename);
         if (e.done) {
             std::string facts;

@@ -84,6 +84,9 @@ struct JobSummary {
     std::string web_url;                                              // the web page
     std::optional<std::chrono::system_clock::time_point> expires_at;  // the MP3s'
 };
+// The subject counts every job; the body lists the first kSummaryListed (a mail stays readable, and small, whatever
+// the batch) and says how many more there are.
+inline constexpr size_t kSummaryListed = 50;
 Mail summary_mail(const JobSummary& summary, const std::string& from, const std::string& to);
 
 // The way out of job mails, in every one: the headers of a one-click unsubscribe (the gateway's POST /unsubscribe),

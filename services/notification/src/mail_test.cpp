@@ -187,6 +187,16 @@ TEST(Mail, ASummaryListsEveryJobOfTheBatch) {
     EXPECT_NE(text.find("A failed file can be retried"), std::string::npos);
     EXPECT_NE(m.html.find("<strong>failed</strong>: the file has no audio stream"), std::string::npos);
 
+    JobSummary big = summary;
+    big.entries.assign(kSummaryListed + 25, summary.entries[0]);
+    Mail long_one = summary_mail(big, "x@example.com", "a@example.com");
+    EXPECT_EQ(long_one.subject, "75 files converted to MP3");
+    std::string listed = text_part(render(long_one, "b"));
+    size_t lines = 0;
+    for (size_t at = 0; (at = listed.find("* \"one.mp4\": ready", at)) != std::string::npos; ++at) ++lines;
+    EXPECT_EQ(lines, kSummaryListed);
+    EXPECT_NE(listed.find("... and 25 more: see them all on the web page."), std::string::npos);
+
     summary.entries.resize(1);
     EXPECT_EQ(summary_mail(summary, "x@example.com", "a@example.com").subject, "1 file converted to MP3");
     summary.entries[0].done = false;
