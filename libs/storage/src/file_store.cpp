@@ -431,8 +431,10 @@ class FileStore final : public BlobStore {
   public:
     FileStore(std::string dir, bool direct_io) : layout_{std::move(dir), direct_io} {
         make_dirs(layout_.tmp());
-        sweep_stale_parts();
+        sweep_stale_parts(std::chrono::seconds(kStalePartSeconds));
     }
+
+    size_t remove_abandoned(std::chrono::seconds idle) override { return sweep_stale_parts(idle); }
 
     std::unique_ptr<BlobWriter> create(const NewBlob& blob) override {
         return std::make_unique<FileWriter>(layout_, clean(blob));
@@ -505,13 +507,13 @@ class FileStore final : public BlobStore {
     }
 
     // Uploads cut short by a crash leave *.part files behind. Live uploads keep touching theirs, so anything not
-    // modified for an hour is an orphan.
-    void sweep_stale_parts() {
+    // modified for `idle` (an hour at start-up) is an orphan. Returns how many files it removed.
+    size_t sweep_stale_parts(std::chrono::seconds idle) {
         std::string tmp = layout_.tmp();
         DirPtr dir(::opendir(tmp.c_str()));
         if (!dir) throw_errno("opendir", tmp, errno);
-        time_t cutoff = std::time(nullptr) - kStalePartSeconds;
-        int removed = 0;
+        time_t cutoff = std::time(nullptr) - static_cast<time_t>(idle.count());
+        size_t removed = 0;
         while (dirent* entry = ::readdir(dir.get())) {
             std::string_view name = entry->d_name;
             if (name.size() < 5 || name.substr(name.size() - 5) != ".part") continue;
@@ -521,6 +523,7 @@ class FileStore final : public BlobStore {
             if (unlink_quietly(path)) ++removed;
         }
         if (removed > 0) log::warn("removed stale partial uploads", {{"dir", tmp}, {"count", removed}});
+        return removed;
     }
 
     Layout layout_;

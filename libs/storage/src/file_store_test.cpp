@@ -232,6 +232,19 @@ TEST_F(FileStoreTest, SweepsStalePartFilesAtStartup) {
     EXPECT_TRUE(fs::exists(tmp / "unrelated.txt"));
 }
 
+TEST_F(FileStoreTest, RemovesAbandonedPartFilesWhileRunning) {
+    fs::path tmp = dir_ / "tmp";
+    auto live = store_->create({"owner-1", "live.mp4", "video/mp4"});
+    live->write("still coming");
+    spit(tmp / "0123456789abcdef01234567.cccc.part", "a killed converter's upload");
+    timespec ninety_minutes_ago[2] = {{std::time(nullptr) - 5400, 0}, {std::time(nullptr) - 5400, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (tmp / "0123456789abcdef01234567.cccc.part").c_str(), ninety_minutes_ago, 0), 0);
+    EXPECT_EQ(store_->remove_abandoned(std::chrono::hours(1)), 1u);
+    EXPECT_FALSE(fs::exists(tmp / "0123456789abcdef01234567.cccc.part"));
+    auto info = live->commit();
+    EXPECT_EQ(store_->stat(info.id)->size, 12u) << "the upload in progress is untouched";
+}
+
 TEST_F(FileStoreTest, CheckReportsAnUnwritableDirectory) {
     if (::geteuid() == 0) {
         GTEST_SKIP() << "running as root, which ignores directory permissions: a read-only store directory cannot be "

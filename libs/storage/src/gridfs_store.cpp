@@ -9,8 +9,10 @@
 #include <mongoc/mongoc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +35,8 @@ constexpr int32_t kServerSelectionTimeoutMs = 5000;
 // downloads holding every client would then hold every handler thread behind them. Then it fails (503) instead.
 // The URL can override it (waitQueueTimeoutMS).
 constexpr int32_t kWaitQueueTimeoutMs = 2000;
+// remove_abandoned looks at this many uploads' first chunks per call; the sweeper calls it again later.
+constexpr int64_t kAbandonedScan = 100'000;
 
 // Destroying an upload stream that was neither closed nor aborted closes it, which SAVES the partial file: abort
 // first, so that dropping a writer can never publish a truncated blob.
@@ -523,24 +527,145 @@ class GridFsStore final : public BlobStore {
     }
 
     Check check() override {
-        ClientLease client(pool_.get());
-        BsonPtr command(BCON_NEW("ping", BCON_INT32(1)));
-        Reply reply;
-        bson_error_t error{};
-        if (!mongoc_client_command_simple(client.get(), "admin", command.get(), nullptr, &reply.doc, &error)) {
-            return "MongoDB " + description_ + ": " + message(error);
+        {
+            ClientLease client(pool_.get());
+            BsonPtr command(BCON_NEW("ping", BCON_INT32(1)));
+            Reply reply;
+            bson_error_t error{};
+            if (!mongoc_client_command_simple(client.get(), "admin", command.get(), nullptr, &reply.doc, &error)) {
+                return "MongoDB " + description_ + ": " + message(error);
+            }
         }
+        // At start-up: the first readiness check comes before traffic. (Should none come, the bucket API still makes
+        // them before the first upload into an empty bucket.)
+        ensure_indexes();
         return Ok{};
+    }
+
+    size_t remove_abandoned(std::chrono::seconds idle) override {
+        Session session(pool_.get(), database_);
+        CollectionPtr chunks(mongoc_database_get_collection(session.db(), "fs.chunks"));
+        CollectionPtr files(mongoc_database_get_collection(session.db(), "fs.files"));
+        const time_t cutoff = std::time(nullptr) - static_cast<time_t>(idle.count());
+        // The candidates: every upload's first chunk names its file, and an upload cut short between its last chunk
+        // and its commit (or an empty one, which has no chunk) left a pending files document. An id is made when its
+        // upload starts, so a younger one cannot have been idle that long.
+        std::vector<bson_oid_t> candidates;
+        auto collect = [&](mongoc_collection_t* collection, bson_t* filter, const char* field) {
+            BsonPtr opts(BCON_NEW("projection", "{", field, BCON_INT32(1), "}", "limit", BCON_INT64(kAbandonedScan)));
+            CursorPtr cursor(mongoc_collection_find_with_opts(collection, filter, opts.get(), nullptr));
+            const bson_t* doc = nullptr;
+            while (mongoc_cursor_next(cursor.get(), &doc)) {
+                bson_iter_t iter;
+                if (!bson_iter_init_find(&iter, doc, field) || !BSON_ITER_HOLDS_OID(&iter)) continue;  // not ours
+                const bson_oid_t* oid = bson_iter_oid(&iter);
+                if (bson_oid_get_time_t(oid) <= cutoff) candidates.push_back(*oid);
+            }
+            bson_error_t error{};
+            if (mongoc_cursor_error(cursor.get(), &error))
+                throw Error("GridFS scan for abandoned uploads: " + message(error));
+        };
+        BsonPtr first_chunks(BCON_NEW("n", BCON_INT32(0)));
+        collect(chunks.get(), first_chunks.get(), "files_id");
+        BsonPtr pending(BCON_NEW("metadata.pending", BCON_BOOL(true)));
+        collect(files.get(), pending.get(), "_id");
+
+        // An upload cut short after its last chunk is found both ways: once is enough.
+        std::sort(candidates.begin(), candidates.end(),
+                  [](const bson_oid_t& a, const bson_oid_t& b) { return bson_oid_compare(&a, &b) < 0; });
+        candidates.erase(std::unique(candidates.begin(), candidates.end(),
+                                     [](const bson_oid_t& a, const bson_oid_t& b) { return bson_oid_equal(&a, &b); }),
+                         candidates.end());
+        size_t removed = 0;
+        for (const bson_oid_t& oid : candidates) {
+            bson_error_t error{};
+            BsonPtr by_id(BCON_NEW("_id", BCON_OID(&oid)));
+            BsonPtr one(BCON_NEW("limit", BCON_INT64(1)));
+            std::optional<bool> files_pending;  // nullopt: no files document
+            {
+                CursorPtr cursor(mongoc_collection_find_with_opts(files.get(), by_id.get(), one.get(), nullptr));
+                const bson_t* doc = nullptr;
+                if (mongoc_cursor_next(cursor.get(), &doc)) {
+                    bson_iter_t root, flag;
+                    files_pending = bson_iter_init(&root, doc) &&
+                                    bson_iter_find_descendant(&root, "metadata.pending", &flag) &&
+                                    bson_iter_as_bool(&flag);
+                }
+                if (mongoc_cursor_error(cursor.get(), &error)) throw Error("GridFS find: " + message(error));
+            }
+            if (files_pending == false) continue;  // a committed blob
+            // Still being written? Chunks get their ids as they are inserted: the newest one says when.
+            BsonPtr of_file(BCON_NEW("files_id", BCON_OID(&oid)));
+            BsonPtr newest(BCON_NEW("sort", "{", "n", BCON_INT32(-1), "}", "limit", BCON_INT64(1)));
+            bool active = false;
+            {
+                CursorPtr cursor(mongoc_collection_find_with_opts(chunks.get(), of_file.get(), newest.get(), nullptr));
+                const bson_t* doc = nullptr;
+                if (mongoc_cursor_next(cursor.get(), &doc)) {
+                    bson_iter_t iter;
+                    active = bson_iter_init_find(&iter, doc, "_id") && BSON_ITER_HOLDS_OID(&iter) &&
+                             bson_oid_get_time_t(bson_iter_oid(&iter)) > cutoff;
+                }
+                if (mongoc_cursor_error(cursor.get(), &error)) throw Error("GridFS find: " + message(error));
+            }
+            if (active) continue;
+            // The files document first (if pending), then the chunks: as a delete does it.
+            if (files_pending && !mongoc_collection_delete_one(files.get(), by_id.get(), nullptr, nullptr, &error)) {
+                throw Error("GridFS delete of an abandoned upload: " + message(error));
+            }
+            if (!mongoc_collection_delete_many(chunks.get(), of_file.get(), nullptr, nullptr, &error)) {
+                throw Error("GridFS delete of an abandoned upload's chunks: " + message(error));
+            }
+            char hex[25];
+            bson_oid_to_string(&oid, hex);
+            log::warn("removed an abandoned upload", {{"store", description_}, {"id", hex}});
+            ++removed;
+        }
+        return removed;
     }
 
     std::string describe() const override { return description_; }
     bool seeks_cheaply() const override { return false; }
 
   private:
+    // The GridFS spec's indexes (fs.files by filename and date, fs.chunks unique by file and chunk number), made once
+    // per process when the server can be reached. Without the chunks' index every read scans the collection; the
+    // bucket API would make them too, but only before the first upload of an empty bucket, and on every upload it
+    // looks whether it must.
+    void ensure_indexes() {
+        if (indexed_.load()) return;
+        ClientLease client(pool_.get());
+        DatabasePtr db(mongoc_client_get_database(client.get(), database_.c_str()));
+        for (auto [collection, index] :
+             {std::pair{"fs.files", BCON_NEW("key", "{", "filename", BCON_INT32(1), "uploadDate", BCON_INT32(1), "}",
+                                             "name", BCON_UTF8("filename_1_uploadDate_1"))},
+              std::pair{"fs.chunks", BCON_NEW("key", "{", "files_id", BCON_INT32(1), "n", BCON_INT32(1), "}", "name",
+                                              BCON_UTF8("files_id_1_n_1"), "unique", BCON_BOOL(true))}}) {
+            BsonPtr owned(index);
+            bson_t command = BSON_INITIALIZER;
+            BSON_APPEND_UTF8(&command, "createIndexes", collection);
+            bson_t list;
+            BSON_APPEND_ARRAY_BEGIN(&command, "indexes", &list);
+            BSON_APPEND_DOCUMENT(&list, "0", owned.get());
+            bson_append_array_end(&command, &list);
+            Reply reply;
+            bson_error_t error{};
+            bool ok = mongoc_database_write_command_with_opts(db.get(), &command, nullptr, &reply.doc, &error);
+            bson_destroy(&command);
+            if (!ok) {
+                log::warn("GridFS index not made; trying again later",
+                          {{"store", description_}, {"collection", collection}, {"error", message(error)}});
+                return;
+            }
+        }
+        if (!indexed_.exchange(true)) log::info("GridFS indexes in place", {{"store", description_}});
+    }
+
     UriPtr uri_;
     PoolPtr pool_;
     std::string database_;
     std::string description_;
+    std::atomic<bool> indexed_{false};
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -478,6 +479,88 @@ TEST_P(GridFsStore, AnExhaustedClientPoolFailsAfterItsWaitInsteadOfBlocking) {
     auto third = small->open(id);
     ASSERT_NE(third, nullptr);
     EXPECT_EQ(read_all(*third), "some bytes");
+}
+
+// An ObjectId made `seconds_ago`, as libmongoc makes them (the time first).
+bson_oid_t oid_from(int64_t seconds_ago) {
+    bson_oid_t oid;
+    bson_oid_init(&oid, nullptr);
+    uint32_t when = static_cast<uint32_t>(std::time(nullptr) - seconds_ago);
+    oid.bytes[0] = static_cast<uint8_t>(when >> 24);
+    oid.bytes[1] = static_cast<uint8_t>(when >> 16);
+    oid.bytes[2] = static_cast<uint8_t>(when >> 8);
+    oid.bytes[3] = static_cast<uint8_t>(when);
+    return oid;
+}
+
+TEST_P(GridFsStore, TheSpecsIndexesAreMadeAtStartUp) {
+    ASSERT_TRUE(store_->check());
+    Db db = database();
+    CollectionPtr chunks(mongoc_database_get_collection(db.get(), "fs.chunks"));
+    CHandle<mongoc_cursor_t, mongoc_cursor_destroy> cursor(
+        mongoc_collection_find_indexes_with_opts(chunks.get(), nullptr));
+    const bson_t* index = nullptr;
+    bool unique_by_file_and_chunk = false;
+    while (mongoc_cursor_next(cursor.get(), &index)) {
+        bson_iter_t iter;
+        if (bson_iter_init_find(&iter, index, "name") &&
+            std::string(bson_iter_utf8(&iter, nullptr)) == "files_id_1_n_1") {
+            unique_by_file_and_chunk = bson_iter_init_find(&iter, index, "unique") && bson_iter_as_bool(&iter);
+        }
+    }
+    EXPECT_TRUE(unique_by_file_and_chunk) << "before any upload: reads by file and chunk never scan";
+}
+
+TEST_P(GridFsStore, AnUploadCutShortIsRemovedOnceIdleAndNothingElse) {
+    std::string kept = put(Pattern(3).next(300 * 1024)).id;
+    Db db = database();
+    CollectionPtr chunks(mongoc_database_get_collection(db.get(), "fs.chunks"));
+    CollectionPtr files(mongoc_database_get_collection(db.get(), "fs.files"));
+    bson_error_t error{};
+    auto insert_chunk = [&](const bson_oid_t& file, int n, int64_t written_seconds_ago) {
+        bson_oid_t id = oid_from(written_seconds_ago);
+        std::string data(1024, 'x');
+        bson_t* chunk = BCON_NEW("_id", BCON_OID(&id), "files_id", BCON_OID(&file), "n", BCON_INT32(n), "data",
+                                 BCON_BIN(BSON_SUBTYPE_BINARY, reinterpret_cast<const uint8_t*>(data.data()),
+                                          static_cast<uint32_t>(data.size())));
+        ASSERT_TRUE(mongoc_collection_insert_one(chunks.get(), chunk, nullptr, nullptr, &error)) << error.message;
+        bson_destroy(chunk);
+    };
+    // A process killed mid-upload two hours ago: two chunks, no files document.
+    bson_oid_t killed = oid_from(3 * 3600);
+    insert_chunk(killed, 0, 3 * 3600);
+    insert_chunk(killed, 1, 2 * 3600);
+    // One killed between its last chunk and its commit: a pending files document.
+    bson_oid_t uncommitted = oid_from(2 * 3600);
+    insert_chunk(uncommitted, 0, 2 * 3600);
+    bson_t* pending =
+        BCON_NEW("_id", BCON_OID(&uncommitted), "length", BCON_INT64(1024), "chunkSize", BCON_INT32(255 * 1024),
+                 "filename", BCON_UTF8("x.mp4"), "metadata", "{", "pending", BCON_BOOL(true), "}");
+    ASSERT_TRUE(mongoc_collection_insert_one(files.get(), pending, nullptr, nullptr, &error)) << error.message;
+    bson_destroy(pending);
+    // A slow upload that started long ago and wrote a chunk a minute ago: alive.
+    bson_oid_t slow = oid_from(5 * 3600);
+    insert_chunk(slow, 0, 5 * 3600);
+    insert_chunk(slow, 1, 60);
+    // A live upload through the store, not committed yet.
+    auto live = store_->create({"owner-1", "live.mp4", "video/mp4"});
+    live->write(Pattern(5).next(300 * 1024));
+
+    EXPECT_EQ(store_->remove_abandoned(std::chrono::hours(1)), 2u);
+    auto count = [&](mongoc_collection_t* collection, const bson_oid_t& file, const char* field) {
+        bson_t* filter = BCON_NEW(field, BCON_OID(&file));
+        int64_t n = mongoc_collection_count_documents(collection, filter, nullptr, nullptr, nullptr, &error);
+        bson_destroy(filter);
+        return n;
+    };
+    EXPECT_EQ(count(chunks.get(), killed, "files_id"), 0);
+    EXPECT_EQ(count(chunks.get(), uncommitted, "files_id"), 0);
+    EXPECT_EQ(count(files.get(), uncommitted, "_id"), 0);
+    EXPECT_EQ(count(chunks.get(), slow, "files_id"), 2) << "written to within the hour";
+    EXPECT_EQ(get(kept), Pattern(3).next(300 * 1024));
+    auto info = live->commit();
+    EXPECT_EQ(get(info.id), Pattern(5).next(300 * 1024)) << "an upload in progress is untouched";
+    EXPECT_EQ(store_->remove_abandoned(std::chrono::hours(1)), 0u) << "nothing more";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, GridFsStore, ::testing::Values(Kind::gridfs),

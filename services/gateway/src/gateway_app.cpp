@@ -99,7 +99,8 @@ GatewayApp::GatewayApp(GatewayConfig config)
                               .zip_max_bytes = config_.zip_max_bytes,
                               .zip_max_entries = config_.zip_max_entries,
                               .max_zips_per_user = config_.max_zips_per_user}),
-      sweeper_(jobs_, *videos_, *mp3s_, *registry_, {.interval = config_.sweep_interval}),
+      sweeper_(jobs_, *videos_, *mp3s_, *registry_,
+               {.interval = config_.sweep_interval, .abandoned_interval = config_.abandoned_sweep_interval}),
       status_events_(jobs_, *mp3s_, hub_, dispatcher_, clock_, *registry_) {
     registry_->callback_gauge("gateway_database_connections", "Open connections to MariaDB.",
                               [this] { return static_cast<double>(pool_.open_connections()); });

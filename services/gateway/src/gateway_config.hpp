@@ -41,9 +41,12 @@ struct GatewayConfig {
     std::chrono::seconds max_retention{90 *
                                        86400};  // MAX_RETENTION: PATCH /jobs/{id} may keep a job this long from now
     std::chrono::milliseconds sweep_interval{60'000};  // SWEEP_INTERVAL
-    uint64_t zip_max_bytes = 4ull << 30;               // ZIP_MAX_BYTES
-    uint64_t zip_max_entries = 1000;                   // ZIP_MAX_ENTRIES
-    uint64_t max_zips_per_user = 2;                    // MAX_ZIPS_PER_USER: streaming at once
+    // How often the sweeper looks for what uploads cut short left in the stores (no setting: an hour is right for
+    // every store; tests shorten it).
+    std::chrono::milliseconds abandoned_sweep_interval{3'600'000};
+    uint64_t zip_max_bytes = 4ull << 30;  // ZIP_MAX_BYTES
+    uint64_t zip_max_entries = 1000;      // ZIP_MAX_ENTRIES
+    uint64_t max_zips_per_user = 2;       // MAX_ZIPS_PER_USER: streaming at once
     log::Level log_level = log::Level::info;
 };
 

@@ -15,8 +15,10 @@ Sweeper::Sweeper(Jobs& jobs, storage::BlobStore& videos, storage::BlobStore& mp3
                                 "deleted.",
                                 {"deleted"})),
       passes_(registry.counter("gateway_sweeps_total",
-                               "Sweeper passes: swept, skipped (another replica was sweeping) or failed.",
-                               {"result"})) {}
+                               "Sweeper passes: swept, skipped (another replica was sweeping) or failed.", {"result"})),
+      abandoned_(registry.counter("gateway_abandoned_uploads_removed_total",
+                                  "What uploads cut short left in the blob stores, removed by the sweeper, by store.",
+                                  {"store"})) {}
 
 Sweeper::~Sweeper() { stop(); }
 
@@ -37,7 +39,10 @@ void Sweeper::stop() {
 
 std::optional<uint64_t> Sweeper::sweep_once() {
     uint64_t expired = 0;
-    if (!jobs_.exclusively(kLockName, [&] { expired = sweep_due(); })) {
+    if (!jobs_.exclusively(kLockName, [&] {
+            expired = sweep_due();
+            remove_abandoned();
+        })) {
         passes_.with({"skipped"}).inc();
         return std::nullopt;
     }
@@ -72,6 +77,23 @@ uint64_t Sweeper::sweep_due() {
         expired += marked;
         // A batch that marked nothing would be found again: what is left is not ours to sweep this round.
         if (due.size() < options_.batch || marked == 0) return expired;
+    }
+}
+
+void Sweeper::remove_abandoned() {
+    auto now = std::chrono::steady_clock::now();
+    if (last_abandoned_sweep_ && now - *last_abandoned_sweep_ < options_.abandoned_interval) return;
+    last_abandoned_sweep_ = now;
+    for (auto [store, name] : {std::pair{&videos_, "videos"}, std::pair{&mp3s_, "mp3s"}}) {
+        try {
+            if (size_t removed = store->remove_abandoned(options_.abandoned_idle); removed > 0) {
+                abandoned_.with({name}).inc(static_cast<double>(removed));
+                log::info("removed what uploads cut short left behind", {{"store", name}, {"removed", removed}});
+            }
+        } catch (const std::exception& e) {
+            log::warn("could not look for abandoned uploads; trying again next time",
+                      {{"store", name}, {"error", e.what()}});
+        }
     }
 }
 

@@ -1,6 +1,10 @@
 // What users keep (issue 16), against real MariaDB and RabbitMQ and the filesystem store: the mail's signed link,
 // retention and the sweeper, retries, ZIPs of many MP3s, and no second conversion of the same upload. The tests play
 // the converter: they read the `video` queue, store MP3s named after their job, and publish status events.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <ctime>
 #include <fstream>
 
 #include "gateway_fixture.hpp"
@@ -184,6 +188,24 @@ TEST_F(GatewayResultsTest, AFailedJobsUploadExpiresAfterSourceRetention) {
     EXPECT_FALSE(store("videos")->stat(video_fid).has_value());
     EXPECT_EQ(stored(alice), 0u);
     expect_error(post("/jobs/" + failed + "/retry", alice), 410, "source_gone");
+}
+
+TEST_F(GatewayResultsTest, TheSweeperRemovesWhatAnUploadCutShortLeftBehind) {
+    start([](GatewayConfig& c) {
+        c.sweep_interval = 100ms;
+        c.abandoned_sweep_interval = 100ms;
+    });
+    // A converter killed while storing an MP3 leaves its partial file; nothing writes to it any more.
+    auto tmp = storage_dir_ / "mp3s" / "tmp";
+    auto part = tmp / "0123456789abcdef01234567.dddd.part";
+    std::ofstream(part) << "half an MP3";
+    timespec two_hours_ago[2] = {{std::time(nullptr) - 7200, 0}, {std::time(nullptr) - 7200, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, part.c_str(), two_hours_ago, 0), 0);
+    auto fresh = tmp / "fedcba9876543210fedcba98.eeee.part";
+    std::ofstream(fresh) << "an MP3 being stored right now";
+    ASSERT_TRUE(eventually([&] { return !std::filesystem::exists(part); }, 20s));
+    EXPECT_TRUE(std::filesystem::exists(fresh));
+    EXPECT_TRUE(eventually([&] { return metric("gateway_abandoned_uploads_removed_total{store=\"mp3s\"}") == 1.0; }));
 }
 
 TEST_F(GatewayResultsTest, OneReplicaSweepsAtATime) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -74,6 +75,10 @@ class BlobStore {
     // nullopt when usable, else the reason (for /readyz).
     virtual Check check() = 0;
     virtual std::string describe() const = 0;
+    // Deletes what uploads cut short left behind (a process killed mid-upload cannot abort): partial files or
+    // chunks that nothing has written for `idle`. Returns how many partial files (the file store) or uploads (GridFS)
+    // it removed; throws Error.
+    virtual size_t remove_abandoned(std::chrono::seconds idle) = 0;
     // Whether open() at an offset is cheap. GridFS starts at the right chunk, but each open() is a pooled client and
     // a query (a round trip or more), so a reader that jumps about (FFmpeg probing) should keep a local copy instead.
     virtual bool seeks_cheaply() const { return true; }
