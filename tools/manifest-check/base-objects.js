@@ -8,9 +8,19 @@ const { results } = require('./common');
 
 const base = path.join(__dirname, '..', '..', 'deploy', 'kubernetes', 'base');
 
+// Parsed once per test file; each caller gets its own copy to break.
+const cache = new Map();
+function cached(key, make) {
+  if (!cache.has(key)) cache.set(key, make());
+  return structuredClone(cache.get(key));
+}
+
 // The base's objects without kustomize: the resources of kustomization.yaml as they are, the generated ConfigMaps
 // (literals and files, without the hash suffix), and the Secret with the example's keys.
 function baseObjects() {
+  return cached('base', parseBase);
+}
+function parseBase() {
   const kustomization = YAML.parse(fs.readFileSync(path.join(base, 'kustomization.yaml'), 'utf8'));
   const objects = [];
   for (const f of kustomization.resources) {
@@ -35,13 +45,73 @@ function baseObjects() {
   return objects;
 }
 
-// The failures of `checks` on `objects`, by rule.
-function failuresOf(checks, objects) {
+const kubernetes = path.join(base, '..');
+const monitoring = path.join(kubernetes, '..', 'monitoring');
+const readDocs = (file) => YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS()).filter(Boolean);
+const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata && o.metadata.name === name);
+
+// The JSON patch operations of a kustomize patch (add, replace, remove), on one object.
+function applyJsonPatch(obj, ops) {
+  for (const op of ops) {
+    const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop();
+    const parent = keys.reduce((o, k) => o[k], obj);
+    if (op.op === 'remove') delete parent[last];
+    else parent[last] = op.value;
+  }
+}
+
+// The base with a component of deploy/kubernetes/components (the way overlays/production has components/keda):
+// its resources, its ConfigMaps (created, or merged into the base's), its JSON patches. Names without hash suffixes,
+// as in baseObjects().
+function withComponent(name, objects) {
+  return objects ? addComponent(name, objects) : cached(`component ${name}`, () => addComponent(name, baseObjects()));
+}
+function addComponent(name, objects) {
+  const dir = path.join(kubernetes, 'components', name);
+  const k = YAML.parse(fs.readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8'));
+  for (const f of k.resources || []) objects.push(...readDocs(path.join(dir, f)));
+  for (const gen of k.configMapGenerator || []) {
+    const data = Object.fromEntries((gen.literals || []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const existing = named(objects, 'ConfigMap', gen.name);
+    if (gen.behavior === 'merge' && existing) Object.assign(existing.data, data);
+    else objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: gen.name }, data });
+  }
+  for (const p of k.patches || []) {
+    const target = named(objects, p.target.kind, p.target.name);
+    applyJsonPatch(target, YAML.parse(p.patch));
+  }
+  for (const o of objects) if (o.metadata && !o.metadata.namespace) o.metadata.namespace = 'mp3converter';
+  return objects;
+}
+
+// deploy/monitoring without kustomize: its resources, and the dashboard's ConfigMap with its labels.
+function monitoringObjects() {
+  return cached('monitoring', parseMonitoring);
+}
+function parseMonitoring() {
+  const k = YAML.parse(fs.readFileSync(path.join(monitoring, 'kustomization.yaml'), 'utf8'));
+  const objects = [];
+  for (const f of k.resources) objects.push(...readDocs(path.join(monitoring, f)));
+  for (const gen of k.configMapGenerator || []) {
+    const data = {};
+    for (const f of gen.files || []) {
+      const [key, file] = f.includes('=') ? f.split('=') : [path.basename(f), f];
+      data[key] = fs.readFileSync(path.join(monitoring, file), 'utf8');
+    }
+    objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: gen.name, labels: { ...((gen.options || {}).labels || {}) } }, data });
+  }
+  for (const o of objects) o.metadata.namespace = k.namespace;
+  return objects;
+}
+
+// The failures of `checks` on `objects`, by rule; `target` names the rendering (an overlay's expectations apply).
+function failuresOf(checks, objects, target = 'test') {
   results.clear();
-  for (const check of checks) check('test', objects);
+  for (const check of checks) check(target, objects);
   const out = {};
   for (const [rule, r] of results) if (r.failures.length) out[rule] = r.failures;
   return out;
 }
 
-module.exports = { base, baseObjects, failuresOf };
+module.exports = { base, baseObjects, withComponent, monitoringObjects, applyJsonPatch, failuresOf };

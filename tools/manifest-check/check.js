@@ -12,6 +12,8 @@
 //    service's RabbitMQ user and the broker's definitions).
 // 3. Repository: no Secret with literal data in any YAML file of the repository, secrets only from git-ignored env
 //    files, placeholder values only in secrets.env.example.
+// 4. Monitoring: deploy/monitoring, rendered here with kubectl kustomize (monitoring.js): the schemas of its
+//    PodMonitors and PrometheusRule, and that what it scrapes and queries exists (keda.js: the converters' autoscaler).
 //
 // Prints every failure and a summary; exits 1 when anything failed, 2 on a usage error.
 'use strict';
@@ -19,11 +21,13 @@
 const fs = require('fs');
 const YAML = require('yaml');
 const { results, check, isObject } = require('./common');
-const { modelsVersion, validateSchema } = require('./schema');
+const { schemaVersions, validateSchema } = require('./schema');
 const { checkPods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, checkEgress, checkSecretsRendered, checkNamespace, checkExpectations } = require('./policy');
 const { checkRepository } = require('./repository');
 const { checkRabbitmqUsers } = require('./rabbitmq');
 const { checkAdminPorts } = require('./admin');
+const { checkAutoscaling } = require('./keda');
+const { MONITORING_DIR, renderMonitoring, checkMonitoring } = require('./monitoring');
 
 function main(argv) {
   let repo = null;
@@ -40,6 +44,7 @@ function main(argv) {
 
   const exampleKeys = checkRepository(repo);
   const counts = [];
+  const rendered = new Map();
   for (const t of targets) {
     let objects;
     try {
@@ -52,6 +57,7 @@ function main(argv) {
       continue;
     }
     counts.push(`${t.name} ${objects.length}`);
+    rendered.set(t.name, objects);
     for (const o of objects) validateSchema(t.name, o);
     checkNamespace(t.name, objects);
     checkPods(t.name, objects);
@@ -63,13 +69,21 @@ function main(argv) {
     checkEgress(t.name, objects);
     checkRabbitmqUsers(t.name, objects);
     checkSecretsRendered(t.name, objects, exampleKeys);
+    checkAutoscaling(t.name, objects);
     checkExpectations(t.name, objects);
+  }
+  // deploy/monitoring, rendered here (it has no secrets), against the pods of production (else the base).
+  const monitoring = renderMonitoring(repo);
+  if (check('render: deploy/monitoring renders', !monitoring.error, MONITORING_DIR, monitoring.error)) {
+    counts.push(`${MONITORING_DIR} ${monitoring.objects.length}`);
+    for (const o of monitoring.objects) validateSchema(MONITORING_DIR, o);
+    checkMonitoring(MONITORING_DIR, monitoring.objects, { repo, workloads: rendered.get('overlays/production') || rendered.get('base') || [] });
   }
 
   let passed = 0;
   let failed = 0;
   const width = Math.max(...[...results.keys()].map((k) => k.length));
-  console.log(`objects rendered: ${counts.join(', ')}; schemas: kubernetes-models ${modelsVersion}`);
+  console.log(`objects rendered: ${counts.join(', ')}; schemas: ${schemaVersions()}`);
   for (const [rule, r] of results) {
     passed += r.passed;
     failed += r.failures.length;

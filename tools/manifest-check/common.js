@@ -28,7 +28,7 @@ const INGRESS_SOURCES = {
   notification: { required: [], optional: ['ns:monitoring'] },
   mysql: { required: ['auth', 'gateway', 'notification'], optional: [] },
   mongodb: { required: ['gateway', 'converter'], optional: [] },
-  rabbitmq: { required: ['auth', 'gateway', 'converter', 'notification'], optional: ['ns:monitoring'] },
+  rabbitmq: { required: ['auth', 'gateway', 'converter', 'notification'], optional: ['ns:monitoring', 'ns:keda'] },
   maildev: { required: ['notification'], optional: [] },
 };
 // Where each workload may open connections to (every pod is under a default deny of egress): `app:port/protocol`;
@@ -108,6 +108,12 @@ const AMQP_USERS = {
     topics: [], consumes: ['mp3', 'notification.failed', 'notification.webhook', 'notification.account'], own: [], binds: [] },
 };
 const RABBITMQ_MANAGEMENT_PORTS = [15672, 15671, 'management'];
+// KEDA (components/keda): its operator, in the namespace keda, reads the depth of the converters' queue from the
+// management API (plain HTTP, 15672) as the broker's user keda, which may read the API (tag management) and nothing
+// else (no permission on any exchange or queue); the only source besides port-forward that reaches 15672. The
+// ScaledObject scales Deployment/converter on its queue (AMQP_USERS.converter.consumes).
+const KEDA = { source: 'ns:keda', port: 15672, user: 'keda', tags: ['management'], passwordKey: 'RABBITMQ_KEDA_PASSWORD',
+  target: { kind: 'Deployment', name: 'converter' } };
 // The largest upload the gateway accepts plus the multipart framing; nginx must let at least this through.
 const MIN_BODY_BYTES = 2 * 1024 ** 3 + 1024 ** 2;
 const MIN_PROXY_TIMEOUT_SECONDS = 600;
@@ -116,7 +122,8 @@ const POD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'
 const OVERLAY_EXPECTATIONS = {
   base: { replicas: true },
   'overlays/minikube': { maildev: true, smtp: { SMTP_HOST: 'maildev', SMTP_TLS: 'none' }, localImages: true },
-  'overlays/production': { tls: true, hpa: true, smtp: { SMTP_TLS: 'starttls' }, notSmtpHost: 'maildev' },
+  'overlays/minikube-keda': { maildev: true, smtp: { SMTP_HOST: 'maildev', SMTP_TLS: 'none' }, localImages: true, keda: true },
+  'overlays/production': { tls: true, keda: true, smtp: { SMTP_TLS: 'starttls' }, notSmtpHost: 'maildev' },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -246,4 +253,4 @@ function podSpecOf(obj) {
   }
 }
 
-module.exports = { NAMESPACE, APP_LABEL, SERVICES, ADMIN_PORT_NAME, SCRAPE_ANNOTATIONS, MONITORING_NAMESPACE, RABBITMQ_METRICS_PORTS, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, parseCidr, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf };
+module.exports = { NAMESPACE, APP_LABEL, SERVICES, ADMIN_PORT_NAME, SCRAPE_ANNOTATIONS, MONITORING_NAMESPACE, RABBITMQ_METRICS_PORTS, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, parseCidr, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, KEDA, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf };

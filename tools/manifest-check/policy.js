@@ -3,7 +3,7 @@
 'use strict';
 
 const path = require('path');
-const { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf } = require('./common');
+const { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, KEDA, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf } = require('./common');
 
 function byKind(objects, kind) { return objects.filter((o) => o.kind === kind); }
 function find(objects, kind, name) { return objects.find((o) => o.kind === kind && o.metadata && o.metadata.name === name); }
@@ -355,9 +355,18 @@ function checkNetworkPolicies(target, objects) {
       check('networkpolicy: only the intended sources reach each workload', false, where, `no expectation for workload ${p.app} in check.js (INGRESS_SOURCES)`);
     }
     if (p.app === 'rabbitmq') {
-      const open = [...portsBySource.entries()].filter(([, ports]) => ports.some((x) => x === 'all' || RABBITMQ_MANAGEMENT_PORTS.includes(x)));
-      check('rabbitmq: no NetworkPolicy opens the management port', open.length === 0, where,
-        `the management UI is reachable from ${open.map(([s]) => s).join(', ')}`);
+      // The management API and UI: KEDA's operator reads the queue's depth there (components/keda); everyone else
+      // comes by port-forward. And KEDA's namespace reaches nothing else of the broker.
+      const bad = [];
+      for (const [source, ports] of portsBySource) {
+        if (source === KEDA.source) {
+          const other = ports.filter((x) => x !== KEDA.port && x !== 'management');
+          if (other.length) bad.push(`${source} reaches ${other.join(', ')}: only the management API, ${KEDA.port}`);
+        } else if (ports.some((x) => x === 'all' || RABBITMQ_MANAGEMENT_PORTS.includes(x))) {
+          bad.push(`the management UI is reachable from ${source}`);
+        }
+      }
+      check("rabbitmq: only KEDA's namespace reaches the management port, and only that port", bad.length === 0, where, bad.join('; '));
     }
   }
 }
@@ -516,14 +525,7 @@ function checkExpectations(target, objects) {
         (ing.spec.rules || []).every((r) => tls.some((t) => (t.hosts || []).includes(r.host))), ref(target, ing), 'spec.tls with a secretName for every host is missing');
     }
   }
-  if (exp.hpa) {
-    const hpa = byKind(objects, 'HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.kind === 'Deployment' && h.spec.scaleTargetRef.name === 'converter');
-    check(`${target}: an autoscaling/v2 HPA scales the converters on CPU`, hpa && hpa.apiVersion === 'autoscaling/v2' &&
-      (hpa.spec.metrics || []).some((m) => m.type === 'Resource' && m.resource.name === 'cpu'), `${target}: HorizontalPodAutoscaler`, 'no autoscaling/v2 HPA with a cpu metric targets Deployment/converter');
-    const d = find(objects, 'Deployment', 'converter');
-    check(`${target}: the HPA owns the converters' replica count`, d && d.spec.replicas === undefined, `${target}: Deployment/converter`,
-      'spec.replicas is set: every apply would reset what the HPA chose');
-  }
+  // (exp.keda, the converters' autoscaler: keda.js.)
   for (const hpa of byKind(objects, 'HorizontalPodAutoscaler')) {
     const t = hpa.spec.scaleTargetRef;
     check('references: HPAs target existing workloads', !!find(objects, t.kind, t.name), ref(target, hpa), `${t.kind}/${t.name} does not exist`);

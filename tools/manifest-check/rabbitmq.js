@@ -6,7 +6,7 @@
 'use strict';
 
 const path = require('path');
-const { SERVICES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, check, isObject, ref } = require('./common');
+const { SERVICES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, KEDA, check, isObject, ref } = require('./common');
 const { byKind, find, containerEnv } = require('./policy');
 
 // Names that no user may reach unless listed: a server-named queue, a second live queue, names close to the real ones.
@@ -18,6 +18,8 @@ const PROBE_NAMES = ['amq.gen-JzTY20BRgKO-HjmUJj0wLg', 'amq.topic', 'amq.direct'
 const PROBE_TOPICS = ['job.processing', 'job.done', 'job.failed', 'job.cancelled', 'job.queued', 'job.x', 'job.*', 'job.#', '#', '*.*'];
 
 const unique = (list) => [...new Set(list)];
+// A user's tags: the definitions allow a list or a comma-separated string.
+const tagsOf = (u) => (Array.isArray(u.tags) ? u.tags : String(u.tags || '').split(',').filter(Boolean));
 const topologyNames = () => [...AMQP_TOPOLOGY.exchanges.map((e) => e.name), ...AMQP_TOPOLOGY.queues.map((q) => q.name)];
 // What each service's user needs (docs/messaging.md, "Users and permissions"): configure on what the service declares
 // itself (its own queues: the broker's definitions made the rest); write on the exchanges it publishes to and on its own
@@ -120,32 +122,63 @@ function checkRabbitmqUsers(target, objects) {
 
   // Passwords: placeholders only, each set by the init container from the Secret key of the same name.
   const setBy = new Map();
+  const optional = new Set();
   for (const c of writers) {
     for (const e of c.env || []) {
       const sk = e.valueFrom && e.valueFrom.secretKeyRef;
       if (sk) setBy.set(e.name, sk.key);
+      if (sk && sk.optional) optional.add(e.name);
     }
   }
   const users = new Map((template.users || []).map((u) => [u.name, u]));
   for (const u of users.values()) {
     const m = /^@([A-Z0-9_]+)@$/.exec(String(u.password || ''));
-    check('rabbitmq: the definitions\' passwords come from the Secret', !!m && setBy.get(m[1]) === m[1] && !u.password_hash,
+    // Only keda's key may be missing (a secrets.env older than it): the init container then makes up a password.
+    const missingOk = !m || !optional.has(m[1]) || u.name === KEDA.user;
+    check('rabbitmq: the definitions\' passwords come from the Secret', !!m && setBy.get(m[1]) === m[1] && !u.password_hash && missingOk,
       `${where} ${templateKey}: user ${u.name}`,
-      m ? `the init container does not set ${m[1]} from the Secret key ${m[1]}` : 'a literal password or hash: use a @SECRET_KEY@ placeholder');
+      !m ? 'a literal password or hash: use a @SECRET_KEY@ placeholder'
+        : !missingOk ? `the Secret key ${m[1]} is optional: only ${KEDA.user}'s may be` : `the init container does not set ${m[1]} from the Secret key ${m[1]}`);
   }
 
   // One user per service, without tags (no management UI), named as in its AMQP_URL and sharing its password's key;
   // an administrator for the management UI that no service logs in as.
   for (const name of Object.keys(SERVICES)) {
     const u = users.get(name);
-    const tags = u ? (Array.isArray(u.tags) ? u.tags : String(u.tags || '').split(',').filter(Boolean)) : [];
+    const tags = u ? tagsOf(u) : [];
     check('rabbitmq: one user per service, and an administrator no service uses', !!u && tags.length === 0 &&
       (!keys.has(name) || u.password === `@${keys.get(name)}@`), `${where} ${templateKey}: user ${name}`,
     !u ? 'missing' : tags.length ? `tags ${tags.join(',')}: a service needs no management access` : `password ${u.password}, but the Deployment uses ${keys.get(name)}`);
   }
-  const admins = [...users.values()].filter((u) => !SERVICES[u.name] && [].concat(u.tags || []).join(',').includes('administrator'));
+  const admins = [...users.values()].filter((u) => !SERVICES[u.name] && tagsOf(u).includes('administrator'));
   check('rabbitmq: one user per service, and an administrator no service uses', admins.length > 0, `${where} ${templateKey}`,
     'no administrator user for the management UI (a node that loads definitions creates no default user)');
+  const others = [...users.values()].filter((u) => !SERVICES[u.name] && u.name !== KEDA.user && !admins.includes(u));
+  check("rabbitmq: no user but the services', KEDA's and one administrator", others.length === 0 && admins.length <= 1,
+    `${where} ${templateKey}`, others.length ? `users ${others.map((u) => u.name).join(', ')}: no service logs in as them`
+      : `administrators ${admins.map((u) => u.name).join(', ')}: one is enough`);
+
+  // KEDA's user (components/keda): the management API shows it the queues' depths; it may publish, read, declare or
+  // bind nothing (no permission lets through any name), and it has no topic permission. Its password comes from the
+  // Secret like the others' (above).
+  const keda = users.get(KEDA.user);
+  const kwhere = `${where} ${templateKey}: user ${KEDA.user}`;
+  if (check("rabbitmq: KEDA's user reads the management API and nothing else", !!keda, kwhere, 'missing (components/keda reads the queue as it)')) {
+    const problems = [];
+    const tags = tagsOf(keda);
+    if (JSON.stringify([...tags].sort()) !== JSON.stringify(KEDA.tags)) problems.push(`tags ${tags.join(',') || '(none)'}, want ${KEDA.tags.join(',')} (no more: monitoring and administrator see and do more)`);
+    const perms = (template.permissions || []).filter((x) => x.user === KEDA.user);
+    if (!perms.some((x) => (x.vhost || '/') === '/')) problems.push('no permissions entry on the vhost /: it could not see its queues');
+    const everything = unique([...topologyNames(), 'amq.default', AMQP_LIVE_QUEUE, ...PROBE_NAMES]);
+    for (const x of perms) {
+      for (const kind of ['configure', 'write', 'read']) {
+        const got = matching(x[kind], everything);
+        if (got === null || got.length) problems.push(`${kind} on ${x.vhost || '/'} ${got === null ? `${x[kind]} is not a regular expression` : `lets through ${got.join(', ')}`}: want ^$`);
+      }
+    }
+    if ((template.topic_permissions || []).some((x) => x.user === KEDA.user)) problems.push('topic permissions: want none');
+    check("rabbitmq: KEDA's user reads the management API and nothing else", problems.length === 0, kwhere, problems.join('; '));
+  }
 
   // Least privilege: the names each regular expression lets through, against what the service needs.
   const names = unique([...topologyNames(), 'amq.default', AMQP_LIVE_QUEUE, ...PROBE_NAMES]);

@@ -1,4 +1,5 @@
-// 1. Schema: every object against the Kubernetes API's OpenAPI schema (kubernetes-models), plus unknown fields.
+// 1. Schema: every object against the Kubernetes API's OpenAPI schema (kubernetes-models), plus unknown fields;
+// KEDA's and prometheus-operator's custom resources against their CRDs' schemas (CRD_MODELS).
 // Part of check.js (tools/manifest-check).
 'use strict';
 
@@ -10,19 +11,47 @@ const modelsDir = path.dirname(require.resolve('kubernetes-models/package.json')
 const nodeModules = path.resolve(modelsDir, '..');
 const modelsVersion = require('kubernetes-models/package.json').version;
 
+// Custom resources: the models that the kubernetes-models project generates from each operator's released CRDs, on the
+// same base packages as kubernetes-models 4 (pinned in package-lock.json; their newer majors need kubernetes-models 5
+// and are ES modules). Each package names the CRDs it was generated from (its package.json's crd-generate input).
+const CRD_MODELS = Object.fromEntries([
+  ['keda.sh', '@kubernetes-models/keda'],
+  ['monitoring.coreos.com', '@kubernetes-models/prometheus-operator'],
+].map(([group, pkg]) => {
+  const meta = require(`${pkg}/package.json`);
+  const input = String(((meta['crd-generate'] || {}).input || [])[0] || '');
+  const crds = /github\.com\/([^/]+\/[^/]+)\/releases\/download\/([^/]+)\//.exec(input);
+  return [group, { pkg, dir: path.dirname(require.resolve(`${pkg}/package.json`)), version: meta.version,
+    crds: crds ? `CRDs of ${crds[1]} ${crds[2]}` : input }];
+}));
+// Fields that the pinned CRDs predate: the path of the object that has them, each with its type as the packages write
+// types, and the release that added it. (What their values must be is checked by the rules that use them.)
+const NEWER_FIELDS = {
+  'keda.sh/v1alpha1 TriggerAuthentication': {
+    // KEDA 2.13 (kedacore/keda#4830): parameters that are not secret from a ConfigMap; the shape of secretTargetRef.
+    '/spec': { configMapTargetRef: 'Array<{ "key": string; "name": string; "parameter": string; }>' },
+  },
+};
+
+// Which packages and versions the schemas come from, for check.js's summary.
+function schemaVersions() {
+  return [`kubernetes-models ${modelsVersion}`,
+    ...Object.values(CRD_MODELS).map((m) => `${m.pkg} ${m.version} (${m.crds})`)].join(', ');
+}
+
 function modelClass(apiVersion, kind) {
   const parts = String(apiVersion).split('/');
-  const module = parts.length === 1 ? `kubernetes-models/${parts[0]}` : `kubernetes-models/${parts[0]}/${parts[1]}`;
+  const crd = parts.length === 2 ? CRD_MODELS[parts[0]] : null;
+  const base = crd ? path.join(crd.dir, parts[0], parts[1]) : path.join(modelsDir, ...parts);
+  const module = crd ? `${crd.pkg}/${parts[0]}/${parts[1]}` : `kubernetes-models/${parts.join('/')}`;
   let mod;
   try {
     mod = require(module);
   } catch {
-    return { error: `no schema for apiVersion ${apiVersion} (kubernetes-models ${modelsVersion})` };
+    return { error: `no schema for apiVersion ${apiVersion} (${crd ? `${crd.pkg} ${crd.version}` : `kubernetes-models ${modelsVersion}`})` };
   }
   if (typeof mod[kind] !== 'function') return { error: `no schema for ${kind} in ${apiVersion}` };
-  const file = parts.length === 1 ? path.join(modelsDir, parts[0], `${kind}.d.ts`)
-    : path.join(modelsDir, parts[0], parts[1], `${kind}.d.ts`);
-  return { cls: mod[kind], file, iface: `I${kind}` };
+  return { cls: mod[kind], file: path.join(base, `${kind}.d.ts`), iface: `I${kind}`, newer: NEWER_FIELDS[`${apiVersion} ${kind}`] || {} };
 }
 
 // The generated declarations: `export interface IX { "field"?: TYPE; ... }`, one file per type, with imports for the
@@ -81,15 +110,17 @@ function resolveRef(name, file) {
   const fields = tdecl.interfaces.get(localName);
   return fields ? { fields, file: target } : null;
 }
-function unknownFields(value, fields, file, where, out) {
+// `newer`: fields the schema predates, by the path of the object that has them (NEWER_FIELDS).
+function unknownFields(value, fields, file, where, out, newer = {}) {
   // An interface without fields is an open object (RawExtension and the like): anything goes.
   if (!isObject(value) || Object.keys(fields).length === 0) return;
+  if (newer[where || '/']) fields = { ...fields, ...newer[where || '/'] };
   for (const [key, v] of Object.entries(value)) {
     if (!Object.prototype.hasOwnProperty.call(fields, key)) {
       out.push(`${where}/${key}: unknown field`);
       continue;
     }
-    unknownFieldsOfType(v, fields[key], file, `${where}/${key}`, out);
+    unknownFieldsOfType(v, fields[key], file, `${where}/${key}`, out, newer);
   }
 }
 // Splits at `sep` outside of <> and {}.
@@ -106,12 +137,12 @@ function splitTopLevel(s, sep) {
   parts.push(s.slice(start));
   return parts.map((x) => x.trim()).filter(Boolean);
 }
-function unknownFieldsOfType(value, type, file, where, out) {
+function unknownFieldsOfType(value, type, file, where, out, newer = {}) {
   let m;
   if ((m = /^Array<(.+)>$/.exec(type))) {
-    if (Array.isArray(value)) value.forEach((v, i) => unknownFieldsOfType(v, m[1], file, `${where}/${i}`, out));
+    if (Array.isArray(value)) value.forEach((v, i) => unknownFieldsOfType(v, m[1], file, `${where}/${i}`, out, newer));
   } else if ((m = /^\{ \[key: string\]: (.+); \}$/.exec(type))) {
-    if (isObject(value)) for (const [k, v] of Object.entries(value)) unknownFieldsOfType(v, m[1], file, `${where}/${k}`, out);
+    if (isObject(value)) for (const [k, v] of Object.entries(value)) unknownFieldsOfType(v, m[1], file, `${where}/${k}`, out, newer);
   } else if ((m = /^\{ (".+) \}$/.exec(type))) {
     // An inline object type: { "a"?: T; "b": U; }
     const fields = {};
@@ -119,10 +150,10 @@ function unknownFieldsOfType(value, type, file, where, out) {
       const f = /^"([^"]+)"\??: (.+)$/.exec(part);
       if (f) fields[f[1]] = f[2];
     }
-    unknownFields(value, fields, file, where, out);
+    unknownFields(value, fields, file, where, out, newer);
   } else if (/^I\w+$/.test(type)) {
     const r = resolveRef(type, file);
-    if (r) unknownFields(value, r.fields, r.file, where, out);
+    if (r) unknownFields(value, r.fields, r.file, where, out, newer);
   }
 }
 
@@ -136,12 +167,12 @@ function validateSchema(target, obj) {
   } catch (e) {
     error = e.message;
   }
-  check('schema: valid against the Kubernetes OpenAPI schema', error === null, where, error);
+  check('schema: valid against the Kubernetes OpenAPI schema (and the CRDs\' schemas)', error === null, where, error);
   const unknown = [];
   const decl = loadDecl(m.file);
   const fields = decl.interfaces.get(m.iface);
-  if (fields) unknownFields(obj, fields, m.file, '', unknown);
+  if (fields) unknownFields(obj, fields, m.file, '', unknown, m.newer);
   check('schema: no unknown fields', unknown.length === 0, where, unknown.join(', '));
 }
 
-module.exports = { modelsDir, nodeModules, modelsVersion, modelClass, declFiles, loadDecl, braceBalance, resolveRef, unknownFields, splitTopLevel, unknownFieldsOfType, validateSchema };
+module.exports = { modelsDir, nodeModules, modelsVersion, CRD_MODELS, NEWER_FIELDS, schemaVersions, modelClass, declFiles, loadDecl, braceBalance, resolveRef, unknownFields, splitTopLevel, unknownFieldsOfType, validateSchema };
