@@ -14,6 +14,8 @@ STACK = os.path.join(ROOT, "scripts", "stack")
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(ROOT, "scripts", "lib"))
 from mp3c_local import table  # noqa: E402  (the stack's table: its port variables, and free ports for them)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import monitoring_check  # noqa: E402  (the metric names deploy/monitoring queries)
 
 
 def eventually(probe, timeout=60, what="condition"):
@@ -28,15 +30,17 @@ def eventually(probe, timeout=60, what="condition"):
 
 
 class Stack:
-    def __init__(self):
+    def __init__(self, storage="file"):
         self.var = tempfile.mkdtemp(prefix="mp3c-e2e-")
         # Every port of the stack, from the harness's free_port: below the kernel's ephemeral range, so that while a
         # server of the stack is stopped (MariaDB, RabbitMQ, maildev are stopped and restarted here) no outgoing
         # connection of another test can take its port as a local end and keep it from starting again.
         self.ports = table.free_stack_ports()
         self.env = dict(os.environ, MP3C_VAR_DIR=self.var, MP3C_STACK_BIN=BIN, MP3C_STACK_BUILD="0",
-                        STACK_START_TIMEOUT="300", DIGEST_QUIET="5s", **{k: str(v) for k, v in self.ports.items()})
-        self.env.pop("SMTP_HOST", None)
+                        STACK_START_TIMEOUT="300", DIGEST_QUIET="5s", STORAGE=storage,
+                        **{k: str(v) for k, v in self.ports.items()})
+        for name in ("SMTP_HOST", "STORAGE_URL", "MONGODB_URI"):
+            self.env.pop(name, None)
         self.gateway = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
         self.inbox = f"http://127.0.0.1:{self.ports['MAILDEV_PORT']}"
 
@@ -160,10 +164,11 @@ def probe(path):
 
 class EndToEnd(unittest.TestCase):
     stack = None
+    storage = "file"
 
     @classmethod
     def setUpClass(cls):
-        cls.stack = Stack()
+        cls.stack = Stack(cls.storage)
         cls.work = tempfile.mkdtemp(prefix="mp3c-e2e-files-")
         started = time.monotonic()
         cls.stack.run("start", timeout=600)
@@ -349,6 +354,15 @@ class EndToEnd(unittest.TestCase):
         eventually(lambda: 'notification_emails_total{result="opted_out"}' in http("GET", metrics)[1].decode(), 30,
                    "the notification service's decision")
         self.assertEqual(self.mails_for(quiet), [])
+
+    def test_every_metric_the_dashboard_and_alerts_query_is_exported(self):
+        texts = [http("GET", f"http://127.0.0.1:{self.stack.ports[port]}/metrics")[1].decode()
+                 for port in ("AUTH_ADMIN_PORT", "GATEWAY_ADMIN_PORT", "CONVERTER_ADMIN_PORT",
+                              "NOTIFICATION_ADMIN_PORT")]
+        used = monitoring_check.metric_names_used(ROOT)
+        ours = [n for n in used if n.split("_")[0] in ("auth", "gateway", "converter", "notification", "http")]
+        self.assertGreater(len(ours), 15, "the dashboard and the alerts query the services' own metrics")
+        self.assertEqual(monitoring_check.missing_metrics(used, texts), [])
 
     def test_mp3conv_converts_three_files(self):
         files = [make_media(os.path.join(self.work, "one.mp4")),
@@ -674,6 +688,49 @@ class EndToEnd(unittest.TestCase):
         token = self.login()
         self.assertEqual(self.wait_done(token, job_id, 240)["status"], "done")
         self.assertEqual(self.stack.run("status").returncode, 0)
+
+
+class EndToEndOnGridFs(EndToEnd):
+    """A pass on GridFS (STORAGE=gridfs: the blob stores in the MongoDB-wire test server, tools/mongo-wire, not
+    mongod): the original flow, mp3conv with its downloads (Range), and the storage server going away mid-upload."""
+    storage = "gridfs"
+    TESTS = ("test_original_flow_with_curl", "test_mp3conv_converts_three_files",
+             "test_storage_server_stops_mid_upload")
+
+    def test_storage_server_stops_mid_upload(self):
+        token = self.login()
+        big = make_media(os.path.join(self.work, "big.wav"), seconds=240, video=False)  # about 21 MB
+        before = self.job_ids(token)
+        # A slow upload (2 MB/s): the server stops while the gateway streams it into GridFS.
+        upload = subprocess.Popen(["curl", "-s", "--limit-rate", "2M", "-X", "POST", "-F", f"file=@{big}",
+                                   "-H", f"Authorization: Bearer {token}", "-w", "\n%{http_code}",
+                                   self.stack.gateway + "/upload"], stdout=subprocess.PIPE, text=True)
+        time.sleep(3)  # well into the upload: the outage is the point, not a condition to wait for
+        self.stack.servers("stop", "mongodb")
+        out, _ = upload.communicate(timeout=120)
+        body, _, code = out.rpartition("\n")
+        self.assertIn(code, ("503", "000"), out)  # 503 storage_unavailable, or the connection closed on the client
+        if code == "503":
+            self.assertEqual(json.loads(body)["error"], "storage_unavailable", body)
+        self.assertEqual(self.job_ids(token), before, "no job for the failed upload")
+        ready = f"http://127.0.0.1:{self.stack.ports['GATEWAY_ADMIN_PORT']}/readyz"
+        self.assertEqual(http("GET", ready)[0], 503, "not ready without its storage")
+        self.stack.servers("start", "mongodb")
+        # Back by itself: a new upload is converted and downloaded from GridFS.
+        eventually(lambda: http("GET", ready)[0] == 200, 60, "the gateway ready again")
+        job = self.curl_upload(token, make_media(os.path.join(self.work, "after.mp4")))["job_id"]
+        self.assertEqual(self.wait_done(token, job)["status"], "done")
+        status, mp3, _ = http("GET", f"{self.stack.gateway}/jobs/{job}/mp3", token)
+        self.assertEqual(status, 200)
+        self.assertGreater(len(mp3), 10000)
+
+
+def load_tests(loader, standard_tests, pattern):
+    """Every test on the file store, then EndToEndOnGridFs's on GridFS (each class starts its own stack)."""
+    suite = unittest.TestSuite(loader.loadTestsFromTestCase(EndToEnd))
+    names = loader.getTestCaseNames(EndToEndOnGridFs)  # honours -k
+    suite.addTests(EndToEndOnGridFs(name) for name in EndToEndOnGridFs.TESTS if name in names)
+    return suite
 
 
 if __name__ == "__main__":

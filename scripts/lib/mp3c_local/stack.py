@@ -104,9 +104,14 @@ def start_servers(v):
     """MariaDB with one database and one least-privilege user per service (passwords under var/secrets), and
     RabbitMQ, which boots meanwhile, with one least-privilege user per service."""
     var, t = v["var"], table.load()["servers"]
-    for name in ("mariadb", "rabbitmq"):
+    for name in ("mariadb", "rabbitmq") + (("mongodb",) if table.gridfs_server(v) else ()):
         os.makedirs(f"{var}/{name}", exist_ok=True)
         servers.write(f"{var}/{name}/port", v[t[name]["stack_port"]] + "\n")
+    if table.gridfs_server(v):
+        try:
+            servers.start("mongodb", f"{var}/mongodb")
+        except servers.ServerError:
+            raise Die(f"the MongoDB-wire test server did not start (logs in {var}/mongodb)")
     rabbitmq_failed = f"RabbitMQ did not start (logs in {var}/rabbitmq/log)"
     try:
         servers.launch("rabbitmq", f"{var}/rabbitmq", management_port=v[t["rabbitmq"]["stack_management_port"]])
@@ -188,7 +193,10 @@ def banner(v):
     with open(f"{v['var']}/demo-credentials") as f:
         credentials = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
     mail = table.expand(t["mail_smtp_host" if table.env("SMTP_HOST") else "mail_maildev"], v)
-    sys.stdout.write(table.expand(t["banner"], dict(v, mail=mail, demo_email=credentials["email"],
+    kind = "storage_gridfs" if table.gridfs_server(v) else "storage_file" if v["STORAGE_URL"].startswith("file:") \
+        else "storage_url"
+    storage = table.expand(t[kind], v)
+    sys.stdout.write(table.expand(t["banner"], dict(v, mail=mail, storage=storage, demo_email=credentials["email"],
                                                     demo_password=credentials["password"])))
     sys.stdout.flush()
 
@@ -201,11 +209,15 @@ def up(v):
         raise Die(f"a stack already runs from {var} (pid {pid}): scripts/stack stop, or MP3C_VAR_DIR=... for another")
     # Leftovers of a run that was killed hold the ports: stop them before checking.
     with contextlib.redirect_stderr(io.StringIO()):
-        for name in ("mariadb", "rabbitmq"):
+        for name in ("mariadb", "rabbitmq", "mongodb"):
             with contextlib.suppress(servers.ServerError):
                 servers.stop(name, f"{var}/{name}")
+    if v["STORAGE"] not in ("file", "gridfs"):
+        raise Die(f"STORAGE={v['STORAGE']}: file (the default) or gridfs")
     chosen = table.stack_services()
     unused = {port for s in t["services"] if s not in chosen for port in s["ports"]}
+    if not table.gridfs_server(v):
+        unused.add("MONGODB_PORT")
     for name, port in t["ports"].items():
         if name not in unused and port_in_use(v[name]):
             raise Die(f"port {v[name]} ({port['what']}) is already in use. Stop whatever listens there, or choose "
@@ -244,7 +256,7 @@ def up(v):
         supervisor.stopping = True
         say("stopping")
         supervisor.stop()
-        for name in ("rabbitmq", "mariadb"):
+        for name in ("rabbitmq", "mariadb", "mongodb"):
             with contextlib.suppress(servers.ServerError):
                 servers.stop(name, f"{var}/{name}")
         with contextlib.suppress(FileNotFoundError):

@@ -54,7 +54,14 @@ def stack_values():
         values[name] = env(name, str(port["default"]))
     for name, default in load()["settings"].items():
         values[name] = env(name) or expand(default, values)
+    if values["STORAGE"] == "gridfs" and not env("STORAGE_URL"):
+        values["STORAGE_URL"] = f"mongodb://127.0.0.1:{values['MONGODB_PORT']}"
     return values
+
+
+def gridfs_server(values):
+    """Whether the stack runs the MongoDB-wire test server: STORAGE=gridfs without a STORAGE_URL of the caller's."""
+    return values["STORAGE"] == "gridfs" and not env("STORAGE_URL")
 
 
 def stack_services():
