@@ -24,6 +24,7 @@ class WorkerTest : public ::testing::Test {
   protected:
     WorkerTest()
         : dir_(fs::temp_directory_path() / ("mp3c-worker-" + crypto::random_hex(6))),
+          storage_url_("file://" + dir_.string()),
           topology_(amqp::Topology::with_prefix("cv" + crypto::random_hex(4) + ".")) {
         fs::create_directories(dir_ / "tmp");
         const char* url = std::getenv("MP3C_TEST_AMQP_URL");
@@ -52,7 +53,7 @@ class WorkerTest : public ::testing::Test {
         c.max_input_bytes = max_input_bytes;
         c.amqp = amqp_;
         c.topology = topology_;
-        c.storage_url = "file://" + dir_.string();
+        c.storage_url = storage_url_;
         c.temporary_dir = (dir_ / "tmp").string();
         c.keep_source = keep_source;
         worker_ = std::make_unique<Worker>(c);
@@ -67,7 +68,7 @@ class WorkerTest : public ::testing::Test {
         args.push_back(path);
         auto r = testing::run_command("/usr/bin/ffmpeg", args, {});
         if (r.status != 0) throw std::runtime_error("ffmpeg: " + r.out);
-        auto store = storage::open_store("file://" + dir_.string(), "videos");
+        auto store = storage::open_store(storage_url_, "videos");
         auto writer = store->create({.owner = "7", .filename = "clip" + extension});
         std::ifstream in(path, std::ios::binary);
         std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -116,6 +117,7 @@ class WorkerTest : public ::testing::Test {
     }
 
     fs::path dir_;
+    std::string storage_url_;  // the file store under dir_, unless a test chooses GridFS
     amqp::Topology topology_;
     amqp::Options amqp_;
     std::unique_ptr<Worker> worker_;
@@ -145,12 +147,42 @@ TEST_F(WorkerTest, ConvertsStoresAnnouncesAndDeletesTheSource) {
     EXPECT_EQ((*done)["source_deleted"], true);
     EXPECT_NE(find_status(events, "processing"), nullptr);
 
-    auto mp3s = storage::open_store("file://" + dir_.string(), "mp3s");
+    auto mp3s = storage::open_store(storage_url_, "mp3s");
     auto info = mp3s->stat(job);
     ASSERT_TRUE(info);
     EXPECT_EQ(info->content_type, "audio/mpeg");
-    EXPECT_FALSE(storage::open_store("file://" + dir_.string(), "videos")->stat(video)) << "source deleted";
+    EXPECT_FALSE(storage::open_store(storage_url_, "videos")->stat(video)) << "source deleted";
     EXPECT_TRUE(fs::is_empty(dir_ / "tmp")) << "no temporary file left";
+}
+
+// On GridFS, reading a source at an offset costs a query: the converter spools it to a nameless scratch file front to
+// back first (seeks_cheaply), converts from there, stores the MP3 in GridFS and leaves no scratch file.
+TEST_F(WorkerTest, OnGridFsTheSourceIsSpooledConvertedAndTheMp3StoredThere) {
+    const char* uri = std::getenv("MONGODB_URI");
+    if (uri == nullptr || *uri == '\0') GTEST_SKIP() << "MONGODB_URI is not set (scripts/with-servers sets it)";
+    storage_url_ = uri;
+    start();
+    // An MP4 whose index (moov) is at the end, as cameras write them: reading it needs a seek to the end and back.
+    std::string video =
+        upload({"-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=4", "-f", "lavfi", "-i",
+                "sine=frequency=440:duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest"},
+               ".mp4");
+    std::string job = storage::new_id();
+    send(message(job, video).dump());
+    auto mp3_messages = take(topology_.mp3_queue, 1);
+    ASSERT_EQ(mp3_messages.size(), 1u);
+    EXPECT_NEAR(mp3_messages[0]["duration_seconds"].get<double>(), 4.0, 0.1);
+    auto mp3s = storage::open_store(storage_url_, "mp3s");  // outlives its reader
+    auto mp3 = mp3s->open(job);
+    ASSERT_NE(mp3, nullptr) << "the MP3 is in GridFS";
+    EXPECT_GT(mp3->info().size, 30'000u);
+    EXPECT_EQ(mp3->info().content_type, "audio/mpeg");
+    EXPECT_FALSE(storage::open_store(storage_url_, "videos")->stat(video)) << "source deleted";
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp")) << "no scratch file left";
+    EXPECT_TRUE(eventually([&] {
+        auto text = worker_->registry()->render();
+        return text.find("converter_jobs_total{result=\"done\"} 1") != std::string::npos;
+    }));
 }
 
 TEST_F(WorkerTest, CallbackUrlTravelsToTheMp3MessageAndTheStatusEvents) {
@@ -282,7 +314,7 @@ TEST_F(WorkerTest, AJobCancelledWhileConvertingStopsAndLeavesNothing) {
         statuses.push_back(e.value("status", ""));
         if (!removed && e.value("status", "") == "processing" && e.value("progress", 0) >= 1) {
             // Its owner cancels it: the gateway deletes the upload.
-            storage::open_store("file://" + dir_.string(), "videos")->remove(video);
+            storage::open_store(storage_url_, "videos")->remove(video);
             removed = true;
         }
     }
@@ -297,7 +329,7 @@ TEST_F(WorkerTest, AJobCancelledWhileConvertingStopsAndLeavesNothing) {
         EXPECT_NE(status, "done");
     }
     EXPECT_TRUE(take(topology_.mp3_queue, 0, 1s).empty());
-    EXPECT_FALSE(storage::open_store("file://" + dir_.string(), "mp3s")->stat(job)) << "no MP3 stored";
+    EXPECT_FALSE(storage::open_store(storage_url_, "mp3s")->stat(job)) << "no MP3 stored";
     EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
 }
 

@@ -62,6 +62,7 @@ class BlobReader {
     virtual size_t read(char* buffer, size_t size) = 0;  // 0 at the end of the range; throws Error
 };
 
+// A store outlives every reader and writer it made (GridFS: they hold clients of its pool).
 class BlobStore {
   public:
     virtual ~BlobStore() = default;
