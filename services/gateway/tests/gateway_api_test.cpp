@@ -730,6 +730,49 @@ TEST_F(GatewayApiTest, EveryAnswerForbidsSniffing) {
     }
 }
 
+// The gateway's whole path on GridFS: the upload streamed in (several chunks), the MP3 downloaded whole and by
+// ranges that start inside a later chunk, and both deleted with the job.
+TEST_F(GatewayApiTest, OnGridFsUploadsDownloadsRangesAndDeletesWork) {
+    const char* uri = std::getenv("MONGODB_URI");
+    if (uri == nullptr || *uri == '\0') GTEST_SKIP() << "MONGODB_URI is not set (scripts/with-servers sets it)";
+    start([&](GatewayConfig& c) { c.storage_url = uri; });
+    auto tok = token(1, "a@example.com");
+    std::string video = pattern(700 * 1024 + 3, 5);  // three chunks of 255 KiB
+    auto r = upload(tok, video, "trip.mp4");
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::string job_id = r.json()["job_id"], video_fid = r.json()["video_fid"];
+    auto videos = storage::open_store(uri, "videos");
+    auto stored = videos->open(video_fid);
+    ASSERT_NE(stored, nullptr);
+    EXPECT_EQ(stored->info().sha256, crypto::to_hex(crypto::sha256(video)));
+    std::string back;
+    std::string buffer(64 * 1024, '\0');
+    while (size_t n = stored->read(buffer.data(), buffer.size())) back.append(buffer.data(), n);
+    EXPECT_EQ(back, video);
+    stored.reset();
+
+    std::string mp3 = pattern(600 * 1024 + 7, 9);
+    auto mp3s = storage::open_store(uri, "mp3s");  // as the converter stores it
+    auto writer = mp3s->create({.owner = "1", .filename = "trip.mp3", .content_type = "audio/mpeg", .id = job_id});
+    writer->write(mp3);
+    writer->commit();
+    publish_event({{"job_id", job_id}, {"status", "done"}, {"mp3_fid", job_id}, {"mp3_size", mp3.size()}});
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "done"; }));
+    EXPECT_EQ(get("/jobs/" + job_id + "/mp3", tok).body, mp3);
+    auto headers = bearer(tok);
+    headers["Range"] = "bytes=300000-300099";  // inside chunk 1
+    auto part = testing::http_request(port_, "GET", "/jobs/" + job_id + "/mp3", headers);
+    EXPECT_EQ(part.status, 206);
+    EXPECT_EQ(part.body, mp3.substr(300000, 100));
+    headers["Range"] = "bytes=-10";
+    EXPECT_EQ(testing::http_request(port_, "GET", "/jobs/" + job_id + "/mp3", headers).body,
+              mp3.substr(mp3.size() - 10));
+
+    EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + job_id, bearer(tok)).status, 204);
+    EXPECT_FALSE(mp3s->stat(job_id)) << "the MP3 is deleted from GridFS";
+    EXPECT_FALSE(videos->stat(video_fid)) << "and the upload";
+}
+
 // On GridFS, slow downloads hold pooled MongoDB clients: once all are out, the next request that needs one is refused
 // (503) after the short pool wait, and everything that needs no client (probes, the job list) is answered meanwhile.
 TEST_F(GatewayApiTest, OnGridFsAnExhaustedClientPoolIs503AndTheRestIsStillServed) {
