@@ -1,6 +1,7 @@
 // What the checker's tests (test/) share: the base's objects without kustomize, and the failures a set of checks finds.
 'use strict';
 
+const assert = require('node:assert');
 const fs = require('fs');
 const path = require('path');
 const YAML = require('yaml');
@@ -114,4 +115,24 @@ function failuresOf(checks, objects, target = 'test') {
   return out;
 }
 
-module.exports = { base, baseObjects, withComponent, monitoringObjects, applyJsonPatch, failuresOf };
+// expectFailure(objects, rule, pattern?) for a test file's failures(objects): the rule fails (with a message that
+// matches the pattern).
+function failureExpecter(failures) {
+  return (objects, rule, pattern) => {
+    const f = failures(objects);
+    assert.ok(f[rule], `expected "${rule}" to fail; failures: ${JSON.stringify(f, null, 2)}`);
+    if (pattern) assert.match(f[rule].join('\n'), pattern);
+  };
+}
+
+// The RabbitMQ definitions the broker's ConfigMap carries, changed by `change`; returns the objects.
+function setDefinitions(objects, change) {
+  const configMap = named(objects, 'ConfigMap', 'rabbitmq-config');
+  const d = JSON.parse(configMap.data['definitions.template.json']);
+  change(d);
+  configMap.data['definitions.template.json'] = JSON.stringify(d);
+  return objects;
+}
+
+module.exports = { base, baseObjects, withComponent, monitoringObjects, applyJsonPatch, failuresOf, named, failureExpecter,
+  setDefinitions };

@@ -8,21 +8,16 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const { checkAdminPorts } = require('../admin');
-const { baseObjects, failuresOf } = require('../base-objects');
+const { baseObjects, failuresOf, named, failureExpecter } = require('../base-objects');
 
 function failures(objects) {
   return failuresOf([checkAdminPorts], objects);
 }
 
-const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 const container = (objects, name) => named(objects, 'Deployment', name).spec.template.spec.containers[0];
 const template = (objects, name) => named(objects, 'Deployment', name).spec.template;
 const monitoringPorts = (objects) => named(objects, 'NetworkPolicy', 'allow-monitoring').spec.ingress[0];
-function expectFailure(objects, rule, pattern) {
-  const f = failures(objects);
-  assert.ok(f[rule], `expected "${rule}" to fail; failures: ${JSON.stringify(f, null, 2)}`);
-  if (pattern) assert.match(f[rule].join('\n'), pattern);
-}
+const expectFailure = failureExpecter(failures);
 
 const PORTS = 'services: container ports are `admin` (and `http` for auth and the gateway)';
 const VARS = 'services: PORT and ADMIN_PORT match the container ports';

@@ -7,28 +7,16 @@ const test = require('node:test');
 const assert = require('node:assert');
 const { checkEgress } = require('../policy');
 const { checkRabbitmqUsers } = require('../rabbitmq');
-const { baseObjects, failuresOf } = require('../base-objects');
+const { baseObjects, failuresOf, named, failureExpecter, setDefinitions } = require('../base-objects');
 
 function failures(objects) {
   return failuresOf([checkEgress, checkRabbitmqUsers], objects);
 }
 
-const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 const without = (objects, kind, name) => objects.filter((o) => !(o.kind === kind && o.metadata.name === name));
-const definitions = (objects) => JSON.parse(named(objects, 'ConfigMap', 'rabbitmq-config').data['definitions.template.json']);
-function setDefinitions(objects, change) {
-  const d = definitions(objects);
-  change(d);
-  named(objects, 'ConfigMap', 'rabbitmq-config').data['definitions.template.json'] = JSON.stringify(d);
-  return objects;
-}
 // The ConfigMap that every service reads (mp3converter-common, with its generated name).
 const commonConfigMap = (objects) => objects.find((o) => o.kind === 'ConfigMap' && /^mp3converter-common(-|$)/.test(o.metadata.name));
-function expectFailure(objects, rule, pattern) {
-  const f = failures(objects);
-  assert.ok(f[rule], `expected "${rule}" to fail; failures: ${JSON.stringify(f, null, 2)}`);
-  if (pattern) assert.match(f[rule].join('\n'), pattern);
-}
+const expectFailure = failureExpecter(failures);
 
 test('the base passes every egress and RabbitMQ-user rule', () => {
   assert.deepStrictEqual(failures(baseObjects()), {});

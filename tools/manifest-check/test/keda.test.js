@@ -11,7 +11,7 @@ const { validateSchema } = require('../schema');
 const { checkAutoscaling } = require('../keda');
 const { checkNetworkPolicies } = require('../policy');
 const { checkRabbitmqUsers } = require('../rabbitmq');
-const { withComponent, failuresOf } = require('../base-objects');
+const { withComponent, failuresOf, named, failureExpecter, setDefinitions } = require('../base-objects');
 
 // KEDA's objects only: the base's are validated by the real run, and slowly.
 const schemas = (target, objects) => objects.filter((o) => o.apiVersion === 'keda.sh/v1alpha1').forEach((o) => validateSchema(target, o));
@@ -19,22 +19,10 @@ const schemas = (target, objects) => objects.filter((o) => o.apiVersion === 'ked
 function failures(objects) {
   return failuresOf([schemas, checkAutoscaling, checkNetworkPolicies, checkRabbitmqUsers], objects, 'overlays/production');
 }
-const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 const scaledObject = (objects) => named(objects, 'ScaledObject', 'converter');
 const trigger = (objects) => scaledObject(objects).spec.triggers[0];
 const auth = (objects) => named(objects, 'TriggerAuthentication', 'keda-rabbitmq');
-function expectFailure(objects, rule, pattern) {
-  const f = failures(objects);
-  assert.ok(f[rule], `expected "${rule}" to fail; failures: ${JSON.stringify(f, null, 2)}`);
-  if (pattern) assert.match(f[rule].join('\n'), pattern);
-}
-const definitions = (objects) => JSON.parse(named(objects, 'ConfigMap', 'rabbitmq-config').data['definitions.template.json']);
-function setDefinitions(objects, change) {
-  const d = definitions(objects);
-  change(d);
-  named(objects, 'ConfigMap', 'rabbitmq-config').data['definitions.template.json'] = JSON.stringify(d);
-  return objects;
-}
+const expectFailure = failureExpecter(failures);
 
 const UNKNOWN = 'schema: no unknown fields';
 const INVALID = "schema: valid against the Kubernetes OpenAPI schema (and the CRDs' schemas)";

@@ -10,14 +10,13 @@ const assert = require('node:assert');
 const path = require('path');
 const { validateSchema } = require('../schema');
 const { checkMonitoring, promqlMetricNames, dashboardExprs } = require('../monitoring');
-const { baseObjects, monitoringObjects, failuresOf } = require('../base-objects');
+const { baseObjects, monitoringObjects, failuresOf, named, failureExpecter } = require('../base-objects');
 
 const repo = path.join(__dirname, '..', '..', '..');
 const workloads = baseObjects();
 function failures(objects) {
   return failuresOf([(t, objs) => objs.forEach((o) => validateSchema(t, o)), (t, objs) => checkMonitoring(t, objs, { repo, workloads })], objects);
 }
-const named = (objects, kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 const rules = (objects) => named(objects, 'PrometheusRule', 'mp3converter').spec.groups;
 const alert = (objects, name) => rules(objects).flatMap((g) => g.rules).find((r) => r.alert === name);
 const dashboardMap = (objects) => named(objects, 'ConfigMap', 'mp3converter-grafana-dashboard');
@@ -28,11 +27,7 @@ function withDashboard(objects, change) {
   cm.data['mp3converter.json'] = JSON.stringify(d);
   return objects;
 }
-function expectFailure(objects, rule, pattern) {
-  const f = failures(objects);
-  assert.ok(f[rule], `expected "${rule}" to fail; failures: ${JSON.stringify(f, null, 2)}`);
-  if (pattern) assert.match(f[rule].join('\n'), pattern);
-}
+const expectFailure = failureExpecter(failures);
 const EXISTS = 'monitoring: the alerts and the dashboard query only metrics that exist';
 const SCRAPED = "monitoring: PodMonitors scrape every service's admin port and RabbitMQ's per-queue metrics";
 
