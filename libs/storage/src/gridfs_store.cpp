@@ -35,7 +35,7 @@ constexpr int32_t kServerSelectionTimeoutMs = 5000;
 // downloads holding every client would then hold every handler thread behind them. Then it fails (503) instead.
 // The URL can override it (waitQueueTimeoutMS).
 constexpr int32_t kWaitQueueTimeoutMs = 2000;
-// remove_abandoned looks at this many uploads' first chunks per call; the sweeper calls it again later.
+// remove_abandoned looks at this many uploads' first chunks per call, going on from there at the next call.
 constexpr int64_t kAbandonedScan = 100'000;
 
 // Destroying an upload stream that was neither closed nor aborted closes it, which SAVES the partial file: abort
@@ -551,22 +551,35 @@ class GridFsStore final : public BlobStore {
         // and its commit (or an empty one, which has no chunk) left a pending files document. An id is made when its
         // upload starts, so a younger one cannot have been idle that long.
         std::vector<bson_oid_t> candidates;
+        // Returns how many documents it looked at, and the last id.
         auto collect = [&](mongoc_collection_t* collection, bson_t* filter, const char* field) {
-            BsonPtr opts(BCON_NEW("projection", "{", field, BCON_INT32(1), "}", "limit", BCON_INT64(kAbandonedScan)));
+            BsonPtr opts(BCON_NEW("projection", "{", field, BCON_INT32(1), "}", "sort", "{", field, BCON_INT32(1), "}",
+                                  "limit", BCON_INT64(kAbandonedScan)));
             CursorPtr cursor(mongoc_collection_find_with_opts(collection, filter, opts.get(), nullptr));
             const bson_t* doc = nullptr;
+            std::pair<int64_t, std::optional<bson_oid_t>> seen{0, std::nullopt};
             while (mongoc_cursor_next(cursor.get(), &doc)) {
+                ++seen.first;
                 bson_iter_t iter;
                 if (!bson_iter_init_find(&iter, doc, field) || !BSON_ITER_HOLDS_OID(&iter)) continue;  // not ours
                 const bson_oid_t* oid = bson_iter_oid(&iter);
+                seen.second = *oid;
                 if (bson_oid_get_time_t(oid) <= cutoff) candidates.push_back(*oid);
             }
             bson_error_t error{};
-            if (mongoc_cursor_error(cursor.get(), &error))
+            if (mongoc_cursor_error(cursor.get(), &error)) {
                 throw Error("GridFS scan for abandoned uploads: " + message(error));
+            }
+            return seen;
         };
-        BsonPtr first_chunks(BCON_NEW("n", BCON_INT32(0)));
-        collect(chunks.get(), first_chunks.get(), "files_id");
+        // A bucket of more uploads than one scan takes is looked at in id order, each call going on from where the
+        // last one stopped, and round again.
+        std::lock_guard lock(scan_mutex_);
+        BsonPtr first_chunks(scan_after_
+                                 ? BCON_NEW("n", BCON_INT32(0), "files_id", "{", "$gt", BCON_OID(&*scan_after_), "}")
+                                 : BCON_NEW("n", BCON_INT32(0)));
+        auto [scanned, last] = collect(chunks.get(), first_chunks.get(), "files_id");
+        scan_after_ = scanned < kAbandonedScan ? std::nullopt : last;
         BsonPtr pending(BCON_NEW("metadata.pending", BCON_BOOL(true)));
         collect(files.get(), pending.get(), "_id");
 
@@ -666,6 +679,8 @@ class GridFsStore final : public BlobStore {
     std::string database_;
     std::string description_;
     std::atomic<bool> indexed_{false};
+    std::mutex scan_mutex_;
+    std::optional<bson_oid_t> scan_after_;  // where remove_abandoned's next scan of first chunks starts
 };
 
 }  // namespace

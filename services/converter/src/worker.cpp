@@ -135,7 +135,9 @@ http::Router Worker::admin_router() { return http::Router(); }
 
 http::ReadinessCheck Worker::readiness() {
     return [this]() -> Check {
+        // Both stores: each makes its GridFS indexes at its first good check.
         if (auto ok = videos_->check(); !ok) return "blob storage: " + ok.error();
+        if (auto ok = mp3s_->check(); !ok) return "blob storage: " + ok.error();
         if (auto ok = publisher_.check(); !ok) return ok;
         if (consumer_ && !consumer_->connected()) return std::string("not consuming from RabbitMQ");
         return Ok{};

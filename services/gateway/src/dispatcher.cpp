@@ -36,7 +36,16 @@ Dispatcher::Dispatcher(Jobs& jobs, JobQueue& queue, metrics::Registry& registry,
       requeued_(registry
                     .counter("gateway_jobs_redispatched_total",
                              "Dispatched jobs whose message was lost (not started, the queue empty), dispatched again.")
-                    .with({})) {}
+                    .with({})),
+      waiting_(registry
+                   .gauge("gateway_jobs_waiting",
+                          "Jobs recorded and not yet on the video queue (each user's beyond JOBS_IN_FLIGHT_PER_USER). "
+                          "Every replica reports the same: take the max.")
+                   .with({})),
+      oldest_waiting_(registry
+                          .gauge("gateway_oldest_waiting_job_seconds",
+                                 "How long the oldest job not yet on the video queue has waited (0: none waits).")
+                          .with({})) {}
 
 Dispatcher::~Dispatcher() { stop(); }
 
@@ -89,8 +98,12 @@ size_t Dispatcher::dispatch_once() {
                 log::info("job dispatched", {{"job_id", job.id}, {"owner_id", job.owner_id}});
             }
         }
-        if (batch.size() < 100 || published == before) return published;
+        if (batch.size() < 100 || published == before) break;
     }
+    auto room = jobs_.waiting();
+    waiting_.set(static_cast<double>(room.jobs));
+    oldest_waiting_.set(room.oldest_seconds);
+    return published;
 }
 
 void Dispatcher::run() {

@@ -51,6 +51,8 @@ class Dispatcher final : public JobDispatch {
     metrics::Counter& dispatched_;
     metrics::Counter& failures_;
     metrics::Counter& requeued_;
+    metrics::Gauge& waiting_;         // jobs in the waiting room (the same in every replica: take the max)
+    metrics::Gauge& oldest_waiting_;  // seconds the oldest of them has waited
     std::chrono::steady_clock::time_point last_lost_check_{};  // dispatch_once's last look for lost messages
     std::mutex mutex_;
     std::condition_variable cv_;

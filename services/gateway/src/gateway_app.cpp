@@ -193,7 +193,9 @@ http::ReadinessCheck GatewayApp::readiness() {
     return [this]() -> Check {
         if (!schema_->ready()) return std::string("database schema not ready (database unreachable?)");
         if (auto ok = pool_.check(); !ok) return ok;
+        // Both stores: each makes its GridFS indexes at its first good check.
         if (auto ok = videos_->check(); !ok) return "blob storage: " + ok.error();
+        if (auto ok = mp3s_->check(); !ok) return "blob storage: " + ok.error();
         if (auto ok = publisher_.check(); !ok) return ok;
         return Ok{};
     };

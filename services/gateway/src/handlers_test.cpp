@@ -109,6 +109,11 @@ class MemoryJobs final : public Jobs {
         }
         return out;
     }
+    Waiting waiting() override {
+        Waiting w;
+        for (const auto& [id, job] : rows) w.jobs += job.status == JobStatus::queued && !job.dispatched;
+        return w;  // no clock: nothing has waited
+    }
     // The fake has no clock: a job was dispatched "long ago" only for an age of 0.
     uint64_t requeue_unstarted(std::chrono::seconds age) override {
         uint64_t n = 0;

@@ -303,6 +303,17 @@ bool JobStore::dispatch(const std::string& id, const std::function<void()>& publ
     });
 }
 
+Jobs::Waiting JobStore::waiting() {
+    return pool_.with([&](mysql::Connection& c) {
+        auto row =
+            c.query(
+                 "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), CURRENT_TIMESTAMP(3)), 0)"
+                 " FROM jobs WHERE status = 'queued' AND dispatched_at IS NULL")
+                .at(0);
+        return Waiting{.jobs = row.unsigned_integer(0), .oldest_seconds = static_cast<double>(row.integer(1)) / 1e6};
+    });
+}
+
 uint64_t JobStore::requeue_unstarted(std::chrono::seconds age) {
     return pool_.with([&](mysql::Connection& c) {
         return c.execute(

@@ -35,6 +35,7 @@ class JobStore final : public Jobs {
     std::vector<Job> dispatchable(uint64_t per_owner, size_t limit) override;
     bool dispatch(const std::string& id, const std::function<void()>& publish) override;
     uint64_t requeue_unstarted(std::chrono::seconds age) override;
+    Waiting waiting() override;
     std::optional<uint64_t> reserve(const std::string& reservation, uint64_t owner_id, uint64_t bytes,
                                     uint64_t quota) override;
     void release(const std::string& reservation) override;

@@ -47,6 +47,12 @@ class Jobs {
     // Jobs dispatched longer ago than `age` that no converter has started: back to waiting (their message was lost:
     // a purged queue, a broker that lost its volume). Returns how many.
     virtual uint64_t requeue_unstarted(std::chrono::seconds age) = 0;
+    // The waiting room: how many jobs are recorded and not dispatched yet, and how long the oldest has waited.
+    struct Waiting {
+        uint64_t jobs = 0;
+        double oldest_seconds = 0;
+    };
+    virtual Waiting waiting() = 0;
 
     // Quota by reservation: an upload reserves its bytes (`bytes` more under `reservation`) atomically with every other
     // upload of the owner. Returns what the owner's other jobs and uploads hold, or nullopt (nothing reserved) when

@@ -593,6 +593,8 @@ TEST_F(GatewayApiTest, OneUsersBacklogDoesNotDelayAnotherUsersNewJob) {
     EXPECT_EQ(first[0]["job_id"], backlog[0]);
     EXPECT_EQ(first[1]["job_id"], bobs) << "Bob's job goes behind one of Alice's, not behind all four";
     EXPECT_EQ(get("/jobs/" + backlog[1], alice).json()["status"], "queued") << "waiting is still queued to users";
+    EXPECT_TRUE(eventually([&] { return metric("gateway_jobs_waiting") == 3.0; })) << "Alice's other three";
+    EXPECT_GT(metric("gateway_oldest_waiting_job_seconds"), 0.0);
 
     start([](GatewayConfig& c) { c.jobs_in_flight_per_user = 1; });  // a restart while three jobs wait
     EXPECT_TRUE(drain(topology_.video_queue).empty()) << "nothing is published twice";

@@ -126,6 +126,14 @@ class GatewayTest : public ::testing::Test {
         return testing::http_request(port_, "POST", "/upload", headers, multipart_body(parts, boundary));
     }
 
+    // A series' value in the gateway's /metrics (0 when absent).
+    double metric(const std::string& series) {
+        auto text = "\n" + testing::http_request(port_, "GET", "/metrics").body;
+        auto at = text.find("\n" + series + " ");  // a sample's line, not its family's # HELP
+        if (at == std::string::npos) return 0;
+        return std::stod(text.substr(at + series.size() + 2));
+    }
+
     HttpResponse get(const std::string& target, const std::string& tok) {
         return testing::http_request(port_, "GET", target, bearer(tok));
     }

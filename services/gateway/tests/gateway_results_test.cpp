@@ -85,13 +85,6 @@ class GatewayResultsTest : public GatewayTest {
         return testing::http_request(port_, "POST", target, headers, body);
     }
 
-    double metric(const std::string& series) {
-        auto text = testing::http_request(port_, "GET", "/metrics").body;
-        auto at = text.find(series + " ");
-        if (at == std::string::npos) return 0;
-        return std::stod(text.substr(at + series.size() + 1));
-    }
-
     unsigned uploads_ = 1000;
 
     uint64_t stored(const std::string& tok) {
