@@ -692,7 +692,7 @@ class EndToEnd(unittest.TestCase):
 
 class EndToEndOnGridFs(EndToEnd):
     """A pass on GridFS (STORAGE=gridfs: the blob stores in the MongoDB-wire test server, tools/mongo-wire, not
-    mongod): the original flow, mp3conv with its downloads (Range), and the storage server going away mid-upload."""
+    mongod): the original flow, mp3conv with its downloads, and the storage server going away mid-upload."""
     storage = "gridfs"
     TESTS = ("test_original_flow_with_curl", "test_mp3conv_converts_three_files",
              "test_storage_server_stops_mid_upload")
