@@ -78,6 +78,13 @@ bool is_valid_utf8(std::string_view s) {
     return true;
 }
 
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes) {
+    size_t length = std::min(s.size(), max_bytes);
+    // Back up while the first byte left out continues a character.
+    while (length > 0 && length < s.size() && (static_cast<unsigned char>(s[length]) & 0xC0) == 0x80) --length;
+    return s.substr(0, length);
+}
+
 std::string format_utc(std::chrono::system_clock::time_point t, const char* format) {
     std::time_t seconds = std::chrono::system_clock::to_time_t(t);
     std::tm tm{};

@@ -203,13 +203,19 @@ Response AuthApp::webhook_secret(Request& request, bool rotate) {
     return Response::json(200, body);
 }
 
-Response AuthApp::internal_webhook_secrets(Request& request) {
+Result<User, Response> AuthApp::internal_user(const Request& request) {
     auto username = request.query_param("username");
     if (!username) return Response::error(400, "invalid_username", "?username= is required");
     if (!schema_->ready()) return database_unavailable();
     auto user = users_.find_by_email(normalize_email(*username));
     if (!user) return Response::error(404, "unknown_user", "no such user");
-    messages::WebhookSecrets secrets{webhook_secrets_.signing(static_cast<uint64_t>(user->id))};
+    return std::move(*user);
+}
+
+Response AuthApp::internal_webhook_secrets(Request& request) {
+    auto user = internal_user(request);
+    if (!user) return user.error();
+    messages::WebhookSecrets secrets{webhook_secrets_.signing(static_cast<uint64_t>(user.value().id))};
     return Response::text(200, secrets.to_body(), "application/json");
 }
 
@@ -262,15 +268,12 @@ Response AuthApp::unsubscribe(Request& request) {
 }
 
 Response AuthApp::internal_mail_preferences(Request& request) {
-    auto username = request.query_param("username");
-    if (!username) return Response::error(400, "invalid_username", "?username= is required");
-    if (!schema_->ready()) return database_unavailable();
-    auto user = users_.find_by_email(normalize_email(*username));
-    if (!user) return Response::error(404, "unknown_user", "no such user");
-    auto mails = mail_preferences_.get(static_cast<uint64_t>(user->id));
+    auto user = internal_user(request);
+    if (!user) return user.error();
+    const auto id = static_cast<uint64_t>(user.value().id);
+    auto mails = mail_preferences_.get(id);
     if (!mails) return Response::error(404, "unknown_user", "no such user");
-    messages::MailPreferences preferences{
-        .job_mails = *mails, .unsubscribe_token = unsubscribe_tokens_.make(static_cast<uint64_t>(user->id))};
+    messages::MailPreferences preferences{.job_mails = *mails, .unsubscribe_token = unsubscribe_tokens_.make(id)};
     return Response::text(200, preferences.to_body(), "application/json");
 }
 

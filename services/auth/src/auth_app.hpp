@@ -42,6 +42,8 @@ class AuthApp {
     http::Response request_password_reset(http::Request& request);
     http::Response confirm_password_reset(http::Request& request);
     http::Response webhook_secret(http::Request& request, bool rotate);
+    // The user an internal question names (?username=), or the 400/404/503 to answer.
+    Result<User, http::Response> internal_user(const http::Request& request);
     http::Response internal_webhook_secrets(http::Request& request);
     // GET and PATCH /account/preferences: {"job_mails": "each" | "summary" | "off"}.
     http::Response account_preferences(http::Request& request, bool update);

@@ -1,6 +1,7 @@
 #include "digest_store.hpp"
 
 #include "mp3c/crypto.hpp"
+#include "mp3c/strings.hpp"
 
 namespace mp3c::notification {
 
@@ -32,20 +33,13 @@ const mysql::Migration DigestStore::kMigration{4,
                                                 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}};
 
 void DigestStore::add(const DigestItem& item) {
-    // Cut to the columns, never in the middle of a UTF-8 character.
-    auto cut = [](const std::string& text, size_t limit) {
-        size_t length = std::min(text.size(), limit);
-        while (length > 0 && length < text.size() && (static_cast<unsigned char>(text[length]) & 0xC0) == 0x80) {
-            --length;
-        }
-        return text.substr(0, length);
-    };
     pool_.with([&](mysql::Connection& c) {
         c.execute(
             "INSERT IGNORE INTO digest_items (item_key, recipient, job_id, done, filename, reason, mp3_size,"
             " duration_seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            {item.key, item.recipient, item.job_id, int64_t{item.done ? 1 : 0}, cut(item.filename, 1024),
-             cut(item.reason, 1000), item.mp3_size, item.duration_seconds, now_ms()});
+            {item.key, item.recipient, item.job_id, int64_t{item.done ? 1 : 0},
+             std::string(utf8_prefix(item.filename, 1024)), std::string(utf8_prefix(item.reason, 1000)), item.mp3_size,
+             item.duration_seconds, now_ms()});
     });
 }
 

@@ -247,11 +247,7 @@ Mail summary_mail(const JobSummary& summary, const std::string& from, const std:
     Mail m;
     m.from = from;
     m.to = to;
-    m.message_id = summary.digest_id + ".summary@" + [&] {
-        std::string address = address_of(from);
-        auto at = address.rfind('@');
-        return at == std::string::npos ? std::string("mp3converter.invalid") : address.substr(at + 1);
-    }();
+    m.message_id = message_id(summary.digest_id, "summary", from);
     m.date = std::chrono::system_clock::now();
     size_t done = 0, failed = 0;
     for (const auto& e : summary.entries) (e.done ? done : failed)++;

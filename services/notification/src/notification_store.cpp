@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "mp3c/strings.hpp"
+
 namespace mp3c::notification {
 
 namespace {
@@ -46,12 +48,7 @@ std::optional<std::string> NotificationStore::state(const std::string& job_id, C
 
 void NotificationStore::set(const std::string& job_id, Channel channel, const std::string& state,
                             const std::string& detail) {
-    size_t length = std::min<size_t>(detail.size(), 1000);
-    // Never cut a UTF-8 character in two: back up while the first byte left out continues a character.
-    while (length > 0 && length < detail.size() && (static_cast<unsigned char>(detail[length]) & 0xC0) == 0x80) {
-        --length;
-    }
-    std::string cut = detail.substr(0, length);
+    std::string cut(utf8_prefix(detail, 1000));
     int64_t now = now_ms();
     pool_.with([&](mysql::Connection& c) {
         c.execute(

@@ -15,6 +15,8 @@ std::vector<std::string_view> split(std::string_view s, char separator);
 bool is_printable_ascii(std::string_view s);
 // True when s is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view s);
+// At most max_bytes of s, never ending inside a UTF-8 character (for columns and fields of a bounded length).
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes);
 // The time in UTC through strftime's format ("%Y-%m-%dT%H:%M:%SZ": RFC 3339), to the second.
 std::string format_utc(std::chrono::system_clock::time_point t, const char* format);
 
