@@ -63,9 +63,20 @@ TEST(ResultType, HoldsValueOrError) {
 TEST(Strings, Utf8PrefixNeverCutsACharacter) {
     EXPECT_EQ(utf8_prefix("abc", 10), "abc");
     EXPECT_EQ(utf8_prefix("abc", 2), "ab");
-    EXPECT_EQ(utf8_prefix("a\xc3\xa9" "b", 2), "a") << "é is two bytes";
-    EXPECT_EQ(utf8_prefix("a\xc3\xa9" "b", 3), "a\xc3\xa9");
-    EXPECT_EQ(utf8_prefix("\xf0\x9f\x8e\xb5" "x", 3), "") << "🎵 is four bytes";
+    EXPECT_EQ(utf8_prefix("a\xc3\xa9"
+                          "b",
+                          2),
+              "a")
+        << "é is two bytes";
+    EXPECT_EQ(utf8_prefix("a\xc3\xa9"
+                          "b",
+                          3),
+              "a\xc3\xa9");
+    EXPECT_EQ(utf8_prefix("\xf0\x9f\x8e\xb5"
+                          "x",
+                          3),
+              "")
+        << "🎵 is four bytes";
     EXPECT_EQ(utf8_prefix("", 5), "");
 }
 
