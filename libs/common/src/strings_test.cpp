@@ -61,22 +61,12 @@ TEST(ResultType, HoldsValueOrError) {
 }
 
 TEST(Strings, Utf8PrefixNeverCutsACharacter) {
+    const std::string e_acute = "\xc3\xa9", note = "\xf0\x9f\x8e\xb5";  // two bytes, four bytes
     EXPECT_EQ(utf8_prefix("abc", 10), "abc");
     EXPECT_EQ(utf8_prefix("abc", 2), "ab");
-    EXPECT_EQ(utf8_prefix("a\xc3\xa9"
-                          "b",
-                          2),
-              "a")
-        << "é is two bytes";
-    EXPECT_EQ(utf8_prefix("a\xc3\xa9"
-                          "b",
-                          3),
-              "a\xc3\xa9");
-    EXPECT_EQ(utf8_prefix("\xf0\x9f\x8e\xb5"
-                          "x",
-                          3),
-              "")
-        << "🎵 is four bytes";
+    EXPECT_EQ(utf8_prefix("a" + e_acute + "b", 2), "a");
+    EXPECT_EQ(utf8_prefix("a" + e_acute + "b", 3), "a" + e_acute);
+    EXPECT_EQ(utf8_prefix(note + "x", 3), "");
     EXPECT_EQ(utf8_prefix("", 5), "");
 }
 
