@@ -110,6 +110,43 @@ TEST_F(MysqlTest, TransactionsCommitAndRollBack) {
     });
 }
 
+TEST_F(MysqlTest, OnlyADeadlockVictimIsRunAgainAndOnlyAFewTimes) {
+    Pool pool(options());
+    pool.with([](Connection& c) { c.run_ddl("CREATE TABLE attempts (n INT) ENGINE=InnoDB"); });
+    int attempts = 0;
+    EXPECT_THROW(pool.with([&](Connection& c) {
+        return in_transaction(c, [&]() -> int {
+            c.execute("INSERT INTO attempts VALUES (?)", {int64_t{++attempts}});
+            throw Error(1213, "deadlock, always");
+        });
+    }),
+                 Error);
+    EXPECT_EQ(attempts, 3) << "bounded";
+    EXPECT_TRUE(pool.with([](Connection& c) { return c.query("SELECT n FROM attempts"); }).empty())
+        << "each attempt rolled back";
+    attempts = 0;
+    EXPECT_THROW(pool.with([&](Connection& c) {
+        return in_transaction(c, [&]() -> int {
+            ++attempts;
+            throw Error(1062, "duplicate");
+        });
+    }),
+                 Error);
+    EXPECT_EQ(attempts, 1) << "only a deadlock is retried";
+    attempts = 0;
+    int result = pool.with([&](Connection& c) {
+        return in_transaction(c, [&] {
+            c.execute("INSERT INTO attempts VALUES (?)", {int64_t{++attempts}});
+            if (attempts == 1) throw Error(1213, "deadlock, once");
+            return attempts;
+        });
+    });
+    EXPECT_EQ(result, 2);
+    auto rows = pool.with([](Connection& c) { return c.query("SELECT n FROM attempts"); });
+    ASSERT_EQ(rows.size(), 1u) << "the second run committed, the first left nothing";
+    EXPECT_EQ(rows[0].integer(0), 2);
+}
+
 TEST_F(MysqlTest, PoolReusesConnectionsAndBoundsThem) {
     auto o = options(2);
     o.acquire_timeout = std::chrono::milliseconds(300);

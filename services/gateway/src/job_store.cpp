@@ -21,24 +21,6 @@ constexpr const char* kStoredBytes =
     "UNSIGNED) FROM jobs "
     "WHERE owner_id = ?";
 
-// Runs f inside a transaction on c: committed when f returns, rolled back when it throws.
-template <class F>
-auto in_transaction(mysql::Connection& c, F&& f) {
-    c.begin();
-    try {
-        auto result = f();
-        c.commit();
-        return result;
-    } catch (...) {
-        try {
-            c.rollback();
-        } catch (...) {
-            // The connection failed: the pool discards it, and the server rolls back.
-        }
-        throw;
-    }
-}
-
 Job from_row(const mysql::Row& r) {
     Job j;
     j.id = r.text(0);
@@ -290,7 +272,7 @@ std::vector<Job> JobStore::dispatchable(uint64_t per_owner, size_t limit) {
 
 bool JobStore::dispatch(const std::string& id, const std::function<void()>& publish) {
     return pool_.with([&](mysql::Connection& c) {
-        return in_transaction(c, [&] {
+        return mysql::in_transaction(c, [&] {
             auto claimed = c.query(
                 "SELECT id FROM jobs WHERE id = ? AND status = 'queued' AND dispatched_at IS NULL "
                 "FOR UPDATE SKIP LOCKED",
@@ -330,7 +312,7 @@ std::optional<uint64_t> JobStore::reserve(const std::string& reservation, uint64
         // transaction: inside it, INSERT IGNORE's shared lock on an existing row and the exclusive lock that follows
         // deadlock two uploads against each other.
         c.execute("INSERT IGNORE INTO quota_owners (owner_id) VALUES (?)", {owner_id});
-        return in_transaction(c, [&]() -> std::optional<uint64_t> {
+        return mysql::in_transaction(c, [&]() -> std::optional<uint64_t> {
             c.query("SELECT owner_id FROM quota_owners WHERE owner_id = ? FOR UPDATE", {owner_id});
             c.execute("DELETE FROM quota_reservations WHERE owner_id = ? AND expires_at < CURRENT_TIMESTAMP(3)",
                       {owner_id});
@@ -354,7 +336,17 @@ std::optional<uint64_t> JobStore::reserve(const std::string& reservation, uint64
 }
 
 void JobStore::release(const std::string& reservation) {
-    pool_.with([&](mysql::Connection& c) { c.execute("DELETE FROM quota_reservations WHERE id = ?", {reservation}); });
+    pool_.with([&](mysql::Connection& c) {
+        // Under the owner's lock, like reserve(): a bare DELETE locks the row, then its owner_id index entry, the
+        // opposite order to reserve()'s sweep of the owner's lapsed rows, and the two deadlock.
+        auto owner = c.query("SELECT owner_id FROM quota_reservations WHERE id = ?", {reservation});
+        if (owner.empty()) return;
+        mysql::in_transaction(c, [&] {
+            c.query("SELECT owner_id FROM quota_owners WHERE owner_id = ? FOR UPDATE", {owner[0].unsigned_integer(0)});
+            c.execute("DELETE FROM quota_reservations WHERE id = ?", {reservation});
+            return true;
+        });
+    });
 }
 
 void JobStore::renew(const std::string& reservation) {

@@ -54,6 +54,8 @@ class Error : public std::runtime_error {
     // The connection is unusable (or the server is unreachable): the service should answer 503.
     bool unavailable() const;
     bool duplicate_key() const { return code_ == 1062; }
+    // InnoDB chose this transaction as a deadlock victim and rolled all of it back: running it again is the cure.
+    bool deadlock() const { return code_ == 1213; }
 
   private:
     unsigned code_;
@@ -169,6 +171,35 @@ class Pool {
     std::vector<std::unique_ptr<Connection>> idle_;
     std::atomic<size_t> open_{0};
 };
+
+// Runs f() inside a transaction on c: committed when f returns, rolled back when it throws. A transaction chosen as
+// a deadlock victim was rolled back whole by the server, so it is run again, up to `attempts` times in all: f must
+// touch nothing but the database (or only things that are safe to repeat).
+template <class F>
+auto in_transaction(Connection& c, F&& f, int attempts = 3) {
+    for (int attempt = 1;; ++attempt) {
+        c.begin();
+        try {
+            auto result = f();
+            c.commit();
+            return result;
+        } catch (const Error& e) {
+            try {
+                c.rollback();
+            } catch (...) {
+                throw e;  // the connection failed: the pool discards it, and the server rolls back
+            }
+            if (!e.deadlock() || attempt >= attempts) throw;
+        } catch (...) {
+            try {
+                c.rollback();
+            } catch (...) {
+                // As above: the original error is the one worth reporting.
+            }
+            throw;
+        }
+    }
+}
 
 struct Migration {
     int version;
