@@ -500,6 +500,22 @@ try {
   assert.equal((await speechRow.getByTestId("job-size").innerText()).trim(), formatBytes(speechJob.mp3_size));
   log(`settings remembered over a reload, a preset applied, the MP3's size estimated (${formatBytes(speechJob.mp3_size)})`);
 
+  // Tags from "Advanced" go with the next files (trimmed, empty ones left out) and are never remembered.
+  await page.getByTestId("advanced").locator("summary").click();
+  await page.getByTestId("tag-title").fill("  Nuit étoilée ");
+  await page.getByTestId("tag-year").fill("2024");
+  await page.getByTestId("file-input").setInputFiles([makeAudio(path.join(work, "tagged.wav"), 2)]);
+  const taggedRow = page.locator('[data-testid="job-row"][data-status="done"]', { hasText: "tagged.wav" });
+  await taggedRow.waitFor({ timeout: 120_000 });
+  const taggedJob = await jobJson(page, await taggedRow.getAttribute("data-job-id"));
+  assert.deepEqual(taggedJob.options.tags, { title: "Nuit étoilée", year: "2024" }, JSON.stringify(taggedJob.options));
+  assert.match(await taggedRow.getByTestId("job-settings").innerText(), /tags: title “Nuit étoilée”, year “2024”/);
+  const rememberedNow = await page.evaluate(() => localStorage.getItem("mp3c.options"));
+  assert.ok(!rememberedNow.includes("Nuit"), `tags are not remembered: ${rememberedNow}`);
+  await page.getByTestId("tag-title").fill("");
+  await page.getByTestId("tag-year").fill("");
+  log("tags typed in Advanced are written with the next upload and shown with the job");
+
   // A mailed link to a job (/#job=<id>), opened in a new tab: sign in first, then the page shows that job, focused
   // and highlighted; another link while signed in moves to its job at once.
   const failedId = await failedRow.getAttribute("data-job-id");

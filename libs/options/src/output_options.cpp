@@ -1,7 +1,10 @@
 #include "mp3c/output_options.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <set>
+#include <tuple>
 
 #include "mp3c/strings.hpp"
 
@@ -20,14 +23,66 @@ std::optional<int> whole_number(std::string_view text) {
     return v;
 }
 
+using TagField = std::optional<std::string> OutputTags::*;
+// The tags' names in forms, flags and JSON, with FFmpeg's metadata key for each.
+constexpr std::array<std::tuple<const char*, TagField, const char*>, 6> kTags = {{
+    {"title", &OutputTags::title, "title"},
+    {"artist", &OutputTags::artist, "artist"},
+    {"album", &OutputTags::album, "album"},
+    {"year", &OutputTags::year, "date"},
+    {"track", &OutputTags::track, "track"},
+    {"genre", &OutputTags::genre, "genre"},
+}};
+
+bool all_digits(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::optional<std::string> check_tag(std::string_view name, const std::string& value) {
+    auto named = [&](const std::string& what) { return std::string(name) + " " + what; };
+    if (value.empty() || trim(value) != value) return named("must not be empty or start or end with spaces");
+    if (value.size() > OutputTags::kMaxTagBytes) {
+        return named("must be at most " + std::to_string(OutputTags::kMaxTagBytes) + " bytes of UTF-8");
+    }
+    if (!is_valid_utf8(value)) return named("must be UTF-8 text");
+    if (std::any_of(value.begin(), value.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        return named("must not contain control characters (line breaks, tabs)");
+    if (name == "year" && (value.size() != 4 || !all_digits(value) || value == "0000"))
+        return named("must be a year of four digits, such as 2024");
+    if (name == "track") {
+        auto parts = split(value, '/');
+        auto number = [](std::string_view p) { return all_digits(p) && p.size() <= 4 ? std::stoi(std::string(p)) : 0; };
+        int n = number(parts[0]), of = parts.size() == 2 ? number(parts[1]) : n;
+        if (parts.size() > 2 || n < 1 || of < n)
+            return named("must be n or n/N, with 1 <= n <= N <= 9999, such as 3/12");
+    }
+    return std::nullopt;
+}
+
 }  // namespace
+
+std::vector<std::pair<const char*, std::string>> OutputTags::ffmpeg_metadata() const {
+    std::vector<std::pair<const char*, std::string>> metadata;
+    for (auto [name, field, key] : kTags) {
+        if (this->*field) metadata.emplace_back(key, *(this->*field));
+    }
+    return metadata;
+}
 
 nlohmann::json OutputOptions::to_json() const {
     auto value = [](const std::optional<int>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-    return {{"bitrate", value(bitrate_kbps)},
-            {"quality", value(vbr_quality)},
-            {"channels", value(channels)},
-            {"sample_rate", value(sample_rate)}};
+    nlohmann::json json = {{"bitrate", value(bitrate_kbps)},
+                           {"quality", value(vbr_quality)},
+                           {"channels", value(channels)},
+                           {"sample_rate", value(sample_rate)}};
+    if (!tags.empty()) {
+        auto& t = json["tags"] = nlohmann::json::object();
+        for (auto [name, field, key] : kTags) {
+            if (tags.*field) t[name] = *(tags.*field);
+        }
+    }
+    return json;
 }
 
 std::optional<OutputOptions> OutputOptions::from_json(const nlohmann::json& json) {
@@ -40,6 +95,15 @@ std::optional<OutputOptions> OutputOptions::from_json(const nlohmann::json& json
         if (it == json.end() || it->is_null()) continue;
         if (!it->is_number_integer()) return std::nullopt;
         *field = it->get<int>();
+    }
+    if (auto t = json.find("tags"); t != json.end() && !t->is_null()) {
+        if (!t->is_object()) return std::nullopt;
+        for (auto [name, field, key] : kTags) {
+            auto it = t->find(name);
+            if (it == t->end() || it->is_null()) continue;
+            if (!it->is_string()) return std::nullopt;
+            o.tags.*field = it->get<std::string>();
+        }
     }
     if (!check_output_options(o)) return std::nullopt;
     return o;
@@ -60,6 +124,10 @@ Check check_output_options(const OutputOptions& o) {
         return std::string(
             "sample_rate must be one of 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 (Hz)");
     }
+    for (auto [name, field, key] : kTags) {
+        if (!(o.tags.*field)) continue;
+        if (auto wrong = check_tag(name, *(o.tags.*field))) return *wrong;
+    }
     return Ok{};
 }
 
@@ -72,6 +140,11 @@ Result<OutputOptions, std::string> parse_output_options(const std::map<std::stri
         auto v = whole_number(it->second);
         if (!v) return std::string(name) + " must be a whole number";
         *field = *v;
+    }
+    for (auto [name, field, key] : kTags) {
+        auto it = fields.find(name);
+        if (it == fields.end()) continue;
+        if (auto value = trim(it->second); !value.empty()) o.tags.*field = std::string(value);
     }
     if (auto checked = check_output_options(o); !checked) return checked.error();
     return o;

@@ -30,6 +30,64 @@ TEST(OutputOptions, ValidValues) {
     EXPECT_EQ(parse_output_options({{"quality", "0"}}).value().vbr_quality, 0);
 }
 
+TEST(OutputOptions, TagsOverrideAndTravelInTheMessage) {
+    auto r = parse_output_options({{"title", "  Nuit étoilée — 夜 "},
+                                   {"artist", "Zoë"},
+                                   {"album", "Roads"},
+                                   {"year", "2024"},
+                                   {"track", "3/12"},
+                                   {"genre", "Ambient"},
+                                   {"bitrate", "128"}});
+    ASSERT_TRUE(r) << r.error();
+    const OutputOptions& o = r.value();
+    EXPECT_EQ(o.tags.title, "Nuit étoilée — 夜") << "a form's surrounding spaces are dropped";
+    auto j = o.to_json();
+    EXPECT_EQ(j["tags"], (nlohmann::json{{"title", "Nuit étoilée — 夜"},
+                                         {"artist", "Zoë"},
+                                         {"album", "Roads"},
+                                         {"year", "2024"},
+                                         {"track", "3/12"},
+                                         {"genre", "Ambient"}}));
+    auto back = OutputOptions::from_json(j);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->tags, o.tags);
+    EXPECT_EQ(back->bitrate_kbps, 128);
+    auto metadata = o.tags.ffmpeg_metadata();
+    ASSERT_EQ(metadata.size(), 6u);
+    EXPECT_STREQ(metadata[3].first, "date") << "FFmpeg's key for the year (TDRC)";
+
+    auto without = parse_output_options({{"title", "   "}, {"track", ""}}).value();
+    EXPECT_TRUE(without.tags.empty()) << "empty fields are unset";
+    EXPECT_FALSE(without.to_json().contains("tags")) << "options without tags are the JSON they always were";
+    EXPECT_EQ(parse_output_options({{"track", "7"}}).value().tags.track, "7");
+}
+
+TEST(OutputOptions, InvalidTagsAreNamed) {
+    auto error_names = [](const std::string& name, const std::string& value) {
+        auto e = error_of({{name, value}});
+        EXPECT_EQ(e.rfind(name + " ", 0), 0u) << name << "=" << value << ": " << e;
+        return e;
+    };
+    error_names("title", std::string(251, 'x'));
+    EXPECT_EQ(error_of({{"title", std::string(250, 'x')}}), "");
+    error_names("artist", "Zo\xc3");  // cut inside a character
+    error_names("album", "two\nlines");
+    error_names("genre", "tab\there");
+    error_names("year", "24");
+    error_names("year", "20245");
+    error_names("year", "two thousand");
+    error_names("year", "0000");
+    for (const char* track : {"0", "3/2", "1/", "/3", "1/2/3", "a", "10000", "-1", "1.5"}) error_names("track", track);
+    EXPECT_EQ(error_of({{"track", "12/12"}}), "");
+
+    nlohmann::json bad = {{"tags", {{"title", 5}}}};
+    EXPECT_FALSE(OutputOptions::from_json(bad)) << "the converter checks again";
+    bad = {{"tags", {{"title", " padded"}}}};
+    EXPECT_FALSE(OutputOptions::from_json(bad));
+    bad = {{"tags", "title"}};
+    EXPECT_FALSE(OutputOptions::from_json(bad));
+}
+
 TEST(OutputOptions, InvalidValuesAreNamed) {
     EXPECT_NE(error_of({{"bitrate", "100"}}).find("bitrate"), std::string::npos);
     EXPECT_NE(error_of({{"bitrate", "32"}}).find("bitrate"), std::string::npos);

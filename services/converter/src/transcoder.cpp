@@ -321,6 +321,10 @@ class Transcoder {
         if (stream == nullptr) fail(Kind::internal, "out of memory");
         check(avcodec_parameters_from_context(stream->codecpar, encoder_.get()), Kind::internal, "MP3 parameters");
         stream->time_base = encoder_->time_base;
+        // The user's tags first: copy_tags keeps what is set, so the source's fill only the rest.
+        for (const auto& [key, value] : options_.tags.ffmpeg_metadata()) {
+            check(av_dict_set(&output_->metadata, key, value.c_str(), 0), Kind::internal, "tags");
+        }
         copy_tags(input_->metadata, &output_->metadata);
         copy_tags(input_->streams[stream_index_]->metadata, &output_->metadata);
         int rc = avformat_write_header(output_.get(), nullptr);

@@ -54,7 +54,7 @@ nlohmann::json probe(const std::string& path) {
         testing::run_command("/usr/bin/ffprobe",
                              {"-v", "error", "-show_entries",
                               "stream=codec_name,sample_rate,channels,bit_rate:format=duration,bit_rate,format_name:"
-                              "format_tags=title,artist,album,date",
+                              "format_tags=title,artist,album,date,track,genre",
                               "-of", "json", path},
                              {});
     if (r.status != 0) throw std::runtime_error("ffprobe failed: " + r.out);
@@ -206,6 +206,20 @@ TEST_F(TranscoderTest, TagsBecomeId3) {
     EXPECT_EQ(tags["artist"], "Zoë");
     EXPECT_EQ(tags["album"], "Roads");
     EXPECT_EQ(tags["date"], "2024");
+
+    OutputOptions options;
+    options.tags.title = "Nuit étoilée — 夜";
+    options.tags.year = "1999";
+    options.tags.track = "3/12";
+    options.tags.genre = "Ambient";
+    convert_file(in, corpus_.path("retagged.mp3"), options);
+    tags = probe(corpus_.path("retagged.mp3"))["format"]["tags"];
+    EXPECT_EQ(tags["title"], "Nuit étoilée — 夜") << "the user's tags override the source's";
+    EXPECT_EQ(tags["date"], "1999");
+    EXPECT_EQ(tags["track"], "3/12");
+    EXPECT_EQ(tags["genre"], "Ambient");
+    EXPECT_EQ(tags["artist"], "Zoë") << "and the source's fill the rest";
+    EXPECT_EQ(tags["album"], "Roads");
 }
 
 TEST_F(TranscoderTest, TwoAudioTracksUseOne) {

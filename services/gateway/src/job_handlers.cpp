@@ -173,9 +173,12 @@ Result<nlohmann::json, Response> json_object_body(const Request& request) {
     return body;
 }
 
-// The options of a retry's body: none given keeps the job's; any given replace them (as an upload's form would).
+// The options of a retry's body, as an upload's form fields (numbers may be JSON numbers). Two groups, each kept
+// from the job unless the body gives one of it: the audio options (bitrate, quality, channels, sample_rate: any given
+// replace all four) and the tags (title, artist, album, year, track, genre: any given replace all six).
 Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const nlohmann::json& current) {
     std::map<std::string, std::string> fields;
+    bool audio = false, tags = false;
     for (const char* name : {"bitrate", "quality", "channels", "sample_rate"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         const auto& v = body[name];
@@ -186,11 +189,26 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         } else {
             return Response::error(400, "invalid_option", std::string(name) + " must be a whole number");
         }
+        audio = true;
     }
-    if (fields.empty()) return current;
-    auto options = parse_output_options(fields);
-    if (!options) return Response::error(400, "invalid_option", options.error());
-    return options.value().to_json();
+    for (const char* name : {"title", "artist", "album", "year", "track", "genre"}) {
+        if (!body.contains(name) || body[name].is_null()) continue;
+        if (!body[name].is_string()) return Response::error(400, "invalid_option", std::string(name) + " must be text");
+        fields[name] = body[name].get<std::string>();
+        tags = true;
+    }
+    if (!audio && !tags) return current;
+    auto given = parse_output_options(fields);
+    if (!given) return Response::error(400, "invalid_option", given.error());
+    OutputOptions result = OutputOptions::from_json(current).value_or(OutputOptions{});
+    if (audio) {
+        result.bitrate_kbps = given.value().bitrate_kbps;
+        result.vbr_quality = given.value().vbr_quality;
+        result.channels = given.value().channels;
+        result.sample_rate = given.value().sample_rate;
+    }
+    if (tags) result.tags = given.value().tags;
+    return result.to_json();
 }
 
 }  // namespace

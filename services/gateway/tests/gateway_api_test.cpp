@@ -48,7 +48,8 @@ class GatewayApiTest : public GatewayTest {
 TEST_F(GatewayApiTest, UploadStoresTheFileQueuesAJobAndPublishesTheOriginalsMessage) {
     auto tok = token(7, "alice@example.com");
     std::string content = pattern(3 << 20);
-    auto r = upload(tok, content, "My Clip.mp4", {{"bitrate", "128"}, {"channels", "1"}});
+    auto r = upload(tok, content, "My Clip.mp4",
+                    {{"bitrate", "128"}, {"channels", "1"}, {"title", "Nuit étoilée"}, {"track", "2/9"}});
     ASSERT_EQ(r.status, 202) << r.body;
     auto body = r.json();
     std::string job_id = body["job_id"], video_fid = body["video_fid"];
@@ -74,12 +75,14 @@ TEST_F(GatewayApiTest, UploadStoresTheFileQueuesAJobAndPublishesTheOriginalsMess
     EXPECT_EQ(m["user_id"], "7");
     EXPECT_EQ(m["options"]["bitrate"], 128);
     EXPECT_EQ(m["options"]["channels"], 1);
+    EXPECT_EQ(m["options"]["tags"], (nlohmann::json{{"title", "Nuit étoilée"}, {"track", "2/9"}}));
     EXPECT_EQ(m["trace_id"], r.header("x-request-id"));
 
     auto job = get("/jobs/" + job_id, tok);
     ASSERT_EQ(job.status, 200);
     EXPECT_EQ(job.json()["status"], "queued");
     EXPECT_EQ(job.json()["filename"], "My Clip.mp4");
+    EXPECT_EQ(job.json()["options"]["tags"]["title"], "Nuit étoilée");
     EXPECT_EQ(job.json()["size"], content.size());
     EXPECT_EQ(temporary_files("videos"), 0u);
 }
@@ -440,6 +443,11 @@ TEST_F(GatewayApiTest, MalformedUploadsAreRefusedAndLeaveNothing) {
     expect_error(send(mp, multipart_body({{"file", "", "empty.mp4"}}, b)), 400, "empty_file");
     expect_error(send(mp, multipart_body({{"bitrate", "100"}, {"file", "data", "a.mp4"}}, b)), 400, "invalid_option");
     expect_error(send(mp, multipart_body({{"quality", "2"}, {"bitrate", "128"}, {"file", "data", "a.mp4"}}, b)), 400,
+                 "invalid_option");
+    auto bad_track = send(mp, multipart_body({{"track", "13/12"}, {"file", "data", "a.mp4"}}, b));
+    expect_error(bad_track, 400, "invalid_option");
+    EXPECT_EQ(bad_track.json()["message"].get<std::string>().rfind("track ", 0), 0u) << bad_track.body;
+    expect_error(send(mp, multipart_body({{"title", "two\nlines"}, {"file", "data", "a.mp4"}}, b)), 400,
                  "invalid_option");
     expect_error(send(mp, multipart_body({{"notes", std::string(3000, 'x')}, {"file", "data", "a.mp4"}}, b)), 400,
                  "field_too_long");

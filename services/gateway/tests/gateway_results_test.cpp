@@ -282,6 +282,25 @@ TEST_F(GatewayResultsTest, RetryQueuesAFailedJobAgainWithTheSameOrNewOptions) {
     EXPECT_EQ(drain_at_least(topology_.video_queue, 1).at(0)["options"]["bitrate"], 128);
     EXPECT_EQ(get("/jobs/" + failed, alice).json()["status"], "queued") << "the failure heard before is forgotten";
 
+    // Tags and audio options are two groups: giving one keeps the other.
+    auto fail_again = [&] {
+        publish_event({{"job_id", failed}, {"status", "failed"}, {"error", "again"}, {"reason", "no_audio"}});
+        ASSERT_TRUE(eventually([&] { return get("/jobs/" + failed, alice).json()["status"] == "failed"; }));
+    };
+    fail_again();
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"year": 24})"), 400, "invalid_option");
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"year": "24"})"), 400, "invalid_option");
+    ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"title": "Zoë live", "year": "2024"})").status, 202);
+    auto options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
+    EXPECT_EQ(options["bitrate"], 128) << "the audio options kept";
+    EXPECT_EQ(options["tags"], (nlohmann::json{{"title", "Zoë live"}, {"year", "2024"}}));
+    fail_again();
+    ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"quality": 2})").status, 202);
+    options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
+    EXPECT_TRUE(options["bitrate"].is_null()) << "the audio options replaced together";
+    EXPECT_EQ(options["quality"], 2);
+    EXPECT_EQ(options["tags"]["title"], "Zoë live") << "the tags kept";
+
     std::string done = finished_job(alice, pattern(100));
     expect_error(post("/jobs/" + done + "/retry", alice), 409, "not_failed");
 

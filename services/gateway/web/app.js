@@ -7,7 +7,17 @@
 
 function readOptions() {
   const mode = ui.modeQuality.checked ? 'quality' : 'bitrate';
-  return { mode, bitrate: ui.bitrate.value, quality: ui.quality.value, mono: ui.mono.checked };
+  return { mode, bitrate: ui.bitrate.value, quality: ui.quality.value, mono: ui.mono.checked, tags: readTags() };
+}
+
+/** The tags typed in "Advanced", {title: "…", …}, empty ones left out (the server trims and checks them). */
+function readTags() {
+  const tags = {};
+  for (const input of ui.tagInputs) {
+    const value = input.value.trim();
+    if (value !== '') tags[input.dataset.tag] = value;
+  }
+  return tags;
 }
 
 /** The form's options as the API reports a job's: {bitrate, quality, channels, sample_rate}, null when unset. */
@@ -17,6 +27,7 @@ function apiOptions(options) {
     quality: options.mode === 'quality' ? Number(options.quality) : null,
     channels: options.mono ? 1 : null,
     sample_rate: null,
+    ...(Object.keys(options.tags || {}).length > 0 ? { tags: options.tags } : {}),
   };
 }
 
@@ -61,8 +72,9 @@ function restoreOptions() {
 }
 
 function saveOptions(options) {
+  const { tags, ...remembered } = options; // tags are for one batch, never kept
   try {
-    localStorage.setItem(OPTIONS_KEY, JSON.stringify(options));
+    localStorage.setItem(OPTIONS_KEY, JSON.stringify(remembered));
   } catch {
     // Storage may be disabled: the settings then last as long as the page.
   }
@@ -219,6 +231,7 @@ function startUpload(upload) {
   if (options.mode === 'quality') form.append('quality', options.quality);
   else form.append('bitrate', options.bitrate);
   if (options.mono) form.append('channels', '1');
+  for (const [name, value] of Object.entries(options.tags)) form.append(name, value);
   form.append('file', file, file.name);
 
   const xhr = new XMLHttpRequest();
@@ -398,6 +411,7 @@ function collectElements() {
     options: byId('options'), preset: byId('preset'), optionsEstimate: byId('options-estimate'),
     modeBitrate: byId('mode-bitrate'), modeQuality: byId('mode-quality'),
     bitrate: byId('bitrate'), quality: byId('quality'), mono: byId('mono'),
+    tagInputs: [...document.querySelectorAll('[data-tag]')],
     dropzone: byId('dropzone'), fileInput: byId('file-input'), uploadList: byId('upload-list'),
     jobsTitle: byId('jobs-title'), jobsNotice: byId('jobs-notice'), jobsEmpty: byId('jobs-empty'),
     jobsHead: document.querySelector('.jobs-head'), jobsList: byId('jobs-list'), refresh: byId('refresh'),

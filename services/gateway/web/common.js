@@ -137,7 +137,8 @@ function formatDateTime(iso) {
 
 /**
  * A job's settings ({bitrate, quality, channels, sample_rate}; null when the converter's default applies) in words:
- * "64 kb/s, mono", "VBR quality 2, stereo, 44.1 kHz", or "Default settings" when none is given.
+ * "64 kb/s, mono", "VBR quality 2, stereo, 44.1 kHz", or "Default settings" when none is given; then the tags set,
+ * if any: "192 kb/s; tags: title “Nuit”, year “2024”".
  */
 function describeJobOptions(options) {
   const o = options && typeof options === 'object' ? options : {};
@@ -148,7 +149,11 @@ function describeJobOptions(options) {
   else if (o.channels === 2) parts.push('stereo');
   else if (Number.isFinite(o.channels)) parts.push(`${o.channels} channels`);
   if (Number.isFinite(o.sample_rate)) parts.push(`${o.sample_rate / 1000} kHz`);
-  return parts.length > 0 ? parts.join(', ') : 'Default settings';
+  const settings = parts.length > 0 ? parts.join(', ') : 'Default settings';
+  const tags = o.tags && typeof o.tags === 'object' ? o.tags : {};
+  const named = ['title', 'artist', 'album', 'year', 'track', 'genre'].filter((k) => typeof tags[k] === 'string');
+  // Text only (the caller sets textContent): a tag is the user's own words.
+  return named.length > 0 ? `${settings}; tags: ${named.map((k) => `${k} “${tags[k]}”`).join(', ')}` : settings;
 }
 
 /**

@@ -78,6 +78,10 @@ conversion options (convert, watch, retry):
   --mono               one channel (--channels 1)
   --sample-rate R      in Hz: 8000, 11025, 12000, 16000, 22050, 24000, 32000,
                        44100 (default) or 48000
+  --title T, --artist A, --album A, --genre G
+                       the MP3's tags (the source's are kept otherwise)
+  --year YYYY          the year tag
+  --track N[/TOTAL]    the track number tag, such as 3/12
 
 exit status:
   0    done
@@ -97,6 +101,12 @@ bool whole_number(const std::string& v) {
     return !v.empty() && v.size() <= 9 &&
            std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
 }
+
+bool is_tag_flag(const std::string& a) {
+    return a == "--title" || a == "--artist" || a == "--album" || a == "--year" || a == "--track" || a == "--genre";
+}
+
+bool is_tag(const std::string& field) { return is_tag_flag("--" + field); }
 
 // Reads the option argv[i] (moving i past its value) into c; "help" and "version" end the reading.
 Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
@@ -132,6 +142,10 @@ Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
         if (!v) return a + " needs a value";
         if (!whole_number(*v)) return a + " needs a whole number";
         c.fields[a == "--sample-rate" ? "sample_rate" : a.substr(2)] = *v;
+    } else if (is_tag_flag(a)) {
+        auto v = value();
+        if (!v) return a + " needs a value";
+        c.fields[a.substr(2)] = *v;
     } else {
         return "unknown option " + a;
     }
@@ -179,7 +193,8 @@ Check check_options(const Command& c) {
         return std::string("--bitrate and --quality exclude each other");
     if (!c.fields.empty() && !converts)
         return std::string(
-            "--bitrate, --quality, --channels, --mono and --sample-rate are options of convert, watch and retry");
+            "--bitrate, --quality, --channels, --mono, --sample-rate and the tags are options of convert, watch and "
+            "retry");
     if (!c.output_dir.empty() && !converts && c.name != "download")
         return std::string("-o is an option of convert, watch, download and retry");
     if ((c.all || c.zip) && c.name != "download") return std::string("--all and --zip are options of download");
@@ -381,7 +396,13 @@ std::optional<std::string> attachment_filename(const std::string& content_dispos
 std::string retry_body(const std::map<std::string, std::string>& fields) {
     if (fields.empty()) return "";
     nlohmann::json body = nlohmann::json::object();
-    for (const auto& [name, value] : fields) body[name] = std::stoi(value);  // whole numbers (parse_command_line)
+    for (const auto& [name, value] : fields) {
+        if (is_tag(name)) {
+            body[name] = value;
+        } else {
+            body[name] = std::stoi(value);  // whole numbers (parse_command_line)
+        }
+    }
     return body.dump();
 }
 

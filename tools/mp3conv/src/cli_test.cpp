@@ -84,6 +84,26 @@ TEST(Cli, RetryBodyIsEmptyOrTheOptionsAsNumbers) {
     EXPECT_EQ(retry_body({}), "");
     EXPECT_EQ(retry_body({{"bitrate", "128"}, {"sample_rate", "44100"}}), R"({"bitrate":128,"sample_rate":44100})");
     EXPECT_EQ(retry_body({{"quality", "0"}, {"channels", "1"}}), R"({"channels":1,"quality":0})");
+    EXPECT_EQ(retry_body({{"bitrate", "128"}, {"track", "3/12"}, {"year", "2024"}}),
+              R"({"bitrate":128,"track":"3/12","year":"2024"})")
+        << "tags are text";
+}
+
+TEST(Cli, TagsAreConversionOptionsCheckedBeforeUploading) {
+    auto c = parse({"convert", "a.mp4", "--title", "Nuit étoilée", "--artist", "Zoë", "--album", "Roads", "--year",
+                    "2024", "--track", "3/12", "--genre", "Ambient"});
+    EXPECT_EQ(c.fields, (std::map<std::string, std::string>{{"title", "Nuit étoilée"},
+                                                            {"artist", "Zoë"},
+                                                            {"album", "Roads"},
+                                                            {"year", "2024"},
+                                                            {"track", "3/12"},
+                                                            {"genre", "Ambient"}}));
+    EXPECT_EQ(parse({"retry", "0123", "--title", "Live"}).fields.at("title"), "Live");
+    EXPECT_EQ(problem({"convert", "a.mp4", "--track", "0"}).rfind("--track 0: track ", 0), 0u)
+        << problem({"convert", "a.mp4", "--track", "0"});
+    EXPECT_NE(problem({"convert", "a.mp4", "--year", "24"}), "");
+    EXPECT_NE(problem({"convert", "a.mp4", "--title"}), "") << "needs a value";
+    EXPECT_NE(problem({"jobs", "--title", "x"}), "") << "only where something is converted";
 }
 
 TEST(Cli, DownloadTakesOneJobOrAllOfThem) {
@@ -309,7 +329,7 @@ TEST(Cli, HelpListsExactlyTheValuesTheServerAccepts) {
         if (parse_output_options({{"bitrate", std::to_string(b)}})) accepted.push_back(b);
     }
     EXPECT_EQ(bitrates, accepted);
-    std::vector<int> rates = numbers_in(help_between("--sample-rate R      in Hz:", "exit status"));
+    std::vector<int> rates = numbers_in(help_between("--sample-rate R      in Hz:", "--title"));
     accepted.clear();
     for (int r = 0; r <= 200000; ++r) {
         if (parse_output_options({{"sample_rate", std::to_string(r)}})) accepted.push_back(r);

@@ -4,10 +4,25 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mp3c/result.hpp"
 
 namespace mp3c {
+
+// Tags the user sets on the MP3 (ID3v2), each overriding the source's own. UTF-8, at most kMaxTagBytes bytes, no
+// control characters; year is YYYY, track n or n/N.
+struct OutputTags {
+    static constexpr size_t kMaxTagBytes = 250;
+
+    std::optional<std::string> title, artist, album, year, track, genre;
+
+    bool empty() const { return !title && !artist && !album && !year && !track && !genre; }
+    bool operator==(const OutputTags&) const = default;
+    // FFmpeg's metadata keys (its MP3 muxer writes them as TIT2, TPE1, TALB, TDRC, TRCK, TCON) with their values.
+    std::vector<std::pair<const char*, std::string>> ffmpeg_metadata() const;
+};
 
 // What the user asked the MP3 to be; unset fields take the converter's defaults (192 kb/s CBR, 44.1 kHz, the
 // source's channels up to stereo).
@@ -19,8 +34,10 @@ struct OutputOptions {
     std::optional<int> vbr_quality;   // VBR: 0 (best) to 9 (smallest); never together with a bitrate
     std::optional<int> channels;      // 1 or 2
     std::optional<int> sample_rate;   // an MP3 sample rate in Hz
+    OutputTags tags;
 
-    // {"bitrate", "quality", "channels", "sample_rate"}, null when unset (the video message's "options").
+    // {"bitrate", "quality", "channels", "sample_rate"}, null when unset, and "tags": {"title", ...} with the tags set,
+    // only when one is (the video message's "options": the same JSON as before tags existed, for jobs without).
     nlohmann::json to_json() const;
     // nullopt when the JSON is not a valid options object.
     static std::optional<OutputOptions> from_json(const nlohmann::json& json);
@@ -29,8 +46,9 @@ struct OutputOptions {
     OutputOptions effective() const;
 };
 
-// Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels and
-// sample_rate; other names are ignored. Returns the options, or what is wrong in words for users.
+// Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels,
+// sample_rate, title, artist, album, year, track and genre; other names are ignored. A tag given empty is unset.
+// Returns the options, or what is wrong in words for users.
 Result<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
 
 // Checks the values of already typed options.
