@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <set>
 #include <tuple>
 
@@ -60,7 +61,44 @@ std::optional<std::string> check_tag(std::string_view name, const std::string& v
     return std::nullopt;
 }
 
+std::optional<int64_t> digits_value(std::string_view s) {
+    if (!all_digits(s) || s.size() > 9) return std::nullopt;
+    return std::stoll(std::string(s));
+}
+
+std::string seconds_text(int64_t ms) {
+    std::string text = std::to_string(ms / 1000);
+    if (ms % 1000 != 0) {
+        std::string fraction = std::to_string(1000 + ms % 1000).substr(1);
+        while (fraction.back() == '0') fraction.pop_back();
+        text += "." + fraction;
+    }
+    return text;
+}
+
 }  // namespace
+
+std::optional<int64_t> parse_trim_time(std::string_view text) {
+    text = trim(text);
+    int64_t fraction_ms = 0;
+    if (auto dot = text.find('.'); dot != std::string_view::npos) {
+        std::string_view fraction = text.substr(dot + 1);
+        if (fraction.empty() || fraction.size() > 3 || !all_digits(fraction)) return std::nullopt;
+        fraction_ms = std::stoll(std::string(fraction) + std::string(3 - fraction.size(), '0'));
+        text = text.substr(0, dot);
+    }
+    auto parts = split(text, ':');
+    if (parts.size() > 3) return std::nullopt;
+    int64_t seconds = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        auto v = digits_value(parts[i]);
+        if (!v) return std::nullopt;
+        // Below the first part, minutes and seconds are two digits under 60.
+        if (i > 0 && (parts[i].size() != 2 || *v >= 60)) return std::nullopt;
+        seconds = seconds * 60 + *v;
+    }
+    return seconds * 1000 + fraction_ms;
+}
 
 std::vector<std::pair<const char*, std::string>> OutputTags::ffmpeg_metadata() const {
     std::vector<std::pair<const char*, std::string>> metadata;
@@ -76,6 +114,8 @@ nlohmann::json OutputOptions::to_json() const {
                            {"quality", value(vbr_quality)},
                            {"channels", value(channels)},
                            {"sample_rate", value(sample_rate)}};
+    if (start_ms) json["start"] = static_cast<double>(*start_ms) / 1000;
+    if (end_ms) json["end"] = static_cast<double>(*end_ms) / 1000;
     if (!tags.empty()) {
         auto& t = json["tags"] = nlohmann::json::object();
         for (auto [name, field, key] : kTags) {
@@ -95,6 +135,14 @@ std::optional<OutputOptions> OutputOptions::from_json(const nlohmann::json& json
         if (it == json.end() || it->is_null()) continue;
         if (!it->is_number_integer()) return std::nullopt;
         *field = it->get<int>();
+    }
+    for (auto [name, field] : {std::pair{"start", &o.start_ms}, std::pair{"end", &o.end_ms}}) {
+        auto it = json.find(name);
+        if (it == json.end() || it->is_null()) continue;
+        if (!it->is_number()) return std::nullopt;
+        double seconds = it->get<double>();
+        if (!(seconds >= 0 && seconds <= static_cast<double>(kMaxTrimMs) / 1000)) return std::nullopt;
+        *field = std::llround(seconds * 1000);
     }
     if (auto t = json.find("tags"); t != json.end() && !t->is_null()) {
         if (!t->is_object()) return std::nullopt;
@@ -124,6 +172,15 @@ Check check_output_options(const OutputOptions& o) {
         return std::string(
             "sample_rate must be one of 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 (Hz)");
     }
+    for (auto [name, field] : {std::pair{"start", &o.start_ms}, std::pair{"end", &o.end_ms}}) {
+        if (*field && (**field < 0 || **field > OutputOptions::kMaxTrimMs)) {
+            return std::string(name) + " must be at most 24 hours (" + seconds_text(OutputOptions::kMaxTrimMs) + " s)";
+        }
+    }
+    if (o.end_ms && *o.end_ms == 0) return std::string("end must be after the start of the file");
+    if (o.start_ms && o.end_ms && *o.end_ms <= *o.start_ms) {
+        return "end (" + seconds_text(*o.end_ms) + " s) must be after start (" + seconds_text(*o.start_ms) + " s)";
+    }
     for (auto [name, field, key] : kTags) {
         if (!(o.tags.*field)) continue;
         if (auto wrong = check_tag(name, *(o.tags.*field))) return *wrong;
@@ -140,6 +197,14 @@ Result<OutputOptions, std::string> parse_output_options(const std::map<std::stri
         auto v = whole_number(it->second);
         if (!v) return std::string(name) + " must be a whole number";
         *field = *v;
+    }
+    for (auto [name, field] : {std::pair{"start", &o.start_ms}, std::pair{"end", &o.end_ms}}) {
+        auto it = fields.find(name);
+        if (it == fields.end() || trim(it->second).empty()) continue;
+        *field = parse_trim_time(it->second);
+        if (!*field) {
+            return std::string(name) + " must be seconds (90, 12.5) or [hh:]mm:ss[.fff] (1:30, 0:01:30.5)";
+        }
     }
     for (auto [name, field, key] : kTags) {
         auto it = fields.find(name);

@@ -62,6 +62,46 @@ TEST(OutputOptions, TagsOverrideAndTravelInTheMessage) {
     EXPECT_EQ(parse_output_options({{"track", "7"}}).value().tags.track, "7");
 }
 
+TEST(OutputOptions, TrimTimesInSecondsOrClockForm) {
+    EXPECT_EQ(parse_trim_time("90"), 90000);
+    EXPECT_EQ(parse_trim_time("12.5"), 12500);
+    EXPECT_EQ(parse_trim_time("0.001"), 1);
+    EXPECT_EQ(parse_trim_time("1:30"), 90000);
+    EXPECT_EQ(parse_trim_time("01:02:03.25"), 3723250);
+    EXPECT_EQ(parse_trim_time(" 0:00 "), 0);
+    for (const char* bad : {"", "1:", ":30", "1:3", "1:60", "1:00:60", "1:2:3:4", "1.2345", "1.", ".5", "-1", "1e3",
+                            "90s", "1,5", "0x10"}) {
+        EXPECT_FALSE(parse_trim_time(bad)) << bad;
+    }
+    auto r = parse_output_options({{"start", "1:30"}, {"end", "125.25"}});
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r.value().start_ms, 90000);
+    auto j = r.value().to_json();
+    EXPECT_EQ(j["start"], 90.0);
+    EXPECT_EQ(j["end"], 125.25);
+    auto back = OutputOptions::from_json(j);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->start_ms, 90000);
+    EXPECT_EQ(back->end_ms, 125250);
+    EXPECT_FALSE(parse_output_options({}).value().to_json().contains("start")) << "the JSON of old jobs is unchanged";
+}
+
+TEST(OutputOptions, InvalidTrimsAreNamed) {
+    EXPECT_EQ(error_of({{"start", "1:70"}}).rfind("start must be seconds", 0), 0u);
+    EXPECT_EQ(error_of({{"end", "soon"}}).rfind("end must be seconds", 0), 0u);
+    EXPECT_EQ(error_of({{"start", "10"}, {"end", "10"}}), "end (10 s) must be after start (10 s)");
+    EXPECT_EQ(error_of({{"start", "1:00.5"}, {"end", "30"}}), "end (30 s) must be after start (60.5 s)");
+    EXPECT_EQ(error_of({{"end", "0"}}), "end must be after the start of the file");
+    EXPECT_EQ(error_of({{"start", "24:00:00.001"}}).rfind("start must be at most 24 hours", 0), 0u);
+    EXPECT_EQ(error_of({{"start", "24:00:00"}}), "");
+    nlohmann::json bad = {{"start", "10"}};
+    EXPECT_FALSE(OutputOptions::from_json(bad)) << "seconds are a number in the message";
+    bad = {{"start", 20}, {"end", 10}};
+    EXPECT_FALSE(OutputOptions::from_json(bad)) << "the converter checks again";
+    bad = {{"start", -1}};
+    EXPECT_FALSE(OutputOptions::from_json(bad));
+}
+
 TEST(OutputOptions, InvalidTagsAreNamed) {
     auto error_names = [](const std::string& name, const std::string& value) {
         auto e = error_of({{name, value}});

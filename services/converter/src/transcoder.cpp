@@ -22,13 +22,10 @@ extern "C" {
 
 namespace mp3c::converter {
 
-constexpr std::array<std::string_view, 13> kKindNames = {"not_media",         "no_audio",
-                                                         "corrupt",           "too_long",
-                                                         "unsupported",       "unsupported_format",
-                                                         "output_too_large",  "timeout",
-                                                         "too_many_channels", "sample_rate_too_high",
-                                                         "too_many_streams",  "io",
-                                                         "internal"};
+constexpr std::array<std::string_view, 14> kKindNames = {
+    "not_media",          "no_audio",          "corrupt", "too_long",          "unsupported",
+    "unsupported_format", "output_too_large",  "timeout", "too_many_channels", "sample_rate_too_high",
+    "too_many_streams",   "trim_out_of_range", "io",      "internal"};
 static_assert(names_all(kKindNames, ConversionError::Kind::internal));
 
 std::string_view ConversionError::kind_name() const { return name_of(kind_, kKindNames, "internal"); }
@@ -99,6 +96,8 @@ class Transcoder {
         in_bridge_.watchdog = &watchdog_;
         out_bridge_.output = &output;
         out_bridge_.limit = limits_.max_output_bytes;
+        if (options_.start_ms) trim_start_ = static_cast<double>(*options_.start_ms) / 1000;
+        if (options_.end_ms) trim_end_ = static_cast<double>(*options_.end_ms) / 1000;
     }
     ~Transcoder() { av_channel_layout_uninit(&in_layout_); }
     Transcoder(const Transcoder&) = delete;
@@ -297,10 +296,11 @@ class Transcoder {
         } else {
             encoder_->bit_rate = int64_t{options_.bitrate_kbps.value_or(kDefaultBitrateKbps)} * 1000;
             // A constant bitrate tells the MP3's size in advance: an output over the limit is refused before any work.
-            double expected = source_seconds_ * static_cast<double>(encoder_->bit_rate) / 8;
+            double seconds = kept_seconds_expected();
+            double expected = seconds * static_cast<double>(encoder_->bit_rate) / 8;
             if (expected > static_cast<double>(limits_.max_output_bytes)) {
                 fail(Kind::output_too_large, output_limit_words() + " (" +
-                                                 std::to_string(static_cast<long long>(source_seconds_)) + " s at " +
+                                                 std::to_string(static_cast<long long>(seconds)) + " s at " +
                                                  std::to_string(encoder_->bit_rate / 1000) + " kb/s is about " +
                                                  std::to_string(static_cast<long long>(expected)) + " bytes)");
             }
@@ -346,6 +346,21 @@ class Transcoder {
         in_rate_ = rate;
     }
 
+    // How long the MP3 will be, as far as the container tells before decoding: the source's length, trimmed.
+    double kept_seconds_expected() const {
+        double end = trim_end_ && (source_seconds_ <= 0 || *trim_end_ < source_seconds_) ? *trim_end_ : source_seconds_;
+        return std::max(0.0, end - trim_start_.value_or(0));
+    }
+
+    static std::string seconds_words(double seconds) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.3f", seconds);
+        std::string s = text;
+        while (s.back() == '0') s.pop_back();
+        if (s.back() == '.') s.pop_back();
+        return s + " s";
+    }
+
     void pump() {
         PacketPtr packet(av_packet_alloc());
         FramePtr frame(av_frame_alloc());
@@ -367,6 +382,7 @@ class Transcoder {
                 drain_decoder(frame.get());
             }
             av_packet_unref(packet.get());
+            if (past_the_end_) break;  // trimmed: the rest is neither read nor decoded
         }
         avcodec_send_packet(decoder_.get(), nullptr);
         drain_decoder(frame.get());
@@ -377,8 +393,13 @@ class Transcoder {
 
         double decoded = decoded_seconds_;
         if (samples_in_ == 0) fail(Kind::corrupt, "the audio track could not be decoded");
+        if (samples_kept_ == 0 && trim_start_) {
+            fail(Kind::trim_out_of_range, "start (" + seconds_words(*trim_start_) +
+                                              ") is not before the end of the audio (" + seconds_words(decoded) + ")");
+        }
         // A container that promises more than could be decoded was cut short (an interrupted upload or copy).
-        if (source_seconds_ > 2.0 && decoded < source_seconds_ * 0.9 && decoded < source_seconds_ - 1.0) {
+        if (!past_the_end_ && source_seconds_ > 2.0 && decoded < source_seconds_ * 0.9 &&
+            decoded < source_seconds_ - 1.0) {
             fail(Kind::corrupt, "the file is truncated or damaged: only " + std::to_string(static_cast<int>(decoded)) +
                                     " of " + std::to_string(static_cast<int>(source_seconds_)) +
                                     " s of audio could be decoded");
@@ -397,6 +418,7 @@ class Transcoder {
             }
             check_audio_shape(frame->ch_layout.nb_channels, frame->sample_rate);
             samples_in_ += frame->nb_samples;
+            const double frame_start = decoded_seconds_;
             decoded_seconds_ += static_cast<double>(frame->nb_samples) / frame->sample_rate;
             if (decoded_seconds_ > static_cast<double>(limits_.max_duration.count())) {
                 fail(Kind::too_long,
@@ -404,10 +426,24 @@ class Transcoder {
             }
             watchdog_.decoded(decoded_seconds_);
             if (watchdog_.expired()) explain_limits();
-            resample(frame);
+            // The samples of this frame inside the trim [start, end), counted from the first decoded sample.
+            int first = 0, last = frame->nb_samples;
+            auto sample_at = [&](double t) {
+                return static_cast<int>(
+                    std::clamp<int64_t>(std::llround((t - frame_start) * frame->sample_rate), 0, frame->nb_samples));
+            };
+            if (trim_start_) first = sample_at(*trim_start_);
+            if (trim_end_) last = sample_at(*trim_end_);
+            if (last > first) {
+                resample(frame, first, last - first);
+                samples_kept_ += last - first;
+            }
+            if (trim_end_ && decoded_seconds_ >= *trim_end_) past_the_end_ = true;
             av_frame_unref(frame);
             encode_fifo(false);
-            if (progress_ && source_seconds_ > 0) progress_(std::min(1.0, decoded_seconds_ / source_seconds_));
+            double until =
+                trim_end_ && (source_seconds_ <= 0 || *trim_end_ < source_seconds_) ? *trim_end_ : source_seconds_;
+            if (progress_ && until > 0) progress_(std::min(1.0, decoded_seconds_ / until));
         }
     }
 
@@ -423,7 +459,9 @@ class Transcoder {
                frame.sample_rate == in_rate_;
     }
 
-    void resample(const AVFrame* frame) {
+    // Resamples `count` samples of the frame from `offset` (all of them when count < 0) into the FIFO; nullptr
+    // drains the resampler.
+    void resample(const AVFrame* frame, int offset = 0, int count = -1) {
         if (frame != nullptr && !takes(*frame)) {
             AVChannelLayout layout{};
             check(av_channel_layout_copy(&layout, &frame->ch_layout), Kind::internal, "layout");
@@ -435,7 +473,15 @@ class Transcoder {
             configure_resampler(layout, static_cast<AVSampleFormat>(frame->format), frame->sample_rate);
             av_channel_layout_uninit(&layout);
         }
-        int in_samples = frame ? frame->nb_samples : 0;
+        int in_samples = frame ? (count < 0 ? frame->nb_samples - offset : count) : 0;
+        std::vector<const uint8_t*> in;
+        if (frame != nullptr) {
+            auto format = static_cast<AVSampleFormat>(frame->format);
+            bool planar = av_sample_fmt_is_planar(format) != 0;
+            int planes = planar ? frame->ch_layout.nb_channels : 1;
+            int stride = av_get_bytes_per_sample(format) * (planar ? 1 : frame->ch_layout.nb_channels);
+            for (int p = 0; p < planes; ++p) in.push_back(frame->extended_data[p] + offset * stride);
+        }
         int capacity = swr_get_out_samples(resampler_.get(), in_samples);
         if (capacity <= 0) return;
         uint8_t** planes = nullptr;
@@ -447,8 +493,7 @@ class Transcoder {
             av_freep(&p[0]);
             av_freep(&p);
         });
-        int converted = swr_convert(resampler_.get(), planes, capacity,
-                                    frame ? const_cast<const uint8_t**>(frame->extended_data) : nullptr, in_samples);
+        int converted = swr_convert(resampler_.get(), planes, capacity, frame ? in.data() : nullptr, in_samples);
         check(converted, Kind::corrupt, "resampling");
         if (converted > 0 &&
             av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(planes), converted) < converted) {
@@ -536,6 +581,10 @@ class Transcoder {
     int64_t samples_in_ = 0;
     int64_t samples_encoded_ = 0;
     double decoded_seconds_ = 0;  // summed per frame: the sample rate may change midway
+    // The trim, in seconds of decoded audio; samples kept inside it; whether decoding has passed its end.
+    std::optional<double> trim_start_, trim_end_;
+    int64_t samples_kept_ = 0;
+    bool past_the_end_ = false;
     // The shape of the audio the resampler takes now.
     AVChannelLayout in_layout_{};
     AVSampleFormat in_format_ = AV_SAMPLE_FMT_NONE;

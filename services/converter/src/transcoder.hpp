@@ -81,6 +81,7 @@ class ConversionError : public std::runtime_error {
         too_many_channels,
         sample_rate_too_high,
         too_many_streams,
+        trim_out_of_range,  // the trim's start is not before the end of the audio
         io,
         internal
     };

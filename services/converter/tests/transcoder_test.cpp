@@ -222,6 +222,65 @@ TEST_F(TranscoderTest, TagsBecomeId3) {
     EXPECT_EQ(tags["album"], "Roads");
 }
 
+// The loudest sample, in dB, of `duration` seconds of a file's audio from `from` (ffmpeg's volumedetect).
+double max_volume(const std::string& path, double from, double duration) {
+    auto r = testing::run_command(
+        "/usr/bin/ffmpeg",
+        {"-hide_banner", "-nostats", "-i", path, "-af",
+         "atrim=start=" + std::to_string(from) + ":duration=" + std::to_string(duration) + ",volumedetect", "-f",
+         "null", "-"},
+        {});
+    auto at = r.out.rfind("max_volume: ");
+    if (r.status != 0 || at == std::string::npos) throw std::runtime_error("volumedetect failed: " + r.out);
+    return std::stod(r.out.substr(at + 12));
+}
+
+TEST_F(TranscoderTest, TrimKeepsExactlyThePartAsked) {
+    // 4 s of silence, then 4 s of a tone: where a cut falls can be heard.
+    auto source = [](int rate) {
+        return std::vector<std::string>{
+            "-f", "lavfi", "-i",
+            "aevalsrc=if(gte(t\\,4)\\,0.5*sin(2*PI*440*t)\\,0):s=" + std::to_string(rate) + ":d=8"};
+    };
+    const double mp3_frame = 1152.0 / 44100;
+    std::string flac = corpus_.make("halves.flac", source(44100));
+    std::string m4a = corpus_.make("halves.m4a", concat({source(48000), {"-c:a", "aac"}}));
+    for (const std::string& in : {flac, m4a}) {
+        SCOPED_TRACE(in);
+        OutputOptions tone;  // a cut at an MP3 frame boundary (4 s = 172.27 frames: not one) and one inside a frame
+        tone.start_ms = 4000;
+        tone.end_ms = 6321;
+        auto result = convert_file(in, corpus_.path("tone.mp3"), tone);
+        EXPECT_NEAR(result.duration_seconds, 2.321, 1.0 / 44100 * 2);
+        EXPECT_NEAR(decoded_seconds(corpus_.path("tone.mp3")), 2.321, mp3_frame);
+        EXPECT_GT(max_volume(corpus_.path("tone.mp3"), 0, 0.05), -10) << "begins with the tone, not the silence";
+
+        OutputOptions silence;
+        silence.end_ms = 3950;
+        convert_file(in, corpus_.path("silence.mp3"), silence);
+        EXPECT_NEAR(decoded_seconds(corpus_.path("silence.mp3")), 3.95, mp3_frame);
+        EXPECT_LT(max_volume(corpus_.path("silence.mp3"), 0, 3.9), -50) << "ends before the tone";
+
+        OutputOptions past;  // an end past the end of the source keeps the rest
+        past.start_ms = 7500;
+        past.end_ms = 60000;
+        convert_file(in, corpus_.path("tail.mp3"), past);
+        EXPECT_NEAR(decoded_seconds(corpus_.path("tail.mp3")), 0.5, mp3_frame);
+
+        OutputOptions after;
+        after.start_ms = 9000;
+        try {
+            convert_file(in, corpus_.path("none.mp3"), after);
+            ADD_FAILURE() << "a start after the end";
+        } catch (const ConversionError& e) {
+            EXPECT_EQ(e.kind(), ConversionError::Kind::trim_out_of_range);
+            EXPECT_NE(std::string(e.what()).find("start (9 s) is not before the end of the audio (8"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+}
+
 TEST_F(TranscoderTest, TwoAudioTracksUseOne) {
     std::string in =
         corpus_.make("two_tracks.mkv", concat({sine(48000),

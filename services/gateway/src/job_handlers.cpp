@@ -1,5 +1,7 @@
 #include "job_handlers.hpp"
 
+#include <cstdio>
+
 #include "mp3c/log.hpp"
 #include "mp3c/output_options.hpp"
 #include "mp3c/strings.hpp"
@@ -173,12 +175,13 @@ Result<nlohmann::json, Response> json_object_body(const Request& request) {
     return body;
 }
 
-// The options of a retry's body, as an upload's form fields (numbers may be JSON numbers). Two groups, each kept
+// The options of a retry's body, as an upload's form fields (numbers may be JSON numbers). Three groups, each kept
 // from the job unless the body gives one of it: the audio options (bitrate, quality, channels, sample_rate: any given
-// replace all four) and the tags (title, artist, album, year, track, genre: any given replace all six).
+// replace all four), the trim (start, end: either given replaces both) and the tags (title, artist, album, year,
+// track, genre: any given replace all six).
 Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const nlohmann::json& current) {
     std::map<std::string, std::string> fields;
-    bool audio = false, tags = false;
+    bool audio = false, trim = false, tags = false;
     for (const char* name : {"bitrate", "quality", "channels", "sample_rate"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         const auto& v = body[name];
@@ -191,13 +194,27 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         }
         audio = true;
     }
+    for (const char* name : {"start", "end"}) {
+        if (!body.contains(name) || body[name].is_null()) continue;
+        const auto& v = body[name];
+        if (v.is_number() && v.get<double>() >= 0 && v.get<double>() < 1e9) {
+            char seconds[32];
+            std::snprintf(seconds, sizeof seconds, "%.3f", v.get<double>());
+            fields[name] = seconds;
+        } else if (v.is_string()) {
+            fields[name] = v.get<std::string>();
+        } else {
+            return Response::error(400, "invalid_option", std::string(name) + " must be seconds or [hh:]mm:ss[.fff]");
+        }
+        trim = true;
+    }
     for (const char* name : {"title", "artist", "album", "year", "track", "genre"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         if (!body[name].is_string()) return Response::error(400, "invalid_option", std::string(name) + " must be text");
         fields[name] = body[name].get<std::string>();
         tags = true;
     }
-    if (!audio && !tags) return current;
+    if (!audio && !trim && !tags) return current;
     auto given = parse_output_options(fields);
     if (!given) return Response::error(400, "invalid_option", given.error());
     OutputOptions result = OutputOptions::from_json(current).value_or(OutputOptions{});
@@ -206,6 +223,10 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         result.vbr_quality = given.value().vbr_quality;
         result.channels = given.value().channels;
         result.sample_rate = given.value().sample_rate;
+    }
+    if (trim) {
+        result.start_ms = given.value().start_ms;
+        result.end_ms = given.value().end_ms;
     }
     if (tags) result.tags = given.value().tags;
     return result.to_json();

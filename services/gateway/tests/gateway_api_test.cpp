@@ -48,8 +48,9 @@ class GatewayApiTest : public GatewayTest {
 TEST_F(GatewayApiTest, UploadStoresTheFileQueuesAJobAndPublishesTheOriginalsMessage) {
     auto tok = token(7, "alice@example.com");
     std::string content = pattern(3 << 20);
-    auto r = upload(tok, content, "My Clip.mp4",
-                    {{"bitrate", "128"}, {"channels", "1"}, {"title", "Nuit étoilée"}, {"track", "2/9"}});
+    auto r =
+        upload(tok, content, "My Clip.mp4",
+               {{"bitrate", "128"}, {"channels", "1"}, {"start", "0:05"}, {"title", "Nuit étoilée"}, {"track", "2/9"}});
     ASSERT_EQ(r.status, 202) << r.body;
     auto body = r.json();
     std::string job_id = body["job_id"], video_fid = body["video_fid"];
@@ -76,6 +77,8 @@ TEST_F(GatewayApiTest, UploadStoresTheFileQueuesAJobAndPublishesTheOriginalsMess
     EXPECT_EQ(m["options"]["bitrate"], 128);
     EXPECT_EQ(m["options"]["channels"], 1);
     EXPECT_EQ(m["options"]["tags"], (nlohmann::json{{"title", "Nuit étoilée"}, {"track", "2/9"}}));
+    EXPECT_EQ(m["options"]["start"], 5.0);
+    EXPECT_FALSE(m["options"].contains("end"));
     EXPECT_EQ(m["trace_id"], r.header("x-request-id"));
 
     auto job = get("/jobs/" + job_id, tok);
@@ -449,6 +452,9 @@ TEST_F(GatewayApiTest, MalformedUploadsAreRefusedAndLeaveNothing) {
     EXPECT_EQ(bad_track.json()["message"].get<std::string>().rfind("track ", 0), 0u) << bad_track.body;
     expect_error(send(mp, multipart_body({{"title", "two\nlines"}, {"file", "data", "a.mp4"}}, b)), 400,
                  "invalid_option");
+    auto backwards = send(mp, multipart_body({{"start", "1:00"}, {"end", "30"}, {"file", "data", "a.mp4"}}, b));
+    expect_error(backwards, 400, "invalid_option");
+    EXPECT_EQ(backwards.json()["message"], "end (30 s) must be after start (60 s)");
     expect_error(send(mp, multipart_body({{"notes", std::string(3000, 'x')}, {"file", "data", "a.mp4"}}, b)), 400,
                  "field_too_long");
 

@@ -300,6 +300,13 @@ TEST_F(GatewayResultsTest, RetryQueuesAFailedJobAgainWithTheSameOrNewOptions) {
     EXPECT_TRUE(options["bitrate"].is_null()) << "the audio options replaced together";
     EXPECT_EQ(options["quality"], 2);
     EXPECT_EQ(options["tags"]["title"], "Zoë live") << "the tags kept";
+    fail_again();
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"start": 30, "end": "0:20"})"), 400, "invalid_option");
+    ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"start": 12.5, "end": "1:00"})").status, 202);
+    options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
+    EXPECT_EQ(options["start"], 12.5);
+    EXPECT_EQ(options["end"], 60.0);
+    EXPECT_EQ(options["quality"], 2) << "the audio options kept";
 
     std::string done = finished_job(alice, pattern(100));
     expect_error(post("/jobs/" + done + "/retry", alice), 409, "not_failed");

@@ -7,7 +7,19 @@
 
 function readOptions() {
   const mode = ui.modeQuality.checked ? 'quality' : 'bitrate';
-  return { mode, bitrate: ui.bitrate.value, quality: ui.quality.value, mono: ui.mono.checked, tags: readTags() };
+  return {
+    mode, bitrate: ui.bitrate.value, quality: ui.quality.value, mono: ui.mono.checked, trim: readTrim(), tags: readTags(),
+  };
+}
+
+/** The trim typed in "Advanced" as form fields, {start: "1:30", end: "95"}, empty ones left out. */
+function readTrim() {
+  const trim = {};
+  for (const input of ui.trimInputs) {
+    const value = input.value.trim();
+    if (value !== '') trim[input.dataset.option] = value;
+  }
+  return trim;
 }
 
 /** The tags typed in "Advanced", {title: "…", …}, empty ones left out (the server trims and checks them). */
@@ -72,7 +84,7 @@ function restoreOptions() {
 }
 
 function saveOptions(options) {
-  const { tags, ...remembered } = options; // tags are for one batch, never kept
+  const { tags, trim, ...remembered } = options; // tags and trims are for one batch, never kept
   try {
     localStorage.setItem(OPTIONS_KEY, JSON.stringify(remembered));
   } catch {
@@ -231,7 +243,7 @@ function startUpload(upload) {
   if (options.mode === 'quality') form.append('quality', options.quality);
   else form.append('bitrate', options.bitrate);
   if (options.mono) form.append('channels', '1');
-  for (const [name, value] of Object.entries(options.tags)) form.append(name, value);
+  for (const [name, value] of Object.entries({ ...options.trim, ...options.tags })) form.append(name, value);
   form.append('file', file, file.name);
 
   const xhr = new XMLHttpRequest();
@@ -412,6 +424,7 @@ function collectElements() {
     modeBitrate: byId('mode-bitrate'), modeQuality: byId('mode-quality'),
     bitrate: byId('bitrate'), quality: byId('quality'), mono: byId('mono'),
     tagInputs: [...document.querySelectorAll('[data-tag]')],
+    trimInputs: [...document.querySelectorAll('[data-option]')],
     dropzone: byId('dropzone'), fileInput: byId('file-input'), uploadList: byId('upload-list'),
     jobsTitle: byId('jobs-title'), jobsNotice: byId('jobs-notice'), jobsEmpty: byId('jobs-empty'),
     jobsHead: document.querySelector('.jobs-head'), jobsList: byId('jobs-list'), refresh: byId('refresh'),

@@ -109,6 +109,15 @@ function formatDuration(seconds) {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
+/** A trim's time as the form takes it: m:ss or h:mm:ss, with the milliseconds when there are any ("1:02.5"). */
+function formatTrimTime(seconds) {
+  const whole = Math.floor(seconds);
+  const ms = Math.round((seconds - whole) * 1000);
+  const fraction = ms > 0 ? `.${String(ms).padStart(3, '0').replace(/0+$/, '')}` : '';
+  const clock = formatDuration(whole);
+  return `${clock}${fraction}`;
+}
+
 /** "N s" below two minutes, else whole minutes: for Retry-After and time left. */
 function formatWait(seconds) {
   const s = Math.max(0, Math.ceil(seconds));
@@ -149,6 +158,9 @@ function describeJobOptions(options) {
   else if (o.channels === 2) parts.push('stereo');
   else if (Number.isFinite(o.channels)) parts.push(`${o.channels} channels`);
   if (Number.isFinite(o.sample_rate)) parts.push(`${o.sample_rate / 1000} kHz`);
+  if (Number.isFinite(o.start) || Number.isFinite(o.end)) {
+    parts.push(`from ${formatTrimTime(o.start || 0)}${Number.isFinite(o.end) ? ` to ${formatTrimTime(o.end)}` : ''}`);
+  }
   const settings = parts.length > 0 ? parts.join(', ') : 'Default settings';
   const tags = o.tags && typeof o.tags === 'object' ? o.tags : {};
   const named = ['title', 'artist', 'album', 'year', 'track', 'genre'].filter((k) => typeof tags[k] === 'string');

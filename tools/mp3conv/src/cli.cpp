@@ -78,6 +78,8 @@ conversion options (convert, watch, retry):
   --mono               one channel (--channels 1)
   --sample-rate R      in Hz: 8000, 11025, 12000, 16000, 22050, 24000, 32000,
                        44100 (default) or 48000
+  --start T, --end T   keep only this part: seconds (90, 12.5) or
+                       [hh:]mm:ss[.fff] (1:30, 1:02:03.5)
   --title T, --artist A, --album A, --genre G
                        the MP3's tags (the source's are kept otherwise)
   --year YYYY          the year tag
@@ -106,7 +108,10 @@ bool is_tag_flag(const std::string& a) {
     return a == "--title" || a == "--artist" || a == "--album" || a == "--year" || a == "--track" || a == "--genre";
 }
 
-bool is_tag(const std::string& field) { return is_tag_flag("--" + field); }
+// Flags whose value is text, passed on as given (the server's rules check it).
+bool is_text_flag(const std::string& a) { return is_tag_flag(a) || a == "--start" || a == "--end"; }
+
+bool is_text(const std::string& field) { return is_text_flag("--" + field); }
 
 // Reads the option argv[i] (moving i past its value) into c; "help" and "version" end the reading.
 Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
@@ -142,7 +147,7 @@ Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
         if (!v) return a + " needs a value";
         if (!whole_number(*v)) return a + " needs a whole number";
         c.fields[a == "--sample-rate" ? "sample_rate" : a.substr(2)] = *v;
-    } else if (is_tag_flag(a)) {
+    } else if (is_text_flag(a)) {
         auto v = value();
         if (!v) return a + " needs a value";
         c.fields[a.substr(2)] = *v;
@@ -193,8 +198,8 @@ Check check_options(const Command& c) {
         return std::string("--bitrate and --quality exclude each other");
     if (!c.fields.empty() && !converts)
         return std::string(
-            "--bitrate, --quality, --channels, --mono, --sample-rate and the tags are options of convert, watch and "
-            "retry");
+            "--bitrate, --quality, --channels, --mono, --sample-rate, --start, --end and the tags are options of "
+            "convert, watch and retry");
     if (!c.output_dir.empty() && !converts && c.name != "download")
         return std::string("-o is an option of convert, watch, download and retry");
     if ((c.all || c.zip) && c.name != "download") return std::string("--all and --zip are options of download");
@@ -397,7 +402,7 @@ std::string retry_body(const std::map<std::string, std::string>& fields) {
     if (fields.empty()) return "";
     nlohmann::json body = nlohmann::json::object();
     for (const auto& [name, value] : fields) {
-        if (is_tag(name)) {
+        if (is_text(name)) {
             body[name] = value;
         } else {
             body[name] = std::stoi(value);  // whole numbers (parse_command_line)

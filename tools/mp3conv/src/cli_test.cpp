@@ -99,6 +99,11 @@ TEST(Cli, TagsAreConversionOptionsCheckedBeforeUploading) {
                                                             {"track", "3/12"},
                                                             {"genre", "Ambient"}}));
     EXPECT_EQ(parse({"retry", "0123", "--title", "Live"}).fields.at("title"), "Live");
+    auto trimmed = parse({"convert", "a.mp4", "--start", "1:30", "--end", "95.5"});
+    EXPECT_EQ(trimmed.fields.at("start"), "1:30");
+    EXPECT_EQ(retry_body(trimmed.fields), R"({"end":"95.5","start":"1:30"})");
+    EXPECT_EQ(problem({"convert", "a.mp4", "--start", "1:30", "--end", "60"}), "end (60 s) must be after start (90 s)");
+    EXPECT_EQ(problem({"convert", "a.mp4", "--start", "soon"}).rfind("--start soon: start must be", 0), 0u);
     EXPECT_EQ(problem({"convert", "a.mp4", "--track", "0"}).rfind("--track 0: track ", 0), 0u)
         << problem({"convert", "a.mp4", "--track", "0"});
     EXPECT_NE(problem({"convert", "a.mp4", "--year", "24"}), "");
@@ -329,7 +334,7 @@ TEST(Cli, HelpListsExactlyTheValuesTheServerAccepts) {
         if (parse_output_options({{"bitrate", std::to_string(b)}})) accepted.push_back(b);
     }
     EXPECT_EQ(bitrates, accepted);
-    std::vector<int> rates = numbers_in(help_between("--sample-rate R      in Hz:", "--title"));
+    std::vector<int> rates = numbers_in(help_between("--sample-rate R      in Hz:", "--start"));
     accepted.clear();
     for (int r = 0; r <= 200000; ++r) {
         if (parse_output_options({{"sample_rate", std::to_string(r)}})) accepted.push_back(r);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,10 +35,14 @@ struct OutputOptions {
     std::optional<int> vbr_quality;   // VBR: 0 (best) to 9 (smallest); never together with a bitrate
     std::optional<int> channels;      // 1 or 2
     std::optional<int> sample_rate;   // an MP3 sample rate in Hz
+    // The part of the source to keep, in milliseconds from its start: [start_ms, end_ms). 0 <= start < end <= 24 h.
+    static constexpr int64_t kMaxTrimMs = 24LL * 3600 * 1000;
+    std::optional<int64_t> start_ms, end_ms;
     OutputTags tags;
 
-    // {"bitrate", "quality", "channels", "sample_rate"}, null when unset, and "tags": {"title", ...} with the tags set,
-    // only when one is (the video message's "options": the same JSON as before tags existed, for jobs without).
+    // {"bitrate", "quality", "channels", "sample_rate"}, null when unset; "start" and "end" (seconds, to the
+    // millisecond) only when set; and "tags": {"title", ...} with the tags set, only when one is (the video message's
+    // "options": the same JSON as before tags existed, for jobs without).
     nlohmann::json to_json() const;
     // nullopt when the JSON is not a valid options object.
     static std::optional<OutputOptions> from_json(const nlohmann::json& json);
@@ -47,9 +52,13 @@ struct OutputOptions {
 };
 
 // Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels,
-// sample_rate, title, artist, album, year, track and genre; other names are ignored. A tag given empty is unset.
-// Returns the options, or what is wrong in words for users.
+// sample_rate, start, end (seconds such as 90 or 12.5, or [hh:]mm:ss[.fff]), title, artist, album, year, track and
+// genre; other names are ignored. A tag given empty is unset. Returns the options, or what is wrong in words for users.
 Result<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
+
+// A time as the start and end fields take it: seconds (90, 12.5) or [hh:]mm:ss[.fff] (1:30, 01:02:03.250), to the
+// millisecond; nullopt when it is neither.
+std::optional<int64_t> parse_trim_time(std::string_view text);
 
 // Checks the values of already typed options.
 Check check_output_options(const OutputOptions& options);
