@@ -118,6 +118,7 @@ class Transcoder {
         finish();
         ConversionResult result;
         result.duration_seconds = static_cast<double>(samples_encoded_) / encoder_->sample_rate;
+        result.decoded_seconds = decoded_seconds_;
         result.sample_rate = encoder_->sample_rate;
         result.channels = encoder_->ch_layout.nb_channels;
         result.bitrate = encoder_->bit_rate;
@@ -361,10 +362,29 @@ class Transcoder {
         return s + " s";
     }
 
+    // A trim starting this far in seeks (where the container can) rather than decoding everything before it.
+    static constexpr double kSeekFromSeconds = 10;
+    // Decoded from this much before the start and dropped: decoders need a few frames to settle after a seek.
+    static constexpr double kPreRollSeconds = 2;
+
+    // Seeks to a keyframe at or before `seconds` into the audio stream; false when the container cannot (the
+    // caller then decodes from the beginning).
+    bool seek_before(double seconds) {
+        if ((input_->iformat->flags & AVFMT_NOTIMESTAMPS) != 0) return false;
+        const AVStream* stream = input_->streams[stream_index_];
+        int64_t ts = av_rescale_q(std::llround(seconds * AV_TIME_BASE), AV_TIME_BASE_Q, stream->time_base);
+        if (stream->start_time != AV_NOPTS_VALUE) ts += stream->start_time;
+        if (av_seek_frame(input_.get(), stream_index_, ts, AVSEEK_FLAG_BACKWARD) < 0) return false;
+        avcodec_flush_buffers(decoder_.get());
+        return true;
+    }
+
     void pump() {
         PacketPtr packet(av_packet_alloc());
         FramePtr frame(av_frame_alloc());
         if (!packet || !frame) fail(Kind::internal, "out of memory");
+        if (trim_start_ && *trim_start_ >= kSeekFromSeconds)
+            locate_next_frame_ = seek_before(*trim_start_ - kPreRollSeconds);
         for (;;) {
             int rc = av_read_frame(input_.get(), packet.get());
             if (rc == AVERROR_EOF) break;
@@ -391,7 +411,7 @@ class Transcoder {
         submit(nullptr);  // flush the encoder
         if (encoder_thread_) encoder_thread_->wait();
 
-        double decoded = decoded_seconds_;
+        double decoded = position_;  // how far into the source decoding went (it may have skipped ahead)
         if (samples_in_ == 0) fail(Kind::corrupt, "the audio track could not be decoded");
         if (samples_kept_ == 0 && trim_start_) {
             fail(Kind::trim_out_of_range, "start (" + seconds_words(*trim_start_) +
@@ -418,8 +438,17 @@ class Transcoder {
             }
             check_audio_shape(frame->ch_layout.nb_channels, frame->sample_rate);
             samples_in_ += frame->nb_samples;
-            const double frame_start = decoded_seconds_;
+            double frame_start = position_;
+            if (locate_next_frame_) {  // the first frame after a seek: where it is, from its timestamp
+                const AVStream* stream = input_->streams[stream_index_];
+                int64_t pts = frame->best_effort_timestamp;
+                if (pts == AV_NOPTS_VALUE) fail(Kind::unsupported, "trimming this file: it has no timestamps");
+                if (stream->start_time != AV_NOPTS_VALUE) pts -= stream->start_time;
+                frame_start = static_cast<double>(pts) * av_q2d(stream->time_base);
+                locate_next_frame_ = false;
+            }
             decoded_seconds_ += static_cast<double>(frame->nb_samples) / frame->sample_rate;
+            position_ = frame_start + static_cast<double>(frame->nb_samples) / frame->sample_rate;
             if (decoded_seconds_ > static_cast<double>(limits_.max_duration.count())) {
                 fail(Kind::too_long,
                      "the audio is longer than the limit of " + std::to_string(limits_.max_duration.count()) + " s");
@@ -438,12 +467,12 @@ class Transcoder {
                 resample(frame, first, last - first);
                 samples_kept_ += last - first;
             }
-            if (trim_end_ && decoded_seconds_ >= *trim_end_) past_the_end_ = true;
+            if (trim_end_ && position_ >= *trim_end_) past_the_end_ = true;
             av_frame_unref(frame);
             encode_fifo(false);
             double until =
                 trim_end_ && (source_seconds_ <= 0 || *trim_end_ < source_seconds_) ? *trim_end_ : source_seconds_;
-            if (progress_ && until > 0) progress_(std::min(1.0, decoded_seconds_ / until));
+            if (progress_ && until > 0) progress_(std::min(1.0, position_ / until));
         }
     }
 
@@ -474,8 +503,8 @@ class Transcoder {
             av_channel_layout_uninit(&layout);
         }
         int in_samples = frame ? (count < 0 ? frame->nb_samples - offset : count) : 0;
-        std::vector<const uint8_t*> in;
-        if (frame != nullptr) {
+        std::vector<const uint8_t*> in;  // the planes from `offset` (only a trim's cut frames need them)
+        if (frame != nullptr && offset > 0) {
             auto format = static_cast<AVSampleFormat>(frame->format);
             bool planar = av_sample_fmt_is_planar(format) != 0;
             int planes = planar ? frame->ch_layout.nb_channels : 1;
@@ -493,7 +522,10 @@ class Transcoder {
             av_freep(&p[0]);
             av_freep(&p);
         });
-        int converted = swr_convert(resampler_.get(), planes, capacity, frame ? in.data() : nullptr, in_samples);
+        const uint8_t** from = frame == nullptr ? nullptr
+                               : offset > 0     ? in.data()
+                                                : const_cast<const uint8_t**>(frame->extended_data);
+        int converted = swr_convert(resampler_.get(), planes, capacity, from, in_samples);
         check(converted, Kind::corrupt, "resampling");
         if (converted > 0 &&
             av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(planes), converted) < converted) {
@@ -585,6 +617,8 @@ class Transcoder {
     std::optional<double> trim_start_, trim_end_;
     int64_t samples_kept_ = 0;
     bool past_the_end_ = false;
+    double position_ = 0;             // seconds into the source at the end of the last decoded frame
+    bool locate_next_frame_ = false;  // after a seek: the next frame's timestamp tells the position
     // The shape of the audio the resampler takes now.
     AVChannelLayout in_layout_{};
     AVSampleFormat in_format_ = AV_SAMPLE_FMT_NONE;

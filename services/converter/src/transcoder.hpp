@@ -60,6 +60,7 @@ struct Limits {
 
 struct ConversionResult {
     double duration_seconds = 0;  // of the audio encoded
+    double decoded_seconds = 0;   // of the audio decoded to make it (less than the source's when a trim skipped ahead)
     int sample_rate = 0;
     int channels = 0;
     int64_t bitrate = 0;  // bits per second (nominal for VBR)

@@ -281,6 +281,32 @@ TEST_F(TranscoderTest, TrimKeepsExactlyThePartAsked) {
     }
 }
 
+TEST_F(TranscoderTest, TrimFarInSeeksInsteadOfDecodingEverythingBefore) {
+    // A minute: silence until 30 s, then a tone.
+    std::vector<std::string> source = {"-f", "lavfi", "-i",
+                                       "aevalsrc=if(gte(t\\,30)\\,0.5*sin(2*PI*440*t)\\,0):s=44100:d=60"};
+    const double mp3_frame = 1152.0 / 44100;
+    for (const auto& [name, codec] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {"minute.flac", {}},
+             {"minute.m4a", {"-c:a", "aac"}},
+             {"minute.mkv", {"-c:a", "libopus"}},
+             {"minute.mp3", {"-c:a", "libmp3lame", "-q:a", "4"}},
+             {"minute.wav", {}}}) {
+        SCOPED_TRACE(name);
+        std::string in = corpus_.make(name, concat({source, codec}));
+        OutputOptions around;  // 0.1 s of silence, then 0.3 s of the tone
+        around.start_ms = 29900;
+        around.end_ms = 30300;
+        auto result = convert_file(in, corpus_.path("around.mp3"), around);
+        EXPECT_NEAR(decoded_seconds(corpus_.path("around.mp3")), 0.4, mp3_frame);
+        EXPECT_LT(result.decoded_seconds, 10)
+            << "seeked: not the 30 s before; the pre-roll, the part kept, and up to a "
+               "cluster more in Matroska";
+        EXPECT_LT(max_volume(corpus_.path("around.mp3"), 0, 0.06), -30) << "the silence before 30 s";
+        EXPECT_GT(max_volume(corpus_.path("around.mp3"), 0.14, 0.1), -10) << "the tone from 30 s";
+    }
+}
+
 TEST_F(TranscoderTest, TwoAudioTracksUseOne) {
     std::string in =
         corpus_.make("two_tracks.mkv", concat({sine(48000),
