@@ -506,6 +506,7 @@ try {
   await page.getByTestId("tag-year").fill("2024");
   await page.getByTestId("trim-start").fill("0.5");
   await page.getByTestId("trim-end").fill("0:01.5");
+  await page.getByTestId("option-chapters").selectOption("none");
   await page.getByTestId("file-input").setInputFiles([makeAudio(path.join(work, "tagged.wav"), 2)]);
   const taggedRow = page.locator('[data-testid="job-row"][data-status="done"]', { hasText: "tagged.wav" });
   await taggedRow.waitFor({ timeout: 120_000 });
@@ -514,6 +515,7 @@ try {
   assert.match(await taggedRow.getByTestId("job-settings").innerText(), /tags: title “Nuit étoilée”, year “2024”/);
   assert.equal(taggedJob.options.start, 0.5, JSON.stringify(taggedJob.options));
   assert.equal(taggedJob.options.end, 1.5, JSON.stringify(taggedJob.options));
+  assert.equal(taggedJob.options.chapters, "none", JSON.stringify(taggedJob.options));
   assert.ok(Math.abs(taggedJob.duration_seconds - 1) < 0.03, `trimmed to 1 s: ${taggedJob.duration_seconds}`);
   assert.match(await taggedRow.getByTestId("job-settings").innerText(), /from 0:00\.5 to 0:01\.5/);
   const rememberedNow = await page.evaluate(() => localStorage.getItem("mp3c.options"));
@@ -522,6 +524,7 @@ try {
   await page.getByTestId("tag-year").fill("");
   await page.getByTestId("trim-start").fill("");
   await page.getByTestId("trim-end").fill("");
+  await page.getByTestId("option-chapters").selectOption("");
   log(`a trim and tags typed in Advanced go with the next upload (${taggedJob.duration_seconds} s kept of 2 s)`);
 
   // A mailed link to a job (/#job=<id>), opened in a new tab: sign in first, then the page shows that job, focused

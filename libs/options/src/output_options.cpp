@@ -116,6 +116,7 @@ nlohmann::json OutputOptions::to_json() const {
                            {"sample_rate", value(sample_rate)}};
     if (start_ms) json["start"] = static_cast<double>(*start_ms) / 1000;
     if (end_ms) json["end"] = static_cast<double>(*end_ms) / 1000;
+    if (chapters) json["chapters"] = *chapters;
     if (!tags.empty()) {
         auto& t = json["tags"] = nlohmann::json::object();
         for (auto [name, field, key] : kTags) {
@@ -143,6 +144,10 @@ std::optional<OutputOptions> OutputOptions::from_json(const nlohmann::json& json
         double seconds = it->get<double>();
         if (!(seconds >= 0 && seconds <= static_cast<double>(kMaxTrimMs) / 1000)) return std::nullopt;
         *field = std::llround(seconds * 1000);
+    }
+    if (auto c = json.find("chapters"); c != json.end() && !c->is_null()) {
+        if (!c->is_string()) return std::nullopt;
+        o.chapters = c->get<std::string>();
     }
     if (auto t = json.find("tags"); t != json.end() && !t->is_null()) {
         if (!t->is_object()) return std::nullopt;
@@ -177,6 +182,9 @@ Check check_output_options(const OutputOptions& o) {
             return std::string(name) + " must be at most 24 hours (" + seconds_text(OutputOptions::kMaxTrimMs) + " s)";
         }
     }
+    if (o.chapters && *o.chapters != "keep" && *o.chapters != "none") {
+        return std::string("chapters must be keep (the source's, as ID3 chapters) or none");
+    }
     if (o.end_ms && *o.end_ms == 0) return std::string("end must be after the start of the file");
     if (o.start_ms && o.end_ms && *o.end_ms <= *o.start_ms) {
         return "end (" + seconds_text(*o.end_ms) + " s) must be after start (" + seconds_text(*o.start_ms) + " s)";
@@ -205,6 +213,9 @@ Result<OutputOptions, std::string> parse_output_options(const std::map<std::stri
         if (!*field) {
             return std::string(name) + " must be seconds (90, 12.5) or [hh:]mm:ss[.fff] (1:30, 0:01:30.5)";
         }
+    }
+    if (auto it = fields.find("chapters"); it != fields.end() && !trim(it->second).empty()) {
+        o.chapters = to_lower_ascii(trim(it->second));
     }
     for (auto [name, field, key] : kTags) {
         auto it = fields.find(name);

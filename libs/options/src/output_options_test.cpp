@@ -102,6 +102,17 @@ TEST(OutputOptions, InvalidTrimsAreNamed) {
     EXPECT_FALSE(OutputOptions::from_json(bad));
 }
 
+TEST(OutputOptions, ChaptersAreKeptOrNot) {
+    EXPECT_FALSE(parse_output_options({}).value().chapters) << "unset: the converter keeps them";
+    EXPECT_EQ(parse_output_options({{"chapters", " None "}}).value().chapters, "none");
+    auto j = parse_output_options({{"chapters", "keep"}}).value().to_json();
+    EXPECT_EQ(j["chapters"], "keep");
+    EXPECT_EQ(OutputOptions::from_json(j)->chapters, "keep");
+    EXPECT_EQ(error_of({{"chapters", "split"}}), "chapters must be keep (the source's, as ID3 chapters) or none");
+    nlohmann::json bad = {{"chapters", true}};
+    EXPECT_FALSE(OutputOptions::from_json(bad));
+}
+
 TEST(OutputOptions, InvalidTagsAreNamed) {
     auto error_names = [](const std::string& name, const std::string& value) {
         auto e = error_of({{name, value}});

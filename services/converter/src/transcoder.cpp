@@ -13,12 +13,14 @@ extern "C" {
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <limits>
 #include <memory>
 
 #include "encoder_thread.hpp"
 #include "ffmpeg_io.hpp"
 #include "input_format.hpp"
 #include "mp3c/enum_names.hpp"
+#include "mp3c/strings.hpp"
 
 namespace mp3c::converter {
 
@@ -328,8 +330,44 @@ class Transcoder {
         }
         copy_tags(input_->metadata, &output_->metadata);
         copy_tags(input_->streams[stream_index_]->metadata, &output_->metadata);
+        copy_chapters();
         int rc = avformat_write_header(output_.get(), nullptr);
         if (rc < 0) io_or(Kind::internal, "writing the MP3 header", rc);
+    }
+
+    // The source's chapters, as far as they overlap the trim and moved with it, into the MP3 (the muxer writes them
+    // as ID3v2 CTOC and CHAP frames with their titles). Unless the user asked for none.
+    void copy_chapters() {
+        static constexpr unsigned kMaxChapters = 1000;  // each is a frame in the MP3's header
+        static constexpr size_t kMaxTitleBytes = 250;
+        if (options_.chapters.value_or("keep") != "keep") return;
+        const double from = trim_start_.value_or(0);
+        const double to = trim_end_.value_or(std::numeric_limits<double>::infinity());
+        for (unsigned i = 0; i < input_->nb_chapters && output_->nb_chapters < kMaxChapters; ++i) {
+            const AVChapter* chapter = input_->chapters[i];
+            double start = std::max(from, static_cast<double>(chapter->start) * av_q2d(chapter->time_base));
+            double end = std::min(to, static_cast<double>(chapter->end) * av_q2d(chapter->time_base));
+            if (!(end > start)) continue;
+            auto* copy = static_cast<AVChapter*>(av_mallocz(sizeof(AVChapter)));
+            if (copy == nullptr) fail(Kind::internal, "out of memory");
+            copy->id = static_cast<int64_t>(output_->nb_chapters);
+            copy->time_base = AVRational{1, 1000};
+            copy->start = std::llround((start - from) * 1000);
+            copy->end = std::llround((end - from) * 1000);
+            if (const AVDictionaryEntry* title = av_dict_get(chapter->metadata, "title", nullptr, 0)) {
+                std::string cut(utf8_prefix(title->value, kMaxTitleBytes));
+                av_dict_set(&copy->metadata, "title", cut.c_str(), 0);
+            }
+            // avformat_free_context frees the array, each chapter and its metadata.
+            void* grown = av_realloc_array(output_->chapters, output_->nb_chapters + 1, sizeof(AVChapter*));
+            if (grown == nullptr) {
+                av_dict_free(&copy->metadata);
+                av_free(copy);
+                fail(Kind::internal, "out of memory");
+            }
+            output_->chapters = static_cast<AVChapter**>(grown);
+            output_->chapters[output_->nb_chapters++] = copy;
+        }
     }
 
     // The resampler for decoded audio of this shape. A stream that changes shape midway (a TV recording switching

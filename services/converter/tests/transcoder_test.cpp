@@ -307,6 +307,66 @@ TEST_F(TranscoderTest, TrimFarInSeeksInsteadOfDecodingEverythingBefore) {
     }
 }
 
+// A 10 s tone with `count` chapters of equal length, titled "Part N" (the first with non-ASCII), made from an
+// ffmetadata file.
+std::string with_chapters(Corpus& corpus, const std::string& name, int count) {
+    std::string metadata = ";FFMETADATA1\n";
+    for (int i = 0; i < count; ++i) {
+        metadata += "[CHAPTER]\nTIMEBASE=1/1000\nSTART=" + std::to_string(i * 10000 / count) +
+                    "\nEND=" + std::to_string((i + 1) * 10000 / count) +
+                    "\ntitle=" + (i == 0 ? std::string("Ouverture — été") : "Part " + std::to_string(i + 1)) + "\n";
+    }
+    std::ofstream(corpus.path(name + ".txt")) << metadata;
+    return corpus.make(name, concat({sine(44100, 10),
+                                     {"-f", "ffmetadata", "-i", corpus.path(name + ".txt"), "-map", "0:a",
+                                      "-map_chapters", "1", "-c:a", "aac"}}));
+}
+
+nlohmann::json chapters_of(const std::string& path) {
+    auto r = testing::run_command("/usr/bin/ffprobe", {"-v", "error", "-show_chapters", "-of", "json", path}, {});
+    if (r.status != 0) throw std::runtime_error("ffprobe failed: " + r.out);
+    return nlohmann::json::parse(r.out)["chapters"];
+}
+
+TEST_F(TranscoderTest, ChaptersAreKeptWithTheirTitlesAndFollowTheTrim) {
+    std::string in = with_chapters(corpus_, "lecture.m4a", 4);
+    convert_file(in, corpus_.path("lecture.mp3"));
+    auto chapters = chapters_of(corpus_.path("lecture.mp3"));
+    ASSERT_EQ(chapters.size(), 4u) << chapters.dump();
+    EXPECT_EQ(chapters[0]["tags"]["title"], "Ouverture — été");
+    EXPECT_EQ(chapters[3]["tags"]["title"], "Part 4");
+    EXPECT_EQ(chapters[1]["start_time"], "2.500000");
+    EXPECT_EQ(chapters[3]["end_time"], "10.000000");
+
+    OutputOptions trimmed;  // 3 s to 8 s: the second chapter from its middle, the fourth cut short
+    trimmed.start_ms = 3000;
+    trimmed.end_ms = 8000;
+    convert_file(in, corpus_.path("middle.mp3"), trimmed);
+    chapters = chapters_of(corpus_.path("middle.mp3"));
+    ASSERT_EQ(chapters.size(), 3u) << chapters.dump();
+    EXPECT_EQ(chapters[0]["tags"]["title"], "Part 2");
+    EXPECT_EQ(chapters[0]["start_time"], "0.000000");
+    EXPECT_EQ(chapters[0]["end_time"], "2.000000");
+    EXPECT_EQ(chapters[2]["tags"]["title"], "Part 4");
+    EXPECT_EQ(chapters[2]["end_time"], "5.000000");
+
+    OutputOptions none;
+    none.chapters = "none";
+    convert_file(in, corpus_.path("none.mp3"), none);
+    EXPECT_TRUE(chapters_of(corpus_.path("none.mp3")).empty());
+
+    std::string one = with_chapters(corpus_, "one.m4a", 1);
+    convert_file(one, corpus_.path("one.mp3"));
+    EXPECT_EQ(chapters_of(corpus_.path("one.mp3")).size(), 1u);
+
+    std::string many = with_chapters(corpus_, "many.m4a", 200);
+    convert_file(many, corpus_.path("many.mp3"));
+    chapters = chapters_of(corpus_.path("many.mp3"));
+    ASSERT_EQ(chapters.size(), 200u);
+    EXPECT_EQ(chapters[199]["tags"]["title"], "Part 200");
+    EXPECT_EQ(chapters[199]["start_time"], "9.950000");
+}
+
 TEST_F(TranscoderTest, TwoAudioTracksUseOne) {
     std::string in =
         corpus_.make("two_tracks.mkv", concat({sine(48000),

@@ -177,11 +177,11 @@ Result<nlohmann::json, Response> json_object_body(const Request& request) {
 
 // The options of a retry's body, as an upload's form fields (numbers may be JSON numbers). Three groups, each kept
 // from the job unless the body gives one of it: the audio options (bitrate, quality, channels, sample_rate: any given
-// replace all four), the trim (start, end: either given replaces both) and the tags (title, artist, album, year,
-// track, genre: any given replace all six).
+// replace all four), the trim (start, end: either given replaces both), chapters, and the tags (title, artist,
+// album, year, track, genre: any given replace all six).
 Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const nlohmann::json& current) {
     std::map<std::string, std::string> fields;
-    bool audio = false, trim = false, tags = false;
+    bool audio = false, trim = false, chapters = false, tags = false;
     for (const char* name : {"bitrate", "quality", "channels", "sample_rate"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         const auto& v = body[name];
@@ -208,13 +208,18 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         }
         trim = true;
     }
+    if (body.contains("chapters") && !body["chapters"].is_null()) {
+        if (!body["chapters"].is_string()) return Response::error(400, "invalid_option", "chapters must be text");
+        fields["chapters"] = body["chapters"].get<std::string>();
+        chapters = true;
+    }
     for (const char* name : {"title", "artist", "album", "year", "track", "genre"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         if (!body[name].is_string()) return Response::error(400, "invalid_option", std::string(name) + " must be text");
         fields[name] = body[name].get<std::string>();
         tags = true;
     }
-    if (!audio && !trim && !tags) return current;
+    if (!audio && !trim && !chapters && !tags) return current;
     auto given = parse_output_options(fields);
     if (!given) return Response::error(400, "invalid_option", given.error());
     OutputOptions result = OutputOptions::from_json(current).value_or(OutputOptions{});
@@ -228,6 +233,7 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         result.start_ms = given.value().start_ms;
         result.end_ms = given.value().end_ms;
     }
+    if (chapters) result.chapters = given.value().chapters;
     if (tags) result.tags = given.value().tags;
     return result.to_json();
 }

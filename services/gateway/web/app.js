@@ -12,7 +12,7 @@ function readOptions() {
   };
 }
 
-/** The trim typed in "Advanced" as form fields, {start: "1:30", end: "95"}, empty ones left out. */
+/** The trim and chapters chosen in "Advanced" as form fields, {start: "1:30", chapters: "none"}, empty ones left out. */
 function readTrim() {
   const trim = {};
   for (const input of ui.trimInputs) {

@@ -161,6 +161,7 @@ function describeJobOptions(options) {
   if (Number.isFinite(o.start) || Number.isFinite(o.end)) {
     parts.push(`from ${formatTrimTime(o.start || 0)}${Number.isFinite(o.end) ? ` to ${formatTrimTime(o.end)}` : ''}`);
   }
+  if (o.chapters === 'none') parts.push('no chapters');
   const settings = parts.length > 0 ? parts.join(', ') : 'Default settings';
   const tags = o.tags && typeof o.tags === 'object' ? o.tags : {};
   const named = ['title', 'artist', 'album', 'year', 'track', 'genre'].filter((k) => typeof tags[k] === 'string');

@@ -80,6 +80,7 @@ conversion options (convert, watch, retry):
                        44100 (default) or 48000
   --start T, --end T   keep only this part: seconds (90, 12.5) or
                        [hh:]mm:ss[.fff] (1:30, 1:02:03.5)
+  --chapters C         keep (default: the source's chapters) or none
   --title T, --artist A, --album A, --genre G
                        the MP3's tags (the source's are kept otherwise)
   --year YYYY          the year tag
@@ -109,7 +110,9 @@ bool is_tag_flag(const std::string& a) {
 }
 
 // Flags whose value is text, passed on as given (the server's rules check it).
-bool is_text_flag(const std::string& a) { return is_tag_flag(a) || a == "--start" || a == "--end"; }
+bool is_text_flag(const std::string& a) {
+    return is_tag_flag(a) || a == "--start" || a == "--end" || a == "--chapters";
+}
 
 bool is_text(const std::string& field) { return is_text_flag("--" + field); }
 
@@ -198,8 +201,8 @@ Check check_options(const Command& c) {
         return std::string("--bitrate and --quality exclude each other");
     if (!c.fields.empty() && !converts)
         return std::string(
-            "--bitrate, --quality, --channels, --mono, --sample-rate, --start, --end and the tags are options of "
-            "convert, watch and retry");
+            "--bitrate, --quality, --channels, --mono, --sample-rate, --start, --end, --chapters and the tags are "
+            "options of convert, watch and retry");
     if (!c.output_dir.empty() && !converts && c.name != "download")
         return std::string("-o is an option of convert, watch, download and retry");
     if ((c.all || c.zip) && c.name != "download") return std::string("--all and --zip are options of download");

@@ -104,6 +104,8 @@ TEST(Cli, TagsAreConversionOptionsCheckedBeforeUploading) {
     EXPECT_EQ(retry_body(trimmed.fields), R"({"end":"95.5","start":"1:30"})");
     EXPECT_EQ(problem({"convert", "a.mp4", "--start", "1:30", "--end", "60"}), "end (60 s) must be after start (90 s)");
     EXPECT_EQ(problem({"convert", "a.mp4", "--start", "soon"}).rfind("--start soon: start must be", 0), 0u);
+    EXPECT_EQ(parse({"convert", "a.mp4", "--chapters", "none"}).fields.at("chapters"), "none");
+    EXPECT_NE(problem({"convert", "a.mp4", "--chapters", "split"}), "");
     EXPECT_EQ(problem({"convert", "a.mp4", "--track", "0"}).rfind("--track 0: track ", 0), 0u)
         << problem({"convert", "a.mp4", "--track", "0"});
     EXPECT_NE(problem({"convert", "a.mp4", "--year", "24"}), "");

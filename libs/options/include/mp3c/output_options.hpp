@@ -38,11 +38,13 @@ struct OutputOptions {
     // The part of the source to keep, in milliseconds from its start: [start_ms, end_ms). 0 <= start < end <= 24 h.
     static constexpr int64_t kMaxTrimMs = 24LL * 3600 * 1000;
     std::optional<int64_t> start_ms, end_ms;
+    // The source's chapters: "keep" (the default: ID3v2 CHAP and CTOC frames with their titles) or "none".
+    std::optional<std::string> chapters;
     OutputTags tags;
 
     // {"bitrate", "quality", "channels", "sample_rate"}, null when unset; "start" and "end" (seconds, to the
-    // millisecond) only when set; and "tags": {"title", ...} with the tags set, only when one is (the video message's
-    // "options": the same JSON as before tags existed, for jobs without).
+    // millisecond) and "chapters" only when set; and "tags": {"title", ...} with the tags set, only when one is (the
+    // video message's "options": the same JSON as before tags existed, for jobs without).
     nlohmann::json to_json() const;
     // nullopt when the JSON is not a valid options object.
     static std::optional<OutputOptions> from_json(const nlohmann::json& json);
@@ -52,8 +54,9 @@ struct OutputOptions {
 };
 
 // Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels,
-// sample_rate, start, end (seconds such as 90 or 12.5, or [hh:]mm:ss[.fff]), title, artist, album, year, track and
-// genre; other names are ignored. A tag given empty is unset. Returns the options, or what is wrong in words for users.
+// sample_rate, start, end (seconds such as 90 or 12.5, or [hh:]mm:ss[.fff]), chapters (keep or none), title, artist,
+// album, year, track and genre; other names are ignored. A tag given empty is unset. Returns the options, or what is
+// wrong in words for users.
 Result<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
 
 // A time as the start and end fields take it: seconds (90, 12.5) or [hh:]mm:ss[.fff] (1:30, 01:02:03.250), to the
