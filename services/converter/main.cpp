@@ -17,12 +17,16 @@ namespace {
 constexpr const char* kUsage =
     R"(usage: converter                   (no arguments: the queue worker, configured by the environment)
        converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
-                         [--max-duration SECONDS] [--threads 1|2]
+                         [--start T] [--end T] [--chapters keep|none] [--title T] [--artist A] [--album A]
+                         [--year YYYY] [--track N[/TOTAL]] [--genre G] [--max-duration SECONDS] [--threads 1|2]
 
   --bitrate N        constant bitrate in kb/s: 64, 80, 96, 112, 128, 160, 192 (default), 224, 256, 320
   --quality Q        variable bitrate, LAME quality 0 (best) to 9 (smallest)
   --channels N       1 (mono) or 2 (stereo); default: the source's, at most 2
   --sample-rate N    8000 to 48000 Hz; default 44100
+  --start T, --end T keep only this part: seconds (90, 12.5) or [hh:]mm:ss[.fff]
+  --chapters C       keep (default: the source's chapters) or none
+  --title, --artist, --album, --year, --track, --genre   the MP3's tags, over the source's
   --max-duration S   refuse longer audio (default 14400)
   --threads N        1: decode and encode on one thread; 2 (default): the MP3 encoder beside the decoder
 
@@ -40,10 +44,14 @@ int convert_command(int argc, char** argv) {
     std::string in = std::filesystem::absolute(argv[2]).string(), out = std::filesystem::absolute(argv[3]).string();
     std::map<std::string, std::string> fields;
     mp3c::converter::Limits limits;
-    static const std::map<std::string, std::string> kFlags = {{"--bitrate", "bitrate"},
-                                                              {"--quality", "quality"},
-                                                              {"--channels", "channels"},
-                                                              {"--sample-rate", "sample_rate"}};
+    static const std::map<std::string, std::string> kFlags = {
+        {"--bitrate", "bitrate"},   {"--quality", "quality"},
+        {"--channels", "channels"}, {"--sample-rate", "sample_rate"},
+        {"--start", "start"},       {"--end", "end"},
+        {"--chapters", "chapters"}, {"--title", "title"},
+        {"--artist", "artist"},     {"--album", "album"},
+        {"--year", "year"},         {"--track", "track"},
+        {"--genre", "genre"}};
     for (int i = 4; i < argc; ++i) {
         std::string flag = argv[i];
         if (i + 1 >= argc) return usage(flag + " needs a value");

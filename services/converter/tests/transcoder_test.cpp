@@ -539,6 +539,14 @@ TEST_F(TranscoderTest, CommandLineConvertsAndExplainsFailures) {
     auto ok = testing::run_command(kBinary, {"convert", in, corpus_.path("cli.mp3"), "--bitrate", "128"}, {});
     EXPECT_EQ(ok.status, 0) << ok.out;
     EXPECT_EQ(probe(corpus_.path("cli.mp3"))["streams"][0]["bit_rate"], "128000");
+    auto trimmed = testing::run_command(
+        kBinary, {"convert", in, corpus_.path("cut.mp3"), "--start", "0:01", "--end", "2.5", "--title", "Cut"}, {});
+    EXPECT_EQ(trimmed.status, 0) << trimmed.out;
+    EXPECT_NEAR(decoded_seconds(corpus_.path("cut.mp3")), 1.5, 1152.0 / 44100);
+    EXPECT_EQ(probe(corpus_.path("cut.mp3"))["format"]["tags"]["title"], "Cut");
+    auto late = testing::run_command(kBinary, {"convert", in, corpus_.path("late.mp3"), "--start", "5"}, {});
+    EXPECT_EQ(late.status, 1);
+    EXPECT_NE(late.out.find("is not before the end of the audio"), std::string::npos) << late.out;
 
     std::ofstream(corpus_.path("notes.mp4")) << "words";
     auto bad = testing::run_command(kBinary, {"convert", corpus_.path("notes.mp4"), corpus_.path("x.mp3")}, {});
