@@ -8,28 +8,20 @@
 function readOptions() {
   const mode = ui.modeQuality.checked ? 'quality' : 'bitrate';
   return {
-    mode, bitrate: ui.bitrate.value, quality: ui.quality.value, mono: ui.mono.checked, trim: readTrim(), tags: readTags(),
+    mode, bitrate: ui.bitrate.value, quality: ui.quality.value, mono: ui.mono.checked,
+    trim: readFields(ui.trimInputs, 'option'), // the trim and chapters: {start: "1:30", chapters: "none"}
+    tags: readFields(ui.tagInputs, 'tag'), // {title: "…", …}
   };
 }
 
-/** The trim and chapters chosen in "Advanced" as form fields, {start: "1:30", chapters: "none"}, empty ones left out. */
-function readTrim() {
-  const trim = {};
-  for (const input of ui.trimInputs) {
+/** The fields of "Advanced" as form fields named by their data-KEY, empty ones left out (the server checks them). */
+function readFields(inputs, key) {
+  const fields = {};
+  for (const input of inputs) {
     const value = input.value.trim();
-    if (value !== '') trim[input.dataset.option] = value;
+    if (value !== '') fields[input.dataset[key]] = value;
   }
-  return trim;
-}
-
-/** The tags typed in "Advanced", {title: "…", …}, empty ones left out (the server trims and checks them). */
-function readTags() {
-  const tags = {};
-  for (const input of ui.tagInputs) {
-    const value = input.value.trim();
-    if (value !== '') tags[input.dataset.tag] = value;
-  }
-  return tags;
+  return fields;
 }
 
 /** The form's options as the API reports a job's: {bitrate, quality, channels, sample_rate}, null when unset. */
