@@ -39,6 +39,18 @@ bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// C1 controls (U+0080 to U+009F, such as NEL) and the line and paragraph separators (U+2028, U+2029), in text
+// known to be valid UTF-8: line breaks that players and tag editors show in odd ways.
+bool has_unicode_line_breaks_or_controls(std::string_view v) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(v[k]); };
+    for (size_t i = 0; i + 1 < v.size(); ++i) {
+        if (byte(i) == 0xC2 && byte(i + 1) >= 0x80 && byte(i + 1) <= 0x9F) return true;
+        if (i + 2 < v.size() && byte(i) == 0xE2 && byte(i + 1) == 0x80 && (byte(i + 2) == 0xA8 || byte(i + 2) == 0xA9))
+            return true;
+    }
+    return false;
+}
+
 std::optional<std::string> check_tag(std::string_view name, const std::string& value) {
     auto named = [&](const std::string& what) { return std::string(name) + " " + what; };
     if (value.empty() || trim(value) != value) return named("must not be empty or start or end with spaces");
@@ -47,7 +59,8 @@ std::optional<std::string> check_tag(std::string_view name, const std::string& v
     }
     if (!is_valid_utf8(value)) return named("must be UTF-8 text");
     if (std::any_of(value.begin(), value.end(),
-                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }) ||
+        has_unicode_line_breaks_or_controls(value))
         return named("must not contain control characters (line breaks, tabs)");
     if (name == "year" && (value.size() != 4 || !all_digits(value) || value == "0000"))
         return named("must be a year of four digits, such as 2024");

@@ -124,6 +124,9 @@ TEST(OutputOptions, InvalidTagsAreNamed) {
     error_names("artist", "Zo\xc3");  // cut inside a character
     error_names("album", "two\nlines");
     error_names("genre", "tab\there");
+    error_names("title", std::string("next") + "\xc2\x85" + "line");       // NEL, a C1 control
+    error_names("title", std::string("para") + "\xe2\x80\xa8" + "graph");  // LINE SEPARATOR
+    EXPECT_EQ(error_of({{"title", std::string("caf") + "\xc3\xa9"}}), "") << "é is text";
     error_names("year", "24");
     error_names("year", "20245");
     error_names("year", "two thousand");

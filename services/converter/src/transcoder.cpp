@@ -338,16 +338,17 @@ class Transcoder {
     // The source's chapters, as far as they overlap the trim and moved with it, into the MP3 (the muxer writes them
     // as ID3v2 CTOC and CHAP frames with their titles). Unless the user asked for none.
     void copy_chapters() {
-        static constexpr unsigned kMaxChapters = 1000;  // each is a frame in the MP3's header
+        static constexpr unsigned kMaxChapters = 255;  // the CTOC frame counts its entries in one byte
         static constexpr size_t kMaxTitleBytes = 250;
         if (options_.chapters.value_or("keep") != "keep") return;
         const double from = trim_start_.value_or(0);
         const double to = trim_end_.value_or(std::numeric_limits<double>::infinity());
         for (unsigned i = 0; i < input_->nb_chapters && output_->nb_chapters < kMaxChapters; ++i) {
             const AVChapter* chapter = input_->chapters[i];
+            if (chapter->time_base.num <= 0 || chapter->time_base.den <= 0) continue;  // the file's own numbers
             double start = std::max(from, static_cast<double>(chapter->start) * av_q2d(chapter->time_base));
             double end = std::min(to, static_cast<double>(chapter->end) * av_q2d(chapter->time_base));
-            if (!(end > start)) continue;
+            if (!std::isfinite(start) || !std::isfinite(end) || !(end > start) || end - start > 1e7) continue;
             auto* copy = static_cast<AVChapter*>(av_mallocz(sizeof(AVChapter)));
             if (copy == nullptr) fail(Kind::internal, "out of memory");
             copy->id = static_cast<int64_t>(output_->nb_chapters);
@@ -387,6 +388,7 @@ class Transcoder {
 
     // How long the MP3 will be, as far as the container tells before decoding: the source's length, trimmed.
     double kept_seconds_expected() const {
+        if (source_seconds_ <= 0) return 0;  // unknown: the output limit is enforced while writing
         double end = trim_end_ && (source_seconds_ <= 0 || *trim_end_ < source_seconds_) ? *trim_end_ : source_seconds_;
         return std::max(0.0, end - trim_start_.value_or(0));
     }
@@ -421,29 +423,37 @@ class Transcoder {
         PacketPtr packet(av_packet_alloc());
         FramePtr frame(av_frame_alloc());
         if (!packet || !frame) fail(Kind::internal, "out of memory");
-        if (trim_start_ && *trim_start_ >= kSeekFromSeconds)
+        if (trim_start_ && *trim_start_ >= kSeekFromSeconds) {
             locate_next_frame_ = seek_before(*trim_start_ - kPreRollSeconds);
-        for (;;) {
-            int rc = av_read_frame(input_.get(), packet.get());
-            if (rc == AVERROR_EOF) break;
-            if (rc < 0) {
-                explain_limits();
-                if (!in_bridge_.error.empty()) io_or(Kind::io, "reading", rc);
-                break;  // a damaged tail: keep what decoded, judged below
-            }
-            check_stream_count();  // a transport stream announces streams as it goes
-            if (packet->stream_index == stream_index_) {
-                rc = avcodec_send_packet(decoder_.get(), packet.get());
-                if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
-                    io_or(Kind::corrupt, "decoding the audio", rc);
-                }
-                drain_decoder(frame.get());
-            }
-            av_packet_unref(packet.get());
-            if (past_the_end_) break;  // trimmed: the rest is neither read nor decoded
+            progress_from_ = *trim_start_;
         }
-        avcodec_send_packet(decoder_.get(), nullptr);
-        drain_decoder(frame.get());
+        for (bool again = true; again;) {
+            for (;;) {
+                int rc = av_read_frame(input_.get(), packet.get());
+                if (rc == AVERROR_EOF) break;
+                if (rc < 0) {
+                    explain_limits();
+                    if (!in_bridge_.error.empty()) io_or(Kind::io, "reading", rc);
+                    break;  // a damaged tail: keep what decoded, judged below
+                }
+                check_stream_count();  // a transport stream announces streams as it goes
+                if (packet->stream_index == stream_index_) {
+                    rc = avcodec_send_packet(decoder_.get(), packet.get());
+                    if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
+                        io_or(Kind::corrupt, "decoding the audio", rc);
+                    }
+                    drain_decoder(frame.get());
+                }
+                av_packet_unref(packet.get());
+                if (seek_missed_) decode_from_the_beginning();
+                if (past_the_end_) break;  // trimmed: the rest is neither read nor decoded
+            }
+            avcodec_send_packet(decoder_.get(), nullptr);
+            drain_decoder(frame.get());
+            // A seek that found nothing usable (a start past the end, say): again from the beginning.
+            again = seek_missed_ || locate_next_frame_;
+            if (again) decode_from_the_beginning();
+        }
         resample(nullptr);  // what the resampler still holds
         encode_fifo(true);
         submit(nullptr);  // flush the encoder
@@ -451,10 +461,6 @@ class Transcoder {
 
         double decoded = position_;  // how far into the source decoding went (it may have skipped ahead)
         if (samples_in_ == 0) fail(Kind::corrupt, "the audio track could not be decoded");
-        if (samples_kept_ == 0 && trim_start_) {
-            fail(Kind::trim_out_of_range, "start (" + seconds_words(*trim_start_) +
-                                              ") is not before the end of the audio (" + seconds_words(decoded) + ")");
-        }
         // A container that promises more than could be decoded was cut short (an interrupted upload or copy).
         if (!past_the_end_ && source_seconds_ > 2.0 && decoded < source_seconds_ * 0.9 &&
             decoded < source_seconds_ - 1.0) {
@@ -462,6 +468,23 @@ class Transcoder {
                                     " of " + std::to_string(static_cast<int>(source_seconds_)) +
                                     " s of audio could be decoded");
         }
+        if (samples_kept_ == 0 && trim_start_) {
+            fail(Kind::trim_out_of_range, "start (" + seconds_words(*trim_start_) +
+                                              ") is not before the end of the audio (" + seconds_words(decoded) + ")");
+        }
+    }
+
+    // After a seek that cannot be trusted (it landed after the start, or the frame there has no timestamp, or it
+    // found nothing): back to the first packet, counting samples from zero as without a seek.
+    void decode_from_the_beginning() {
+        if (av_seek_frame(input_.get(), -1, input_->start_time == AV_NOPTS_VALUE ? 0 : input_->start_time,
+                          AVSEEK_FLAG_BACKWARD) < 0) {
+            fail(Kind::unsupported, "trimming this file: it cannot be read again from its start");
+        }
+        avcodec_flush_buffers(decoder_.get());
+        locate_next_frame_ = seek_missed_ = false;
+        position_ = 0;
+        progress_from_ = 0;
     }
 
     void drain_decoder(AVFrame* frame) {
@@ -480,9 +503,13 @@ class Transcoder {
             if (locate_next_frame_) {  // the first frame after a seek: where it is, from its timestamp
                 const AVStream* stream = input_->streams[stream_index_];
                 int64_t pts = frame->best_effort_timestamp;
-                if (pts == AV_NOPTS_VALUE) fail(Kind::unsupported, "trimming this file: it has no timestamps");
-                if (stream->start_time != AV_NOPTS_VALUE) pts -= stream->start_time;
+                if (pts != AV_NOPTS_VALUE && stream->start_time != AV_NOPTS_VALUE) pts -= stream->start_time;
                 frame_start = static_cast<double>(pts) * av_q2d(stream->time_base);
+                if (pts == AV_NOPTS_VALUE || !(frame_start <= *trim_start_)) {
+                    seek_missed_ = true;  // the caller starts again from the beginning
+                    av_frame_unref(frame);
+                    return;
+                }
                 locate_next_frame_ = false;
             }
             decoded_seconds_ += static_cast<double>(frame->nb_samples) / frame->sample_rate;
@@ -510,7 +537,9 @@ class Transcoder {
             encode_fifo(false);
             double until =
                 trim_end_ && (source_seconds_ <= 0 || *trim_end_ < source_seconds_) ? *trim_end_ : source_seconds_;
-            if (progress_ && until > 0) progress_(std::min(1.0, position_ / until));
+            if (progress_ && until > progress_from_) {
+                progress_(std::clamp((position_ - progress_from_) / (until - progress_from_), 0.0, 1.0));
+            }
         }
     }
 
@@ -657,6 +686,8 @@ class Transcoder {
     bool past_the_end_ = false;
     double position_ = 0;             // seconds into the source at the end of the last decoded frame
     bool locate_next_frame_ = false;  // after a seek: the next frame's timestamp tells the position
+    bool seek_missed_ = false;        // that frame was no use: decode from the beginning instead
+    double progress_from_ = 0;        // where progress starts counting (the start of a trim that seeked)
     // The shape of the audio the resampler takes now.
     AVChannelLayout in_layout_{};
     AVSampleFormat in_format_ = AV_SAMPLE_FMT_NONE;

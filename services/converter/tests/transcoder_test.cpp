@@ -304,6 +304,18 @@ TEST_F(TranscoderTest, TrimFarInSeeksInsteadOfDecodingEverythingBefore) {
                "cluster more in Matroska";
         EXPECT_LT(max_volume(corpus_.path("around.mp3"), 0, 0.06), -30) << "the silence before 30 s";
         EXPECT_GT(max_volume(corpus_.path("around.mp3"), 0.14, 0.1), -10) << "the tone from 30 s";
+
+        OutputOptions beyond;  // the seek finds nothing to keep: the job says how long the audio is
+        beyond.start_ms = 70000;
+        try {
+            convert_file(in, corpus_.path("beyond.mp3"), beyond);
+            ADD_FAILURE() << "a start after the end";
+        } catch (const ConversionError& e) {
+            EXPECT_EQ(e.kind(), ConversionError::Kind::trim_out_of_range) << e.what();
+            EXPECT_NE(std::string(e.what()).find("start (70 s) is not before the end of the audio (60"),
+                      std::string::npos)
+                << e.what();
+        }
     }
 }
 
@@ -365,6 +377,11 @@ TEST_F(TranscoderTest, ChaptersAreKeptWithTheirTitlesAndFollowTheTrim) {
     ASSERT_EQ(chapters.size(), 200u);
     EXPECT_EQ(chapters[199]["tags"]["title"], "Part 200");
     EXPECT_EQ(chapters[199]["start_time"], "9.950000");
+
+    std::string too_many = with_chapters(corpus_, "too_many.m4a", 300);
+    convert_file(too_many, corpus_.path("too_many.mp3"));
+    EXPECT_EQ(chapters_of(corpus_.path("too_many.mp3")).size(), 255u)
+        << "the first 255: ID3's table of contents counts them in one byte";
 }
 
 TEST_F(TranscoderTest, TwoAudioTracksUseOne) {

@@ -235,6 +235,9 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
     }
     if (chapters) result.chapters = given.value().chapters;
     if (tags) result.tags = given.value().tags;
+    if (auto checked = check_output_options(result); !checked) {
+        return Response::error(400, "invalid_option", checked.error());
+    }
     return result.to_json();
 }
 

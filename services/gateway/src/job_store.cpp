@@ -272,16 +272,20 @@ std::vector<Job> JobStore::dispatchable(uint64_t per_owner, size_t limit) {
 
 bool JobStore::dispatch(const std::string& id, const std::function<void()>& publish) {
     return pool_.with([&](mysql::Connection& c) {
-        return mysql::in_transaction(c, [&] {
-            auto claimed = c.query(
-                "SELECT id FROM jobs WHERE id = ? AND status = 'queued' AND dispatched_at IS NULL "
-                "FOR UPDATE SKIP LOCKED",
-                {id});
-            if (claimed.empty()) return false;
-            publish();
-            c.execute("UPDATE jobs SET dispatched_at = CURRENT_TIMESTAMP(3) WHERE id = ?", {id});
-            return true;
-        });
+        // One attempt: publish() is not the database, and a second would send the message twice.
+        return mysql::in_transaction(
+            c,
+            [&] {
+                auto claimed = c.query(
+                    "SELECT id FROM jobs WHERE id = ? AND status = 'queued' AND dispatched_at IS NULL "
+                    "FOR UPDATE SKIP LOCKED",
+                    {id});
+                if (claimed.empty()) return false;
+                publish();
+                c.execute("UPDATE jobs SET dispatched_at = CURRENT_TIMESTAMP(3) WHERE id = ?", {id});
+                return true;
+            },
+            1);
     });
 }
 
@@ -335,24 +339,37 @@ std::optional<uint64_t> JobStore::reserve(const std::string& reservation, uint64
     });
 }
 
+namespace {
+
+// Runs f on the reservation's row under its owner's lock, like reserve(): a bare statement on the row locks it, then
+// its (owner_id, expires_at) index entry, the opposite order to reserve()'s sweep of the owner's lapsed rows, and the
+// two deadlock. Nothing when the reservation is gone.
+void under_owner_lock(mysql::Connection& c, const std::string& reservation, const std::function<void()>& f) {
+    auto owner = c.query("SELECT owner_id FROM quota_reservations WHERE id = ?", {reservation});
+    if (owner.empty()) return;
+    mysql::in_transaction(c, [&] {
+        c.query("SELECT owner_id FROM quota_owners WHERE owner_id = ? FOR UPDATE", {owner[0].unsigned_integer(0)});
+        f();
+        return true;
+    });
+}
+
+}  // namespace
+
 void JobStore::release(const std::string& reservation) {
     pool_.with([&](mysql::Connection& c) {
-        // Under the owner's lock, like reserve(): a bare DELETE locks the row, then its owner_id index entry, the
-        // opposite order to reserve()'s sweep of the owner's lapsed rows, and the two deadlock.
-        auto owner = c.query("SELECT owner_id FROM quota_reservations WHERE id = ?", {reservation});
-        if (owner.empty()) return;
-        mysql::in_transaction(c, [&] {
-            c.query("SELECT owner_id FROM quota_owners WHERE owner_id = ? FOR UPDATE", {owner[0].unsigned_integer(0)});
-            c.execute("DELETE FROM quota_reservations WHERE id = ?", {reservation});
-            return true;
-        });
+        under_owner_lock(c, reservation,
+                         [&] { c.execute("DELETE FROM quota_reservations WHERE id = ?", {reservation}); });
     });
 }
 
 void JobStore::renew(const std::string& reservation) {
     pool_.with([&](mysql::Connection& c) {
-        c.execute("UPDATE quota_reservations SET expires_at = CURRENT_TIMESTAMP(3) + INTERVAL 10 MINUTE WHERE id = ?",
-                  {reservation});
+        under_owner_lock(c, reservation, [&] {
+            c.execute(
+                "UPDATE quota_reservations SET expires_at = CURRENT_TIMESTAMP(3) + INTERVAL 10 MINUTE WHERE id = ?",
+                {reservation});
+        });
     });
 }
 
