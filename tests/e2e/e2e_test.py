@@ -285,6 +285,13 @@ class EndToEnd(unittest.TestCase):
         info = probe(out)
         self.assertEqual(info["streams"][0]["codec_name"], "mp3")
         self.assertAlmostEqual(float(info["format"]["duration"]), 3.0, delta=0.1)
+        # The waveform the converter measured while encoding: points covering the 3 s, a sine near full scale.
+        status, body, _ = http("GET", f"{self.stack.gateway}/jobs/{upload['job_id']}/waveform", token)
+        self.assertEqual(status, 200, body)
+        waveform = json.loads(body)
+        self.assertGreaterEqual(waveform["points"], 300)
+        self.assertAlmostEqual(waveform["points"] * waveform["seconds_per_point"], 3.0, delta=0.1)
+        self.assertGreater(max(waveform["peaks"]), 0.05)
         mail = eventually(lambda: self.mails_for(upload["job_id"]), 30, "the e-mail")
         self.assertEqual(len(mail), 1)
         self.assertIn(f"/jobs/{upload['job_id']}/mp3", mail[0]["text"])

@@ -354,6 +354,26 @@ try {
   assert.equal(await player.evaluate((a) => a.ended), true);
   log("Play becomes Pause while playing, and Play again at the end");
 
+  // Under the player, the waveform the converter measured: drawn, a click seeks there, Home goes to the start.
+  const waveform = row.getByTestId("waveform");
+  await waveform.waitFor({ timeout: 10_000 });
+  const drawn = await waveform.evaluate((c) => {
+    const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let painted = 0;
+    for (let i = 3; i < pixels.length; i += 4) painted += pixels[i] > 0 ? 1 : 0;
+    return painted / (c.width * c.height);
+  });
+  assert.ok(drawn > 0.25, `the waveform of a tone fills much of the canvas; silence would not (${drawn})`);
+  const box = await waveform.boundingBox();
+  await waveform.click({ position: { x: box.width * 0.5, y: box.height / 2 } });
+  const at = await player.evaluate((a) => a.currentTime / a.duration);
+  assert.ok(Math.abs(at - 0.5) < 0.05, `clicked in the middle, the player is at ${at}`);
+  await player.evaluate((a) => a.pause());
+  await waveform.press("Home");
+  assert.equal(await player.evaluate((a) => a.currentTime), 0);
+  assert.match(await waveform.getAttribute("aria-valuetext"), /^0:00 of 0:0[45]$/);
+  log("the waveform shows under the player and seeks");
+
   if (process.env.UPDATE_SCREENSHOT) {
     await page.screenshot({ path: path.join(root, "docs", "screenshot.png"), fullPage: true });
     log("docs/screenshot.png written");

@@ -1,6 +1,7 @@
 #include "mp3c/messages.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "mp3c/crypto.hpp"
@@ -206,6 +207,34 @@ Parsed<Mp3Ready> Mp3Ready::parse(std::string_view body) {
 
 // --- status events ---------------------------------------------------------------------------------------------
 
+// --- waveforms -------------------------------------------------------------------------------------------------
+
+json Waveform::to_json() const {
+    json points = json::array();
+    for (float peak : peaks)
+        points.push_back(std::round(std::clamp(static_cast<double>(peak), 0.0, 1.0) * 1000) / 1000);
+    return {{"seconds_per_point", seconds_per_point}, {"peaks", std::move(points)}};
+}
+
+std::optional<Waveform> Waveform::from_json(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    auto step = j.find("seconds_per_point");
+    auto peaks = j.find("peaks");
+    if (step == j.end() || !step->is_number() || peaks == j.end() || !peaks->is_array()) return std::nullopt;
+    Waveform w;
+    w.seconds_per_point = step->get<double>();
+    if (!std::isfinite(w.seconds_per_point) || w.seconds_per_point <= 0) return std::nullopt;
+    if (peaks->empty() || peaks->size() > kMaxPoints) return std::nullopt;
+    w.peaks.reserve(peaks->size());
+    for (const json& peak : *peaks) {
+        if (!peak.is_number()) return std::nullopt;
+        double value = peak.get<double>();
+        if (!(value >= 0 && value <= 1)) return std::nullopt;
+        w.peaks.push_back(static_cast<float>(value));
+    }
+    return w;
+}
+
 std::string StatusEvent::routing_key() const { return "job." + std::string(to_string(status)); }
 
 std::string StatusEvent::to_body() const {
@@ -215,6 +244,7 @@ std::string StatusEvent::to_body() const {
     put_optional(j, "mp3_fid", mp3_fid);
     put_optional(j, "mp3_size", mp3_size);
     put_optional(j, "duration_seconds", duration_seconds);
+    if (waveform) j["waveform"] = waveform->to_json();
     put_optional(j, "error", error);
     put_optional(j, "reason", reason);
     if (status == JobState::done) j["source_deleted"] = source_deleted;
@@ -241,6 +271,7 @@ Parsed<StatusEvent> StatusEvent::parse(std::string_view body) {
     if (e.status == JobState::done && !e.mp3_fid) return Problem{"mp3_fid", "a done event names its MP3"};
     e.mp3_size = r.optional_unsigned("mp3_size");
     if (auto d = r.optional_number("duration_seconds")) e.duration_seconds = std::max(0.0, *d);
+    if (e.status == JobState::done) e.waveform = Waveform::from_json(r.raw("waveform"));  // a bad one counts as absent
     e.error = r.optional_text("error");
     if (auto reason = r.optional_text("reason"); reason && is_reason_word(*reason)) e.reason = *reason;
     e.source_deleted = r.optional_boolean("source_deleted").value_or(false);

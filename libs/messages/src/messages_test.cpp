@@ -222,6 +222,42 @@ TEST(StatusEvent, RefusesWhatTheContractRefusesAndIgnoresTheRest) {
     EXPECT_EQ(odd.value().at, 0);
 }
 
+TEST(StatusEvent, CarriesADoneJobsWaveformAndDropsABadOne) {
+    StatusEvent done;
+    done.job_id = kJob;
+    done.status = JobState::done;
+    done.mp3_fid = kMp3;
+    done.waveform = Waveform{.seconds_per_point = 0.05, .peaks = {0.0f, 0.12345f, 1.0f}};
+    auto body = json::parse(done.to_body());
+    EXPECT_EQ(body["waveform"]["peaks"], json::parse("[0.0, 0.123, 1.0]")) << "three decimals";
+    auto back = StatusEvent::parse(done.to_body());
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    ASSERT_TRUE(back.value().waveform);
+    EXPECT_DOUBLE_EQ(back.value().waveform->seconds_per_point, 0.05);
+    EXPECT_EQ(back.value().waveform->peaks.size(), 3u);
+    EXPECT_FLOAT_EQ(back.value().waveform->peaks[1], 0.123f);
+
+    // A waveform that is not one counts as absent; the event itself stands.
+    std::string too_many = "[0";
+    for (size_t i = 0; i < Waveform::kMaxPoints; ++i) too_many += ",0";
+    too_many += "]";
+    for (const std::string& bad : {std::string(R"("loud")"), std::string(R"({"seconds_per_point":0.1,"peaks":[]})"),
+                                   std::string(R"({"seconds_per_point":0,"peaks":[0.5]})"),
+                                   std::string(R"({"seconds_per_point":0.1,"peaks":[1.5]})"),
+                                   std::string(R"({"seconds_per_point":0.1,"peaks":[-0.1]})"),
+                                   std::string(R"({"seconds_per_point":0.1,"peaks":["0.5"]})"),
+                                   R"({"seconds_per_point":0.1,"peaks":)" + too_many + "}"}) {
+        auto parsed = StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"done",)"
+                                         R"("mp3_fid":"665f1c5e9b1e4d0a1c000007","waveform":)" +
+                                         bad + "}");
+        ASSERT_TRUE(parsed.ok()) << bad;
+        EXPECT_FALSE(parsed.value().waveform) << bad;
+    }
+    std::string most = std::string(R"({"seconds_per_point":0.1,"peaks":[)");
+    for (size_t i = 0; i < Waveform::kMaxPoints; ++i) most += i == 0 ? "0.5" : ",0.5";
+    EXPECT_TRUE(Waveform::from_json(json::parse(most + "]}"))) << "kMaxPoints is allowed";
+}
+
 TEST(WebhookTask, RoundTripsAndSignsExactlyFourFields) {
     WebhookTask t;
     t.job_id = kJob;

@@ -21,6 +21,7 @@ extern "C" {
 #include "input_format.hpp"
 #include "mp3c/enum_names.hpp"
 #include "mp3c/strings.hpp"
+#include "peak_meter.hpp"
 
 namespace mp3c::converter {
 
@@ -124,6 +125,7 @@ class Transcoder {
         result.sample_rate = encoder_->sample_rate;
         result.channels = encoder_->ch_layout.nb_channels;
         result.bitrate = encoder_->bit_rate;
+        result.waveform = peaks_.waveform(encoder_->sample_rate);
         return result;
     }
 
@@ -614,6 +616,10 @@ class Transcoder {
             if (av_audio_fifo_read(fifo_.get(), reinterpret_cast<void**>(frame->data), samples) < samples) {
                 fail(Kind::internal, "audio buffer underrun");
             }
+            if (encoder_->sample_fmt == AV_SAMPLE_FMT_FLTP) {  // always, with libmp3lame (pick_sample_format)
+                peaks_.add(reinterpret_cast<const float* const*>(frame->data), encoder_->ch_layout.nb_channels,
+                           samples);
+            }
             frame->pts = samples_encoded_;
             samples_encoded_ += samples;
             submit(std::move(frame));
@@ -679,6 +685,7 @@ class Transcoder {
     double source_seconds_ = 0;
     int64_t samples_in_ = 0;
     int64_t samples_encoded_ = 0;
+    PeakMeter peaks_;             // the waveform of what is encoded
     double decoded_seconds_ = 0;  // summed per frame: the sample rate may change midway
     // The trim, in seconds of decoded audio; samples kept inside it; whether decoding has passed its end.
     std::optional<double> trim_start_, trim_end_;

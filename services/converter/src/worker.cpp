@@ -175,7 +175,8 @@ void Worker::publish_failure(const Job& job, const std::string& error, const std
     publish(e);
 }
 
-void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted) {
+void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted,
+                      const messages::Waveform* waveform) {
     messages::Mp3Ready ready;
     ready.job_id = job.job_id;
     ready.video_fid = job.video_fid;
@@ -196,6 +197,7 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     done.mp3_size = mp3.size;
     done.duration_seconds = duration_seconds;
     done.source_deleted = source_deleted;
+    if (waveform != nullptr && !waveform->peaks.empty()) done.waveform = *waveform;
     publish(done);
 }
 
@@ -374,7 +376,7 @@ Outcome Worker::convert_job(const Job& job) {
     audio_seconds_.inc(result.duration_seconds);
     bool source_deleted = false;
     if (!config_.keep_source) source_deleted = videos_->remove(job.video_fid);
-    announce(job, mp3, result.duration_seconds, source_deleted);
+    announce(job, mp3, result.duration_seconds, source_deleted, &result.waveform);
     jobs_.with({"done"}).inc();
     log::info("job done", {{"job_id", job.job_id},
                            {"mp3_fid", mp3.id},

@@ -281,6 +281,34 @@ TEST_F(TranscoderTest, TrimKeepsExactlyThePartAsked) {
     }
 }
 
+TEST_F(TranscoderTest, TheWaveformShowsTheMp3sSilenceAndTone) {
+    // 2 s of silence, then 4 s of a tone at half scale, in a video; the waveform is of the MP3's audio, so a trim
+    // moves it (the tone starts at 1 s of the trimmed MP3).
+    std::string in =
+        corpus_.make("waveform.mkv", {"-f", "lavfi", "-i", "testsrc=size=128x96:rate=10:duration=6", "-f", "lavfi",
+                                      "-i", "aevalsrc=if(gte(t\\,2)\\,0.5*sin(2*PI*440*t)\\,0):s=44100:d=6", "-c:v",
+                                      "mpeg4", "-c:a", "flac"});
+    for (std::optional<int64_t> start : {std::optional<int64_t>(), std::optional<int64_t>(1000)}) {
+        OutputOptions options;
+        options.start_ms = start;
+        auto result = convert_file(in, corpus_.path("waveform.mp3"), options);
+        const auto& w = result.waveform;
+        ASSERT_FALSE(w.peaks.empty());
+        EXPECT_NEAR(w.seconds_per_point * static_cast<double>(w.peaks.size()), result.duration_seconds,
+                    w.seconds_per_point);
+        EXPECT_GE(w.peaks.size(), 300u) << "enough points to draw";
+        double tone_at = start ? 1.0 : 2.0;
+        for (size_t i = 0; i < w.peaks.size(); ++i) {
+            double t = static_cast<double>(i) * w.seconds_per_point;
+            if (t + w.seconds_per_point < tone_at - 0.05) {
+                ASSERT_LT(w.peaks[i], 0.01) << "silence at " << t << " s";
+            } else if (t > tone_at + 0.05 && t < result.duration_seconds - 0.1) {
+                ASSERT_NEAR(w.peaks[i], 0.5, 0.02) << "the tone at " << t << " s";
+            }
+        }
+    }
+}
+
 TEST_F(TranscoderTest, TrimFarInSeeksInsteadOfDecodingEverythingBefore) {
     // A minute: silence until 30 s, then a tone.
     std::vector<std::string> source = {"-f", "lavfi", "-i",

@@ -3,12 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "mp3c/crypto.hpp"
+#include "mp3c/messages.hpp"
 #include "mp3c/storage.hpp"
 #include "mp3c/testing/eventually.hpp"
 #include "mp3c/testing/process.hpp"
@@ -145,6 +147,12 @@ TEST_F(WorkerTest, ConvertsStoresAnnouncesAndDeletesTheSource) {
     ASSERT_NE(done, nullptr);
     EXPECT_EQ((*done)["mp3_fid"], job);
     EXPECT_EQ((*done)["source_deleted"], true);
+    // The waveform measured while encoding: the 3 s covered, the sine's level in every point.
+    auto waveform = messages::Waveform::from_json((*done)["waveform"]);
+    ASSERT_TRUE(waveform) << (*done).dump().substr(0, 300);
+    EXPECT_NEAR(waveform->seconds_per_point * static_cast<double>(waveform->peaks.size()), 3.0,
+                waveform->seconds_per_point);
+    EXPECT_GT(*std::min_element(waveform->peaks.begin(), waveform->peaks.end() - 1), 0.05);
     EXPECT_NE(find_status(events, "processing"), nullptr);
 
     auto mp3s = storage::open_store(storage_url_, "mp3s");
@@ -208,6 +216,11 @@ TEST_F(WorkerTest, RedeliveredJobIsAnnouncedAgainNotConvertedAgain) {
     ASSERT_EQ(take(topology_.mp3_queue, 1).size(), 1u);
     send(message(job, video).dump());  // as after a crash before the ack
     ASSERT_EQ(take(topology_.mp3_queue, 1).size(), 1u);
+    // Announced again without converting: no waveform (the gateway recorded the first one with the job's end).
+    auto events = take(events_queue(), 3);
+    size_t with_waveform = 0;
+    for (const auto& e : events) with_waveform += e["status"] == "done" && e.contains("waveform");
+    EXPECT_EQ(with_waveform, 1u);
     auto metrics = worker_->registry()->render();
     EXPECT_NE(metrics.find("converter_jobs_total{result=\"done\"} 1"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("converter_jobs_total{result=\"reannounced\"} 1"), std::string::npos) << metrics;

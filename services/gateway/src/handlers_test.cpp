@@ -29,9 +29,18 @@ class MemoryJobs final : public Jobs {
   public:
     bool is_ready = true;
     std::map<std::string, Job> rows;
+    std::map<std::string, std::string> waveforms;
 
     bool ready() const override { return is_ready; }
-    void create(const Job& job) override { rows[job.id] = job; }
+    void create(const Job& job) override {
+        rows[job.id] = job;
+        if (job.reused_from && waveforms.count(*job.reused_from)) waveforms[job.id] = waveforms[*job.reused_from];
+    }
+    std::optional<std::string> waveform(const std::string& id) override {
+        auto it = waveforms.find(id);
+        if (it == waveforms.end()) return std::nullopt;
+        return it->second;
+    }
     std::optional<Job> find(const std::string& id) override {
         auto it = rows.find(id);
         if (it == rows.end()) return std::nullopt;
@@ -67,6 +76,7 @@ class MemoryJobs final : public Jobs {
         auto it = rows.find(event.job_id);
         if (it == rows.end() || !advances(it->second, event)) return false;
         apply_to(it->second, event);
+        if (event.status == JobStatus::done && event.waveform) waveforms[event.job_id] = *event.waveform;
         return true;
     }
     bool cancel_unfinished(const std::string& id) override {
@@ -76,7 +86,10 @@ class MemoryJobs final : public Jobs {
         return true;
     }
     void forget_video(const std::string& id) override { rows.at(id).video_fid.clear(); }
-    bool remove(const std::string& id) override { return rows.erase(id) == 1; }
+    bool remove(const std::string& id) override {
+        waveforms.erase(id);
+        return rows.erase(id) == 1;
+    }
     uint64_t active_jobs(uint64_t owner_id) override {
         uint64_t n = 0;
         for (const auto& [id, job] : rows) n += job.owner_id == owner_id && !is_terminal(job.status);

@@ -113,6 +113,7 @@ std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
     e.mp3_fid = m.mp3_fid;
     e.mp3_size = m.mp3_size;
     if (m.duration_seconds) e.duration_ms = static_cast<uint64_t>(*m.duration_seconds * 1000.0);
+    if (m.waveform) e.waveform = m.waveform->to_json().dump();
     if (m.error) {
         // The column holds 1000 characters; cut on a character boundary.
         std::string error = *m.error;

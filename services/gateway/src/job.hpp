@@ -61,6 +61,7 @@ struct StatusEvent {
     std::optional<std::string> mp3_fid;
     std::optional<uint64_t> mp3_size;
     std::optional<uint64_t> duration_ms;
+    std::optional<std::string> waveform;  // done: the MP3's waveform as JSON text (messages::Waveform), when it came
     std::optional<std::string> error;
     std::optional<std::string> reason;  // [a-z_], at most 64 characters
     bool source_deleted = false;        // with done: the converter deleted the upload

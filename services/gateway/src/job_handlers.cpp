@@ -20,6 +20,7 @@ void JobHandlers::add_routes(http::Router& r) {
     r.add("PATCH", "/jobs/{id}", [this](Request& q) { return update(q); }, {.max_body_bytes = 4096});
     r.add("POST", "/jobs/{id}/retry", [this](Request& q) { return retry(q); }, {.max_body_bytes = 4096});
     r.add("GET", "/jobs/{id}/events", [this](Request& q) { return events(q); });
+    r.add("GET", "/jobs/{id}/waveform", [this](Request& q) { return waveform(q); });
 }
 
 namespace {
@@ -79,6 +80,30 @@ Response JobHandlers::get(const Request& request) {
     auto job = requested_job(b_, request);
     if (!job) return job.error();
     return Response::json(200, job.value().to_json());
+}
+
+Response JobHandlers::waveform(const Request& request) {
+    auto found = requested_job(b_, request);
+    if (!found) return found.error();
+    const Job& job = found.value();
+    if (job.status == JobStatus::expired) return mp3_expired(job);
+    if (job.status != JobStatus::done) return mp3_not_ready(job);
+    std::optional<messages::Waveform> waveform;
+    if (auto text = b_.jobs.waveform(job.id)) {
+        waveform = messages::Waveform::from_json(nlohmann::json::parse(*text, nullptr, false));
+    }
+    if (!waveform) {
+        return Response::error(404, "no_waveform",
+                               "this job has no waveform: its MP3 was made before waveforms were, or announced again "
+                               "after a converter restarted");
+    }
+    nlohmann::json body = waveform->to_json();
+    body["job_id"] = job.id;
+    body["points"] = waveform->peaks.size();
+    body["duration_seconds"] = static_cast<double>(job.duration_ms.value_or(0)) / 1000.0;
+    Response r = Response::json(200, body);
+    r.headers.set("Cache-Control", "private, max-age=3600");  // it never changes while the MP3 is there
+    return r;
 }
 
 Response JobHandlers::remove(const Request& request) {

@@ -28,6 +28,8 @@ class JobHandlers {
 
     http::Response list(const http::Request& request);
     http::Response get(const http::Request& request);
+    // GET /jobs/{id}/waveform: a done job's peaks for drawing (messages::Waveform), with its length.
+    http::Response waveform(const http::Request& request);
     // A queued or converting job is cancelled (its row stays, to show what happened); an ended one is deleted with its
     // files.
     http::Response remove(const http::Request& request);

@@ -114,6 +114,14 @@ std::vector<mysql::Migration> JobStore::migrations() {
           " ADD COLUMN reused_from CHAR(24) NULL",
           "CREATE INDEX jobs_expires ON jobs (expires_at)",
           "CREATE INDEX jobs_owner_source ON jobs (owner_id, source_sha256)"}},
+        // Waveforms beside the jobs, not in them: job lists do not carry a few kilobytes per row.
+        {8,
+         "waveforms",
+         {"CREATE TABLE job_waveforms ("
+          " job_id CHAR(24) NOT NULL PRIMARY KEY,"
+          " peaks MEDIUMTEXT NOT NULL,"
+          " CONSTRAINT job_waveforms_job FOREIGN KEY (job_id) REFERENCES jobs (id) ON DELETE CASCADE"
+          ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
     };
 }
 
@@ -148,6 +156,19 @@ void JobStore::create(const Job& job) {
              int64_t{done},
              expires_in,
              expires_in});
+        // A reused job shows the waveform of the job whose MP3 it copied.
+        if (job.reused_from) {
+            c.execute("INSERT INTO job_waveforms (job_id, peaks) SELECT ?, peaks FROM job_waveforms WHERE job_id = ?",
+                      {job.id, *job.reused_from});
+        }
+    });
+}
+
+std::optional<std::string> JobStore::waveform(const std::string& id) {
+    return pool_.with([&](mysql::Connection& c) -> std::optional<std::string> {
+        auto rows = c.query("SELECT peaks FROM job_waveforms WHERE job_id = ?", {id});
+        if (rows.empty()) return std::nullopt;
+        return rows[0].text(0);
     });
 }
 
@@ -194,6 +215,17 @@ uint64_t JobStore::stored_bytes(uint64_t owner_id) {
 }
 
 bool JobStore::apply(const StatusEvent& e) {
+    // A done event: the job gets its MP3 and its expiry (from the database's clock).
+    auto finish = [this](mysql::Connection& c, const StatusEvent& done) {
+        return c.execute(
+                   "UPDATE jobs SET status = 'done', progress = 100, mp3_fid = ?, mp3_size = ?, duration_ms = "
+                   "?, error = NULL, finished_at = CURRENT_TIMESTAMP(3), "
+                   "expires_at = IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL) "
+                   "WHERE id = ? AND status IN ('queued', 'processing')",
+                   {*done.mp3_fid, done.mp3_size ? mysql::Value(*done.mp3_size) : mysql::Value(nullptr),
+                    done.duration_ms ? mysql::Value(*done.duration_ms) : mysql::Value(nullptr), retention_.mp3.count(),
+                    retention_.mp3.count(), done.job_id}) > 0;
+    };
     return pool_.with([&](mysql::Connection& c) {
         switch (e.status) {
             case JobStatus::processing:
@@ -203,14 +235,19 @@ bool JobStore::apply(const StatusEvent& e) {
                            "?)",
                            {int64_t{e.progress}, e.job_id, int64_t{e.progress}}) > 0;
             case JobStatus::done:
-                return c.execute(
-                           "UPDATE jobs SET status = 'done', progress = 100, mp3_fid = ?, mp3_size = ?, duration_ms = "
-                           "?, error = NULL, finished_at = CURRENT_TIMESTAMP(3), "
-                           "expires_at = IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL) "
-                           "WHERE id = ? AND status IN ('queued', 'processing')",
-                           {*e.mp3_fid, e.mp3_size ? mysql::Value(*e.mp3_size) : mysql::Value(nullptr),
-                            e.duration_ms ? mysql::Value(*e.duration_ms) : mysql::Value(nullptr),
-                            retention_.mp3.count(), retention_.mp3.count(), e.job_id}) > 0;
+                if (e.waveform) {
+                    // With the job's end, in one transaction: a redelivered event finds the job done and changes
+                    // nothing, so the waveform cannot come later.
+                    return mysql::in_transaction(c, [&] {
+                        c.execute(
+                            "INSERT INTO job_waveforms (job_id, peaks) SELECT id, ? FROM jobs "
+                            "WHERE id = ? AND status IN ('queued', 'processing') "
+                            "ON DUPLICATE KEY UPDATE peaks = VALUES(peaks)",
+                            {*e.waveform, e.job_id});
+                        return finish(c, e);
+                    });
+                }
+                return finish(c, e);
             case JobStatus::failed:
             case JobStatus::cancelled:
                 return c.execute(

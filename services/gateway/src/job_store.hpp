@@ -26,6 +26,7 @@ class JobStore final : public Jobs {
     std::optional<Job> find(const std::string& id) override;
     std::optional<Job> find_by_mp3(const std::string& mp3_fid) override;
     std::vector<Job> list(const JobQuery& query) override;
+    std::optional<std::string> waveform(const std::string& id) override;
     uint64_t stored_bytes(uint64_t owner_id) override;
     bool apply(const StatusEvent& event) override;
     bool cancel_unfinished(const std::string& id) override;

@@ -25,6 +25,8 @@ class Jobs {
     virtual std::optional<Job> find(const std::string& id) = 0;
     virtual std::optional<Job> find_by_mp3(const std::string& mp3_fid) = 0;
     virtual std::vector<Job> list(const JobQuery& query) = 0;
+    // The waveform a done job's event brought (JSON text, messages::Waveform); nullopt when it has none.
+    virtual std::optional<std::string> waveform(const std::string& id) = 0;
     // Bytes a user keeps stored: uploads of jobs not yet converted, and MP3s.
     virtual uint64_t stored_bytes(uint64_t owner_id) = 0;
     // Applies an event if it moves the job forward (never out of a final state, progress never backwards). Returns

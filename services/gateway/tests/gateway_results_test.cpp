@@ -41,19 +41,18 @@ class GatewayResultsTest : public GatewayTest {
     }
 
     // Converts the job as the converter does: its MP3 named after it, its upload deleted, a done event.
-    void convert(const std::string& job_id, const std::string& mp3, const std::string& tok) {
+    void convert(const std::string& job_id, const std::string& mp3, const std::string& tok,
+                 const nlohmann::json& waveform = nullptr) {
         auto writer =
             store("mp3s")->create({.owner = "1", .filename = "x.mp3", .content_type = "audio/mpeg", .id = job_id});
         writer->write(mp3);
         writer->commit();
         auto job = get("/jobs/" + job_id, tok).json();
         store("videos")->remove(job["video_fid"]);
-        publish_event({{"job_id", job_id},
-                       {"status", "done"},
-                       {"mp3_fid", job_id},
-                       {"mp3_size", mp3.size()},
-                       {"duration_seconds", 3.5},
-                       {"source_deleted", true}});
+        nlohmann::json done = {{"job_id", job_id},       {"status", "done"},        {"mp3_fid", job_id},
+                               {"mp3_size", mp3.size()}, {"duration_seconds", 3.5}, {"source_deleted", true}};
+        if (!waveform.is_null()) done["waveform"] = waveform;
+        publish_event(done);
         ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "done"; }));
     }
 
@@ -505,6 +504,43 @@ TEST_F(GatewayResultsTest, TheSameUploadWithTheSameOptionsIsDoneAtOnceWithACopyO
     auto r = get("/jobs/" + copy + "/mp3", alice);
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, mp3);
+}
+
+TEST_F(GatewayResultsTest, ADoneJobsWaveformIsServedToItsOwnerAndToAReuseOfItsMp3) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    std::string video = pattern(2500, 77);
+    auto r = upload(alice, video, "talk.mp4");
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::string job_id = r.json()["job_id"];
+    expect_error(get("/jobs/" + job_id + "/waveform", alice), 409, "not_ready");
+
+    const auto waveform = nlohmann::json::parse(R"({"seconds_per_point":0.5,"peaks":[0,0.25,1,0.125]})");
+    convert(job_id, pattern(800, 78), alice, waveform);
+    auto w = get("/jobs/" + job_id + "/waveform", alice);
+    ASSERT_EQ(w.status, 200) << w.body;
+    EXPECT_EQ(w.json()["peaks"], waveform["peaks"]);
+    EXPECT_EQ(w.json()["seconds_per_point"], 0.5);
+    EXPECT_EQ(w.json()["points"], 4);
+    EXPECT_EQ(w.json()["duration_seconds"], 3.5);
+    EXPECT_EQ(w.json()["job_id"], job_id);
+    EXPECT_EQ(w.header("cache-control"), "private, max-age=3600");
+    expect_error(get("/jobs/" + job_id + "/waveform", bob), 404, "job_not_found");
+
+    // The same upload again is done at once with a copy of the MP3, and shows the same waveform.
+    drain(topology_.video_queue);
+    auto again = upload(alice, video, "talk (copy).mp4");
+    ASSERT_EQ(again.json()["status"], "done") << again.body;
+    std::string copy = again.json()["job_id"];
+    // The original goes (its waveform with it: the table follows the jobs); the copy keeps its own.
+    EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + job_id, bearer(alice)).status, 204);
+    expect_error(get("/jobs/" + job_id + "/waveform", alice), 404, "job_not_found");
+    auto kept = get("/jobs/" + copy + "/waveform", alice);
+    ASSERT_EQ(kept.status, 200) << kept.body;
+    EXPECT_EQ(kept.json()["peaks"], waveform["peaks"]);
+
+    // A job whose done event had none (an MP3 announced again after a restart, or made before waveforms were).
+    std::string plain = finished_job(alice, pattern(600, 79));
+    expect_error(get("/jobs/" + plain + "/waveform", alice), 404, "no_waveform");
 }
 
 }  // namespace

@@ -492,6 +492,77 @@ async function playJob(entry) {
   container.append(audio);
   container.hidden = false;
   audio.play().catch(() => {}); // autoplay may be refused: the controls are there
+  showWaveform(entry, audio).catch(() => {}); // without it the player is enough
+}
+
+/**
+ * The job's waveform under its player (the peaks the converter measured while encoding), the part played in the
+ * accent colour. A click seeks there; focused, it is a slider: arrows move 5 s, Page Up/Down 30 s, Home/End.
+ */
+async function showWaveform(entry, audio) {
+  const response = await api(`/jobs/${entry.job.job_id}/waveform`);
+  if (!response.ok) return; // none for this job (made before waveforms were)
+  const body = await readJson(response);
+  const peaks = Array.isArray(body?.peaks) ? body.peaks.filter((p) => Number.isFinite(p)) : [];
+  const loudest = Math.max(0.001, ...peaks);
+  if (!peaks.length || !entry.refs.player.contains(audio)) return; // the player was closed meanwhile
+  const canvas = document.createElement('canvas');
+  canvas.className = 'waveform';
+  canvas.dataset.testid = 'waveform';
+  canvas.tabIndex = 0;
+  canvas.setAttribute('role', 'slider');
+  canvas.setAttribute('aria-label', `Position in ${mp3FileName(entry.job.filename)}`);
+  canvas.setAttribute('aria-valuemin', '0');
+  const length = () => {
+    if (Number.isFinite(audio.duration) && audio.duration > 0) return audio.duration;
+    return Number(body.duration_seconds) || peaks.length * Number(body.seconds_per_point) || 1;
+  };
+  const draw = () => {
+    const width = canvas.clientWidth;
+    const height = canvas.clientHeight;
+    if (!width || !height) return;
+    const scale = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * scale);
+    canvas.height = Math.round(height * scale);
+    const g = canvas.getContext('2d');
+    g.setTransform(scale, 0, 0, scale, 0, 0);
+    const style = getComputedStyle(canvas);
+    const played = audio.currentTime / length();
+    // One bar per 3 CSS pixels, each the loudest of the peaks under it, scaled so the loudest reaches the top (a quiet
+    // recording is still readable; the API keeps the true levels).
+    for (let x = 0; x < width; x += 3) {
+      const from = Math.floor((x / width) * peaks.length);
+      const to = Math.max(from + 1, Math.floor(((x + 3) / width) * peaks.length));
+      let peak = 0;
+      for (let i = from; i < to && i < peaks.length; ++i) peak = Math.max(peak, peaks[i]);
+      const h = Math.max(1, Math.min(1, peak / loudest) * height);
+      g.fillStyle = style.getPropertyValue(x / width < played ? '--accent' : '--wave').trim();
+      g.fillRect(x, (height - h) / 2, 2, h);
+    }
+    canvas.setAttribute('aria-valuemax', String(Math.round(length())));
+    canvas.setAttribute('aria-valuenow', String(Math.round(audio.currentTime)));
+    canvas.setAttribute('aria-valuetext', `${formatDuration(audio.currentTime)} of ${formatDuration(length())}`);
+  };
+  const seekTo = (seconds) => {
+    audio.currentTime = Math.min(Math.max(seconds, 0), length());
+    draw();
+  };
+  canvas.addEventListener('click', (event) => {
+    const box = canvas.getBoundingClientRect();
+    seekTo(((event.clientX - box.left) / box.width) * length());
+  });
+  canvas.addEventListener('keydown', (event) => {
+    const steps = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5, PageDown: -30, PageUp: 30 };
+    if (event.key === 'Home') seekTo(0);
+    else if (event.key === 'End') seekTo(length());
+    else if (event.key in steps) seekTo(audio.currentTime + steps[event.key]);
+    else return;
+    event.preventDefault();
+  });
+  for (const type of ['timeupdate', 'seeked', 'loadedmetadata']) audio.addEventListener(type, draw);
+  new ResizeObserver(draw).observe(canvas);
+  audio.after(canvas);
+  draw();
 }
 
 /** Download through a temporary link, so the file keeps its name and the page stays. */

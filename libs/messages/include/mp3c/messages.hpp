@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mp3c/output_options.hpp"
 #include "mp3c/result.hpp"
@@ -79,6 +80,18 @@ struct Mp3Ready {
     static Parsed<Mp3Ready> parse(std::string_view body);
 };
 
+// A finished job's waveform: the loudest sample (of any channel, as a fraction of full scale) in each stretch of
+// `seconds_per_point` of the MP3's audio, from its start. The converter measures it while encoding (no extra pass);
+// the web page draws it under the player.
+struct Waveform {
+    static constexpr size_t kMaxPoints = 4096;
+    double seconds_per_point = 0;
+    std::vector<float> peaks;
+    nlohmann::json to_json() const;  // {"seconds_per_point", "peaks": [0.125, ...]}, peaks to 3 decimals
+    // nullopt unless it is such an object: 1 to kMaxPoints peaks, each a number from 0 to 1, a positive finite step.
+    static std::optional<Waveform> from_json(const nlohmann::json& j);
+};
+
 // queued: a failed job put back in the queue by its owner (POST /jobs/{id}/retry), announced so that every gateway
 // replica forgets the failure it heard.
 enum class JobState { processing, done, failed, cancelled, queued };  // messages.cpp names them in this order
@@ -93,6 +106,7 @@ struct StatusEvent {
     std::optional<std::string> mp3_fid;
     std::optional<uint64_t> mp3_size;
     std::optional<double> duration_seconds;
+    std::optional<Waveform> waveform;   // done: absent from converters before it, and when a job is announced again
     std::optional<std::string> error;   // in words for users
     std::optional<std::string> reason;  // a code for programs: [a-z_], at most 64 characters
     bool source_deleted = false;
