@@ -17,7 +17,8 @@ namespace {
 constexpr const char* kUsage =
     R"(usage: converter                   (no arguments: the queue worker, configured by the environment)
        converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
-                         [--start T] [--end T] [--chapters keep|none] [--title T] [--artist A] [--album A]
+                         [--start T] [--end T] [--chapters keep|none] [--loudness LUFS [--true-peak DBTP]]
+                         [--title T] [--artist A] [--album A]
                          [--year YYYY] [--track N[/TOTAL]] [--genre G] [--max-duration SECONDS] [--threads 1|2]
 
   --bitrate N        constant bitrate in kb/s: 64, 80, 96, 112, 128, 160, 192 (default), 224, 256, 320
@@ -26,6 +27,8 @@ constexpr const char* kUsage =
   --sample-rate N    8000 to 48000 Hz; default 44100
   --start T, --end T keep only this part: seconds (90, 12.5) or [hh:]mm:ss[.fff]
   --chapters C       keep (default: the source's chapters) or none
+  --loudness LUFS    normalise to this integrated loudness (EBU R128), -31 to -5 (-16 podcasts, -14 streaming)
+  --true-peak DBTP   with --loudness: the true-peak ceiling, -9 to 0 (default -1)
   --title, --artist, --album, --year, --track, --genre   the MP3's tags, over the source's
   --max-duration S   refuse longer audio (default 14400)
   --threads N        1: decode and encode on one thread; 2 (default): the MP3 encoder beside the decoder
@@ -49,6 +52,7 @@ int convert_command(int argc, char** argv) {
         {"--channels", "channels"}, {"--sample-rate", "sample_rate"},
         {"--start", "start"},       {"--end", "end"},
         {"--chapters", "chapters"}, {"--title", "title"},
+        {"--loudness", "loudness"}, {"--true-peak", "true_peak"},
         {"--artist", "artist"},     {"--album", "album"},
         {"--year", "year"},         {"--track", "track"},
         {"--genre", "genre"}};
@@ -88,6 +92,8 @@ int convert_command(int argc, char** argv) {
         output.commit();
         std::fprintf(stderr, "converter: %s: %.2f s, %d Hz, %d channel%s\n", out.c_str(), result.duration_seconds,
                      result.sample_rate, result.channels, result.channels == 1 ? "" : "s");
+        if (result.loudness)
+            std::fprintf(stderr, "converter: loudness %s\n", result.loudness->to_json().dump().c_str());
         return 0;
     } catch (const mp3c::converter::ConversionError& e) {
         std::fprintf(stderr, "converter: %s: %s\n", in.c_str(), e.what());

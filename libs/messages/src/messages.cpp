@@ -235,6 +235,51 @@ std::optional<Waveform> Waveform::from_json(const json& j) {
     return w;
 }
 
+// --- loudness --------------------------------------------------------------------------------------------------
+
+json Loudness::to_json() const {
+    auto level = [](const std::optional<double>& v) {
+        return v && std::isfinite(*v) ? json(std::round(*v * 10) / 10) : json(nullptr);
+    };
+    return {{"target_lufs", target_lufs},
+            {"true_peak_ceiling_dbtp", true_peak_ceiling_dbtp},
+            {"input_lufs", level(input_lufs)},
+            {"input_true_peak_dbtp", level(input_true_peak_dbtp)},
+            {"output_lufs", level(output_lufs)},
+            {"output_true_peak_dbtp", level(output_true_peak_dbtp)},
+            {"gain_db", std::round(gain_db * 10) / 10},
+            {"limited", limited}};
+}
+
+std::optional<Loudness> Loudness::from_json(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    auto number = [&](const char* key, double low, double high) -> std::optional<std::optional<double>> {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null()) return std::optional<double>();
+        if (!it->is_number()) return std::nullopt;
+        double v = it->get<double>();
+        if (!(v >= low && v <= high)) return std::nullopt;
+        return std::optional<double>(v);
+    };
+    Loudness l;
+    auto target = number("target_lufs", -100, 0), ceiling = number("true_peak_ceiling_dbtp", -100, 0),
+         gain = number("gain_db", -200, 200);
+    if (!target || !*target || !ceiling || !*ceiling || !gain) return std::nullopt;
+    l.target_lufs = **target;
+    l.true_peak_ceiling_dbtp = **ceiling;
+    l.gain_db = gain->value_or(0);
+    for (auto [key, field] : {std::pair{"input_lufs", &l.input_lufs}, std::pair{"output_lufs", &l.output_lufs},
+                              std::pair{"input_true_peak_dbtp", &l.input_true_peak_dbtp},
+                              std::pair{"output_true_peak_dbtp", &l.output_true_peak_dbtp}}) {
+        auto v = number(key, -200, 200);
+        if (!v) return std::nullopt;
+        *field = *v;
+    }
+    auto limited = j.find("limited");
+    l.limited = limited != j.end() && limited->is_boolean() && limited->get<bool>();
+    return l;
+}
+
 std::string StatusEvent::routing_key() const { return "job." + std::string(to_string(status)); }
 
 std::string StatusEvent::to_body() const {
@@ -245,6 +290,7 @@ std::string StatusEvent::to_body() const {
     put_optional(j, "mp3_size", mp3_size);
     put_optional(j, "duration_seconds", duration_seconds);
     if (waveform) j["waveform"] = waveform->to_json();
+    if (loudness) j["loudness"] = loudness->to_json();
     put_optional(j, "error", error);
     put_optional(j, "reason", reason);
     if (status == JobState::done) j["source_deleted"] = source_deleted;
@@ -271,7 +317,10 @@ Parsed<StatusEvent> StatusEvent::parse(std::string_view body) {
     if (e.status == JobState::done && !e.mp3_fid) return Problem{"mp3_fid", "a done event names its MP3"};
     e.mp3_size = r.optional_unsigned("mp3_size");
     if (auto d = r.optional_number("duration_seconds")) e.duration_seconds = std::max(0.0, *d);
-    if (e.status == JobState::done) e.waveform = Waveform::from_json(r.raw("waveform"));  // a bad one counts as absent
+    if (e.status == JobState::done) {  // a bad waveform or loudness counts as absent
+        e.waveform = Waveform::from_json(r.raw("waveform"));
+        e.loudness = Loudness::from_json(r.raw("loudness"));
+    }
     e.error = r.optional_text("error");
     if (auto reason = r.optional_text("reason"); reason && is_reason_word(*reason)) e.reason = *reason;
     e.source_deleted = r.optional_boolean("source_deleted").value_or(false);

@@ -258,6 +258,38 @@ TEST(StatusEvent, CarriesADoneJobsWaveformAndDropsABadOne) {
     EXPECT_TRUE(Waveform::from_json(json::parse(most + "]}"))) << "kMaxPoints is allowed";
 }
 
+TEST(StatusEvent, CarriesWhatLoudnessNormalisationMeasured) {
+    StatusEvent done;
+    done.job_id = kJob;
+    done.status = JobState::done;
+    done.mp3_fid = kMp3;
+    done.loudness = Loudness{.target_lufs = -16,
+                             .true_peak_ceiling_dbtp = -1,
+                             .input_lufs = -27.34,
+                             .input_true_peak_dbtp = -3.01,
+                             .output_lufs = -16.04,
+                             .output_true_peak_dbtp = -1.2,
+                             .gain_db = 11.34,
+                             .limited = true};
+    auto body = json::parse(done.to_body());
+    EXPECT_EQ(body["loudness"]["input_lufs"], -27.3);
+    EXPECT_EQ(body["loudness"]["gain_db"], 11.3);
+    auto back = StatusEvent::parse(done.to_body());
+    ASSERT_TRUE(back.ok() && back.value().loudness);
+    EXPECT_EQ(back.value().loudness->output_lufs, -16.0);
+    EXPECT_TRUE(back.value().loudness->limited);
+
+    Loudness silent{.target_lufs = -16, .true_peak_ceiling_dbtp = -1};
+    auto j = silent.to_json();
+    EXPECT_TRUE(j["input_lufs"].is_null()) << "nothing to measure";
+    EXPECT_FALSE(Loudness::from_json(j)->input_lufs);
+    j["output_lufs"] = "loud";
+    EXPECT_FALSE(Loudness::from_json(j));
+    j = silent.to_json();
+    j.erase("target_lufs");
+    EXPECT_FALSE(Loudness::from_json(j));
+}
+
 TEST(WebhookTask, RoundTripsAndSignsExactlyFourFields) {
     WebhookTask t;
     t.job_id = kJob;

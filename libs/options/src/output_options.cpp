@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <tuple>
 
@@ -22,6 +24,26 @@ std::optional<int> whole_number(std::string_view text) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
     return v;
+}
+
+// A level such as -16 or -14.5 (loudness, true peak), rounded to 0.1; nullopt for anything else.
+std::optional<double> level(std::string_view text) {
+    text = trim(text);
+    if (text.empty() || text.size() > 12) return std::nullopt;
+    if (!std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+'; }))
+        return std::nullopt;
+    std::string copy(text);
+    char* end = nullptr;
+    double v = std::strtod(copy.c_str(), &end);
+    if (end != copy.c_str() + copy.size() || !std::isfinite(v)) return std::nullopt;
+    return std::round(v * 10) / 10;
+}
+
+std::string level_text(double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return text;
 }
 
 using TagField = std::optional<std::string> OutputTags::*;
@@ -130,6 +152,8 @@ nlohmann::json OutputOptions::to_json() const {
     if (start_ms) json["start"] = static_cast<double>(*start_ms) / 1000;
     if (end_ms) json["end"] = static_cast<double>(*end_ms) / 1000;
     if (chapters) json["chapters"] = *chapters;
+    if (loudness_lufs) json["loudness"] = *loudness_lufs;
+    if (true_peak_dbtp) json["true_peak"] = *true_peak_dbtp;
     if (!tags.empty()) {
         auto& t = json["tags"] = nlohmann::json::object();
         for (auto [name, field, key] : kTags) {
@@ -161,6 +185,12 @@ std::optional<OutputOptions> OutputOptions::from_json(const nlohmann::json& json
     if (auto c = json.find("chapters"); c != json.end() && !c->is_null()) {
         if (!c->is_string()) return std::nullopt;
         o.chapters = c->get<std::string>();
+    }
+    for (auto [name, field] : {std::pair{"loudness", &o.loudness_lufs}, std::pair{"true_peak", &o.true_peak_dbtp}}) {
+        auto it = json.find(name);
+        if (it == json.end() || it->is_null()) continue;
+        if (!it->is_number()) return std::nullopt;
+        *field = it->get<double>();
     }
     if (auto t = json.find("tags"); t != json.end() && !t->is_null()) {
         if (!t->is_object()) return std::nullopt;
@@ -198,6 +228,18 @@ Check check_output_options(const OutputOptions& o) {
     if (o.chapters && *o.chapters != "keep" && *o.chapters != "none") {
         return std::string("chapters must be keep (the source's, as ID3 chapters) or none");
     }
+    if (o.loudness_lufs &&
+        !(*o.loudness_lufs >= OutputOptions::kMinLoudness && *o.loudness_lufs <= OutputOptions::kMaxLoudness)) {
+        return "loudness must be from " + level_text(OutputOptions::kMinLoudness) + " to " +
+               level_text(OutputOptions::kMaxLoudness) + " (LUFS; -16 for podcasts, -14 for streaming)";
+    }
+    if (o.true_peak_dbtp &&
+        !(*o.true_peak_dbtp >= OutputOptions::kMinTruePeak && *o.true_peak_dbtp <= OutputOptions::kMaxTruePeak)) {
+        return "true_peak must be from " + level_text(OutputOptions::kMinTruePeak) + " to " +
+               level_text(OutputOptions::kMaxTruePeak) + " (dBTP)";
+    }
+    if (o.true_peak_dbtp && !o.loudness_lufs)
+        return std::string("true_peak is the ceiling of loudness: give loudness too");
     if (o.end_ms && *o.end_ms == 0) return std::string("end must be after the start of the file");
     if (o.start_ms && o.end_ms && *o.end_ms <= *o.start_ms) {
         return "end (" + seconds_text(*o.end_ms) + " s) must be after start (" + seconds_text(*o.start_ms) + " s)";
@@ -230,6 +272,15 @@ Result<OutputOptions, std::string> parse_output_options(const std::map<std::stri
     if (auto it = fields.find("chapters"); it != fields.end() && !trim(it->second).empty()) {
         o.chapters = to_lower_ascii(trim(it->second));
     }
+    if (auto it = fields.find("loudness");
+        it != fields.end() && !trim(it->second).empty() && to_lower_ascii(trim(it->second)) != "off") {
+        o.loudness_lufs = level(it->second);
+        if (!o.loudness_lufs) return std::string("loudness must be a number of LUFS, such as -16, or off");
+    }
+    if (auto it = fields.find("true_peak"); it != fields.end() && !trim(it->second).empty()) {
+        o.true_peak_dbtp = level(it->second);
+        if (!o.true_peak_dbtp) return std::string("true_peak must be a number of dBTP, such as -1");
+    }
     for (auto [name, field, key] : kTags) {
         auto it = fields.find(name);
         if (it == fields.end()) continue;
@@ -243,6 +294,7 @@ OutputOptions OutputOptions::effective() const {
     OutputOptions e = *this;
     if (!e.vbr_quality && !e.bitrate_kbps) e.bitrate_kbps = kDefaultBitrateKbps;
     if (!e.sample_rate) e.sample_rate = kDefaultSampleRate;
+    if (e.loudness_lufs && !e.true_peak_dbtp) e.true_peak_dbtp = kDefaultTruePeak;
     return e;
 }
 

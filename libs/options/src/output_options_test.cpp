@@ -113,6 +113,40 @@ TEST(OutputOptions, ChaptersAreKeptOrNot) {
     EXPECT_FALSE(OutputOptions::from_json(bad));
 }
 
+TEST(OutputOptions, LoudnessWithATruePeakCeiling) {
+    auto o = parse_output_options({{"loudness", " -16 "}}).value();
+    EXPECT_EQ(o.loudness_lufs, -16.0);
+    EXPECT_FALSE(o.true_peak_dbtp) << "unset: the converter's -1";
+    EXPECT_EQ(o.effective().true_peak_dbtp, -1.0);
+    EXPECT_FALSE(parse_output_options({{"loudness", "off"}}).value().loudness_lufs);
+    o = parse_output_options({{"loudness", "-14.46"}, {"true_peak", "-2"}}).value();
+    EXPECT_EQ(o.loudness_lufs, -14.5) << "to 0.1";
+    auto j = o.to_json();
+    EXPECT_EQ(j["loudness"], -14.5);
+    EXPECT_EQ(j["true_peak"], -2.0);
+    EXPECT_EQ(OutputOptions::from_json(j)->true_peak_dbtp, -2.0);
+    EXPECT_FALSE(OutputOptions().to_json().contains("loudness")) << "only when set";
+
+    auto error_names = [](std::map<std::string, std::string> fields, const std::string& name) {
+        auto e = error_of(fields);
+        EXPECT_EQ(e.rfind(name + " ", 0), 0u) << e;
+    };
+    error_names({{"loudness", "-32"}}, "loudness");
+    error_names({{"loudness", "-4.9"}}, "loudness");
+    error_names({{"loudness", "loud"}}, "loudness");
+    error_names({{"loudness", "nan"}}, "loudness");
+    error_names({{"loudness", "1e400"}}, "loudness");
+    error_names({{"loudness", "-16"}, {"true_peak", "0.5"}}, "true_peak");
+    error_names({{"loudness", "-16"}, {"true_peak", "-9.5"}}, "true_peak");
+    error_names({{"true_peak", "-1"}}, "true_peak");
+    EXPECT_EQ(error_of({{"loudness", "-31"}, {"true_peak", "-9"}}), "");
+    EXPECT_EQ(error_of({{"loudness", "-5"}, {"true_peak", "0"}}), "");
+    nlohmann::json bad = {{"loudness", -40}};
+    EXPECT_FALSE(OutputOptions::from_json(bad)) << "the converter checks again";
+    bad = {{"loudness", "-16"}};
+    EXPECT_FALSE(OutputOptions::from_json(bad));
+}
+
 TEST(OutputOptions, InvalidTagsAreNamed) {
     auto error_names = [](const std::string& name, const std::string& value) {
         auto e = error_of({{name, value}});

@@ -19,6 +19,7 @@ extern "C" {
 #include "encoder_thread.hpp"
 #include "ffmpeg_io.hpp"
 #include "input_format.hpp"
+#include "loudness.hpp"
 #include "mp3c/enum_names.hpp"
 #include "mp3c/strings.hpp"
 #include "peak_meter.hpp"
@@ -84,6 +85,23 @@ const std::string& audio_decoder_names() {
     return names;
 }
 
+// One run over the audio. Loudness normalisation takes more than one: measuring passes decode and resample but do not
+// encode, and the last applies the gain (and the limiter) between the resampler and the encoder.
+struct Pass {
+    bool encode = true;
+    bool measure = false;            // meter what goes to the encoder (ConversionResult's measured levels)
+    bool measure_true_peak = false;  // the meter's true peak too (4x oversampled: costs more)
+    std::optional<double> gain_db;   // set: through a Normaliser
+    bool limit = false;              // the Normaliser's limiter, at ceiling_dbtp
+    double ceiling_dbtp = 0;
+};
+
+// What a pass measured.
+struct Measured {
+    std::optional<double> lufs, true_peak_dbtp;
+    bool limited = false;
+};
+
 class Transcoder;
 
 // What FFmpeg reports about an upload's demuxing reaches the Transcoder that owns the context (its `opaque`); FFmpeg's
@@ -93,8 +111,8 @@ void ffmpeg_log(void* object, int level, const char* format, va_list args);
 class Transcoder {
   public:
     Transcoder(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
-               const ProgressCallback& progress)
-        : options_(options), limits_(limits), progress_(progress), watchdog_(limits_) {
+               const ProgressCallback& progress, Pass pass = {})
+        : options_(options), limits_(limits), progress_(progress), watchdog_(limits_), pass_(pass) {
         in_bridge_.input = &input;
         in_bridge_.watchdog = &watchdog_;
         out_bridge_.output = &output;
@@ -110,15 +128,28 @@ class Transcoder {
         open_input();
         open_decoder();
         open_encoder();
-        open_output();
+        if (pass_.encode) open_output();
         configure_resampler(decoder_->ch_layout, decoder_->sample_fmt, decoder_->sample_rate);
         fifo_.reset(av_audio_fifo_alloc(encoder_->sample_fmt, encoder_->ch_layout.nb_channels, frame_size_ * 4));
         if (!fifo_) fail(Kind::internal, "out of memory");
-        if (limits_.threads >= 2) {
+        const int channels = encoder_->ch_layout.nb_channels;
+        if (pass_.measure || pass_.gain_db) {
+            if (encoder_->sample_fmt != AV_SAMPLE_FMT_FLTP) fail(Kind::internal, "loudness needs planar float audio");
+            try {
+                if (pass_.measure) meter_.emplace(channels, encoder_->sample_rate, pass_.measure_true_peak);
+                if (pass_.gain_db) {
+                    normaliser_.emplace(channels, encoder_->sample_rate, *pass_.gain_db, pass_.limit,
+                                        pass_.ceiling_dbtp);
+                }
+            } catch (const std::runtime_error& e) {
+                fail(Kind::unsupported, std::string("measuring the loudness: ") + e.what());
+            }
+        }
+        if (pass_.encode && limits_.threads >= 2) {
             encoder_thread_ = std::make_unique<EncoderThread>([this](const AVFrame* f) { encode(f); }, 64);
         }
         pump();
-        finish();
+        if (pass_.encode) finish();
         ConversionResult result;
         result.duration_seconds = static_cast<double>(samples_encoded_) / encoder_->sample_rate;
         result.decoded_seconds = decoded_seconds_;
@@ -127,6 +158,16 @@ class Transcoder {
         result.bitrate = encoder_->bit_rate;
         result.waveform = peaks_.waveform(encoder_->sample_rate);
         return result;
+    }
+
+    Measured measured() const {
+        Measured m;
+        if (meter_) {
+            m.lufs = meter_->integrated_lufs();
+            m.true_peak_dbtp = meter_->true_peak_dbtp();
+        }
+        m.limited = normaliser_ && normaliser_->limited_blocks() > 0;
+        return m;
     }
 
     // Called by ffmpeg_log for errors FFmpeg reports against this conversion's input context.
@@ -310,6 +351,7 @@ class Transcoder {
                                                  std::to_string(static_cast<long long>(expected)) + " bytes)");
             }
         }
+        if (!pass_.encode) return;  // a measuring pass needs only the shape of what the encoder would take
         check(avcodec_open2(encoder_.get(), codec, nullptr), Kind::internal, "opening the MP3 encoder");
         frame_size_ = encoder_->frame_size > 0 ? encoder_->frame_size : 1152;
     }
@@ -457,6 +499,7 @@ class Transcoder {
             if (again) decode_from_the_beginning();
         }
         resample(nullptr);  // what the resampler still holds
+        if (normaliser_) normaliser_->finish(to_fifo_);
         encode_fifo(true);
         submit(nullptr);  // flush the encoder
         if (encoder_thread_) encoder_thread_->wait();
@@ -596,8 +639,17 @@ class Transcoder {
                                                 : const_cast<const uint8_t**>(frame->extended_data);
         int converted = swr_convert(resampler_.get(), planes, capacity, from, in_samples);
         check(converted, Kind::corrupt, "resampling");
-        if (converted > 0 &&
-            av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(planes), converted) < converted) {
+        if (converted <= 0) return;
+        if (normaliser_) {
+            normaliser_->process(reinterpret_cast<const float* const*>(planes), converted, to_fifo_);
+        } else {
+            to_fifo(reinterpret_cast<const float* const*>(planes), converted);
+        }
+    }
+
+    void to_fifo(const float* const* planes, int samples) {
+        if (av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(const_cast<float**>(planes)), samples) <
+            samples) {
             fail(Kind::internal, "out of memory");
         }
     }
@@ -617,8 +669,9 @@ class Transcoder {
                 fail(Kind::internal, "audio buffer underrun");
             }
             if (encoder_->sample_fmt == AV_SAMPLE_FMT_FLTP) {  // always, with libmp3lame (pick_sample_format)
-                peaks_.add(reinterpret_cast<const float* const*>(frame->data), encoder_->ch_layout.nb_channels,
-                           samples);
+                const auto* planes = reinterpret_cast<const float* const*>(frame->data);
+                if (pass_.encode) peaks_.add(planes, encoder_->ch_layout.nb_channels, samples);
+                if (meter_) meter_->add(planes, samples);
             }
             frame->pts = samples_encoded_;
             samples_encoded_ += samples;
@@ -627,6 +680,7 @@ class Transcoder {
     }
 
     void submit(FramePtr frame) {
+        if (!pass_.encode) return;  // a measuring pass
         if (encoder_thread_) {
             encoder_thread_->push(std::move(frame));
         } else {
@@ -666,8 +720,8 @@ class Transcoder {
 
     OutputOptions options_;
     Limits limits_;
-    const ProgressCallback& progress_;
-    Watchdog watchdog_;  // after limits_, which it reads
+    ProgressCallback progress_;  // a copy: a pass of loudness normalisation gets a temporary
+    Watchdog watchdog_;          // after limits_, which it reads
     InputBridge in_bridge_;
     OutputBridge out_bridge_;
     // Declaration order is destruction order reversed: the format contexts go before the I/O contexts they use.
@@ -685,7 +739,11 @@ class Transcoder {
     double source_seconds_ = 0;
     int64_t samples_in_ = 0;
     int64_t samples_encoded_ = 0;
-    PeakMeter peaks_;             // the waveform of what is encoded
+    PeakMeter peaks_;  // the waveform of what is encoded
+    Pass pass_;
+    std::optional<LoudnessMeter> meter_;
+    std::optional<Normaliser> normaliser_;
+    const Normaliser::Sink to_fifo_ = [this](const float* const* planes, int samples) { to_fifo(planes, samples); };
     double decoded_seconds_ = 0;  // summed per frame: the sample rate may change midway
     // The trim, in seconds of decoded audio; samples kept inside it; whether decoding has passed its end.
     std::optional<double> trim_start_, trim_end_;
@@ -714,6 +772,80 @@ void ffmpeg_log(void* object, int level, const char*, va_list) {
     static_cast<Transcoder*>(context->opaque)->ffmpeg_error(context);
 }
 
+// Progress of one pass as a part [from, to] of the whole conversion's.
+ProgressCallback part_of(const ProgressCallback& progress, double from, double to) {
+    if (!progress) return nullptr;
+    return [&progress, from, to](double fraction) { progress(from + (to - from) * fraction); };
+}
+
+// Loudness normalisation in passes over the same input (it is read again from its start each time). First the
+// audio as the encoder would get it is measured: integrated loudness and true peak. The gain is the target less that
+// loudness (at most kMaxGainDb). If the gained true peak stays under the ceiling, the last pass applies the gain and
+// nothing else, which hits the target exactly. Otherwise the limiter holds the peaks down, which lowers the loudness
+// a little: up to three more measuring passes with the limiter correct the gain by what they missed, then the last
+// pass encodes. The measuring passes decode and resample but do not encode (most of the work), so two passes cost
+// about 1.2 times one, and five about 1.6 times.
+constexpr double kMaxGainDb = 30;  // a recording quieter than that under its target is mostly noise
+constexpr double kCloseEnoughLu = 0.3;
+constexpr int kTrials =
+    3;  // measuring passes with the limiter, at most   // a limited pass this near the target needs no correction
+constexpr double kPeakHeadroomDb = 0.1;  // gain only while the gained true peak stays this far under the ceiling
+
+ConversionResult normalised(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
+                            const ProgressCallback& progress) {
+    messages::Loudness report;
+    report.target_lufs = *options.loudness_lufs;
+    report.true_peak_ceiling_dbtp = options.true_peak_dbtp.value_or(OutputOptions::kDefaultTruePeak);
+    Transcoder first(input, output, options, limits, part_of(progress, 0, 0.15),
+                     Pass{.encode = false, .measure = true, .measure_true_peak = true});
+    first.run();
+    Measured in = first.measured();
+    report.input_lufs = in.lufs;
+    report.input_true_peak_dbtp = in.true_peak_dbtp;
+
+    // The last pass meters its true peak only when limiting: with a gain alone it is the input's plus the gain.
+    Pass last{.encode = true, .measure = true, .ceiling_dbtp = report.true_peak_ceiling_dbtp};
+    double start = 0.15;
+    if (in.lufs) {  // silence, or too short to measure, is left as it is
+        double gain = std::min(report.target_lufs - *in.lufs, kMaxGainDb);
+        bool limit = !in.true_peak_dbtp || *in.true_peak_dbtp + gain > report.true_peak_ceiling_dbtp - kPeakHeadroomDb;
+        // Each trial's miss corrects the gain; after the first, by the slope the two last trials show (the limiter
+        // takes more the more gain there is, so a plain correction falls short).
+        std::optional<std::pair<double, double>> before;  // the previous trial's gain and loudness
+        for (int i = 0; limit && i < kTrials; ++i) {
+            Transcoder trial(input, output, options, limits, part_of(progress, start, start + 0.05),
+                             Pass{.encode = false,
+                                  .measure = true,
+                                  .gain_db = gain,
+                                  .limit = true,
+                                  .ceiling_dbtp = report.true_peak_ceiling_dbtp});
+            trial.run();
+            start += 0.05;
+            auto reached = trial.measured().lufs;
+            if (!reached || std::abs(report.target_lufs - *reached) < kCloseEnoughLu) break;
+            double slope = 1;
+            if (before && gain != before->first) {
+                slope = std::clamp((*reached - before->second) / (gain - before->first), 0.2, 1.0);
+            }
+            before = std::pair{gain, *reached};
+            gain = std::min(gain + (report.target_lufs - *reached) / slope, kMaxGainDb);
+        }
+        last.gain_db = gain;
+        last.limit = last.measure_true_peak = limit;
+        report.gain_db = gain;
+    }
+    Transcoder encode(input, output, options, limits, part_of(progress, start, 1), last);
+    ConversionResult result = encode.run();
+    Measured out = encode.measured();
+    report.output_lufs = out.lufs;
+    report.output_true_peak_dbtp = out.true_peak_dbtp;
+    if (!last.measure_true_peak && in.true_peak_dbtp)
+        report.output_true_peak_dbtp = *in.true_peak_dbtp + report.gain_db;
+    report.limited = out.limited;
+    result.loudness = report;
+    return result;
+}
+
 }  // namespace
 
 ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
@@ -723,8 +855,8 @@ ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOpt
         return true;
     }();
     (void)quiet;
-    Transcoder transcoder(input, output, options, limits, progress);
-    return transcoder.run();
+    if (!options.loudness_lufs) return Transcoder(input, output, options, limits, progress).run();
+    return normalised(input, output, options, limits, progress);
 }
 
 }  // namespace mp3c::converter

@@ -64,8 +64,9 @@ struct ConversionResult {
     double decoded_seconds = 0;   // of the audio decoded to make it (less than the source's when a trim skipped ahead)
     int sample_rate = 0;
     int channels = 0;
-    int64_t bitrate = 0;          // bits per second (nominal for VBR)
-    messages::Waveform waveform;  // of the MP3's audio (peak_meter.hpp)
+    int64_t bitrate = 0;                         // bits per second (nominal for VBR)
+    messages::Waveform waveform;                 // of the MP3's audio (peak_meter.hpp)
+    std::optional<messages::Loudness> loudness;  // with the option loudness: what was measured and done
 };
 
 // A conversion that failed. Permanent failures (the input is not usable) carry a reason for users; transient ones

@@ -176,7 +176,7 @@ void Worker::publish_failure(const Job& job, const std::string& error, const std
 }
 
 void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted,
-                      const messages::Waveform* waveform) {
+                      const ConversionResult* converted) {
     messages::Mp3Ready ready;
     ready.job_id = job.job_id;
     ready.video_fid = job.video_fid;
@@ -197,7 +197,10 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     done.mp3_size = mp3.size;
     done.duration_seconds = duration_seconds;
     done.source_deleted = source_deleted;
-    if (waveform != nullptr && !waveform->peaks.empty()) done.waveform = *waveform;
+    if (converted != nullptr) {  // what this conversion measured (a job announced again has none)
+        if (!converted->waveform.peaks.empty()) done.waveform = converted->waveform;
+        done.loudness = converted->loudness;
+    }
     publish(done);
 }
 
@@ -376,7 +379,7 @@ Outcome Worker::convert_job(const Job& job) {
     audio_seconds_.inc(result.duration_seconds);
     bool source_deleted = false;
     if (!config_.keep_source) source_deleted = videos_->remove(job.video_fid);
-    announce(job, mp3, result.duration_seconds, source_deleted, &result.waveform);
+    announce(job, mp3, result.duration_seconds, source_deleted, &result);
     jobs_.with({"done"}).inc();
     log::info("job done", {{"job_id", job.job_id},
                            {"mp3_fid", mp3.id},

@@ -67,7 +67,7 @@ class Worker {
     void publish_progress(const Job& job, int percent);
     void publish_failure(const Job& job, const std::string& error, const std::string& reason);
     void announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted,
-                  const messages::Waveform* waveform = nullptr);
+                  const ConversionResult* converted = nullptr);
     amqp::Consumer::Outcome retry_or_give_up(const Job& job, const amqp::Delivery& delivery, const std::string& reason);
     amqp::Consumer::Outcome reject(const amqp::Delivery& delivery, const messages::Problem& problem);
 

@@ -309,6 +309,62 @@ TEST_F(TranscoderTest, TheWaveformShowsTheMp3sSilenceAndTone) {
     }
 }
 
+// The integrated loudness (LUFS) and true peak (dBTP) of a file, by FFmpeg's own EBU R128 meter.
+std::pair<double, double> r128_of(const std::string& path) {
+    auto r = testing::run_command(
+        "/usr/bin/ffmpeg", {"-hide_banner", "-nostats", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-"}, {});
+    auto i = r.out.rfind("I:"), peak = r.out.rfind("Peak:");
+    if (r.status != 0 || i == std::string::npos || peak == std::string::npos) {
+        throw std::runtime_error("ebur128 failed: " + r.out);
+    }
+    return {std::stod(r.out.substr(i + 2)), std::stod(r.out.substr(peak + 5))};
+}
+
+TEST_F(TranscoderTest, LoudnessIsNormalisedToTheTargetUnderTheTruePeakCeiling) {
+    // A quiet tone with a loud 3 ms burst every second (together about -26 LUFS): brought to -16 LUFS, the bursts would
+    // go far over full scale, so the limiter holds them under -1 dBTP.
+    std::string quiet = corpus_.make(
+        "quiet.flac",
+        {"-f", "lavfi", "-i",
+         "aevalsrc=0.03*sin(2*PI*440*t)+if(lt(mod(t\\,1)\\,0.003)\\,0.9*sin(2*PI*3000*t)\\,0):s=48000:d=20"});
+    OutputOptions podcast;
+    podcast.loudness_lufs = -16;
+    auto result = convert_file(quiet, corpus_.path("podcast.mp3"), podcast);
+    ASSERT_TRUE(result.loudness);
+    const auto& l = *result.loudness;
+    EXPECT_LT(*l.input_lufs, -20);
+    EXPECT_GT(*l.input_true_peak_dbtp, -2) << "the bursts";
+    EXPECT_TRUE(l.limited);
+    EXPECT_NEAR(*l.output_lufs, -16, 0.5);
+    EXPECT_LE(*l.output_true_peak_dbtp, -1.0);
+    EXPECT_NEAR(result.duration_seconds, 20, 0.05) << "the limiter's delay costs no audio";
+    auto [lufs, peak] = r128_of(corpus_.path("podcast.mp3"));
+    EXPECT_NEAR(lufs, -16, 1) << "the MP3 itself, measured by FFmpeg";
+    EXPECT_LT(peak, -0.3) << "the MP3 does not clip (its encoding may add a little over the ceiling)";
+    EXPECT_LT(max_volume(corpus_.path("podcast.mp3"), 0.5, 0.4), -10) << "between bursts only the tone, raised";
+
+    // Loud noise (about -10 LUFS) down to -23 with a -2 dBTP ceiling: a gain alone does it.
+    std::string loud = corpus_.make(
+        "loud.wav", {"-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.9:seed=3:r=44100:d=8", "-ac", "2"});
+    OutputOptions broadcast;
+    broadcast.loudness_lufs = -23;
+    broadcast.true_peak_dbtp = -2;
+    result = convert_file(loud, corpus_.path("broadcast.mp3"), broadcast);
+    ASSERT_TRUE(result.loudness);
+    EXPECT_LT(result.loudness->gain_db, -5);
+    EXPECT_FALSE(result.loudness->limited);
+    EXPECT_NEAR(*result.loudness->output_lufs, -23, 0.2);
+    EXPECT_NEAR(r128_of(corpus_.path("broadcast.mp3")).first, -23, 1);
+
+    // Silence has no loudness to measure: it is left as it is, and said so.
+    std::string silence = corpus_.make("silence.wav", {"-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "3"});
+    result = convert_file(silence, corpus_.path("silence.mp3"), podcast);
+    ASSERT_TRUE(result.loudness);
+    EXPECT_FALSE(result.loudness->input_lufs);
+    EXPECT_EQ(result.loudness->gain_db, 0);
+    EXPECT_NEAR(result.duration_seconds, 3, 0.05);
+}
+
 TEST_F(TranscoderTest, TrimFarInSeeksInsteadOfDecodingEverythingBefore) {
     // A minute: silence until 30 s, then a tone.
     std::vector<std::string> source = {"-f", "lavfi", "-i",

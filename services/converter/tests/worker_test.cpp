@@ -226,6 +226,24 @@ TEST_F(WorkerTest, RedeliveredJobIsAnnouncedAgainNotConvertedAgain) {
     EXPECT_NE(metrics.find("converter_jobs_total{result=\"reannounced\"} 1"), std::string::npos) << metrics;
 }
 
+TEST_F(WorkerTest, ALoudnessTargetIsReachedAndReportedInTheDoneEvent) {
+    start();
+    std::string video = upload(sine_wav(), ".wav");
+    auto m = message(storage::new_id(), video);
+    m["options"]["loudness"] = -14;
+    send(m.dump());
+    auto events = take(events_queue(), 2);
+    auto* done = find_status(events, "done");
+    ASSERT_NE(done, nullptr);
+    auto loudness = messages::Loudness::from_json((*done)["loudness"]);
+    ASSERT_TRUE(loudness) << (*done).dump().substr(0, 400);
+    EXPECT_EQ(loudness->target_lufs, -14);
+    EXPECT_EQ(loudness->true_peak_ceiling_dbtp, -1) << "the default ceiling";
+    EXPECT_NEAR(*loudness->output_lufs, -14, 0.5);
+    EXPECT_LE(*loudness->output_true_peak_dbtp, -1.0);
+    EXPECT_GT(loudness->gain_db, 0) << "a sine at 1/8 of full scale is quieter than -14 LUFS";
+}
+
 TEST_F(WorkerTest, InputWithoutAudioFailsTheJobWithAReason) {
     start();
     std::string video = upload({"-f", "lavfi", "-i", "testsrc=size=64x48:rate=5:duration=1", "-c:v", "mpeg4"}, ".mp4");

@@ -99,7 +99,14 @@ nlohmann::json Job::to_json() const {
             {"callback_url", optional(callback_url)},
             {"expires_at", expires_ms ? nlohmann::json(iso8601(*expires_ms)) : nlohmann::json(nullptr)},
             {"retryable", retryable()},
-            {"reused_from", optional(reused_from)}};
+            {"reused_from", optional(reused_from)},
+            {"loudness", loudness_json()}};
+}
+
+nlohmann::json Job::loudness_json() const {
+    if (!loudness) return nullptr;
+    auto j = nlohmann::json::parse(*loudness, nullptr, false);
+    return j.is_object() ? j : nlohmann::json(nullptr);
 }
 
 std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
@@ -114,6 +121,7 @@ std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
     e.mp3_size = m.mp3_size;
     if (m.duration_seconds) e.duration_ms = static_cast<uint64_t>(*m.duration_seconds * 1000.0);
     if (m.waveform) e.waveform = m.waveform->to_json().dump();
+    if (m.loudness) e.loudness = m.loudness->to_json().dump();
     if (m.error) {
         // The column holds 1000 characters; cut on a character boundary.
         std::string error = *m.error;

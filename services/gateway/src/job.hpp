@@ -46,11 +46,14 @@ struct Job {
     std::optional<int64_t> expires_ms;         // when the sweeper deletes what the job keeps; nullopt: kept
     std::optional<std::string> source_sha256;  // the upload's SHA-256 (hex): finds an earlier identical job
     std::optional<std::string> reused_from;    // done at once with a copy of this earlier job's MP3
+    std::optional<std::string> loudness;       // done with loudness normalisation: what it measured (JSON text,
+                                               // messages::Loudness)
 
     // A failed job whose upload is still kept: POST /jobs/{id}/retry can queue it again.
     bool retryable() const { return status == JobStatus::failed && !video_fid.empty(); }
 
-    nlohmann::json to_json() const;  // the API's view of a job
+    nlohmann::json to_json() const;        // the API's view of a job
+    nlohmann::json loudness_json() const;  // loudness as an object, or null
 };
 
 // A status event from the converter (docs/messaging.md).
@@ -62,6 +65,7 @@ struct StatusEvent {
     std::optional<uint64_t> mp3_size;
     std::optional<uint64_t> duration_ms;
     std::optional<std::string> waveform;  // done: the MP3's waveform as JSON text (messages::Waveform), when it came
+    std::optional<std::string> loudness;  // done: what loudness normalisation measured (messages::Loudness), JSON
     std::optional<std::string> error;
     std::optional<std::string> reason;  // [a-z_], at most 64 characters
     bool source_deleted = false;        // with done: the converter deleted the upload

@@ -26,6 +26,7 @@ void apply_to(Job& job, const StatusEvent& event) {
     if (event.mp3_fid) job.mp3_fid = event.mp3_fid;
     if (event.mp3_size) job.mp3_size = event.mp3_size;
     if (event.duration_ms) job.duration_ms = event.duration_ms;
+    if (event.loudness) job.loudness = event.loudness;
     if (event.error) job.error = event.error;
     if (event.reason) job.reason = event.reason;
     if (event.at_ms) job.updated_ms = event.at_ms;

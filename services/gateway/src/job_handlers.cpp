@@ -1,5 +1,6 @@
 #include "job_handlers.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 #include "mp3c/log.hpp"
@@ -202,11 +203,12 @@ Result<nlohmann::json, Response> json_object_body(const Request& request) {
 
 // The options of a retry's body, as an upload's form fields (numbers may be JSON numbers). Three groups, each kept
 // from the job unless the body gives one of it: the audio options (bitrate, quality, channels, sample_rate: any given
-// replace all four), the trim (start, end: either given replaces both), chapters, and the tags (title, artist,
-// album, year, track, genre: any given replace all six).
+// replace all four), the trim (start, end: either given replaces both), chapters, the loudness (loudness, true_peak:
+// either given replaces both; loudness "off" ends it), and the tags (title, artist, album, year, track, genre: any
+// given replace all six).
 Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const nlohmann::json& current) {
     std::map<std::string, std::string> fields;
-    bool audio = false, trim = false, chapters = false, tags = false;
+    bool audio = false, trim = false, chapters = false, loudness = false, tags = false;
     for (const char* name : {"bitrate", "quality", "channels", "sample_rate"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         const auto& v = body[name];
@@ -238,13 +240,27 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         fields["chapters"] = body["chapters"].get<std::string>();
         chapters = true;
     }
+    for (const char* name : {"loudness", "true_peak"}) {
+        if (!body.contains(name) || body[name].is_null()) continue;
+        const auto& v = body[name];
+        if (v.is_number() && std::isfinite(v.get<double>()) && std::abs(v.get<double>()) < 1000) {
+            char level[32];
+            std::snprintf(level, sizeof level, "%.1f", v.get<double>());
+            fields[name] = level;
+        } else if (v.is_string()) {
+            fields[name] = v.get<std::string>();
+        } else {
+            return Response::error(400, "invalid_option", std::string(name) + " must be a number");
+        }
+        loudness = true;
+    }
     for (const char* name : {"title", "artist", "album", "year", "track", "genre"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         if (!body[name].is_string()) return Response::error(400, "invalid_option", std::string(name) + " must be text");
         fields[name] = body[name].get<std::string>();
         tags = true;
     }
-    if (!audio && !trim && !chapters && !tags) return current;
+    if (!audio && !trim && !chapters && !loudness && !tags) return current;
     auto given = parse_output_options(fields);
     if (!given) return Response::error(400, "invalid_option", given.error());
     OutputOptions result = OutputOptions::from_json(current).value_or(OutputOptions{});
@@ -259,6 +275,10 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         result.end_ms = given.value().end_ms;
     }
     if (chapters) result.chapters = given.value().chapters;
+    if (loudness) {
+        result.loudness_lufs = given.value().loudness_lufs;
+        result.true_peak_dbtp = given.value().true_peak_dbtp;
+    }
     if (tags) result.tags = given.value().tags;
     if (auto checked = check_output_options(result); !checked) {
         return Response::error(400, "invalid_option", checked.error());

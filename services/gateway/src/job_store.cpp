@@ -13,7 +13,7 @@ constexpr const char* kColumns =
     "id, owner_id, owner_email, filename, size, video_fid, mp3_fid, mp3_size, duration_ms, status, progress, error,"
     " options, trace_id, FLOOR(UNIX_TIMESTAMP(created_at) * 1000), FLOOR(UNIX_TIMESTAMP(updated_at) * 1000),"
     " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url, reason, max_output_bytes, dispatched_at IS NOT NULL,"
-    " FLOOR(UNIX_TIMESTAMP(expires_at) * 1000), source_sha256, reused_from";
+    " FLOOR(UNIX_TIMESTAMP(expires_at) * 1000), source_sha256, reused_from, loudness";
 
 // Bytes an owner keeps stored: uploads not yet deleted, and MP3s.
 constexpr const char* kStoredBytes =
@@ -48,6 +48,7 @@ Job from_row(const mysql::Row& r) {
     if (!r.is_null(21)) j.expires_ms = r.integer(21);
     j.source_sha256 = r.optional_text(22);
     j.reused_from = r.optional_text(23);
+    j.loudness = r.optional_text(24);
     return j;
 }
 
@@ -122,6 +123,8 @@ std::vector<mysql::Migration> JobStore::migrations() {
           " peaks MEDIUMTEXT NOT NULL,"
           " CONSTRAINT job_waveforms_job FOREIGN KEY (job_id) REFERENCES jobs (id) ON DELETE CASCADE"
           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
+        // What loudness normalisation measured, shown with the job.
+        {9, "loudness", {"ALTER TABLE jobs ADD COLUMN loudness VARCHAR(1000) NULL"}},
     };
 }
 
@@ -134,7 +137,7 @@ void JobStore::create(const Job& job) {
         c.execute(
             "INSERT INTO jobs (id, owner_id, owner_email, filename, size, video_fid, status, progress, options, "
             "trace_id, callback_url, max_output_bytes, source_sha256, reused_from, mp3_fid, mp3_size, duration_ms, "
-            "finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "loudness, finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "IF(?, CURRENT_TIMESTAMP(3), NULL), IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL))",
             {job.id,
              job.owner_id,
@@ -153,6 +156,7 @@ void JobStore::create(const Job& job) {
              optional(job.mp3_fid),
              optional(job.mp3_size),
              optional(job.duration_ms),
+             optional(job.loudness),
              int64_t{done},
              expires_in,
              expires_in});
@@ -219,11 +223,12 @@ bool JobStore::apply(const StatusEvent& e) {
     auto finish = [this](mysql::Connection& c, const StatusEvent& done) {
         return c.execute(
                    "UPDATE jobs SET status = 'done', progress = 100, mp3_fid = ?, mp3_size = ?, duration_ms = "
-                   "?, error = NULL, finished_at = CURRENT_TIMESTAMP(3), "
+                   "?, loudness = ?, error = NULL, finished_at = CURRENT_TIMESTAMP(3), "
                    "expires_at = IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL) "
                    "WHERE id = ? AND status IN ('queued', 'processing')",
                    {*done.mp3_fid, done.mp3_size ? mysql::Value(*done.mp3_size) : mysql::Value(nullptr),
-                    done.duration_ms ? mysql::Value(*done.duration_ms) : mysql::Value(nullptr), retention_.mp3.count(),
+                    done.duration_ms ? mysql::Value(*done.duration_ms) : mysql::Value(nullptr),
+                    done.loudness ? mysql::Value(*done.loudness) : mysql::Value(nullptr), retention_.mp3.count(),
                     retention_.mp3.count(), done.job_id}) > 0;
     };
     return pool_.with([&](mysql::Connection& c) {

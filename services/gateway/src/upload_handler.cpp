@@ -178,6 +178,7 @@ class UploadConsumer : public http::BodyConsumer {
         done.mp3_fid = copy->id;
         done.mp3_size = copy->size;
         done.duration_ms = earlier->duration_ms;
+        done.loudness = earlier->loudness;
         done.reused_from = earlier->id;
         try {
             h_.b_.jobs.create(done);

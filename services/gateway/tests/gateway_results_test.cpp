@@ -42,7 +42,7 @@ class GatewayResultsTest : public GatewayTest {
 
     // Converts the job as the converter does: its MP3 named after it, its upload deleted, a done event.
     void convert(const std::string& job_id, const std::string& mp3, const std::string& tok,
-                 const nlohmann::json& waveform = nullptr) {
+                 const nlohmann::json& extra = nlohmann::json::object()) {
         auto writer =
             store("mp3s")->create({.owner = "1", .filename = "x.mp3", .content_type = "audio/mpeg", .id = job_id});
         writer->write(mp3);
@@ -51,7 +51,7 @@ class GatewayResultsTest : public GatewayTest {
         store("videos")->remove(job["video_fid"]);
         nlohmann::json done = {{"job_id", job_id},       {"status", "done"},        {"mp3_fid", job_id},
                                {"mp3_size", mp3.size()}, {"duration_seconds", 3.5}, {"source_deleted", true}};
-        if (!waveform.is_null()) done["waveform"] = waveform;
+        done.update(extra);  // more of what a converter's done event carries (waveform, loudness)
         publish_event(done);
         ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, tok).json()["status"] == "done"; }));
     }
@@ -312,6 +312,19 @@ TEST_F(GatewayResultsTest, RetryQueuesAFailedJobAgainWithTheSameOrNewOptions) {
     options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
     EXPECT_EQ(options["chapters"], "none");
     EXPECT_EQ(options["start"], 12.5) << "the trim kept";
+    fail_again();
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"loudness": -40})"), 400, "invalid_option");
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"true_peak": -1})"), 400, "invalid_option");
+    ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"loudness": -16, "true_peak": "-1.5"})").status, 202);
+    options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
+    EXPECT_EQ(options["loudness"], -16.0);
+    EXPECT_EQ(options["true_peak"], -1.5);
+    EXPECT_EQ(options["chapters"], "none") << "the chapters kept";
+    fail_again();
+    ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"loudness": "off"})").status, 202);
+    options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
+    EXPECT_FALSE(options.contains("loudness")) << "ended, with its ceiling";
+    EXPECT_FALSE(options.contains("true_peak"));
 
     std::string done = finished_job(alice, pattern(100));
     expect_error(post("/jobs/" + done + "/retry", alice), 409, "not_failed");
@@ -506,7 +519,7 @@ TEST_F(GatewayResultsTest, TheSameUploadWithTheSameOptionsIsDoneAtOnceWithACopyO
     EXPECT_EQ(r.body, mp3);
 }
 
-TEST_F(GatewayResultsTest, ADoneJobsWaveformIsServedToItsOwnerAndToAReuseOfItsMp3) {
+TEST_F(GatewayResultsTest, ADoneJobsWaveformAndLoudnessAreShownToItsOwnerAndWithAReuseOfItsMp3) {
     auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
     std::string video = pattern(2500, 77);
     auto r = upload(alice, video, "talk.mp4");
@@ -515,7 +528,11 @@ TEST_F(GatewayResultsTest, ADoneJobsWaveformIsServedToItsOwnerAndToAReuseOfItsMp
     expect_error(get("/jobs/" + job_id + "/waveform", alice), 409, "not_ready");
 
     const auto waveform = nlohmann::json::parse(R"({"seconds_per_point":0.5,"peaks":[0,0.25,1,0.125]})");
-    convert(job_id, pattern(800, 78), alice, waveform);
+    const auto loudness = nlohmann::json::parse(
+        R"({"target_lufs":-16.0,"true_peak_ceiling_dbtp":-1.0,"input_lufs":-25.5,"input_true_peak_dbtp":-0.6,)"
+        R"("output_lufs":-16.0,"output_true_peak_dbtp":-1.1,"gain_db":20.1,"limited":true})");
+    convert(job_id, pattern(800, 78), alice, {{"waveform", waveform}, {"loudness", loudness}});
+    EXPECT_EQ(get("/jobs/" + job_id, alice).json()["loudness"], loudness) << "what normalisation measured";
     auto w = get("/jobs/" + job_id + "/waveform", alice);
     ASSERT_EQ(w.status, 200) << w.body;
     EXPECT_EQ(w.json()["peaks"], waveform["peaks"]);
@@ -537,10 +554,12 @@ TEST_F(GatewayResultsTest, ADoneJobsWaveformIsServedToItsOwnerAndToAReuseOfItsMp
     auto kept = get("/jobs/" + copy + "/waveform", alice);
     ASSERT_EQ(kept.status, 200) << kept.body;
     EXPECT_EQ(kept.json()["peaks"], waveform["peaks"]);
+    EXPECT_EQ(get("/jobs/" + copy, alice).json()["loudness"], loudness);
 
     // A job whose done event had none (an MP3 announced again after a restart, or made before waveforms were).
     std::string plain = finished_job(alice, pattern(600, 79));
     expect_error(get("/jobs/" + plain + "/waveform", alice), 404, "no_waveform");
+    EXPECT_TRUE(get("/jobs/" + plain, alice).json()["loudness"].is_null()) << "not normalised";
 }
 
 }  // namespace

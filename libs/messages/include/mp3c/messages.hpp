@@ -92,6 +92,20 @@ struct Waveform {
     static std::optional<Waveform> from_json(const nlohmann::json& j);
 };
 
+// What loudness normalisation (the option `loudness`) measured and did, in LUFS, dBTP and dB. A level is nullopt when
+// there was nothing to measure: digital silence, or under 0.4 s of audio (the gate of EBU R128).
+struct Loudness {
+    double target_lufs = 0;
+    double true_peak_ceiling_dbtp = 0;
+    std::optional<double> input_lufs, input_true_peak_dbtp;    // before, as the MP3's rate and channels
+    std::optional<double> output_lufs, output_true_peak_dbtp;  // after gain and limiter, as handed to the encoder
+    double gain_db = 0;
+    bool limited = false;            // the limiter lowered some peaks to keep under the ceiling
+    nlohmann::json to_json() const;  // each level to 0.1, null when not measured
+    // nullopt unless an object with numbers (or null levels) in the ranges this service writes.
+    static std::optional<Loudness> from_json(const nlohmann::json& j);
+};
+
 // queued: a failed job put back in the queue by its owner (POST /jobs/{id}/retry), announced so that every gateway
 // replica forgets the failure it heard.
 enum class JobState { processing, done, failed, cancelled, queued };  // messages.cpp names them in this order
@@ -107,6 +121,7 @@ struct StatusEvent {
     std::optional<uint64_t> mp3_size;
     std::optional<double> duration_seconds;
     std::optional<Waveform> waveform;   // done: absent from converters before it, and when a job is announced again
+    std::optional<Loudness> loudness;   // done: when the job asked for loudness normalisation (likewise)
     std::optional<std::string> error;   // in words for users
     std::optional<std::string> reason;  // a code for programs: [a-z_], at most 64 characters
     bool source_deleted = false;
