@@ -527,6 +527,7 @@ try {
   await page.getByTestId("trim-start").fill("0.5");
   await page.getByTestId("trim-end").fill("0:01.5");
   await page.getByTestId("option-chapters").selectOption("none");
+  await page.getByTestId("option-loudness").selectOption("-16");
   await page.getByTestId("file-input").setInputFiles([makeAudio(path.join(work, "tagged.wav"), 2)]);
   const taggedRow = page.locator('[data-testid="job-row"][data-status="done"]', { hasText: "tagged.wav" });
   await taggedRow.waitFor({ timeout: 120_000 });
@@ -536,6 +537,9 @@ try {
   assert.equal(taggedJob.options.start, 0.5, JSON.stringify(taggedJob.options));
   assert.equal(taggedJob.options.end, 1.5, JSON.stringify(taggedJob.options));
   assert.equal(taggedJob.options.chapters, "none", JSON.stringify(taggedJob.options));
+  assert.equal(taggedJob.options.loudness, -16, JSON.stringify(taggedJob.options));
+  assert.ok(Math.abs(taggedJob.loudness.output_lufs + 16) <= 1, `normalised: ${JSON.stringify(taggedJob.loudness)}`);
+  assert.match(await taggedRow.getByTestId("job-settings").innerText(), /−16 LUFS/);
   assert.ok(Math.abs(taggedJob.duration_seconds - 1) < 0.03, `trimmed to 1 s: ${taggedJob.duration_seconds}`);
   assert.match(await taggedRow.getByTestId("job-settings").innerText(), /from 0:00\.5 to 0:01\.5/);
   const rememberedNow = await page.evaluate(() => localStorage.getItem("mp3c.options"));
@@ -545,7 +549,8 @@ try {
   await page.getByTestId("trim-start").fill("");
   await page.getByTestId("trim-end").fill("");
   await page.getByTestId("option-chapters").selectOption("");
-  log(`a trim and tags typed in Advanced go with the next upload (${taggedJob.duration_seconds} s kept of 2 s)`);
+  await page.getByTestId("option-loudness").selectOption("");
+  log(`a trim, loudness -16 (measured ${taggedJob.loudness.output_lufs}) and tags typed in Advanced go with the next upload (${taggedJob.duration_seconds} s kept of 2 s)`);
 
   // A mailed link to a job (/#job=<id>), opened in a new tab: sign in first, then the page shows that job, focused
   // and highlighted; another link while signed in moves to its job at once.

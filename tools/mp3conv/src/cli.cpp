@@ -81,6 +81,9 @@ conversion options (convert, watch, retry):
   --start T, --end T   keep only this part: seconds (90, 12.5) or
                        [hh:]mm:ss[.fff] (1:30, 1:02:03.5)
   --chapters C         keep (default: the source's chapters) or none
+  --loudness LUFS      even loudness (EBU R128): -31 to -5, such as -16 for
+                       podcasts or -14 for streaming; off to end it (retry)
+  --true-peak DBTP     with --loudness: the peak ceiling, -9 to 0 (default -1)
   --title T, --artist A, --album A, --genre G
                        the MP3's tags (the source's are kept otherwise)
   --year YYYY          the year tag
@@ -111,10 +114,22 @@ bool is_tag_flag(const std::string& a) {
 
 // Flags whose value is text, passed on as given (the server's rules check it).
 bool is_text_flag(const std::string& a) {
-    return is_tag_flag(a) || a == "--start" || a == "--end" || a == "--chapters";
+    return is_tag_flag(a) || a == "--start" || a == "--end" || a == "--chapters" || a == "--loudness" ||
+           a == "--true-peak";
 }
 
-bool is_text(const std::string& field) { return is_text_flag("--" + field); }
+// A flag's form field: --sample-rate is sample_rate, --true-peak true_peak.
+std::string field_of(const std::string& flag) {
+    std::string field = flag.substr(2);
+    std::replace(field.begin(), field.end(), '-', '_');
+    return field;
+}
+
+bool is_text(const std::string& field) {
+    std::string flag = "--" + field;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return is_text_flag(flag);
+}
 
 // Reads the option argv[i] (moving i past its value) into c; "help" and "version" end the reading.
 Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
@@ -149,11 +164,11 @@ Check read_option(const std::vector<std::string>& argv, size_t& i, Command& c) {
         auto v = value();
         if (!v) return a + " needs a value";
         if (!whole_number(*v)) return a + " needs a whole number";
-        c.fields[a == "--sample-rate" ? "sample_rate" : a.substr(2)] = *v;
+        c.fields[field_of(a)] = *v;
     } else if (is_text_flag(a)) {
         auto v = value();
         if (!v) return a + " needs a value";
-        c.fields[a.substr(2)] = *v;
+        c.fields[field_of(a)] = *v;
     } else {
         return "unknown option " + a;
     }
@@ -201,8 +216,8 @@ Check check_options(const Command& c) {
         return std::string("--bitrate and --quality exclude each other");
     if (!c.fields.empty() && !converts)
         return std::string(
-            "--bitrate, --quality, --channels, --mono, --sample-rate, --start, --end, --chapters and the tags are "
-            "options of convert, watch and retry");
+            "--bitrate, --quality, --channels, --mono, --sample-rate, --start, --end, --chapters, --loudness, "
+            "--true-peak and the tags are options of convert, watch and retry");
     if (!c.output_dir.empty() && !converts && c.name != "download")
         return std::string("-o is an option of convert, watch, download and retry");
     if ((c.all || c.zip) && c.name != "download") return std::string("--all and --zip are options of download");
@@ -242,9 +257,12 @@ std::string usage_error_text(const std::string& problem) {
 Check check_conversion_options(const std::map<std::string, std::string>& fields) {
     // Each field alone first, so that the message names the flag the user typed.
     for (const auto& [name, value] : fields) {
-        if (auto one = parse_output_options({{name, value}}); !one) {
-            std::string flag = name == "sample_rate" ? "--sample-rate" : "--" + name;
-            return flag + " " + value + ": " + one.error();
+        std::map<std::string, std::string> one = {{name, value}};
+        if (name == "true_peak" && fields.count("loudness")) one["loudness"] = "-16";  // a ceiling needs a target
+        if (auto checked = parse_output_options(one); !checked) {
+            std::string flag = "--" + name;
+            std::replace(flag.begin(), flag.end(), '_', '-');
+            return flag + " " + value + ": " + checked.error();
         }
     }
     if (auto all = parse_output_options(fields); !all) return all.error();

@@ -106,6 +106,14 @@ TEST(Cli, TagsAreConversionOptionsCheckedBeforeUploading) {
     EXPECT_EQ(problem({"convert", "a.mp4", "--start", "soon"}).rfind("--start soon: start must be", 0), 0u);
     EXPECT_EQ(parse({"convert", "a.mp4", "--chapters", "none"}).fields.at("chapters"), "none");
     EXPECT_NE(problem({"convert", "a.mp4", "--chapters", "split"}), "");
+    auto loud = parse({"convert", "a.mp4", "--loudness", "-16", "--true-peak", "-1.5"});
+    EXPECT_EQ(loud.fields.at("loudness"), "-16");
+    EXPECT_EQ(loud.fields.at("true_peak"), "-1.5");
+    EXPECT_EQ(retry_body(loud.fields), R"({"loudness":"-16","true_peak":"-1.5"})");
+    EXPECT_NE(problem({"convert", "a.mp4", "--loudness", "-40"}).find("loudness"), std::string::npos)
+        << "checked before uploading";
+    EXPECT_NE(problem({"convert", "a.mp4", "--true-peak", "-1"}).find("true_peak"), std::string::npos);
+    EXPECT_EQ(parse({"retry", "abcd1234", "--loudness", "off"}).fields.at("loudness"), "off");
     EXPECT_EQ(problem({"convert", "a.mp4", "--track", "0"}).rfind("--track 0: track ", 0), 0u)
         << problem({"convert", "a.mp4", "--track", "0"});
     EXPECT_NE(problem({"convert", "a.mp4", "--year", "24"}), "");
