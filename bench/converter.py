@@ -23,6 +23,11 @@ try:
         "converter": [converter, "convert", source, out, "--bitrate", "192"],
         "ffmpeg": ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", source, "-vn", "-c:a", "libmp3lame",
                    "-b:a", "192k", out],
+        # Loudness normalisation to -16 LUFS, -1 dBTP: ours (a measuring pass, then the encode) against FFmpeg's
+        # loudnorm filter in one pass (its dynamic mode, which upsamples to 192 kHz).
+        "converter -16 LUFS": [converter, "convert", source, out, "--bitrate", "192", "--loudness", "-16"],
+        "ffmpeg loudnorm": ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", source, "-vn", "-af",
+                            "loudnorm=I=-16:TP=-1", "-ar", "44100", "-c:a", "libmp3lame", "-b:a", "192k", out],
         "original (pipe)": f"ffmpeg -hide_banner -loglevel error -i {source} -vn -f s16le -ac 2 -ar 44100 - | "
                            f"ffmpeg -hide_banner -loglevel error -y -f s16le -ac 2 -ar 44100 -i - -c:a libmp3lame "
                            f"-b:a 192k {out}",
@@ -48,6 +53,9 @@ try:
     ratio = med["converter"] / med["ffmpeg"]
     print(f"ratio converter/ffmpeg: {ratio:.3f}   target <= 1.0: {'met' if ratio <= 1.0 else 'NOT met'}")
     print(f"ratio converter/original: {med['converter'] / med['original (pipe)']:.3f}")
+    print(f"loudness: converter -16 LUFS {med['converter -16 LUFS']:.2f} s = "
+          f"{med['converter -16 LUFS'] / med['converter']:.2f} x a plain conversion; "
+          f"ratio to ffmpeg loudnorm {med['converter -16 LUFS'] / med['ffmpeg loudnorm']:.3f}")
     print(f"converter peak RSS: {peaks['converter']:.1f} MiB   target <= 64 MiB: "
           f"{'met' if peaks['converter'] <= 64 else 'NOT met'}   (ffmpeg {peaks['ffmpeg']:.1f} MiB; the pipe method's "
           f"largest process {peaks['original (pipe)']:.1f} MiB)")
