@@ -17,7 +17,8 @@ namespace {
 constexpr const char* kUsage =
     R"(usage: converter                   (no arguments: the queue worker, configured by the environment)
        converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
-                         [--start T] [--end T] [--chapters keep|none] [--loudness LUFS [--true-peak DBTP]]
+                         [--start T] [--end T] [--chapters keep|none] [--cover auto|none]
+                         [--loudness LUFS [--true-peak DBTP]]
                          [--title T] [--artist A] [--album A]
                          [--year YYYY] [--track N[/TOTAL]] [--genre G] [--max-duration SECONDS] [--threads 1|2]
 
@@ -27,6 +28,7 @@ constexpr const char* kUsage =
   --sample-rate N    8000 to 48000 Hz; default 44100
   --start T, --end T keep only this part: seconds (90, 12.5) or [hh:]mm:ss[.fff]
   --chapters C       keep (default: the source's chapters) or none
+  --cover C          auto (default: the source's own picture, at most 600x600) or none
   --loudness LUFS    normalise to this integrated loudness (EBU R128), -31 to -5 (-16 podcasts, -14 streaming)
   --true-peak DBTP   with --loudness: the true-peak ceiling, -9 to 0 (default -1)
   --title, --artist, --album, --year, --track, --genre   the MP3's tags, over the source's
@@ -53,9 +55,9 @@ int convert_command(int argc, char** argv) {
         {"--start", "start"},       {"--end", "end"},
         {"--chapters", "chapters"}, {"--title", "title"},
         {"--loudness", "loudness"}, {"--true-peak", "true_peak"},
-        {"--artist", "artist"},     {"--album", "album"},
-        {"--year", "year"},         {"--track", "track"},
-        {"--genre", "genre"}};
+        {"--cover", "cover"},       {"--artist", "artist"},
+        {"--album", "album"},       {"--year", "year"},
+        {"--track", "track"},       {"--genre", "genre"}};
     for (int i = 4; i < argc; ++i) {
         std::string flag = argv[i];
         if (i + 1 >= argc) return usage(flag + " needs a value");

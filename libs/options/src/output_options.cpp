@@ -152,6 +152,7 @@ nlohmann::json OutputOptions::to_json() const {
     if (start_ms) json["start"] = static_cast<double>(*start_ms) / 1000;
     if (end_ms) json["end"] = static_cast<double>(*end_ms) / 1000;
     if (chapters) json["chapters"] = *chapters;
+    if (cover) json["cover"] = *cover;
     if (loudness_lufs) json["loudness"] = *loudness_lufs;
     if (true_peak_dbtp) json["true_peak"] = *true_peak_dbtp;
     if (!tags.empty()) {
@@ -182,9 +183,11 @@ std::optional<OutputOptions> OutputOptions::from_json(const nlohmann::json& json
         if (!(seconds >= 0 && seconds <= static_cast<double>(kMaxTrimMs) / 1000)) return std::nullopt;
         *field = std::llround(seconds * 1000);
     }
-    if (auto c = json.find("chapters"); c != json.end() && !c->is_null()) {
+    for (auto [name, field] : {std::pair{"chapters", &o.chapters}, std::pair{"cover", &o.cover}}) {
+        auto c = json.find(name);
+        if (c == json.end() || c->is_null()) continue;
         if (!c->is_string()) return std::nullopt;
-        o.chapters = c->get<std::string>();
+        *field = c->get<std::string>();
     }
     for (auto [name, field] : {std::pair{"loudness", &o.loudness_lufs}, std::pair{"true_peak", &o.true_peak_dbtp}}) {
         auto it = json.find(name);
@@ -228,6 +231,9 @@ Check check_output_options(const OutputOptions& o) {
     if (o.chapters && *o.chapters != "keep" && *o.chapters != "none") {
         return std::string("chapters must be keep (the source's, as ID3 chapters) or none");
     }
+    if (o.cover && *o.cover != "auto" && *o.cover != "none") {
+        return std::string("cover must be auto (the source's own picture) or none");
+    }
     if (o.loudness_lufs &&
         !(*o.loudness_lufs >= OutputOptions::kMinLoudness && *o.loudness_lufs <= OutputOptions::kMaxLoudness)) {
         return "loudness must be from " + level_text(OutputOptions::kMinLoudness) + " to " +
@@ -269,8 +275,9 @@ Result<OutputOptions, std::string> parse_output_options(const std::map<std::stri
             return std::string(name) + " must be seconds (90, 12.5) or [hh:]mm:ss[.fff] (1:30, 0:01:30.5)";
         }
     }
-    if (auto it = fields.find("chapters"); it != fields.end() && !trim(it->second).empty()) {
-        o.chapters = to_lower_ascii(trim(it->second));
+    for (auto [name, field] : {std::pair{"chapters", &o.chapters}, std::pair{"cover", &o.cover}}) {
+        auto it = fields.find(name);
+        if (it != fields.end() && !trim(it->second).empty()) *field = to_lower_ascii(trim(it->second));
     }
     if (auto it = fields.find("loudness");
         it != fields.end() && !trim(it->second).empty() && to_lower_ascii(trim(it->second)) != "off") {

@@ -113,6 +113,17 @@ TEST(OutputOptions, ChaptersAreKeptOrNot) {
     EXPECT_FALSE(OutputOptions::from_json(bad));
 }
 
+TEST(OutputOptions, TheCoverIsTheSourcesOrNone) {
+    EXPECT_FALSE(parse_output_options({}).value().cover) << "unset: the converter's auto";
+    EXPECT_EQ(parse_output_options({{"cover", " NONE"}}).value().cover, "none");
+    auto j = parse_output_options({{"cover", "auto"}}).value().to_json();
+    EXPECT_EQ(j["cover"], "auto");
+    EXPECT_EQ(OutputOptions::from_json(j)->cover, "auto");
+    EXPECT_EQ(error_of({{"cover", "frame"}}), "cover must be auto (the source's own picture) or none");
+    nlohmann::json bad = {{"cover", 1}};
+    EXPECT_FALSE(OutputOptions::from_json(bad));
+}
+
 TEST(OutputOptions, LoudnessWithATruePeakCeiling) {
     auto o = parse_output_options({{"loudness", " -16 "}}).value();
     EXPECT_EQ(o.loudness_lufs, -16.0);

@@ -2,7 +2,7 @@
 
 // What the transcoder needs around FFmpeg's C API: owners for its contexts, errors as ConversionError, the
 // conversion's watchdog, and the bridges between FFmpeg's I/O callbacks and MediaInput/MediaOutput. Internal to the
-// converter: only transcoder.cpp includes it.
+// converter: only its sources include it.
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>

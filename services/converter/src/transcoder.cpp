@@ -16,6 +16,7 @@ extern "C" {
 #include <limits>
 #include <memory>
 
+#include "cover_art.hpp"
 #include "encoder_thread.hpp"
 #include "ffmpeg_io.hpp"
 #include "input_format.hpp"
@@ -157,6 +158,8 @@ class Transcoder {
         result.channels = encoder_->ch_layout.nb_channels;
         result.bitrate = encoder_->bit_rate;
         result.waveform = peaks_.waveform(encoder_->sample_rate);
+        result.cover = cover_written_;
+        result.cover_problem = cover_problem_;
         return result;
     }
 
@@ -375,8 +378,40 @@ class Transcoder {
         copy_tags(input_->metadata, &output_->metadata);
         copy_tags(input_->streams[stream_index_]->metadata, &output_->metadata);
         copy_chapters();
+        std::optional<CoverImage> cover;
+        if (options_.cover.value_or("auto") == "auto") {
+            cover = source_cover(input_->streams, input_->nb_streams, cover_problem_);
+        }
+        if (cover) add_cover_stream(*cover);
         int rc = avformat_write_header(output_.get(), nullptr);
         if (rc < 0) io_or(Kind::internal, "writing the MP3 header", rc);
+        // The muxer holds the audio back until the picture has come: it goes first.
+        if (cover) write_cover(*cover);
+    }
+
+    // The cover as the muxer takes it: a second stream, a picture attached to the file, written into ID3v2 as APIC.
+    void add_cover_stream(const CoverImage& cover) {
+        AVStream* stream = avformat_new_stream(output_.get(), nullptr);
+        if (stream == nullptr) fail(Kind::internal, "out of memory");
+        stream->codecpar->codec_type = AVMEDIA_TYPE_VIDEO;
+        stream->codecpar->codec_id = cover.png ? AV_CODEC_ID_PNG : AV_CODEC_ID_MJPEG;
+        stream->codecpar->width = cover.width;
+        stream->codecpar->height = cover.height;
+        stream->disposition = AV_DISPOSITION_ATTACHED_PIC;
+        av_dict_set(&stream->metadata, "comment", "Cover (front)", 0);
+    }
+
+    void write_cover(const CoverImage& cover) {
+        PacketPtr packet(av_packet_alloc());
+        if (!packet || av_new_packet(packet.get(), static_cast<int>(cover.data.size())) < 0) {
+            fail(Kind::internal, "out of memory");
+        }
+        std::copy(cover.data.begin(), cover.data.end(), packet->data);
+        packet->stream_index = 1;
+        packet->flags |= AV_PKT_FLAG_KEY;
+        int rc = av_write_frame(output_.get(), packet.get());
+        if (rc < 0) io_or(Kind::io, "writing the cover", rc);
+        cover_written_ = true;
     }
 
     // The source's chapters, as far as they overlap the trim and moved with it, into the MP3 (the muxer writes them
@@ -740,6 +775,8 @@ class Transcoder {
     int64_t samples_in_ = 0;
     int64_t samples_encoded_ = 0;
     PeakMeter peaks_;  // the waveform of what is encoded
+    bool cover_written_ = false;
+    std::string cover_problem_;
     Pass pass_;
     std::optional<LoudnessMeter> meter_;
     std::optional<Normaliser> normaliser_;

@@ -67,6 +67,8 @@ struct ConversionResult {
     int64_t bitrate = 0;                         // bits per second (nominal for VBR)
     messages::Waveform waveform;                 // of the MP3's audio (peak_meter.hpp)
     std::optional<messages::Loudness> loudness;  // with the option loudness: what was measured and done
+    bool cover = false;                          // the MP3 has the source's picture as its cover
+    std::string cover_problem;                   // why the source's picture could not be used (not a failure)
 };
 
 // A conversion that failed. Permanent failures (the input is not usable) carry a reason for users; transient ones

@@ -373,6 +373,10 @@ Outcome Worker::convert_job(const Job& job) {
         publish_failure(job, e.what(), std::string(e.kind_name()));
         return Outcome::ack;
     }
+    if (!result.cover_problem.empty()) {
+        log::warn("the source's picture was left out of the MP3",
+                  {{"job_id", job.job_id}, {"problem", result.cover_problem}});
+    }
     storage::BlobInfo mp3 = store_mp3(job, output);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     conversion_seconds_.with({}).observe(seconds);

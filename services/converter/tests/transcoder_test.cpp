@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "hostile_media.hpp"
 #include "input_format.hpp"
@@ -666,10 +667,48 @@ TEST_F(TranscoderTest, CommandLineConvertsAndExplainsFailures) {
     EXPECT_FALSE(fs::exists(corpus_.path("x.mp3.part")));
 }
 
-TEST_F(TranscoderTest, Mp3WithCoverArtLargerThanTheProbeBufferConverts) {
-    // Album art of several megabytes sits in the ID3v2 tag ahead of the audio: the probe looks past it.
+// The MP3's attached pictures: codec, size and the picture's own bytes (as the muxer stored them).
+struct Picture {
+    std::string codec;
+    int width = 0, height = 0;
+    std::string bytes;
+};
+std::vector<Picture> pictures_of(Corpus& corpus, const std::string& path) {
+    auto r =
+        testing::run_command("/usr/bin/ffprobe",
+                             {"-v", "error", "-show_entries",
+                              "stream=codec_name,width,height:stream_disposition=attached_pic", "-of", "json", path},
+                             {});
+    if (r.status != 0) throw std::runtime_error("ffprobe failed: " + r.out);
+    std::vector<Picture> out;
+    int index = 0;
+    const auto probed = nlohmann::json::parse(r.out);  // named: a range-for over a temporary's member dangles
+    for (const auto& s : probed["streams"]) {
+        ++index;
+        if (s.value("disposition", nlohmann::json::object()).value("attached_pic", 0) != 1) continue;
+        Picture p{s["codec_name"], s["width"], s["height"], ""};
+        std::string file = corpus.path("picture.bin");
+        testing::run_command("/usr/bin/ffmpeg",
+                             {"-v", "error", "-y", "-i", path, "-map", "0:" + std::to_string(index - 1), "-c", "copy",
+                              "-f", "data", file},
+                             {});
+        std::ifstream in(file, std::ios::binary);
+        p.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        out.push_back(p);
+    }
+    return out;
+}
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST_F(TranscoderTest, Mp3WithCoverArtLargerThanTheProbeBufferConvertsWithItScaledDown) {
+    // Album art of several megabytes sits in the ID3v2 tag ahead of the audio: the probe looks past it. The MP3 gets
+    // it as a JPEG of at most 600x600.
     std::string cover = corpus_.make(
-        "noise.png", {"-f", "lavfi", "-i", "nullsrc=s=1024x1024,geq=random(1)*255:128:128", "-frames:v", "1"});
+        "noise.png", {"-f", "lavfi", "-i", "nullsrc=s=1024x768,geq=random(1)*255:128:128", "-frames:v", "1"});
     std::string in =
         corpus_.make("cover.mp3", concat({sine(44100),
                                           {"-i", cover, "-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "copy",
@@ -677,6 +716,64 @@ TEST_F(TranscoderTest, Mp3WithCoverArtLargerThanTheProbeBufferConverts) {
     ASSERT_GT(fs::file_size(in), 1u << 20) << "the tag is larger than FFmpeg's largest probe buffer";
     auto result = convert_file(in, corpus_.path("cover_out.mp3"));
     EXPECT_NEAR(result.duration_seconds, 3.0, 0.05);
+    EXPECT_TRUE(result.cover);
+    auto pictures = pictures_of(corpus_, corpus_.path("cover_out.mp3"));
+    ASSERT_EQ(pictures.size(), 1u);
+    EXPECT_EQ(pictures[0].codec, "mjpeg");
+    EXPECT_EQ(pictures[0].width, 600);
+    EXPECT_EQ(pictures[0].height, 450) << "proportions kept";
+    EXPECT_LT(pictures[0].bytes.size(), 400'000u);
+
+    OutputOptions none;
+    none.cover = "none";
+    result = convert_file(in, corpus_.path("no_cover.mp3"), none);
+    EXPECT_FALSE(result.cover);
+    EXPECT_TRUE(pictures_of(corpus_, corpus_.path("no_cover.mp3")).empty());
+}
+
+TEST_F(TranscoderTest, ASmallJpegOrPngCoverIsCopiedAsItIsFromM4aAndFlac) {
+    std::string jpeg = corpus_.make("small.jpg", {"-f", "lavfi", "-i", "testsrc=size=320x240", "-frames:v", "1"});
+    std::string png = corpus_.make("small.png", {"-f", "lavfi", "-i", "testsrc=size=200x200", "-frames:v", "1"});
+    std::string m4a = corpus_.make("covered.m4a", concat({sine(44100),
+                                                          {"-i", jpeg, "-map", "0", "-map", "1", "-c:a", "aac", "-c:v",
+                                                           "copy", "-disposition:v", "attached_pic"}}));
+    std::string flac = corpus_.make("covered.flac", concat({sine(44100),
+                                                            {"-i", png, "-map", "0", "-map", "1", "-c:a", "flac",
+                                                             "-c:v", "copy", "-disposition:v", "attached_pic"}}));
+    for (auto [in, picture, codec] : {std::tuple{m4a, jpeg, "mjpeg"}, std::tuple{flac, png, "png"}}) {
+        SCOPED_TRACE(in);
+        auto result = convert_file(in, corpus_.path("covered.mp3"));
+        EXPECT_TRUE(result.cover) << result.cover_problem;
+        auto pictures = pictures_of(corpus_, corpus_.path("covered.mp3"));
+        ASSERT_EQ(pictures.size(), 1u);
+        EXPECT_EQ(pictures[0].codec, codec);
+        EXPECT_EQ(pictures[0].bytes, file_bytes(picture)) << "the very bytes";
+    }
+}
+
+TEST_F(TranscoderTest, ADamagedCoverIsLeftOutAndAVideoWithoutOneGetsNone) {
+    std::string png = corpus_.make("damaged.png", {"-f", "lavfi", "-i", "testsrc=size=800x800", "-frames:v", "1"});
+    std::string in =
+        corpus_.make("damaged_cover.mp3", concat({sine(44100),
+                                                  {"-i", png, "-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v",
+                                                   "copy", "-disposition:v", "attached_pic"}}));
+    // Break the picture inside the tag: its header chunk (IHDR, right after the signature) becomes zeros.
+    std::string bytes = file_bytes(in);
+    auto at = bytes.find("\x89PNG");
+    ASSERT_NE(at, std::string::npos);
+    std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(at) + 8, bytes.begin() + static_cast<std::ptrdiff_t>(at) + 40,
+              '\0');
+    std::ofstream(in, std::ios::binary | std::ios::trunc) << bytes;
+    auto result = convert_file(in, corpus_.path("damaged_out.mp3"));
+    EXPECT_NEAR(result.duration_seconds, 3.0, 0.05) << "the audio converts";
+    EXPECT_FALSE(result.cover);
+    EXPECT_NE(result.cover_problem, "");
+    EXPECT_TRUE(pictures_of(corpus_, corpus_.path("damaged_out.mp3")).empty());
+
+    std::string movie = corpus_.make("plain.mp4", concat({video(), sine(44100), {"-c:v", "mpeg4", "-c:a", "aac"}}));
+    result = convert_file(movie, corpus_.path("plain.mp3"));
+    EXPECT_FALSE(result.cover) << "a video's frames are not covers (not built: the converter never decodes video)";
+    EXPECT_EQ(result.cover_problem, "");
 }
 
 TEST_F(TranscoderTest, AmrVoiceMemoConverts) {

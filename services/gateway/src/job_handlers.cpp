@@ -203,12 +203,12 @@ Result<nlohmann::json, Response> json_object_body(const Request& request) {
 
 // The options of a retry's body, as an upload's form fields (numbers may be JSON numbers). Three groups, each kept
 // from the job unless the body gives one of it: the audio options (bitrate, quality, channels, sample_rate: any given
-// replace all four), the trim (start, end: either given replaces both), chapters, the loudness (loudness, true_peak:
-// either given replaces both; loudness "off" ends it), and the tags (title, artist, album, year, track, genre: any
-// given replace all six).
+// replace all four), the trim (start, end: either given replaces both), chapters, cover, the loudness (loudness,
+// true_peak: either given replaces both; loudness "off" ends it), and the tags (title, artist, album, year, track,
+// genre: any given replace all six).
 Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const nlohmann::json& current) {
     std::map<std::string, std::string> fields;
-    bool audio = false, trim = false, chapters = false, loudness = false, tags = false;
+    bool audio = false, trim = false, chapters = false, cover = false, loudness = false, tags = false;
     for (const char* name : {"bitrate", "quality", "channels", "sample_rate"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
         const auto& v = body[name];
@@ -235,10 +235,11 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         }
         trim = true;
     }
-    if (body.contains("chapters") && !body["chapters"].is_null()) {
-        if (!body["chapters"].is_string()) return Response::error(400, "invalid_option", "chapters must be text");
-        fields["chapters"] = body["chapters"].get<std::string>();
-        chapters = true;
+    for (auto [name, given] : {std::pair{"chapters", &chapters}, std::pair{"cover", &cover}}) {
+        if (!body.contains(name) || body[name].is_null()) continue;
+        if (!body[name].is_string()) return Response::error(400, "invalid_option", std::string(name) + " must be text");
+        fields[name] = body[name].get<std::string>();
+        *given = true;
     }
     for (const char* name : {"loudness", "true_peak"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
@@ -260,7 +261,7 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         fields[name] = body[name].get<std::string>();
         tags = true;
     }
-    if (!audio && !trim && !chapters && !loudness && !tags) return current;
+    if (!audio && !trim && !chapters && !cover && !loudness && !tags) return current;
     auto given = parse_output_options(fields);
     if (!given) return Response::error(400, "invalid_option", given.error());
     OutputOptions result = OutputOptions::from_json(current).value_or(OutputOptions{});
@@ -275,6 +276,7 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
         result.end_ms = given.value().end_ms;
     }
     if (chapters) result.chapters = given.value().chapters;
+    if (cover) result.cover = given.value().cover;
     if (loudness) {
         result.loudness_lufs = given.value().loudness_lufs;
         result.true_peak_dbtp = given.value().true_peak_dbtp;

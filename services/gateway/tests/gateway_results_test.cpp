@@ -321,6 +321,12 @@ TEST_F(GatewayResultsTest, RetryQueuesAFailedJobAgainWithTheSameOrNewOptions) {
     EXPECT_EQ(options["true_peak"], -1.5);
     EXPECT_EQ(options["chapters"], "none") << "the chapters kept";
     fail_again();
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"cover": "frame"})"), 400, "invalid_option");
+    ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"cover": "none"})").status, 202);
+    options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
+    EXPECT_EQ(options["cover"], "none");
+    EXPECT_EQ(options["loudness"], -16.0) << "the loudness kept";
+    fail_again();
     ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"loudness": "off"})").status, 202);
     options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
     EXPECT_FALSE(options.contains("loudness")) << "ended, with its ceiling";

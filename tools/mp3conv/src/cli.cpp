@@ -81,6 +81,7 @@ conversion options (convert, watch, retry):
   --start T, --end T   keep only this part: seconds (90, 12.5) or
                        [hh:]mm:ss[.fff] (1:30, 1:02:03.5)
   --chapters C         keep (default: the source's chapters) or none
+  --cover C            auto (default: the source's own picture) or none
   --loudness LUFS      even loudness (EBU R128): -31 to -5, such as -16 for
                        podcasts or -14 for streaming; off to end it (retry)
   --true-peak DBTP     with --loudness: the peak ceiling, -9 to 0 (default -1)
@@ -114,8 +115,8 @@ bool is_tag_flag(const std::string& a) {
 
 // Flags whose value is text, passed on as given (the server's rules check it).
 bool is_text_flag(const std::string& a) {
-    return is_tag_flag(a) || a == "--start" || a == "--end" || a == "--chapters" || a == "--loudness" ||
-           a == "--true-peak";
+    return is_tag_flag(a) || a == "--start" || a == "--end" || a == "--chapters" || a == "--cover" ||
+           a == "--loudness" || a == "--true-peak";
 }
 
 // A flag's form field: --sample-rate is sample_rate, --true-peak true_peak.
@@ -216,8 +217,8 @@ Check check_options(const Command& c) {
         return std::string("--bitrate and --quality exclude each other");
     if (!c.fields.empty() && !converts)
         return std::string(
-            "--bitrate, --quality, --channels, --mono, --sample-rate, --start, --end, --chapters, --loudness, "
-            "--true-peak and the tags are options of convert, watch and retry");
+            "--bitrate, --quality, --channels, --mono, --sample-rate, --start, --end, --chapters, --cover, "
+            "--loudness, --true-peak and the tags are options of convert, watch and retry");
     if (!c.output_dir.empty() && !converts && c.name != "download")
         return std::string("-o is an option of convert, watch, download and retry");
     if ((c.all || c.zip) && c.name != "download") return std::string("--all and --zip are options of download");

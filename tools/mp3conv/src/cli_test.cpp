@@ -114,6 +114,8 @@ TEST(Cli, TagsAreConversionOptionsCheckedBeforeUploading) {
         << "checked before uploading";
     EXPECT_NE(problem({"convert", "a.mp4", "--true-peak", "-1"}).find("true_peak"), std::string::npos);
     EXPECT_EQ(parse({"retry", "abcd1234", "--loudness", "off"}).fields.at("loudness"), "off");
+    EXPECT_EQ(parse({"convert", "a.mp4", "--cover", "none"}).fields.at("cover"), "none");
+    EXPECT_NE(problem({"convert", "a.mp4", "--cover", "frame"}).find("cover"), std::string::npos);
     EXPECT_EQ(problem({"convert", "a.mp4", "--track", "0"}).rfind("--track 0: track ", 0), 0u)
         << problem({"convert", "a.mp4", "--track", "0"});
     EXPECT_NE(problem({"convert", "a.mp4", "--year", "24"}), "");

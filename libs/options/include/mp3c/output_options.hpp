@@ -40,6 +40,8 @@ struct OutputOptions {
     std::optional<int64_t> start_ms, end_ms;
     // The source's chapters: "keep" (the default: ID3v2 CHAP and CTOC frames with their titles) or "none".
     std::optional<std::string> chapters;
+    // The cover: "auto" (the default: the source's own picture, as an ID3v2 APIC frame) or "none".
+    std::optional<std::string> cover;
     // Loudness normalisation (EBU R128): the integrated loudness the MP3 should have, in LUFS, and the true-peak
     // ceiling it must stay under, in dBTP (only with a loudness; -1 when not given). Both to 0.1.
     static constexpr double kMinLoudness = -31, kMaxLoudness = -5, kMinTruePeak = -9, kMaxTruePeak = 0;
@@ -48,8 +50,9 @@ struct OutputOptions {
     OutputTags tags;
 
     // {"bitrate", "quality", "channels", "sample_rate"}, null when unset; "start" and "end" (seconds, to the
-    // millisecond), "chapters", "loudness" and "true_peak" only when set; and "tags": {"title", ...} with the tags set,
-    // only when one is (the video message's "options": the same JSON as before tags existed, for jobs without).
+    // millisecond), "chapters", "cover", "loudness" and "true_peak" only when set; and "tags": {"title", ...} with the
+    // tags set, only when one is (the video message's "options": the same JSON as before tags existed, for jobs
+    // without).
     nlohmann::json to_json() const;
     // nullopt when the JSON is not a valid options object.
     static std::optional<OutputOptions> from_json(const nlohmann::json& json);
@@ -60,9 +63,9 @@ struct OutputOptions {
 
 // Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels,
 // sample_rate, start, end (seconds such as 90 or 12.5, or [hh:]mm:ss[.fff]), chapters (keep or none), loudness
-// (LUFS, such as -16; "off" leaves it unset), true_peak (dBTP), title, artist, album, year, track and genre; other
-// names are ignored. A tag given empty is unset. Returns the options, or what is
-// wrong in words for users.
+// (LUFS, such as -16; "off" leaves it unset), true_peak (dBTP), cover (auto or none), title, artist, album, year, track
+// and genre; other names are ignored. A tag given empty is unset. Returns the options, or what is wrong in words for
+// users.
 Result<OutputOptions, std::string> parse_output_options(const std::map<std::string, std::string>& fields);
 
 // A time as the start and end fields take it: seconds (90, 12.5) or [hh:]mm:ss[.fff] (1:30, 01:02:03.250), to the
