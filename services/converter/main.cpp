@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
 #include "mp3c/service_main.hpp"
 #include "temporary_file.hpp"
@@ -17,7 +18,7 @@ namespace {
 constexpr const char* kUsage =
     R"(usage: converter                   (no arguments: the queue worker, configured by the environment)
        converter convert IN OUT.mp3 [--bitrate N | --quality Q] [--channels N] [--sample-rate N]
-                         [--start T] [--end T] [--chapters keep|none] [--cover auto|none]
+                         [--start T] [--end T] [--chapters keep|split|none] [--cover auto|none]
                          [--loudness LUFS [--true-peak DBTP]]
                          [--title T] [--artist A] [--album A]
                          [--year YYYY] [--track N[/TOTAL]] [--genre G] [--max-duration SECONDS] [--threads 1|2]
@@ -27,7 +28,8 @@ constexpr const char* kUsage =
   --channels N       1 (mono) or 2 (stereo); default: the source's, at most 2
   --sample-rate N    8000 to 48000 Hz; default 44100
   --start T, --end T keep only this part: seconds (90, 12.5) or [hh:]mm:ss[.fff]
-  --chapters C       keep (default: the source's chapters) or none
+  --chapters C       keep (default: the source's chapters), split (also one MP3 per chapter, in the folder
+                     OUT without .mp3, named "NN - title.mp3") or none
   --cover C          auto (default: the source's own picture, at most 600x600) or none
   --loudness LUFS    normalise to this integrated loudness (EBU R128), -31 to -5 (-16 podcasts, -14 streaming)
   --true-peak DBTP   with --loudness: the true-peak ceiling, -9 to 0 (default -1)
@@ -37,6 +39,30 @@ constexpr const char* kUsage =
 
 exit status: 0 converted; 1 the input cannot be converted (the reason is printed); 2 usage
 )";
+
+// --chapters split: each part into the folder named after the output, as "NN - title.mp3".
+class PartFiles : public mp3c::converter::PartSink {
+  public:
+    explicit PartFiles(std::filesystem::path directory) : directory_(std::move(directory)) {}
+    std::unique_ptr<mp3c::converter::MediaOutput> open(const mp3c::converter::PartPlan& plan) override {
+        std::filesystem::create_directories(directory_);
+        return std::make_unique<mp3c::converter::FileOutput>(path(plan));
+    }
+    mp3c::messages::Part commit(const mp3c::converter::PartPlan& plan,
+                                mp3c::converter::MediaOutput& output) override {
+        static_cast<mp3c::converter::FileOutput&>(output).commit();
+        mp3c::messages::Part part;
+        part.size = std::filesystem::file_size(path(plan));
+        std::fprintf(stderr, "converter: %s\n", path(plan).c_str());
+        return part;
+    }
+
+  private:
+    std::string path(const mp3c::converter::PartPlan& plan) const {
+        return (directory_ / mp3c::messages::part_filename(plan.index, plan.count, plan.title)).string();
+    }
+    std::filesystem::path directory_;
+};
 
 int usage(const std::string& problem) {
     std::fprintf(stderr, "converter: %s\n\n%s", problem.c_str(), kUsage);
@@ -90,7 +116,11 @@ int convert_command(int argc, char** argv) {
     try {
         mp3c::converter::FileInput input(in);
         mp3c::converter::FileOutput output(out);
-        auto result = mp3c::converter::convert(input, output, options.value(), limits);
+        std::filesystem::path parts_directory(out);
+        parts_directory.replace_extension();
+        if (parts_directory == out) parts_directory += ".parts";
+        PartFiles parts(parts_directory);
+        auto result = mp3c::converter::convert(input, output, options.value(), limits, nullptr, &parts);
         output.commit();
         std::fprintf(stderr, "converter: %s: %.2f s, %d Hz, %d channel%s\n", out.c_str(), result.duration_seconds,
                      result.sample_rate, result.channels, result.channels == 1 ? "" : "s");

@@ -180,6 +180,7 @@ std::string Mp3Ready::to_body() const {
               {"trace_id", trace_id}};
     put_optional(j, "callback_url", callback_url);
     put_optional(j, "ticket", ticket);
+    if (parts > 0) j["parts"] = parts;
     put_attempt(j, attempt);
     return j.dump();
 }
@@ -201,8 +202,80 @@ Parsed<Mp3Ready> Mp3Ready::parse(std::string_view body) {
     m.trace_id = r.optional_text("trace_id").value_or("");
     m.callback_url = r.optional_text("callback_url");
     m.ticket = r.optional_text("ticket");
+    m.parts = static_cast<int>(std::min<uint64_t>(r.optional_unsigned("parts").value_or(0), Part::kMaxParts));
     m.attempt = r.attempt();
     return m;
+}
+
+// --- parts -----------------------------------------------------------------------------------------------------
+
+json Part::to_json() const {
+    return {{"index", index},
+            {"title", title},
+            {"start_seconds", std::round(start_seconds * 1000) / 1000},
+            {"duration_seconds", std::round(duration_seconds * 1000) / 1000},
+            {"size", size},
+            {"fid", fid}};
+}
+
+std::optional<Part> Part::from_json(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    auto index = j.find("index"), title = j.find("title"), start = j.find("start_seconds"),
+         duration = j.find("duration_seconds"), size = j.find("size"), fid = j.find("fid");
+    if (index == j.end() || !index->is_number_integer() || title == j.end() || !title->is_string() ||
+        start == j.end() || !start->is_number() || duration == j.end() || !duration->is_number() || size == j.end() ||
+        !size->is_number_unsigned() || fid == j.end() || !fid->is_string()) {
+        return std::nullopt;
+    }
+    Part p;
+    int64_t n = index->get<int64_t>();
+    if (n < 1 || n > Part::kMaxParts) return std::nullopt;
+    p.index = static_cast<int>(n);
+    p.title = title->get<std::string>();
+    p.start_seconds = start->get<double>();
+    p.duration_seconds = duration->get<double>();
+    p.size = size->get<uint64_t>();
+    p.fid = fid->get<std::string>();
+    if (p.title.empty() || p.title.size() > 1000 || !is_id(p.fid)) return std::nullopt;
+    if (!(p.start_seconds >= 0 && p.start_seconds < 1e7) || !(p.duration_seconds >= 0 && p.duration_seconds < 1e7)) {
+        return std::nullopt;
+    }
+    return p;
+}
+
+json parts_to_json(const std::vector<Part>& parts) {
+    json all = json::array();
+    for (const Part& part : parts) all.push_back(part.to_json());
+    return all;
+}
+
+std::optional<std::vector<Part>> parts_from_json(const json& j) {
+    if (!j.is_array() || j.size() > static_cast<size_t>(Part::kMaxParts)) return std::nullopt;
+    std::vector<Part> parts;
+    for (const json& item : j) {
+        auto part = Part::from_json(item);
+        if (!part || part->index != static_cast<int>(parts.size()) + 1) return std::nullopt;
+        parts.push_back(std::move(*part));
+    }
+    return parts;
+}
+
+std::string part_id(std::string_view job_id, int index) {
+    return crypto::to_hex(crypto::sha256(std::string(job_id) + "/part/" + std::to_string(index))).substr(0, 24);
+}
+
+std::string part_filename(int index, int count, std::string_view title) {
+    std::string name;
+    for (char c : title) {
+        auto u = static_cast<unsigned char>(c);
+        bool refused = u < 0x20 || u == 0x7f || std::string_view("/\\:*?\"<>|").find(c) != std::string_view::npos;
+        name += refused ? '_' : c;
+    }
+    if (name.find_first_not_of(". ") == std::string::npos) name = "Part " + std::to_string(index);
+    std::string number = std::to_string(index);
+    size_t digits = std::max<size_t>(2, std::to_string(std::max(count, index)).size());
+    if (number.size() < digits) number.insert(0, digits - number.size(), '0');
+    return number + " - " + name + ".mp3";
 }
 
 // --- status events ---------------------------------------------------------------------------------------------
@@ -291,6 +364,7 @@ std::string StatusEvent::to_body() const {
     put_optional(j, "duration_seconds", duration_seconds);
     if (waveform) j["waveform"] = waveform->to_json();
     if (loudness) j["loudness"] = loudness->to_json();
+    if (!parts.empty()) j["parts"] = parts_to_json(parts);
     put_optional(j, "error", error);
     put_optional(j, "reason", reason);
     if (status == JobState::done) j["source_deleted"] = source_deleted;
@@ -320,6 +394,7 @@ Parsed<StatusEvent> StatusEvent::parse(std::string_view body) {
     if (e.status == JobState::done) {  // a bad waveform or loudness counts as absent
         e.waveform = Waveform::from_json(r.raw("waveform"));
         e.loudness = Loudness::from_json(r.raw("loudness"));
+        if (auto parts = parts_from_json(r.raw("parts"))) e.parts = std::move(*parts);
     }
     e.error = r.optional_text("error");
     if (auto reason = r.optional_text("reason"); reason && is_reason_word(*reason)) e.reason = *reason;

@@ -290,6 +290,67 @@ TEST(StatusEvent, CarriesWhatLoudnessNormalisationMeasured) {
     EXPECT_FALSE(Loudness::from_json(j));
 }
 
+TEST(StatusEvent, CarriesASplitJobsPartsInOrder) {
+    StatusEvent done;
+    done.job_id = kJob;
+    done.status = JobState::done;
+    done.mp3_fid = kMp3;
+    for (int i = 1; i <= 3; ++i) {
+        done.parts.push_back(Part{.index = i,
+                                  .title = i == 2 ? "Zweites Kapitel — Über" : "Part " + std::to_string(i),
+                                  .start_seconds = (i - 1) * 60.0004,
+                                  .duration_seconds = 60,
+                                  .size = 960000u + static_cast<uint64_t>(i),
+                                  .fid = part_id(kJob, i)});
+    }
+    auto back = StatusEvent::parse(done.to_body());
+    ASSERT_TRUE(back.ok()) << back.error().describe();
+    ASSERT_EQ(back.value().parts.size(), 3u);
+    EXPECT_EQ(back.value().parts[1].title, "Zweites Kapitel — Über");
+    EXPECT_DOUBLE_EQ(back.value().parts[2].start_seconds, 120.001) << "milliseconds";
+    EXPECT_EQ(back.value().parts[2].size, 960003u);
+    EXPECT_FALSE(json::parse(StatusEvent{.job_id = kJob, .status = JobState::done, .mp3_fid = kMp3}.to_body())
+                     .contains("parts"))
+        << "no parts, no field";
+
+    // Part ids: 24 hex digits, the same for the same job and index, different otherwise.
+    EXPECT_EQ(part_id(kJob, 1), done.parts[0].fid);
+    EXPECT_EQ(part_id(kJob, 1).size(), 24u);
+    EXPECT_NE(part_id(kJob, 1), part_id(kJob, 2));
+    EXPECT_NE(part_id(kJob, 0), part_id(kMp3, 0));
+
+    // Parts out of order, numbered from 0, too many, or with a bad fid are no parts; the event stands.
+    json parts = parts_to_json(done.parts);
+    std::swap(parts[0], parts[1]);
+    EXPECT_FALSE(parts_from_json(parts));
+    parts = parts_to_json(done.parts);
+    parts[0]["fid"] = "../../etc/passwd";
+    EXPECT_FALSE(parts_from_json(parts));
+    parts = parts_to_json({done.parts[0]});
+    parts[0]["index"] = 0;
+    EXPECT_FALSE(parts_from_json(parts));
+    json many = json::array();
+    for (int i = 1; i <= Part::kMaxParts + 1; ++i) {
+        Part p = done.parts[0];
+        p.index = i;
+        many.push_back(p.to_json());
+    }
+    EXPECT_FALSE(parts_from_json(many));
+    many.erase(many.end() - 1);
+    EXPECT_TRUE(parts_from_json(many)) << "kMaxParts is allowed";
+    auto parsed = StatusEvent::parse(R"({"job_id":"665f1c2a9b1e4d0a1c000002","status":"done",)"
+                                     R"("mp3_fid":"665f1c5e9b1e4d0a1c000007","parts":[{"index":1}]})");
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(parsed.value().parts.empty());
+
+    EXPECT_EQ(part_filename(3, 12, "Chapter 3: Über/Unter?"), "03 - Chapter 3_ Über_Unter_.mp3");
+    EXPECT_EQ(part_filename(7, 200, ".."), "007 - Part 7.mp3");
+    EXPECT_EQ(part_filename(1, 1, "a\x01" "b"), "01 - a_b.mp3");
+
+    Mp3Ready ready{.job_id = kJob, .mp3_fid = kMp3, .username = "a@example.com", .parts = 12};
+    EXPECT_EQ(Mp3Ready::parse(ready.to_body()).value().parts, 12);
+}
+
 TEST(WebhookTask, RoundTripsAndSignsExactlyFourFields) {
     WebhookTask t;
     t.job_id = kJob;

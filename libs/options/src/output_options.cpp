@@ -228,8 +228,8 @@ Check check_output_options(const OutputOptions& o) {
             return std::string(name) + " must be at most 24 hours (" + seconds_text(OutputOptions::kMaxTrimMs) + " s)";
         }
     }
-    if (o.chapters && *o.chapters != "keep" && *o.chapters != "none") {
-        return std::string("chapters must be keep (the source's, as ID3 chapters) or none");
+    if (o.chapters && *o.chapters != "keep" && *o.chapters != "split" && *o.chapters != "none") {
+        return std::string("chapters must be keep (the source's, as ID3 chapters), split (one MP3 per chapter) or none");
     }
     if (o.cover && *o.cover != "auto" && *o.cover != "none") {
         return std::string("cover must be auto (the source's own picture) or none");

@@ -108,7 +108,9 @@ TEST(OutputOptions, ChaptersAreKeptOrNot) {
     auto j = parse_output_options({{"chapters", "keep"}}).value().to_json();
     EXPECT_EQ(j["chapters"], "keep");
     EXPECT_EQ(OutputOptions::from_json(j)->chapters, "keep");
-    EXPECT_EQ(error_of({{"chapters", "split"}}), "chapters must be keep (the source's, as ID3 chapters) or none");
+    EXPECT_EQ(parse_output_options({{"chapters", "Split"}}).value().chapters, "split");
+    EXPECT_EQ(error_of({{"chapters", "parts"}}),
+              "chapters must be keep (the source's, as ID3 chapters), split (one MP3 per chapter) or none");
     nlohmann::json bad = {{"chapters", true}};
     EXPECT_FALSE(OutputOptions::from_json(bad));
 }

@@ -160,6 +160,7 @@ class Transcoder {
         result.waveform = peaks_.waveform(encoder_->sample_rate);
         result.cover = cover_written_;
         result.cover_problem = cover_problem_;
+        result.chapters = chapters_;
         return result;
     }
 
@@ -419,7 +420,7 @@ class Transcoder {
     void copy_chapters() {
         static constexpr unsigned kMaxChapters = 255;  // the CTOC frame counts its entries in one byte
         static constexpr size_t kMaxTitleBytes = 250;
-        if (options_.chapters.value_or("keep") != "keep") return;
+        if (options_.chapters.value_or("keep") == "none") return;
         const double from = trim_start_.value_or(0);
         const double to = trim_end_.value_or(std::numeric_limits<double>::infinity());
         for (unsigned i = 0; i < input_->nb_chapters && output_->nb_chapters < kMaxChapters; ++i) {
@@ -434,9 +435,13 @@ class Transcoder {
             copy->time_base = AVRational{1, 1000};
             copy->start = std::llround((start - from) * 1000);
             copy->end = std::llround((end - from) * 1000);
+            ChapterMark mark{.start_seconds = static_cast<double>(copy->start) / 1000,
+                             .end_seconds = static_cast<double>(copy->end) / 1000,
+                             .source_start_seconds = start,
+                             .source_end_seconds = end};
             if (const AVDictionaryEntry* title = av_dict_get(chapter->metadata, "title", nullptr, 0)) {
-                std::string cut(utf8_prefix(title->value, kMaxTitleBytes));
-                av_dict_set(&copy->metadata, "title", cut.c_str(), 0);
+                mark.title = std::string(utf8_prefix(title->value, kMaxTitleBytes));
+                av_dict_set(&copy->metadata, "title", mark.title.c_str(), 0);
             }
             // avformat_free_context frees the array, each chapter and its metadata.
             void* grown = av_realloc_array(output_->chapters, output_->nb_chapters + 1, sizeof(AVChapter*));
@@ -447,6 +452,7 @@ class Transcoder {
             }
             output_->chapters = static_cast<AVChapter**>(grown);
             output_->chapters[output_->nb_chapters++] = copy;
+            chapters_.push_back(std::move(mark));
         }
     }
 
@@ -777,6 +783,7 @@ class Transcoder {
     PeakMeter peaks_;  // the waveform of what is encoded
     bool cover_written_ = false;
     std::string cover_problem_;
+    std::vector<ChapterMark> chapters_;  // what copy_chapters wrote
     Pass pass_;
     std::optional<LoudnessMeter> meter_;
     std::optional<Normaliser> normaliser_;
@@ -823,9 +830,8 @@ ProgressCallback part_of(const ProgressCallback& progress, double from, double t
 // pass encodes. The measuring passes decode and resample but do not encode (most of the work), so two passes cost
 // about 1.2 times one, and five about 1.6 times.
 constexpr double kMaxGainDb = 30;  // a recording quieter than that under its target is mostly noise
-constexpr double kCloseEnoughLu = 0.3;
-constexpr int kTrials =
-    3;  // measuring passes with the limiter, at most   // a limited pass this near the target needs no correction
+constexpr double kCloseEnoughLu = 0.3;  // a limited pass this near the target needs no correction
+constexpr int kTrials = 3;              // measuring passes with the limiter, at most
 constexpr double kPeakHeadroomDb = 0.1;  // gain only while the gained true peak stays this far under the ceiling
 
 ConversionResult normalised(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
@@ -883,17 +889,98 @@ ConversionResult normalised(MediaInput& input, MediaOutput& output, const Output
     return result;
 }
 
+ConversionResult whole(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
+                       const ProgressCallback& progress) {
+    if (!options.loudness_lufs) return Transcoder(input, output, options, limits, progress).run();
+    return normalised(input, output, options, limits, progress);
+}
+
+// The parts of a split (chapters=split), after the whole: each chapter of the whole MP3, cut from the source as a
+// trim would, with the whole's loudness gain (and limiter, where it acted), so that parts and whole sound the same.
+// Parts share what the output limit leaves after the whole.
+void split(MediaInput& input, const OutputOptions& options, const Limits& limits, const ProgressCallback& progress,
+           PartSink& sink, ConversionResult& result, uint64_t whole_bytes) {
+    std::vector<PartPlan> plans;
+    std::vector<const ChapterMark*> marks;
+    for (const ChapterMark& chapter : result.chapters) {
+        double end = std::min(chapter.end_seconds, result.duration_seconds);
+        if (!(end > chapter.start_seconds)) continue;  // past the audio's end
+        PartPlan plan;
+        plan.index = static_cast<int>(plans.size()) + 1;
+        plan.title = chapter.title.empty() ? "Part " + std::to_string(plan.index) : chapter.title;
+        plan.start_seconds = chapter.start_seconds;
+        plan.end_seconds = end;
+        plans.push_back(std::move(plan));
+        marks.push_back(&chapter);
+    }
+    double total = 0;
+    for (auto& plan : plans) {
+        plan.count = static_cast<int>(plans.size());
+        total += plan.end_seconds - plan.start_seconds;
+    }
+    uint64_t used = whole_bytes;
+    double done = 0;
+    for (size_t i = 0; i < plans.size(); ++i) {
+        const PartPlan& plan = plans[i];
+        OutputOptions part = options;
+        part.start_ms = std::llround(marks[i]->source_start_seconds * 1000);
+        part.end_ms = std::llround(marks[i]->source_start_seconds * 1000 + (plan.end_seconds - plan.start_seconds) * 1000);
+        part.chapters = "none";
+        part.tags.title = plan.title;
+        part.tags.track = std::to_string(plan.index) + "/" + std::to_string(plan.count);
+        Limits part_limits = limits;
+        if (used >= limits.max_output_bytes) part_limits.max_output_bytes = 0;
+        else part_limits.max_output_bytes = limits.max_output_bytes - used;
+        Pass pass;
+        if (result.loudness) {
+            pass.gain_db = result.loudness->gain_db;
+            pass.limit = result.loudness->limited;
+            pass.ceiling_dbtp = result.loudness->true_peak_ceiling_dbtp;
+        }
+        double length = plan.end_seconds - plan.start_seconds;
+        std::unique_ptr<MediaOutput> output = sink.open(plan);
+        Transcoder(input, *output, part, part_limits, part_of(progress, done / total, (done + length) / total), pass)
+            .run();
+        messages::Part kept = sink.commit(plan, *output);
+        kept.index = plan.index;
+        kept.title = plan.title;
+        kept.start_seconds = plan.start_seconds;
+        kept.duration_seconds = length;
+        used += kept.size;
+        result.parts.push_back(std::move(kept));
+        done += length;
+    }
+}
+
 }  // namespace
 
 ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
-                         const ProgressCallback& progress) {
+                         const ProgressCallback& progress, PartSink* parts) {
     static const bool quiet = [] {
         av_log_set_callback(&ffmpeg_log);  // FFmpeg's own messages are not our log format; failures carry reasons
         return true;
     }();
     (void)quiet;
-    if (!options.loudness_lufs) return Transcoder(input, output, options, limits, progress).run();
-    return normalised(input, output, options, limits, progress);
+    if (parts == nullptr || options.chapters != "split") return whole(input, output, options, limits, progress);
+    // The whole MP3's size decides what the parts may take of the output limit: it counts what the output was given.
+    struct Counted : MediaOutput {
+        MediaOutput& to;
+        uint64_t end = 0, at = 0;
+        explicit Counted(MediaOutput& o) : to(o) {}
+        void write(const uint8_t* data, size_t size) override {
+            to.write(data, size);
+            at += size;
+            end = std::max(end, at);
+        }
+        bool seekable() const override { return to.seekable(); }
+        void seek(uint64_t offset) override {
+            to.seek(offset);
+            at = offset;
+        }
+    } counted(output);
+    ConversionResult result = whole(input, counted, options, limits, part_of(progress, 0, 0.5));
+    split(input, options, limits, part_of(progress, 0.5, 1), *parts, result, counted.end);
+    return result;
 }
 
 }  // namespace mp3c::converter

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
@@ -59,6 +61,13 @@ struct Limits {
     const std::atomic<bool>* cancel = nullptr;
 };
 
+// A chapter as the MP3 has it: its place in the MP3 and in the source (they differ by a trim's start).
+struct ChapterMark {
+    double start_seconds = 0, end_seconds = 0;                // in the MP3
+    double source_start_seconds = 0, source_end_seconds = 0;  // in the source
+    std::string title;                                        // empty when the source gave none
+};
+
 struct ConversionResult {
     double duration_seconds = 0;  // of the audio encoded
     double decoded_seconds = 0;   // of the audio decoded to make it (less than the source's when a trim skipped ahead)
@@ -69,6 +78,24 @@ struct ConversionResult {
     std::optional<messages::Loudness> loudness;  // with the option loudness: what was measured and done
     bool cover = false;                          // the MP3 has the source's picture as its cover
     std::string cover_problem;                   // why the source's picture could not be used (not a failure)
+    std::vector<ChapterMark> chapters;           // as written into the MP3 (none with chapters=none)
+    std::vector<messages::Part> parts;           // chapters=split: each chapter's own MP3, as the PartSink kept it
+};
+
+// chapters=split: where each chapter's own MP3 goes. A part is cut from the source exactly like a trim (same samples
+// as that stretch of the whole MP3), with the whole's loudness gain, cover and tags, its own title and track n/N.
+struct PartPlan {
+    int index = 0, count = 0;  // 1..count
+    std::string title;         // the chapter's, else "Part <index>"
+    double start_seconds = 0, end_seconds = 0;  // in the whole MP3
+};
+class PartSink {
+  public:
+    virtual ~PartSink() = default;
+    // Where a part is written; called for each part in order, after the whole MP3 is complete.
+    virtual std::unique_ptr<MediaOutput> open(const PartPlan& plan) = 0;
+    // The part is complete in `output` (the one open() gave): keep it, and say its size and id (messages::Part::fid).
+    virtual messages::Part commit(const PartPlan& plan, MediaOutput& output) = 0;
 };
 
 // A conversion that failed. Permanent failures (the input is not usable) carry a reason for users; transient ones
@@ -105,8 +132,10 @@ class ConversionError : public std::runtime_error {
 // Progress as a fraction 0..1 of the source's duration (called often; the caller throttles).
 using ProgressCallback = std::function<void(double fraction)>;
 
+// With chapters=split and a PartSink, the parts follow the whole MP3 (progress: the whole to one half, the parts to
+// the end); without a sink, split is keep.
 ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
-                         const ProgressCallback& progress = nullptr);
+                         const ProgressCallback& progress = nullptr, PartSink* parts = nullptr);
 
 // Local files, for the command line.
 class FileInput : public MediaInput {

@@ -189,6 +189,8 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     ready.trace_id = job.trace_id;
     ready.callback_url = job.callback_url;
     ready.ticket = job.ticket;
+    const std::vector<messages::Part> parts = converted != nullptr ? converted->parts : stored_parts(job);
+    ready.parts = static_cast<int>(parts.size());
     publisher_.publish(amqp::names::inbox(config_.topology.mp3_queue), config_.topology.mp3_queue,
                        {.body = ready.to_body(), .message_id = job.job_id, .correlation_id = job.trace_id});
     auto done = event(job, messages::JobState::done);
@@ -197,6 +199,7 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     done.mp3_size = mp3.size;
     done.duration_seconds = duration_seconds;
     done.source_deleted = source_deleted;
+    done.parts = parts;
     if (converted != nullptr) {  // what this conversion measured (a job announced again has none)
         if (!converted->waveform.peaks.empty()) done.waveform = converted->waveform;
         done.loudness = converted->loudness;
@@ -284,18 +287,94 @@ std::unique_ptr<MediaInput> Worker::open_input(const Job& job, std::unique_ptr<s
         size, config_.temporary_dir);
 }
 
-storage::BlobInfo Worker::store_mp3(const Job& job, const TemporaryFile& mp3) {
-    auto writer = mp3s_->create({.owner = job.user_id,
-                                 .filename = std::filesystem::path(job.filename).stem().string() + ".mp3",
-                                 .content_type = "audio/mpeg",
-                                 .id = job.job_id});
+namespace {
+
+storage::BlobInfo copy_to_store(storage::BlobStore& store, const TemporaryFile& file, const storage::NewBlob& blob) {
+    auto writer = store.create(blob);
     std::vector<uint8_t> chunk(1 << 20);
     uint64_t offset = 0;
-    while (size_t n = mp3.read_at(offset, chunk.data(), chunk.size())) {
+    while (size_t n = file.read_at(offset, chunk.data(), chunk.size())) {
         writer->write(std::string_view(reinterpret_cast<char*>(chunk.data()), n));
         offset += n;
     }
     return writer->commit();
+}
+
+// chapters=split: each part into a nameless local file, then into the MP3 store under its job-derived id. Parts kept
+// by a conversion that then fails are removed again (a retry writes the same ids anyway).
+class StoredParts : public PartSink {
+  public:
+    StoredParts(storage::BlobStore& store, const messages::VideoJob& job, std::string directory)
+        : store_(store), job_(job), directory_(std::move(directory)) {}
+    ~StoredParts() override {
+        if (kept_) return;
+        for (const auto& id : stored_) {
+            try {
+                store_.remove(id);
+            } catch (const storage::Error& e) {
+                log::warn("could not remove a part of a failed conversion",
+                          {{"job_id", job_.job_id}, {"fid", id}, {"error", e.what()}});
+            }
+        }
+    }
+    std::unique_ptr<MediaOutput> open(const PartPlan&) override {
+        return std::make_unique<TemporaryFile>(directory_);
+    }
+    messages::Part commit(const PartPlan& plan, MediaOutput& output) override {
+        auto& file = static_cast<TemporaryFile&>(output);
+        messages::Part part;
+        part.fid = messages::part_id(job_.job_id, plan.index);
+        stored_.push_back(part.fid);
+        part.size = copy_to_store(store_, file,
+                                  {.owner = job_.user_id,
+                                   .filename = messages::part_filename(plan.index, plan.count, plan.title),
+                                   .content_type = "audio/mpeg",
+                                   .id = part.fid})
+                        .size;
+        return part;
+    }
+    void keep() { kept_ = true; }
+
+  private:
+    storage::BlobStore& store_;
+    const messages::VideoJob& job_;
+    std::string directory_;
+    std::vector<std::string> stored_;
+    bool kept_ = false;
+};
+
+}  // namespace
+
+void Worker::store_manifest(const Job& job, const std::vector<messages::Part>& parts) {
+    auto writer = mp3s_->create({.owner = job.user_id,
+                                 .filename = "parts.json",
+                                 .content_type = "application/json",
+                                 .id = messages::part_id(job.job_id, 0)});
+    writer->write(messages::parts_to_json(parts).dump());
+    writer->commit();
+}
+
+std::vector<messages::Part> Worker::stored_parts(const Job& job) {
+    if (job.options.chapters != "split") return {};
+    auto reader = mp3s_->open(messages::part_id(job.job_id, 0));
+    if (!reader || reader->info().size > (1 << 20)) return {};
+    std::string text(reader->info().size, '\0');
+    size_t got = 0;
+    while (got < text.size()) {
+        size_t n = reader->read(text.data() + got, text.size() - got);
+        if (n == 0) break;
+        got += n;
+    }
+    auto parts = messages::parts_from_json(nlohmann::json::parse(text.substr(0, got), nullptr, false));
+    return parts.value_or(std::vector<messages::Part>{});
+}
+
+storage::BlobInfo Worker::store_mp3(const Job& job, const TemporaryFile& mp3) {
+    return copy_to_store(*mp3s_, mp3,
+                         {.owner = job.user_id,
+                          .filename = std::filesystem::path(job.filename).stem().string() + ".mp3",
+                          .content_type = "audio/mpeg",
+                          .id = job.job_id});
 }
 
 Outcome Worker::convert_job(const Job& job) {
@@ -358,8 +437,9 @@ Outcome Worker::convert_job(const Job& job) {
         limits.output_limit_is_quota = true;
     }
     ConversionResult result;
+    StoredParts parts(*mp3s_, job, config_.temporary_dir);
     try {
-        result = convert(*input, output, job.options, limits, on_progress);
+        result = convert(*input, output, job.options, limits, on_progress, &parts);
     } catch (const ConversionError& e) {
         if (cancelled) {
             // Nothing to report: the gateway recorded the cancellation and told the job's event streams.
@@ -377,7 +457,10 @@ Outcome Worker::convert_job(const Job& job) {
         log::warn("the source's picture was left out of the MP3",
                   {{"job_id", job.job_id}, {"problem", result.cover_problem}});
     }
+    // The parts (stored while converting), their manifest, then the whole: a stored whole means the rest is stored.
+    if (job.options.chapters == "split") store_manifest(job, result.parts);
     storage::BlobInfo mp3 = store_mp3(job, output);
+    parts.keep();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     conversion_seconds_.with({}).observe(seconds);
     audio_seconds_.inc(result.duration_seconds);
@@ -388,6 +471,7 @@ Outcome Worker::convert_job(const Job& job) {
     log::info("job done", {{"job_id", job.job_id},
                            {"mp3_fid", mp3.id},
                            {"audio_seconds", result.duration_seconds},
+                           {"parts", result.parts.size()},
                            {"conversion_seconds", seconds}});
     return Outcome::ack;
 }

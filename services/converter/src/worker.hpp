@@ -68,6 +68,9 @@ class Worker {
     void publish_failure(const Job& job, const std::string& error, const std::string& reason);
     void announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted,
                   const ConversionResult* converted = nullptr);
+    // chapters=split: the parts' manifest, stored before the whole MP3 (so a job announced again has its parts).
+    void store_manifest(const Job& job, const std::vector<messages::Part>& parts);
+    std::vector<messages::Part> stored_parts(const Job& job);
     amqp::Consumer::Outcome retry_or_give_up(const Job& job, const amqp::Delivery& delivery, const std::string& reason);
     amqp::Consumer::Outcome reject(const amqp::Delivery& delivery, const messages::Problem& problem);
 

@@ -469,6 +469,127 @@ TEST_F(TranscoderTest, ChaptersAreKeptWithTheirTitlesAndFollowTheTrim) {
         << "the first 255: ID3's table of contents counts them in one byte";
 }
 
+// Parts into a directory, as "NN - title.mp3".
+class PartDirectory : public PartSink {
+  public:
+    explicit PartDirectory(fs::path dir) : dir_(std::move(dir)) { fs::create_directories(dir_); }
+    std::unique_ptr<MediaOutput> open(const PartPlan& plan) override {
+        plans.push_back(plan);
+        return std::make_unique<FileOutput>(path(plan));
+    }
+    messages::Part commit(const PartPlan& plan, MediaOutput& output) override {
+        static_cast<FileOutput&>(output).commit();
+        return {.size = fs::file_size(path(plan)), .fid = "local"};
+    }
+    std::string path(const PartPlan& plan) const {
+        return (dir_ / messages::part_filename(plan.index, plan.count, plan.title)).string();
+    }
+    std::vector<PartPlan> plans;
+
+  private:
+    fs::path dir_;
+};
+
+ConversionResult split_file(const std::string& in, const std::string& out, PartDirectory& parts,
+                            OutputOptions options = {}) {
+    options.chapters = "split";
+    FileInput input(in);
+    FileOutput output(out);
+    auto result = convert(input, output, options, {}, nullptr, &parts);
+    output.commit();
+    return result;
+}
+
+TEST_F(TranscoderTest, SplitMakesOneMp3PerChapterWithItsOwnTagsBesideTheWhole) {
+    constexpr double kFrame = 1152.0 / 44100;  // one MP3 frame at the output's rate
+    std::string in = with_chapters(corpus_, "lecture.m4a", 4);
+    OutputOptions trimmed;  // 3 s to 8 s: parts of 2, 2.5 and 0.5 s
+    trimmed.start_ms = 3000;
+    trimmed.end_ms = 8000;
+    trimmed.tags.artist = "Prof. Ünal";
+    PartDirectory parts(corpus_.dir() / "lecture");
+    auto result = split_file(in, corpus_.path("lecture.mp3"), parts, trimmed);
+    ASSERT_EQ(result.parts.size(), 3u);
+    EXPECT_EQ(chapters_of(corpus_.path("lecture.mp3")).size(), 3u) << "the whole keeps its chapters";
+    const double lengths[] = {2, 2.5, 0.5};
+    const char* titles[] = {"Part 2", "Part 3", "Part 4"};
+    double sum = 0;
+    for (size_t i = 0; i < 3; ++i) {
+        const auto& part = result.parts[i];
+        EXPECT_EQ(part.index, static_cast<int>(i) + 1);
+        EXPECT_EQ(part.title, titles[i]);
+        EXPECT_NEAR(part.duration_seconds, lengths[i], 0.001);
+        EXPECT_NEAR(part.start_seconds, sum, 0.001);
+        std::string path = parts.path(parts.plans[i]);
+        EXPECT_EQ(fs::path(path).filename().string(), "0" + std::to_string(i + 1) + " - " + titles[i] + ".mp3");
+        EXPECT_EQ(part.size, fs::file_size(path));
+        EXPECT_NEAR(decoded_seconds(path), lengths[i], kFrame) << path;
+        auto tags = probe(path)["format"]["tags"];
+        EXPECT_EQ(tags["title"], titles[i]);
+        EXPECT_EQ(tags["track"], std::to_string(i + 1) + "/3");
+        EXPECT_EQ(tags["artist"], "Prof. Ünal") << "the job's tags go to every part";
+        EXPECT_TRUE(chapters_of(path).empty());
+        sum += lengths[i];
+    }
+    EXPECT_NEAR(decoded_seconds(corpus_.path("lecture.mp3")), sum, kFrame);
+
+    // One chapter: one part, the whole length; no chapters: no parts, the whole as usual.
+    PartDirectory one(corpus_.dir() / "one");
+    auto single = split_file(with_chapters(corpus_, "one.m4a", 1), corpus_.path("one.mp3"), one);
+    ASSERT_EQ(single.parts.size(), 1u);
+    EXPECT_EQ(fs::path(one.path(one.plans[0])).filename().string(), "01 - Ouverture — été.mp3");
+    EXPECT_NEAR(decoded_seconds(one.path(one.plans[0])), 10, kFrame);
+    PartDirectory none(corpus_.dir() / "none");
+    auto plain = split_file(corpus_.make("plain.flac", sine(44100, 2)), corpus_.path("plain.mp3"), none);
+    EXPECT_TRUE(plain.parts.empty());
+    EXPECT_NEAR(decoded_seconds(corpus_.path("plain.mp3")), 2, kFrame);
+
+    // 200 chapters of 50 ms: 200 parts, numbered with three digits, each within a frame of its length.
+    PartDirectory many(corpus_.dir() / "many");
+    auto lots = split_file(with_chapters(corpus_, "many.m4a", 200), corpus_.path("many.mp3"), many);
+    ASSERT_EQ(lots.parts.size(), 200u);
+    EXPECT_EQ(fs::path(many.path(many.plans[199])).filename().string(), "200 - Part 200.mp3");
+    EXPECT_EQ(fs::path(many.path(many.plans[8])).filename().string(), "009 - Part 9.mp3");
+    for (int i : {0, 99, 199}) EXPECT_NEAR(decoded_seconds(many.path(many.plans[i])), 0.05, kFrame) << i;
+    EXPECT_EQ(probe(many.path(many.plans[199]))["format"]["tags"]["track"], "200/200");
+}
+
+TEST_F(TranscoderTest, SplitPartsShareTheWholesLoudnessGainAndItsOutputLimit) {
+    // A quiet source, normalised: every part gets the whole's gain (parts of one recording keep their balance).
+    std::string metadata = ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=4000\ntitle=Quiet\n"
+                           "[CHAPTER]\nTIMEBASE=1/1000\nSTART=4000\nEND=8000\ntitle=Loud\n";
+    std::ofstream(corpus_.path("two.txt")) << metadata;
+    std::string in = corpus_.make(
+        "two.m4a", {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=8", "-f", "ffmetadata", "-i",
+                    corpus_.path("two.txt"), "-map", "0:a", "-map_chapters", "1", "-af",
+                    "volume='if(lt(t,4),0.05,0.2)':eval=frame", "-c:a", "aac"});
+    OutputOptions loud;
+    loud.loudness_lufs = -16;
+    PartDirectory parts(corpus_.dir() / "two");
+    auto result = split_file(in, corpus_.path("two.mp3"), parts, loud);
+    ASSERT_TRUE(result.loudness);
+    ASSERT_EQ(result.parts.size(), 2u);
+    double quiet = max_volume(parts.path(parts.plans[0]), 0.5, 3), louder = max_volume(parts.path(parts.plans[1]), 0.5, 3);
+    EXPECT_NEAR(louder - quiet, 12, 1) << "0.05 against 0.2 is 12 dB, in the parts as in the source";
+    EXPECT_NEAR(max_volume(corpus_.path("two.mp3"), 4.5, 3), louder, 0.5) << "the same gain as the whole";
+
+    // The parts count against the output limit with the whole: a limit the whole fits in but not the parts too.
+    OutputOptions split;
+    split.bitrate_kbps = 128;
+    split.chapters = "split";
+    Limits limits;
+    limits.max_output_bytes = 8 * 128000 / 8 * 3 / 2;  // the whole (128 kB) and half of it again
+    PartDirectory cut(corpus_.dir() / "cut");
+    FileInput input(in);
+    FileOutput output(corpus_.path("cut.mp3"));
+    try {
+        convert(input, output, split, limits, nullptr, &cut);
+        FAIL() << "the parts did not fit";
+    } catch (const ConversionError& e) {
+        EXPECT_EQ(e.kind(), ConversionError::Kind::output_too_large) << e.what();
+    }
+}
+
 TEST_F(TranscoderTest, TwoAudioTracksUseOne) {
     std::string in =
         corpus_.make("two_tracks.mkv", concat({sine(48000),

@@ -322,6 +322,76 @@ TEST_F(WorkerTest, JobWhoseUploadIsGoneIsSkipped) {
 
 // Its owner cancels the job while it converts: the gateway deletes the upload, and the conversion stops within the
 // check interval, storing nothing and announcing nothing (the gateway already recorded and announced the end).
+// A 9 s tone in M4A with three chapters of 3 s ("Eins", "Zwei", "Drei").
+std::vector<std::string> three_chapters(const fs::path& dir) {
+    std::string metadata = ";FFMETADATA1\n";
+    const char* titles[] = {"Eins", "Zwei", "Drei"};
+    for (int i = 0; i < 3; ++i) {
+        metadata += "[CHAPTER]\nTIMEBASE=1/1000\nSTART=" + std::to_string(i * 3000) +
+                    "\nEND=" + std::to_string((i + 1) * 3000) + "\ntitle=" + titles[i] + "\n";
+    }
+    std::string path = (dir / "chapters.txt").string();
+    std::ofstream(path) << metadata;
+    return {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=9", "-f", "ffmetadata", "-i", path,
+            "-map", "0:a", "-map_chapters", "1", "-c:a", "aac"};
+}
+
+TEST_F(WorkerTest, ASplitJobStoresEachPartAndAnnouncesThemEvenWhenAnnouncedAgain) {
+    start(/*keep_source=*/true);
+    std::string video = upload(three_chapters(dir_), ".m4a");
+    std::string job = storage::new_id();
+    auto m = message(job, video);
+    m["options"]["chapters"] = "split";
+    send(m.dump());
+    auto announced = take(topology_.mp3_queue, 1);
+    ASSERT_EQ(announced.size(), 1u);
+    EXPECT_EQ(announced[0]["parts"], 3);
+    // Announced again (a crash before the ack): the parts come from the manifest, not from a second conversion.
+    send(m.dump());
+    ASSERT_EQ(take(topology_.mp3_queue, 1)[0]["parts"], 3);
+    // One take of the events: their test queue goes with its consumer.
+    std::vector<nlohmann::json> done_events;
+    for (const auto& e : take(events_queue(), 3))
+        if (e.value("status", "") == "done") done_events.push_back(e);
+    ASSERT_EQ(done_events.size(), 2u);
+    EXPECT_EQ(done_events[1]["parts"], done_events[0]["parts"]);
+    EXPECT_NE(worker_->registry()->render().find("converter_jobs_total{result=\"reannounced\"} 1"), std::string::npos);
+    const nlohmann::json* done = &done_events[0];
+    auto parts = messages::parts_from_json((*done)["parts"]);
+    ASSERT_TRUE(parts && parts->size() == 3u) << (*done).dump().substr(0, 600);
+    auto mp3s = storage::open_store(storage_url_, "mp3s");
+    for (int i = 0; i < 3; ++i) {
+        const auto& part = (*parts)[static_cast<size_t>(i)];
+        EXPECT_EQ(part.fid, messages::part_id(job, i + 1));
+        EXPECT_NEAR(part.start_seconds, 3.0 * i, 0.01);
+        EXPECT_NEAR(part.duration_seconds, 3.0, 0.01);
+        auto info = mp3s->stat(part.fid);
+        ASSERT_TRUE(info) << "part " << i + 1 << " is stored";
+        EXPECT_EQ(info->size, part.size);
+        EXPECT_EQ(info->owner, "7");
+        EXPECT_EQ(info->filename, i == 1 ? "02 - Zwei.mp3" : info->filename);
+    }
+    EXPECT_TRUE(mp3s->stat(job)) << "and the whole";
+}
+
+TEST_F(WorkerTest, ASplitJobWhosePartsDoNotFitFailsAndLeavesNoPart) {
+    start(/*keep_source=*/true);
+    std::string video = upload(three_chapters(dir_), ".m4a");
+    std::string job = storage::new_id();
+    auto m = message(job, video);
+    m["options"]["chapters"] = "split";
+    m["max_output_bytes"] = 9 * 128000 / 8 + 100'000;  // the whole and about two parts of three
+    send(m.dump());
+    auto events = take(events_queue(), 2);
+    auto* failed = find_status(events, "failed");
+    ASSERT_NE(failed, nullptr);
+    EXPECT_EQ((*failed)["reason"], "output_too_large");
+    auto mp3s = storage::open_store(storage_url_, "mp3s");
+    for (int i = 0; i <= 3; ++i) EXPECT_FALSE(mp3s->stat(messages::part_id(job, i))) << "part " << i;
+    EXPECT_FALSE(mp3s->stat(job));
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
+}
+
 TEST_F(WorkerTest, AJobCancelledWhileConvertingStopsAndLeavesNothing) {
     start(false, 1ull << 30, 200ms);
     std::string video =

@@ -73,6 +73,7 @@ struct Mp3Ready {
     std::string trace_id;
     std::optional<std::string> callback_url;
     std::optional<std::string> ticket;  // the job's ticket, from its video message
+    int parts = 0;                      // chapters=split: how many files of its own each chapter became
     int attempt = 1;
 
     std::string to_body() const;
@@ -106,6 +107,30 @@ struct Loudness {
     static std::optional<Loudness> from_json(const nlohmann::json& j);
 };
 
+// One file of a job split by its chapters (the option chapters=split). The job keeps its whole MP3 too; each part is
+// stored in the MP3 store under part_id(job, index), with its own tags (title, track index/count).
+struct Part {
+    static constexpr int kMaxParts = 255;  // as many chapters as the whole MP3 may hold
+    int index = 0;                         // 1..count
+    std::string title;                     // the chapter's (at most 250 bytes), else "Part <index>"
+    double start_seconds = 0;              // where it starts in the whole MP3
+    double duration_seconds = 0;
+    uint64_t size = 0;
+    std::string fid;  // part_id(job, index)
+    nlohmann::json to_json() const;
+    static std::optional<Part> from_json(const nlohmann::json& j);
+};
+nlohmann::json parts_to_json(const std::vector<Part>& parts);
+// nullopt unless an array of at most kMaxParts valid parts numbered 1, 2, ... in order.
+std::optional<std::vector<Part>> parts_from_json(const nlohmann::json& j);
+// The id a job's part is stored under: derived from the job's id, so a redelivered job writes the same blobs and the
+// gateway finds them from the job alone. Index 0 names the parts' manifest (parts_to_json, written before the whole
+// MP3, read when a stored job is announced again).
+std::string part_id(std::string_view job_id, int index);
+// "NN - title.mp3": NN the index with as many digits as the count needs (at least 2); what a file name cannot hold
+// (/ \ : * ? " < > | and control characters) becomes "_", and a title of dots only is "Part <index>".
+std::string part_filename(int index, int count, std::string_view title);
+
 // queued: a failed job put back in the queue by its owner (POST /jobs/{id}/retry), announced so that every gateway
 // replica forgets the failure it heard.
 enum class JobState { processing, done, failed, cancelled, queued };  // messages.cpp names them in this order
@@ -122,6 +147,7 @@ struct StatusEvent {
     std::optional<double> duration_seconds;
     std::optional<Waveform> waveform;   // done: absent from converters before it, and when a job is announced again
     std::optional<Loudness> loudness;   // done: when the job asked for loudness normalisation (likewise)
+    std::vector<Part> parts;            // done: with chapters=split, one per chapter (none without chapters)
     std::optional<std::string> error;   // in words for users
     std::optional<std::string> reason;  // a code for programs: [a-z_], at most 64 characters
     bool source_deleted = false;

@@ -38,7 +38,8 @@ struct OutputOptions {
     // The part of the source to keep, in milliseconds from its start: [start_ms, end_ms). 0 <= start < end <= 24 h.
     static constexpr int64_t kMaxTrimMs = 24LL * 3600 * 1000;
     std::optional<int64_t> start_ms, end_ms;
-    // The source's chapters: "keep" (the default: ID3v2 CHAP and CTOC frames with their titles) or "none".
+    // The source's chapters: "keep" (the default: ID3v2 CHAP and CTOC frames with their titles), "split" (kept, and
+    // each chapter also becomes an MP3 of its own: messages::Part) or "none".
     std::optional<std::string> chapters;
     // The cover: "auto" (the default: the source's own picture, as an ID3v2 APIC frame) or "none".
     std::optional<std::string> cover;
@@ -62,7 +63,7 @@ struct OutputOptions {
 };
 
 // Parses and checks textual fields (form fields, command-line flags) named bitrate, quality, channels,
-// sample_rate, start, end (seconds such as 90 or 12.5, or [hh:]mm:ss[.fff]), chapters (keep or none), loudness
+// sample_rate, start, end (seconds such as 90 or 12.5, or [hh:]mm:ss[.fff]), chapters (keep, split or none), loudness
 // (LUFS, such as -16; "off" leaves it unset), true_peak (dBTP), cover (auto or none), title, artist, album, year, track
 // and genre; other names are ignored. A tag given empty is unset. Returns the options, or what is wrong in words for
 // users.
