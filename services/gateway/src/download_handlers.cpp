@@ -44,6 +44,7 @@ DownloadHandlers::DownloadHandlers(Backends backends, DownloadOptions options)
 
 void DownloadHandlers::add_routes(http::Router& r) {
     r.add("GET", "/jobs/{id}/mp3", [this](Request& q) { return job_mp3(q); });
+    r.add("GET", "/jobs/{id}/parts/{n}", [this](Request& q) { return job_part(q); });
     r.add("POST", "/jobs/{id}/link", [this](Request& q) { return create_link(q); });
     r.add("GET", "/download", [this](Request& q) { return download(q); });
     r.add("GET", "/jobs.zip", [this](Request& q) { return zip(q); });
@@ -56,6 +57,24 @@ Response DownloadHandlers::job_mp3(const Request& request) {
     auto found = requested_job(b_, request);
     if (!found) return found.error();
     return send_mp3(request, found.value());
+}
+
+Response DownloadHandlers::job_part(const Request& request) {
+    auto found = requested_job(b_, request);
+    if (!found) return found.error();
+    const Job& job = found.value();
+    if (job.status == JobStatus::expired) return mp3_expired(job);
+    if (job.status != JobStatus::done || !job.mp3_fid) return mp3_not_ready(job);
+    auto index = parse_unsigned(request.path_param("n"));
+    const messages::Part* part = index && *index <= 1000 ? job.part(static_cast<int>(*index)) : nullptr;
+    if (part == nullptr) {
+        return Response::json(404, {{"error", "part_not_found"},
+                                    {"message", job.parts.empty() ? "this job was not split into parts"
+                                                                  : "this job has parts 1 to " +
+                                                                        std::to_string(job.parts.size())},
+                                    {"parts", job.parts.size()}});
+    }
+    return send_file(request, part->fid, mp3_content_disposition(job.part_filename(*part)));
 }
 
 std::string DownloadHandlers::link_signature(const std::string& job_id, uint64_t expires) const {
@@ -123,7 +142,11 @@ Response DownloadHandlers::download(const Request& request) {
 Response DownloadHandlers::send_mp3(const Request& request, const Job& job) {
     if (job.status == JobStatus::expired) return mp3_expired(job);
     if (job.status != JobStatus::done || !job.mp3_fid) return mp3_not_ready(job);
-    auto info = b_.mp3s.stat(*job.mp3_fid);
+    return send_file(request, *job.mp3_fid, mp3_content_disposition(job.filename));
+}
+
+Response DownloadHandlers::send_file(const Request& request, const std::string& fid, const std::string& disposition) {
+    auto info = b_.mp3s.stat(fid);
     if (!info) return Response::error(404, "file_not_found", "the MP3 is gone");
     std::string etag = "\"" + info->sha256 + "\"";
     Response r;
@@ -131,7 +154,7 @@ Response DownloadHandlers::send_mp3(const Request& request, const Job& job) {
     r.headers.set("Accept-Ranges", "bytes");
     r.headers.set("ETag", etag);
     r.headers.set("Cache-Control", "private, max-age=0, must-revalidate");
-    r.headers.set("Content-Disposition", mp3_content_disposition(job.filename));
+    r.headers.set("Content-Disposition", disposition);
     if (auto match = request.headers.get("If-None-Match"); match && (trim(*match) == etag || trim(*match) == "*")) {
         r.status = 304;
         return r;
@@ -146,7 +169,7 @@ Response DownloadHandlers::send_mp3(const Request& request, const Job& job) {
     }
     uint64_t offset = range.range ? range.range->offset : 0;
     uint64_t length = range.range ? range.range->length : info->size;
-    auto reader = b_.mp3s.open(*job.mp3_fid, offset, length);
+    auto reader = b_.mp3s.open(fid, offset, length);
     if (!reader) return Response::error(404, "file_not_found", "the MP3 is gone");
     if (range.range) {
         r.status = 206;
@@ -197,7 +220,9 @@ Response DownloadHandlers::zip(const Request& request) {
     auto caller = b_.auth.authenticate(request);
     if (!caller) return caller.error();
     std::vector<Job> jobs;
-    if (auto ids_text = request.query_param("ids")) {
+    auto ids_text = request.query_param("ids");
+    const bool ids_asked = ids_text.has_value();
+    if (ids_text) {
         auto ids = zip_ids(*ids_text, std::min<uint64_t>(100, options_.zip_max_entries));
         if (!ids) return ids.error();
         if (!b_.jobs.ready()) return database_unavailable();
@@ -225,19 +250,35 @@ Response DownloadHandlers::zip(const Request& request) {
         return Response::error(400, "ids_required", "give ids=ID,ID,... or status=done");
     }
     // The sizes first: the archive's exact length is sent before its first byte.
+    // A split job gives its parts ("talk - 01 - Intro.mp3", ...), any other its MP3.
     std::vector<std::string> names;
     std::vector<storage::BlobInfo> files;
+    std::vector<int64_t> modified;
     uint64_t total = 0;
     for (const Job& job : jobs) {
-        auto info = b_.mp3s.stat(*job.mp3_fid);
-        if (!info) {
-            return Response::json(404, {{"error", "file_not_found"},
-                                        {"message", "the MP3 of job " + job.id + " is gone"},
-                                        {"job_id", job.id}});
+        std::vector<std::pair<std::string, std::string>> wanted;  // fid, name
+        if (job.parts.empty()) wanted.emplace_back(*job.mp3_fid, mp3_filename(job.filename));
+        for (const auto& part : job.parts) wanted.emplace_back(part.fid, job.part_filename(part));
+        if (files.size() + wanted.size() > options_.zip_max_entries) {
+            if (!ids_asked && !files.empty()) break;  // status=done: the newest that fit
+            return Response::json(
+                413, {{"error", "zip_too_many_files"},
+                      {"message", "these jobs hold more than " + std::to_string(options_.zip_max_entries) +
+                                      " files (split jobs count each part): download fewer at once"},
+                      {"limit", {{"name", "ZIP_MAX_ENTRIES"}, {"value", options_.zip_max_entries}}}});
         }
-        total += info->size;
-        names.push_back(mp3_filename(job.filename));
-        files.push_back(std::move(*info));
+        for (auto& [fid, name] : wanted) {
+            auto info = b_.mp3s.stat(fid);
+            if (!info) {
+                return Response::json(404, {{"error", "file_not_found"},
+                                            {"message", "the MP3 of job " + job.id + " is gone"},
+                                            {"job_id", job.id}});
+            }
+            total += info->size;
+            names.push_back(std::move(name));
+            modified.push_back(job.finished_ms.value_or(info->created_ms));
+            files.push_back(std::move(*info));
+        }
     }
     if (total > options_.zip_max_bytes) {
         return Response::json(
@@ -252,7 +293,7 @@ Response DownloadHandlers::zip(const Request& request) {
         entries.push_back(
             {.name = names[i],
              .size = files[i].size,
-             .modified_ms = jobs[i].finished_ms.value_or(files[i].created_ms),
+             .modified_ms = modified[i],
              .open = [store = &b_.mp3s, id = files[i].id, size = files[i].size]() -> std::unique_ptr<http::BodySource> {
                  auto reader = store->open(id, 0, size);
                  if (!reader) return nullptr;

@@ -26,6 +26,8 @@ class DownloadHandlers {
     void add_routes(http::Router& router);
 
     http::Response job_mp3(const http::Request& request);
+    // GET /jobs/{id}/parts/{n}: part n of a job split by its chapters (chapters=split), like its MP3.
+    http::Response job_part(const http::Request& request);
     http::Response create_link(const http::Request& request);
     http::Response download(const http::Request& request);
     // GET /jobs.zip?ids=ID,ID,... or ?status=done: the MP3s as one ZIP (stored, ZIP64 when needed), streamed.
@@ -35,6 +37,8 @@ class DownloadHandlers {
     http::Response signed_mp3(const http::Request& request, const std::string& signature);
     http::Response mail_link_mp3(const http::Request& request, const std::string& signature);
     http::Response send_mp3(const http::Request& request, const Job& job);
+    // A stored MP3 (the whole or a part) with ranges and validators, as `disposition` names it.
+    http::Response send_file(const http::Request& request, const std::string& fid, const std::string& disposition);
     std::string link_signature(const std::string& job_id, uint64_t expires) const;
 
     Backends b_;

@@ -88,6 +88,16 @@ void remove_blob(storage::BlobStore& store, const std::optional<std::string>& id
     }
 }
 
+std::vector<std::string> mp3_store_ids(const Job& job) {
+    std::vector<std::string> ids;
+    if (job.mp3_fid) ids.push_back(*job.mp3_fid);
+    for (const auto& part : job.parts) ids.push_back(part.fid);
+    if (job.options.is_object() && job.options.value("chapters", "") == "split") {
+        ids.push_back(messages::part_id(job.id, 0));
+    }
+    return ids;
+}
+
 Result<Job, Response> visible_job(Jobs& jobs, const std::string& id, const Caller& caller) {
     if (!storage::is_valid_id(id)) return Response::error(400, "invalid_id", "a job id is 24 hexadecimal characters");
     if (!jobs.ready()) return database_unavailable();

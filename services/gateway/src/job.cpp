@@ -3,6 +3,9 @@
 #include "mp3c/enum_names.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
+#include "request_parsing.hpp"
+
+#include <cmath>
 
 namespace mp3c::gateway {
 
@@ -100,7 +103,34 @@ nlohmann::json Job::to_json() const {
             {"expires_at", expires_ms ? nlohmann::json(iso8601(*expires_ms)) : nlohmann::json(nullptr)},
             {"retryable", retryable()},
             {"reused_from", optional(reused_from)},
-            {"loudness", loudness_json()}};
+            {"loudness", loudness_json()},
+            {"parts", parts_json()}};
+}
+
+nlohmann::json Job::parts_json() const {
+    nlohmann::json all = nlohmann::json::array();
+    for (const messages::Part& p : parts) {
+        all.push_back({{"index", p.index},
+                       {"title", p.title},
+                       {"start_seconds", std::round(p.start_seconds * 1000) / 1000},
+                       {"duration_seconds", std::round(p.duration_seconds * 1000) / 1000},
+                       {"size", p.size},
+                       {"filename", part_filename(p)},
+                       {"download_url", "/jobs/" + id + "/parts/" + std::to_string(p.index)}});
+    }
+    return all;
+}
+
+const messages::Part* Job::part(int index) const {
+    for (const messages::Part& p : parts)
+        if (p.index == index) return &p;
+    return nullptr;
+}
+
+std::string Job::part_filename(const messages::Part& part) const {
+    std::string whole = mp3_filename(filename);
+    return whole.substr(0, whole.size() - 4) + " - " +
+           messages::part_filename(part.index, static_cast<int>(parts.size()), part.title);
 }
 
 nlohmann::json Job::loudness_json() const {
@@ -122,6 +152,10 @@ std::optional<StatusEvent> StatusEvent::parse(const std::string& body) {
     if (m.duration_seconds) e.duration_ms = static_cast<uint64_t>(*m.duration_seconds * 1000.0);
     if (m.waveform) e.waveform = m.waveform->to_json().dump();
     if (m.loudness) e.loudness = m.loudness->to_json().dump();
+    if (!m.parts.empty()) {
+        e.parts = messages::parts_to_json(m.parts).dump();
+        for (const auto& part : m.parts) e.parts_size += part.size;
+    }
     if (m.error) {
         // The column holds 1000 characters; cut on a character boundary.
         std::string error = *m.error;

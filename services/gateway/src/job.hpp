@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "mp3c/messages.hpp"
+
 namespace mp3c::gateway {
 
 // expired: the sweeper deleted what the job kept (a done job's MP3, a failed job's upload) when its time was up.
@@ -48,12 +50,19 @@ struct Job {
     std::optional<std::string> reused_from;    // done at once with a copy of this earlier job's MP3
     std::optional<std::string> loudness;       // done with loudness normalisation: what it measured (JSON text,
                                                // messages::Loudness)
+    std::vector<messages::Part> parts;         // done with chapters=split: each chapter's MP3, beside the whole
+
+    // A split job's part by its index (1..), or nullptr.
+    const messages::Part* part(int index) const;
+    // Its download's name: the whole's name without ".mp3", then " - NN - title.mp3".
+    std::string part_filename(const messages::Part& part) const;
 
     // A failed job whose upload is still kept: POST /jobs/{id}/retry can queue it again.
     bool retryable() const { return status == JobStatus::failed && !video_fid.empty(); }
 
     nlohmann::json to_json() const;        // the API's view of a job
     nlohmann::json loudness_json() const;  // loudness as an object, or null
+    nlohmann::json parts_json() const;     // the parts with their download URLs ([] unless split)
 };
 
 // A status event from the converter (docs/messaging.md).
@@ -66,6 +75,8 @@ struct StatusEvent {
     std::optional<uint64_t> duration_ms;
     std::optional<std::string> waveform;  // done: the MP3's waveform as JSON text (messages::Waveform), when it came
     std::optional<std::string> loudness;  // done: what loudness normalisation measured (messages::Loudness), JSON
+    std::optional<std::string> parts;     // done with chapters=split: the parts (messages::parts_to_json), JSON
+    uint64_t parts_size = 0;              // their bytes together (they count toward the quota)
     std::optional<std::string> error;
     std::optional<std::string> reason;  // [a-z_], at most 64 characters
     bool source_deleted = false;        // with done: the converter deleted the upload

@@ -141,7 +141,7 @@ Response JobHandlers::remove(const Request& request) {
     }
     if (current) {
         remove_blob(b_.videos, current->video_fid);
-        remove_blob(b_.mp3s, current->mp3_fid);
+        for (const auto& id : mp3_store_ids(*current)) remove_blob(b_.mp3s, id);
         b_.jobs.remove(job.id);
     }
     log::info("job deleted", {{"request_id", request.request_id}, {"job_id", job.id}});

@@ -13,11 +13,12 @@ constexpr const char* kColumns =
     "id, owner_id, owner_email, filename, size, video_fid, mp3_fid, mp3_size, duration_ms, status, progress, error,"
     " options, trace_id, FLOOR(UNIX_TIMESTAMP(created_at) * 1000), FLOOR(UNIX_TIMESTAMP(updated_at) * 1000),"
     " FLOOR(UNIX_TIMESTAMP(finished_at) * 1000), callback_url, reason, max_output_bytes, dispatched_at IS NOT NULL,"
-    " FLOOR(UNIX_TIMESTAMP(expires_at) * 1000), source_sha256, reused_from, loudness";
+    " FLOOR(UNIX_TIMESTAMP(expires_at) * 1000), source_sha256, reused_from, loudness, parts";
 
 // Bytes an owner keeps stored: uploads not yet deleted, and MP3s.
 constexpr const char* kStoredBytes =
-    "SELECT CAST(COALESCE(SUM(IF(video_fid IS NULL, 0, size) + IF(mp3_fid IS NULL, 0, COALESCE(mp3_size, 0))), 0) AS "
+    "SELECT CAST(COALESCE(SUM(IF(video_fid IS NULL, 0, size) + "
+    "IF(mp3_fid IS NULL, 0, COALESCE(mp3_size, 0) + COALESCE(parts_size, 0))), 0) AS "
     "UNSIGNED) FROM jobs "
     "WHERE owner_id = ?";
 
@@ -49,6 +50,9 @@ Job from_row(const mysql::Row& r) {
     j.source_sha256 = r.optional_text(22);
     j.reused_from = r.optional_text(23);
     j.loudness = r.optional_text(24);
+    if (auto parts = r.optional_text(25)) {
+        j.parts = messages::parts_from_json(nlohmann::json::parse(*parts, nullptr, false)).value_or(j.parts);
+    }
     return j;
 }
 
@@ -125,6 +129,10 @@ std::vector<mysql::Migration> JobStore::migrations() {
           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}},
         // What loudness normalisation measured, shown with the job.
         {9, "loudness", {"ALTER TABLE jobs ADD COLUMN loudness VARCHAR(1000) NULL"}},
+        // chapters=split: the parts (JSON, at most 255) and their bytes, which count toward the quota.
+        {10,
+         "parts",
+         {"ALTER TABLE jobs ADD COLUMN parts MEDIUMTEXT NULL, ADD COLUMN parts_size BIGINT UNSIGNED NULL"}},
     };
 }
 
@@ -223,12 +231,14 @@ bool JobStore::apply(const StatusEvent& e) {
     auto finish = [this](mysql::Connection& c, const StatusEvent& done) {
         return c.execute(
                    "UPDATE jobs SET status = 'done', progress = 100, mp3_fid = ?, mp3_size = ?, duration_ms = "
-                   "?, loudness = ?, error = NULL, finished_at = CURRENT_TIMESTAMP(3), "
+                   "?, loudness = ?, parts = ?, parts_size = ?, error = NULL, finished_at = CURRENT_TIMESTAMP(3), "
                    "expires_at = IF(? > 0, CURRENT_TIMESTAMP(3) + INTERVAL ? SECOND, NULL) "
                    "WHERE id = ? AND status IN ('queued', 'processing')",
                    {*done.mp3_fid, done.mp3_size ? mysql::Value(*done.mp3_size) : mysql::Value(nullptr),
                     done.duration_ms ? mysql::Value(*done.duration_ms) : mysql::Value(nullptr),
-                    done.loudness ? mysql::Value(*done.loudness) : mysql::Value(nullptr), retention_.mp3.count(),
+                    done.loudness ? mysql::Value(*done.loudness) : mysql::Value(nullptr),
+                    done.parts ? mysql::Value(*done.parts) : mysql::Value(nullptr),
+                    done.parts ? mysql::Value(done.parts_size) : mysql::Value(nullptr), retention_.mp3.count(),
                     retention_.mp3.count(), done.job_id}) > 0;
     };
     return pool_.with([&](mysql::Connection& c) {
@@ -509,7 +519,7 @@ std::optional<Job> JobStore::find_reusable(uint64_t owner_id, const std::string&
     return pool_.with([&](mysql::Connection& c) -> std::optional<Job> {
         auto rows = c.query(std::string("SELECT ") + kColumns +
                                 " FROM jobs WHERE owner_id = ? AND source_sha256 = ? AND options = ? AND status = "
-                                "'done' AND mp3_fid IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1",
+                                "'done' AND mp3_fid IS NOT NULL AND parts IS NULL ORDER BY finished_at DESC, id DESC LIMIT 1",
                             {owner_id, source_sha256, options.dump()});
         if (rows.empty()) return std::nullopt;
         return from_row(rows[0]);

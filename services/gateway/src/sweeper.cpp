@@ -1,5 +1,6 @@
 #include "sweeper.hpp"
 
+#include "handler_support.hpp"
 #include "mp3c/log.hpp"
 
 namespace mp3c::gateway {
@@ -61,15 +62,19 @@ uint64_t Sweeper::sweep_due() {
         for (const Job& job : due) {
             if (!jobs_.mark_expired(job.id)) continue;  // retried, extended or deleted meanwhile
             ++marked;
-            for (auto [store, fid, what] : {std::tuple{&videos_, std::optional<std::string>(job.video_fid), "upload"},
-                                            std::tuple{&mp3s_, job.mp3_fid, "mp3"}}) {
-                if (!fid || fid->empty()) continue;
+            // Counted per job by what it kept: its upload, its MP3 (a split job's parts go with the MP3).
+            std::vector<std::tuple<storage::BlobStore*, std::string, const char*>> files;
+            if (!job.video_fid.empty()) files.emplace_back(&videos_, job.video_fid, "upload");
+            for (auto& id : mp3_store_ids(job)) {
+                files.emplace_back(&mp3s_, id, job.mp3_fid && id == *job.mp3_fid ? "mp3" : nullptr);
+            }
+            for (const auto& [store, fid, what] : files) {
                 try {
-                    store->remove(*fid);
-                    expired_.with({what}).inc();
+                    store->remove(fid);
+                    if (what != nullptr) expired_.with({what}).inc();
                 } catch (const std::exception& e) {
                     log::warn("could not delete an expired file: it stays as unused space",
-                              {{"job_id", job.id}, {"fid", *fid}, {"error", e.what()}});
+                              {{"job_id", job.id}, {"fid", fid}, {"error", e.what()}});
                 }
             }
             log::info("job expired", {{"job_id", job.id}, {"status", to_string(job.status)}});

@@ -568,5 +568,118 @@ TEST_F(GatewayResultsTest, ADoneJobsWaveformAndLoudnessAreShownToItsOwnerAndWith
     EXPECT_TRUE(get("/jobs/" + plain, alice).json()["loudness"].is_null()) << "not normalised";
 }
 
+// chapters=split: the tests store the parts and their manifest as the converter does (ids from messages::part_id) and
+// announce them in the done event.
+TEST_F(GatewayResultsTest, ASplitJobsPartsAreListedDownloadedZippedCountedAndDeletedWithIt) {
+    auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
+    uint64_t before = stored(alice);
+    std::string video = pattern(2500, 91);
+    auto r = upload(alice, video, "Vorlesung Über.mp4", {{"chapters", "split"}});
+    ASSERT_EQ(r.status, 202) << r.body;
+    std::string job_id = r.json()["job_id"];
+    EXPECT_EQ(get("/jobs/" + job_id, alice).json()["options"]["chapters"], "split");
+    expect_error(get("/jobs/" + job_id + "/parts/1", alice), 409, "not_ready");
+
+    std::vector<messages::Part> parts;
+    const char* titles[] = {"Eins", "Zwei", "Drei/Vier"};
+    auto mp3s = store("mp3s");
+    for (int i = 1; i <= 3; ++i) {
+        std::string bytes = pattern(1000 + i * 100, 91 + i);
+        messages::Part part{.index = i,
+                            .title = titles[i - 1],
+                            .start_seconds = (i - 1) * 1.5,
+                            .duration_seconds = 1.5,
+                            .size = bytes.size(),
+                            .fid = messages::part_id(job_id, i)};
+        auto writer = mp3s->create({.owner = "1", .filename = "p.mp3", .content_type = "audio/mpeg", .id = part.fid});
+        writer->write(bytes);
+        writer->commit();
+        parts.push_back(part);
+    }
+    auto manifest = mp3s->create({.owner = "1", .filename = "parts.json", .id = messages::part_id(job_id, 0)});
+    manifest->write(messages::parts_to_json(parts).dump());
+    manifest->commit();
+    std::string whole = pattern(4500, 95);
+    convert(job_id, whole, alice, {{"parts", messages::parts_to_json(parts)}});
+
+    auto job = get("/jobs/" + job_id, alice).json();
+    ASSERT_EQ(job["parts"].size(), 3u) << job;
+    EXPECT_EQ(job["parts"][1]["title"], "Zwei");
+    EXPECT_EQ(job["parts"][1]["start_seconds"], 1.5);
+    EXPECT_EQ(job["parts"][1]["duration_seconds"], 1.5);
+    EXPECT_EQ(job["parts"][1]["size"], 1200);
+    EXPECT_EQ(job["parts"][1]["filename"], "Vorlesung Über - 02 - Zwei.mp3");
+    EXPECT_EQ(job["parts"][2]["filename"], "Vorlesung Über - 03 - Drei_Vier.mp3") << "no '/' in a file name";
+    EXPECT_EQ(job["parts"][1]["download_url"], "/jobs/" + job_id + "/parts/2");
+    EXPECT_FALSE(job["parts"][0].contains("fid")) << "stored ids stay inside";
+    EXPECT_EQ(stored(alice), before + whole.size() + 1100 + 1200 + 1300) << "parts count toward the quota";
+
+    auto second = get("/jobs/" + job_id + "/parts/2", alice);
+    ASSERT_EQ(second.status, 200) << second.body;
+    EXPECT_EQ(second.body, pattern(1200, 93));
+    EXPECT_EQ(second.header("content-type"), "audio/mpeg");
+    EXPECT_EQ(second.header("content-disposition"),
+              "attachment; filename=\"Vorlesung Uber - 02 - Zwei.mp3\"; "
+              "filename*=UTF-8''Vorlesung%20%C3%9Cber%20-%2002%20-%20Zwei.mp3");
+    auto headers = bearer(alice);
+    headers["Range"] = "bytes=10-19";
+    auto range = testing::http_request(port_, "GET", "/jobs/" + job_id + "/parts/3", headers);
+    EXPECT_EQ(range.status, 206);
+    EXPECT_EQ(range.body, pattern(1300, 94).substr(10, 10));
+    expect_error(get("/jobs/" + job_id + "/parts/4", alice), 404, "part_not_found");
+    expect_error(get("/jobs/" + job_id + "/parts/0", alice), 404, "part_not_found");
+    expect_error(get("/jobs/" + job_id + "/parts/x", alice), 404, "part_not_found");
+    expect_error(get("/jobs/" + job_id + "/parts/1", bob), 404, "job_not_found");
+    EXPECT_EQ(testing::http_request(port_, "GET", "/jobs/" + job_id + "/parts/1", {}).status, 401);
+    std::string plain = finished_job(alice, pattern(700, 96), "Notiz.mp4");
+    expect_error(get("/jobs/" + plain + "/parts/1", alice), 404, "part_not_found");
+    EXPECT_TRUE(get("/jobs/" + plain, alice).json()["parts"].empty());
+
+    // The ZIP holds a split job's parts, and another job's MP3.
+    auto zip = read_zip(get("/jobs.zip?ids=" + job_id + "," + plain, alice).body);
+    ASSERT_FALSE(zip.is_discarded());
+    EXPECT_TRUE(zip["ok"].get<bool>());
+    EXPECT_EQ(zip["names"], nlohmann::json({"Vorlesung Über - 01 - Eins.mp3", "Vorlesung Über - 02 - Zwei.mp3",
+                                            "Vorlesung Über - 03 - Drei_Vier.mp3", "Notiz.mp3"}));
+    EXPECT_EQ(zip["sha256"]["Vorlesung Über - 03 - Drei_Vier.mp3"], crypto::to_hex(crypto::sha256(pattern(1300, 94))));
+    start([](GatewayConfig& c) { c.zip_max_entries = 3; });
+    expect_error(get("/jobs.zip?ids=" + job_id + "," + plain, alice), 413, "zip_too_many_files");
+    EXPECT_EQ(read_zip(get("/jobs.zip?status=done", alice).body)["names"], nlohmann::json({"Notiz.mp3"}))
+        << "the newest jobs whose files fit";
+
+    // The same upload with the same options is converted again: parts are not copied for a reuse.
+    drain(topology_.video_queue);
+    auto again = upload(alice, video, "Vorlesung Über.mp4", {{"chapters", "split"}});
+    EXPECT_EQ(again.json()["status"], "queued") << again.body;
+
+    // Deleting the job deletes its parts and their manifest.
+    EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + job_id, bearer(alice)).status, 204);
+    for (int i = 0; i <= 3; ++i) EXPECT_FALSE(mp3s->stat(messages::part_id(job_id, i))) << "part " << i;
+    EXPECT_FALSE(mp3s->stat(job_id));
+}
+
+TEST_F(GatewayResultsTest, AnExpiredSplitJobLosesItsParts) {
+    start([](GatewayConfig& c) {
+        c.retention = 2s;
+        c.sweep_interval = 100ms;
+    });
+    auto alice = token(1, "alice@example.com");
+    auto r = upload(alice, pattern(900, 97), "talk.mp4", {{"chapters", "split"}});
+    std::string job_id = r.json()["job_id"];
+    messages::Part part{.index = 1, .title = "All", .duration_seconds = 3.5, .size = 5, .fid = messages::part_id(job_id, 1)};
+    auto mp3s = store("mp3s");
+    for (int i = 0; i <= 1; ++i) {
+        auto writer = mp3s->create({.owner = "1", .filename = "p", .id = messages::part_id(job_id, i)});
+        writer->write("bytes");
+        writer->commit();
+    }
+    convert(job_id, "whole", alice, {{"parts", messages::parts_to_json({part})}});
+    ASSERT_EQ(get("/jobs/" + job_id + "/parts/1", alice).status, 200);
+    ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, alice).json()["status"] == "expired"; }, 20s));
+    EXPECT_FALSE(mp3s->stat(messages::part_id(job_id, 1)));
+    EXPECT_FALSE(mp3s->stat(messages::part_id(job_id, 0))) << "the manifest too";
+    expect_error(get("/jobs/" + job_id + "/parts/1", alice), 410, "expired");
+}
+
 }  // namespace
 }  // namespace mp3c::gateway::test
