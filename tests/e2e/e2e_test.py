@@ -484,6 +484,44 @@ class EndToEnd(unittest.TestCase):
         eventually(lambda: http("GET", self.stack.gateway + "/jobs", token=token)[0] == 401, 15,
                    "the signed-out token to be refused")
 
+    def test_chapters_split_through_the_whole_stack(self):
+        """A lecture with three chapters, converted by mp3conv with --chapters split: the whole MP3 (with its
+        chapters) and a folder of three parts, each as long as its chapter and tagged n/3; the job lists them, the
+        mail counts them, a trimmed job's duration is the trimmed length."""
+        chapters = os.path.join(self.work, "chapters.txt")
+        with open(chapters, "w") as f:
+            f.write(";FFMETADATA1\n" + "".join(
+                f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={i * 2000}\nEND={(i + 1) * 2000}\ntitle={t}\n"
+                for i, t in enumerate(["Begrüßung", "Hauptteil", "Fragen"])))
+        lecture = os.path.join(self.work, "lecture.m4a")
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "sine=frequency=440:duration=6", "-f", "ffmetadata", "-i", chapters, "-map", "0:a",
+                        "-map_chapters", "1", "-c:a", "aac", lecture], check=True)
+        out_dir = os.path.join(self.work, "split-out")
+        env = dict(os.environ, MP3CONV_SERVER=self.stack.gateway, MP3CONV_CONFIG_DIR=os.path.join(self.work, "cfg-split"))
+        mp3conv = os.path.join(BIN, "mp3conv")
+        r = subprocess.run([mp3conv, "login", self.email], input=self.password + "\n", env=env, capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([mp3conv, "--json", "convert", lecture, "-o", out_dir, "--chapters", "split",
+                            "--end", "5"], env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = json.loads(r.stdout)[0]["job_id"]
+        whole = probe(os.path.join(out_dir, "lecture.mp3"))
+        self.assertAlmostEqual(float(whole["format"]["duration"]), 5, delta=0.1)
+        names = sorted(os.listdir(os.path.join(out_dir, "lecture")))
+        self.assertEqual(names, ["01 - Begrüßung.mp3", "02 - Hauptteil.mp3", "03 - Fragen.mp3"])
+        for name, seconds in zip(names, [2, 2, 1]):  # the trim at 5 s cuts the third chapter to 1 s
+            part = probe(os.path.join(out_dir, "lecture", name))
+            self.assertAlmostEqual(float(part["format"]["duration"]), seconds, delta=0.1, msg=name)
+        r = subprocess.run([mp3conv, "status", job_id], env=env, capture_output=True, text=True)
+        self.assertIn("parts     3, one per chapter", r.stdout)
+        self.assertIn("Hauptteil", r.stdout)
+        self.assertIn("duration  0:05", r.stdout)
+        mail = eventually(lambda: self.mails_for(job_id) or None, 60, "the done mail")[0]
+        self.assertIn("3 parts", mail["text"])
+        self.assertIn("0:05", mail["text"], "the duration after the trim")
+
     def test_mp3conv_in_a_terminal(self):
         """mp3conv as a person uses it at an 80-column terminal: the password is not echoed, the progress is redrawn in
         place and never wider than the terminal (a long file name is shortened), and Ctrl-C during a conversion says

@@ -552,6 +552,38 @@ try {
   await page.getByTestId("option-loudness").selectOption("");
   log(`a trim, loudness -16 (measured ${taggedJob.loudness.output_lufs}) and tags typed in Advanced go with the next upload (${taggedJob.duration_seconds} s kept of 2 s)`);
 
+  // "One MP3 per chapter": a recording with three chapters becomes three parts, listed under the job (the titles
+  // are the chapters'), each downloaded on its own, and all three as one ZIP.
+  const chaptersText = path.join(work, "chapters.txt");
+  writeFileSync(chaptersText, ";FFMETADATA1\n" + ["Intro", "Ça va", "Outro"].map((title, i) =>
+    `[CHAPTER]\nTIMEBASE=1/1000\nSTART=${i * 1000}\nEND=${(i + 1) * 1000}\ntitle=${title}\n`).join(""));
+  const lecture = path.join(work, "lecture.m4a");
+  execFileSync("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+    "sine=frequency=440:duration=3", "-f", "ffmetadata", "-i", chaptersText, "-map", "0:a", "-map_chapters", "1",
+    "-c:a", "aac", lecture]);
+  await page.getByTestId("option-chapters").selectOption("split");
+  await page.getByTestId("file-input").setInputFiles([lecture]);
+  const lectureRow = page.locator('[data-testid="job-row"][data-status="done"]', { hasText: "lecture.m4a" });
+  await lectureRow.waitFor({ timeout: 120_000 });
+  await page.getByTestId("option-chapters").selectOption("");
+  assert.match(await lectureRow.getByTestId("job-settings").innerText(), /one MP3 per chapter/);
+  const partsList = lectureRow.getByTestId("job-parts");
+  assert.equal((await partsList.locator("summary").innerText()).trim(), "3 parts, one per chapter");
+  await partsList.locator("summary").click();
+  const partButtons = partsList.getByTestId("job-part");
+  assert.deepEqual(await partButtons.allInnerTexts(), ["Intro", "Ça va", "Outro"]);
+  const [partDownload] = await Promise.all([page.waitForEvent("download"), partButtons.nth(1).click()]);
+  assert.equal(partDownload.suggestedFilename(), "lecture - 02 - Ça va.mp3");
+  const partPath = path.join(work, "part2.mp3");
+  await partDownload.saveAs(partPath);
+  assert.ok(Math.abs(Number(probeMp3(partPath).format.duration) - 1) < 0.1, "the second chapter: 1 s");
+  const [partsZip] = await Promise.all([page.waitForEvent("download"),
+    partsList.getByTestId("job-parts-zip").click()]);
+  await partsZip.saveAs(path.join(work, "parts.zip"));
+  assert.deepEqual(zipEntries(readFileSync(path.join(work, "parts.zip"))).map((e) => e.name),
+    ["lecture - 01 - Intro.mp3", "lecture - 02 - Ça va.mp3", "lecture - 03 - Outro.mp3"]);
+  log("a recording with three chapters split into three parts: listed, one downloaded, all three as a ZIP");
+
   // A mailed link to a job (/#job=<id>), opened in a new tab: sign in first, then the page shows that job, focused
   // and highlighted; another link while signed in moves to its job at once.
   const failedId = await failedRow.getAttribute("data-job-id");

@@ -345,6 +345,40 @@ std::string destination(const std::string& path, bool force, Meter& meter) {
     return place.path;
 }
 
+// A split job's parts (chapters=split) into the folder named after its MP3: "talk.mp3" -> "talk/01 - Intro.mp3".
+// Returns kOk, or the exit status of the first part that could not be saved (the others are still tried).
+int download_parts(const Api& api, const json& job, const std::string& mp3, bool force) {
+    const json parts = job.value("parts", json::array());
+    if (!parts.is_array() || parts.empty()) return kOk;
+    std::filesystem::path folder = std::filesystem::path(mp3).replace_extension();
+    std::error_code ec;
+    std::filesystem::create_directories(folder, ec);
+    if (ec) {
+        std::fprintf(stderr, "mp3conv: cannot make the folder %s for the parts: %s\n", folder.c_str(),
+                     ec.message().c_str());
+        return kFailed;
+    }
+    // The server names a part "<the MP3's name> - NN - title.mp3"; in its own folder "NN - title.mp3" says enough.
+    std::string prefix = std::filesystem::path(mp3).stem().string() + " - ";
+    int exit = kOk;
+    for (const json& part : parts) {
+        std::string name = text_of(part, "filename");
+        if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+        name = std::filesystem::path(name).filename().string();  // never a path of the server's choosing
+        if (name.empty() || name == "." || name == "..") name = "part " + std::to_string(part.value("index", 0)) + ".mp3";
+        Meter meter(name);
+        std::string path = destination((folder / name).string(), force, meter);
+        Reply r = api.download(text_of(part, "download_url"), path, download_progress(meter));
+        if (r.status != 200 || !r.error.empty()) {
+            meter.done("download failed");
+            if (exit == kOk) exit = download_failure(api, r, "download " + name);
+            continue;
+        }
+        meter.done("saved " + path);
+    }
+    return exit;
+}
+
 // Follows the job o.job_id to its end and downloads its MP3 to `mp3` (or a free name beside it): what convert does
 // after an upload, retry after its request, and watch for each file.
 void follow_and_download(const Api& api, Outcome& o, Meter& meter, const std::string& mp3, bool force) {
@@ -387,6 +421,7 @@ void follow_and_download(const Api& api, Outcome& o, Meter& meter, const std::st
         return;
     }
     meter.done("done -> " + o.mp3 + " (" + human_bytes(final_state.value("mp3_size", 0ull)) + ")");
+    if (int parts = download_parts(api, final_state, o.mp3, force); parts != kOk) o.exit = parts;
 }
 
 // Uploads one file: the outcome carries the job id when the server accepted it (said on the meter).
@@ -572,6 +607,16 @@ int status(const Command& c, const Api& api) {
                 j.value("filename", "").c_str(), j.value("status", "").c_str(), j.value("progress", 0));
     if (j["error"].is_string()) std::printf("error     %s\n", j["error"].get<std::string>().c_str());
     if (j["mp3_size"].is_number()) std::printf("mp3       %s\n", human_bytes(j["mp3_size"].get<uint64_t>()).c_str());
+    if (j["duration_seconds"].is_number()) {
+        std::printf("duration  %s\n", clock_time(j["duration_seconds"].get<double>()).c_str());
+    }
+    if (j.contains("parts") && j["parts"].is_array() && !j["parts"].empty()) {
+        std::printf("parts     %zu, one per chapter (mp3conv download saves them too)\n", j["parts"].size());
+        for (const json& part : j["parts"]) {
+            std::printf("  %3d  %-9s %s\n", part.value("index", 0),
+                        clock_time(part.value("duration_seconds", 0.0)).c_str(), text_of(part, "title").c_str());
+        }
+    }
     std::string expires = text_of(j, "expires_at");
     if (!expires.empty()) std::printf("expires   %s UTC\n", utc_minutes(expires).c_str());
     if (j.value("retryable", json(false)) == json(true)) std::printf("retry     mp3conv retry %s\n", id.c_str());
@@ -606,8 +651,9 @@ int download_one(const Command& c, const Api& api) {
         return download_failure(api, r, "download");
     }
     meter.done("saved " + path);
+    int parts = download_parts(api, j, path, c.force);
     if (c.json) std::cout << json{{"job_id", id}, {"mp3", path}}.dump() << "\n";
-    return kOk;
+    return parts;
 }
 
 // One MP3 of download --all: skipped when it is there already (a file of its size where it would go).

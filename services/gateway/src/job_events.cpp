@@ -27,6 +27,9 @@ void apply_to(Job& job, const StatusEvent& event) {
     if (event.mp3_size) job.mp3_size = event.mp3_size;
     if (event.duration_ms) job.duration_ms = event.duration_ms;
     if (event.loudness) job.loudness = event.loudness;
+    if (event.parts) {
+        job.parts = messages::parts_from_json(nlohmann::json::parse(*event.parts, nullptr, false)).value_or(job.parts);
+    }
     if (event.error) job.error = event.error;
     if (event.reason) job.reason = event.reason;
     if (event.at_ms) job.updated_ms = event.at_ms;

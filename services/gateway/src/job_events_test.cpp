@@ -85,6 +85,22 @@ TEST(JobEvents, StreamSendsCurrentStateThenChangesThenEnds) {
     EXPECT_FALSE(slots.acquire("7")) << "the slot is held while the stream object lives";
 }
 
+TEST(JobEvents, ADoneEventBringsASplitJobsPartsToTheStream) {
+    using namespace std::chrono_literals;
+    JobEventHub hub;
+    Slots slots(1);
+    JobEventStream stream(hub, queued_job(), slots.acquire("7"), 1h);
+    ASSERT_TRUE(stream.poll());
+    auto done = event(JobStatus::done);
+    messages::Part part{.index = 1, .title = "Intro", .duration_seconds = 2, .size = 9, .fid = std::string(24, 'b')};
+    done.parts = messages::parts_to_json({part}).dump();
+    hub.update(done);
+    auto sent = stream.poll();
+    ASSERT_TRUE(sent);
+    EXPECT_NE(sent->find("\"download_url\":\"/jobs/0123456789abcdef01234567/parts/1\""), std::string::npos) << *sent;
+    EXPECT_NE(sent->find("\"title\":\"Intro\""), std::string::npos);
+}
+
 TEST(JobEvents, StreamEndsAfterItsLifetimeAndResumesFromLastEventId) {
     using namespace std::chrono_literals;
     JobEventHub hub;

@@ -307,7 +307,7 @@ TEST_F(GatewayResultsTest, RetryQueuesAFailedJobAgainWithTheSameOrNewOptions) {
     EXPECT_EQ(options["end"], 60.0);
     EXPECT_EQ(options["quality"], 2) << "the audio options kept";
     fail_again();
-    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"chapters": "split"})"), 400, "invalid_option");
+    expect_error(post("/jobs/" + failed + "/retry", alice, R"({"chapters": "parts"})"), 400, "invalid_option");
     ASSERT_EQ(post("/jobs/" + failed + "/retry", alice, R"({"chapters": "none"})").status, 202);
     options = drain_at_least(topology_.video_queue, 1).at(0)["options"];
     EXPECT_EQ(options["chapters"], "none");

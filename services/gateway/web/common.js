@@ -162,6 +162,7 @@ function describeJobOptions(options) {
     parts.push(`from ${formatTrimTime(o.start || 0)}${Number.isFinite(o.end) ? ` to ${formatTrimTime(o.end)}` : ''}`);
   }
   if (o.chapters === 'none') parts.push('no chapters');
+  if (o.chapters === 'split') parts.push('one MP3 per chapter');
   if (o.cover === 'none') parts.push('no cover');
   if (Number.isFinite(o.loudness)) parts.push(`${String(o.loudness).replace('-', '−')} LUFS`);
   const settings = parts.length > 0 ? parts.join(', ') : 'Default settings';

@@ -238,8 +238,9 @@ function renderJob(entry) {
   refs.reused.textContent = refs.reused.hidden ? '' : `${REUSED_TEXT}.`;
   refs.expires.textContent = expiryText(job);
   refs.expires.hidden = !refs.expires.textContent;
+  renderParts(entry);
   refs.details.classList.toggle('is-empty', refs.meter.hidden && refs.error.hidden && refs.reused.hidden
-    && refs.expires.hidden);
+    && refs.expires.hidden && refs.parts.hidden);
 
   refs.play.hidden = status !== 'done';
   refs.download.hidden = status !== 'done';
@@ -266,6 +267,62 @@ function renderJob(entry) {
 
   renderUploadRow(job);
   updateSelectionControls();
+}
+
+/**
+ * A split job's parts (chapters=split) under its status: "12 parts, one per chapter", each a button that downloads
+ * it. Rebuilt only when the parts change, so an open list stays open while the row is redrawn.
+ */
+function renderParts(entry) {
+  const { job, refs } = entry;
+  const parts = job.status === 'done' && Array.isArray(job.parts) ? job.parts : [];
+  const key = parts.map((p) => `${p.index}:${p.size}`).join(',');
+  refs.parts.hidden = parts.length === 0;
+  if (entry.partsKey === key) return;
+  entry.partsKey = key;
+  refs.partsSummary.textContent = `${parts.length} ${parts.length === 1 ? 'part' : 'parts'}, one per chapter`;
+  refs.partsList.replaceChildren(...parts.map((part) => {
+    const item = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'btn-link';
+    button.dataset.action = 'part';
+    button.dataset.part = String(part.index);
+    button.dataset.testid = 'job-part';
+    button.textContent = String(part.title); // the chapter's title: the source's words, text only
+    button.setAttribute('aria-label', `Download part ${part.index}: ${part.title}`);
+    const facts = document.createElement('span');
+    facts.className = 'job-note';
+    facts.textContent = ` ${formatDuration(Number(part.duration_seconds))}, ${formatBytes(Number(part.size))}`;
+    item.append(button, facts);
+    return item;
+  }));
+}
+
+/** One part of a split job: fetched with the token (parts have no signed links) and saved under its name. */
+async function downloadPart(entry, button) {
+  const index = Number(button.dataset.part);
+  const part = (entry.job.parts || []).find((p) => p.index === index);
+  const response = await api(`/jobs/${entry.job.job_id}/parts/${index}`);
+  if (!response.ok) {
+    const body = await readJson(response);
+    if (response.status === 404 || response.status === 410) refreshJobs();
+    throw new UserError(actionErrorText(response, body, 'Could not download the part'));
+  }
+  const fallback = part?.filename || `part ${index}.mp3`;
+  saveBlob(await response.blob(), attachmentFileName(response.headers.get('Content-Disposition'), fallback));
+}
+
+/** All parts of a split job as one ZIP (GET /jobs.zip holds a split job's parts). */
+async function downloadParts(entry) {
+  const response = await api(`/jobs.zip?ids=${entry.job.job_id}`, { headers: { Accept: 'application/zip, application/json' } });
+  if (!response.ok) {
+    const body = await readJson(response);
+    throw new UserError(actionErrorText(response, body, 'Could not download the parts'));
+  }
+  const name = attachmentFileName(response.headers.get('Content-Disposition'), 'parts.zip');
+  saveBlob(await response.blob(), name);
+  announce(`${entry.job.parts.length} parts saved as ${name}`);
 }
 
 /** One look at one job (GET /jobs/{id}), merged into the list: for a job no event stream follows. */
@@ -654,7 +711,9 @@ async function retryJob(entry) {
   }
 }
 
-const JOB_ACTIONS = { play: playJob, download: downloadJob, delete: deleteJob, retry: retryJob };
+const JOB_ACTIONS = {
+  play: playJob, download: downloadJob, delete: deleteJob, retry: retryJob, part: downloadPart, partsZip: downloadParts,
+};
 
 /** Run a row's action with its button busy; errors go to the page's alert. */
 async function onJobAction(event) {
@@ -666,7 +725,7 @@ async function onJobAction(event) {
   showAppError('');
   button.setAttribute('aria-busy', 'true');
   try {
-    await action(entry);
+    await action(entry, button);
   } catch (err) {
     if (err instanceof SessionExpiredError || err.name === 'AbortError') return;
     showAppError(err instanceof UserError ? err.message : 'Cannot reach the server. Check your connection and try again.');

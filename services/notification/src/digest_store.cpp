@@ -32,14 +32,17 @@ const mysql::Migration DigestStore::kMigration{4,
                                                 " KEY digest_items_due (retry_at)"
                                                 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}};
 
+const mysql::Migration DigestStore::kPartsMigration{
+    5, "digest parts", {"ALTER TABLE digest_items ADD COLUMN parts INT NOT NULL DEFAULT 0"}};
+
 void DigestStore::add(const DigestItem& item) {
     pool_.with([&](mysql::Connection& c) {
         c.execute(
             "INSERT IGNORE INTO digest_items (item_key, recipient, job_id, done, filename, reason, mp3_size,"
-            " duration_seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " duration_seconds, parts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             {item.key, item.recipient, item.job_id, int64_t{item.done ? 1 : 0},
              std::string(utf8_prefix(item.filename, 1024)), std::string(utf8_prefix(item.reason, 1000)), item.mp3_size,
-             item.duration_seconds, now_ms()});
+             item.duration_seconds, int64_t{item.parts}, now_ms()});
     });
 }
 
@@ -73,7 +76,7 @@ std::vector<std::string> DigestStore::due() {
 std::optional<Digest> DigestStore::load(const std::string& digest_id) {
     return pool_.with([&](mysql::Connection& c) -> std::optional<Digest> {
         auto rows = c.query(
-            "SELECT item_key, recipient, job_id, done, filename, reason, mp3_size, duration_seconds, attempts"
+            "SELECT item_key, recipient, job_id, done, filename, reason, mp3_size, duration_seconds, attempts, parts"
             " FROM digest_items WHERE digest_id = ? ORDER BY created_at, item_key",
             {digest_id});
         if (rows.empty()) return std::nullopt;
@@ -86,7 +89,8 @@ std::optional<Digest> DigestStore::load(const std::string& digest_id) {
                                .filename = row.text(4),
                                .reason = row.text(5),
                                .mp3_size = row.unsigned_integer(6),
-                               .duration_seconds = row.real(7)});
+                               .duration_seconds = row.real(7),
+                               .parts = static_cast<int>(row.integer(9))});
             d.attempts = std::max(d.attempts, static_cast<int>(row.integer(8)));
         }
         return d;

@@ -21,6 +21,7 @@ struct DigestItem {
     std::string reason;  // a failed job's
     uint64_t mp3_size = 0;
     double duration_seconds = 0;
+    int parts = 0;  // a split job's parts (chapters=split)
 };
 
 struct Digest {
@@ -34,6 +35,7 @@ class DigestStore {
   public:
     explicit DigestStore(mysql::Pool& pool) : pool_(pool) {}
     static const mysql::Migration kMigration;
+    static const mysql::Migration kPartsMigration;
 
     void add(const DigestItem& item);
     // Gathers each recipient's waiting items into a new digest when their batch has ended: nothing ended for `quiet`,

@@ -192,6 +192,10 @@ std::string render(const Mail& mail, std::string_view boundary) {
     return out;
 }
 
+namespace {
+std::string parts_words(int parts) { return std::to_string(parts) + (parts == 1 ? " part" : " parts"); }
+}  // namespace
+
 Mail done_mail(const JobDone& job, const std::string& from, const std::string& to) {
     Mail m;
     m.from = from;
@@ -203,17 +207,24 @@ Mail done_mail(const JobDone& job, const std::string& from, const std::string& t
     std::string facts;
     if (job.duration_seconds > 0) facts = human_duration(job.duration_seconds);
     if (job.mp3_size > 0) facts += (facts.empty() ? "" : ", ") + human_size(job.mp3_size);
+    if (job.parts > 0) facts += (facts.empty() ? "" : ", ") + parts_words(job.parts);
     std::string facts_text = facts.empty() ? "" : " (" + facts + ")";
     std::string sign_in = job.download_needs_sign_in ? " (sign in first)" : "";
+    std::string parts = job.parts > 0 ? "Its " + std::to_string(job.parts) +
+                                            (job.parts == 1 ? " part is" : " parts are") +
+                                            " on the web page, one file per chapter, or all in one ZIP."
+                                      : "";
     std::string kept = job.expires_at ? "The MP3 is kept until " + format_utc(*job.expires_at, "%Y-%m-%d %H:%M UTC") +
                                             "; the link works until then."
                                       : "The MP3 is kept until you delete it.";
     m.text = "Hello,\r\n\r\nthe MP3 of " + quoted_name(job.filename) + " is ready" + facts_text +
-             ".\r\n\r\nDownload it here" + sign_in + ":\r\n" + job.download_url + "\r\n\r\n" + kept +
+             ".\r\n\r\nDownload it here" + sign_in + ":\r\n" + job.download_url + "\r\n\r\n" +
+             (parts.empty() ? "" : parts + "\r\n\r\n") + kept +
              "\r\n\r\nSee it with your other files:\r\n" + job.web_url + "\r\n\r\n-- mp3converter\r\n";
     m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>the MP3 of " + html_escape(quoted_name(job.filename)) +
              " is ready" + html_escape(facts_text) + ".</p><p><a href=\"" + html_escape(job.download_url) +
-             "\">Download the MP3</a>" + html_escape(sign_in) + "</p><p>" + html_escape(kept) + "</p><p><a href=\"" +
+             "\">Download the MP3</a>" + html_escape(sign_in) + "</p>" +
+             (parts.empty() ? "" : "<p>" + html_escape(parts) + "</p>") + "<p>" + html_escape(kept) + "</p><p><a href=\"" +
              html_escape(job.web_url) + "\">See it with your other files</a></p><p>&mdash; mp3converter</p>" +
              "</body></html>\r\n";
     return m;
@@ -276,6 +287,7 @@ Mail summary_mail(const JobSummary& summary, const std::string& from, const std:
             std::string facts;
             if (e.duration_seconds > 0) facts = human_duration(e.duration_seconds);
             if (e.mp3_size > 0) facts += (facts.empty() ? "" : ", ") + human_size(e.mp3_size);
+            if (e.parts > 0) facts += (facts.empty() ? "" : ", ") + parts_words(e.parts);
             std::string facts_text = facts.empty() ? "" : " (" + facts + ")";
             text +=
                 "\r\n* " + name + ": ready" + facts_text + ". Download" + sign_in + ":\r\n  " + e.download_url + "\r\n";

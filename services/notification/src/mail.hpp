@@ -54,7 +54,8 @@ struct JobDone {
     std::string web_url;                  // the web page at this job
     std::optional<std::chrono::system_clock::time_point> expires_at;  // nullopt: kept until deleted
     uint64_t mp3_size = 0;
-    double duration_seconds = 0;
+    double duration_seconds = 0;  // of the MP3 (after a trim)
+    int parts = 0;                // chapters=split: its parts, downloaded from the web page
 };
 struct JobFailed {
     std::string job_id;
@@ -76,6 +77,7 @@ struct SummaryEntry {
     std::string download_url;  // a finished job's
     uint64_t mp3_size = 0;
     double duration_seconds = 0;
+    int parts = 0;
 };
 struct JobSummary {
     std::string digest_id;  // its Message-ID

@@ -154,6 +154,32 @@ TEST(Mail, EveryJobMailCarriesAOneClickUnsubscribe) {
     EXPECT_EQ(render(plain, "b").find("List-Unsubscribe"), std::string::npos) << "account mails have none";
 }
 
+TEST(Mail, ASplitJobsMailCountsItsPartsAndSaysWhereTheyAre) {
+    auto m = done_mail({.job_id = "0123456789abcdef01234567",
+                        .filename = "lecture.mp4",
+                        .download_url = "https://h/jobs/0123456789abcdef01234567/mp3?signature=s",
+                        .mp3_size = 4'600'000,
+                        .duration_seconds = 187,
+                        .parts = 12},
+                       "mp3converter <noreply@example.com>", "user@example.com");
+    EXPECT_NE(m.text.find("is ready (3:07, 4.6 MB, 12 parts)"), std::string::npos) << m.text;
+    EXPECT_NE(m.text.find("Its 12 parts are on the web page, one file per chapter"), std::string::npos) << m.text;
+    EXPECT_NE(m.html.find("Its 12 parts are on the web page"), std::string::npos);
+    auto plain = done_mail({.job_id = "0123456789abcdef01234567", .filename = "a.mp4", .duration_seconds = 3},
+                           "x@example.com", "user@example.com");
+    EXPECT_EQ(plain.text.find("part"), std::string::npos) << "no parts, no word of them";
+    JobSummary summary{.digest_id = "ffeeddccbbaa99887766554433221100",
+                       .entries = {{.job_id = "0123456789abcdef01234567",
+                                    .filename = "one.mp4",
+                                    .done = true,
+                                    .download_url = "https://h/x",
+                                    .duration_seconds = 60,
+                                    .parts = 1}},
+                       .web_url = "https://h/"};
+    EXPECT_NE(summary_mail(summary, "x@example.com", "a@example.com").text.find("ready (1:00, 1 part)"),
+              std::string::npos);
+}
+
 TEST(Mail, ASummaryListsEveryJobOfTheBatch) {
     JobSummary summary{.digest_id = "ffeeddccbbaa99887766554433221100",
                        .entries = {{.job_id = "0123456789abcdef01234567",

@@ -51,6 +51,7 @@ struct Notifier::Notice {
     std::string trace_id;
     uint64_t mp3_size = 0;
     double duration_seconds = 0;
+    int parts = 0;
     int attempt = 1;
     std::string next_body;  // the same message with its attempt count raised, for a retry
 };
@@ -103,6 +104,7 @@ Notifier::Notifier(NotifierConfig config)
               [] {
                   auto all = NotificationStore::migrations();
                   all.push_back(DigestStore::kMigration);
+                  all.push_back(DigestStore::kPartsMigration);
                   return all;
               }()),
       store_(pool_),
@@ -182,6 +184,7 @@ Outcome Notifier::handle_done(const amqp::Delivery& delivery) {
     n.trace_id = m.trace_id.empty() ? delivery.correlation_id : m.trace_id;
     n.mp3_size = m.mp3_size;
     n.duration_seconds = m.duration_seconds;
+    n.parts = m.parts;
     n.attempt = m.attempt;
     n.next_body = messages::next_attempt(m);
     if (!ticketed(n, m.ticket, delivery)) return Outcome::dead_letter;
@@ -278,7 +281,8 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::
                                                 .web_url = web_url,
                                                 .expires_at = kept_until(config_.retention),
                                                 .mp3_size = n.mp3_size,
-                                                .duration_seconds = n.duration_seconds},
+                                                .duration_seconds = n.duration_seconds,
+                                                .parts = n.parts},
                                                config_.smtp.from, n.recipient);
                           }
                           return failed_mail({.job_id = n.job_id,
@@ -300,7 +304,8 @@ Outcome Notifier::notify(const Notice& n, const amqp::Delivery& delivery, amqp::
                                     .filename = n.filename,
                                     .reason = n.error,
                                     .mp3_size = n.mp3_size,
-                                    .duration_seconds = n.duration_seconds}};
+                                    .duration_seconds = n.duration_seconds,
+                                    .parts = n.parts}};
     return send_mail(mail, delivery, retries);
 }
 
@@ -496,7 +501,8 @@ void Notifier::send_digest(const std::string& digest_id) {
                                    .reason = item.reason,
                                    .download_url = item.done ? download_url(item.job_id) : "",
                                    .mp3_size = item.mp3_size,
-                                   .duration_seconds = item.duration_seconds});
+                                   .duration_seconds = item.duration_seconds,
+                                   .parts = item.parts});
     }
     Mail mail = summary_mail(summary, config_.smtp.from, digest->recipient);
     auto links = unsubscribe_links(preferences.value());

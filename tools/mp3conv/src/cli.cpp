@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -80,7 +81,9 @@ conversion options (convert, watch, retry):
                        44100 (default) or 48000
   --start T, --end T   keep only this part: seconds (90, 12.5) or
                        [hh:]mm:ss[.fff] (1:30, 1:02:03.5)
-  --chapters C         keep (default: the source's chapters) or none
+  --chapters C         keep (default: the source's chapters), split (also one
+                       MP3 per chapter, saved in a folder named after the MP3)
+                       or none
   --cover C            auto (default: the source's own picture) or none
   --loudness LUFS      even loudness (EBU R128): -31 to -5, such as -16 for
                        podcasts or -14 for streaming; off to end it (retry)
@@ -588,6 +591,17 @@ std::string progress_bar(double fraction, int width) {
     char percent[8];
     std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(fraction * 100));
     return "[" + std::string(filled, '#') + std::string(width - filled, '-') + "] " + percent;
+}
+
+std::string clock_time(double seconds) {
+    long long total = std::isfinite(seconds) && seconds > 0 ? std::llround(std::min(seconds, 1e9)) : 0;
+    char out[32];
+    if (total >= 3600) {
+        std::snprintf(out, sizeof out, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+    } else {
+        std::snprintf(out, sizeof out, "%lld:%02lld", total / 60, total % 60);
+    }
+    return out;
 }
 
 std::string human_bytes(uint64_t bytes) {

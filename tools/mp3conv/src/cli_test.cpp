@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -105,7 +106,8 @@ TEST(Cli, TagsAreConversionOptionsCheckedBeforeUploading) {
     EXPECT_EQ(problem({"convert", "a.mp4", "--start", "1:30", "--end", "60"}), "end (60 s) must be after start (90 s)");
     EXPECT_EQ(problem({"convert", "a.mp4", "--start", "soon"}).rfind("--start soon: start must be", 0), 0u);
     EXPECT_EQ(parse({"convert", "a.mp4", "--chapters", "none"}).fields.at("chapters"), "none");
-    EXPECT_NE(problem({"convert", "a.mp4", "--chapters", "split"}), "");
+    EXPECT_EQ(parse({"convert", "a.mp4", "--chapters", "split"}).fields.at("chapters"), "split");
+    EXPECT_NE(problem({"convert", "a.mp4", "--chapters", "parts"}), "");
     auto loud = parse({"convert", "a.mp4", "--loudness", "-16", "--true-peak", "-1.5"});
     EXPECT_EQ(loud.fields.at("loudness"), "-16");
     EXPECT_EQ(loud.fields.at("true_peak"), "-1.5");
@@ -294,6 +296,11 @@ TEST(Cli, ServerSentEventsSplitAcrossAnyChunks) {
 TEST(Cli, ProgressAndSizes) {
     EXPECT_EQ(progress_bar(0.5, 10), "[#####-----]  50%");
     EXPECT_EQ(progress_bar(2, 4), "[####] 100%");
+    EXPECT_EQ(clock_time(3909), "1:05:09");
+    EXPECT_EQ(clock_time(187.4), "3:07");
+    EXPECT_EQ(clock_time(1.6), "0:02");
+    EXPECT_EQ(clock_time(-3), "0:00");
+    EXPECT_EQ(clock_time(std::nan("")), "0:00");
     EXPECT_EQ(human_bytes(999), "999 bytes");
     EXPECT_EQ(human_bytes(4'600'000), "4.6 MB");
 }
