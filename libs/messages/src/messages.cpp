@@ -264,6 +264,29 @@ std::string part_id(std::string_view job_id, int index) {
     return crypto::to_hex(crypto::sha256(std::string(job_id) + "/part/" + std::to_string(index))).substr(0, 24);
 }
 
+std::string record_id(std::string_view job_id) { return part_id(job_id, 0); }
+
+std::string ConversionRecord::to_json_text() const {
+    json j = {{"v", kVersion}, {"duration_seconds", duration_seconds}, {"parts", parts_to_json(parts)}};
+    if (waveform) j["waveform"] = waveform->to_json();
+    if (loudness) j["loudness"] = loudness->to_json();
+    return j.dump();
+}
+
+std::optional<ConversionRecord> ConversionRecord::from_json_text(std::string_view text) {
+    json j = json::parse(text, nullptr, false);
+    if (!j.is_object()) return std::nullopt;
+    ConversionRecord r;
+    auto parts = parts_from_json(j.value("parts", json::array()));
+    if (!parts) return std::nullopt;
+    r.parts = std::move(*parts);
+    auto duration = j.find("duration_seconds");
+    if (duration != j.end() && duration->is_number()) r.duration_seconds = std::clamp(duration->get<double>(), 0.0, 1e7);
+    if (j.contains("waveform")) r.waveform = Waveform::from_json(j["waveform"]);
+    if (j.contains("loudness")) r.loudness = Loudness::from_json(j["loudness"]);
+    return r;
+}
+
 std::string part_filename(int index, int count, std::string_view title) {
     std::string name;
     for (char c : title) {

@@ -347,6 +347,20 @@ TEST(StatusEvent, CarriesASplitJobsPartsInOrder) {
     EXPECT_EQ(part_filename(7, 200, ".."), "007 - Part 7.mp3");
     EXPECT_EQ(part_filename(1, 1, "a\x01" "b"), "01 - a_b.mp3");
 
+    ConversionRecord record{.duration_seconds = 12.5,
+                            .waveform = Waveform{.seconds_per_point = 0.5, .peaks = {0.5f}},
+                            .loudness = std::nullopt,
+                            .parts = {done.parts[0]}};
+    auto back_record = ConversionRecord::from_json_text(record.to_json_text());
+    ASSERT_TRUE(back_record);
+    EXPECT_EQ(back_record->duration_seconds, 12.5);
+    EXPECT_EQ(back_record->parts.size(), 1u);
+    EXPECT_TRUE(back_record->waveform);
+    EXPECT_FALSE(back_record->loudness);
+    EXPECT_FALSE(ConversionRecord::from_json_text("[1]"));
+    EXPECT_FALSE(ConversionRecord::from_json_text(R"({"parts":[{"index":2}]})"));
+    EXPECT_EQ(record_id(kJob), part_id(kJob, 0));
+
     Mp3Ready ready{.job_id = kJob, .mp3_fid = kMp3, .username = "a@example.com", .parts = 12};
     EXPECT_EQ(Mp3Ready::parse(ready.to_body()).value().parts, 12);
 }

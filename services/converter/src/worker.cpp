@@ -176,7 +176,7 @@ void Worker::publish_failure(const Job& job, const std::string& error, const std
 }
 
 void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted,
-                      const ConversionResult* converted) {
+                      const messages::ConversionRecord& record) {
     messages::Mp3Ready ready;
     ready.job_id = job.job_id;
     ready.video_fid = job.video_fid;
@@ -189,8 +189,7 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     ready.trace_id = job.trace_id;
     ready.callback_url = job.callback_url;
     ready.ticket = job.ticket;
-    const std::vector<messages::Part> parts = converted != nullptr ? converted->parts : stored_parts(job);
-    ready.parts = static_cast<int>(parts.size());
+    ready.parts = static_cast<int>(record.parts.size());
     publisher_.publish(amqp::names::inbox(config_.topology.mp3_queue), config_.topology.mp3_queue,
                        {.body = ready.to_body(), .message_id = job.job_id, .correlation_id = job.trace_id});
     auto done = event(job, messages::JobState::done);
@@ -199,11 +198,9 @@ void Worker::announce(const Job& job, const storage::BlobInfo& mp3, double durat
     done.mp3_size = mp3.size;
     done.duration_seconds = duration_seconds;
     done.source_deleted = source_deleted;
-    done.parts = parts;
-    if (converted != nullptr) {  // what this conversion measured (a job announced again has none)
-        if (!converted->waveform.peaks.empty()) done.waveform = converted->waveform;
-        done.loudness = converted->loudness;
-    }
+    done.parts = record.parts;
+    done.waveform = record.waveform;
+    done.loudness = record.loudness;
     publish(done);
 }
 
@@ -345,19 +342,18 @@ class StoredParts : public PartSink {
 
 }  // namespace
 
-void Worker::store_manifest(const Job& job, const std::vector<messages::Part>& parts) {
+void Worker::store_record(const Job& job, const messages::ConversionRecord& record) {
     auto writer = mp3s_->create({.owner = job.user_id,
-                                 .filename = "parts.json",
+                                 .filename = "record.json",
                                  .content_type = "application/json",
-                                 .id = messages::part_id(job.job_id, 0)});
-    writer->write(messages::parts_to_json(parts).dump());
+                                 .id = messages::record_id(job.job_id)});
+    writer->write(record.to_json_text());
     writer->commit();
 }
 
-std::vector<messages::Part> Worker::stored_parts(const Job& job) {
-    if (job.options.chapters != "split") return {};
-    auto reader = mp3s_->open(messages::part_id(job.job_id, 0));
-    if (!reader || reader->info().size > (1 << 20)) return {};
+std::optional<messages::ConversionRecord> Worker::stored_record(const Job& job) {
+    auto reader = mp3s_->open(messages::record_id(job.job_id));
+    if (!reader || reader->info().size > (4 << 20)) return std::nullopt;
     std::string text(reader->info().size, '\0');
     size_t got = 0;
     while (got < text.size()) {
@@ -365,8 +361,7 @@ std::vector<messages::Part> Worker::stored_parts(const Job& job) {
         if (n == 0) break;
         got += n;
     }
-    auto parts = messages::parts_from_json(nlohmann::json::parse(text.substr(0, got), nullptr, false));
-    return parts.value_or(std::vector<messages::Part>{});
+    return messages::ConversionRecord::from_json_text(std::string_view(text).substr(0, got));
 }
 
 storage::BlobInfo Worker::store_mp3(const Job& job, const TemporaryFile& mp3) {
@@ -382,7 +377,8 @@ Outcome Worker::convert_job(const Job& job) {
     if (auto existing = mp3s_->stat(job.job_id)) {
         log::info("job already converted: announcing it again", {{"job_id", job.job_id}});
         jobs_.with({"reannounced"}).inc();
-        announce(job, *existing, 0, !videos_->stat(job.video_fid).has_value());
+        auto record = stored_record(job).value_or(messages::ConversionRecord{});
+        announce(job, *existing, record.duration_seconds, !videos_->stat(job.video_fid).has_value(), record);
         return Outcome::ack;
     }
     auto reader = videos_->open(job.video_fid);
@@ -457,8 +453,13 @@ Outcome Worker::convert_job(const Job& job) {
         log::warn("the source's picture was left out of the MP3",
                   {{"job_id", job.job_id}, {"problem", result.cover_problem}});
     }
-    // The parts (stored while converting), their manifest, then the whole: a stored whole means the rest is stored.
-    if (job.options.chapters == "split") store_manifest(job, result.parts);
+    // The parts (stored while converting), the record, then the MP3: a stored MP3 means the rest is stored.
+    messages::ConversionRecord record{.duration_seconds = result.duration_seconds,
+                                      .waveform = std::nullopt,
+                                      .loudness = result.loudness,
+                                      .parts = result.parts};
+    if (!result.waveform.peaks.empty()) record.waveform = result.waveform;
+    store_record(job, record);
     storage::BlobInfo mp3 = store_mp3(job, output);
     parts.keep();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -466,7 +467,7 @@ Outcome Worker::convert_job(const Job& job) {
     audio_seconds_.inc(result.duration_seconds);
     bool source_deleted = false;
     if (!config_.keep_source) source_deleted = videos_->remove(job.video_fid);
-    announce(job, mp3, result.duration_seconds, source_deleted, &result);
+    announce(job, mp3, result.duration_seconds, source_deleted, record);
     jobs_.with({"done"}).inc();
     log::info("job done", {{"job_id", job.job_id},
                            {"mp3_fid", mp3.id},

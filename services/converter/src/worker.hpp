@@ -67,10 +67,11 @@ class Worker {
     void publish_progress(const Job& job, int percent);
     void publish_failure(const Job& job, const std::string& error, const std::string& reason);
     void announce(const Job& job, const storage::BlobInfo& mp3, double duration_seconds, bool source_deleted,
-                  const ConversionResult* converted = nullptr);
-    // chapters=split: the parts' manifest, stored before the whole MP3 (so a job announced again has its parts).
-    void store_manifest(const Job& job, const std::vector<messages::Part>& parts);
-    std::vector<messages::Part> stored_parts(const Job& job);
+                  const messages::ConversionRecord& record);
+    // The job's waveform, loudness and parts (messages::ConversionRecord), stored before its MP3 so that a job
+    // announced again has them; nullopt for an MP3 stored before records were.
+    void store_record(const Job& job, const messages::ConversionRecord& record);
+    std::optional<messages::ConversionRecord> stored_record(const Job& job);
     amqp::Consumer::Outcome retry_or_give_up(const Job& job, const amqp::Delivery& delivery, const std::string& reason);
     amqp::Consumer::Outcome reject(const amqp::Delivery& delivery, const messages::Problem& problem);
 

@@ -216,11 +216,15 @@ TEST_F(WorkerTest, RedeliveredJobIsAnnouncedAgainNotConvertedAgain) {
     ASSERT_EQ(take(topology_.mp3_queue, 1).size(), 1u);
     send(message(job, video).dump());  // as after a crash before the ack
     ASSERT_EQ(take(topology_.mp3_queue, 1).size(), 1u);
-    // Announced again without converting: no waveform (the gateway recorded the first one with the job's end).
+    // Announced again without converting, but whole: the waveform and duration come from the job's stored record.
     auto events = take(events_queue(), 3);
-    size_t with_waveform = 0;
-    for (const auto& e : events) with_waveform += e["status"] == "done" && e.contains("waveform");
-    EXPECT_EQ(with_waveform, 1u);
+    std::vector<nlohmann::json> done;
+    for (const auto& e : events)
+        if (e["status"] == "done") done.push_back(e);
+    ASSERT_EQ(done.size(), 2u);
+    EXPECT_TRUE(done[1].contains("waveform"));
+    EXPECT_EQ(done[1]["waveform"], done[0]["waveform"]);
+    EXPECT_NEAR(done[1]["duration_seconds"].get<double>(), 3.0, 0.05);
     auto metrics = worker_->registry()->render();
     EXPECT_NE(metrics.find("converter_jobs_total{result=\"done\"} 1"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("converter_jobs_total{result=\"reannounced\"} 1"), std::string::npos) << metrics;
@@ -346,7 +350,7 @@ TEST_F(WorkerTest, ASplitJobStoresEachPartAndAnnouncesThemEvenWhenAnnouncedAgain
     auto announced = take(topology_.mp3_queue, 1);
     ASSERT_EQ(announced.size(), 1u);
     EXPECT_EQ(announced[0]["parts"], 3);
-    // Announced again (a crash before the ack): the parts come from the manifest, not from a second conversion.
+    // Announced again (a crash before the ack): the parts come from the job's record, not from a second conversion.
     send(m.dump());
     ASSERT_EQ(take(topology_.mp3_queue, 1)[0]["parts"], 3);
     // One take of the events: their test queue goes with its consumer.
@@ -387,7 +391,8 @@ TEST_F(WorkerTest, ASplitJobWhosePartsDoNotFitFailsAndLeavesNoPart) {
     ASSERT_NE(failed, nullptr);
     EXPECT_EQ((*failed)["reason"], "output_too_large");
     auto mp3s = storage::open_store(storage_url_, "mp3s");
-    for (int i = 0; i <= 3; ++i) EXPECT_FALSE(mp3s->stat(messages::part_id(job, i))) << "part " << i;
+    for (int i = 1; i <= 3; ++i) EXPECT_FALSE(mp3s->stat(messages::part_id(job, i))) << "part " << i;
+    EXPECT_FALSE(mp3s->stat(messages::record_id(job)));
     EXPECT_FALSE(mp3s->stat(job));
     EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
 }

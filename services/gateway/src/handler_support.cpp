@@ -92,9 +92,7 @@ std::vector<std::string> mp3_store_ids(const Job& job) {
     std::vector<std::string> ids;
     if (job.mp3_fid) ids.push_back(*job.mp3_fid);
     for (const auto& part : job.parts) ids.push_back(part.fid);
-    if (job.options.is_object() && job.options.value("chapters", "") == "split") {
-        ids.push_back(messages::part_id(job.id, 0));
-    }
+    ids.push_back(messages::record_id(job.id));  // every converted job has one (a failed one may)
     return ids;
 }
 

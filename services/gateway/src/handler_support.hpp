@@ -64,7 +64,7 @@ http::Response mp3_expired(const Job& job);
 std::optional<uint64_t> parse_unsigned(std::string_view text);
 // Deletes a blob, logging rather than failing: the job row is the truth, a leftover file is only disk space.
 void remove_blob(storage::BlobStore& store, const std::optional<std::string>& id);
-// The ids of what a job keeps in the MP3 store: its MP3, and a split job's parts and their manifest.
+// The ids of what a job keeps in the MP3 store: its MP3, a split job's parts, and the converter's record of it.
 std::vector<std::string> mp3_store_ids(const Job& job);
 // The job if it exists and the caller may see it; else the 400/404/503 to answer. Another user's job is answered
 // exactly like a missing one: its existence is not revealed.

@@ -568,7 +568,7 @@ TEST_F(GatewayResultsTest, ADoneJobsWaveformAndLoudnessAreShownToItsOwnerAndWith
     EXPECT_TRUE(get("/jobs/" + plain, alice).json()["loudness"].is_null()) << "not normalised";
 }
 
-// chapters=split: the tests store the parts and their manifest as the converter does (ids from messages::part_id) and
+// chapters=split: the tests store the parts and the job's record as the converter does (ids from messages) and
 // announce them in the done event.
 TEST_F(GatewayResultsTest, ASplitJobsPartsAreListedDownloadedZippedCountedAndDeletedWithIt) {
     auto alice = token(1, "alice@example.com"), bob = token(2, "bob@example.com");
@@ -596,9 +596,9 @@ TEST_F(GatewayResultsTest, ASplitJobsPartsAreListedDownloadedZippedCountedAndDel
         writer->commit();
         parts.push_back(part);
     }
-    auto manifest = mp3s->create({.owner = "1", .filename = "parts.json", .id = messages::part_id(job_id, 0)});
-    manifest->write(messages::parts_to_json(parts).dump());
-    manifest->commit();
+    auto record = mp3s->create({.owner = "1", .filename = "record.json", .id = messages::record_id(job_id)});
+    record->write(messages::ConversionRecord{.parts = parts}.to_json_text());
+    record->commit();
     std::string whole = pattern(4500, 95);
     convert(job_id, whole, alice, {{"parts", messages::parts_to_json(parts)}});
 
@@ -652,7 +652,7 @@ TEST_F(GatewayResultsTest, ASplitJobsPartsAreListedDownloadedZippedCountedAndDel
     auto again = upload(alice, video, "Vorlesung Über.mp4", {{"chapters", "split"}});
     EXPECT_EQ(again.json()["status"], "queued") << again.body;
 
-    // Deleting the job deletes its parts and their manifest.
+    // Deleting the job deletes its parts and its record.
     EXPECT_EQ(testing::http_request(port_, "DELETE", "/jobs/" + job_id, bearer(alice)).status, 204);
     for (int i = 0; i <= 3; ++i) EXPECT_FALSE(mp3s->stat(messages::part_id(job_id, i))) << "part " << i;
     EXPECT_FALSE(mp3s->stat(job_id));
@@ -677,7 +677,7 @@ TEST_F(GatewayResultsTest, AnExpiredSplitJobLosesItsParts) {
     ASSERT_EQ(get("/jobs/" + job_id + "/parts/1", alice).status, 200);
     ASSERT_TRUE(eventually([&] { return get("/jobs/" + job_id, alice).json()["status"] == "expired"; }, 20s));
     EXPECT_FALSE(mp3s->stat(messages::part_id(job_id, 1)));
-    EXPECT_FALSE(mp3s->stat(messages::part_id(job_id, 0))) << "the manifest too";
+    EXPECT_FALSE(mp3s->stat(messages::part_id(job_id, 0))) << "the record too";
     expect_error(get("/jobs/" + job_id + "/parts/1", alice), 410, "expired");
 }
 

@@ -124,9 +124,21 @@ nlohmann::json parts_to_json(const std::vector<Part>& parts);
 // nullopt unless an array of at most kMaxParts valid parts numbered 1, 2, ... in order.
 std::optional<std::vector<Part>> parts_from_json(const nlohmann::json& j);
 // The id a job's part is stored under: derived from the job's id, so a redelivered job writes the same blobs and the
-// gateway finds them from the job alone. Index 0 names the parts' manifest (parts_to_json, written before the whole
-// MP3, read when a stored job is announced again).
+// gateway finds them from the job alone.
 std::string part_id(std::string_view job_id, int index);
+// The id of a job's result record in the MP3 store (ConversionRecord), beside its MP3: part_id(job_id, 0).
+std::string record_id(std::string_view job_id);
+
+// What a conversion measured and made besides the MP3: stored before the MP3 (so a stored MP3 has its record) and
+// read when a job whose MP3 is stored already is announced again, so that the done event is whole again.
+struct ConversionRecord {
+    double duration_seconds = 0;  // of the MP3
+    std::optional<Waveform> waveform;
+    std::optional<Loudness> loudness;
+    std::vector<Part> parts;
+    std::string to_json_text() const;
+    static std::optional<ConversionRecord> from_json_text(std::string_view text);  // nullopt: not one
+};
 // "NN - title.mp3": NN the index with as many digits as the count needs (at least 2); what a file name cannot hold
 // (/ \ : * ? " < > | and control characters) becomes "_", and a title of dots only is "Part <index>".
 std::string part_filename(int index, int count, std::string_view title);
