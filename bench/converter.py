@@ -11,9 +11,15 @@ try:
     source = os.path.join(work, "input.mp4")
     seconds = int(minutes * 60)
     t = time.perf_counter()
+    # Ten chapters (a lecture's), for chapters=split; every method sees the same file.
+    chapters = os.path.join(work, "chapters.txt")
+    with open(chapters, "w") as f:
+        f.write(";FFMETADATA1\n" + "".join(f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={i * seconds * 100}\n"
+                                          f"END={(i + 1) * seconds * 100}\ntitle=Chapter {i + 1}\n" for i in range(10)))
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
                     "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:duration={seconds}",
                     "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+                    "-f", "ffmetadata", "-i", chapters, "-map", "0:v", "-map", "1:a", "-map_chapters", "2",
                     "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-c:a", "aac", "-b:a", "128k",
                     "-ac", "2", source], check=True)
     print(f"converter benchmark: {minutes:g}-minute 720p H.264/AAC MP4 ({os.path.getsize(source) / 2**20:.0f} MiB, "
@@ -28,6 +34,14 @@ try:
         "converter -16 LUFS": [converter, "convert", source, out, "--bitrate", "192", "--loudness", "-16"],
         "ffmpeg loudnorm": ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", source, "-vn", "-af",
                             "loudnorm=I=-16:TP=-1", "-ar", "44100", "-c:a", "libmp3lame", "-b:a", "192k", out],
+        # What each option costs on its own, against the plain conversion above (which takes the cover from a
+        # frame of the video, cover=auto being the default).
+        "converter no cover": [converter, "convert", source, out, "--bitrate", "192", "--cover", "none"],
+        "converter split": [converter, "convert", source, out, "--bitrate", "192", "--chapters", "split"],
+        "converter trim": [converter, "convert", source, out, "--bitrate", "192", "--start", str(seconds // 10),
+                           "--end", str(seconds * 9 // 10)],
+        "converter tags": [converter, "convert", source, out, "--bitrate", "192", "--title", "Vorlesung",
+                           "--artist", "Prof. Ünal", "--year", "2026", "--track", "3/12"],
         "original (pipe)": f"ffmpeg -hide_banner -loglevel error -i {source} -vn -f s16le -ac 2 -ar 44100 - | "
                            f"ffmpeg -hide_banner -loglevel error -y -f s16le -ac 2 -ar 44100 -i - -c:a libmp3lame "
                            f"-b:a 192k {out}",
@@ -56,6 +70,13 @@ try:
     print(f"loudness: converter -16 LUFS {med['converter -16 LUFS']:.2f} s = "
           f"{med['converter -16 LUFS'] / med['converter']:.2f} x a plain conversion; "
           f"ratio to ffmpeg loudnorm {med['converter -16 LUFS'] / med['ffmpeg loudnorm']:.3f}")
+    plain = med["converter"]
+    costs = ", ".join(f"{label} {med[name] / plain:.2f}" for label, name in
+                      [("loudness -16", "converter -16 LUFS"), ("split into 10", "converter split"),
+                       ("trim to 80 %", "converter trim"), ("tags", "converter tags")])
+    print(f"cost of each option, x a plain conversion: {costs}; cover from a video frame: "
+          f"{plain / med['converter no cover']:.3f} x one without")
+    print(f"ratio converter --cover none/ffmpeg: {med['converter no cover'] / med['ffmpeg']:.3f}")
     print(f"converter peak RSS: {peaks['converter']:.1f} MiB   target <= 64 MiB: "
           f"{'met' if peaks['converter'] <= 64 else 'NOT met'}   (ffmpeg {peaks['ffmpeg']:.1f} MiB; the pipe method's "
           f"largest process {peaks['original (pipe)']:.1f} MiB)")

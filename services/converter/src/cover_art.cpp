@@ -13,6 +13,7 @@ extern "C" {
 #include <memory>
 
 #include "ffmpeg_io.hpp"
+#include "input_format.hpp"
 
 namespace mp3c::converter {
 
@@ -105,7 +106,183 @@ std::optional<CoverImage> as_jpeg(const AVFrame& picture, std::string& why) {
     return cover;
 }
 
+// The video decoders a cover frame may come from: what cameras, phones, screen recorders and the web produce. A video
+// in anything else gets no cover rather than a run of a rarely used decoder on untrusted bytes.
+const std::string& cover_decoder_names() {
+    static const std::string names =
+        "h264,hevc,vp8,vp9,av1,libdav1d,mpeg4,mpeg2video,mpeg1video,mjpeg,h263,theora,vc1,wmv3,msmpeg4v3,flv,png,bmp,"
+        "gif,webp,tiff";
+    return names;
+}
+
+bool is_cover_video_decoder(const AVCodec* codec) {
+    if (codec == nullptr) return false;
+    std::string name = "," + cover_decoder_names() + ",";
+    return name.find("," + std::string(codec->name) + ",") != std::string::npos;
+}
+
+int refuse_nested_open(AVFormatContext*, AVIOContext** pb, const char*, int, AVDictionary**) {
+    *pb = nullptr;
+    return AVERROR(EPERM);
+}
+
+// Black (or nearly): 98 % of its pixels darker than a tenth of full scale, as FFmpeg's blackdetect judges, on a
+// 64x64 grey copy.
+bool is_black(const AVFrame& frame) {
+    constexpr int kSide = 64;
+    std::unique_ptr<SwsContext, SwsFree> scaler(sws_getContext(frame.width, frame.height,
+                                                               static_cast<AVPixelFormat>(frame.format), kSide, kSide,
+                                                               AV_PIX_FMT_GRAY8, SWS_AREA, nullptr, nullptr, nullptr));
+    if (!scaler) return false;
+    uint8_t grey[kSide * kSide];
+    uint8_t* planes[4] = {grey, nullptr, nullptr, nullptr};
+    int strides[4] = {kSide, 0, 0, 0};
+    sws_scale(scaler.get(), frame.data, frame.linesize, 0, frame.height, planes, strides);
+    int dark = 0;
+    for (uint8_t v : grey) dark += v < 32 ? 1 : 0;  // limited-range black is 16; 10 % of 219 above it is ~38
+    return dark >= kSide * kSide * 98 / 100;
+}
+
+// A frame of the video stream at or after `target` seconds that is not black; nullptr when there is none within the
+// frame budget (said in `why`).
+Frame video_frame(AVFormatContext& format, int index, double target, detail::Watchdog& watchdog, std::string& why) {
+    AVStream& stream = *format.streams[index];
+    const AVCodec* codec = avcodec_find_decoder(stream.codecpar->codec_id);
+    Codec decoder(codec ? avcodec_alloc_context3(codec) : nullptr);
+    if (!decoder || avcodec_parameters_to_context(decoder.get(), stream.codecpar) < 0) {
+        return why = "no decoder for the video", nullptr;
+    }
+    decoder->pkt_timebase = stream.time_base;
+    AVDictionary* settings = nullptr;
+    av_dict_set_int(&settings, "max_pixels", kMaxCoverPixels, 0);
+    av_dict_set(&settings, "threads", "1", 0);
+    int rc = avcodec_open2(decoder.get(), codec, &settings);
+    av_dict_free(&settings);
+    if (rc < 0) return why = "cannot open the video's decoder", nullptr;
+    // To the key frame before the target, where the container can; else from the start.
+    if (target > 0) {
+        auto ts = static_cast<int64_t>(target / av_q2d(stream.time_base));
+        if (av_seek_frame(&format, index, ts, AVSEEK_FLAG_BACKWARD) < 0) {
+            av_seek_frame(&format, index, 0, AVSEEK_FLAG_BACKWARD | AVSEEK_FLAG_BYTE);
+        }
+    }
+    Packet packet(av_packet_alloc());
+    Frame frame(av_frame_alloc());
+    if (!packet || !frame) return why = "out of memory", nullptr;
+    int decoded = 0;
+    bool ended = false;
+    while (decoded < kMaxCoverFrames && !watchdog.expired()) {
+        if (!ended) {
+            rc = av_read_frame(&format, packet.get());
+            if (rc < 0) {
+                ended = true;
+                avcodec_send_packet(decoder.get(), nullptr);  // drain what the decoder holds
+            } else {
+                if (packet->stream_index == index) avcodec_send_packet(decoder.get(), packet.get());
+                av_packet_unref(packet.get());
+            }
+        }
+        for (;;) {
+            rc = avcodec_receive_frame(decoder.get(), frame.get());
+            if (rc < 0) break;
+            ++decoded;
+            int64_t pts = frame->best_effort_timestamp;
+            double at = pts == AV_NOPTS_VALUE ? target : static_cast<double>(pts) * av_q2d(stream.time_base);
+            bool usable = frame->width > 0 && frame->height > 0 &&
+                          int64_t{frame->width} * frame->height <= kMaxCoverPixels;
+            if (usable && at >= target - 0.001 && !is_black(*frame)) return frame;
+            av_frame_unref(frame.get());
+        }
+        if (ended && rc == AVERROR_EOF) break;
+        if (ended && rc == AVERROR(EAGAIN)) break;
+    }
+    if (watchdog.expired()) return why = "the video decodes too slowly for a cover", nullptr;
+    return why = "no frame of the video that is not black", nullptr;
+}
+
 }  // namespace
+
+std::optional<CoverImage> find_cover(MediaInput& input, const Limits& limits, std::string& why) {
+    why.clear();
+    Limits budget = limits;
+    budget.timeout_floor = kCoverTimeBudget;
+    budget.timeout_ratio = 0;
+    detail::Watchdog watchdog(budget);
+    struct Rewind {  // the conversion reads the input from its start afterwards
+        MediaInput& input;
+        ~Rewind() {
+            try {
+                input.seek(0);
+            } catch (...) {  // the conversion meets the same failure and reports it
+            }
+        }
+    } rewind{input};
+    const AVInputFormat* allowed = nullptr;
+    try {
+        allowed = probe_allowed_format(input);
+    } catch (const ConversionError&) {
+        return std::nullopt;  // not media the conversion takes: it says why
+    }
+    detail::InputBridge bridge{.input = &input, .watchdog = &watchdog};
+    auto io = detail::make_io(&bridge, false, &detail::InputBridge::read, nullptr, &detail::InputBridge::seek);
+    AVFormatContext* raw = avformat_alloc_context();
+    if (raw == nullptr || !io) return why = "out of memory", std::nullopt;
+    raw->pb = io.get();
+    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+    raw->io_open = &refuse_nested_open;
+    raw->interrupt_callback = {&detail::Watchdog::interrupt, &watchdog};
+    raw->max_streams = limits.max_streams + 1;
+    AVDictionary* settings = nullptr;
+    av_dict_set(&settings, "format_whitelist", allowed_demuxer_names().c_str(), 0);
+    av_dict_set(&settings, "protocol_whitelist", "", 0);
+    av_dict_set(&settings, "codec_whitelist", cover_decoder_names().c_str(), 0);
+    av_dict_set(&settings, "enable_drefs", "0", 0);
+    int rc = avformat_open_input(&raw, "", allowed, &settings);
+    av_dict_free(&settings);
+    if (rc < 0) return std::nullopt;  // the conversion opens it again and says why it cannot
+    std::unique_ptr<AVFormatContext, detail::InputContextFree> format(raw);
+    // Streams that only appear while reading (MPEG-TS) are looked for; the others are known from the header.
+    if ((format->ctx_flags & AVFMTCTX_NOHEADER) != 0 && avformat_find_stream_info(format.get(), nullptr) < 0) {
+        return std::nullopt;
+    }
+    if (auto picture = source_cover(format->streams, format->nb_streams, why)) return picture;
+    if (!why.empty()) return std::nullopt;  // a damaged picture: no frame instead of the cover the source chose
+    int index = -1;
+    for (unsigned i = 0; i < format->nb_streams; ++i) {
+        const AVStream* s = format->streams[i];
+        if (s->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && (s->disposition & AV_DISPOSITION_ATTACHED_PIC) == 0 &&
+            index < 0) {
+            index = static_cast<int>(i);
+        }
+    }
+    if (index < 0) return std::nullopt;  // audio alone: no cover
+    if (!is_cover_video_decoder(avcodec_find_decoder(format->streams[index]->codecpar->codec_id))) {
+        why = "the video's format is not one a cover is taken from";
+        return std::nullopt;
+    }
+    const AVCodecParameters& shape = *format->streams[index]->codecpar;
+    if (int64_t{shape.width} * shape.height > kMaxCoverPixels) {
+        why = "the video's frames are larger than " + std::to_string(kMaxCoverPixels / 1'000'000) +
+              " megapixels: no cover is taken from them";
+        return std::nullopt;
+    }
+    for (unsigned i = 0; i < format->nb_streams; ++i) {
+        if (static_cast<int>(i) != index) format->streams[i]->discard = AVDISCARD_ALL;
+    }
+    const AVStream* video = format->streams[index];
+    double length = 0;
+    if (video->duration != AV_NOPTS_VALUE && video->duration > 0) {
+        length = static_cast<double>(video->duration) * av_q2d(video->time_base);
+    } else if (format->duration != AV_NOPTS_VALUE && format->duration > 0) {
+        length = static_cast<double>(format->duration) / AV_TIME_BASE;
+    }
+    double start = video->start_time != AV_NOPTS_VALUE ? static_cast<double>(video->start_time) * av_q2d(video->time_base)
+                                                        : 0;
+    if (!std::isfinite(length) || length < 0 || length > 1e7) length = 0;
+    Frame frame = video_frame(*format, index, start + length / 10, watchdog, why);
+    if (!frame) return std::nullopt;
+    return as_jpeg(*frame, why);
+}
 
 std::optional<CoverImage> source_cover(const AVStream* const* streams, unsigned count, std::string& why) {
     const AVStream* found = nullptr;

@@ -1,9 +1,12 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "transcoder.hpp"
 
 struct AVStream;
 
@@ -25,5 +28,15 @@ constexpr int kMaxCoverSide = 600;
 // otherwise decoded, scaled to fit kMaxCoverSide (keeping its proportions) and encoded as JPEG. nullopt when the
 // source has none, or it cannot be read (said in `why`): a damaged picture never fails a conversion.
 std::optional<CoverImage> source_cover(const AVStream* const* streams, unsigned count, std::string& why);
+
+// The cover of cover=auto: the source's own picture (source_cover), else a frame of its video at a tenth of its
+// length, skipping black frames (a fade-in, a title card), scaled to fit kMaxCoverSide as JPEG. Audio alone without a
+// picture has none. Reads the input with a demuxer context of its own (the allowed demuxers only, no nested opens),
+// runs only the common video decoders, one thread, at most kMaxCoverPixels a frame, kMaxCoverFrames frames and
+// kCoverTimeBudget; the input is left at offset 0. Never fails a conversion: nullopt with the reason in `why`
+// (empty when the source simply has no picture and no video).
+constexpr int kMaxCoverFrames = 300;
+constexpr std::chrono::seconds kCoverTimeBudget{10};
+std::optional<CoverImage> find_cover(MediaInput& input, const Limits& limits, std::string& why);
 
 }  // namespace mp3c::converter

@@ -95,6 +95,7 @@ struct Pass {
     std::optional<double> gain_db;   // set: through a Normaliser
     bool limit = false;              // the Normaliser's limiter, at ceiling_dbtp
     double ceiling_dbtp = 0;
+    const CoverImage* cover = nullptr;  // the MP3's cover (find_cover, once per conversion)
 };
 
 // What a pass measured.
@@ -159,7 +160,6 @@ class Transcoder {
         result.bitrate = encoder_->bit_rate;
         result.waveform = peaks_.waveform(encoder_->sample_rate);
         result.cover = cover_written_;
-        result.cover_problem = cover_problem_;
         result.chapters = chapters_;
         return result;
     }
@@ -379,15 +379,11 @@ class Transcoder {
         copy_tags(input_->metadata, &output_->metadata);
         copy_tags(input_->streams[stream_index_]->metadata, &output_->metadata);
         copy_chapters();
-        std::optional<CoverImage> cover;
-        if (options_.cover.value_or("auto") == "auto") {
-            cover = source_cover(input_->streams, input_->nb_streams, cover_problem_);
-        }
-        if (cover) add_cover_stream(*cover);
+        if (pass_.cover) add_cover_stream(*pass_.cover);
         int rc = avformat_write_header(output_.get(), nullptr);
         if (rc < 0) io_or(Kind::internal, "writing the MP3 header", rc);
         // The muxer holds the audio back until the picture has come: it goes first.
-        if (cover) write_cover(*cover);
+        if (pass_.cover) write_cover(*pass_.cover);
     }
 
     // The cover as the muxer takes it: a second stream, a picture attached to the file, written into ID3v2 as APIC.
@@ -782,7 +778,6 @@ class Transcoder {
     int64_t samples_encoded_ = 0;
     PeakMeter peaks_;  // the waveform of what is encoded
     bool cover_written_ = false;
-    std::string cover_problem_;
     std::vector<ChapterMark> chapters_;  // what copy_chapters wrote
     Pass pass_;
     std::optional<LoudnessMeter> meter_;
@@ -835,7 +830,7 @@ constexpr int kTrials = 3;              // measuring passes with the limiter, at
 constexpr double kPeakHeadroomDb = 0.1;  // gain only while the gained true peak stays this far under the ceiling
 
 ConversionResult normalised(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
-                            const ProgressCallback& progress) {
+                            const ProgressCallback& progress, const CoverImage* cover) {
     messages::Loudness report;
     report.target_lufs = *options.loudness_lufs;
     report.true_peak_ceiling_dbtp = options.true_peak_dbtp.value_or(OutputOptions::kDefaultTruePeak);
@@ -847,7 +842,7 @@ ConversionResult normalised(MediaInput& input, MediaOutput& output, const Output
     report.input_true_peak_dbtp = in.true_peak_dbtp;
 
     // The last pass meters its true peak only when limiting: with a gain alone it is the input's plus the gain.
-    Pass last{.encode = true, .measure = true, .ceiling_dbtp = report.true_peak_ceiling_dbtp};
+    Pass last{.encode = true, .measure = true, .ceiling_dbtp = report.true_peak_ceiling_dbtp, .cover = cover};
     double start = 0.15;
     if (in.lufs) {  // silence, or too short to measure, is left as it is
         double gain = std::min(report.target_lufs - *in.lufs, kMaxGainDb);
@@ -890,16 +885,16 @@ ConversionResult normalised(MediaInput& input, MediaOutput& output, const Output
 }
 
 ConversionResult whole(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
-                       const ProgressCallback& progress) {
-    if (!options.loudness_lufs) return Transcoder(input, output, options, limits, progress).run();
-    return normalised(input, output, options, limits, progress);
+                       const ProgressCallback& progress, const CoverImage* cover) {
+    if (!options.loudness_lufs) return Transcoder(input, output, options, limits, progress, Pass{.cover = cover}).run();
+    return normalised(input, output, options, limits, progress, cover);
 }
 
 // The parts of a split (chapters=split), after the whole: each chapter of the whole MP3, cut from the source as a
 // trim would, with the whole's loudness gain (and limiter, where it acted), so that parts and whole sound the same.
 // Parts share what the output limit leaves after the whole.
 void split(MediaInput& input, const OutputOptions& options, const Limits& limits, const ProgressCallback& progress,
-           PartSink& sink, ConversionResult& result, uint64_t whole_bytes) {
+           PartSink& sink, ConversionResult& result, uint64_t whole_bytes, const CoverImage* cover) {
     std::vector<PartPlan> plans;
     std::vector<const ChapterMark*> marks;
     for (const ChapterMark& chapter : result.chapters) {
@@ -931,7 +926,7 @@ void split(MediaInput& input, const OutputOptions& options, const Limits& limits
         Limits part_limits = limits;
         if (used >= limits.max_output_bytes) part_limits.max_output_bytes = 0;
         else part_limits.max_output_bytes = limits.max_output_bytes - used;
-        Pass pass;
+        Pass pass{.cover = cover};
         if (result.loudness) {
             pass.gain_db = result.loudness->gain_db;
             pass.limit = result.loudness->limited;
@@ -961,7 +956,17 @@ ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOpt
         return true;
     }();
     (void)quiet;
-    if (parts == nullptr || options.chapters != "split") return whole(input, output, options, limits, progress);
+    std::optional<CoverImage> cover;
+    std::string cover_problem;
+    if (options.cover.value_or("auto") == "auto") cover = find_cover(input, limits, cover_problem);
+    const CoverImage* picture = cover ? &*cover : nullptr;
+    auto with_cover_problem = [&](ConversionResult result) {
+        result.cover_problem = cover_problem;
+        return result;
+    };
+    if (parts == nullptr || options.chapters != "split") {
+        return with_cover_problem(whole(input, output, options, limits, progress, picture));
+    }
     // The whole MP3's size decides what the parts may take of the output limit: it counts what the output was given.
     struct Counted : MediaOutput {
         MediaOutput& to;
@@ -978,9 +983,9 @@ ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOpt
             at = offset;
         }
     } counted(output);
-    ConversionResult result = whole(input, counted, options, limits, part_of(progress, 0, 0.5));
-    split(input, options, limits, part_of(progress, 0.5, 1), *parts, result, counted.end);
-    return result;
+    ConversionResult result = whole(input, counted, options, limits, part_of(progress, 0, 0.5), picture);
+    split(input, options, limits, part_of(progress, 0.5, 1), *parts, result, counted.end, picture);
+    return with_cover_problem(std::move(result));
 }
 
 }  // namespace mp3c::converter

@@ -119,9 +119,19 @@ TEST_P(FormatTest, ConvertsToAValidMp3WithTheSourceDuration) {
     std::string out = corpus_->path(c.name + ".mp3");
     auto result = convert_file(in, out);
     auto info = probe(out);
-    ASSERT_EQ(info["streams"].size(), 1u) << info.dump();
-    auto& stream = info["streams"][0];
-    EXPECT_EQ(stream["codec_name"], "mp3");
+    // The audio, and for a video a cover made from one of its frames (an MJPEG attached picture).
+    nlohmann::json stream;
+    size_t audio = 0;
+    for (const auto& s : info["streams"]) {
+        if (s["codec_name"] == "mp3") {
+            stream = s;
+            ++audio;
+        } else {
+            EXPECT_EQ(s["codec_name"], "mjpeg") << info.dump();
+        }
+    }
+    ASSERT_EQ(audio, 1u) << info.dump();
+    EXPECT_LE(info["streams"].size(), 2u) << info.dump();
     EXPECT_EQ(stream["sample_rate"], "44100");
     EXPECT_EQ(stream["channels"], c.expected_channels);
     EXPECT_EQ(stream["bit_rate"], "192000");
@@ -872,7 +882,7 @@ TEST_F(TranscoderTest, ASmallJpegOrPngCoverIsCopiedAsItIsFromM4aAndFlac) {
     }
 }
 
-TEST_F(TranscoderTest, ADamagedCoverIsLeftOutAndAVideoWithoutOneGetsNone) {
+TEST_F(TranscoderTest, ADamagedCoverIsLeftOutAndAudioWithoutOneGetsNone) {
     std::string png = corpus_.make("damaged.png", {"-f", "lavfi", "-i", "testsrc=size=800x800", "-frames:v", "1"});
     std::string in =
         corpus_.make("damaged_cover.mp3", concat({sine(44100),
@@ -891,10 +901,78 @@ TEST_F(TranscoderTest, ADamagedCoverIsLeftOutAndAVideoWithoutOneGetsNone) {
     EXPECT_NE(result.cover_problem, "");
     EXPECT_TRUE(pictures_of(corpus_, corpus_.path("damaged_out.mp3")).empty());
 
-    std::string movie = corpus_.make("plain.mp4", concat({video(), sine(44100), {"-c:v", "mpeg4", "-c:a", "aac"}}));
-    result = convert_file(movie, corpus_.path("plain.mp3"));
-    EXPECT_FALSE(result.cover) << "a video's frames are not covers (not built: the converter never decodes video)";
+    std::string wav = corpus_.make("plain.wav", sine(44100));
+    result = convert_file(wav, corpus_.path("plain.mp3"));
+    EXPECT_FALSE(result.cover) << "audio alone without a picture has none";
     EXPECT_EQ(result.cover_problem, "");
+}
+
+// The mean brightness (0-255) of a picture's bytes, as FFmpeg decodes them.
+int mean_luma(Corpus& corpus, const std::string& bytes) {
+    std::string file = corpus.path("luma.jpg");
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    auto r = testing::run_command("/usr/bin/ffmpeg",
+                                  {"-v", "error", "-i", file, "-vf", "scale=1:1:flags=area,format=gray", "-f",
+                                   "rawvideo", "-frames:v", "1", "pipe:1"},
+                                  {});
+    if (r.status != 0 || r.out.size() != 1) throw std::runtime_error("no luma: " + r.out);
+    return static_cast<unsigned char>(r.out[0]);
+}
+
+TEST_F(TranscoderTest, AVideoWithoutAPictureGetsAFrameFromATenthInSkippingBlackOnes) {
+    // 10 s: 3 s of black (a fade-in, a title card), then a test pattern. A tenth in (1 s) is black: the first frame
+    // that is not becomes the cover, as a JPEG of the video's size (it fits 600x600).
+    auto fade = [&](const std::string& name, const std::string& size, const std::vector<std::string>& codec) {
+        std::vector<std::string> args = {
+            "-f", "lavfi", "-i",
+            "color=c=black:s=" + size + ":r=10:d=3[a];testsrc=s=" + size + ":r=10:d=7[b];[a][b]concat=n=2:v=1:a=0[out0]",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=10", "-shortest", "-c:a", "aac"};
+        args.insert(args.end(), codec.begin(), codec.end());
+        return corpus_.make(name, args);
+    };
+    std::string movie = fade("fade.mp4", "320x240", {"-c:v", "libx264", "-preset", "ultrafast"});
+    auto result = convert_file(movie, corpus_.path("fade.mp3"));
+    EXPECT_TRUE(result.cover);
+    EXPECT_EQ(result.cover_problem, "");
+    auto pictures = pictures_of(corpus_, corpus_.path("fade.mp3"));
+    ASSERT_EQ(pictures.size(), 1u);
+    EXPECT_EQ(pictures[0].codec, "mjpeg");
+    EXPECT_EQ(pictures[0].width, 320);
+    EXPECT_EQ(pictures[0].height, 240);
+    EXPECT_GT(mean_luma(corpus_, pictures[0].bytes), 60) << "not one of the black frames";
+    EXPECT_NEAR(decoded_seconds(corpus_.path("fade.mp3")), 10, 0.05) << "the audio is untouched";
+
+    // A larger video: scaled to fit 600x600, proportions kept. MPEG-4 Part 2 (another decoder on the list).
+    std::string wide = fade("wide.mkv", "1280x720", {"-c:v", "mpeg4"});
+    convert_file(wide, corpus_.path("wide.mp3"));
+    pictures = pictures_of(corpus_, corpus_.path("wide.mp3"));
+    ASSERT_EQ(pictures.size(), 1u);
+    EXPECT_EQ(pictures[0].width, 600);
+    EXPECT_EQ(pictures[0].height, 338);
+
+    // cover=none: none. A video all black: none, and why. A video codec off the decoder list (FFV1): none, and why.
+    OutputOptions none;
+    none.cover = "none";
+    EXPECT_FALSE(convert_file(movie, corpus_.path("none.mp3"), none).cover);
+    std::string black = corpus_.make("black.mp4", {"-f", "lavfi", "-i", "color=c=black:s=160x120:r=10:d=4", "-f",
+                                                   "lavfi", "-i", "sine=duration=4", "-shortest", "-c:v", "libx264",
+                                                   "-preset", "ultrafast", "-c:a", "aac"});
+    result = convert_file(black, corpus_.path("black.mp3"));
+    EXPECT_FALSE(result.cover);
+    EXPECT_EQ(result.cover_problem, "no frame of the video that is not black");
+    std::string lossless = fade("ffv1.mkv", "160x120", {"-c:v", "ffv1"});
+    result = convert_file(lossless, corpus_.path("ffv1.mp3"));
+    EXPECT_FALSE(result.cover);
+    EXPECT_EQ(result.cover_problem, "the video's format is not one a cover is taken from");
+    EXPECT_TRUE(pictures_of(corpus_, corpus_.path("ffv1.mp3")).empty());
+    // Frames over the pixel limit (4200x4100 is 17.2 megapixels) are not decoded for a cover.
+    std::string huge = corpus_.make("huge.mkv", {"-f", "lavfi", "-i", "color=c=red:s=4200x4100:r=1:d=3", "-f", "lavfi",
+                                                 "-i", "sine=duration=3", "-shortest", "-c:v", "mjpeg", "-c:a",
+                                                 "aac"});
+    result = convert_file(huge, corpus_.path("huge.mp3"));
+    EXPECT_FALSE(result.cover);
+    EXPECT_EQ(result.cover_problem, "the video's frames are larger than 16 megapixels: no cover is taken from them");
+    EXPECT_NEAR(result.duration_seconds, 3, 0.05);
 }
 
 TEST_F(TranscoderTest, AmrVoiceMemoConverts) {

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "gateway_app.hpp"
@@ -139,13 +140,18 @@ class GatewayTest : public ::testing::Test {
     }
 
     // Blobs committed in a bucket of the filesystem store (data files, not metadata or temporaries).
+    // Uploads or MP3s in the file store (the converter's records of its jobs, JSON, not counted).
     size_t stored_files(const std::string& bucket) {
         size_t n = 0;
         auto dir = storage_dir_ / bucket;
         if (!std::filesystem::exists(dir)) return 0;
         for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-            if (e.is_regular_file() && e.path().extension() != ".json" && e.path().parent_path().filename() != "tmp")
-                ++n;
+            if (!e.is_regular_file() || e.path().extension() == ".json" || e.path().parent_path().filename() == "tmp")
+                continue;
+            std::ifstream meta(e.path().string() + ".json");
+            auto info = nlohmann::json::parse(meta, nullptr, false);
+            if (info.is_object() && info.value("content_type", "") == "application/json") continue;
+            ++n;
         }
         return n;
     }
