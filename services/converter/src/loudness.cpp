@@ -77,7 +77,20 @@ Normaliser::Normaliser(int channels, int sample_rate, double gain_db, bool limit
       rise_(std::pow(10.0, kReleaseDbPerSecond * kBlock / sample_rate / 20)),
       planes_(static_cast<size_t>(channels)) {
     if (limit_) detector_ = make_state(channels, sample_rate, EBUR128_MODE_TRUE_PEAK);
-    filling_.samples.resize(static_cast<size_t>(channels_) * kBlock);
+    filling_ = fresh_block();
+}
+
+Normaliser::Block Normaliser::fresh_block() {
+    if (spare_.empty()) {
+        Block block;
+        block.samples.resize(static_cast<size_t>(channels_) * kBlock);
+        return block;
+    }
+    Block block = std::move(spare_.back());
+    spare_.pop_back();
+    block.length = 0;
+    block.allowed = 1;
+    return block;
 }
 
 Normaliser::~Normaliser() = default;
@@ -106,8 +119,7 @@ void Normaliser::finish(const Sink& sink) {
 
 void Normaliser::close_block() {
     Block block = std::move(filling_);
-    filling_ = Block{};
-    filling_.samples.resize(static_cast<size_t>(channels_) * kBlock);
+    filling_ = fresh_block();
     if (limit_) {
         for (int c = 0; c < channels_; ++c) planes_[c] = block.samples.data() + static_cast<size_t>(c) * kBlock;
         interleave(planes_.data(), channels_, 0, block.length, interleaved_);
@@ -139,6 +151,7 @@ void Normaliser::release_ready(const Sink& sink, bool all) {
         Block block = std::move(pending_.front());
         pending_.pop_front();
         emit(block, target, sink);
+        spare_.push_back(std::move(block));
     }
 }
 

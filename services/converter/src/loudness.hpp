@@ -62,6 +62,7 @@ class Normaliser {
         double allowed = 1;  // the gain this block may have, at most 1
     };
     void close_block();
+    Block fresh_block();  // a sent block's storage again, once there is one (no allocation per block)
     void release_ready(const Sink& sink, bool all);
     void emit(Block& block, double to, const Sink& sink);
 
@@ -75,6 +76,7 @@ class Normaliser {
     std::vector<float> interleaved_;
     Block filling_;
     std::deque<Block> pending_;
+    std::vector<Block> spare_;  // sent blocks, whose storage the next ones reuse
     double last_gain_ = 1;  // the limiter's gain at the end of the last block sent
     int64_t limited_blocks_ = 0, blocks_ = 0;
     std::vector<const float*> planes_;

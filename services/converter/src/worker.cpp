@@ -1,5 +1,6 @@
 #include "worker.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include "mp3c/http_config.hpp"
@@ -448,6 +449,11 @@ Outcome Worker::convert_job(const Job& job) {
         jobs_.with({std::string(e.kind_name())}).inc();
         publish_failure(job, e.what(), std::string(e.kind_name()));
         return Outcome::ack;
+    }
+    if (const auto& l = result.loudness; l && l->output_lufs && std::abs(*l->output_lufs - l->target_lufs) > 1) {
+        // The limiter's trials could not close in (audio all peaks): the job reports what it reached.
+        log::warn("loudness target missed by more than 1 LU",
+                  {{"job_id", job.job_id}, {"target_lufs", l->target_lufs}, {"output_lufs", *l->output_lufs}});
     }
     if (!result.cover_problem.empty()) {
         log::warn("the source's picture was left out of the MP3",

@@ -201,6 +201,20 @@ Result<nlohmann::json, Response> json_object_body(const Request& request) {
     return body;
 }
 
+// A number option of the retry's JSON as the form field it stands for: a number printed with `format` (the form's
+// parser then checks its range), or text as it is; false for anything else.
+bool number_or_text(const nlohmann::json& v, const char* format, std::string& field) {
+    if (v.is_number() && std::isfinite(v.get<double>()) && std::abs(v.get<double>()) < 1e9) {
+        char text[64];
+        std::snprintf(text, sizeof text, format, v.get<double>());
+        field = text;
+        return true;
+    }
+    if (!v.is_string()) return false;
+    field = v.get<std::string>();
+    return true;
+}
+
 // The options of a retry's body, as an upload's form fields (numbers may be JSON numbers). Three groups, each kept
 // from the job unless the body gives one of it: the audio options (bitrate, quality, channels, sample_rate: any given
 // replace all four), the trim (start, end: either given replaces both), chapters, cover, the loudness (loudness,
@@ -223,14 +237,7 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
     }
     for (const char* name : {"start", "end"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
-        const auto& v = body[name];
-        if (v.is_number() && v.get<double>() >= 0 && v.get<double>() < 1e9) {
-            char seconds[32];
-            std::snprintf(seconds, sizeof seconds, "%.3f", v.get<double>());
-            fields[name] = seconds;
-        } else if (v.is_string()) {
-            fields[name] = v.get<std::string>();
-        } else {
+        if (!number_or_text(body[name], "%.3f", fields[name])) {
             return Response::error(400, "invalid_option", std::string(name) + " must be seconds or [hh:]mm:ss[.fff]");
         }
         trim = true;
@@ -243,14 +250,7 @@ Result<nlohmann::json, Response> retry_options(const nlohmann::json& body, const
     }
     for (const char* name : {"loudness", "true_peak"}) {
         if (!body.contains(name) || body[name].is_null()) continue;
-        const auto& v = body[name];
-        if (v.is_number() && std::isfinite(v.get<double>()) && std::abs(v.get<double>()) < 1000) {
-            char level[32];
-            std::snprintf(level, sizeof level, "%.1f", v.get<double>());
-            fields[name] = level;
-        } else if (v.is_string()) {
-            fields[name] = v.get<std::string>();
-        } else {
+        if (!number_or_text(body[name], "%.1f", fields[name])) {
             return Response::error(400, "invalid_option", std::string(name) + " must be a number");
         }
         loudness = true;
