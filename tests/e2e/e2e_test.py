@@ -518,6 +518,16 @@ class EndToEnd(unittest.TestCase):
         self.assertIn("parts     3, one per chapter", r.stdout)
         self.assertIn("Hauptteil", r.stdout)
         self.assertIn("duration  0:05", r.stdout)
+        # download --all saves the parts too, and a second run skips what is there.
+        all_dir = os.path.join(self.work, "split-all")
+        part = os.path.join(all_dir, "lecture", "02 - Hauptteil.mp3")
+        for run in range(2):
+            r = subprocess.run([mp3conv, "download", "--all", "-o", all_dir], env=env, capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(os.path.isfile(part), r.stderr)
+        self.assertIn(f"skipped: {part} is already there with the same size", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(all_dir, "lecture", "02 - Hauptteil (2).mp3")))
         mail = eventually(lambda: self.mails_for(job_id) or None, 60, "the done mail")[0]
         self.assertIn("3 parts", mail["text"])
         self.assertIn("0:05", mail["text"], "the duration after the trim")

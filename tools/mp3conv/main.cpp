@@ -346,7 +346,8 @@ std::string destination(const std::string& path, bool force, Meter& meter) {
 }
 
 // A split job's parts (chapters=split) into the folder named after its MP3: "talk.mp3" -> "talk/01 - Intro.mp3".
-// Returns kOk, or the exit status of the first part that could not be saved (the others are still tried).
+// A part already there with its size is skipped (so download --all can run again). Returns kOk, or the exit status of
+// the first part that could not be saved (the others are still tried).
 int download_parts(const Api& api, const json& job, const std::string& mp3, bool force) {
     const json parts = job.value("parts", json::array());
     if (!parts.is_array() || parts.empty()) return kOk;
@@ -367,7 +368,14 @@ int download_parts(const Api& api, const json& job, const std::string& mp3, bool
         name = std::filesystem::path(name).filename().string();  // never a path of the server's choosing
         if (name.empty() || name == "." || name == "..") name = "part " + std::to_string(part.value("index", 0)) + ".mp3";
         Meter meter(name);
-        std::string path = destination((folder / name).string(), force, meter);
+        std::string wanted = (folder / name).string();
+        Placement place = place_download(wanted, part.value("size", uint64_t{0}), force, real_size_on_disk());
+        if (place.already_there) {
+            meter.done("skipped: " + wanted + " is already there with the same size");
+            continue;
+        }
+        if (place.path != wanted) meter.done(wanted + " is there already: saving as " + place.path);
+        const std::string& path = place.path;
         Reply r = api.download(text_of(part, "download_url"), path, download_progress(meter));
         if (r.status != 200 || !r.error.empty()) {
             meter.done("download failed");
@@ -663,6 +671,7 @@ Outcome save_done_job(const Api& api, const json& job, const Placement& place, c
     if (place.already_there) {
         o.status = "skipped";
         meter.done("skipped: " + place.path + " is already there with the same size");
+        if (int parts = download_parts(api, job, place.path, false); parts != kOk) o.exit = parts;
         return o;
     }
     if (place.path != planned) {
@@ -672,6 +681,7 @@ Outcome save_done_job(const Api& api, const json& job, const Placement& place, c
     if (r.status == 200 && r.error.empty()) {
         o.status = "downloaded";
         meter.done("saved " + place.path);
+        if (int parts = download_parts(api, job, place.path, false); parts != kOk) o.exit = parts;
         return o;
     }
     meter.done("download failed");

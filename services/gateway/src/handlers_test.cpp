@@ -820,12 +820,20 @@ TEST_F(HandlersTest, StatusEventsMoveJobsForwardAndBadOnesAreDeadLettered) {
     EXPECT_EQ(dispatch_.woken, 1) << "a job ended: its owner's next job may go";
     EXPECT_EQ(hub_.latest(job.id)->status, JobStatus::done);
 
-    // A conversion that finished after its job was deleted: its MP3 belongs to nobody and goes.
+    // A conversion that finished after its job was deleted: its MP3, a split's parts and the converter's record of
+    // it belong to nobody and go.
     done.job_id = storage::new_id();
     done.mp3_fid = stored(*mp3s_, "orphan");
-    ASSERT_EQ(blobs("mp3s"), 2u);
+    for (int i = 0; i <= 2; ++i) {
+        auto writer = mp3s_->create({.owner = "1", .filename = "p", .id = messages::part_id(done.job_id, i)});
+        writer->write("part");
+        writer->commit();
+        if (i > 0) done.parts.push_back({.index = i, .title = "P", .size = 4, .fid = messages::part_id(done.job_id, i)});
+    }
+    ASSERT_EQ(blobs("mp3s"), 5u);
     EXPECT_EQ(events.handle(done.to_body(), true), Outcome::ack);
-    EXPECT_EQ(blobs("mp3s"), 1u);
+    EXPECT_EQ(blobs("mp3s"), 1u) << "only the done job's MP3 is left";
+    done.parts.clear();
 
     jobs_.is_ready = false;  // thrown: requeued until the records can be used
     EXPECT_THROW(events.handle(done.to_body(), true), std::runtime_error);

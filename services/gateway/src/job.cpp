@@ -109,6 +109,7 @@ nlohmann::json Job::to_json() const {
 
 nlohmann::json Job::parts_json() const {
     nlohmann::json all = nlohmann::json::array();
+    if (status != JobStatus::done) return all;  // an expired job's parts are gone with its MP3
     for (const messages::Part& p : parts) {
         all.push_back({{"index", p.index},
                        {"title", p.title},

@@ -1,5 +1,6 @@
 #include "status_event_handler.hpp"
 
+#include "handler_support.hpp"
 #include "mp3c/log.hpp"
 #include "mp3c/mysql.hpp"
 
@@ -40,9 +41,19 @@ Outcome StatusEventHandler::handle(const std::string& body, bool update_records)
     if (changed && event->source_deleted) jobs_.forget_video(event->job_id);
     if (changed && is_terminal(event->status)) dispatch_.wake();
     if (!changed && event->status == JobStatus::done && event->mp3_fid) {
-        // A conversion that finished after its job was cancelled or deleted: its MP3 belongs to nobody.
+        // A conversion that finished after its job was cancelled or deleted: its MP3, parts and record belong to
+        // nobody.
         auto job = jobs_.find(event->job_id);
-        if (!job || job->mp3_fid != event->mp3_fid) remove_blob(mp3s_, event->mp3_fid);
+        if (!job || (job->mp3_fid != event->mp3_fid && job->status != JobStatus::done)) {
+            Job orphan;
+            orphan.id = event->job_id;
+            orphan.mp3_fid = event->mp3_fid;
+            if (event->parts) {
+                orphan.parts = messages::parts_from_json(nlohmann::json::parse(*event->parts, nullptr, false))
+                                   .value_or(std::vector<messages::Part>{});
+            }
+            for (const auto& id : mp3_store_ids(orphan)) remove_blob(mp3s_, id);
+        }
     }
     return Outcome::ack;
 }
