@@ -528,7 +528,21 @@ try {
   await page.getByTestId("trim-end").fill("0:01.5");
   await page.getByTestId("option-chapters").selectOption("none");
   await page.getByTestId("option-loudness").selectOption("-16");
+  // A tag is measured in bytes of UTF-8, as the server counts it: 200 "é" fit maxlength (250 characters) but are 400
+  // bytes. Said under the fields, and no file goes until it is shortened.
+  const uploadsBefore = await page.getByTestId("upload-row").count();
+  await page.getByTestId("tag-artist").fill("é".repeat(200));
+  await waitForText(page.getByTestId("tag-problem"),
+    "Artist is too long: at most 250 bytes (it has 400; an accented letter takes 2, an emoji 4).");
+  await page.getByTestId("file-input").setInputFiles([makeAudio(path.join(work, "refused.wav"), 1)]);
+  assert.equal(await page.getByTestId("upload-row").count(), uploadsBefore, "nothing uploaded with a tag too long");
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), "tag-artist");
+  await page.getByTestId("tag-artist").fill("");
+  assert.equal(await page.getByTestId("tag-problem").isVisible(), false);
   await page.getByTestId("file-input").setInputFiles([makeAudio(path.join(work, "tagged.wav"), 2)]);
+  // The upload's row says at once what the file is made with, the trim and loudness included.
+  assert.match(await page.getByTestId("upload-row").filter({ hasText: "tagged.wav" }).locator(".upload-options").innerText(),
+    /from 0:00\.5 to 0:01\.5, no chapters, −16 LUFS; tags: title “Nuit étoilée”/);
   const taggedRow = page.locator('[data-testid="job-row"][data-status="done"]', { hasText: "tagged.wav" });
   await taggedRow.waitFor({ timeout: 120_000 });
   const taggedJob = await jobJson(page, await taggedRow.getAttribute("data-job-id"));

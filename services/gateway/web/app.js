@@ -24,15 +24,49 @@ function readFields(inputs, key) {
   return fields;
 }
 
-/** The form's options as the API reports a job's: {bitrate, quality, channels, sample_rate}, null when unset. */
+/** The form's options as the API reports a job's: {bitrate, quality, channels, sample_rate, start, ...}. */
 function apiOptions(options) {
+  const advanced = options.trim || {};
+  const start = parseTrimTime(advanced.start);
+  const end = parseTrimTime(advanced.end);
   return {
     bitrate: options.mode === 'bitrate' ? Number(options.bitrate) : null,
     quality: options.mode === 'quality' ? Number(options.quality) : null,
     channels: options.mono ? 1 : null,
     sample_rate: null,
+    ...(Number.isFinite(start) ? { start } : {}),
+    ...(Number.isFinite(end) ? { end } : {}),
+    ...(advanced.chapters ? { chapters: advanced.chapters } : {}),
+    ...(advanced.cover ? { cover: advanced.cover } : {}),
+    ...(advanced.loudness ? { loudness: Number(advanced.loudness) } : {}),
     ...(Object.keys(options.tags || {}).length > 0 ? { tags: options.tags } : {}),
   };
+}
+
+/** "90", "12.5", "1:30" or "1:02:03.5" as seconds (the server's trim syntax); NaN for anything else. */
+function parseTrimTime(text) {
+  if (typeof text !== 'string' || !/^\d+(:\d{1,2}){0,2}(\.\d{1,3})?$/.test(text)) return NaN;
+  return text.split(':').reduce((total, part) => total * 60 + Number(part), 0);
+}
+
+/**
+ * The tags are measured as the server measures them, in bytes of UTF-8 (maxlength counts characters: 250 of "é" are
+ * 500 bytes). Too long a tag is said under the field, and no file is uploaded until it is shortened.
+ */
+function checkTagLengths() {
+  let firstProblem = '';
+  for (const input of ui.tagInputs) {
+    const bytes = new TextEncoder().encode(input.value.trim()).length;
+    const problem = bytes > MAX_TAG_BYTES
+      ? `${input.labels[0]?.textContent || 'This tag'} is too long: at most ${MAX_TAG_BYTES} bytes (it has ${bytes}; an accented letter takes 2, an emoji 4).`
+      : '';
+    input.setCustomValidity(problem);
+    input.setAttribute('aria-invalid', String(Boolean(problem)));
+    if (problem && !firstProblem) firstProblem = problem;
+  }
+  ui.tagProblem.textContent = firstProblem;
+  ui.tagProblem.hidden = !firstProblem;
+  return firstProblem;
 }
 
 function describeOptions(options) {
@@ -172,6 +206,11 @@ function updateLeaveGuard() {
 
 function enqueueFiles(files) {
   if (!state.session) return;
+  if (checkTagLengths()) {
+    ui.advanced.open = true;
+    ui.tagInputs.find((input) => !input.checkValidity())?.focus();
+    return;
+  }
   const options = readOptions();
   for (const file of files) {
     const { root, refs } = instantiate(ui.uploadTemplate);
@@ -416,6 +455,7 @@ function collectElements() {
     modeBitrate: byId('mode-bitrate'), modeQuality: byId('mode-quality'),
     bitrate: byId('bitrate'), quality: byId('quality'), mono: byId('mono'),
     tagInputs: [...document.querySelectorAll('[data-tag]')],
+    tagProblem: byId('tag-problem'), advanced: document.querySelector('[data-testid="advanced"]'),
     trimInputs: [...document.querySelectorAll('[data-option]')],
     dropzone: byId('dropzone'), fileInput: byId('file-input'), uploadList: byId('upload-list'),
     jobsTitle: byId('jobs-title'), jobsNotice: byId('jobs-notice'), jobsEmpty: byId('jobs-empty'),
@@ -488,6 +528,7 @@ function wireEvents() {
   ui.quality.addEventListener('change', () => { ui.modeQuality.checked = true; });
   ui.options.addEventListener('change', onOptionsChange); // after the two above: the event bubbles up to here
 
+  for (const input of ui.tagInputs) input.addEventListener('input', checkTagLengths);
   ui.dropzone.addEventListener('click', () => ui.fileInput.click());
   ui.fileInput.addEventListener('change', () => {
     enqueueFiles(Array.from(ui.fileInput.files));

@@ -23,6 +23,7 @@ const STATUS_LABELS = {
 };
 // GET /jobs.zip takes at most this many ids.
 const MAX_ZIP_JOBS = 100;
+const MAX_TAG_BYTES = 250; // as the server counts a tag: bytes of UTF-8 (OutputTags::kMaxTagBytes)
 // A mailed link to one job: /#job=<id>.
 const JOB_LINK_PATTERN = /^#job=([0-9a-f]{24})$/;
 const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
