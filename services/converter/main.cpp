@@ -48,8 +48,7 @@ class PartFiles : public mp3c::converter::PartSink {
         std::filesystem::create_directories(directory_);
         return std::make_unique<mp3c::converter::FileOutput>(path(plan));
     }
-    mp3c::messages::Part commit(const mp3c::converter::PartPlan& plan,
-                                mp3c::converter::MediaOutput& output) override {
+    mp3c::messages::Part commit(const mp3c::converter::PartPlan& plan, mp3c::converter::MediaOutput& output) override {
         static_cast<mp3c::converter::FileOutput&>(output).commit();
         mp3c::messages::Part part;
         part.size = std::filesystem::file_size(path(plan));

@@ -366,7 +366,8 @@ int download_parts(const Api& api, const json& job, const std::string& mp3, bool
         std::string name = text_of(part, "filename");
         if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
         name = std::filesystem::path(name).filename().string();  // never a path of the server's choosing
-        if (name.empty() || name == "." || name == "..") name = "part " + std::to_string(part.value("index", 0)) + ".mp3";
+        if (name.empty() || name == "." || name == "..")
+            name = "part " + std::to_string(part.value("index", 0)) + ".mp3";
         Meter meter(name);
         std::string wanted = (folder / name).string();
         Placement place = place_download(wanted, part.value("size", uint64_t{0}), force, real_size_on_disk());

@@ -281,7 +281,8 @@ std::optional<ConversionRecord> ConversionRecord::from_json_text(std::string_vie
     if (!parts) return std::nullopt;
     r.parts = std::move(*parts);
     auto duration = j.find("duration_seconds");
-    if (duration != j.end() && duration->is_number()) r.duration_seconds = std::clamp(duration->get<double>(), 0.0, 1e7);
+    if (duration != j.end() && duration->is_number())
+        r.duration_seconds = std::clamp(duration->get<double>(), 0.0, 1e7);
     if (j.contains("waveform")) r.waveform = Waveform::from_json(j["waveform"]);
     if (j.contains("loudness")) r.loudness = Loudness::from_json(j["loudness"]);
     return r;

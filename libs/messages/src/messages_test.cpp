@@ -309,8 +309,8 @@ TEST(StatusEvent, CarriesASplitJobsPartsInOrder) {
     EXPECT_EQ(back.value().parts[1].title, "Zweites Kapitel — Über");
     EXPECT_DOUBLE_EQ(back.value().parts[2].start_seconds, 120.001) << "milliseconds";
     EXPECT_EQ(back.value().parts[2].size, 960003u);
-    EXPECT_FALSE(json::parse(StatusEvent{.job_id = kJob, .status = JobState::done, .mp3_fid = kMp3}.to_body())
-                     .contains("parts"))
+    EXPECT_FALSE(
+        json::parse(StatusEvent{.job_id = kJob, .status = JobState::done, .mp3_fid = kMp3}.to_body()).contains("parts"))
         << "no parts, no field";
 
     // Part ids: 24 hex digits, the same for the same job and index, different otherwise.
@@ -345,7 +345,10 @@ TEST(StatusEvent, CarriesASplitJobsPartsInOrder) {
 
     EXPECT_EQ(part_filename(3, 12, "Chapter 3: Über/Unter?"), "03 - Chapter 3_ Über_Unter_.mp3");
     EXPECT_EQ(part_filename(7, 200, ".."), "007 - Part 7.mp3");
-    EXPECT_EQ(part_filename(1, 1, "a\x01" "b"), "01 - a_b.mp3");
+    EXPECT_EQ(part_filename(1, 1,
+                            "a\x01"
+                            "b"),
+              "01 - a_b.mp3");
 
     ConversionRecord record{.duration_seconds = 12.5,
                             .waveform = Waveform{.seconds_per_point = 0.5, .peaks = {0.5f}},

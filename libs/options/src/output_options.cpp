@@ -229,7 +229,8 @@ Check check_output_options(const OutputOptions& o) {
         }
     }
     if (o.chapters && *o.chapters != "keep" && *o.chapters != "split" && *o.chapters != "none") {
-        return std::string("chapters must be keep (the source's, as ID3 chapters), split (one MP3 per chapter) or none");
+        return std::string(
+            "chapters must be keep (the source's, as ID3 chapters), split (one MP3 per chapter) or none");
     }
     if (o.cover && *o.cover != "auto" && *o.cover != "none") {
         return std::string("cover must be auto (the source's own picture) or none");

@@ -188,8 +188,8 @@ Frame video_frame(AVFormatContext& format, int index, double target, detail::Wat
             ++decoded;
             int64_t pts = frame->best_effort_timestamp;
             double at = pts == AV_NOPTS_VALUE ? target : static_cast<double>(pts) * av_q2d(stream.time_base);
-            bool usable = frame->width > 0 && frame->height > 0 &&
-                          int64_t{frame->width} * frame->height <= kMaxCoverPixels;
+            bool usable =
+                frame->width > 0 && frame->height > 0 && int64_t{frame->width} * frame->height <= kMaxCoverPixels;
             if (usable && at >= target - 0.001 && !is_black(*frame)) return frame;
             av_frame_unref(frame.get());
         }
@@ -276,8 +276,8 @@ std::optional<CoverImage> find_cover(MediaInput& input, const Limits& limits, st
     } else if (format->duration != AV_NOPTS_VALUE && format->duration > 0) {
         length = static_cast<double>(format->duration) / AV_TIME_BASE;
     }
-    double start = video->start_time != AV_NOPTS_VALUE ? static_cast<double>(video->start_time) * av_q2d(video->time_base)
-                                                        : 0;
+    double start =
+        video->start_time != AV_NOPTS_VALUE ? static_cast<double>(video->start_time) * av_q2d(video->time_base) : 0;
     if (!std::isfinite(length) || length < 0 || length > 1e7) length = 0;
     Frame frame = video_frame(*format, index, start + length / 10, watchdog, why);
     if (!frame) return std::nullopt;

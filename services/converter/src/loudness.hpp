@@ -77,7 +77,7 @@ class Normaliser {
     Block filling_;
     std::deque<Block> pending_;
     std::vector<Block> spare_;  // sent blocks, whose storage the next ones reuse
-    double last_gain_ = 1;  // the limiter's gain at the end of the last block sent
+    double last_gain_ = 1;      // the limiter's gain at the end of the last block sent
     int64_t limited_blocks_ = 0, blocks_ = 0;
     std::vector<const float*> planes_;
 };

@@ -824,9 +824,9 @@ ProgressCallback part_of(const ProgressCallback& progress, double from, double t
 // a little: up to three more measuring passes with the limiter correct the gain by what they missed, then the last
 // pass encodes. The measuring passes decode and resample but do not encode (most of the work), so two passes cost
 // about 1.2 times one, and five about 1.6 times.
-constexpr double kMaxGainDb = 30;  // a recording quieter than that under its target is mostly noise
-constexpr double kCloseEnoughLu = 0.3;  // a limited pass this near the target needs no correction
-constexpr int kTrials = 3;              // measuring passes with the limiter, at most
+constexpr double kMaxGainDb = 30;        // a recording quieter than that under its target is mostly noise
+constexpr double kCloseEnoughLu = 0.3;   // a limited pass this near the target needs no correction
+constexpr int kTrials = 3;               // measuring passes with the limiter, at most
 constexpr double kPeakHeadroomDb = 0.1;  // gain only while the gained true peak stays this far under the ceiling
 
 ConversionResult normalised(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
@@ -919,13 +919,16 @@ void split(MediaInput& input, const OutputOptions& options, const Limits& limits
         const PartPlan& plan = plans[i];
         OutputOptions part = options;
         part.start_ms = std::llround(marks[i]->source_start_seconds * 1000);
-        part.end_ms = std::llround(marks[i]->source_start_seconds * 1000 + (plan.end_seconds - plan.start_seconds) * 1000);
+        part.end_ms =
+            std::llround(marks[i]->source_start_seconds * 1000 + (plan.end_seconds - plan.start_seconds) * 1000);
         part.chapters = "none";
         part.tags.title = plan.title;
         part.tags.track = std::to_string(plan.index) + "/" + std::to_string(plan.count);
         Limits part_limits = limits;
-        if (used >= limits.max_output_bytes) part_limits.max_output_bytes = 0;
-        else part_limits.max_output_bytes = limits.max_output_bytes - used;
+        if (used >= limits.max_output_bytes)
+            part_limits.max_output_bytes = 0;
+        else
+            part_limits.max_output_bytes = limits.max_output_bytes - used;
         Pass pass{.cover = cover};
         if (result.loudness) {
             pass.gain_db = result.loudness->gain_db;

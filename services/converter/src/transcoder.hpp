@@ -85,8 +85,8 @@ struct ConversionResult {
 // chapters=split: where each chapter's own MP3 goes. A part is cut from the source exactly like a trim (same samples
 // as that stretch of the whole MP3), with the whole's loudness gain, cover and tags, its own title and track n/N.
 struct PartPlan {
-    int index = 0, count = 0;  // 1..count
-    std::string title;         // the chapter's, else "Part <index>"
+    int index = 0, count = 0;                   // 1..count
+    std::string title;                          // the chapter's, else "Part <index>"
     double start_seconds = 0, end_seconds = 0;  // in the whole MP3
 };
 class PartSink {

@@ -315,9 +315,7 @@ class StoredParts : public PartSink {
             }
         }
     }
-    std::unique_ptr<MediaOutput> open(const PartPlan&) override {
-        return std::make_unique<TemporaryFile>(directory_);
-    }
+    std::unique_ptr<MediaOutput> open(const PartPlan&) override { return std::make_unique<TemporaryFile>(directory_); }
     messages::Part commit(const PartPlan& plan, MediaOutput& output) override {
         auto& file = static_cast<TemporaryFile&>(output);
         messages::Part part;

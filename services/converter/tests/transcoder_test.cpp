@@ -566,20 +566,22 @@ TEST_F(TranscoderTest, SplitMakesOneMp3PerChapterWithItsOwnTagsBesideTheWhole) {
 
 TEST_F(TranscoderTest, SplitPartsShareTheWholesLoudnessGainAndItsOutputLimit) {
     // A quiet source, normalised: every part gets the whole's gain (parts of one recording keep their balance).
-    std::string metadata = ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=4000\ntitle=Quiet\n"
-                           "[CHAPTER]\nTIMEBASE=1/1000\nSTART=4000\nEND=8000\ntitle=Loud\n";
+    std::string metadata =
+        ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=4000\ntitle=Quiet\n"
+        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=4000\nEND=8000\ntitle=Loud\n";
     std::ofstream(corpus_.path("two.txt")) << metadata;
-    std::string in = corpus_.make(
-        "two.m4a", {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=8", "-f", "ffmetadata", "-i",
-                    corpus_.path("two.txt"), "-map", "0:a", "-map_chapters", "1", "-af",
-                    "volume='if(lt(t,4),0.05,0.2)':eval=frame", "-c:a", "aac"});
+    std::string in =
+        corpus_.make("two.m4a", {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=8", "-f",
+                                 "ffmetadata", "-i", corpus_.path("two.txt"), "-map", "0:a", "-map_chapters", "1",
+                                 "-af", "volume='if(lt(t,4),0.05,0.2)':eval=frame", "-c:a", "aac"});
     OutputOptions loud;
     loud.loudness_lufs = -16;
     PartDirectory parts(corpus_.dir() / "two");
     auto result = split_file(in, corpus_.path("two.mp3"), parts, loud);
     ASSERT_TRUE(result.loudness);
     ASSERT_EQ(result.parts.size(), 2u);
-    double quiet = max_volume(parts.path(parts.plans[0]), 0.5, 3), louder = max_volume(parts.path(parts.plans[1]), 0.5, 3);
+    double quiet = max_volume(parts.path(parts.plans[0]), 0.5, 3),
+           louder = max_volume(parts.path(parts.plans[1]), 0.5, 3);
     EXPECT_NEAR(louder - quiet, 12, 1) << "0.05 against 0.2 is 12 dB, in the parts as in the source";
     EXPECT_NEAR(max_volume(corpus_.path("two.mp3"), 4.5, 3), louder, 0.5) << "the same gain as the whole";
 
@@ -923,10 +925,18 @@ TEST_F(TranscoderTest, AVideoWithoutAPictureGetsAFrameFromATenthInSkippingBlackO
     // 10 s: 3 s of black (a fade-in, a title card), then a test pattern. A tenth in (1 s) is black: the first frame
     // that is not becomes the cover, as a JPEG of the video's size (it fits 600x600).
     auto fade = [&](const std::string& name, const std::string& size, const std::vector<std::string>& codec) {
-        std::vector<std::string> args = {
-            "-f", "lavfi", "-i",
-            "color=c=black:s=" + size + ":r=10:d=3[a];testsrc=s=" + size + ":r=10:d=7[b];[a][b]concat=n=2:v=1:a=0[out0]",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=10", "-shortest", "-c:a", "aac"};
+        std::vector<std::string> args = {"-f",
+                                         "lavfi",
+                                         "-i",
+                                         "color=c=black:s=" + size + ":r=10:d=3[a];testsrc=s=" + size +
+                                             ":r=10:d=7[b];[a][b]concat=n=2:v=1:a=0[out0]",
+                                         "-f",
+                                         "lavfi",
+                                         "-i",
+                                         "sine=frequency=440:sample_rate=44100:duration=10",
+                                         "-shortest",
+                                         "-c:a",
+                                         "aac"};
         args.insert(args.end(), codec.begin(), codec.end());
         return corpus_.make(name, args);
     };
@@ -954,9 +964,9 @@ TEST_F(TranscoderTest, AVideoWithoutAPictureGetsAFrameFromATenthInSkippingBlackO
     OutputOptions none;
     none.cover = "none";
     EXPECT_FALSE(convert_file(movie, corpus_.path("none.mp3"), none).cover);
-    std::string black = corpus_.make("black.mp4", {"-f", "lavfi", "-i", "color=c=black:s=160x120:r=10:d=4", "-f",
-                                                   "lavfi", "-i", "sine=duration=4", "-shortest", "-c:v", "libx264",
-                                                   "-preset", "ultrafast", "-c:a", "aac"});
+    std::string black = corpus_.make(
+        "black.mp4", {"-f", "lavfi", "-i", "color=c=black:s=160x120:r=10:d=4", "-f", "lavfi", "-i", "sine=duration=4",
+                      "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"});
     result = convert_file(black, corpus_.path("black.mp3"));
     EXPECT_FALSE(result.cover);
     EXPECT_EQ(result.cover_problem, "no frame of the video that is not black");
@@ -967,8 +977,7 @@ TEST_F(TranscoderTest, AVideoWithoutAPictureGetsAFrameFromATenthInSkippingBlackO
     EXPECT_TRUE(pictures_of(corpus_, corpus_.path("ffv1.mp3")).empty());
     // Frames over the pixel limit (4200x4100 is 17.2 megapixels) are not decoded for a cover.
     std::string huge = corpus_.make("huge.mkv", {"-f", "lavfi", "-i", "color=c=red:s=4200x4100:r=1:d=3", "-f", "lavfi",
-                                                 "-i", "sine=duration=3", "-shortest", "-c:v", "mjpeg", "-c:a",
-                                                 "aac"});
+                                                 "-i", "sine=duration=3", "-shortest", "-c:v", "mjpeg", "-c:a", "aac"});
     result = convert_file(huge, corpus_.path("huge.mp3"));
     EXPECT_FALSE(result.cover);
     EXPECT_EQ(result.cover_problem, "the video's frames are larger than 16 megapixels: no cover is taken from them");

@@ -336,8 +336,20 @@ std::vector<std::string> three_chapters(const fs::path& dir) {
     }
     std::string path = (dir / "chapters.txt").string();
     std::ofstream(path) << metadata;
-    return {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=9", "-f", "ffmetadata", "-i", path,
-            "-map", "0:a", "-map_chapters", "1", "-c:a", "aac"};
+    return {"-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100:duration=9",
+            "-f",
+            "ffmetadata",
+            "-i",
+            path,
+            "-map",
+            "0:a",
+            "-map_chapters",
+            "1",
+            "-c:a",
+            "aac"};
 }
 
 TEST_F(WorkerTest, ASplitJobStoresEachPartAndAnnouncesThemEvenWhenAnnouncedAgain) {

@@ -68,11 +68,11 @@ Response DownloadHandlers::job_part(const Request& request) {
     auto index = parse_unsigned(request.path_param("n"));
     const messages::Part* part = index && *index <= 1000 ? job.part(static_cast<int>(*index)) : nullptr;
     if (part == nullptr) {
-        return Response::json(404, {{"error", "part_not_found"},
-                                    {"message", job.parts.empty() ? "this job was not split into parts"
-                                                                  : "this job has parts 1 to " +
-                                                                        std::to_string(job.parts.size())},
-                                    {"parts", job.parts.size()}});
+        return Response::json(
+            404, {{"error", "part_not_found"},
+                  {"message", job.parts.empty() ? "this job was not split into parts"
+                                                : "this job has parts 1 to " + std::to_string(job.parts.size())},
+                  {"parts", job.parts.size()}});
     }
     return send_file(request, part->fid, mp3_content_disposition(job.part_filename(*part)));
 }
@@ -261,11 +261,11 @@ Response DownloadHandlers::zip(const Request& request) {
         for (const auto& part : job.parts) wanted.emplace_back(part.fid, job.part_filename(part));
         if (files.size() + wanted.size() > options_.zip_max_entries) {
             if (!ids_asked && !files.empty()) break;  // status=done: the newest that fit
-            return Response::json(
-                413, {{"error", "zip_too_many_files"},
-                      {"message", "these jobs hold more than " + std::to_string(options_.zip_max_entries) +
-                                      " files (split jobs count each part): download fewer at once"},
-                      {"limit", {{"name", "ZIP_MAX_ENTRIES"}, {"value", options_.zip_max_entries}}}});
+            return Response::json(413,
+                                  {{"error", "zip_too_many_files"},
+                                   {"message", "these jobs hold more than " + std::to_string(options_.zip_max_entries) +
+                                                   " files (split jobs count each part): download fewer at once"},
+                                   {"limit", {{"name", "ZIP_MAX_ENTRIES"}, {"value", options_.zip_max_entries}}}});
         }
         for (auto& [fid, name] : wanted) {
             auto info = b_.mp3s.stat(fid);

@@ -828,7 +828,8 @@ TEST_F(HandlersTest, StatusEventsMoveJobsForwardAndBadOnesAreDeadLettered) {
         auto writer = mp3s_->create({.owner = "1", .filename = "p", .id = messages::part_id(done.job_id, i)});
         writer->write("part");
         writer->commit();
-        if (i > 0) done.parts.push_back({.index = i, .title = "P", .size = 4, .fid = messages::part_id(done.job_id, i)});
+        if (i > 0)
+            done.parts.push_back({.index = i, .title = "P", .size = 4, .fid = messages::part_id(done.job_id, i)});
     }
     ASSERT_EQ(blobs("mp3s"), 5u);
     EXPECT_EQ(events.handle(done.to_body(), true), Outcome::ack);

@@ -1,11 +1,11 @@
 #include "job.hpp"
 
+#include <cmath>
+
 #include "mp3c/enum_names.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
 #include "request_parsing.hpp"
-
-#include <cmath>
 
 namespace mp3c::gateway {
 

@@ -517,10 +517,11 @@ bool JobStore::requeue_failed(const std::string& id, const nlohmann::json& optio
 std::optional<Job> JobStore::find_reusable(uint64_t owner_id, const std::string& source_sha256,
                                            const nlohmann::json& options) {
     return pool_.with([&](mysql::Connection& c) -> std::optional<Job> {
-        auto rows = c.query(std::string("SELECT ") + kColumns +
-                                " FROM jobs WHERE owner_id = ? AND source_sha256 = ? AND options = ? AND status = "
-                                "'done' AND mp3_fid IS NOT NULL AND parts IS NULL ORDER BY finished_at DESC, id DESC LIMIT 1",
-                            {owner_id, source_sha256, options.dump()});
+        auto rows =
+            c.query(std::string("SELECT ") + kColumns +
+                        " FROM jobs WHERE owner_id = ? AND source_sha256 = ? AND options = ? AND status = "
+                        "'done' AND mp3_fid IS NOT NULL AND parts IS NULL ORDER BY finished_at DESC, id DESC LIMIT 1",
+                    {owner_id, source_sha256, options.dump()});
         if (rows.empty()) return std::nullopt;
         return from_row(rows[0]);
     });

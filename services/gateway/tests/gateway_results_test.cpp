@@ -666,7 +666,8 @@ TEST_F(GatewayResultsTest, AnExpiredSplitJobLosesItsParts) {
     auto alice = token(1, "alice@example.com");
     auto r = upload(alice, pattern(900, 97), "talk.mp4", {{"chapters", "split"}});
     std::string job_id = r.json()["job_id"];
-    messages::Part part{.index = 1, .title = "All", .duration_seconds = 3.5, .size = 5, .fid = messages::part_id(job_id, 1)};
+    messages::Part part{
+        .index = 1, .title = "All", .duration_seconds = 3.5, .size = 5, .fid = messages::part_id(job_id, 1)};
     auto mp3s = store("mp3s");
     for (int i = 0; i <= 1; ++i) {
         auto writer = mp3s->create({.owner = "1", .filename = "p", .id = messages::part_id(job_id, i)});

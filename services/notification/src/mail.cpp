@@ -210,23 +210,23 @@ Mail done_mail(const JobDone& job, const std::string& from, const std::string& t
     if (job.parts > 0) facts += (facts.empty() ? "" : ", ") + parts_words(job.parts);
     std::string facts_text = facts.empty() ? "" : " (" + facts + ")";
     std::string sign_in = job.download_needs_sign_in ? " (sign in first)" : "";
-    std::string parts = job.parts > 0 ? "Its " + std::to_string(job.parts) +
-                                            (job.parts == 1 ? " part is" : " parts are") +
-                                            " on the web page, one file per chapter, or all in one ZIP."
-                                      : "";
+    std::string parts = job.parts > 0
+                            ? "Its " + std::to_string(job.parts) + (job.parts == 1 ? " part is" : " parts are") +
+                                  " on the web page, one file per chapter, or all in one ZIP."
+                            : "";
     std::string kept = job.expires_at ? "The MP3 is kept until " + format_utc(*job.expires_at, "%Y-%m-%d %H:%M UTC") +
                                             "; the link works until then."
                                       : "The MP3 is kept until you delete it.";
     m.text = "Hello,\r\n\r\nthe MP3 of " + quoted_name(job.filename) + " is ready" + facts_text +
              ".\r\n\r\nDownload it here" + sign_in + ":\r\n" + job.download_url + "\r\n\r\n" +
-             (parts.empty() ? "" : parts + "\r\n\r\n") + kept +
-             "\r\n\r\nSee it with your other files:\r\n" + job.web_url + "\r\n\r\n-- mp3converter\r\n";
+             (parts.empty() ? "" : parts + "\r\n\r\n") + kept + "\r\n\r\nSee it with your other files:\r\n" +
+             job.web_url + "\r\n\r\n-- mp3converter\r\n";
     m.html = "<!DOCTYPE html><html><body><p>Hello,</p><p>the MP3 of " + html_escape(quoted_name(job.filename)) +
              " is ready" + html_escape(facts_text) + ".</p><p><a href=\"" + html_escape(job.download_url) +
              "\">Download the MP3</a>" + html_escape(sign_in) + "</p>" +
-             (parts.empty() ? "" : "<p>" + html_escape(parts) + "</p>") + "<p>" + html_escape(kept) + "</p><p><a href=\"" +
-             html_escape(job.web_url) + "\">See it with your other files</a></p><p>&mdash; mp3converter</p>" +
-             "</body></html>\r\n";
+             (parts.empty() ? "" : "<p>" + html_escape(parts) + "</p>") + "<p>" + html_escape(kept) +
+             "</p><p><a href=\"" + html_escape(job.web_url) +
+             "\">See it with your other files</a></p><p>&mdash; mp3converter</p>" + "</body></html>\r\n";
     return m;
 }
 

@@ -1,8 +1,8 @@
 #include "cli.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
