@@ -20,6 +20,7 @@
 #include "api.hpp"
 #include "cli.hpp"
 #include "mp3c/settings.hpp"
+#include "mp3c/strings.hpp"
 #include "session.hpp"
 #include "watch.hpp"
 
@@ -617,13 +618,14 @@ int status(const Command& c, const Api& api) {
     if (j["error"].is_string()) std::printf("error     %s\n", j["error"].get<std::string>().c_str());
     if (j["mp3_size"].is_number()) std::printf("mp3       %s\n", human_bytes(j["mp3_size"].get<uint64_t>()).c_str());
     if (j["duration_seconds"].is_number()) {
-        std::printf("duration  %s\n", clock_time(j["duration_seconds"].get<double>()).c_str());
+        std::printf("duration  %s\n", mp3c::clock_duration(j["duration_seconds"].get<double>()).c_str());
     }
     if (j.contains("parts") && j["parts"].is_array() && !j["parts"].empty()) {
         std::printf("parts     %zu, one per chapter (mp3conv download saves them too)\n", j["parts"].size());
         for (const json& part : j["parts"]) {
             std::printf("  %3d  %-9s %s\n", part.value("index", 0),
-                        clock_time(part.value("duration_seconds", 0.0)).c_str(), text_of(part, "title").c_str());
+                        mp3c::clock_duration(part.value("duration_seconds", 0.0)).c_str(),
+                        text_of(part, "title").c_str());
         }
     }
     std::string expires = text_of(j, "expires_at");

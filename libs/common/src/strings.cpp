@@ -1,7 +1,9 @@
 #include "mp3c/strings.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 
 namespace mp3c {
@@ -92,6 +94,17 @@ std::string format_utc(std::chrono::system_clock::time_point t, const char* form
     char buffer[128];
     size_t n = std::strftime(buffer, sizeof buffer, format, &tm);
     return std::string(buffer, n);
+}
+
+std::string clock_duration(double seconds) {
+    long long total = std::isfinite(seconds) && seconds > 0 ? std::llround(std::min(seconds, 1e9)) : 0;
+    char out[32];
+    if (total >= 3600) {
+        std::snprintf(out, sizeof out, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+    } else {
+        std::snprintf(out, sizeof out, "%lld:%02lld", total / 60, total % 60);
+    }
+    return out;
 }
 
 }  // namespace mp3c

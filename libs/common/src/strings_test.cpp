@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "mp3c/result.hpp"
 
 namespace mp3c {
@@ -10,6 +12,15 @@ TEST(Strings, FormatUtcIsInUtcWhateverTheLocalZone) {
     auto t = std::chrono::system_clock::time_point(std::chrono::seconds(2000000000));
     EXPECT_EQ(format_utc(t, "%Y-%m-%dT%H:%M:%SZ"), "2033-05-18T03:33:20Z");
     EXPECT_EQ(format_utc(t, "%Y-%m-%d %H:%M UTC"), "2033-05-18 03:33 UTC");
+}
+
+TEST(Strings, ClockDurationRoundsToTheSecond) {
+    EXPECT_EQ(clock_duration(3909), "1:05:09");
+    EXPECT_EQ(clock_duration(187.4), "3:07");
+    EXPECT_EQ(clock_duration(2.4), "0:02");
+    EXPECT_EQ(clock_duration(1.6), "0:02");
+    EXPECT_EQ(clock_duration(-3), "0:00");
+    EXPECT_EQ(clock_duration(std::nan("")), "0:00");
 }
 
 TEST(Strings, TrimRemovesSurroundingWhitespaceOnly) {

@@ -153,17 +153,6 @@ std::string human_size(uint64_t bytes) {
     return out;
 }
 
-std::string human_duration(double seconds) {
-    long total = seconds > 0 ? static_cast<long>(seconds + 0.5) : 0;
-    char out[32];
-    if (total >= 3600) {
-        std::snprintf(out, sizeof out, "%ld:%02ld:%02ld", total / 3600, total / 60 % 60, total % 60);
-    } else {
-        std::snprintf(out, sizeof out, "%ld:%02ld", total / 60, total % 60);
-    }
-    return out;
-}
-
 std::string render(const Mail& mail, std::string_view boundary) {
     std::string b(boundary);
     std::string out;
@@ -205,7 +194,7 @@ Mail done_mail(const JobDone& job, const std::string& from, const std::string& t
     m.date = std::chrono::system_clock::now();
     // A re-announced job may come without its duration or size: say only what is known.
     std::string facts;
-    if (job.duration_seconds > 0) facts = human_duration(job.duration_seconds);
+    if (job.duration_seconds > 0) facts = clock_duration(job.duration_seconds);
     if (job.mp3_size > 0) facts += (facts.empty() ? "" : ", ") + human_size(job.mp3_size);
     if (job.parts > 0) facts += (facts.empty() ? "" : ", ") + parts_words(job.parts);
     std::string facts_text = facts.empty() ? "" : " (" + facts + ")";
@@ -285,7 +274,7 @@ Mail summary_mail(const JobSummary& summary, const std::string& from, const std:
         std::string name = quoted_name(e.filename);
         if (e.done) {
             std::string facts;
-            if (e.duration_seconds > 0) facts = human_duration(e.duration_seconds);
+            if (e.duration_seconds > 0) facts = clock_duration(e.duration_seconds);
             if (e.mp3_size > 0) facts += (facts.empty() ? "" : ", ") + human_size(e.mp3_size);
             if (e.parts > 0) facts += (facts.empty() ? "" : ", ") + parts_words(e.parts);
             std::string facts_text = facts.empty() ? "" : " (" + facts + ")";

@@ -42,8 +42,6 @@ std::string html_escape(std::string_view text);
 
 // "4.6 MB", "812 kB", "95 bytes".
 std::string human_size(uint64_t bytes);
-// "1:05:09", "3:07", "0:02".
-std::string human_duration(double seconds);
 
 // The messages this service sends.
 struct JobDone {

@@ -593,17 +593,6 @@ std::string progress_bar(double fraction, int width) {
     return "[" + std::string(filled, '#') + std::string(width - filled, '-') + "] " + percent;
 }
 
-std::string clock_time(double seconds) {
-    long long total = std::isfinite(seconds) && seconds > 0 ? std::llround(std::min(seconds, 1e9)) : 0;
-    char out[32];
-    if (total >= 3600) {
-        std::snprintf(out, sizeof out, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
-    } else {
-        std::snprintf(out, sizeof out, "%lld:%02lld", total / 60, total % 60);
-    }
-    return out;
-}
-
 std::string human_bytes(uint64_t bytes) {
     char out[32];
     if (bytes >= 1000 * 1000 * 1000) {

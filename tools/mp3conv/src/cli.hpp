@@ -141,7 +141,5 @@ std::string progress_bar(double fraction, int width = 24);
 // line would be longer, so that redrawing it in place never wraps. Columns are counted per UTF-8 character.
 std::string fit_progress_line(const std::string& label, const std::string& rest, size_t columns);
 std::string human_bytes(uint64_t bytes);
-// A length as a clock shows it: "1:05:09", "3:07", "0:02" (rounded to the second; negative or not finite: "0:00").
-std::string clock_time(double seconds);
 
 }  // namespace mp3c::client

@@ -19,5 +19,7 @@ bool is_valid_utf8(std::string_view s);
 std::string_view utf8_prefix(std::string_view s, size_t max_bytes);
 // The time in UTC through strftime's format ("%Y-%m-%dT%H:%M:%SZ": RFC 3339), to the second.
 std::string format_utc(std::chrono::system_clock::time_point t, const char* format);
+// A length as a clock shows it: "1:05:09", "3:07", "0:02" (to the nearest second; negative or not finite: "0:00").
+std::string clock_duration(double seconds);
 
 }  // namespace mp3c
