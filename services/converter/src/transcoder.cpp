@@ -380,6 +380,9 @@ class Transcoder {
         copy_tags(input_->streams[stream_index_]->metadata, &output_->metadata);
         copy_chapters();
         if (pass_.cover) add_cover_stream(*pass_.cover);
+        // The MP3 goes out in the I/O buffer's 64 KiB, not one write per MP3 frame (about 600 bytes): FFmpeg flushes
+        // each packet by default, which cost ~23 000 write calls for 10 minutes at 192 kb/s.
+        output_->flush_packets = 0;
         int rc = avformat_write_header(output_.get(), nullptr);
         if (rc < 0) io_or(Kind::internal, "writing the MP3 header", rc);
         // The muxer holds the audio back until the picture has come: it goes first.
