@@ -140,7 +140,15 @@ def run_in_terminal(argv, env, answers=(), interrupt_after=None, timeout=180):
                 os.write(fd, b"\x03")
                 interrupted = True
     finally:
-        _, status = os.waitpid(pid, 0)
+        # A child still running at the deadline (waiting for input that never came) is killed: the test fails with
+        # what was printed instead of hanging the suite.
+        reaped, status = 0, 0
+        if time.monotonic() >= deadline:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped == 0:
+                os.kill(pid, signal.SIGKILL)
+        if reaped == 0:
+            _, status = os.waitpid(pid, 0)
         os.close(fd)
     return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
 

@@ -142,14 +142,17 @@ int fail(const Api& api, const Reply& r, const std::string& what) {
 std::string read_password(const std::string& email) {
     std::string password;
     if (::isatty(STDIN_FILENO) == 1) {
-        std::fprintf(stderr, "Password for %s: ", email.c_str());
+        // Echo off before the prompt: switching it off flushes what was typed before (TCSAFLUSH), and after the
+        // prompt that would throw away a password typed or pasted at once (the e2e test's pseudo-terminal did).
         termios saved{};
         tcgetattr(STDIN_FILENO, &saved);
         termios quiet = saved;
         quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        std::fprintf(stderr, "Password for %s: ", email.c_str());
+        std::fflush(stderr);
         std::getline(std::cin, password);
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);  // keeps what is typed after the password
         std::fprintf(stderr, "\n");
     } else {
         std::getline(std::cin, password);
