@@ -418,7 +418,13 @@ Parsed<StatusEvent> StatusEvent::parse(std::string_view body) {
     if (e.status == JobState::done) {  // a bad waveform or loudness counts as absent
         e.waveform = Waveform::from_json(r.raw("waveform"));
         e.loudness = Loudness::from_json(r.raw("loudness"));
-        if (auto parts = parts_from_json(r.raw("parts"))) e.parts = std::move(*parts);
+        // Parts are stored under the ids the job's own id gives them: an event naming any other blob (another
+        // user's MP3) as a part is not believed, so the gateway never serves or deletes it as one.
+        if (auto parts = parts_from_json(r.raw("parts"))) {
+            bool own = std::all_of(parts->begin(), parts->end(),
+                                   [&](const Part& p) { return p.fid == part_id(e.job_id, p.index); });
+            if (own) e.parts = std::move(*parts);
+        }
     }
     e.error = r.optional_text("error");
     if (auto reason = r.optional_text("reason"); reason && is_reason_word(*reason)) e.reason = *reason;

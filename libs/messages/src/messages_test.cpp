@@ -343,6 +343,13 @@ TEST(StatusEvent, CarriesASplitJobsPartsInOrder) {
     ASSERT_TRUE(parsed.ok());
     EXPECT_TRUE(parsed.value().parts.empty());
 
+    // A part that names a blob other than the job's own part id (another user's MP3, say) drops the parts.
+    StatusEvent forged = done;
+    forged.parts[1].fid = kMp3;
+    auto refused = StatusEvent::parse(forged.to_body());
+    ASSERT_TRUE(refused.ok());
+    EXPECT_TRUE(refused.value().parts.empty());
+
     EXPECT_EQ(part_filename(3, 12, "Chapter 3: Über/Unter?"), "03 - Chapter 3_ Über_Unter_.mp3");
     EXPECT_EQ(part_filename(7, 200, ".."), "007 - Part 7.mp3");
     EXPECT_EQ(part_filename(1, 1,

@@ -40,17 +40,27 @@ bool starts_as_png(const AVPacket& p) {
     return p.size > 8 && p.data[0] == 0x89 && p.data[1] == 'P' && p.data[2] == 'N' && p.data[3] == 'G';
 }
 
-Frame decode(const AVStream& stream, std::string& why) {
+// A decoder for the stream, bounded as every cover decoder is: one thread, at most kMaxCoverPixels a frame. nullptr
+// with the reason (`what` names the stream: "picture", "video").
+Codec open_bounded_decoder(const AVStream& stream, const std::string& what, std::string& why) {
     const AVCodec* codec = avcodec_find_decoder(stream.codecpar->codec_id);
     Codec context(codec ? avcodec_alloc_context3(codec) : nullptr);
-    if (!context) return why = "no decoder for the picture", nullptr;
-    if (avcodec_parameters_to_context(context.get(), stream.codecpar) < 0) return why = "picture parameters", nullptr;
+    if (!context || avcodec_parameters_to_context(context.get(), stream.codecpar) < 0) {
+        return why = "no decoder for the " + what, nullptr;
+    }
+    context->pkt_timebase = stream.time_base;
     AVDictionary* settings = nullptr;
     av_dict_set_int(&settings, "max_pixels", kMaxCoverPixels, 0);
     av_dict_set(&settings, "threads", "1", 0);
     int rc = avcodec_open2(context.get(), codec, &settings);
     av_dict_free(&settings);
-    if (rc < 0) return why = "cannot open the picture's decoder", nullptr;
+    if (rc < 0) return why = "cannot open the " + what + "'s decoder", nullptr;
+    return context;
+}
+
+Frame decode(const AVStream& stream, std::string& why) {
+    Codec context = open_bounded_decoder(stream, "picture", why);
+    if (!context) return nullptr;
     Frame frame(av_frame_alloc());
     bool decoded = frame && avcodec_send_packet(context.get(), &stream.attached_pic) >= 0;
     if (decoded) {
@@ -147,18 +157,9 @@ bool is_black(const AVFrame& frame) {
 // frame budget (said in `why`).
 Frame video_frame(AVFormatContext& format, int index, double target, detail::Watchdog& watchdog, std::string& why) {
     AVStream& stream = *format.streams[index];
-    const AVCodec* codec = avcodec_find_decoder(stream.codecpar->codec_id);
-    Codec decoder(codec ? avcodec_alloc_context3(codec) : nullptr);
-    if (!decoder || avcodec_parameters_to_context(decoder.get(), stream.codecpar) < 0) {
-        return why = "no decoder for the video", nullptr;
-    }
-    decoder->pkt_timebase = stream.time_base;
-    AVDictionary* settings = nullptr;
-    av_dict_set_int(&settings, "max_pixels", kMaxCoverPixels, 0);
-    av_dict_set(&settings, "threads", "1", 0);
-    int rc = avcodec_open2(decoder.get(), codec, &settings);
-    av_dict_free(&settings);
-    if (rc < 0) return why = "cannot open the video's decoder", nullptr;
+    Codec decoder = open_bounded_decoder(stream, "video", why);
+    if (!decoder) return nullptr;
+    int rc = 0;
     // To the key frame before the target, where the container can; else from the start.
     if (target > 0) {
         auto ts = static_cast<int64_t>(target / av_q2d(stream.time_base));
