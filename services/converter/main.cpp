@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "mp3c/cpu_budget.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
 #include "mp3c/service_main.hpp"
@@ -21,7 +22,7 @@ constexpr const char* kUsage =
                          [--start T] [--end T] [--chapters keep|split|none] [--cover auto|none]
                          [--loudness LUFS [--true-peak DBTP]]
                          [--title T] [--artist A] [--album A]
-                         [--year YYYY] [--track N[/TOTAL]] [--genre G] [--max-duration SECONDS] [--threads 1|2]
+                         [--year YYYY] [--track N[/TOTAL]] [--genre G] [--max-duration SECONDS] [--threads N]
 
   --bitrate N        constant bitrate in kb/s: 64, 80, 96, 112, 128, 160, 192 (default), 224, 256, 320
   --quality Q        variable bitrate, LAME quality 0 (best) to 9 (smallest)
@@ -35,7 +36,8 @@ constexpr const char* kUsage =
   --true-peak DBTP   with --loudness: the true-peak ceiling, -9 to 0 (default -1)
   --title, --artist, --album, --year, --track, --genre   the MP3's tags, over the source's
   --max-duration S   refuse longer audio (default 14400)
-  --threads N        1: decode and encode on one thread; 2 (default): the MP3 encoder beside the decoder
+  --threads N        encoders: 1, decode and encode on one thread; 2 or more, the MP3 encoder beside the decoder,
+                     and audio of a minute or more encoded as N segments at once (default: the cores available)
 
 exit status: 0 converted; 1 the input cannot be converted (the reason is printed); 2 usage
 )";
@@ -74,6 +76,7 @@ int convert_command(int argc, char** argv) {
     std::string in = std::filesystem::absolute(argv[2]).string(), out = std::filesystem::absolute(argv[3]).string();
     std::map<std::string, std::string> fields;
     mp3c::converter::Limits limits;
+    limits.threads = mp3c::available_cores();
     static const std::map<std::string, std::string> kFlags = {
         {"--bitrate", "bitrate"},   {"--quality", "quality"},
         {"--channels", "channels"}, {"--sample-rate", "sample_rate"},
@@ -95,8 +98,10 @@ int convert_command(int argc, char** argv) {
             continue;
         }
         if (flag == "--threads") {
-            if (value != "1" && value != "2") return usage("--threads must be 1 or 2");
-            limits.threads = value == "1" ? 1 : 2;
+            char* end = nullptr;
+            long threads = std::strtol(value.c_str(), &end, 10);
+            if (*end != '\0' || threads < 1 || threads > 64) return usage("--threads must be 1 to 64");
+            limits.threads = static_cast<int>(threads);
             continue;
         }
         auto known = kFlags.find(flag);

@@ -74,6 +74,8 @@ void FileOutput::seek(uint64_t offset) {
     }
 }
 
+bool FileOutput::restart() { return ::ftruncate(fd_, 0) == 0 && ::lseek(fd_, 0, SEEK_SET) == 0; }
+
 void FileOutput::commit() {
     if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
         fd_ = -1;

@@ -49,6 +49,12 @@ void TemporaryFile::write(const uint8_t* data, size_t size) {
 
 void TemporaryFile::seek(uint64_t offset) { position_ = offset; }
 
+bool TemporaryFile::restart() {
+    if (::ftruncate(fd_, 0) != 0) return false;
+    position_ = size_ = 0;
+    return true;
+}
+
 void TemporaryFile::write_at(uint64_t offset, const uint8_t* data, size_t size) {
     while (size > 0) {
         ssize_t n = ::pwrite(fd_, data, size, static_cast<off_t>(offset));

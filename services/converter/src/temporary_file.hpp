@@ -28,6 +28,7 @@ class TemporaryFile : public MediaOutput {
     void write(const uint8_t* data, size_t size) override;  // at the current position
     bool seekable() const override { return true; }
     void seek(uint64_t offset) override;
+    bool restart() override;
     void write_at(uint64_t offset, const uint8_t* data, size_t size);
     size_t read_at(uint64_t offset, uint8_t* buffer, size_t size) const;  // 0 at the end
     uint64_t size() const { return size_; }

@@ -24,6 +24,7 @@ extern "C" {
 #include "mp3c/enum_names.hpp"
 #include "mp3c/strings.hpp"
 #include "peak_meter.hpp"
+#include "segment_encoder.hpp"
 
 namespace mp3c::converter {
 
@@ -148,7 +149,14 @@ class Transcoder {
             }
         }
         if (pass_.encode && limits_.threads >= 2) {
-            encoder_thread_ = std::make_unique<EncoderThread>([this](const AVFrame* f) { encode(f); }, 64);
+            if (parallel()) {
+                auto plan = SegmentPlan::for_output(frame_size_, encoder_->sample_rate, channels, limits_.threads,
+                                                    limits_.segment_seconds);
+                segments_ = std::make_unique<SegmentEncoder>(
+                    plan, [this] { return open_segment_encoder(); }, [this](AVPacket* p) { write_packet(p); });
+            } else {
+                encoder_thread_ = std::make_unique<EncoderThread>([this](const AVFrame* f) { encode(f); }, 64);
+            }
         }
         pump();
         if (pass_.encode) finish();
@@ -161,6 +169,7 @@ class Transcoder {
         result.waveform = peaks_.waveform(encoder_->sample_rate);
         result.cover = cover_written_;
         result.chapters = chapters_;
+        if (segments_) result.segments = segments_->stats().segments;
         return result;
     }
 
@@ -333,18 +342,8 @@ class Transcoder {
     void open_encoder() {
         const AVCodec* codec = avcodec_find_encoder_by_name("libmp3lame");
         if (codec == nullptr) fail(Kind::internal, "this FFmpeg has no libmp3lame encoder");
-        encoder_.reset(avcodec_alloc_context3(codec));
-        if (!encoder_) fail(Kind::internal, "out of memory");
-        int channels = options_.channels.value_or(std::min(decoder_->ch_layout.nb_channels, 2));
-        av_channel_layout_default(&encoder_->ch_layout, channels);
-        encoder_->sample_rate = pick_sample_rate(codec, options_.sample_rate.value_or(kDefaultSampleRate));
-        encoder_->sample_fmt = pick_sample_format(codec);
-        encoder_->time_base = AVRational{1, encoder_->sample_rate};
-        if (options_.vbr_quality) {
-            encoder_->flags |= AV_CODEC_FLAG_QSCALE;
-            encoder_->global_quality = *options_.vbr_quality * FF_QP2LAMBDA;
-        } else {
-            encoder_->bit_rate = int64_t{options_.bitrate_kbps.value_or(kDefaultBitrateKbps)} * 1000;
+        encoder_ = configured_encoder(codec);
+        if (!options_.vbr_quality) {
             // A constant bitrate tells the MP3's size in advance: an output over the limit is refused before any work.
             double seconds = kept_seconds_expected();
             double expected = seconds * static_cast<double>(encoder_->bit_rate) / 8;
@@ -358,6 +357,39 @@ class Transcoder {
         if (!pass_.encode) return;  // a measuring pass needs only the shape of what the encoder would take
         check(avcodec_open2(encoder_.get(), codec, nullptr), Kind::internal, "opening the MP3 encoder");
         frame_size_ = encoder_->frame_size > 0 ? encoder_->frame_size : 1152;
+    }
+
+    // An MP3 encoder set up as the options say (not opened).
+    std::unique_ptr<AVCodecContext, CodecContextFree> configured_encoder(const AVCodec* codec) const {
+        std::unique_ptr<AVCodecContext, CodecContextFree> encoder(avcodec_alloc_context3(codec));
+        if (!encoder) fail(Kind::internal, "out of memory");
+        int channels = options_.channels.value_or(std::min(decoder_->ch_layout.nb_channels, 2));
+        av_channel_layout_default(&encoder->ch_layout, channels);
+        encoder->sample_rate = pick_sample_rate(codec, options_.sample_rate.value_or(kDefaultSampleRate));
+        encoder->sample_fmt = pick_sample_format(codec);
+        encoder->time_base = AVRational{1, encoder->sample_rate};
+        if (options_.vbr_quality) {
+            encoder->flags |= AV_CODEC_FLAG_QSCALE;
+            encoder->global_quality = *options_.vbr_quality * FF_QP2LAMBDA;
+        } else {
+            encoder->bit_rate = int64_t{options_.bitrate_kbps.value_or(kDefaultBitrateKbps)} * 1000;
+        }
+        return encoder;
+    }
+
+    // Another encoder like encoder_, for a segment (on the segment's thread).
+    std::unique_ptr<AVCodecContext, CodecContextFree> open_segment_encoder() const {
+        auto encoder = configured_encoder(encoder_->codec);
+        check(avcodec_open2(encoder.get(), encoder_->codec, nullptr), Kind::internal, "opening the MP3 encoder");
+        return encoder;
+    }
+
+    // Segments in parallel pay off for long audio only (each join encodes about 0.4 s twice); a length the container
+    // does not tell is taken as long.
+    bool parallel() const {
+        if (!limits_.parallel) return false;
+        double seconds = kept_seconds_expected();
+        return seconds <= 0 || seconds >= static_cast<double>(limits_.parallel_from.count());
     }
 
     void open_output() {
@@ -721,7 +753,9 @@ class Transcoder {
 
     void submit(FramePtr frame) {
         if (!pass_.encode) return;  // a measuring pass
-        if (encoder_thread_) {
+        if (segments_) {
+            segments_->push(std::move(frame));
+        } else if (encoder_thread_) {
             encoder_thread_->push(std::move(frame));
         } else {
             encode(frame.get());
@@ -744,11 +778,15 @@ class Transcoder {
             rc = avcodec_receive_packet(encoder_.get(), packet.get());
             if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
             if (rc < 0) output_failed(Kind::internal, "encoding", rc);
-            packet->stream_index = 0;
-            av_packet_rescale_ts(packet.get(), encoder_->time_base, output_->streams[0]->time_base);
-            rc = av_write_frame(output_.get(), packet.get());
-            if (rc < 0) output_failed(Kind::io, "writing the MP3", rc);
+            write_packet(packet.get());
         }
+    }
+
+    void write_packet(AVPacket* packet) {
+        packet->stream_index = 0;
+        av_packet_rescale_ts(packet, encoder_->time_base, output_->streams[0]->time_base);
+        int rc = av_write_frame(output_.get(), packet);
+        if (rc < 0) output_failed(Kind::io, "writing the MP3", rc);
     }
 
     void finish() {
@@ -801,7 +839,9 @@ class Transcoder {
     int in_rate_ = 0;
     std::string nested_open_;  // the first file or URL the demuxer tried to open (refused)
     bool stream_limit_hit_ = false;
-    std::unique_ptr<EncoderThread> encoder_thread_;  // last: stopped before the contexts it uses are freed
+    // Last: stopped before the contexts they use are freed.
+    std::unique_ptr<EncoderThread> encoder_thread_;
+    std::unique_ptr<SegmentEncoder> segments_;
 };
 
 void ffmpeg_log(void* object, int level, const char*, va_list) {
@@ -887,10 +927,33 @@ ConversionResult normalised(MediaInput& input, MediaOutput& output, const Output
     return result;
 }
 
+// Runs `encode(limits)`; when parallel segments could not be joined (JoinFailed), empties the output and runs it
+// again with one encoder. Progress stays where it had got to until the second run passes it.
+template <typename Encode>
+ConversionResult or_with_one_encoder(MediaOutput& output, const Limits& limits, const ProgressCallback& progress,
+                                     Encode&& encode) {
+    double reached = 0;
+    ProgressCallback monotonic = progress ? ProgressCallback([&](double f) {
+        reached = std::max(reached, f);
+        progress(reached);
+    })
+                                          : nullptr;
+    try {
+        return encode(limits, monotonic);
+    } catch (const JoinFailed&) {
+        if (!output.restart()) throw;
+        Limits alone = limits;
+        alone.parallel = false;
+        return encode(alone, monotonic);
+    }
+}
+
 ConversionResult whole(MediaInput& input, MediaOutput& output, const OutputOptions& options, const Limits& limits,
                        const ProgressCallback& progress, const CoverImage* cover) {
-    if (!options.loudness_lufs) return Transcoder(input, output, options, limits, progress, Pass{.cover = cover}).run();
-    return normalised(input, output, options, limits, progress, cover);
+    return or_with_one_encoder(output, limits, progress, [&](const Limits& l, const ProgressCallback& p) {
+        if (!options.loudness_lufs) return Transcoder(input, output, options, l, p, Pass{.cover = cover}).run();
+        return normalised(input, output, options, l, p, cover);
+    });
 }
 
 // The parts of a split (chapters=split), after the whole: each chapter of the whole MP3, cut from the source as a
@@ -940,8 +1003,10 @@ void split(MediaInput& input, const OutputOptions& options, const Limits& limits
         }
         double length = plan.end_seconds - plan.start_seconds;
         std::unique_ptr<MediaOutput> output = sink.open(plan);
-        Transcoder(input, *output, part, part_limits, part_of(progress, done / total, (done + length) / total), pass)
-            .run();
+        or_with_one_encoder(*output, part_limits, part_of(progress, done / total, (done + length) / total),
+                            [&](const Limits& l, const ProgressCallback& p) {
+                                return Transcoder(input, *output, part, l, p, pass).run();
+                            });
         messages::Part kept = sink.commit(plan, *output);
         kept.index = plan.index;
         kept.title = plan.title;
@@ -987,6 +1052,10 @@ ConversionResult convert(MediaInput& input, MediaOutput& output, const OutputOpt
         void seek(uint64_t offset) override {
             to.seek(offset);
             at = offset;
+        }
+        bool restart() override {
+            at = end = 0;
+            return to.restart();
         }
     } counted(output);
     ConversionResult result = whole(input, counted, options, limits, part_of(progress, 0, 0.5), picture);

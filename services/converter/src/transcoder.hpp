@@ -37,6 +37,8 @@ class MediaOutput {
     virtual void write(const uint8_t* data, size_t size) = 0;
     virtual bool seekable() const { return false; }
     virtual void seek(uint64_t offset) { (void)offset; }
+    // Empties the output to be written again from its start; false when it cannot be.
+    virtual bool restart() { return false; }
 };
 
 // Every bound on one conversion. Uploads are untrusted, and a legal file can still be hostile: hours of silence in a
@@ -53,8 +55,13 @@ struct Limits {
     int max_channels = 8;          // MAX_CHANNELS (7.1)
     int max_sample_rate = 192000;  // MAX_SAMPLE_RATE
     int max_streams = 64;          // MAX_STREAMS: video, audio, subtitle and data streams together
-    // 1: everything on the calling thread; 2 or more: the MP3 encoder on a thread of its own, beside the decoder.
+    // ENCODER_THREADS. 1: everything on the calling thread. 2 or more: the MP3 encoder on a thread of its own beside
+    // the decoder and, for audio of at least `parallel_from` (when `parallel`), that many encoders at once on
+    // segments joined without a seam (segment_encoder.hpp). The MP3 is the same with 1 and with one encoder thread.
     int threads = 2;
+    bool parallel = true;                    // the worker's rule (worker.cpp) may say no for a job
+    std::chrono::seconds parallel_from{60};  // PARALLEL_MIN_DURATION
+    double segment_seconds = 0;              // 0: as long as memory allows (5 to 20 s); tests ask for more joins
     // Set to give up (shutdown): the conversion stops with a transient error, so its job is redelivered.
     const std::atomic<bool>* abandon = nullptr;
     // Set when the job was cancelled by its owner: the conversion stops (the worker then drops the job).
@@ -80,6 +87,7 @@ struct ConversionResult {
     std::string cover_problem;                   // why the source's picture could not be used (not a failure)
     std::vector<ChapterMark> chapters;           // as written into the MP3 (none with chapters=none)
     std::vector<messages::Part> parts;           // chapters=split: each chapter's own MP3, as the PartSink kept it
+    int segments = 0;                            // encoded in parallel as this many segments (0: by one encoder)
 };
 
 // chapters=split: where each chapter's own MP3 goes. A part is cut from the source exactly like a trim (same samples
@@ -158,6 +166,7 @@ class FileOutput : public MediaOutput {
     void write(const uint8_t* data, size_t size) override;
     bool seekable() const override { return true; }
     void seek(uint64_t offset) override;
+    bool restart() override;
     void commit();
 
   private:

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "mp3c/cpu_budget.hpp"
 #include "mp3c/http_config.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/output_options.hpp"
@@ -68,6 +69,9 @@ WorkerConfig load_worker_config(config::Env& env) {
     c.storage_url = env.text(storage::settings::kStorageUrl);
     c.limits.max_duration = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kMaxDuration));
     c.limits.threads = static_cast<int>(env.integer(settings::kEncoderThreads));
+    if (c.limits.threads == 0) c.limits.threads = available_cores();
+    c.limits.parallel_from =
+        std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kParallelMinDuration));
     c.limits.max_output_bytes = env.bytes(settings::kMaxOutputBytes);
     if (c.limits.max_output_bytes == 0) env.problem("MAX_OUTPUT_BYTES", "must be more than 0");
     c.limits.timeout_floor = env.duration(settings::kConversionTimeout);
@@ -95,6 +99,8 @@ Worker::Worker(WorkerConfig config)
       publisher_(config_.amqp, config_.topology),
       retries_(publisher_, config_.topology.video_queue, config_.max_attempts),
       jobs_(registry_->counter("converter_jobs_total", "Jobs by outcome.", {"result"})),
+      encodings_(registry_->counter("converter_encodings_total",
+                                    "Conversions done, by encoding: parallel segments or one encoder.", {"encoding"})),
       conversion_seconds_(registry_->histogram("converter_conversion_seconds", "Time to convert one job.", {},
                                                {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800})),
       audio_seconds_(registry_->counter("converter_audio_seconds_total", "Seconds of audio produced.").with({})),
@@ -427,6 +433,13 @@ Outcome Worker::convert_job(const Job& job) {
             // The store cannot say now: look again later.
         }
     };
+    // Segments in parallel only while no other job waits: with a backlog, every converter on the machine (two in the
+    // local stack, replicas on a node) has a job of its own, the cores are busy already, and the overlap each join
+    // encodes twice would only cost. A broker that cannot be asked says no too.
+    if (limits.threads >= 2) {
+        auto waiting = publisher_.queue_depth(config_.topology.video_queue);
+        limits.parallel = waiting && *waiting == 0;
+    }
     if (job.max_output_bytes && *job.max_output_bytes < limits.max_output_bytes) {
         limits.max_output_bytes = *job.max_output_bytes;  // what the owner's quota left
         limits.output_limit_is_quota = true;
@@ -473,10 +486,12 @@ Outcome Worker::convert_job(const Job& job) {
     if (!config_.keep_source) source_deleted = videos_->remove(job.video_fid);
     announce(job, mp3, result.duration_seconds, source_deleted, record);
     jobs_.with({"done"}).inc();
+    encodings_.with({result.segments > 0 ? "parallel" : "one_encoder"}).inc();
     log::info("job done", {{"job_id", job.job_id},
                            {"mp3_fid", mp3.id},
                            {"audio_seconds", result.duration_seconds},
                            {"parts", result.parts.size()},
+                           {"parallel_segments", result.segments},
                            {"conversion_seconds", seconds}});
     return Outcome::ack;
 }

@@ -85,6 +85,7 @@ class Worker {
     std::atomic<bool> abandon_{false};
 
     metrics::Family<metrics::Counter>& jobs_;
+    metrics::Family<metrics::Counter>& encodings_;
     metrics::Family<metrics::Histogram>& conversion_seconds_;
     metrics::Counter& audio_seconds_;
     metrics::Family<metrics::Histogram>& queue_wait_;

@@ -12,6 +12,7 @@
 
 #include "hostile_media.hpp"
 #include "input_format.hpp"
+#include "media_corpus.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/testing/process.hpp"
 #include "temporary_file.hpp"
@@ -20,80 +21,7 @@ namespace mp3c::converter {
 namespace {
 
 namespace fs = std::filesystem;
-
-const std::string kBinary = std::string(MP3C_BIN_DIR) + "/converter";
-
-class Corpus {
-  public:
-    Corpus() : dir_(fs::temp_directory_path() / ("mp3c-corpus-" + crypto::random_hex(6))) {
-        fs::create_directories(dir_);
-    }
-    ~Corpus() {
-        std::error_code ignored;
-        fs::remove_all(dir_, ignored);
-    }
-
-    // Runs ffmpeg to make `name` in the corpus directory.
-    std::string make(const std::string& name, const std::vector<std::string>& args) {
-        std::vector<std::string> all = {"-hide_banner", "-loglevel", "error", "-y"};
-        all.insert(all.end(), args.begin(), args.end());
-        std::string path = (dir_ / name).string();
-        all.push_back(path);
-        auto r = testing::run_command("/usr/bin/ffmpeg", all, {});
-        if (r.status != 0) throw std::runtime_error("ffmpeg failed for " + name + ": " + r.out);
-        return path;
-    }
-    std::string path(const std::string& name) const { return (dir_ / name).string(); }
-    const fs::path& dir() const { return dir_; }
-
-  private:
-    fs::path dir_;
-};
-
-nlohmann::json probe(const std::string& path) {
-    auto r =
-        testing::run_command("/usr/bin/ffprobe",
-                             {"-v", "error", "-show_entries",
-                              "stream=codec_name,sample_rate,channels,bit_rate:format=duration,bit_rate,format_name:"
-                              "format_tags=title,artist,album,date,track,genre",
-                              "-of", "json", path},
-                             {});
-    if (r.status != 0) throw std::runtime_error("ffprobe failed: " + r.out);
-    return nlohmann::json::parse(r.out);
-}
-
-// The length of a file's (first) audio track as FFmpeg decodes it, honouring gapless information (an MP3's LAME
-// header, an MP4's edit list): what a listener hears.
-double decoded_seconds(const std::string& path) {
-    auto r = testing::run_command(
-        "/usr/bin/ffmpeg",
-        {"-hide_banner", "-nostats", "-i", path, "-map", "0:a:0", "-f", "null", "-progress", "pipe:1", "-"}, {});
-    auto at = r.out.rfind("out_time_us=");
-    if (r.status != 0 || at == std::string::npos)
-        throw std::runtime_error("ffmpeg could not decode " + path + ": " + r.out);
-    return std::stod(r.out.substr(at + 12)) / 1e6;
-}
-
-ConversionResult convert_file(const std::string& in, const std::string& out, const OutputOptions& options = {},
-                              const Limits& limits = {}) {
-    FileInput input(in);
-    FileOutput output(out);
-    auto result = convert(input, output, options, limits);
-    output.commit();
-    return result;
-}
-
-// Sine audio of exactly 3 s at the given rate; -shortest keeps the video no longer than the audio.
-std::vector<std::string> sine(int rate = 48000, double seconds = 3) {
-    return {"-f", "lavfi", "-i",
-            "sine=frequency=440:sample_rate=" + std::to_string(rate) + ":duration=" + std::to_string(seconds)};
-}
-std::vector<std::string> video() { return {"-f", "lavfi", "-i", "testsrc=size=128x96:rate=10:duration=3"}; }
-std::vector<std::string> concat(std::initializer_list<std::vector<std::string>> parts) {
-    std::vector<std::string> out;
-    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
-    return out;
-}
+using namespace test;
 
 struct Case {
     std::string name;  // file name, its extension chooses the container
@@ -695,13 +623,17 @@ class FailingOutput : public MediaOutput {
     size_t budget_;
 };
 
-TEST_F(TranscoderTest, OutputFailureStopsTheConversionOnEitherThread) {
+TEST_F(TranscoderTest, OutputFailureStopsTheConversionOnAnyThread) {
     std::string in = corpus_.make("long.wav", sine(48000, 30));
-    for (int threads : {1, 2}) {
+    for (int threads : {1, 2, 3}) {  // 3: parallel segments (the writer is the decoder's thread)
         FileInput input(in);
         FailingOutput output(100'000);
         Limits limits;
         limits.threads = threads;
+        if (threads == 3) {
+            limits.parallel_from = std::chrono::seconds(0);
+            limits.segment_seconds = 2;
+        }
         try {
             convert(input, output, {}, limits);
             ADD_FAILURE() << "converted into a failing output with " << threads << " thread(s)";
@@ -1042,23 +974,31 @@ TEST_F(TranscoderTest, OutputLimitRefusesAConstantBitrateAtOnceAndStopsAVariable
     expect_failure(in, corpus_.path("cbr.mp3"), ConversionError::Kind::output_too_large, "larger than the limit",
                    limits);
 
-    // VBR gives no size in advance: the bytes written are counted and the conversion stops at the limit.
+    // VBR gives no size in advance: the bytes written are counted and the conversion stops at the limit. With
+    // parallel segments too, though later: the decoder runs up to three segments ahead of what is written.
     limits.output_limit_is_quota = true;
     limits.max_output_bytes = 250'000;
-    FileInput input(in);
-    FileOutput output(corpus_.path("vbr.mp3"));
-    OutputOptions vbr;
-    vbr.vbr_quality = 0;
-    double reached = 0;
-    try {
-        convert(input, output, vbr, limits, [&](double f) { reached = f; });
-        ADD_FAILURE() << "a VBR MP3 over the limit was produced";
-    } catch (const ConversionError& e) {
-        EXPECT_EQ(e.kind(), ConversionError::Kind::output_too_large) << e.what();
-        EXPECT_NE(std::string(e.what()).find("storage quota"), std::string::npos) << e.what();
+    for (int threads : {1, 2}) {
+        SCOPED_TRACE("threads: " + std::to_string(threads));
+        limits.threads = threads;
+        limits.segment_seconds = 5;
+        FileInput input(in);
+        FileOutput output(corpus_.path("vbr.mp3"));
+        OutputOptions vbr;
+        vbr.vbr_quality = 0;
+        double reached = 0;
+        try {
+            auto result = convert(input, output, vbr, limits, [&](double f) { reached = f; });
+            ADD_FAILURE() << "a VBR MP3 over the limit was produced, in " << result.segments << " segments";
+        } catch (const ConversionError& e) {
+            EXPECT_EQ(e.kind(), ConversionError::Kind::output_too_large) << e.what();
+            EXPECT_NE(std::string(e.what()).find("storage quota"), std::string::npos) << e.what();
+        }
+        EXPECT_GT(reached, 0.1) << "stopped while converting, not before";
+        if (threads == 1) {
+            EXPECT_LT(reached, 0.9);
+        }
     }
-    EXPECT_GT(reached, 0.1) << "stopped while converting, not before";
-    EXPECT_LT(reached, 0.9);
 }
 
 TEST_F(TranscoderTest, ConversionSlowerThanAllowedTimesOut) {

@@ -58,6 +58,7 @@ class WorkerTest : public ::testing::Test {
         c.storage_url = storage_url_;
         c.temporary_dir = (dir_ / "tmp").string();
         c.keep_source = keep_source;
+        c.limits = limits_;
         worker_ = std::make_unique<Worker>(c);
         worker_->start();
     }
@@ -122,6 +123,7 @@ class WorkerTest : public ::testing::Test {
     std::string storage_url_;  // the file store under dir_, unless a test chooses GridFS
     amqp::Topology topology_;
     amqp::Options amqp_;
+    Limits limits_;  // the worker's, set before start()
     std::unique_ptr<Worker> worker_;
 };
 
@@ -165,6 +167,35 @@ TEST_F(WorkerTest, ConvertsStoresAnnouncesAndDeletesTheSource) {
 
 // On GridFS, reading a source at an offset costs a query: the converter spools it to a nameless scratch file front to
 // back first (seeks_cheaply), converts from there, stores the MP3 in GridFS and leaves no scratch file.
+// The worker's rule for parallel segments: only while no other job waits. Three jobs queued before the worker starts:
+// the first two find others waiting behind them and get one encoder, the last finds the queue empty and is encoded in
+// parallel segments.
+TEST_F(WorkerTest, LongAudioIsEncodedInParallelOnlyWhileNoOtherJobWaits) {
+    limits_.threads = 2;
+    limits_.parallel_from = 1s;
+    limits_.segment_seconds = 1;
+    std::vector<std::string> jobs;
+    for (int i = 0; i < 3; ++i) {
+        std::string video =
+            upload({"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=6"}, ".wav");
+        jobs.push_back(storage::new_id());
+        send(message(jobs.back(), video).dump());
+    }
+    start();
+    auto mp3_messages = take(topology_.mp3_queue, 3);
+    ASSERT_EQ(mp3_messages.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(mp3_messages[i]["job_id"], jobs[i]) << "one at a time, in order";
+    auto metrics = worker_->registry()->render();
+    EXPECT_NE(metrics.find("converter_encodings_total{encoding=\"one_encoder\"} 2"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("converter_encodings_total{encoding=\"parallel\"} 1"), std::string::npos) << metrics;
+    // Each MP3 is whole either way: 6 s at 128 kb/s is 96 000 bytes.
+    for (const auto& job : jobs) {
+        auto mp3 = storage::open_store(storage_url_, "mp3s")->stat(job);
+        ASSERT_TRUE(mp3) << job;
+        EXPECT_GT(mp3->size, 90'000u);
+    }
+}
+
 TEST_F(WorkerTest, OnGridFsTheSourceIsSpooledConvertedAndTheMp3StoredThere) {
     const char* uri = std::getenv("MONGODB_URI");
     if (uri == nullptr || *uri == '\0') GTEST_SKIP() << "MONGODB_URI is not set (scripts/with-servers sets it)";
