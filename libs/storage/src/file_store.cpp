@@ -38,7 +38,7 @@ constexpr mode_t kFileMode = 0640;
 constexpr time_t kStalePartSeconds = 3600;
 
 [[noreturn]] void throw_errno(std::string_view operation, const std::string& path, int err) {
-    throw Error(std::string(operation) + " " + path + ": " + std::strerror(err));
+    throw Error(std::string(operation) + " " + path + ": " + std::strerror(err), err == ENOSPC || err == EDQUOT);
 }
 
 // A file descriptor is an int, not a pointer, so it gets a small owner of its own instead of a unique_ptr.

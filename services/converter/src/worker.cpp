@@ -1,6 +1,8 @@
 #include "worker.hpp"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "mp3c/cpu_budget.hpp"
@@ -259,6 +261,27 @@ Outcome Worker::reject(const amqp::Delivery& delivery, const messages::Problem& 
     return Outcome::dead_letter;
 }
 
+namespace {
+
+// A full disk (the store's, or TMPDIR where the MP3 is made) is not the job's fault and not a broken store: its job
+// waits for space instead of spending its attempts. The store says so; a temporary file's failure reaches us as
+// FFmpeg's or our words around the system's own message.
+bool out_of_space(const std::exception& e) {
+    if (auto* store = dynamic_cast<const storage::Error*>(&e)) return store->no_space();
+    std::string_view what = e.what();
+    return what.find(std::strerror(ENOSPC)) != std::string_view::npos ||
+           what.find(std::strerror(EDQUOT)) != std::string_view::npos;
+}
+
+}  // namespace
+
+Outcome Worker::wait_for_space(const Job& job, const amqp::Delivery& delivery, const std::string& reason) {
+    log::warn("storage full: the job waits for space without counting an attempt",
+              {{"job_id", job.job_id}, {"attempt", job.attempt}, {"error", reason}});
+    jobs_.with({"no_space"}).inc();
+    return retries_.later(delivery);
+}
+
 Outcome Worker::handle(const amqp::Delivery& delivery) {
     auto parsed = messages::VideoJob::parse(delivery.body);
     if (!parsed) return reject(delivery, parsed.error());
@@ -273,8 +296,10 @@ Outcome Worker::handle(const amqp::Delivery& delivery) {
         throw;  // the broker is gone: the message comes back after reconnecting
     } catch (const ConversionError& e) {
         if (abandon_) return Outcome::requeue;  // shutting down: another worker (or this one, later) takes it
+        if (out_of_space(e)) return wait_for_space(job, delivery, e.what());
         return retry_or_give_up(job, delivery, e.what());
     } catch (const storage::Error& e) {
+        if (out_of_space(e)) return wait_for_space(job, delivery, e.what());
         return retry_or_give_up(job, delivery, e.what());
     }
 }

@@ -73,6 +73,7 @@ class Worker {
     void store_record(const Job& job, const messages::ConversionRecord& record);
     std::optional<messages::ConversionRecord> stored_record(const Job& job);
     amqp::Consumer::Outcome retry_or_give_up(const Job& job, const amqp::Delivery& delivery, const std::string& reason);
+    amqp::Consumer::Outcome wait_for_space(const Job& job, const amqp::Delivery& delivery, const std::string& reason);
     amqp::Consumer::Outcome reject(const amqp::Delivery& delivery, const messages::Problem& problem);
 
     WorkerConfig config_;

@@ -14,6 +14,7 @@
 #include "mp3c/storage.hpp"
 #include "mp3c/testing/eventually.hpp"
 #include "mp3c/testing/process.hpp"
+#include "mp3c/testing/tmpfs.hpp"
 
 namespace mp3c::converter {
 namespace {
@@ -176,8 +177,7 @@ TEST_F(WorkerTest, LongAudioIsEncodedInParallelOnlyWhileNoOtherJobWaits) {
     limits_.segment_seconds = 1;
     std::vector<std::string> jobs;
     for (int i = 0; i < 3; ++i) {
-        std::string video =
-            upload({"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=6"}, ".wav");
+        std::string video = upload({"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=6"}, ".wav");
         jobs.push_back(storage::new_id());
         send(message(jobs.back(), video).dump());
     }
@@ -194,6 +194,31 @@ TEST_F(WorkerTest, LongAudioIsEncodedInParallelOnlyWhileNoOtherJobWaits) {
         ASSERT_TRUE(mp3) << job;
         EXPECT_GT(mp3->size, 90'000u);
     }
+}
+
+// TMPDIR (where the MP3 is made) on a full disk: a 16 KiB tmpfs. The job is not failed and spends no attempt: it waits
+// for space, and once space is freed it is converted.
+TEST_F(WorkerTest, AFullDiskMakesTheJobWaitForSpaceNotFail) {
+    std::string why;
+    auto disk = testing::Tmpfs::mount(dir_ / "tmp", 16 << 10, why);
+    if (!disk) GTEST_SKIP() << why;
+    start();
+    std::string video = upload(sine_wav(), ".wav");
+    std::string job = storage::new_id();
+    send(message(job, video).dump());
+    ASSERT_TRUE(eventually(
+        [&] {
+            return worker_->registry()->render().find("converter_jobs_total{result=\"no_space\"}") != std::string::npos;
+        },
+        60s));
+    ASSERT_TRUE(disk->resize(8 << 20));  // space freed
+    auto mp3_messages = take(topology_.mp3_queue, 1);
+    ASSERT_EQ(mp3_messages.size(), 1u);
+    EXPECT_EQ(mp3_messages[0]["job_id"], job);
+    auto events = take(events_queue(), 1, 5s);
+    EXPECT_EQ(find_status(events, "failed"), nullptr) << "a full disk is not the job's failure";
+    auto metrics = worker_->registry()->render();
+    EXPECT_EQ(metrics.find("converter_jobs_total{result=\"retried\"}"), std::string::npos) << metrics;
 }
 
 TEST_F(WorkerTest, OnGridFsTheSourceIsSpooledConvertedAndTheMp3StoredThere) {

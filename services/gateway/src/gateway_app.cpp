@@ -180,6 +180,12 @@ http::Router GatewayApp::router() {
             log::warn("database unavailable", {{"error", e.what()}});
             return database_unavailable();
         }
+        if (auto* store = dynamic_cast<const storage::Error*>(&e); store && store->no_space()) {
+            // The upload's partial file is gone with its writer; nothing is recorded.
+            log::error("blob storage full", {{"error", e.what()}});
+            return retry_later(507, "insufficient_storage",
+                               "the server's file storage is full; nothing was kept, try again later", 60);
+        }
         if (dynamic_cast<const storage::Error*>(&e) != nullptr) {
             log::error("blob storage failed", {{"error", e.what()}});
             return retry_later(503, "storage_unavailable", "file storage is unavailable, try again shortly", 10);

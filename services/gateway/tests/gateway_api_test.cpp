@@ -5,6 +5,7 @@
 
 #include "gateway_fixture.hpp"
 #include "mp3c/storage.hpp"
+#include "mp3c/testing/tmpfs.hpp"
 
 namespace mp3c::gateway::test {
 namespace {
@@ -833,6 +834,31 @@ TEST_F(GatewayApiTest, OnGridFsAnExhaustedClientPoolIs503AndTheRestIsStillServed
         return again.status == 200;
     }));
     EXPECT_EQ(again.body.size(), mp3.size());
+}
+
+// The file store on a full disk (a 1 MiB tmpfs over its directory): an upload that does not fit answers 507 with a
+// JSON body and Retry-After, and leaves no file and no job; once space is freed the same upload is taken.
+class GatewayFullDiskTest : public GatewayTest {};
+
+TEST_F(GatewayFullDiskTest, AnUploadThatDoesNotFitIs507AndLeavesNothing) {
+    std::string why;
+    auto disk = testing::Tmpfs::mount(storage_dir_, 1 << 20, why);
+    if (!disk) GTEST_SKIP() << why;
+    start();
+    std::string tok = token(7, "full@example.com");
+    auto refused = upload(tok, pattern(3 << 20));
+    EXPECT_EQ(refused.status, 507) << refused.body;
+    EXPECT_EQ(refused.json()["error"], "insufficient_storage") << refused.body;
+    EXPECT_EQ(refused.header("retry-after"), "60");
+    EXPECT_EQ(stored_files("videos"), 0u);
+    EXPECT_EQ(temporary_files("videos"), 0u) << "the partial upload is removed";
+    EXPECT_EQ(job_rows(), 0u);
+    EXPECT_EQ(drain(topology_.video_queue).size(), 0u);
+
+    ASSERT_TRUE(disk->resize(16 << 20));  // space freed
+    auto taken = upload(tok, pattern(3 << 20));
+    EXPECT_EQ(taken.status, 202) << taken.body;
+    EXPECT_EQ(stored_files("videos"), 1u);
 }
 
 }  // namespace

@@ -19,7 +19,12 @@ namespace mp3c::storage {
 // An infrastructure failure (disk full, MongoDB unreachable). "Not found" is not an error: see the return types.
 class Error : public std::runtime_error {
   public:
-    using std::runtime_error::runtime_error;
+    explicit Error(const std::string& what, bool no_space = false) : std::runtime_error(what), no_space_(no_space) {}
+    // The storage is full (ENOSPC, EDQUOT): worth trying again once space is freed, not a broken store.
+    bool no_space() const { return no_space_; }
+
+  private:
+    bool no_space_ = false;
 };
 
 struct BlobInfo {
