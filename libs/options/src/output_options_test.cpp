@@ -226,6 +226,19 @@ TEST(CallbackUrl, CallbackUrlsAreCheckedForShape) {
     EXPECT_FALSE(check_callback_url("https://user:secret@example.com/"));
     EXPECT_FALSE(check_callback_url("not a url"));
     EXPECT_FALSE(check_callback_url("https://example.com/" + std::string(2000, 'a')));
+    // Found by bench/fuzz-campaign: libcurl stops at a NUL, and forgives a missing or empty authority.
+    EXPECT_FALSE(
+        check_callback_url(std::string("http://127.0.0.\0\0\0"
+                                       "00/webhook",
+                                       28)));
+    EXPECT_FALSE(check_callback_url("https://hooks.example.com/a b"));
+    EXPECT_FALSE(check_callback_url("https://hooks.example.com/\x7f"));
+    EXPECT_FALSE(check_callback_url("http:/hooks.example.com/"));
+    EXPECT_FALSE(check_callback_url("http:///hooks.example.com/"));
+    EXPECT_FALSE(check_callback_url("http://@hooks.example.com/"));
+    EXPECT_FALSE(check_callback_url("https:/\xa1\xa1/[2001:db8::1]:8443/hotp://example.com#frag"));
+    EXPECT_FALSE(check_callback_url("https://h\xC3\xB6oks.example.com/"));  // IDN: punycode it
+    EXPECT_TRUE(check_callback_url("HTTPS://hooks.example.com/mp3#done"));
 }
 
 }  // namespace mp3c

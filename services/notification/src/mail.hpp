@@ -24,11 +24,13 @@ struct Mail {
     std::string unsubscribe_url;
 };
 
-// The whole message, lines ending in CRLF, every line at most 78 characters (bodies are base64).
+// The whole message, lines ending in CRLF, every line at most 78 characters (bodies are base64), but for To: with
+// an address over 74 characters, which cannot be folded (up to 254 + 4, under RFC 5322's hard limit of 998).
 std::string render(const Mail& mail, std::string_view boundary);
 
-// A header value as is when it is printable ASCII, else as RFC 2047 "B" encoded words of at most 75 characters,
-// split on UTF-8 character boundaries and folded onto continuation lines.
+// A header value in lines of at most 78 characters after a field name of up to 12 (and ": "): printable ASCII as it
+// is, folded before spaces; else (or with a word too long to fold) as RFC 2047 "B" encoded words of at most 75
+// characters, split on UTF-8 character boundaries and folded onto continuation lines.
 std::string encode_header_text(std::string_view utf8);
 
 // The address part of "Name <addr>" or a bare address.

@@ -21,6 +21,37 @@ std::string decode_header(std::string_view value) {
 
 TEST(Mail, AsciiHeaderTextStaysAsIs) { EXPECT_EQ(encode_header_text("Your MP3 is ready"), "Your MP3 is ready"); }
 
+// Found by bench/fuzz-campaign: every line of a mail is at most 78 characters, the Subject line too.
+TEST(Mail, AsciiThatLooksLikeAnEncodedWordIsEncoded) {
+    std::string name = "=?UTF-8?B?SGk=?=";
+    std::string encoded = encode_header_text(name);
+    EXPECT_EQ(encoded.rfind("=?UTF-8?B?", 0), 0u);
+    EXPECT_EQ(decode_header(encoded), name) << "shown as the file name, not as \"Hi\"";
+}
+
+TEST(Mail, LongHeaderTextIsFoldedIntoLinesOf78) {
+    std::string words;
+    for (int i = 0; i < 30; ++i) words += "lecture" + std::to_string(i) + " ";
+    std::string ascii = encode_header_text("Your MP3 of " + words + "is ready");
+    EXPECT_NE(ascii.find("\r\n "), std::string::npos) << "folded before a space";
+    std::string unfolded = ascii;
+    for (size_t at; (at = unfolded.find("\r\n")) != std::string::npos;) unfolded.erase(at, 2);
+    EXPECT_EQ(unfolded, "Your MP3 of " + words + "is ready");
+    for (const std::string& subject :
+         {"Your MP3 of " + words + "is ready", std::string("\xF0\x9F\x8E\xB5 Caf\xC3\xA9 d\xC3\xA9j\xC3\xA0 vu.mov"),
+          "Your MP3 of " + std::string(120, 'x') + ".mp4 is ready",
+          "Your MP3 of \"y" + std::string(100, '\xB3') + ".mp4\" is ready"}) {
+        Mail m;
+        m.from = "x@example.com";
+        m.to = "y@example.com";
+        m.subject = subject;
+        std::string text = render(m, "b");
+        for (size_t start = 0, end; (end = text.find("\r\n", start)) != std::string::npos; start = end + 2) {
+            EXPECT_LE(end - start, 78u) << text.substr(start, end - start);
+        }
+    }
+}
+
 TEST(Mail, NonAsciiHeaderTextBecomesEncodedWordsSplitOnCharacters) {
     std::string subject =
         "Your MP3 of \"Zoë – 夜のドライブ – ünïcödé and a long tail to force several words.mp4\" is ready";
