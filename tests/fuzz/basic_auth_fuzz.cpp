@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "credentials.hpp"
+#include "fuzz_check.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/strings.hpp"
 
@@ -19,12 +20,7 @@ namespace {
 using mp3c::auth::parse_basic_authorization;
 using mp3c::auth::parse_bearer_authorization;
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+using mp3c::fuzz::check;
 
 // What mp3c::trim removes around a header value.
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }

@@ -12,17 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "mp3c/callback_url.hpp"
 #include "mp3c/strings.hpp"
 
 namespace {
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+using mp3c::fuzz::check;
 
 // Schemes are case-insensitive (RFC 3986), the "//" before the authority is not.
 bool starts_with_scheme(const std::string& url, std::string_view scheme) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/token.hpp"
 
@@ -27,12 +28,7 @@ using mp3c::token::Clock;
 using mp3c::token::Signer;
 using mp3c::token::VerifyError;
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+using mp3c::fuzz::check;
 
 // A fixed clock: a run must give the same answer every time.
 const Clock::time_point kNow{std::chrono::seconds(1'717'000'000)};

@@ -21,6 +21,7 @@ extern "C" {
 #include <string_view>
 #include <typeinfo>
 
+#include "fuzz_check.hpp"
 #include "input_format.hpp"
 #include "transcoder.hpp"
 
@@ -28,12 +29,7 @@ namespace {
 
 using namespace mp3c::converter;
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+using mp3c::fuzz::check;
 
 class MemoryInput : public MediaInput {
   public:

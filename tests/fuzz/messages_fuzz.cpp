@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "mp3c/messages.hpp"
 
 namespace {
@@ -21,12 +22,7 @@ namespace {
 using namespace mp3c::messages;
 using json = nlohmann::json;
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+using mp3c::fuzz::check;
 
 bool is_id(std::string_view s) {
     return s.size() == 24 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "mp3c/strings.hpp"
 #include "request_parsing.hpp"
 
@@ -21,12 +22,7 @@ namespace {
 
 using namespace mp3c::gateway;
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+using mp3c::fuzz::check;
 
 bool has_ascii_control(std::string_view s) {
     for (unsigned char c : s)

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.hpp"
 #include "mail.hpp"
 #include "mp3c/strings.hpp"
 
@@ -22,12 +23,7 @@ namespace {
 
 using namespace mp3c::notification;
 
-void check(bool ok, const char* what) {
-    if (!ok) {
-        std::fprintf(stderr, "invariant violated: %s\n", what);
-        std::abort();
-    }
-}
+using mp3c::fuzz::check;
 
 std::optional<std::string> base64_decode(std::string_view text) {
     static const std::string_view kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
