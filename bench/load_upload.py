@@ -19,9 +19,6 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import e2e_test  # noqa: E402  (its Stack, http and make_media)
 
-CLIENTS, USERS = int(sys.argv[1]), int(sys.argv[2])
-
-
 def register(stack, email, password):
     status, body, _ = e2e_test.http("POST", stack.gateway + "/register",
                                     body=json.dumps({"email": email, "password": password}).encode(),
@@ -134,6 +131,7 @@ def percentile(values, p):
 
 
 def main():
+    CLIENTS, USERS = int(sys.argv[1]), int(sys.argv[2])
     stack = e2e_test.Stack()
     work = tempfile.mkdtemp(prefix="mp3c-load-")
     try:

@@ -1,0 +1,247 @@
+"""Driven by bench/chaos-soak: JOBS jobs through the whole stack while every fault happens in the same run.
+
+Its own stack (scripts/stack on free ports in a temporary directory, as the end-to-end test: MariaDB, RabbitMQ,
+maildev, auth, the gateway, two converters, notification) with webhooks allowed to a receiver on 127.0.0.1 that this
+script runs. Three users upload JOBS files (2 s WAV, 5 s MP4, and every fifth a 60 s WAV that is still converting
+when the faults come), each with a webhook. While they run, on a timeline: kill -9 both converters (twice), restart
+RabbitMQ, kill -9 the gateway during uploads (the supervisor starts it again; the uploads it broke fail and are
+retried, as a client would), stop MariaDB for 10 s, fill the store's disk (a 512 MiB tmpfs; needs root) for 8 s,
+keep the SMTP catcher down for 20 s.
+
+Then: every job is done (none failed or lost), its MP3 decodes to its source's length, exactly one e-mail and one
+webhook per job (duplicates counted: a crash between sending and recording may cause one), no message in a
+dead-letter queue, and no temporary or partial file left in the stores or the converters' TMPDIR.
+
+Usage: python3 bench/chaos_soak.py JOBS. Last line:
+soak: jobs=N done=N lost=0 duplicate_mails=D duplicate_webhooks=W dead_letters=0
+"""
+import collections, concurrent.futures, http.client, http.server, json, os, secrets, shutil, signal, subprocess, sys
+import tempfile, threading, time, urllib.parse
+
+ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "lib"))
+import e2e_test  # noqa: E402  (its Stack, http, make_media, probe)
+from mp3c_local import servers  # noqa: E402  (rabbitmqctl against the stack's node)
+from load_upload import multipart, register  # noqa: E402
+
+JOBS = int(sys.argv[1])
+STORE_BYTES = 512 << 20  # the store's disk: a tmpfs, so that it can be filled
+
+
+class Hooks(http.server.BaseHTTPRequestHandler):
+    received = collections.Counter()
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            job = json.loads(body).get("job_id", "?")
+        except ValueError:
+            job = "?"
+        with Hooks.lock:
+            Hooks.received[job] += 1
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def upload(stack, token, path, hook, log):
+    """Uploads as a patient client: connection failures, 5xx and 429 are tried again (the gateway restarts)."""
+    boundary, body = multipart(path)
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"callback_url\"\r\n\r\n{hook}\r\n".encode()
+            + body)  # the webhook's field before the file
+    port = urllib.parse.urlparse(stack.gateway).port
+    for attempt in range(300):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.request("POST", "/upload", body, {"Authorization": "Bearer " + token,
+                                                "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            r = c.getresponse()
+            answer = r.read()
+            c.close()
+            if r.status == 202:
+                return json.loads(answer)["job_id"]
+            log[f"upload retried after HTTP {r.status}"] += 1
+            if r.status < 429:
+                raise AssertionError(f"upload refused: {r.status} {answer[:200]!r}")
+        except OSError as e:
+            log[f"upload retried after {type(e).__name__}"] += 1
+        time.sleep(1)
+    raise AssertionError("an upload never got through")
+
+
+def job_of(stack, token, job_id):
+    try:
+        status, body, _ = e2e_test.http("GET", f"{stack.gateway}/jobs/{job_id}", token=token, timeout=10)
+        return json.loads(body) if status == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def faults(stack, log, stopped):
+    def kill_converters():
+        for pid in stack.converters():
+            os.kill(pid, signal.SIGKILL)
+        log["converters killed (kill -9)"] += 1
+
+    def kill_gateway():
+        needle = stack.var.encode()
+        for pid in stack.pid_of(os.path.join(e2e_test.BIN, "gateway")):
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if needle in f.read():
+                    os.kill(pid, signal.SIGKILL)
+        log["gateway killed (kill -9) during uploads"] += 1
+
+    def smtp_down(seconds):
+        needle = f"MAILDEV_MAIL_DIRECTORY={stack.var}/maildev".encode()
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:  # the supervisor restarts it: stopped again until the time is up
+            for pid in stack.pid_of("maildev"):
+                try:
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        if needle in f.read().split(b"\0"):
+                            os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        log[f"SMTP catcher down {seconds} s"] += 1
+
+    def mariadb_down(seconds):
+        stack.servers("stop", "mariadb")
+        time.sleep(seconds)  # the outage's length is the point
+        stack.servers("start", "mariadb")
+        log[f"MariaDB stopped {seconds} s"] += 1
+
+    def disk_full(seconds):
+        # The file store's disk (a tmpfs the size of STORE_BYTES) filled to the last 64 KiB, then freed.
+        storage = os.path.join(stack.var, "storage")
+        if not os.path.ismount(storage):
+            log["storage disk full: skipped (no tmpfs: needs root)"] += 1
+            return
+        free = os.statvfs(storage).f_bavail * os.statvfs(storage).f_frsize
+        filler = os.path.join(storage, "filler")
+        subprocess.run(["fallocate", "-l", str(max(0, free - 65536)), filler], check=True)
+        time.sleep(seconds)
+        os.remove(filler)
+        log[f"storage disk full {seconds} s"] += 1
+
+    def rabbitmq_restart():
+        stack.servers("stop", "rabbitmq")
+        stack.servers("start", "rabbitmq")
+        log["RabbitMQ restarted"] += 1
+
+    timeline = [(3, kill_converters), (6, kill_gateway), (10, rabbitmq_restart), (18, kill_converters),
+                (22, lambda: mariadb_down(10)), (34, lambda: disk_full(8)), (44, lambda: smtp_down(20))]
+    started = time.monotonic()
+    for at, fault in timeline:
+        time.sleep(max(0, started + at - time.monotonic()))
+        fault()
+    stopped.set()
+
+
+def dead_letters(stack):
+    status, out = servers.rabbitmqctl(os.path.join(stack.var, "rabbitmq"), "list_queues", "name", "messages")
+    if status != 0:
+        raise AssertionError("rabbitmqctl list_queues: " + out)
+    total = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].endswith(".dead") and parts[1].isdigit():
+            total += int(parts[1])
+    return total
+
+
+def leftovers(stack):
+    found = []
+    for top in ("storage", "tmp"):
+        for dirpath, _, files in os.walk(os.path.join(stack.var, top)):
+            for f in files:
+                if os.path.basename(dirpath) == "tmp" or f.endswith(".part") or top == "tmp":
+                    found.append(os.path.join(dirpath, f))
+    return found
+
+
+def main():
+    stack = e2e_test.Stack()
+    stack.env["WEBHOOK_ALLOW_PRIVATE"] = "on"  # the receiver is on 127.0.0.1
+    work = tempfile.mkdtemp(prefix="mp3c-soak-")
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hooks)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    log = collections.Counter()
+    storage = os.path.join(stack.var, "storage")
+    os.makedirs(storage)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={STORE_BYTES}", "tmpfs", storage], capture_output=True)
+    try:
+        stack.run("start", timeout=600)
+        files = [e2e_test.make_media(os.path.join(work, "short.wav"), seconds=2, video=False),
+                 e2e_test.make_media(os.path.join(work, "clip.mp4"), seconds=5),
+                 e2e_test.make_media(os.path.join(work, "long.wav"), seconds=60, video=False)]
+        lengths = {f: float(e2e_test.probe(f)["format"]["duration"]) for f in files}
+        users = [f"soak{i}-{os.getpid()}@example.com" for i in range(3)]
+        tokens = {u: register(stack, u, "soak-password-1") for u in users}
+        plan = [(users[i % 3], files[2] if i % 5 == 0 else files[i % 2]) for i in range(JOBS)]
+        stopped = threading.Event()
+        chaos = threading.Thread(target=faults, args=(stack, log, stopped))
+        started = time.monotonic()
+        chaos.start()
+        def paced(i):  # the uploads spread over the first 40 s, so that the faults fall among them
+            time.sleep(max(0, started + i * 40 / JOBS - time.monotonic()))
+            user, path = plan[i]
+            return user, path, upload(stack, tokens[user], path, hook, log)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            jobs = list(pool.map(paced, range(JOBS)))
+        chaos.join()
+        done, failed, lost = [], [], []
+        for user, path, job_id in jobs:
+            job = e2e_test.eventually(lambda: (lambda j: j if j and j["status"] in ("done", "failed") else None)(
+                job_of(stack, tokens[user], job_id)), 900, f"job {job_id}")
+            (done if job["status"] == "done" else failed).append((user, path, job_id, job))
+        wrong_length = []
+        for user, path, job_id, job in done:
+            out = os.path.join(work, job_id + ".mp3")
+            status, body, _ = e2e_test.http("GET", f"{stack.gateway}/jobs/{job_id}/mp3", token=tokens[user])
+            with open(out, "wb") as f:
+                f.write(body)
+            seconds = float(e2e_test.probe(out)["format"]["duration"]) if status == 200 else -1
+            if abs(seconds - lengths[path]) > 0.1:
+                wrong_length.append((job_id, seconds, lengths[path]))
+        ids = [j for _, _, j, _ in done]
+        mails = e2e_test.eventually(lambda: (lambda m: m if all(m[j] for j in ids) else None)(
+            collections.Counter(j for m in stack.mails() for j in ids
+                                if j in json.dumps(m.get("headers", {})) or j in m.get("text", ""))), 600,
+            "an e-mail for every job")
+        e2e_test.eventually(lambda: all(Hooks.received[j] for j in ids), 600, "a webhook for every job")
+        time.sleep(5)  # late duplicates, if any, have the time to arrive
+        duplicate_mails = sum(max(0, mails[j] - 1) for j in ids)
+        duplicate_hooks = sum(max(0, Hooks.received[j] - 1) for j in ids)
+        letters = dead_letters(stack)
+        left = leftovers(stack)
+        print(f"soak: {len(jobs)} jobs in {time.monotonic() - started:.0f} s; faults: {dict(log)}")
+        for name, items in (("failed", failed), ("wrong length", wrong_length), ("left over", left)):
+            for item in items[:10]:
+                print(f"soak: {name}: {item}")
+        lost_count = JOBS - len(done)
+        print(f"soak: jobs={JOBS} done={len(done)} lost={lost_count} duplicate_mails={duplicate_mails} "
+              f"duplicate_webhooks={duplicate_hooks} dead_letters={letters}")
+        ok = (lost_count == 0 and not wrong_length and not left and letters == 0
+              and duplicate_mails + duplicate_hooks <= 1)
+        return 0 if ok else 1
+    finally:
+        receiver.shutdown()
+        stack.run("stop", check=False)
+        for p in stack.pid_of(stack.var):
+            os.kill(p, 9)
+        if os.path.ismount(storage):
+            subprocess.run(["umount", "-l", storage], capture_output=True)
+        shutil.rmtree(stack.var, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
