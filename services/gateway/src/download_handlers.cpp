@@ -107,7 +107,7 @@ Response DownloadHandlers::signed_mp3(const Request& request, const std::string&
     if (!b_.jobs.ready()) return database_unavailable();
     auto job = b_.jobs.find(id);
     if (!job) return Response::error(404, "job_not_found", "no such job");
-    return send_mp3(request, *job);
+    return send_mp3(request, with_latest_event(b_, std::move(*job)));
 }
 
 Response DownloadHandlers::mail_link_mp3(const Request& request, const std::string& signature) {
@@ -120,7 +120,7 @@ Response DownloadHandlers::mail_link_mp3(const Request& request, const std::stri
     if (!b_.jobs.ready()) return database_unavailable();
     auto job = b_.jobs.find(id);
     if (!job) return Response::error(404, "job_not_found", "this MP3 was deleted by its owner");
-    return send_mp3(request, *job);
+    return send_mp3(request, with_latest_event(b_, std::move(*job)));
 }
 
 Response DownloadHandlers::download(const Request& request) {
@@ -136,7 +136,7 @@ Response DownloadHandlers::download(const Request& request) {
     if (!job || (job->owner_id != caller.value().user_id && !caller.value().admin)) {
         return Response::error(404, "file_not_found", "no such file");
     }
-    return send_mp3(request, *job);
+    return send_mp3(request, with_latest_event(b_, std::move(*job)));
 }
 
 Response DownloadHandlers::send_mp3(const Request& request, const Job& job) {

@@ -110,14 +110,14 @@ Result<Job, Response> requested_job(const Backends& backends, const Request& req
     auto caller = backends.auth.authenticate(request);
     if (!caller) return caller.error();
     auto job = visible_job(backends.jobs, request.path_param("id"), caller.value());
-    if (!job || backends.events == nullptr) return job;
-    // The event streams hear a status change as soon as the converter announces it, the record a moment later (one
-    // replica applies it): what a client was told on its stream (done) holds here too.
-    Job current = std::move(job).value();
-    if (auto latest = backends.events->latest(current.id); latest && advances(current, *latest)) {
-        apply_to(current, *latest);
-    }
-    return current;
+    if (!job) return job;
+    return with_latest_event(backends, std::move(job).value());
+}
+
+Job with_latest_event(const Backends& backends, Job job) {
+    if (backends.events == nullptr) return job;
+    if (auto latest = backends.events->latest(job.id); latest && advances(job, *latest)) apply_to(job, *latest);
+    return job;
 }
 
 }  // namespace mp3c::gateway

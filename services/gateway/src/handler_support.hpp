@@ -71,5 +71,9 @@ std::vector<std::string> mp3_store_ids(const Job& job);
 Result<Job, http::Response> visible_job(Jobs& jobs, const std::string& id, const Caller& caller);
 // The job a request names by its {id}, for the caller its token names; else the 401/403/400/404/503 to answer.
 Result<Job, http::Response> requested_job(const Backends& backends, const http::Request& request);
+// The job as its latest live status event has it, when that event is ahead of the record: the event streams hear a
+// change as soon as the converter announces it, the record a moment later (one replica applies it). Every read that
+// answers with the job's status goes through here, so that no answer contradicts what a client was just told.
+Job with_latest_event(const Backends& backends, Job job);
 
 }  // namespace mp3c::gateway

@@ -11,6 +11,7 @@
 #include "job_events.hpp"
 #include "job_handlers.hpp"
 #include "mp3c/amqp.hpp"
+#include "mp3c/messages.hpp"
 #include "status_event_handler.hpp"
 #include "sweeper.hpp"
 #include "upload_handler.hpp"
@@ -484,6 +485,34 @@ TEST_F(HandlersTest, AJobTheStreamsCallDoneIsDoneHereBeforeItsRecordCatchesUp) {
     EXPECT_EQ(mp3.status, 200);
     EXPECT_EQ(body_of(mp3), "the mp3");
     EXPECT_EQ(downloads.job_mp3(job_request("GET", job.id, "/mp3", 2)).status, 404) << "still only for its owner";
+}
+
+// The links that need no token read the record by the job's id: they too must not say "not ready" after the streams
+// said done (a CI run once got 409 from a mail's link 4 ms after GET /jobs/{id} said done).
+TEST_F(HandlersTest, TheLinksWithoutATokenServeAJobTheStreamsCallDoneBeforeItsRecordCatchesUp) {
+    const std::string mail_secret = "mail link secret";
+    DownloadHandlers downloads(backends(), {.link_secret = kSecret, .mail_link_secret = mail_secret});
+    Job job = add_job(1, JobStatus::processing);
+    auto without_token = [&](const std::string& target) {
+        Request r = request("GET", target, std::nullopt);
+        r.path_params["id"] = job.id;
+        return downloads.job_mp3(r);
+    };
+    std::string mail_link = "/jobs/" + job.id + "/mp3?signature=" + messages::mail_link_signature(mail_secret, job.id);
+    EXPECT_EQ(error_of(without_token(mail_link)), "not_ready") << "the record says processing, and so does the link";
+
+    StatusEvent done;
+    done.job_id = job.id;
+    done.status = JobStatus::done;
+    done.mp3_fid = stored(*mp3s_, "the mp3");
+    done.mp3_size = 7;
+    hub_.update(done);  // the record is still `processing`
+    EXPECT_EQ(body_of(without_token(mail_link)), "the mp3");
+    Response link = downloads.create_link(job_request("POST", job.id, "/link"));
+    ASSERT_EQ(link.status, 200);
+    EXPECT_EQ(body_of(without_token(nlohmann::json::parse(link.body)["url"])), "the mp3");
+    EXPECT_EQ(body_of(downloads.download(request("GET", "/download?fid=" + job.id))), "the mp3");
+    EXPECT_EQ(downloads.download(request("GET", "/download?fid=" + job.id, 2)).status, 404) << "the owner's only";
 }
 
 TEST_F(HandlersTest, TheSweeperExpiresWhatIsDueOnlyAndSkipsWhileAnotherReplicaSweeps) {
