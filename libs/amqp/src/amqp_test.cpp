@@ -10,6 +10,7 @@
 
 #include "mp3c/crypto.hpp"
 #include "mp3c/testing/eventually.hpp"
+#include "mp3c/testing/loopback.hpp"
 
 namespace mp3c::amqp {
 namespace {
@@ -251,6 +252,60 @@ TEST_F(AmqpTest, ConcurrentPublishersShareOnePublisherSafely) {
     }
     for (auto& t : tasks) t.get();
     EXPECT_EQ(publisher.queue_depth(queue_), 200u);
+}
+
+// A cluster's AMQP_URL lists its nodes: a node that refuses, or accepts and never answers, is passed over.
+TEST_F(AmqpTest, AConnectionTakesTheFirstNodeOfTheListThatAnswers) {
+    uint16_t refusing = 0;
+    {
+        testing::LoopbackSocket closed(true);
+        refusing = closed.port();
+    }
+    testing::LoopbackSocket silent(true);  // listens, never speaks AMQP
+    auto at = [](uint16_t port) { return "amqp://guest:guest@127.0.0.1:" + std::to_string(port) + "/"; };
+    Options o = options_;
+    o.connect_timeout = 500ms;
+    o.url = at(refusing) + "," + at(silent.port()) + "," + options_.url;
+    for (int i = 0; i < 3; ++i) {  // each connection starts at another address; all end at the live one
+        Connection c(o);
+        EXPECT_EQ(c.address().substr(0, c.address().find('/')),
+                  "127.0.0.1:" + std::string(std::getenv("MP3C_TEST_AMQP_PORT")));
+        EXPECT_NO_THROW(declare_topology(c, topology_));
+    }
+    o.url = at(refusing) + "," + at(silent.port());
+    try {
+        Connection none(o);
+        ADD_FAILURE() << "connected to no broker";
+    } catch (const Error& e) {
+        std::string why = e.what();
+        EXPECT_NE(why.find("no RabbitMQ node of 2"), std::string::npos) << why;
+        EXPECT_NE(why.find(std::to_string(refusing)), std::string::npos) << why;
+        EXPECT_NE(why.find(std::to_string(silent.port())), std::string::npos) << why;
+        EXPECT_EQ(why.find("guest"), std::string::npos) << "no credentials in messages: " << why;
+    }
+}
+
+// A queue's type is fixed when it is made: a deployment that switches AMQP_QUEUE_TYPE without migrating is refused
+// at its first declare, loudly, rather than running on queues of the other kind.
+TEST_F(AmqpTest, QuorumQueuesWorkOnOneNodeAndAQueuesTypeCannotChangeInPlace) {
+    Connection c(options_);
+    ASSERT_EQ(topology_.queue_type, "quorum");
+    declare_topology(c, topology_);
+    Publisher publisher(options_, topology_);
+    publisher.publish(names::inbox(topology_.video_queue), topology_.video_queue, {.body = "job"});
+    EXPECT_EQ(publisher.queue_depth(topology_.video_queue), 1u);
+
+    Topology classic = topology_;
+    classic.queue_type = "classic";
+    Connection d(options_);
+    try {
+        declare_topology(d, classic);
+        ADD_FAILURE() << "a quorum queue was declared again as classic";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("406 PRECONDITION_FAILED - inequivalent arg"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_EQ(publisher.queue_depth(topology_.video_queue), 1u) << "the queue and its message are unharmed";
 }
 
 TEST(AmqpOptions, FromEnvironment) {

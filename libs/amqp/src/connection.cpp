@@ -1,6 +1,9 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
+#include <algorithm>
+#include <atomic>
+
 #include <cstring>
 #include <ctime>
 #include <vector>
@@ -95,8 +98,48 @@ int64_t total_death_count(const amqp_basic_properties_t& props) {
 
 }  // namespace
 
-Connection::Connection(const Options& options) : handle_(std::make_unique<ConnectionHandle>()), options_(options) {
-    std::vector<char> url(options.url.begin(), options.url.end());
+std::vector<std::string> addresses(const std::string& urls) {
+    std::vector<std::string> list;
+    size_t at = 0;
+    while (at <= urls.size()) {
+        size_t comma = std::min(urls.find(',', at), urls.size());
+        std::string one = urls.substr(at, comma - at);
+        one.erase(0, one.find_first_not_of(" \t"));
+        one.erase(one.find_last_not_of(" \t") + 1);
+        if (!one.empty()) list.push_back(std::move(one));
+        at = comma + 1;
+    }
+    return list;
+}
+
+namespace {
+
+// Each new connection starts at the next address, so that a fleet's connections spread over a cluster's nodes and a
+// node that just failed is not the first one tried again.
+std::atomic<size_t> next_address{0};
+
+}  // namespace
+
+Connection::Connection(const Options& options) : options_(options) {
+    auto list = addresses(options.url);
+    if (list.empty()) throw Error("AMQP_URL names no broker");
+    std::string failures;
+    size_t first = next_address.fetch_add(1);
+    for (size_t i = 0; i < list.size(); ++i) {
+        try {
+            open(list[(first + i) % list.size()]);
+            return;
+        } catch (const Error& e) {
+            if (list.size() == 1) throw;
+            failures += std::string(failures.empty() ? "" : "; ") + e.what();
+        }
+    }
+    throw Error("no RabbitMQ node of " + std::to_string(list.size()) + " could be used: " + failures);
+}
+
+void Connection::open(const std::string& address) {
+    handle_ = std::make_unique<ConnectionHandle>();
+    std::vector<char> url(address.begin(), address.end());
     url.push_back('\0');
     amqp_connection_info info;
     amqp_default_connection_info(&info);
@@ -110,18 +153,20 @@ Connection::Connection(const Options& options) : handle_(std::make_unique<Connec
     if (handle_->state == nullptr) throw Error("amqp_new_connection failed");
     amqp_socket_t* socket = amqp_tcp_socket_new(handle_->state);
     if (socket == nullptr) throw Error("amqp_tcp_socket_new failed");
-    timeval connect_timeout = to_timeval(options.connect_timeout);
+    timeval connect_timeout = to_timeval(options_.connect_timeout);
     int rc = amqp_socket_open_noblock(socket, info.host, info.port, &connect_timeout);
     if (rc != AMQP_STATUS_OK)
         throw Error("cannot connect to RabbitMQ at " + where(info) + ": " + amqp_error_string2(rc));
-    // Every RPC (declare, bind, close) is bounded, so a hung broker cannot hang a request thread.
+    // Every RPC (declare, bind, close) is bounded, so a hung broker cannot hang a request thread; so is the login
+    // (rabbitmq-c's own bound is 12 s), so a node that accepts and never answers is passed over as quickly.
     amqp_set_rpc_timeout(handle_->state, &connect_timeout);
+    amqp_set_handshake_timeout(handle_->state, &connect_timeout);
 
-    std::string name = options.connection_name.empty() ? "mp3converter" : options.connection_name;
+    std::string name = options_.connection_name.empty() ? "mp3converter" : options_.connection_name;
     amqp_table_entry_t property = utf8_entry("connection_name", name);
     amqp_table_t properties{1, &property};
     auto login =
-        amqp_login_with_properties(handle_->state, info.vhost, 0, 131072, static_cast<int>(options.heartbeat.count()),
+        amqp_login_with_properties(handle_->state, info.vhost, 0, 131072, static_cast<int>(options_.heartbeat.count()),
                                    &properties, AMQP_SASL_METHOD_PLAIN, info.user, info.password);
     if (login.reply_type != AMQP_RESPONSE_NORMAL) {
         throw Error("RabbitMQ login at " + where(info) + " failed: " + describe(login));
@@ -130,6 +175,7 @@ Connection::Connection(const Options& options) : handle_(std::make_unique<Connec
     auto opened = amqp_get_rpc_reply(handle_->state);
     if (opened.reply_type != AMQP_RESPONSE_NORMAL) throw Error("channel.open failed: " + describe(opened));
     handle_->healthy = true;
+    address_ = where(info);
 }
 
 Connection::~Connection() = default;
@@ -165,6 +211,13 @@ uint32_t Connection::declare_queue(const std::string& name, bool durable, bool e
         e.value.kind = AMQP_FIELD_KIND_I64;
         e.value.value.i64 = *args.message_ttl_ms;
         entries.push_back(e);
+    }
+    if (args.queue_type) entries.push_back(utf8_entry("x-queue-type", *args.queue_type));
+    if (args.at_least_once_dead_lettering) {
+        // RabbitMQ 3.10's quorum queues keep a dead-lettered message until the queue it goes to has it; that needs
+        // publishes refused (not old messages dropped) when the queue is full.
+        entries.push_back(utf8_entry("x-dead-letter-strategy", "at-least-once"));
+        entries.push_back(utf8_entry("x-overflow", "reject-publish"));
     }
     amqp_table_t table{static_cast<int>(entries.size()), entries.empty() ? nullptr : entries.data()};
     auto* ok = amqp_queue_declare(handle_->state, 1, amqp_cstring_bytes(name.c_str()), 0, durable, exclusive,

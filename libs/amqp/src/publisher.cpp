@@ -14,7 +14,11 @@ Options options_from_env(config::Env& env, const std::string& connection_name) {
     o.heartbeat = std::chrono::duration_cast<std::chrono::seconds>(env.duration(settings::kHeartbeat));
     o.confirm_timeout = env.duration(settings::kConfirmTimeout);
     o.connection_name = connection_name;
-    if (o.url.rfind("amqp://", 0) != 0) env.problem("AMQP_URL", "must start with amqp://");
+    auto list = addresses(o.url);
+    if (list.empty()) env.problem("AMQP_URL", "names no broker");
+    for (const auto& address : list) {
+        if (address.rfind("amqp://", 0) != 0) env.problem("AMQP_URL", "each address must start with amqp://");
+    }
     return o;
 }
 

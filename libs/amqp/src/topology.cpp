@@ -26,25 +26,62 @@ std::string inbox(const std::string& queue) { return queue + ".in"; }
 
 namespace {
 
-// A durable work queue whose rejected messages go to <queue>.dead, with its delay queues for retries (reached through
-// <queue>.retry) and, when others publish to it, its inbox exchange.
-void declare_work_queue(Connection& c, const Topology& t, const std::string& queue, bool with_retries,
-                        bool with_inbox) {
-    c.declare_queue(queue, true, false, false,
-                    {.dead_letter_exchange = t.dead_exchange, .dead_letter_routing_key = queue});
-    c.declare_queue(names::dead_queue(queue), true, false, false);
-    c.bind(names::dead_queue(queue), t.dead_exchange, queue);
-    if (with_inbox) {
-        c.declare_exchange(names::inbox(queue), "direct");
-        c.bind(queue, names::inbox(queue), queue);
+// The arguments every durable queue of the topology shares: its type and, for a quorum queue that dead-letters,
+// at-least-once dead-lettering (a message moving to its retry or dead queue is never dropped on the way).
+QueueArgs durable_args(const Topology& t, QueueArgs args) {
+    args.queue_type = t.queue_type;
+    args.at_least_once_dead_lettering = t.queue_type == "quorum" && args.dead_letter_exchange.has_value();
+    return args;
+}
+
+// A work queue: its rejected messages go to <queue>.dead; with retries, its delay queues (reached through the
+// exchange <queue>.retry) dead-letter back into it; with an inbox, others publish to it through <queue>.in.
+struct WorkQueue {
+    std::string name;
+    bool with_retries;
+    bool with_inbox;
+};
+
+std::vector<WorkQueue> work_queues(const Topology& t) {
+    return {{t.video_queue, true, true},
+            {t.mp3_queue, true, true},
+            {t.gateway_status_queue, false, false},
+            {t.notification_failed_queue, true, false},
+            {t.notification_webhook_queue, true, true},
+            {t.notification_account_queue, true, true}};
+}
+
+}  // namespace
+
+std::vector<QueueDeclaration> durable_queues(const Topology& t) {
+    std::vector<QueueDeclaration> queues;
+    for (const auto& q : work_queues(t)) {
+        queues.push_back(
+            {q.name, durable_args(t, {.dead_letter_exchange = t.dead_exchange, .dead_letter_routing_key = q.name})});
+        queues.push_back({names::dead_queue(q.name), durable_args(t, {})});
+        if (!q.with_retries) continue;
+        for (int seconds : names::kRetryDelays) {
+            queues.push_back({names::retry_queue(q.name, seconds),
+                              durable_args(t, {.dead_letter_exchange = "",
+                                               .dead_letter_routing_key = q.name,
+                                               .message_ttl_ms = seconds * 1000})});
+        }
     }
-    if (!with_retries) return;
-    c.declare_exchange(names::retry_exchange(queue), "direct");
+    return queues;
+}
+
+namespace {
+
+void bind_work_queue(Connection& c, const Topology& t, const WorkQueue& q) {
+    c.bind(names::dead_queue(q.name), t.dead_exchange, q.name);
+    if (q.with_inbox) {
+        c.declare_exchange(names::inbox(q.name), "direct");
+        c.bind(q.name, names::inbox(q.name), q.name);
+    }
+    if (!q.with_retries) return;
+    c.declare_exchange(names::retry_exchange(q.name), "direct");
     for (int seconds : names::kRetryDelays) {
-        c.declare_queue(
-            names::retry_queue(queue, seconds), true, false, false,
-            {.dead_letter_exchange = "", .dead_letter_routing_key = queue, .message_ttl_ms = seconds * 1000});
-        c.bind(names::retry_queue(queue, seconds), names::retry_exchange(queue), std::to_string(seconds) + "s");
+        c.bind(names::retry_queue(q.name, seconds), names::retry_exchange(q.name), std::to_string(seconds) + "s");
     }
 }
 
@@ -65,6 +102,11 @@ Topology topology_from_env(config::Env& env) {
     t.video_queue = env.text(settings::kVideoQueue, t.video_queue);
     t.mp3_queue = env.text(settings::kMp3Queue, t.mp3_queue);
     t.declare = env.boolean(settings::kDeclareTopology);
+    t.queue_type = env.text(settings::kQueueType);
+    if (t.queue_type != "quorum" && t.queue_type != "classic") {
+        env.problem(std::string(settings::kQueueType.name), "must be quorum or classic");
+        t.queue_type = "quorum";
+    }
     return t;
 }
 
@@ -72,14 +114,10 @@ void declare_topology(Connection& c, const Topology& t) {
     if (!t.declare) return;
     c.declare_exchange(t.status_exchange, "topic");
     c.declare_exchange(t.dead_exchange, "direct");
-    declare_work_queue(c, t, t.video_queue, true, true);
-    declare_work_queue(c, t, t.mp3_queue, true, true);
-    declare_work_queue(c, t, t.gateway_status_queue, false, false);
+    for (const auto& q : durable_queues(t)) c.declare_queue(q.name, true, false, false, q.args);
+    for (const auto& q : work_queues(t)) bind_work_queue(c, t, q);
     c.bind(t.gateway_status_queue, t.status_exchange, "job.*");
-    declare_work_queue(c, t, t.notification_failed_queue, true, false);
     c.bind(t.notification_failed_queue, t.status_exchange, "job.failed");
-    declare_work_queue(c, t, t.notification_webhook_queue, true, true);
-    declare_work_queue(c, t, t.notification_account_queue, true, true);
 }
 
 }  // namespace mp3c::amqp

@@ -22,6 +22,8 @@
 namespace mp3c::amqp {
 
 struct Options {
+    // One broker, or the nodes of a cluster separated by commas: a connection takes the first that answers, starting
+    // at the next address each time (addresses()).
     std::string url = "amqp://guest:guest@127.0.0.1:5672/";
     std::chrono::seconds heartbeat{30};
     std::chrono::milliseconds connect_timeout{5000};
@@ -31,6 +33,8 @@ struct Options {
 
 // AMQP_URL (or AMQP_URL_FILE: it holds a password), AMQP_HEARTBEAT, AMQP_CONFIRM_TIMEOUT.
 Options options_from_env(config::Env& env, const std::string& connection_name);
+// The addresses of an AMQP_URL: its comma-separated URLs, trimmed, empty ones dropped.
+std::vector<std::string> addresses(const std::string& urls);
 
 class Error : public std::runtime_error {
   public:
@@ -61,6 +65,8 @@ struct QueueArgs {
     std::optional<std::string> dead_letter_exchange;
     std::optional<std::string> dead_letter_routing_key;
     std::optional<int64_t> message_ttl_ms;
+    std::optional<std::string> queue_type;     // x-queue-type: "quorum" or "classic"
+    bool at_least_once_dead_lettering = false;  // quorum queues only
 };
 
 struct ConnectionHandle;
@@ -68,7 +74,8 @@ struct ConnectionHandle;
 // One AMQP connection with one channel. Not thread-safe: Publisher and Consumer serialise their use.
 class Connection {
   public:
-    explicit Connection(const Options& options);  // connects and logs in; throws Error
+    // Connects and logs in to the first of the options' addresses that accepts; throws Error when none does.
+    explicit Connection(const Options& options);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -95,8 +102,13 @@ class Connection {
     // Handles heartbeats and pending frames while otherwise idle; throws Error when the connection is gone.
     void pump();
 
+    const std::string& address() const { return address_; }  // host:port/vhost of the node it is connected to
+
   private:
+    void open(const std::string& address);
+
     std::unique_ptr<ConnectionHandle> handle_;
+    std::string address_;
     Options options_;
     bool confirms_ = false;
     uint64_t next_publish_tag_ = 1;
@@ -113,6 +125,9 @@ struct Topology {
     std::string notification_failed_queue = "notification.failed";
     std::string notification_webhook_queue = "notification.webhook";  // webhook deliveries, retried on their own
     std::string notification_account_queue = "notification.account";  // account mails from auth (messages.hpp)
+    // "quorum" (replicated on a cluster's nodes; the default) or "classic" (AMQP_QUEUE_TYPE): the type of every
+    // durable queue. An existing queue's type cannot change (docs/operations.md, "From classic to quorum queues").
+    std::string queue_type = "quorum";
     // false: the broker's definitions made the topology (Kubernetes, the local stack) and the services, whose users
     // may not declare, only use it (AMQP_DECLARE_TOPOLOGY).
     bool declare = true;
@@ -121,7 +136,7 @@ struct Topology {
 };
 
 // AMQP_NAME_PREFIX (default none), VIDEO_QUEUE and MP3_QUEUE (as the original; default video and mp3),
-// AMQP_DECLARE_TOPOLOGY (default on).
+// AMQP_DECLARE_TOPOLOGY (default on), AMQP_QUEUE_TYPE (default quorum).
 Topology topology_from_env(config::Env& env);
 
 // Declares every exchange and queue of the topology, identically in every service (a queue declared with other
@@ -129,6 +144,14 @@ Topology topology_from_env(config::Env& env);
 // Messages go to a queue through its own exchanges, never the default one, so that a user's permission to write is
 // permission to reach exactly the queues it must (a converter cannot put a message on notification.account).
 void declare_topology(Connection& connection, const Topology& topology);
+
+struct QueueDeclaration {
+    std::string name;
+    QueueArgs args;
+};
+// Every durable queue declare_topology declares, with its arguments: what the broker's definitions
+// (deploy/kubernetes/base/rabbitmq-definitions.json) must hold, exactly, for the default names.
+std::vector<QueueDeclaration> durable_queues(const Topology& topology);
 
 namespace names {
 // Delay tiers of the retry queues, in seconds: a message published to <queue>.retry (exchange) with routing key
