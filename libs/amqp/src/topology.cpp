@@ -61,10 +61,10 @@ std::vector<QueueDeclaration> durable_queues(const Topology& t) {
         queues.push_back({names::dead_queue(q.name), durable_args(t, {})});
         if (!q.with_retries) continue;
         for (int seconds : names::kRetryDelays) {
-            queues.push_back({names::retry_queue(q.name, seconds),
-                              durable_args(t, {.dead_letter_exchange = "",
-                                               .dead_letter_routing_key = q.name,
-                                               .message_ttl_ms = seconds * 1000})});
+            queues.push_back(
+                {names::retry_queue(q.name, seconds), durable_args(t, {.dead_letter_exchange = "",
+                                                                       .dead_letter_routing_key = q.name,
+                                                                       .message_ttl_ms = seconds * 1000})});
         }
     }
     return queues;

@@ -65,7 +65,7 @@ struct QueueArgs {
     std::optional<std::string> dead_letter_exchange;
     std::optional<std::string> dead_letter_routing_key;
     std::optional<int64_t> message_ttl_ms;
-    std::optional<std::string> queue_type;     // x-queue-type: "quorum" or "classic"
+    std::optional<std::string> queue_type;      // x-queue-type: "quorum" or "classic"
     bool at_least_once_dead_lettering = false;  // quorum queues only
 };
 
