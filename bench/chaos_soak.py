@@ -26,7 +26,7 @@ import e2e_test  # noqa: E402  (its Stack, http, make_media, probe)
 from mp3c_local import servers  # noqa: E402  (rabbitmqctl against the stack's node)
 from load_upload import multipart, register  # noqa: E402
 
-JOBS = int(sys.argv[1])
+JOBS = int(sys.argv[1]) if __name__ == "__main__" else 0  # bench/rabbit_cluster.py imports the helpers below
 STORE_BYTES = 512 << 20  # the store's disk: a tmpfs, so that it can be filled
 
 

@@ -13,7 +13,7 @@ Tunables (environment): the start timeouts named in the table; MP3C_STOP_TIMEOUT
 30); RABBITMQ_MANAGEMENT_PORT (the management plugin on this port, "auto": a free one; remembered in DIR);
 MP3C_RABBITMQ_FAST=0 (no start-up shortcuts: rabbitmq_fast); MP3C_RABBITMQ_SERVER (the start script).
 """
-import contextlib, os, re, secrets, select, shutil, signal, socket, struct, subprocess, sys, time
+import contextlib, json, os, re, secrets, select, shutil, signal, socket, struct, subprocess, sys, time
 
 from .ports import free_port
 from . import table
@@ -362,9 +362,19 @@ def rabbitmq_fast(d, roots):
     return apps if re.fullmatch(r"[a-z0-9_,]+", apps) else None
 
 
-def _prepare_rabbitmq(d, s, management_port=None):
+def _prepare_rabbitmq(d, s, management_port=None, cluster_with=None):
+    """cluster_with: the directory of the cluster's first node, whose epmd and Erlang cookie this node shares (nodes
+    find each other through one epmd and must hold the same cookie); cluster_join() then joins it."""
     for sub in ("home", "log", "mnesia", "conf.d"):
         os.makedirs(f"{d}/{sub}", exist_ok=True)
+    if cluster_with:
+        first = os.path.realpath(cluster_with)
+        write(f"{d}/cluster_with", first + "\n")
+        write(f"{d}/epmd_port", read(f"{first}/epmd_port") + "\n")
+        cookie = f"{d}/home/.erlang.cookie"
+        remove(cookie)
+        with open(os.open(cookie, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400), "w") as f:
+            f.write(read(f"{first}/home/.erlang.cookie"))
     values = {"dir": d, "rabbitmq_server": rabbitmq_server(),
               "nodename": remember(f"{d}/nodename", lambda: f"mp3c-{secrets.token_hex(4)}@localhost")}
     # Ports (the node's, distribution, epmd, and the management UI's): chosen once, together (so that they are
@@ -397,7 +407,7 @@ def _prepare_rabbitmq(d, s, management_port=None):
         with open(os.open(cookie, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400), "w") as f:
             f.write(secrets.token_hex(20).upper())
 
-    if not ours(read(f"{d}/epmd.pid"), EPMD_MARK, d):
+    if not read(f"{d}/cluster_with") and not ours(read(f"{d}/epmd.pid"), EPMD_MARK, d):
         pid = spawn(EPMD_MARK, d, "log/epmd.log", [table.expand(a, values) for a in s["epmd"]])
         write(f"{d}/epmd.pid", f"{pid}\n")
         until = time.monotonic() + 5
@@ -419,6 +429,20 @@ def _prepare_rabbitmq(d, s, management_port=None):
     values.update(fast="1" if apps else "", fast_home=os.path.join(d, "rmq") if apps else "")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}  # the caller's stay out
     return values, dict(env, **table.expand_all(s["env"], values))
+
+
+def cluster_join(d, first):
+    """Joins the RabbitMQ node in d (launched with cluster_with=first, and running) to the cluster of the node in
+    first; nothing when it is a member already (a restarted node rejoins by itself)."""
+    d, first = os.path.realpath(d), os.path.realpath(first)
+    target = read(f"{first}/nodename")
+    status, output = rabbitmqctl(d, "cluster_status", "--formatter", "json")
+    if status == 0 and target in json.loads(output or "{}").get("disk_nodes", []):
+        return
+    for step in (["stop_app"], ["join_cluster", target], ["start_app"]):
+        status, output = rabbitmqctl(d, *step)
+        if status:
+            fail(f"rabbitmqctl {' '.join(step)} failed: {output.strip()}", d, spec("rabbitmq")["logs"], "rabbitmq")
 
 
 def rabbitmqctl(d, *args):

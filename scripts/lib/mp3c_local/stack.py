@@ -1,5 +1,5 @@
 """scripts/stack up|start|stop|status|logs: the system on one machine (the commands are described in scripts/stack)."""
-import contextlib, fcntl, io, json, os, secrets, select, signal, socket, subprocess, sys
+import contextlib, fcntl, glob, io, json, os, secrets, select, signal, socket, subprocess, sys
 
 from . import servers, table
 from .supervisor import Interrupted, Service, Supervisor, http_ok, say
@@ -112,9 +112,12 @@ def start_servers(v):
             servers.start("mongodb", f"{var}/mongodb")
         except servers.ServerError:
             raise Die(f"the MongoDB-wire test server did not start (logs in {var}/mongodb)")
-    rabbitmq_failed = f"RabbitMQ did not start (logs in {var}/rabbitmq/log)"
+    rabbitmq_failed = f"RabbitMQ did not start (logs in {var}/rabbitmq*/log)"
+    nodes = rabbitmq_nodes(v)
     try:
-        servers.launch("rabbitmq", f"{var}/rabbitmq", management_port=v[t["rabbitmq"]["stack_management_port"]])
+        servers.launch("rabbitmq", nodes[0], management_port=v[t["rabbitmq"]["stack_management_port"]])
+        for d in nodes[1:]:  # boot beside the first, sharing its epmd and cookie; joined below
+            servers.launch("rabbitmq", d, management_port="", cluster_with=nodes[0])
     except servers.ServerError:
         raise Die(rabbitmq_failed)
     try:
@@ -131,10 +134,27 @@ GRANT ALL PRIVILEGES ON {db}.* TO '{user}'@'127.0.0.1';
 """):
             raise Die(f"could not create the database {db}")
     try:
-        servers.wait("rabbitmq", f"{var}/rabbitmq")
+        for d in nodes:
+            servers.wait("rabbitmq", d)
+        for d in nodes[1:]:
+            servers.cluster_join(d, nodes[0])
     except servers.ServerError:
         raise Die(rabbitmq_failed)
     rabbitmq_users(v)
+
+
+def rabbitmq_nodes(v):
+    """The directories of the stack's RabbitMQ nodes: {var}/rabbitmq, and with RABBITMQ_NODES=N (a cluster on this
+    machine, for the failover campaign) {var}/rabbitmq-2 ... {var}/rabbitmq-N, on free ports, joined to the first."""
+    count = v.get("RABBITMQ_NODES", "1")
+    if not count.isdigit() or not 1 <= int(count) <= 5:
+        raise Die(f"RABBITMQ_NODES={count}: a number from 1 to 5")
+    return [f"{v['var']}/rabbitmq"] + [f"{v['var']}/rabbitmq-{i}" for i in range(2, int(count) + 1)]
+
+
+def all_rabbitmq_dirs(var):
+    """Every node directory a stack in var may have left, whatever RABBITMQ_NODES says now."""
+    return [f"{var}/rabbitmq"] + sorted(glob.glob(f"{var}/rabbitmq-[0-9]"))
 
 
 def rabbitmq_users(v):
@@ -166,9 +186,10 @@ def rabbitmq_users(v):
     if status or listed or not wanted <= have:
         raise Die("could not create the RabbitMQ users (rabbitmqctl import_definitions): "
                   + (output.strip() if status else shown.strip() if listed else "the node's permissions differ"))
-    for user in definitions["users"]:
-        servers.write(f"{secret_dir}/amqp-url-{user['name']}",
-                      f"amqp://{user['name']}:{user['password']}@127.0.0.1:{v['RABBITMQ_PORT']}/\n", private=True)
+    ports = [v["RABBITMQ_PORT"]] + [servers.read(f"{n}/port") for n in rabbitmq_nodes(v)[1:]]
+    for user in definitions["users"]:  # a cluster's nodes, each in turn (AMQP_URL takes a list)
+        urls = [f"amqp://{user['name']}:{user['password']}@127.0.0.1:{port}/" for port in ports]
+        servers.write(f"{secret_dir}/amqp-url-{user['name']}", ",".join(urls) + "\n", private=True)
 
 
 def create_demo_user(v):
@@ -209,9 +230,10 @@ def up(v):
         raise Die(f"a stack already runs from {var} (pid {pid}): scripts/stack stop, or MP3C_VAR_DIR=... for another")
     # Leftovers of a run that was killed hold the ports: stop them before checking.
     with contextlib.redirect_stderr(io.StringIO()):
-        for name in ("mariadb", "rabbitmq", "mongodb"):
+        for name, d in [("mariadb", f"{var}/mariadb"), ("mongodb", f"{var}/mongodb")] + [
+                ("rabbitmq", d) for d in all_rabbitmq_dirs(var)]:
             with contextlib.suppress(servers.ServerError):
-                servers.stop(name, f"{var}/{name}")
+                servers.stop(name, d)
     if v["STORAGE"] not in ("file", "gridfs"):
         raise Die(f"STORAGE={v['STORAGE']}: file (the default) or gridfs")
     chosen = table.stack_services()
@@ -256,9 +278,10 @@ def up(v):
         supervisor.stopping = True
         say("stopping")
         supervisor.stop()
-        for name in ("rabbitmq", "mariadb", "mongodb"):
+        for name, d in [("rabbitmq", d) for d in reversed(all_rabbitmq_dirs(var))] + [
+                ("mariadb", f"{var}/mariadb"), ("mongodb", f"{var}/mongodb")]:
             with contextlib.suppress(servers.ServerError):
-                servers.stop(name, f"{var}/{name}")
+                servers.stop(name, d)
         with contextlib.suppress(FileNotFoundError):
             os.remove(f"{var}/stack.pid")
         say(f"stopped; data kept in {var}")
