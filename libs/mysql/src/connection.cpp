@@ -1,5 +1,6 @@
 #include <mysql.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -67,30 +68,108 @@ uint64_t Row::unsigned_integer(size_t i) const {
 
 double Row::real(size_t i) const { return std::stod(text(i)); }
 
-Connection::Connection(const Options& options) : handles_(std::make_unique<ConnectionHandles>()) {
-    MYSQL* m = mysql_init(nullptr);
-    if (m == nullptr) throw Error(2008, "mysql_init: out of memory");
-    handles_->mysql.reset(m);
+namespace {
+
+CHandle<MYSQL, mysql_close> new_handle(const Options& options) {
+    CHandle<MYSQL, mysql_close> m(mysql_init(nullptr));
+    if (!m) throw Error(2008, "mysql_init: out of memory");
     unsigned connect_timeout = static_cast<unsigned>(options.connect_timeout.count());
     unsigned read_timeout = static_cast<unsigned>(options.read_timeout.count());
     unsigned write_timeout = static_cast<unsigned>(options.write_timeout.count());
     my_bool no_reconnect = 0;  // reconnecting silently would lose session state; the pool replaces connections
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
-    mysql_options(m, MYSQL_OPT_RECONNECT, &no_reconnect);
-    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (mysql_real_connect(m, options.host.c_str(), options.user.c_str(), options.password.c_str(),
-                           options.database.empty() ? nullptr : options.database.c_str(), options.port, nullptr,
-                           0) == nullptr) {
-        fail("connect to " + options.host + ":" + std::to_string(options.port));
+    mysql_options(m.get(), MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+    mysql_options(m.get(), MYSQL_OPT_READ_TIMEOUT, &read_timeout);
+    mysql_options(m.get(), MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
+    mysql_options(m.get(), MYSQL_OPT_RECONNECT, &no_reconnect);
+    mysql_options(m.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    return m;
+}
+
+// A Galera node that is up but not part of the cluster's primary component (cut off, or still catching up after a
+// restart) accepts connections and refuses every statement (1047): with other nodes to choose from, it is passed
+// over. A server without Galera has no such status: ready.
+std::optional<std::string> single_value(MYSQL* m, const char* sql) {
+    if (mysql_query(m, sql) != 0) return std::nullopt;
+    CHandle<MYSQL_RES, mysql_free_result> result(mysql_store_result(m));
+    if (!result) return std::nullopt;
+    MYSQL_ROW row = mysql_fetch_row(result.get());
+    if (row == nullptr || row[0] == nullptr) return std::string();
+    return std::string(row[0]);
+}
+
+bool accepts_statements(MYSQL* m) {
+    auto wsrep_on = single_value(m, "SELECT @@GLOBAL.wsrep_on");
+    if (!wsrep_on || *wsrep_on != "1") return true;  // no Galera (or a build without it)
+    return single_value(m,
+                        "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                        "WHERE VARIABLE_NAME = 'WSREP_READY'") == "ON";
+}
+
+}  // namespace
+
+Connection::Connection(const Options& options) : handles_(std::make_unique<ConnectionHandles>()) {
+    auto servers = endpoints(options.host, options.port);
+    if (!servers) throw Error(2005, "MariaDB: MYSQL_HOST is not a list of host or host:port");
+    const char* database = options.database.empty() ? nullptr : options.database.c_str();
+    std::string failures;
+    for (const auto& server : *servers) {
+        auto m = new_handle(options);
+        std::string where = server.host + ":" + std::to_string(server.port);
+        if (mysql_real_connect(m.get(), server.host.c_str(), options.user.c_str(), options.password.c_str(), database,
+                               server.port, nullptr, 0) == nullptr) {
+            handles_->mysql = std::move(m);
+            // One server: its own error. A refused login (1045) or database would be refused by every node alike.
+            if (servers->size() == 1 || mysql_errno(handles_->mysql.get()) < 2000) fail("connect to " + where);
+            failures += (failures.empty() ? "" : "; ") + where + ": " + mysql_error(handles_->mysql.get());
+            continue;
+        }
+        if (servers->size() > 1 && !accepts_statements(m.get())) {
+            failures += (failures.empty() ? "" : "; ") + where + ": not ready (wsrep_ready is not ON)";
+            continue;
+        }
+        handles_->mysql = std::move(m);
+        // Timestamps are stored and read in UTC whatever the server's zone.
+        run_ddl("SET time_zone = '+00:00'");
+        last_used = std::chrono::steady_clock::now();
+        return;
     }
-    // Timestamps are stored and read in UTC whatever the server's zone.
-    run_ddl("SET time_zone = '+00:00'");
-    last_used = std::chrono::steady_clock::now();
+    throw Error(2003, "MariaDB: no server of " + std::to_string(servers->size()) + " could be used: " + failures);
 }
 
 Connection::~Connection() = default;
+
+std::optional<std::vector<Endpoint>> endpoints(const std::string& hosts, uint16_t default_port) {
+    std::vector<Endpoint> list;
+    size_t at = 0;
+    while (at <= hosts.size()) {
+        size_t comma = std::min(hosts.find(',', at), hosts.size());
+        std::string one = hosts.substr(at, comma - at);
+        one.erase(0, one.find_first_not_of(" \t"));
+        one.erase(one.find_last_not_of(" \t") + 1);
+        at = comma + 1;
+        if (one.empty()) return std::nullopt;
+        Endpoint e{one, default_port};
+        // host:port; an IPv6 address has colons of its own and is written [address]:port, or bare without a port.
+        size_t colon = one.rfind(':');
+        bool bracketed = one.front() == '[';
+        if (colon != std::string::npos && (bracketed ? one[colon - 1] == ']' : one.find(':') == colon)) {
+            unsigned port = 0;
+            auto digits = std::string_view(one).substr(colon + 1);
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+            if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || port == 0 ||
+                port > 65535) {
+                return std::nullopt;
+            }
+            e.port = static_cast<uint16_t>(port);
+            e.host = one.substr(0, colon);
+        }
+        if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']')
+            e.host = e.host.substr(1, e.host.size() - 2);
+        if (e.host.empty()) return std::nullopt;
+        list.push_back(std::move(e));
+    }
+    return list;
+}
 
 void Connection::fail(const std::string& what) {
     MYSQL* m = handles_->mysql.get();

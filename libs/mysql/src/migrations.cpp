@@ -1,19 +1,31 @@
 #include <algorithm>
 #include <set>
+#include <thread>
 
 #include "mp3c/log.hpp"
 #include "mp3c/mysql.hpp"
 
 namespace mp3c::mysql {
 
+namespace {
+constexpr const char* kMigrationLock = "schema migration";
+constexpr std::chrono::seconds kMigrationLease{300};
+}  // namespace
+
 void migrate(Pool& pool, const std::vector<Migration>& migrations) {
     auto ordered = migrations;
     std::sort(ordered.begin(), ordered.end(),
               [](const Migration& a, const Migration& b) { return a.version < b.version; });
     pool.with([&](Connection& c) {
-        auto locked = c.query("SELECT GET_LOCK(CONCAT('mp3c-migrate-', DATABASE()), 60)");
-        if (locked.empty() || locked[0].is_null(0) || locked[0].integer(0) != 1) {
-            throw Error(Error::kLockTimeout, "timed out waiting for the schema migration lock");
+        // One migrator at a time, across replicas and, on Galera, across nodes. A migrator that dies holding the
+        // lease gives it up when it runs out (kMigrationLease); the others wait up to a minute at a time.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        const std::string holder = new_lease_holder();
+        while (!try_lease(c, kMigrationLock, holder, kMigrationLease)) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                throw Error(Error::kLockTimeout, "timed out waiting for the schema migration lock");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
         }
         try {
             c.run_ddl(
@@ -36,13 +48,13 @@ void migrate(Pool& pool, const std::vector<Migration>& migrations) {
             }
         } catch (...) {
             try {
-                c.query("SELECT RELEASE_LOCK(CONCAT('mp3c-migrate-', DATABASE()))");
+                release_lease(c, kMigrationLock, holder);
             } catch (...) {
-                // the lock goes with the connection, which the pool now discards
+                // the connection failed: the lease runs out by itself
             }
             throw;
         }
-        c.query("SELECT RELEASE_LOCK(CONCAT('mp3c-migrate-', DATABASE()))");
+        release_lease(c, kMigrationLock, holder);
     });
 }
 

@@ -225,6 +225,88 @@ TEST_F(MysqlTest, ConcurrentMigratorsApplyEachMigrationOnce) {
         pool.with([](Connection& c) { return c.query("SELECT COUNT(*) FROM schema_migrations").at(0).integer(0); }), 2);
 }
 
+// GET_LOCK is refused on a Galera cluster (MDEV-30473): the migrations and the sweeper hold leases, rows that every
+// node sees.
+TEST_F(MysqlTest, ALeaseHasOneHolderUntilReleasedOrRunOut) {
+    Pool pool(options());
+    std::string a = new_lease_holder(), b = new_lease_holder();
+    ASSERT_NE(a, b);
+    pool.with([&](Connection& c) {
+        EXPECT_TRUE(try_lease(c, "sweep", a, std::chrono::seconds(60)));
+        EXPECT_FALSE(try_lease(c, "sweep", b, std::chrono::seconds(60)));
+        EXPECT_TRUE(try_lease(c, "other", b, std::chrono::seconds(60))) << "names are apart";
+        EXPECT_TRUE(try_lease(c, "sweep", a, std::chrono::seconds(60))) << "its holder renews it";
+        release_lease(c, "sweep", b);
+        EXPECT_FALSE(try_lease(c, "sweep", b, std::chrono::seconds(60))) << "only its holder releases it";
+        release_lease(c, "sweep", a);
+        EXPECT_TRUE(try_lease(c, "sweep", b, std::chrono::seconds(60)));
+        // b dies holding it: once its time has passed, another takes it.
+        c.execute("UPDATE mp3c_leases SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE name = 'sweep'");
+        EXPECT_TRUE(try_lease(c, "sweep", a, std::chrono::seconds(60)));
+        EXPECT_FALSE(try_lease(c, "sweep", b, std::chrono::seconds(60)));
+    });
+}
+
+TEST_F(MysqlTest, AMigratorWaitsForTheLeaseOfAnother) {
+    Pool pool(options());
+    std::string other = new_lease_holder();
+    pool.with([&](Connection& c) { ASSERT_TRUE(try_lease(c, "schema migration", other, std::chrono::seconds(60))); });
+    auto migrating = std::async(std::launch::async, [&] { migrate(pool, sample_migrations()); });
+    EXPECT_EQ(migrating.wait_for(std::chrono::milliseconds(700)), std::future_status::timeout)
+        << "it must not migrate while another holds the lease";
+    EXPECT_EQ(pool.with([](Connection& c) {
+        return c
+            .query(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+                "AND table_name = 'things'")[0]
+            .integer(0);
+    }),
+              0);
+    pool.with([&](Connection& c) { release_lease(c, "schema migration", other); });
+    EXPECT_NO_THROW(migrating.get());
+    EXPECT_EQ(
+        pool.with([](Connection& c) { return c.query("SELECT COUNT(*) FROM schema_migrations").at(0).integer(0); }), 2);
+    EXPECT_EQ(pool.with([](Connection& c) { return c.query("SELECT COUNT(*) FROM mp3c_leases")[0].integer(0); }), 0)
+        << "released after migrating";
+}
+
+// MYSQL_HOST may list a Galera cluster's nodes: the first that accepts, in order, so that every replica writes
+// through the same node.
+TEST_F(MysqlTest, AConnectionTakesTheFirstServerOfTheListThatAccepts) {
+    auto o = options();
+    std::string live = o.host + ":" + std::to_string(o.port);
+    o.host = "127.0.0.1:1, " + live + ", 127.0.0.1:2";
+    Pool pool(o);
+    EXPECT_EQ(pool.with([](Connection& c) { return c.query("SELECT @@port")[0].integer(0); }), o.port);
+    o.host = "127.0.0.1:1,127.0.0.1:2";
+    try {
+        Connection none(o);
+        ADD_FAILURE() << "connected to nothing";
+    } catch (const Error& e) {
+        EXPECT_TRUE(e.unavailable());
+        EXPECT_NE(std::string(e.what()).find("no server of 2"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("127.0.0.1:2:"), std::string::npos) << e.what();
+    }
+    o.host = live + ",127.0.0.1:1";
+    o.password = "wrong";
+    try {
+        Connection refused(o);
+        ADD_FAILURE() << "a wrong password was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), 1045u) << "a refused login is final, not a reason to try the next node: " << e.what();
+    }
+}
+
+TEST(MysqlOptions, TheHostListIsHostsOrHostPortsSeparatedByCommas) {
+    using E = std::vector<Endpoint>;
+    EXPECT_EQ(endpoints("db", 3306), (E{{"db", 3306}}));
+    EXPECT_EQ(endpoints(" a:3307 , b,c:1 ", 3306), (E{{"a", 3307}, {"b", 3306}, {"c", 1}}));
+    EXPECT_EQ(endpoints("[::1]:3307,::1", 3306), (E{{"::1", 3307}, {"::1", 3306}}));
+    for (const char* bad : {"", "a,,b", "a:", "a:0", "a:65536", "a:x", ":3306", "a,"}) {
+        EXPECT_FALSE(endpoints(bad, 3306)) << bad;
+    }
+}
+
 TEST_F(MysqlTest, SchemaGuardBecomesReady) {
     Pool pool(options());
     SchemaGuard guard(pool, sample_migrations());

@@ -13,6 +13,9 @@ Options options_from_env(config::Env& env, const std::string& default_database) 
     Options o;
     o.host = env.text(settings::kHost);
     o.port = env.port(settings::kPort);
+    if (!endpoints(o.host, o.port)) {
+        env.problem(std::string(settings::kHost.name), "must be host or host:port, or several separated by commas");
+    }
     o.user = env.text(settings::kUser);
     o.password = env.secret(settings::kPassword);
     o.database = env.text(settings::kDatabase, default_database);

@@ -9,6 +9,9 @@ namespace mp3c::gateway {
 
 namespace {
 
+// How long a replica that died while sweeping keeps the others from sweeping.
+constexpr std::chrono::seconds kExclusiveLease{600};
+
 constexpr const char* kColumns =
     "id, owner_id, owner_email, filename, size, video_fid, mp3_fid, mp3_size, duration_ms, status, progress, error,"
     " options, trace_id, FLOOR(UNIX_TIMESTAMP(created_at) * 1000), FLOOR(UNIX_TIMESTAMP(updated_at) * 1000),"
@@ -479,20 +482,24 @@ uint64_t JobStore::adopt_retention() {
 }
 
 bool JobStore::exclusively(const std::string& name, const std::function<void()>& f) {
-    return pool_.with([&](mysql::Connection& c) {
-        // A named lock belongs to its connection: held while f runs (on other connections of the pool), and given
-        // back by the server if this replica dies.
-        auto got = c.query("SELECT GET_LOCK(?, 0)", {name});
-        if (got.empty() || got[0].is_null(0) || got[0].integer(0) != 1) return false;
+    // A lease rather than GET_LOCK, which Galera refuses: held while f runs (on other connections of the pool), and
+    // run out after kExclusiveLease if this replica dies holding it.
+    const std::string holder = mysql::new_lease_holder();
+    if (!pool_.with([&](mysql::Connection& c) { return mysql::try_lease(c, name, holder, kExclusiveLease); })) {
+        return false;
+    }
+    try {
+        f();
+    } catch (...) {
         try {
-            f();
+            pool_.with([&](mysql::Connection& c) { mysql::release_lease(c, name, holder); });
         } catch (...) {
-            c.query("SELECT RELEASE_LOCK(?)", {name});
-            throw;
+            // the database is gone: the lease runs out by itself
         }
-        c.query("SELECT RELEASE_LOCK(?)", {name});
-        return true;
-    });
+        throw;
+    }
+    pool_.with([&](mysql::Connection& c) { mysql::release_lease(c, name, holder); });
+    return true;
 }
 
 bool JobStore::set_expiry(const std::string& id, int64_t expires_ms) {

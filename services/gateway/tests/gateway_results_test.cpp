@@ -207,9 +207,10 @@ TEST_F(GatewayResultsTest, OneReplicaSweepsAtATime) {
     });
     auto alice = token(1, "alice@example.com");
     mysql::Pool other_replica(database_.options());
+    std::string other = mysql::new_lease_holder();
     other_replica.with([&](mysql::Connection& c) {
         // Another replica is sweeping: this one skips its rounds, and the expired job waits.
-        ASSERT_EQ(c.query("SELECT GET_LOCK(?, 5)", {std::string(Sweeper::kLockName)}).at(0).integer(0), 1);
+        ASSERT_TRUE(mysql::try_lease(c, Sweeper::kLockName, other, 60s));
         std::string done = finished_job(alice, pattern(100));
         auto expires = parse_iso8601(get("/jobs/" + done, alice).json()["expires_at"].get<std::string>());
         ASSERT_TRUE(eventually([&] {
@@ -218,7 +219,7 @@ TEST_F(GatewayResultsTest, OneReplicaSweepsAtATime) {
         double skipped = metric("gateway_sweeps_total{result=\"skipped\"}");
         ASSERT_TRUE(eventually([&] { return metric("gateway_sweeps_total{result=\"skipped\"}") >= skipped + 2; }));
         EXPECT_EQ(get("/jobs/" + done, alice).json()["status"], "done") << "not swept while another replica holds it";
-        c.query("SELECT RELEASE_LOCK(?)", {std::string(Sweeper::kLockName)});
+        mysql::release_lease(c, Sweeper::kLockName, other);
         EXPECT_TRUE(eventually([&] { return get("/jobs/" + done, alice).json()["status"] == "expired"; }, 20s));
     });
 }

@@ -24,6 +24,9 @@
 namespace mp3c::mysql {
 
 struct Options {
+    // One server, or the nodes of a Galera cluster separated by commas, each `host` or `host:port` (else `port`):
+    // a connection goes to the first that accepts, in the order given, so that every replica of a service writes
+    // through the same node while it lives (no certification conflicts between nodes) and moves on when it dies.
     std::string host = "127.0.0.1";
     uint16_t port = 3306;
     std::string user;
@@ -39,6 +42,14 @@ struct Options {
 // MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD (or MYSQL_PASSWORD_FILE), MYSQL_DB, MYSQL_POOL_SIZE,
 // MYSQL_CONNECT_TIMEOUT, MYSQL_QUERY_TIMEOUT.
 Options options_from_env(config::Env& env, const std::string& default_database);
+
+struct Endpoint {
+    std::string host;
+    uint16_t port = 0;
+    bool operator==(const Endpoint&) const = default;
+};
+// The servers Options::host names, in order; nullopt when an entry is empty or its port is not a port.
+std::optional<std::vector<Endpoint>> endpoints(const std::string& hosts, uint16_t default_port);
 
 // An infrastructure failure (server unreachable, connection lost, statement error). Domain outcomes such as a
 // duplicate key are recognised by code().
@@ -171,6 +182,16 @@ class Pool {
     std::vector<std::unique_ptr<Connection>> idle_;
     std::atomic<size_t> open_{0};
 };
+
+// A named lock shared by every replica of a service, which works on a Galera cluster too (GET_LOCK does not: with
+// wsrep on, MariaDB refuses it, MDEV-30473): a row of the table mp3c_leases, held until released or until `ttl` has
+// passed, so that a holder that died gives it up when its lease runs out. `holder` names the taker (new_lease_holder()).
+// True when taken (or already held by `holder`, whose lease is then renewed); false when another holds it, including
+// when two nodes of a cluster granted it at once and this one lost the certification.
+bool try_lease(Connection& c, const std::string& name, const std::string& holder, std::chrono::seconds ttl);
+void release_lease(Connection& c, const std::string& name, const std::string& holder);
+// A new, random name for one taker of a lease (one migration, one sweep): two takers in one process are two holders.
+std::string new_lease_holder();
 
 // Runs f() inside a transaction on c: committed when f returns, rolled back when it throws. A transaction chosen as
 // a deadlock victim was rolled back whole by the server, so it is run again, up to `attempts` times in all: f must
