@@ -259,7 +259,9 @@ def ping(name, d):
 
 # Each server's preparation before its command runs: returns its template values and its environment (None: ours).
 
-def _prepare_mariadb(d, s):
+def _prepare_mariadb(d, s, galera=None):
+    """galera: the directories of a Galera cluster's nodes on this machine, this one among them; the first of them
+    founds the cluster at its first start (--wsrep-new-cluster), the others join it and get its data by rsync (SST)."""
     if not (os.path.isdir(f"{d}/data") and os.path.isfile(f"{d}/.installed")):
         shutil.rmtree(f"{d}/data", ignore_errors=True)
         remove(f"{d}/.users-created")
@@ -276,7 +278,49 @@ def _prepare_mariadb(d, s):
         remove(f"{d}/.users-created")  # a new password: the user is made again
     remember(f"{d}/password", lambda: secrets.token_hex(16), private=True)
     os.makedirs(f"{d}/tmp", exist_ok=True)
-    return {"dir": d, "port": remember(f"{d}/port", lambda: free_port()[0])}, None
+    values = {"dir": d, "port": remember(f"{d}/port", lambda: free_port()[0])}
+    if galera:  # remembered: a node started again (after a kill) is the same node of the same cluster
+        write(f"{d}/galera_nodes", " ".join(os.path.realpath(n) for n in galera) + "\n")
+        founder = os.path.realpath(galera[0])
+        if founder != d:  # its administrative user is replicated: the founder's password, not one of its own
+            write(f"{d}/password", read(f"{founder}/password") + "\n", private=True)
+    if read(f"{d}/galera_nodes"):
+        values["extra_options"] = galera_options(d, read(f"{d}/galera_nodes").split())
+        # The rsync daemon that receives a snapshot (SST) runs as `nobody` when started by root, and nobody may not
+        # write the data directory: the nodes' snapshot method (mp3c_rsync, galera_options) is Debian's rsync one
+        # with an rsync that keeps root's identity first on its PATH (mariadbd puts /usr/bin first). Test-only.
+        os.makedirs(f"{d}/bin", exist_ok=True)
+        scripts = {"rsync": '#!/bin/sh\ncase " $* " in *" --daemon "*) exec /usr/bin/rsync --dparam=uid=root '
+                            '--dparam=gid=root "$@" ;; esac\nexec /usr/bin/rsync "$@"\n',
+                   "wsrep_sst_mp3c_rsync": f'#!/bin/sh\nPATH="{d}/bin:$PATH" exec /usr/bin/wsrep_sst_rsync "$@"\n'}
+        for name, text in scripts.items():
+            with open(f"{d}/bin/{name}", "w") as f:
+                f.write(text)
+            os.chmod(f"{d}/bin/{name}", 0o755)
+        return values, dict(os.environ, PATH=f"{d}/bin:" + os.environ.get("PATH", "/usr/bin:/bin"))
+    return values, None
+
+
+def galera_ports(d):
+    """A Galera node's group communication, incremental (IST) and snapshot (SST) transfer ports, chosen once."""
+    if not read(f"{d}/galera_ports"):
+        write(f"{d}/galera_ports", " ".join(map(str, free_port(3))) + "\n")
+    return read(f"{d}/galera_ports").split()
+
+
+def galera_options(d, nodes):
+    for n in nodes:
+        os.makedirs(n, exist_ok=True)
+    gcomm, ist, sst = galera_ports(d)
+    found = d == nodes[0] and not os.path.exists(f"{d}/.galera-founded")
+    write(f"{d}/.galera-founded", "")  # a founder that restarts joins the others, never founds a second cluster
+    return ["--wsrep-on=ON", "--wsrep-provider=/usr/lib/galera/libgalera_smm.so", "--wsrep-cluster-name=mp3c",
+            "--wsrep-cluster-address=gcomm://" + ",".join(f"127.0.0.1:{galera_ports(n)[0]}" for n in nodes),
+            f"--wsrep-node-address=127.0.0.1:{gcomm}", f"--wsrep-node-name=node{nodes.index(d) + 1}",
+            f"--wsrep-provider-options=base_port={gcomm};ist.recv_addr=127.0.0.1:{ist};gcache.size=64M",
+            f"--wsrep-sst-receive-address=127.0.0.1:{sst}", "--wsrep-sst-method=mp3c_rsync", "--binlog-format=ROW",
+            "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2"] + (
+                ["--wsrep-new-cluster"] if found else [])
 
 
 def _mariadb_users(d):
@@ -501,7 +545,9 @@ def launch(name, d, **options):
     prepare = {"mariadb": _prepare_mariadb, "rabbitmq": _prepare_rabbitmq, "smtp": _prepare_smtp,
                "mongodb": _prepare_mongodb}[name]
     values, env = prepare(d, s, **options)
-    pid = spawn(DIR_MARK, d, s["log"], [table.expand(a, values) for a in s["command"]] + s.get("options", []), env)
+    extra = values.pop("extra_options", [])
+    pid = spawn(DIR_MARK, d, s["log"],
+                [table.expand(a, values) for a in s["command"]] + s.get("options", []) + extra, env)
     write(f"{d}/server.pid", f"{pid}\n")
     write(f"{d}/launched_at", f"{t0}\n")
 

@@ -2,6 +2,7 @@
 import contextlib, fcntl, glob, io, json, os, secrets, select, signal, socket, subprocess, sys
 
 from . import servers, table
+from .ports import free_port
 from .supervisor import Interrupted, Service, Supervisor, http_ok, say
 
 ROOT = table.ROOT
@@ -120,10 +121,16 @@ def start_servers(v):
             servers.launch("rabbitmq", d, management_port="", cluster_with=nodes[0])
     except servers.ServerError:
         raise Die(rabbitmq_failed)
+    databases = mariadb_nodes(v)
+    galera = {"galera": databases} if len(databases) > 1 else {}
     try:
-        servers.start("mariadb", f"{var}/mariadb")
+        servers.start("mariadb", databases[0], **galera)  # a cluster's founder first; the others copy it (SST)
+        for d in databases[1:]:
+            servers.launch("mariadb", d, **galera)
+        for d in databases[1:]:
+            servers.wait("mariadb", d)
     except servers.ServerError:
-        raise Die(f"MariaDB did not start (logs in {var}/mariadb)")
+        raise Die(f"MariaDB did not start (logs in {var}/mariadb*)")
     for db, user in t["mariadb"]["databases"].items():
         secret_file(f"{var}/secrets/mysql-{db}-password", 16)
         password = servers.read(f"{var}/secrets/mysql-{db}-password")
@@ -152,9 +159,30 @@ def rabbitmq_nodes(v):
     return [f"{v['var']}/rabbitmq"] + [f"{v['var']}/rabbitmq-{i}" for i in range(2, int(count) + 1)]
 
 
-def all_rabbitmq_dirs(var):
-    """Every node directory a stack in var may have left, whatever RABBITMQ_NODES says now."""
-    return [f"{var}/rabbitmq"] + sorted(glob.glob(f"{var}/rabbitmq-[0-9]"))
+def mariadb_nodes(v):
+    """The directories of the stack's MariaDB nodes: {var}/mariadb, and with MARIADB_NODES=N (a Galera cluster on this
+    machine, for the failover campaign) {var}/mariadb-2 ... {var}/mariadb-N, whose ports are chosen here, before the
+    services' MYSQL_HOST (MARIADB_HOSTS: every node, in order) is written."""
+    count = v.get("MARIADB_NODES", "1")
+    if not count.isdigit() or not 1 <= int(count) <= 5:
+        raise Die(f"MARIADB_NODES={count}: a number from 1 to 5")
+    nodes = [f"{v['var']}/mariadb"] + [f"{v['var']}/mariadb-{i}" for i in range(2, int(count) + 1)]
+    for d in nodes[1:]:
+        os.makedirs(d, exist_ok=True)
+        servers.remember(f"{d}/port", lambda: free_port()[0])
+    return nodes
+
+
+def mariadb_hosts(v):
+    nodes = mariadb_nodes(v)
+    if len(nodes) == 1:
+        return "127.0.0.1"
+    return ",".join(f"127.0.0.1:{v['MARIADB_PORT'] if d == nodes[0] else servers.read(f'{d}/port')}" for d in nodes)
+
+
+def all_node_dirs(var, name):
+    """Every node directory of a server a stack in var may have left, whatever *_NODES says now."""
+    return [f"{var}/{name}"] + sorted(glob.glob(f"{var}/{name}-[0-9]"))
 
 
 def rabbitmq_users(v):
@@ -230,8 +258,8 @@ def up(v):
         raise Die(f"a stack already runs from {var} (pid {pid}): scripts/stack stop, or MP3C_VAR_DIR=... for another")
     # Leftovers of a run that was killed hold the ports: stop them before checking.
     with contextlib.redirect_stderr(io.StringIO()):
-        for name, d in [("mariadb", f"{var}/mariadb"), ("mongodb", f"{var}/mongodb")] + [
-                ("rabbitmq", d) for d in all_rabbitmq_dirs(var)]:
+        for name, d in [("mongodb", f"{var}/mongodb")] + [
+                (name, d) for name in ("rabbitmq", "mariadb") for d in all_node_dirs(var, name)]:
             with contextlib.suppress(servers.ServerError):
                 servers.stop(name, d)
     if v["STORAGE"] not in ("file", "gridfs"):
@@ -251,6 +279,7 @@ def up(v):
     for name, nbytes in t["stack"]["secrets"].items():
         secret_file(f"{var}/secrets/{name}", nbytes)
 
+    v["MARIADB_HOSTS"] = mariadb_hosts(v)
     # A clean environment: a JWT_SECRET or MYSQL_PASSWORD in the caller's shell must not reach the services.
     base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "LANG": "C.UTF-8"}
     services = [Service(s["name"], s["colour"], [table.expand(a, v) for a in s["command"]],
@@ -278,8 +307,8 @@ def up(v):
         supervisor.stopping = True
         say("stopping")
         supervisor.stop()
-        for name, d in [("rabbitmq", d) for d in reversed(all_rabbitmq_dirs(var))] + [
-                ("mariadb", f"{var}/mariadb"), ("mongodb", f"{var}/mongodb")]:
+        for name, d in [(name, d) for name in ("rabbitmq", "mariadb") for d in reversed(all_node_dirs(var, name))] + [
+                ("mongodb", f"{var}/mongodb")]:
             with contextlib.suppress(servers.ServerError):
                 servers.stop(name, d)
         with contextlib.suppress(FileNotFoundError):
