@@ -2,7 +2,9 @@
 'use strict';
 
 const assert = require('node:assert');
+const { execFileSync } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const YAML = require('yaml');
 const { results } = require('./common');
@@ -86,6 +88,33 @@ function addComponent(name, objects) {
   return objects;
 }
 
+// An overlay as `kubectl kustomize` renders it (names with their hash suffixes), from a temporary copy of
+// deploy/kubernetes in which every secrets.env is its committed example, as scripts/check-manifests renders it. For the
+// rules that concern what components and patches make of the base (components/ha in overlays/production).
+function renderOverlay(name) {
+  return cached(`overlay ${name}`, () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'manifest-check-'));
+    try {
+      const copy = path.join(tmp, 'kubernetes');
+      fs.cpSync(kubernetes, copy, { recursive: true, filter: (src) => path.basename(src) !== 'secrets.env' });
+      const examples = [];
+      const walk = (dir) => {
+        for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+          const p = path.join(dir, e.name);
+          if (e.isDirectory()) walk(p);
+          else if (e.name === 'secrets.env.example') examples.push(p);
+        }
+      };
+      walk(copy);
+      for (const example of examples) fs.copyFileSync(example, example.replace(/\.example$/, ''));
+      const out = execFileSync('kubectl', ['kustomize', path.join(copy, 'overlays', name)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      return YAML.parseAllDocuments(out).map((d) => d.toJS()).filter(Boolean);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+}
+
 // deploy/monitoring without kustomize: its resources, and the dashboard's ConfigMap with its labels.
 function monitoringObjects() {
   return cached('monitoring', parseMonitoring);
@@ -134,5 +163,5 @@ function setDefinitions(objects, change) {
   return objects;
 }
 
-module.exports = { base, baseObjects, withComponent, monitoringObjects, applyJsonPatch, failuresOf, named, failureExpecter,
-  setDefinitions };
+module.exports = { base, baseObjects, withComponent, renderOverlay, monitoringObjects, applyJsonPatch, failuresOf, named,
+  failureExpecter, setDefinitions };

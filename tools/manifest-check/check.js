@@ -9,7 +9,8 @@
 //    as `readinesProbe` would otherwise be dropped silently by the API server).
 // 2. Policy: the rules of docs/operations.md ("What scripts/check-manifests checks") on the rendered objects
 //    (policy.js; admin.js: the admin ports, probes, scrape annotations and who reaches them; rabbitmq.js: each
-//    service's RabbitMQ user and the broker's definitions).
+//    service's RabbitMQ user and the broker's definitions; ha.js: the replicated brokers and databases of
+//    overlays/production, quorum queues everywhere).
 // 3. Repository: no Secret with literal data in any YAML file of the repository, secrets only from git-ignored env
 //    files, placeholder values only in secrets.env.example.
 // 4. Monitoring: deploy/monitoring, rendered here with kubectl kustomize (monitoring.js): the schemas of its
@@ -27,6 +28,7 @@ const { checkRepository } = require('./repository');
 const { checkRabbitmqUsers } = require('./rabbitmq');
 const { checkAdminPorts } = require('./admin');
 const { checkAutoscaling } = require('./keda');
+const { checkHighAvailability } = require('./ha');
 const { MONITORING_DIR, renderMonitoring, checkMonitoring } = require('./monitoring');
 
 function main(argv) {
@@ -70,6 +72,7 @@ function main(argv) {
     checkRabbitmqUsers(t.name, objects);
     checkSecretsRendered(t.name, objects, exampleKeys);
     checkAutoscaling(t.name, objects);
+    checkHighAvailability(t.name, objects);
     checkExpectations(t.name, objects);
   }
   // deploy/monitoring, rendered here (it has no secrets), against the pods of production (else the base).

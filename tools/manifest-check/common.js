@@ -26,10 +26,12 @@ const INGRESS_SOURCES = {
   auth: { required: ['gateway', 'notification'], optional: ['ns:monitoring'] },
   converter: { required: [], optional: ['ns:monitoring'] },
   notification: { required: [], optional: ['ns:monitoring'] },
-  mysql: { required: ['auth', 'gateway', 'notification'], optional: [] },
-  mongodb: { required: ['gateway', 'converter'], optional: [] },
-  rabbitmq: { required: ['auth', 'gateway', 'converter', 'notification'], optional: ['ns:monitoring', 'ns:keda'] },
+  // The replicated members reach one another (components/ha: HA.peers), and the Job mongodb-init the MongoDB members.
+  mysql: { required: ['auth', 'gateway', 'notification'], optional: ['mysql'] },
+  mongodb: { required: ['gateway', 'converter'], optional: ['mongodb', 'mongodb-init'] },
+  rabbitmq: { required: ['auth', 'gateway', 'converter', 'notification'], optional: ['ns:monitoring', 'ns:keda', 'rabbitmq'] },
   maildev: { required: ['notification'], optional: [] },
+  'mongodb-init': { required: [], optional: [] },
 };
 // Where each workload may open connections to (every pod is under a default deny of egress): `app:port/protocol`;
 // dns for the cluster's DNS (kube-system's kube-dns); internet for an ipBlock that excepts every range of
@@ -41,11 +43,20 @@ const EGRESS_DESTINATIONS = {
   converter: { required: ['rabbitmq:5672/TCP', 'mongodb:27017/TCP', ...DNS_EGRESS], optional: [] },
   notification: { required: ['rabbitmq:5672/TCP', 'mysql:3306/TCP', 'auth:5000/TCP', 'internet:all/TCP', ...DNS_EGRESS],
     optional: ['maildev:1025/TCP'] },
-  mysql: { required: DNS_EGRESS, optional: [] },
-  mongodb: { required: DNS_EGRESS, optional: [] },
-  rabbitmq: { required: DNS_EGRESS, optional: [] },
+  // Single nodes connect nowhere; the members of a replicated one (components/ha) to one another, and RabbitMQ's
+  // peer discovery to the Kubernetes API (KUBERNETES_API).
+  mysql: { required: DNS_EGRESS, optional: ['mysql:3306/TCP', 'mysql:4444/TCP', 'mysql:4567/TCP', 'mysql:4568/TCP'] },
+  mongodb: { required: DNS_EGRESS, optional: ['mongodb:27017/TCP'] },
+  rabbitmq: { required: DNS_EGRESS, optional: ['rabbitmq:4369/TCP', 'rabbitmq:25672/TCP', 'rabbitmq:35672-35682/TCP', 'kubernetes-api:443/TCP', 'kubernetes-api:6443/TCP'] },
   maildev: { required: DNS_EGRESS, optional: [] },
+  // components/ha: the Job that initiates the MongoDB replica set.
+  'mongodb-init': { required: ['mongodb:27017/TCP', ...DNS_EGRESS], optional: [] },
 };
+// RabbitMQ's peer discovery asks the Kubernetes API for its headless Service's endpoints (components/ha). A
+// NetworkPolicy can name the API server only by address, a private one in most clusters: the one policy of this name
+// may reach single addresses (/32, /128) on the API's ports, from RabbitMQ's pods only (egress target
+// `kubernetes-api`).
+const KUBERNETES_API = { policy: 'rabbitmq-kubernetes-api', app: 'rabbitmq', ports: [443, 6443] };
 // What no egress rule may reach: the pod, service and node networks, loopback, and link-local (the cloud's metadata
 // service, 169.254.169.254). An ipBlock must except each of these that its cidr overlaps.
 const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8',
@@ -66,13 +77,20 @@ const AMQP_WORK_QUEUES = [
   { name: 'notification.account', retries: true, inbox: true },
 ];
 const AMQP_RETRY_DELAYS = [5, 30, 120];
+// Every durable queue is a quorum queue (replicated on the nodes of a cluster: components/ha), as libs/amqp declares
+// them with AMQP_QUEUE_TYPE=quorum, its default. A quorum queue that dead-letters (the work queues to <q>.dead, the
+// delay queues back to their work queue) does so at least once: x-dead-letter-strategy at-least-once, which RabbitMQ
+// (3.10+) applies only with x-overflow reject-publish (otherwise it falls back to at-most-once, silently).
+const AMQP_QUEUE_TYPE = 'quorum';
+const AMQP_AT_LEAST_ONCE = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
 const AMQP_TOPOLOGY = (() => {
   const exchanges = [{ name: 'mp3c.status', type: 'topic' }, { name: 'mp3c.dead', type: 'direct' }];
   const queues = [];
   const bindings = [];
+  const type = { 'x-queue-type': AMQP_QUEUE_TYPE };
   for (const { name: q, retries, inbox, status } of AMQP_WORK_QUEUES) {
-    queues.push({ name: q, arguments: { 'x-dead-letter-exchange': 'mp3c.dead', 'x-dead-letter-routing-key': q } });
-    queues.push({ name: `${q}.dead`, arguments: {} });
+    queues.push({ name: q, arguments: { 'x-dead-letter-exchange': 'mp3c.dead', 'x-dead-letter-routing-key': q, ...AMQP_AT_LEAST_ONCE, ...type } });
+    queues.push({ name: `${q}.dead`, arguments: { ...type } });
     bindings.push({ source: 'mp3c.dead', destination: `${q}.dead`, routing_key: q });
     if (inbox) {
       exchanges.push({ name: `${q}.in`, type: 'direct' });
@@ -82,7 +100,7 @@ const AMQP_TOPOLOGY = (() => {
       exchanges.push({ name: `${q}.retry`, type: 'direct' });
       for (const s of AMQP_RETRY_DELAYS) {
         // Expired messages go back through the default exchange: the broker's dead-lettering, no user's permission.
-        queues.push({ name: `${q}.retry.${s}s`, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q, 'x-message-ttl': s * 1000 } });
+        queues.push({ name: `${q}.retry.${s}s`, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': q, 'x-message-ttl': s * 1000, ...AMQP_AT_LEAST_ONCE, ...type } });
         bindings.push({ source: `${q}.retry`, destination: `${q}.retry.${s}s`, routing_key: `${s}s` });
       }
     }
@@ -118,12 +136,30 @@ const KEDA = { source: 'ns:keda', port: 15672, user: 'keda', tags: ['management'
 const MIN_BODY_BYTES = 2 * 1024 ** 3 + 1024 ** 2;
 const MIN_PROXY_TIMEOUT_SECONDS = 600;
 const POD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod'];
+// High availability (components/ha, in overlays/production; issue 22): RabbitMQ, MongoDB and MariaDB as three
+// members each, never two on one node, and what each member needs to reach the others (peers: `app:port/TCP` both
+// ways).
+const HA = {
+  replicas: 3,
+  hostKey: 'kubernetes.io/hostname',
+  zoneKey: 'topology.kubernetes.io/zone',
+  statefulSets: {
+    rabbitmq: { peers: ['rabbitmq:4369/TCP', 'rabbitmq:25672/TCP', 'rabbitmq:35672-35682/TCP'] },
+    mongodb: { peers: ['mongodb:27017/TCP'] },
+    mysql: { peers: ['mysql:4444/TCP', 'mysql:4567/TCP', 'mysql:4568/TCP'] },
+  },
+  amqpPort: 5672,
+  mongoPort: 27017,
+  // What STORAGE_URL's query must say: the set's name (mongod's --replSet) and these.
+  storageOptions: { w: 'majority', journal: 'true', retryWrites: 'true', retryReads: 'true', readPreference: 'primary' },
+};
+
 // Per overlay: what the issue asks of it.
 const OVERLAY_EXPECTATIONS = {
   base: { replicas: true },
   'overlays/minikube': { maildev: true, smtp: { SMTP_HOST: 'maildev', SMTP_TLS: 'none' }, localImages: true },
   'overlays/minikube-keda': { maildev: true, smtp: { SMTP_HOST: 'maildev', SMTP_TLS: 'none' }, localImages: true, keda: true },
-  'overlays/production': { tls: true, keda: true, smtp: { SMTP_TLS: 'starttls' }, notSmtpHost: 'maildev' },
+  'overlays/production': { tls: true, keda: true, ha: true, smtp: { SMTP_TLS: 'starttls' }, notSmtpHost: 'maildev' },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -239,6 +275,9 @@ function ipBlockReaches(ipBlock, forbidden) {
   return reached;
 }
 
+// AMQP_URL: one amqp:// URL, or a cluster's nodes as URLs separated by commas (libs/amqp tries them in turn).
+const amqpUrls = (value) => String(value || '').split(',').map((u) => u.trim()).filter(Boolean);
+
 function podSpecOf(obj) {
   switch (obj.kind) {
     case 'Pod': return { spec: obj.spec, labels: (obj.metadata || {}).labels, annotations: (obj.metadata || {}).annotations };
@@ -253,4 +292,4 @@ function podSpecOf(obj) {
   }
 }
 
-module.exports = { NAMESPACE, APP_LABEL, SERVICES, ADMIN_PORT_NAME, SCRAPE_ANNOTATIONS, MONITORING_NAMESPACE, RABBITMQ_METRICS_PORTS, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, parseCidr, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, KEDA, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf };
+module.exports = { NAMESPACE, APP_LABEL, SERVICES, ADMIN_PORT_NAME, SCRAPE_ANNOTATIONS, MONITORING_NAMESPACE, RABBITMQ_METRICS_PORTS, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, AMQP_QUEUE_TYPE, AMQP_AT_LEAST_ONCE, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, KUBERNETES_API, HA, parseCidr, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, KEDA, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, results, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, amqpUrls, podSpecOf };

@@ -3,7 +3,7 @@
 // these name exist. Part of check.js (tools/manifest-check).
 'use strict';
 
-const { NAMESPACE, KEDA, AMQP_USERS, OVERLAY_EXPECTATIONS, check, isObject, ref } = require('./common');
+const { NAMESPACE, KEDA, AMQP_USERS, OVERLAY_EXPECTATIONS, check, isObject, ref, amqpUrls } = require('./common');
 const { byKind, find, containerEnv, pods, ingressSources } = require('./policy');
 const { brokerFiles } = require('./rabbitmq');
 
@@ -16,13 +16,14 @@ const autoscalers = (objects) => [...byKind(objects, 'HorizontalPodAutoscaler'),
 const isConverter = (t) => t.kind === KEDA.target.kind && t.name === KEDA.target.name;
 
 // The converters' queue and vhost, as their container is configured: VIDEO_QUEUE (default the converter user's only
-// queue, `video`) and the path of AMQP_URL (empty or / is the vhost /).
+// queue, `video`) and the path of AMQP_URL (empty or / is the vhost /; of its first URL when it lists a cluster's
+// nodes, which all name the same vhost: ha.js).
 function converterQueue(objects) {
   const d = find(objects, KEDA.target.kind, KEDA.target.name);
   const c = d && ((d.spec.template.spec.containers || []).find((x) => x.name === 'converter') || d.spec.template.spec.containers[0]);
   const env = c ? containerEnv(objects, c).env : new Map();
   // (The userinfo first: the checker writes a secret's value as <secret NAME/KEY>.)
-  const url = /^amqps?:\/\/(?:[^@]*@)?[^/]*(\/.*)?$/.exec(String(env.get('AMQP_URL') || ''));
+  const url = /^amqps?:\/\/(?:[^@]*@)?[^/]*(\/.*)?$/.exec(amqpUrls(env.get('AMQP_URL'))[0] || '');
   const path = url && url[1] ? url[1].slice(1) : '';
   return { queue: env.get('VIDEO_QUEUE') || AMQP_USERS.converter.consumes[0], vhost: path === '' ? '/' : decodeURIComponent(path) };
 }

@@ -3,7 +3,7 @@
 'use strict';
 
 const path = require('path');
-const { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, ipBlockReaches, RABBITMQ_MANAGEMENT_PORTS, KEDA, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf } = require('./common');
+const { NAMESPACE, APP_LABEL, SERVICES, STATEFUL, INGRESS_SOURCES, EGRESS_DESTINATIONS, DNS_EGRESS, PRIVATE_RANGES, ipBlockReaches, parseCidr, KUBERNETES_API, RABBITMQ_MANAGEMENT_PORTS, KEDA, MIN_BODY_BYTES, MIN_PROXY_TIMEOUT_SECONDS, POD_KINDS, OVERLAY_EXPECTATIONS, check, isObject, ref, labelsMatch, selectorIsEmpty, parseQuantity, parseDuration, parseNginxSize, podSpecOf } = require('./common');
 
 function byKind(objects, kind) { return objects.filter((o) => o.kind === kind); }
 function find(objects, kind, name) { return objects.find((o) => o.kind === kind && o.metadata && o.metadata.name === name); }
@@ -100,8 +100,8 @@ function checkPods(target, objects) {
     for (const { c, init } of all) {
       const cwhere = `${where} container ${c.name}`;
       const sc = c.securityContext || {};
-      // Probes (not for init containers, which run to completion).
-      if (!init) {
+      // Probes (not for init containers, nor a Job's containers: they run to completion, and nothing routes to them).
+      if (!init && !['Job', 'CronJob'].includes(obj.kind)) {
         check('containers: have a readinessProbe', isObject(c.readinessProbe), cwhere, 'no readinessProbe');
         check('containers: have a livenessProbe', isObject(c.livenessProbe), cwhere, 'no livenessProbe');
       }
@@ -306,6 +306,12 @@ function checkPdbs(target, objects) {
   }
 }
 
+// A NetworkPolicy port as the rules name it: a number or a name, `FROM-TO` for a range (endPort), `all` without port.
+function portOf(x) {
+  if (x.port === undefined) return 'all';
+  return x.endPort !== undefined ? `${x.port}-${x.endPort}` : x.port;
+}
+
 // Who may open connections to a pod (p of pods()): the ingress policies selecting it, and per source (an app, `ns:NAME`,
 // `ip:CIDR`, `*`...) the ports it may reach as the policies name them (numbers or names), `all` for a rule without ports.
 function ingressSources(policies, p, all) {
@@ -313,7 +319,7 @@ function ingressSources(policies, p, all) {
   const portsBySource = new Map();
   for (const np of selecting) {
     for (const rule of np.spec.ingress || []) {
-      const rulePorts = (rule.ports || []).map((x) => (x.port === undefined ? 'all' : x.port));
+      const rulePorts = (rule.ports || []).map(portOf);
       const froms = rule.from === undefined || rule.from.length === 0 ? [{ any: true }] : rule.from;
       for (const f of froms) {
         const names = [];
@@ -378,9 +384,11 @@ function egressPolicies(policies, labels) {
 }
 
 // Where a rule's `to` entry leads: workloads of the namespace by app, dns, internet (an ipBlock that excepts every
-// private range), or what it is (ip:CIDR, namespaces:..., * for anywhere).
-function egressTargets(t, all) {
+// private range), kubernetes-api (an ipBlock of the policy KUBERNETES_API.policy), or what it is (ip:CIDR,
+// namespaces:..., * for anywhere).
+function egressTargets(t, all, np) {
   if (t.any) return ['*'];
+  if (t.ipBlock && np && np.metadata && np.metadata.name === KUBERNETES_API.policy) return ['kubernetes-api'];
   if (t.ipBlock) return [ipBlockReaches(t.ipBlock, PRIVATE_RANGES).length ? `ip:${t.ipBlock.cidr}` : 'internet'];
   if (t.namespaceSelector) {
     const ns = (t.namespaceSelector.matchLabels || {})['kubernetes.io/metadata.name'];
@@ -399,14 +407,38 @@ function egressReached(selecting, all) {
   const reached = new Set();
   for (const np of selecting) {
     for (const rule of np.spec.egress || []) {
-      const ports = (rule.ports || []).map((x) => `${x.port === undefined ? 'all' : x.port}/${x.protocol || 'TCP'}`);
+      const ports = (rule.ports || []).map((x) => `${portOf(x)}/${x.protocol || 'TCP'}`);
       const tos = rule.to === undefined || rule.to.length === 0 ? [{ any: true }] : rule.to;
       for (const t of tos) {
-        for (const n of egressTargets(t, all)) for (const port of (ports.length ? ports : ['all'])) reached.add(`${n}:${port}`);
+        for (const n of egressTargets(t, all, np)) for (const port of (ports.length ? ports : ['all'])) reached.add(`${n}:${port}`);
       }
     }
   }
   return reached;
+}
+
+// The one policy that may reach a private address, the Kubernetes API's (KUBERNETES_API): RabbitMQ's pods only, single
+// addresses, the API's ports only, egress only.
+function checkKubernetesApiPolicy(target, np, all) {
+  const problems = [];
+  const selected = all.filter((p) => labelsMatch(np.spec.podSelector, p.labels));
+  if (!selected.length || selected.some((p) => p.app !== KUBERNETES_API.app)) {
+    problems.push(`selects ${selected.map((p) => p.app || p.obj.metadata.name).join(', ') || 'no pod'}: only ${KUBERNETES_API.app}'s pods may reach the API`);
+  }
+  if ((np.spec.policyTypes || []).includes('Ingress') || (np.spec.ingress || []).length) problems.push('ingress rules: egress only');
+  for (const rule of np.spec.egress || []) {
+    const tos = rule.to === undefined || rule.to.length === 0 ? [{ any: true }] : rule.to;
+    for (const t of tos) {
+      const cidr = t.ipBlock && parseCidr(t.ipBlock.cidr);
+      const single = cidr && cidr.first === cidr.last;
+      if (!t.ipBlock || !single || Object.keys(t).length !== 1) problems.push(`destination ${JSON.stringify(t)}: want an ipBlock of one address (the API server's)`);
+    }
+    const ports = rule.ports || [];
+    if (!ports.length || ports.some((x) => !KUBERNETES_API.ports.includes(x.port) || x.endPort !== undefined || (x.protocol || 'TCP') !== 'TCP')) {
+      problems.push(`ports ${ports.map((x) => portOf(x)).join(', ') || 'all'}: want TCP ${KUBERNETES_API.ports.join(' or ')} only`);
+    }
+  }
+  check('networkpolicy: only RabbitMQ reaches the Kubernetes API, at one address and the API\'s port', problems.length === 0, ref(target, np), problems.join('; '));
 }
 
 function checkEgress(target, objects) {
@@ -418,6 +450,10 @@ function checkEgress(target, objects) {
   // No rule may reach the pod, service or node networks or the metadata address: an ipBlock excepts them, and a
   // rule without `to` allows every address.
   for (const np of policies) {
+    if (np.metadata.name === KUBERNETES_API.policy) {
+      checkKubernetesApiPolicy(target, np, all);
+      continue;
+    }
     for (const rule of np.spec.egress || []) {
       const tos = rule.to === undefined || rule.to.length === 0 ? [{ any: true }] : rule.to;
       for (const t of tos) {
@@ -532,4 +568,4 @@ function checkExpectations(target, objects) {
   }
 }
 
-module.exports = { byKind, find, containerEnv, checkPods, pods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, ingressSources, checkEgress, egressPolicies, egressReached, checkSecretsRendered, checkNamespace, notificationEnv, checkExpectations };
+module.exports = { byKind, find, containerEnv, checkPods, pods, checkServices, checkIngress, checkPdbs, checkNetworkPolicies, ingressSources, portOf, checkEgress, egressPolicies, egressReached, checkSecretsRendered, checkNamespace, notificationEnv, checkExpectations };

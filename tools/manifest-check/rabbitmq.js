@@ -6,7 +6,7 @@
 'use strict';
 
 const path = require('path');
-const { SERVICES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, KEDA, check, isObject, ref } = require('./common');
+const { SERVICES, AMQP_TOPOLOGY, AMQP_LIVE_QUEUE, AMQP_USERS, KEDA, check, isObject, ref, amqpUrls } = require('./common');
 const { byKind, find, containerEnv } = require('./policy');
 
 // Names that no user may reach unless listed: a server-named queue, a second live queue, names close to the real ones.
@@ -81,7 +81,8 @@ function brokerFiles(objects) {
 }
 
 function checkRabbitmqUsers(target, objects) {
-  // Each service: AMQP_URL=amqp://<service>:$(RABBITMQ_<SERVICE>_PASSWORD)@..., the password from its own Secret key.
+  // Each service: AMQP_URL=amqp://<service>:$(RABBITMQ_<SERVICE>_PASSWORD)@..., the password from its own Secret key;
+  // every URL of the list when it names a cluster's nodes.
   const keys = new Map();
   for (const name of Object.keys(SERVICES)) {
     const d = find(objects, 'Deployment', name);
@@ -89,11 +90,12 @@ function checkRabbitmqUsers(target, objects) {
     const containers = d.spec.template.spec.containers || [];
     const c = containers.find((x) => x.name === name) || containers[0];
     const url = String(containerEnv(objects, c).env.get('AMQP_URL') || '');
-    const m = /^amqp:\/\/([^:@/]*):<secret [^/>]+\/([A-Za-z0-9_]+)>@/.exec(url);
     const want = `RABBITMQ_${name.toUpperCase()}_PASSWORD`;
-    if (m) keys.set(name, m[2]);
-    check('rabbitmq: each service logs in as its own user', !!m && m[1] === name && m[2] === want, ref(target, d),
-      `AMQP_URL is ${url || 'unset'}: want amqp://${name}:$(${want})@..., ${want} from the Secret`);
+    const matches = amqpUrls(url).map((u) => /^amqp:\/\/([^:@/]*):<secret [^/>]+\/([A-Za-z0-9_]+)>@/.exec(u));
+    const ok = matches.length > 0 && matches.every((m) => m && m[1] === name && m[2] === want);
+    if (ok) keys.set(name, want);
+    check('rabbitmq: each service logs in as its own user', ok, ref(target, d),
+      `AMQP_URL is ${url || 'unset'}: want amqp://${name}:$(${want})@... (each URL of a list), ${want} from the Secret`);
     // The broker's definitions made the topology, and the service's user may not declare it: the service must not try
     // (libs/amqp declare_topology; a boolean as libs/config reads it).
     const declare = containerEnv(objects, c).env.get('AMQP_DECLARE_TOPOLOGY');
