@@ -685,11 +685,9 @@ class GridFsStore final : public BlobStore {
 
 }  // namespace
 
-std::unique_ptr<BlobStore> open_gridfs_store(const std::string& url, const std::string& bucket) {
-    init_mongoc();
-    // The bucket names the database, whatever database the URL names (there it only picks the auth database).
-    if (!is_valid_bucket(bucket)) throw Error("invalid storage bucket name: " + bucket);
-    std::string description = describe_url(url, bucket);
+namespace {
+
+UriPtr client_uri(const std::string& url, const std::string& description) {
     bson_error_t error{};
     UriPtr uri(mongoc_uri_new_with_error(url.c_str(), &error));
     if (!uri) throw Error("invalid MongoDB STORAGE_URL " + description + ": " + error.message);
@@ -699,6 +697,31 @@ std::unique_ptr<BlobStore> open_gridfs_store(const std::string& url, const std::
     if (!mongoc_uri_has_option(uri.get(), MONGOC_URI_WAITQUEUETIMEOUTMS)) {
         mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_WAITQUEUETIMEOUTMS, kWaitQueueTimeoutMs);
     }
+    // On a replica set, an upload is acknowledged only once a majority holds it, so that a primary that fails right
+    // after cannot take it away (a rollback); the URL's own `w` wins.
+    if (mongoc_uri_get_replica_set(uri.get()) != nullptr && !mongoc_uri_has_option(uri.get(), MONGOC_URI_W)) {
+        CHandle<mongoc_write_concern_t, mongoc_write_concern_destroy> majority(mongoc_write_concern_new());
+        mongoc_write_concern_set_wmajority(majority.get(), 0);
+        mongoc_write_concern_set_journal(majority.get(), true);
+        mongoc_uri_set_write_concern(uri.get(), majority.get());
+    }
+    return uri;
+}
+
+}  // namespace
+
+std::unique_ptr<_mongoc_uri_t, void (*)(_mongoc_uri_t*)> gridfs_client_uri(const std::string& url) {
+    init_mongoc();
+    return {client_uri(url, describe_url(url, "test")).release(), mongoc_uri_destroy};
+}
+
+std::unique_ptr<BlobStore> open_gridfs_store(const std::string& url, const std::string& bucket) {
+    init_mongoc();
+    // The bucket names the database, whatever database the URL names (there it only picks the auth database).
+    if (!is_valid_bucket(bucket)) throw Error("invalid storage bucket name: " + bucket);
+    std::string description = describe_url(url, bucket);
+    bson_error_t error{};
+    UriPtr uri = client_uri(url, description);
     PoolPtr pool(mongoc_client_pool_new_with_error(uri.get(), &error));
     if (!pool) throw Error("MongoDB client pool for " + description + ": " + message(error));
     mongoc_client_pool_set_error_api(pool.get(), MONGOC_ERROR_API_VERSION_2);

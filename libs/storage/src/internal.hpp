@@ -17,6 +17,9 @@ namespace mp3c::storage::detail {
 
 std::unique_ptr<BlobStore> open_file_store(const std::string& root, const std::string& bucket);
 std::unique_ptr<BlobStore> open_gridfs_store(const std::string& url, const std::string& bucket);
+// The URL the GridFS store's client uses: the caller's, with its defaults added (timeouts; on a replica set, majority
+// and journaled writes unless the URL sets `w`). Throws Error when it is not a MongoDB URL.
+std::unique_ptr<struct _mongoc_uri_t, void (*)(struct _mongoc_uri_t*)> gridfs_client_uri(const std::string& url);
 
 // Blobs are hashed as they stream past (with the CPU's SHA extensions where it has them: every uploaded byte passes
 // here).

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "internal.hpp"
 #include "mp3c/c_handle.hpp"
 #include "mp3c/crypto.hpp"
 #include "mp3c/storage.hpp"
@@ -156,6 +157,25 @@ class StoreContract : public ::testing::TestWithParam<Kind> {
     std::string database_;
     std::unique_ptr<BlobStore> store_;
 };
+
+// A replica set's URL makes uploads wait for a majority (an acknowledged upload survives the primary's loss), unless
+// the URL chooses otherwise; a single server's URL is left as it is.
+TEST(GridFsUrl, AReplicaSetGetsMajorityJournaledWritesUnlessTheUrlSaysOtherwise) {
+    auto set = detail::gridfs_client_uri("mongodb://a:27017,b:27017,c:27017/admin?replicaSet=rs0");
+    const mongoc_write_concern_t* wc = mongoc_uri_get_write_concern(set.get());
+    EXPECT_TRUE(mongoc_write_concern_get_wmajority(wc));
+    EXPECT_TRUE(mongoc_write_concern_get_journal(wc));
+    EXPECT_EQ(mongoc_uri_get_option_as_int32(set.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0), 5000);
+
+    auto chosen = detail::gridfs_client_uri("mongodb://a,b,c/?replicaSet=rs0&w=2&serverSelectionTimeoutMS=15000");
+    EXPECT_FALSE(mongoc_write_concern_get_wmajority(mongoc_uri_get_write_concern(chosen.get())));
+    EXPECT_EQ(mongoc_write_concern_get_w(mongoc_uri_get_write_concern(chosen.get())), 2);
+    EXPECT_EQ(mongoc_uri_get_option_as_int32(chosen.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0), 15000);
+
+    auto single = detail::gridfs_client_uri("mongodb://127.0.0.1:27017");
+    EXPECT_FALSE(mongoc_write_concern_get_wmajority(mongoc_uri_get_write_concern(single.get())));
+    EXPECT_THROW(detail::gridfs_client_uri("http://nope"), Error);
+}
 
 TEST_P(StoreContract, WritesInManyChunksAndReadsBack) {
     std::string data = Pattern(1).next(700 * 1024 + 123);
