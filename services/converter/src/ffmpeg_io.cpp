@@ -75,6 +75,7 @@ int OutputBridge::write(void* opaque, uint8_t* data, int size) {
         return size;
     } catch (const std::exception& e) {
         self->error = e.what();
+        self->no_space = ConversionError::means_no_space(e);
         return AVERROR(EIO);
     }
 }
@@ -92,10 +93,15 @@ int64_t OutputBridge::seek(void* opaque, int64_t offset, int whence) {
         self->output->seek(static_cast<uint64_t>(target));
     } catch (const std::exception& e) {
         self->error = e.what();
+        self->no_space = ConversionError::means_no_space(e);
         return AVERROR(EIO);
     }
     self->position = static_cast<uint64_t>(target);
     return target;
+}
+
+[[noreturn]] void OutputBridge::fail_storing() const {
+    throw ConversionError(Kind::io, "storing the MP3: " + error, no_space);
 }
 
 std::unique_ptr<AVIOContext, IoContextFree> make_io(void* opaque, bool writable, int (*read)(void*, uint8_t*, int),

@@ -110,10 +110,13 @@ struct OutputBridge {
     uint64_t position = 0;
     uint64_t size = 0;
     std::string error;
+    bool no_space = false;  // the error was a full disk
     bool over_limit = false;
 
     static int write(void* opaque, uint8_t* data, int size);
     static int64_t seek(void* opaque, int64_t offset, int whence);
+    // The ConversionError for the stored error, saying whether it was a full disk.
+    [[noreturn]] void fail_storing() const;
 };
 
 // An AVIOContext over the callbacks, with a buffer FFmpeg owns.

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 #include "ffmpeg_io.hpp"
 #include "transcoder.hpp"
@@ -61,7 +62,7 @@ void FileOutput::write(const uint8_t* data, size_t size) {
         ssize_t n = ::write(fd_, data, size);
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw std::runtime_error("write " + temporary_ + ": " + std::strerror(errno));
+            throw std::system_error(errno, std::generic_category(), "write " + temporary_);
         }
         data += n;
         size -= static_cast<size_t>(n);
@@ -80,7 +81,9 @@ void FileOutput::commit() {
     if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
         fd_ = -1;
         ::unlink(temporary_.c_str());
-        fail(Kind::io, "cannot write " + temporary_ + ": " + std::strerror(errno));
+        int error = errno;
+        throw ConversionError(Kind::io, "cannot write " + temporary_ + ": " + std::strerror(error),
+                              error == ENOSPC || error == EDQUOT);
     }
     fd_ = -1;
     if (::rename(temporary_.c_str(), path_.c_str()) != 0) {

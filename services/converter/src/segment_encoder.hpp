@@ -23,7 +23,7 @@ struct SegmentPlan {
     int join_margin = 0;         // the last overrun frames are never a join (the encoder's end is near)
     int threads = 2;
 
-    // Segments as long as memory allows (the PCM of threads + 2 segments at once stays under 24 MiB), 5 to 20 s.
+    // Segments as long as memory allows (the PCM of threads + 2 segments at once stays under 10 MiB), 3 to 10 s.
     // `seconds` > 0 asks for segments about that long (at least twice the overlaps).
     static SegmentPlan for_output(int frame_size, int sample_rate, int channels, int threads, double seconds = 0);
 };

@@ -13,7 +13,9 @@ namespace mp3c::converter {
 
 namespace {
 [[noreturn]] void io_failure(const std::string& what) {
-    throw ConversionError(ConversionError::Kind::io, what + ": " + std::strerror(errno));
+    int error = errno;
+    throw ConversionError(ConversionError::Kind::io, what + ": " + std::strerror(error),
+                          error == ENOSPC || error == EDQUOT);
 }
 }  // namespace
 

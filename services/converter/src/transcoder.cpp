@@ -10,11 +10,13 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <system_error>
 
 #include "cover_art.hpp"
 #include "encoder_thread.hpp"
@@ -35,6 +37,13 @@ constexpr std::array<std::string_view, 14> kKindNames = {
 static_assert(names_all(kKindNames, ConversionError::Kind::internal));
 
 std::string_view ConversionError::kind_name() const { return name_of(kind_, kKindNames, "internal"); }
+
+bool ConversionError::means_no_space(const std::exception& e) {
+    if (auto* conversion = dynamic_cast<const ConversionError*>(&e)) return conversion->no_space();
+    auto* system = dynamic_cast<const std::system_error*>(&e);
+    return system != nullptr && system->code().category() == std::generic_category() &&
+           (system->code().value() == ENOSPC || system->code().value() == EDQUOT);
+}
 
 namespace {
 
@@ -169,7 +178,13 @@ class Transcoder {
         result.waveform = peaks_.waveform(encoder_->sample_rate);
         result.cover = cover_written_;
         result.chapters = chapters_;
-        if (segments_) result.segments = segments_->stats().segments;
+        if (segments_) {
+            const SegmentStats& stats = segments_->stats();
+            result.segments = stats.segments;
+            result.grown_frames = stats.grown_frames;
+            result.latest_join = stats.latest_join;
+            result.dropped_frames = stats.extra_frames;
+        }
         return result;
     }
 
@@ -197,7 +212,7 @@ class Transcoder {
     [[noreturn]] void io_or(Kind kind, const std::string& what, int code) {
         explain_limits();
         if (!in_bridge_.error.empty()) fail(Kind::io, "reading the upload: " + in_bridge_.error);
-        if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
+        if (!out_bridge_.error.empty()) out_bridge_.fail_storing();
         fail(kind, what + ": " + av_error(code));
     }
 
@@ -765,7 +780,7 @@ class Transcoder {
     // On the encoder thread when there is one: touches only the encoder, the muxer and the output.
     [[noreturn]] void output_failed(Kind kind, const std::string& what, int code) {
         if (out_bridge_.over_limit) fail(Kind::output_too_large, output_limit_words());
-        if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
+        if (!out_bridge_.error.empty()) out_bridge_.fail_storing();
         fail(kind, what + ": " + av_error(code));
     }
 
@@ -793,7 +808,7 @@ class Transcoder {
         int rc = av_write_trailer(output_.get());
         if (rc < 0) io_or(Kind::io, "finishing the MP3", rc);
         avio_flush(output_io_.get());
-        if (!out_bridge_.error.empty()) fail(Kind::io, "storing the MP3: " + out_bridge_.error);
+        if (!out_bridge_.error.empty()) out_bridge_.fail_storing();
     }
 
     OutputOptions options_;

@@ -88,6 +88,9 @@ struct ConversionResult {
     std::vector<ChapterMark> chapters;           // as written into the MP3 (none with chapters=none)
     std::vector<messages::Part> parts;           // chapters=split: each chapter's own MP3, as the PartSink kept it
     int segments = 0;                            // encoded in parallel as this many segments (0: by one encoder)
+    int grown_frames = 0;                        // joins that raised a frame's bitrate to fit the reservoir
+    int latest_join = 0;                         // the most frames past a segment's end a join moved
+    int64_t dropped_frames = 0;                  // priming and overrun frames encoded and dropped (the overlaps' cost)
 };
 
 // chapters=split: where each chapter's own MP3 goes. A part is cut from the source exactly like a trim (same samples
@@ -126,8 +129,14 @@ class ConversionError : public std::runtime_error {
         io,
         internal
     };
-    ConversionError(Kind kind, const std::string& reason) : std::runtime_error(reason), kind_(kind) {}
+    // no_space: an io failure because a disk is full (ENOSPC, EDQUOT): the job waits for space, not a retry.
+    ConversionError(Kind kind, const std::string& reason, bool no_space = false)
+        : std::runtime_error(reason), kind_(kind), no_space_(no_space) {}
     Kind kind() const { return kind_; }
+    bool no_space() const { return no_space_; }
+    // Whether an exception an output threw says its disk is full: a std::system_error with ENOSPC or EDQUOT, or a
+    // ConversionError that says so.
+    static bool means_no_space(const std::exception& e);
     Outcome outcome() const {
         return kind_ == Kind::io || kind_ == Kind::internal ? Outcome::transient : Outcome::permanent;
     }
@@ -135,6 +144,7 @@ class ConversionError : public std::runtime_error {
 
   private:
     Kind kind_;
+    bool no_space_ = false;
 };
 
 // Progress as a fraction 0..1 of the source's duration (called often; the caller throttles).

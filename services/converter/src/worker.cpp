@@ -264,13 +264,11 @@ Outcome Worker::reject(const amqp::Delivery& delivery, const messages::Problem& 
 namespace {
 
 // A full disk (the store's, or TMPDIR where the MP3 is made) is not the job's fault and not a broken store: its job
-// waits for space instead of spending its attempts. The store says so; a temporary file's failure reaches us as
-// FFmpeg's or our words around the system's own message.
+// waits for space instead of spending its attempts. The store says so, and so does the conversion (the errno of the
+// temporary file's failure, carried through FFmpeg's I/O callbacks).
 bool out_of_space(const std::exception& e) {
     if (auto* store = dynamic_cast<const storage::Error*>(&e)) return store->no_space();
-    std::string_view what = e.what();
-    return what.find(std::strerror(ENOSPC)) != std::string_view::npos ||
-           what.find(std::strerror(EDQUOT)) != std::string_view::npos;
+    return ConversionError::means_no_space(e);
 }
 
 }  // namespace
@@ -517,6 +515,9 @@ Outcome Worker::convert_job(const Job& job) {
                            {"audio_seconds", result.duration_seconds},
                            {"parts", result.parts.size()},
                            {"parallel_segments", result.segments},
+                           {"joins_grown", result.grown_frames},
+                           {"latest_join_frames", result.latest_join},
+                           {"overlap_frames_dropped", result.dropped_frames},
                            {"conversion_seconds", seconds}});
     return Outcome::ack;
 }

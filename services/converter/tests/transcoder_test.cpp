@@ -3,11 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <tuple>
 
 #include "hostile_media.hpp"
@@ -610,17 +612,18 @@ TEST_F(TranscoderTest, EncoderThreadMakesTheSameMp3) {
     EXPECT_TRUE(one_bytes == read_all(corpus_.path("two.mp3"))) << "the pipeline changes when, not what, is encoded";
 }
 
-// An output that fails after a number of bytes, as a full disk would.
+// An output that fails after a number of bytes with the system's error, as a full (or broken) disk would.
 class FailingOutput : public MediaOutput {
   public:
-    explicit FailingOutput(size_t budget) : budget_(budget) {}
+    explicit FailingOutput(size_t budget, int error = ENOSPC) : budget_(budget), error_(error) {}
     void write(const uint8_t*, size_t size) override {
-        if (size > budget_) throw std::runtime_error("no space left on device");
+        if (size > budget_) throw std::system_error(error_, std::generic_category(), "write");
         budget_ -= size;
     }
 
   private:
     size_t budget_;
+    int error_;
 };
 
 TEST_F(TranscoderTest, OutputFailureStopsTheConversionOnAnyThread) {
@@ -640,8 +643,19 @@ TEST_F(TranscoderTest, OutputFailureStopsTheConversionOnAnyThread) {
         } catch (const ConversionError& e) {
             EXPECT_EQ(e.kind(), ConversionError::Kind::io) << e.what();
             EXPECT_EQ(e.outcome(), Outcome::transient) << "a storage failure is worth a retry";
-            EXPECT_NE(std::string(e.what()).find("no space left"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
+            EXPECT_TRUE(e.no_space()) << "the worker waits for space on it, without counting an attempt";
         }
+    }
+    // Another failure of the disk is not a full one: the job's attempts count.
+    FileInput input(in);
+    FailingOutput broken(100'000, EIO);
+    try {
+        convert(input, broken, {}, {});
+        ADD_FAILURE() << "converted into a failing output";
+    } catch (const ConversionError& e) {
+        EXPECT_EQ(e.kind(), ConversionError::Kind::io) << e.what();
+        EXPECT_FALSE(e.no_space()) << e.what();
     }
 }
 

@@ -7,9 +7,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 
+#include "media_corpus.hpp"
 #include "mp3c/crypto.hpp"
+#include "mp3c/log.hpp"
 #include "mp3c/messages.hpp"
 #include "mp3c/storage.hpp"
 #include "mp3c/testing/eventually.hpp"
@@ -175,6 +178,15 @@ TEST_F(WorkerTest, LongAudioIsEncodedInParallelOnlyWhileNoOtherJobWaits) {
     limits_.threads = 2;
     limits_.parallel_from = 1s;
     limits_.segment_seconds = 1;
+    std::mutex lines_mutex;
+    std::vector<std::string> done_lines;
+    log::set_sink([&](std::string_view line) {
+        std::lock_guard lock(lines_mutex);
+        if (line.find("\"job done\"") != std::string_view::npos) done_lines.emplace_back(line);
+    });
+    struct SinkReset {
+        ~SinkReset() { log::set_sink(nullptr); }
+    } reset;
     std::vector<std::string> jobs;
     for (int i = 0; i < 3; ++i) {
         std::string video = upload({"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=6"}, ".wav");
@@ -185,15 +197,33 @@ TEST_F(WorkerTest, LongAudioIsEncodedInParallelOnlyWhileNoOtherJobWaits) {
     auto mp3_messages = take(topology_.mp3_queue, 3);
     ASSERT_EQ(mp3_messages.size(), 3u);
     for (size_t i = 0; i < 3; ++i) EXPECT_EQ(mp3_messages[i]["job_id"], jobs[i]) << "one at a time, in order";
+    ASSERT_TRUE(eventually([&] {  // each job's line comes just after its announcement
+        std::lock_guard lock(lines_mutex);
+        return done_lines.size() == 3;
+    }));
     auto metrics = worker_->registry()->render();
     EXPECT_NE(metrics.find("converter_encodings_total{encoding=\"one_encoder\"} 2"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("converter_encodings_total{encoding=\"parallel\"} 1"), std::string::npos) << metrics;
-    // Each MP3 is whole either way: 6 s at 128 kb/s is 96 000 bytes.
+    // Each MP3 decodes to the source's 6 s either way (the seams themselves: segment_test.cpp).
+    auto mp3s = storage::open_store(storage_url_, "mp3s");
     for (const auto& job : jobs) {
-        auto mp3 = storage::open_store(storage_url_, "mp3s")->stat(job);
+        auto mp3 = mp3s->stat(job);
         ASSERT_TRUE(mp3) << job;
-        EXPECT_GT(mp3->size, 90'000u);
+        auto reader = mp3s->open(job, 0, mp3->size);
+        ASSERT_TRUE(reader) << job;
+        std::string path = (dir_ / (job + ".mp3")).string();
+        {
+            std::ofstream out(path, std::ios::binary);
+            char buffer[65536];
+            for (size_t n; (n = reader->read(buffer, sizeof buffer)) > 0;)
+                out.write(buffer, static_cast<std::streamsize>(n));
+        }
+        EXPECT_NEAR(test::decoded_seconds(path), 6.0, 0.001) << job;
     }
+    std::lock_guard lock(lines_mutex);
+    EXPECT_NE(done_lines[2].find("\"parallel_segments\":6"), std::string::npos) << done_lines[2];
+    EXPECT_NE(done_lines[2].find("\"overlap_frames_dropped\":"), std::string::npos) << "what the overlaps cost";
+    EXPECT_NE(done_lines[0].find("\"parallel_segments\":0"), std::string::npos) << done_lines[0];
 }
 
 // TMPDIR (where the MP3 is made) on a full disk: a 16 KiB tmpfs. The job is not failed and spends no attempt: it waits
