@@ -97,16 +97,9 @@ def faults(stack, log, stopped):
         log["gateway killed (kill -9) during uploads"] += 1
 
     def smtp_down(seconds):
-        needle = f"MAILDEV_MAIL_DIRECTORY={stack.var}/maildev".encode()
         until = time.monotonic() + seconds
         while time.monotonic() < until:  # the supervisor restarts it: stopped again until the time is up
-            for pid in stack.pid_of("maildev"):
-                try:
-                    with open(f"/proc/{pid}/environ", "rb") as f:
-                        if needle in f.read().split(b"\0"):
-                            os.kill(pid, signal.SIGTERM)
-                except OSError:
-                    pass
+            stack.stop_maildev()
             time.sleep(0.1)
         log[f"SMTP catcher down {seconds} s"] += 1
 

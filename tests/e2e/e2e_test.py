@@ -85,6 +85,17 @@ class Stack:
                 pass
         return found
 
+    def stop_maildev(self):
+        """SIGTERM to this stack's maildev, as an operator stops it; the stack's supervisor starts it again."""
+        needle = f"MAILDEV_MAIL_DIRECTORY={self.var}/maildev".encode()
+        for pid in self.pid_of("maildev"):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+
     def servers(self, action, server):
         """stop/start the stack's own MariaDB or RabbitMQ with the harness's harness-ctl (same ports, same data)."""
         subprocess.run([os.path.join(ROOT, "scripts", "harness-ctl"), action, server], check=True, capture_output=True,
@@ -643,23 +654,12 @@ class EndToEnd(unittest.TestCase):
     def test_smtp_catcher_down_for_a_while_then_the_mail_arrives_once(self):
         token = self.login()
         short = make_media(os.path.join(self.work, "while-down.mp4"))
-        needle = f"MAILDEV_MAIL_DIRECTORY={self.stack.var}/maildev".encode()
-
-        def stop_maildev():  # SIGTERM, as an operator stops it; the stack's supervisor starts it again
-            for pid in self.stack.pid_of("maildev"):
-                try:
-                    with open(f"/proc/{pid}/environ", "rb") as f:
-                        if needle in f.read().split(b"\0"):
-                            os.kill(pid, signal.SIGTERM)
-                except OSError:
-                    pass
-
-        stop_maildev()
+        self.stack.stop_maildev()
         job_id = self.curl_upload(token, short)["job_id"]
         # Keep the catcher down for 10 s (each restart is stopped again): the mail must wait, not vanish.
         down_until = time.monotonic() + 10
         while time.monotonic() < down_until:
-            stop_maildev()
+            self.stack.stop_maildev()
             time.sleep(0.1)
         self.assertEqual(self.wait_done(token, job_id)["status"], "done")
         def inbox_up():
