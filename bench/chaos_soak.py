@@ -15,71 +15,18 @@ dead-letter queue, and no temporary or partial file left in the stores or the co
 Usage: python3 bench/chaos_soak.py JOBS. Last line:
 soak: jobs=N done=N lost=0 duplicate_mails=D duplicate_webhooks=W dead_letters=0
 """
-import collections, concurrent.futures, http.client, http.server, json, os, secrets, shutil, signal, subprocess, sys
-import tempfile, threading, time, urllib.parse
+import collections, concurrent.futures, os, shutil, signal, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "lib"))
 import e2e_test  # noqa: E402  (its Stack, http, make_media, probe)
-from mp3c_local import servers  # noqa: E402  (rabbitmqctl against the stack's node)
-from load_upload import multipart, register  # noqa: E402
+from load_upload import register  # noqa: E402
+from campaign import dead_letters, settle, upload, webhook_receiver  # noqa: E402
 
-JOBS = int(sys.argv[1]) if __name__ == "__main__" else 0  # bench/rabbit_cluster.py imports the helpers below
+JOBS = int(sys.argv[1])
 STORE_BYTES = 512 << 20  # the store's disk: a tmpfs, so that it can be filled
-
-
-class Hooks(http.server.BaseHTTPRequestHandler):
-    received = collections.Counter()
-    lock = threading.Lock()
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        try:
-            job = json.loads(body).get("job_id", "?")
-        except ValueError:
-            job = "?"
-        with Hooks.lock:
-            Hooks.received[job] += 1
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def upload(stack, token, path, hook, log):
-    """Uploads as a patient client: connection failures, 5xx and 429 are tried again (the gateway restarts)."""
-    boundary, body = multipart(path)
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"callback_url\"\r\n\r\n{hook}\r\n".encode()
-            + body)  # the webhook's field before the file
-    port = urllib.parse.urlparse(stack.gateway).port
-    for attempt in range(300):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            c.request("POST", "/upload", body, {"Authorization": "Bearer " + token,
-                                                "Content-Type": f"multipart/form-data; boundary={boundary}"})
-            r = c.getresponse()
-            answer = r.read()
-            c.close()
-            if r.status == 202:
-                return json.loads(answer)["job_id"]
-            log[f"upload retried after HTTP {r.status}"] += 1
-            if r.status < 429:
-                raise AssertionError(f"upload refused: {r.status} {answer[:200]!r}")
-        except OSError as e:
-            log[f"upload retried after {type(e).__name__}"] += 1
-        time.sleep(1)
-    raise AssertionError("an upload never got through")
-
-
-def job_of(stack, token, job_id):
-    try:
-        status, body, _ = e2e_test.http("GET", f"{stack.gateway}/jobs/{job_id}", token=token, timeout=10)
-        return json.loads(body) if status == 200 else None
-    except (OSError, ValueError):
-        return None
 
 
 def faults(stack, log, stopped):
@@ -136,18 +83,6 @@ def faults(stack, log, stopped):
     stopped.set()
 
 
-def dead_letters(stack):
-    status, out = servers.rabbitmqctl(os.path.join(stack.var, "rabbitmq"), "list_queues", "name", "messages")
-    if status != 0:
-        raise AssertionError("rabbitmqctl list_queues: " + out)
-    total = 0
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0].endswith(".dead") and parts[1].isdigit():
-            total += int(parts[1])
-    return total
-
-
 def leftovers(stack):
     found = []
     for top in ("storage", "tmp"):
@@ -162,9 +97,7 @@ def main():
     stack = e2e_test.Stack()
     stack.env["WEBHOOK_ALLOW_PRIVATE"] = "on"  # the receiver is on 127.0.0.1
     work = tempfile.mkdtemp(prefix="mp3c-soak-")
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hooks)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    receiver, hook = webhook_receiver()
     log = collections.Counter()
     storage = os.path.join(stack.var, "storage")
     os.makedirs(storage)
@@ -190,29 +123,9 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             jobs = list(pool.map(paced, range(JOBS)))
         chaos.join()
-        done, failed, lost = [], [], []
-        for user, path, job_id in jobs:
-            job = e2e_test.eventually(lambda: (lambda j: j if j and j["status"] in ("done", "failed") else None)(
-                job_of(stack, tokens[user], job_id)), 900, f"job {job_id}")
-            (done if job["status"] == "done" else failed).append((user, path, job_id, job))
-        wrong_length = []
-        for user, path, job_id, job in done:
-            out = os.path.join(work, job_id + ".mp3")
-            status, body, _ = e2e_test.http("GET", f"{stack.gateway}/jobs/{job_id}/mp3", token=tokens[user])
-            with open(out, "wb") as f:
-                f.write(body)
-            seconds = float(e2e_test.probe(out)["format"]["duration"]) if status == 200 else -1
-            if abs(seconds - lengths[path]) > 0.1:
-                wrong_length.append((job_id, seconds, lengths[path]))
-        ids = [j for _, _, j, _ in done]
-        mails = e2e_test.eventually(lambda: (lambda m: m if all(m[j] for j in ids) else None)(
-            collections.Counter(j for m in stack.mails() for j in ids
-                                if j in json.dumps(m.get("headers", {})) or j in m.get("text", ""))), 600,
-            "an e-mail for every job")
-        e2e_test.eventually(lambda: all(Hooks.received[j] for j in ids), 600, "a webhook for every job")
-        time.sleep(5)  # late duplicates, if any, have the time to arrive
-        duplicate_mails = sum(max(0, mails[j] - 1) for j in ids)
-        duplicate_hooks = sum(max(0, Hooks.received[j] - 1) for j in ids)
+        outcome = settle(stack, tokens, jobs, lengths, work)
+        done, failed, wrong_length = outcome.done, outcome.failed, outcome.wrong_length
+        duplicate_mails, duplicate_hooks = outcome.duplicate_mails, outcome.duplicate_webhooks
         letters = dead_letters(stack)
         left = leftovers(stack)
         print(f"soak: {len(jobs)} jobs in {time.monotonic() - started:.0f} s; faults: {dict(log)}")
@@ -228,11 +141,9 @@ def main():
     finally:
         receiver.shutdown()
         stack.run("stop", check=False)
-        for p in stack.pid_of(stack.var):
-            os.kill(p, 9)
         if os.path.ismount(storage):
             subprocess.run(["umount", "-l", storage], capture_output=True)
-        shutil.rmtree(stack.var, ignore_errors=True)
+        stack.destroy()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -13,8 +13,7 @@ Usage: python3 bench/galera_cluster.py JOBS. Last line:
 galera: jobs=N done=N lost=0 duplicate_mails=D duplicate_webhooks=W dead_letters=0 signin_failures=F signin_gap_s=G
 rejoined=yes
 """
-import collections, concurrent.futures, http.server, json, os, shutil, signal, subprocess, sys, tempfile, threading
-import time
+import collections, concurrent.futures, os, shutil, signal, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.dont_write_bytecode = True
@@ -24,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import e2e_test  # noqa: E402  (its Stack, http, make_media, probe)
 from mp3c_local import servers  # noqa: E402  (the nodes: launch, wait)
 from load_upload import register  # noqa: E402
-from chaos_soak import Hooks, dead_letters, upload, job_of  # noqa: E402
+from campaign import dead_letters, job_of, settle, upload, webhook_receiver  # noqa: E402
 
 NODES = 3
 
@@ -63,9 +62,7 @@ def main(jobs_wanted):
     stack = e2e_test.Stack()
     stack.env.update(WEBHOOK_ALLOW_PRIVATE="on", MARIADB_NODES=str(NODES))
     work = tempfile.mkdtemp(prefix="mp3c-galera-")
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hooks)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    receiver, hook = webhook_receiver()
     log = collections.Counter()
     signins = None
     try:
@@ -111,31 +108,7 @@ def main(jobs_wanted):
         print(f"galera: {survivors.get('wsrep_cluster_size')} nodes left, "
               f"{survivors.get('wsrep_local_state_comment')}", flush=True)
 
-        done, failed = [], []
-        for user, path, job_id in jobs:
-            job = e2e_test.eventually(lambda: (lambda j: j if j and j["status"] in ("done", "failed") else None)(
-                job_of(stack, tokens[user], job_id)), 600, f"job {job_id}")
-            (done if job["status"] == "done" else failed).append((user, path, job_id))
-        wrong_length = []
-        for user, path, job_id in done:
-            out = os.path.join(work, job_id + ".mp3")
-            code, body, _ = e2e_test.http("GET", f"{stack.gateway}/jobs/{job_id}/mp3", token=tokens[user])
-            with open(out, "wb") as f:
-                f.write(body)
-            seconds = float(e2e_test.probe(out)["format"]["duration"]) if code == 200 else -1
-            if abs(seconds - lengths[path]) > 0.1:
-                wrong_length.append((job_id, seconds))
-        ids = [j for _, _, j in done]
-
-        def mails_by_job():
-            return collections.Counter(j for m in stack.mails() for j in ids
-                                       if j in json.dumps(m.get("headers", {})) or j in m.get("text", ""))
-        e2e_test.eventually(lambda: all(mails_by_job()[j] for j in ids), 300, "an e-mail for every job")
-        e2e_test.eventually(lambda: all(Hooks.received[j] for j in ids), 300, "a webhook for every job")
-        time.sleep(5)  # late duplicates, if any, have the time to arrive
-        mails = mails_by_job()
-        duplicate_mails = sum(max(0, mails[j] - 1) for j in ids)
-        duplicate_hooks = sum(max(0, Hooks.received[j] - 1) for j in ids)
+        outcome = settle(stack, tokens, jobs, lengths, work, timeout=600)
         letters = dead_letters(stack)
 
         signins.stopped.set()
@@ -163,23 +136,22 @@ def main(jobs_wanted):
                             "a job through the healed cluster")
 
         print(f"galera: uploads retried: {dict(log)}")
-        for name, items in (("failed", failed), ("wrong length", wrong_length)):
+        for name, items in (("failed", outcome.failed), ("wrong length", outcome.wrong_length)):
             for item in items[:10]:
                 print(f"galera: {name}: {item}")
-        lost = len(jobs) - len(done)
-        print(f"galera: jobs={len(jobs)} done={len(done)} lost={lost} duplicate_mails={duplicate_mails} "
-              f"duplicate_webhooks={duplicate_hooks} dead_letters={letters} signin_failures={sum(failures.values())} "
-              f"signin_gap_s={gap:.1f} rejoined={'yes' if rejoined else 'no'}")
-        return 0 if (lost == 0 and not wrong_length and letters == 0 and duplicate_mails + duplicate_hooks == 0
+        lost = len(jobs) - len(outcome.done)
+        duplicates = outcome.duplicate_mails + outcome.duplicate_webhooks
+        print(f"galera: jobs={len(jobs)} done={len(outcome.done)} lost={lost} "
+              f"duplicate_mails={outcome.duplicate_mails} duplicate_webhooks={outcome.duplicate_webhooks} "
+              f"dead_letters={letters} signin_failures={sum(failures.values())} signin_gap_s={gap:.1f} "
+              f"rejoined={'yes' if rejoined else 'no'}")
+        return 0 if (lost == 0 and not outcome.wrong_length and letters == 0 and duplicates == 0
                      and first_ok is not None) else 1
     finally:
         if signins:
             signins.stopped.set()
         receiver.shutdown()
-        stack.run("stop", check=False)
-        for p in stack.pid_of(stack.var):
-            os.kill(p, 9)
-        shutil.rmtree(stack.var, ignore_errors=True)
+        stack.destroy()
         shutil.rmtree(work, ignore_errors=True)
 
 

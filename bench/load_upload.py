@@ -170,10 +170,7 @@ def main():
               f"p99_ms={percentile(accepted, 99):.0f} rss_mib={peaks['rss_kib'] / 1024:.0f}")
         return 0 if not errors else 1
     finally:
-        stack.run("stop", check=False)
-        for p in stack.pid_of(stack.var):
-            os.kill(p, 9)
-        shutil.rmtree(stack.var, ignore_errors=True)
+        stack.destroy()
         shutil.rmtree(work, ignore_errors=True)
 
 

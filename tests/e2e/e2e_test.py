@@ -85,6 +85,13 @@ class Stack:
                 pass
         return found
 
+    def destroy(self):
+        """Stops the stack, kills whatever still names its directory, and removes the directory."""
+        self.run("stop", check=False)
+        for pid in self.pid_of(self.var):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.var, ignore_errors=True)
+
     def stop_maildev(self):
         """SIGTERM to this stack's maildev, as an operator stops it; the stack's supervisor starts it again."""
         needle = f"MAILDEV_MAIL_DIRECTORY={self.var}/maildev".encode()
@@ -197,11 +204,7 @@ class EndToEnd(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if cls.stack:
-            cls.stack.run("stop", check=False)
-            leftovers = cls.stack.pid_of(cls.stack.var)
-            for pid in leftovers:
-                os.kill(pid, signal.SIGKILL)
-            shutil.rmtree(cls.stack.var, ignore_errors=True)
+            cls.stack.destroy()
         shutil.rmtree(cls.work, ignore_errors=True)
 
     def login(self, email=None, password=None):

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mp3c/amqp.hpp"
+#include "mp3c/strings.hpp"
 
 namespace mp3c::amqp {
 
@@ -99,14 +100,8 @@ int64_t total_death_count(const amqp_basic_properties_t& props) {
 
 std::vector<std::string> addresses(const std::string& urls) {
     std::vector<std::string> list;
-    size_t at = 0;
-    while (at <= urls.size()) {
-        size_t comma = std::min(urls.find(',', at), urls.size());
-        std::string one = urls.substr(at, comma - at);
-        one.erase(0, one.find_first_not_of(" \t"));
-        one.erase(one.find_last_not_of(" \t") + 1);
-        if (!one.empty()) list.push_back(std::move(one));
-        at = comma + 1;
+    for (auto part : split(urls, ',')) {
+        if (auto url = trim(part); !url.empty()) list.emplace_back(url);
     }
     return list;
 }

@@ -6,6 +6,7 @@
 
 #include "mp3c/c_handle.hpp"
 #include "mp3c/mysql.hpp"
+#include "mp3c/strings.hpp"
 
 namespace mp3c::mysql {
 
@@ -140,13 +141,8 @@ Connection::~Connection() = default;
 
 std::optional<std::vector<Endpoint>> endpoints(const std::string& hosts, uint16_t default_port) {
     std::vector<Endpoint> list;
-    size_t at = 0;
-    while (at <= hosts.size()) {
-        size_t comma = std::min(hosts.find(',', at), hosts.size());
-        std::string one = hosts.substr(at, comma - at);
-        one.erase(0, one.find_first_not_of(" \t"));
-        one.erase(one.find_last_not_of(" \t") + 1);
-        at = comma + 1;
+    for (auto part : split(hosts, ',')) {
+        std::string one(trim(part));
         if (one.empty()) return std::nullopt;
         Endpoint e{one, default_port};
         // host:port; an IPv6 address has colons of its own and is written [address]:port, or bare without a port.
@@ -163,8 +159,9 @@ std::optional<std::vector<Endpoint>> endpoints(const std::string& hosts, uint16_
             e.port = static_cast<uint16_t>(port);
             e.host = one.substr(0, colon);
         }
-        if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']')
+        if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') {
             e.host = e.host.substr(1, e.host.size() - 2);
+        }
         if (e.host.empty()) return std::nullopt;
         list.push_back(std::move(e));
     }

@@ -128,7 +128,13 @@ def start_servers(v):
         for d in databases[1:]:
             servers.launch("mariadb", d, **galera)
         for d in databases[1:]:
-            servers.wait("mariadb", d)
+            try:
+                servers.wait("mariadb", d)
+            except servers.ServerError:
+                # A joiner whose first snapshot transfer failed gives up (as a pod would, and be restarted): once more.
+                say(f"{d}: its first join failed; starting it again")
+                servers.launch("mariadb", d)
+                servers.wait("mariadb", d)
     except servers.ServerError:
         raise Die(f"MariaDB did not start (logs in {var}/mariadb*)")
     for db, user in t["mariadb"]["databases"].items():

@@ -185,7 +185,8 @@ class Pool {
 
 // A named lock shared by every replica of a service, which works on a Galera cluster too (GET_LOCK does not: with
 // wsrep on, MariaDB refuses it, MDEV-30473): a row of the table mp3c_leases, held until released or until `ttl` has
-// passed, so that a holder that died gives it up when its lease runs out. `holder` names the taker (new_lease_holder()).
+// passed, so that a holder that died gives it up when its lease runs out. `holder` names the taker
+// (new_lease_holder()).
 // True when taken (or already held by `holder`, whose lease is then renewed); false when another holds it, including
 // when two nodes of a cluster granted it at once and this one lost the certification.
 bool try_lease(Connection& c, const std::string& name, const std::string& holder, std::chrono::seconds ttl);
