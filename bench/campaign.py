@@ -121,3 +121,24 @@ def settle(stack, tokens, jobs, lengths, work, timeout=900):
     outcome.duplicate_mails = sum(max(0, mails[j] - 1) for j in ids)
     outcome.duplicate_webhooks = sum(max(0, Hooks.received[j] - 1) for j in ids)
     return outcome
+
+
+def through(stack, token, path, hook, log, what):
+    """One more upload, which must be done within two minutes (after the faults: the system has healed)."""
+    job_id = upload(stack, token, path, hook, log)
+    e2e_test.eventually(lambda: (job_of(stack, token, job_id) or {}).get("status") == "done", 120, what)
+
+
+def report(prefix, jobs, outcome, letters, log, extra):
+    """Prints the retried uploads, the failed and wrong jobs, and the last line: `<prefix>: jobs=N done=N lost=L
+    duplicate_mails=D duplicate_webhooks=W dead_letters=X <extra>`. True when nothing was lost, wrong, duplicated or
+    dead-lettered."""
+    print(f"{prefix}: uploads retried: {dict(log)}")
+    for name, items in (("failed", outcome.failed), ("wrong length", outcome.wrong_length)):
+        for item in items[:10]:
+            print(f"{prefix}: {name}: {item}")
+    lost = len(jobs) - len(outcome.done)
+    print(f"{prefix}: jobs={len(jobs)} done={len(outcome.done)} lost={lost} duplicate_mails={outcome.duplicate_mails} "
+          f"duplicate_webhooks={outcome.duplicate_webhooks} dead_letters={letters} {extra}")
+    return (lost == 0 and not outcome.wrong_length and letters == 0
+            and outcome.duplicate_mails + outcome.duplicate_webhooks == 0)

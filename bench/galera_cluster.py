@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import e2e_test  # noqa: E402  (its Stack, http, make_media, probe)
 from mp3c_local import servers  # noqa: E402  (the nodes: launch, wait)
 from load_upload import register  # noqa: E402
-from campaign import dead_letters, job_of, settle, upload, webhook_receiver  # noqa: E402
+from campaign import dead_letters, report, settle, through, upload, webhook_receiver  # noqa: E402
 
 NODES = 3
 
@@ -131,22 +131,11 @@ def main(jobs_wanted):
             transfer = "IST" if "IST received" in f.read() else "SST"
         print(f"galera: the killed node rejoined ({transfer}) {time.monotonic() - restarted_at:.1f} s after its start",
               flush=True)
-        last = upload(stack, tokens[users[1]], files[0], hook, log)
-        e2e_test.eventually(lambda: (job_of(stack, tokens[users[1]], last) or {}).get("status") == "done", 120,
-                            "a job through the healed cluster")
-
-        print(f"galera: uploads retried: {dict(log)}")
-        for name, items in (("failed", outcome.failed), ("wrong length", outcome.wrong_length)):
-            for item in items[:10]:
-                print(f"galera: {name}: {item}")
-        lost = len(jobs) - len(outcome.done)
-        duplicates = outcome.duplicate_mails + outcome.duplicate_webhooks
-        print(f"galera: jobs={len(jobs)} done={len(outcome.done)} lost={lost} "
-              f"duplicate_mails={outcome.duplicate_mails} duplicate_webhooks={outcome.duplicate_webhooks} "
-              f"dead_letters={letters} signin_failures={sum(failures.values())} signin_gap_s={gap:.1f} "
-              f"rejoined={'yes' if rejoined else 'no'}")
-        return 0 if (lost == 0 and not outcome.wrong_length and letters == 0 and duplicates == 0
-                     and first_ok is not None) else 1
+        through(stack, tokens[users[1]], files[0], hook, log, "a job through the healed cluster")
+        ok = report("galera", jobs, outcome, letters, log,
+                    f"signin_failures={sum(failures.values())} signin_gap_s={gap:.1f} "
+                    f"rejoined={'yes' if rejoined else 'no'}")
+        return 0 if ok and first_ok is not None else 1
     finally:
         if signins:
             signins.stopped.set()

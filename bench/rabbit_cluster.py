@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import e2e_test  # noqa: E402  (its Stack, make_media, probe)
 from mp3c_local import servers  # noqa: E402  (the nodes: launch, wait, rabbitmqctl)
 from load_upload import register  # noqa: E402
-from campaign import dead_letters, job_of, settle, upload, webhook_receiver  # noqa: E402
+from campaign import dead_letters, job_of, report, settle, through, upload, webhook_receiver  # noqa: E402
 
 NODES = 3
 
@@ -124,20 +124,10 @@ def main(jobs_wanted):
         print(f"cluster: {leader} rejoined {time.monotonic() - restarted_at:.1f} s after its start: "
               f"{len(running_nodes(survivor))} nodes running, video online on {len(video_queue(survivor)['online'])}",
               flush=True)
-        last = upload(stack, tokens[users[0]], files[0], hook, log)
-        e2e_test.eventually(lambda: (job_of(stack, tokens[users[0]], last) or {}).get("status") == "done", 120,
-                            "a job through the healed cluster")
-
-        print(f"cluster: uploads retried: {dict(log)}")
-        for name, items in (("failed", outcome.failed), ("wrong length", outcome.wrong_length)):
-            for item in items[:10]:
-                print(f"cluster: {name}: {item}")
-        lost = len(jobs) - len(outcome.done)
-        duplicates = outcome.duplicate_mails + outcome.duplicate_webhooks
-        print(f"cluster: jobs={len(jobs)} done={len(outcome.done)} lost={lost} "
-              f"duplicate_mails={outcome.duplicate_mails} duplicate_webhooks={outcome.duplicate_webhooks} "
-              f"dead_letters={letters} failover_s={failover:.1f} rejoined={'yes' if rejoined else 'no'}")
-        return 0 if lost == 0 and not outcome.wrong_length and letters == 0 and duplicates == 0 else 1
+        through(stack, tokens[users[0]], files[0], hook, log, "a job through the healed cluster")
+        ok = report("cluster", jobs, outcome, letters, log,
+                    f"failover_s={failover:.1f} rejoined={'yes' if rejoined else 'no'}")
+        return 0 if ok else 1
     except BaseException:
         for d in sorted(glob.glob(os.path.join(stack.var, "rabbitmq*"))):  # what the nodes said, before it is removed
             for name in ("console.log",):
