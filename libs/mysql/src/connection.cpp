@@ -86,9 +86,6 @@ CHandle<MYSQL, mysql_close> new_handle(const Options& options) {
     return m;
 }
 
-// A Galera node that is up but not part of the cluster's primary component (cut off, or still catching up after a
-// restart) accepts connections and refuses every statement (1047): with other nodes to choose from, it is passed
-// over. A server without Galera has no such status: ready.
 std::optional<std::string> single_value(MYSQL* m, const char* sql) {
     if (mysql_query(m, sql) != 0) return std::nullopt;
     CHandle<MYSQL_RES, mysql_free_result> result(mysql_store_result(m));
@@ -98,12 +95,16 @@ std::optional<std::string> single_value(MYSQL* m, const char* sql) {
     return std::string(row[0]);
 }
 
+// A Galera node that is up but not part of the cluster's primary component (cut off, or still catching up after a
+// restart) accepts connections and refuses every statement (1047), and a donor may be held by a snapshot: with other
+// nodes to choose from, a node that is not Synced is passed over. A server without Galera has no such status: ready.
 bool accepts_statements(MYSQL* m) {
     auto wsrep_on = single_value(m, "SELECT @@GLOBAL.wsrep_on");
     if (!wsrep_on || *wsrep_on != "1") return true;  // no Galera (or a build without it)
+    // Synced (4), not only ready: a donor or a desynced node is ready too, and may be held by a snapshot's lock.
     return single_value(m,
                         "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-                        "WHERE VARIABLE_NAME = 'WSREP_READY'") == "ON";
+                        "WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE'") == "4";
 }
 
 }  // namespace
@@ -119,13 +120,15 @@ Connection::Connection(const Options& options) : handles_(std::make_unique<Conne
         if (mysql_real_connect(m.get(), server.host.c_str(), options.user.c_str(), options.password.c_str(), database,
                                server.port, nullptr, 0) == nullptr) {
             handles_->mysql = std::move(m);
-            // One server: its own error. A refused login (1045) or database would be refused by every node alike.
-            if (servers->size() == 1 || mysql_errno(handles_->mysql.get()) < 2000) fail("connect to " + where);
+            // One server: its own error. A refused login or database (1044, 1045, 1049) would be refused by every
+            // node alike; anything else (too many connections, shutting down, unreachable) is this node's.
+            unsigned code = mysql_errno(handles_->mysql.get());
+            if (servers->size() == 1 || code == 1044 || code == 1045 || code == 1049) fail("connect to " + where);
             failures += (failures.empty() ? "" : "; ") + where + ": " + mysql_error(handles_->mysql.get());
             continue;
         }
         if (servers->size() > 1 && !accepts_statements(m.get())) {
-            failures += (failures.empty() ? "" : "; ") + where + ": not ready (wsrep_ready is not ON)";
+            failures += (failures.empty() ? "" : "; ") + where + ": not ready (its Galera state is not Synced)";
             continue;
         }
         handles_->mysql = std::move(m);

@@ -7,6 +7,8 @@ namespace mp3c::mysql {
 
 namespace {
 
+constexpr unsigned kNoSuchTable = 1146;
+
 void create_table(Connection& c) {
     // Idempotent DDL; on Galera, replicated to every node in total order.
     c.run_ddl(
@@ -20,15 +22,24 @@ void create_table(Connection& c) {
 }  // namespace
 
 bool try_lease(Connection& c, const std::string& name, const std::string& holder, std::chrono::seconds ttl) {
-    create_table(c);
-    try {
-        // Taken when free or run out; renewed when ours. The assignments run left to right: the expiry is moved only
-        // when the holder (already updated) is the taker.
+    // Taken when free or run out; renewed when ours. MariaDB runs the assignments left to right (as in UPDATE), so the
+    // expiry moves only when the holder, already updated, is the taker.
+    auto take = [&] {
         c.execute(
             "INSERT INTO mp3c_leases (name, holder, expires_at) VALUES (?, ?, NOW(3) + INTERVAL ? SECOND) "
             "ON DUPLICATE KEY UPDATE holder = IF(expires_at < NOW(3), VALUES(holder), holder), "
             "expires_at = IF(holder = VALUES(holder), VALUES(expires_at), expires_at)",
             {name, holder, int64_t{ttl.count()}});
+    };
+    try {
+        try {
+            take();
+        } catch (const Error& e) {
+            if (e.code() != kNoSuchTable) throw;
+            create_table(
+                c);  // the first lease of this database (DDL only then: on Galera it stops the cluster briefly)
+            take();
+        }
     } catch (const Error& e) {
         if (e.deadlock()) return false;  // another node's taker won the certification
         throw;

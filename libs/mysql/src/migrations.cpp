@@ -38,6 +38,11 @@ void migrate(Pool& pool, const std::vector<Migration>& migrations) {
             for (const auto& row : c.query("SELECT version FROM schema_migrations")) applied.insert(row.integer(0));
             for (const auto& m : ordered) {
                 if (applied.count(m.version)) continue;
+                // Renewed before each migration, so that only one statement longer than the lease could overlap
+                // another migrator; one that finds it taken stops.
+                if (!try_lease(c, kMigrationLock, holder, kMigrationLease)) {
+                    throw Error(Error::kLockTimeout, "lost the schema migration lock to another migrator");
+                }
                 log::info("applying schema migration", {{"version", m.version}, {"name", m.name}});
                 for (const auto& statement : m.statements) c.run_ddl(statement);
                 c.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", {int64_t{m.version}, m.name});

@@ -31,6 +31,7 @@ namespace {
 constexpr int32_t kChunkSize = 255 * 1024;
 // libmongoc waits 30 s for a server by default; a request (or /readyz) should fail sooner. The URL can override it.
 constexpr int32_t kServerSelectionTimeoutMs = 5000;
+constexpr int32_t kMajorityTimeoutMs = 10000;
 // How long an operation waits for a pooled client when all maxPoolSize (100) are out, by default for ever: slow
 // downloads holding every client would then hold every handler thread behind them. Then it fails (503) instead.
 // The URL can override it (waitQueueTimeoutMS).
@@ -698,11 +699,15 @@ UriPtr client_uri(const std::string& url, const std::string& description) {
         mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_WAITQUEUETIMEOUTMS, kWaitQueueTimeoutMs);
     }
     // On a replica set, an upload is acknowledged only once a majority holds it, so that a primary that fails right
-    // after cannot take it away (a rollback); the URL's own `w` wins.
+    // after cannot take it away (a rollback). The URL's own `w` wins; its `wtimeoutMS` and `journal` are kept, and
+    // without a wtimeoutMS a write waits for the majority at most kMajorityTimeoutMs (not until the socket times out).
     if (mongoc_uri_get_replica_set(uri.get()) != nullptr && !mongoc_uri_has_option(uri.get(), MONGOC_URI_W)) {
-        CHandle<mongoc_write_concern_t, mongoc_write_concern_destroy> majority(mongoc_write_concern_new());
-        mongoc_write_concern_set_wmajority(majority.get(), 0);
-        mongoc_write_concern_set_journal(majority.get(), true);
+        CHandle<mongoc_write_concern_t, mongoc_write_concern_destroy> majority(
+            mongoc_write_concern_copy(mongoc_uri_get_write_concern(uri.get())));
+        int32_t wtimeout = mongoc_write_concern_get_wtimeout(majority.get());
+        mongoc_write_concern_set_wmajority(majority.get(), wtimeout > 0 ? wtimeout : kMajorityTimeoutMs);
+        if (!mongoc_write_concern_journal_is_set(majority.get()))
+            mongoc_write_concern_set_journal(majority.get(), true);
         mongoc_uri_set_write_concern(uri.get(), majority.get());
     }
     return uri;

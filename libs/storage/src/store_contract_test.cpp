@@ -165,7 +165,13 @@ TEST(GridFsUrl, AReplicaSetGetsMajorityJournaledWritesUnlessTheUrlSaysOtherwise)
     const mongoc_write_concern_t* wc = mongoc_uri_get_write_concern(set.get());
     EXPECT_TRUE(mongoc_write_concern_get_wmajority(wc));
     EXPECT_TRUE(mongoc_write_concern_get_journal(wc));
+    EXPECT_EQ(mongoc_write_concern_get_wtimeout(wc), 10000) << "a bounded wait for the majority";
     EXPECT_EQ(mongoc_uri_get_option_as_int32(set.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 0), 5000);
+
+    auto own = detail::gridfs_client_uri("mongodb://a,b,c/?replicaSet=rs0&wtimeoutMS=2500&journal=false");
+    EXPECT_TRUE(mongoc_write_concern_get_wmajority(mongoc_uri_get_write_concern(own.get())));
+    EXPECT_EQ(mongoc_write_concern_get_wtimeout(mongoc_uri_get_write_concern(own.get())), 2500);
+    EXPECT_FALSE(mongoc_write_concern_get_journal(mongoc_uri_get_write_concern(own.get()))) << "the URL's journal kept";
 
     auto chosen = detail::gridfs_client_uri("mongodb://a,b,c/?replicaSet=rs0&w=2&serverSelectionTimeoutMS=15000");
     EXPECT_FALSE(mongoc_write_concern_get_wmajority(mongoc_uri_get_write_concern(chosen.get())));

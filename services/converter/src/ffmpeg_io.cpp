@@ -28,6 +28,7 @@ int InputBridge::read(void* opaque, uint8_t* buffer, int size) {
         return static_cast<int>(n);
     } catch (const std::exception& e) {
         self->error = e.what();
+        self->no_space = ConversionError::means_no_space(e);  // a spooled upload's local copy filled its disk
         return AVERROR(EIO);
     }
 }
@@ -56,6 +57,7 @@ int64_t InputBridge::seek(void* opaque, int64_t offset, int whence) {
         self->input->seek(static_cast<uint64_t>(target));
     } catch (const std::exception& e) {
         self->error = e.what();
+        self->no_space = ConversionError::means_no_space(e);
         return AVERROR(EIO);
     }
     self->position = static_cast<uint64_t>(target);
@@ -98,6 +100,10 @@ int64_t OutputBridge::seek(void* opaque, int64_t offset, int whence) {
     }
     self->position = static_cast<uint64_t>(target);
     return target;
+}
+
+[[noreturn]] void InputBridge::fail_reading() const {
+    throw ConversionError(Kind::io, "reading the upload: " + error, no_space);
 }
 
 [[noreturn]] void OutputBridge::fail_storing() const {

@@ -99,9 +99,12 @@ struct InputBridge {
     Watchdog* watchdog;
     uint64_t position = 0;
     std::string error;
+    bool no_space = false;  // the error was a full disk (the spooled copy of an upload that cannot seek)
 
     static int read(void* opaque, uint8_t* buffer, int size);
     static int64_t seek(void* opaque, int64_t offset, int whence);
+    // The ConversionError for the stored error, saying whether it was a full disk.
+    [[noreturn]] void fail_reading() const;
 };
 
 struct OutputBridge {

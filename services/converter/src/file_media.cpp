@@ -61,8 +61,9 @@ void FileOutput::write(const uint8_t* data, size_t size) {
     while (size > 0) {
         ssize_t n = ::write(fd_, data, size);
         if (n < 0) {
-            if (errno == EINTR) continue;
-            throw std::system_error(errno, std::generic_category(), "write " + temporary_);
+            int error = errno;
+            if (error == EINTR) continue;
+            throw std::system_error(error, std::generic_category(), "write " + temporary_);
         }
         data += n;
         size -= static_cast<size_t>(n);
@@ -78,17 +79,19 @@ void FileOutput::seek(uint64_t offset) {
 bool FileOutput::restart() { return ::ftruncate(fd_, 0) == 0 && ::lseek(fd_, 0, SEEK_SET) == 0; }
 
 void FileOutput::commit() {
-    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-        fd_ = -1;
+    // The first failure's errno, kept before close and unlink can change it; the descriptor is closed either way.
+    int error = ::fsync(fd_) == 0 ? 0 : errno;
+    if (::close(fd_) != 0 && error == 0) error = errno;
+    fd_ = -1;
+    if (error != 0) {
         ::unlink(temporary_.c_str());
-        int error = errno;
         throw ConversionError(Kind::io, "cannot write " + temporary_ + ": " + std::strerror(error),
                               error == ENOSPC || error == EDQUOT);
     }
-    fd_ = -1;
     if (::rename(temporary_.c_str(), path_.c_str()) != 0) {
+        error = errno;
         ::unlink(temporary_.c_str());
-        fail(Kind::io, "cannot rename to " + path_ + ": " + std::strerror(errno));
+        fail(Kind::io, "cannot rename to " + path_ + ": " + std::strerror(error));
     }
 }
 

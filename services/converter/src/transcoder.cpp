@@ -211,7 +211,7 @@ class Transcoder {
     // storage's failures, then FFmpeg's own code.
     [[noreturn]] void io_or(Kind kind, const std::string& what, int code) {
         explain_limits();
-        if (!in_bridge_.error.empty()) fail(Kind::io, "reading the upload: " + in_bridge_.error);
+        if (!in_bridge_.error.empty()) in_bridge_.fail_reading();
         if (!out_bridge_.error.empty()) out_bridge_.fail_storing();
         fail(kind, what + ": " + av_error(code));
     }

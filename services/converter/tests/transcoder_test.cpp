@@ -659,6 +659,41 @@ TEST_F(TranscoderTest, OutputFailureStopsTheConversionOnAnyThread) {
     }
 }
 
+// An input whose reads fail after a number of bytes with the system's error: the local copy of an upload that cannot
+// seek (SpooledInput) filling its disk.
+class FailingInput : public MediaInput {
+  public:
+    FailingInput(const std::string& path, size_t budget, int error) : file_(path), budget_(budget), error_(error) {}
+    size_t read(uint8_t* buffer, size_t size) override {
+        if (size > budget_) throw std::system_error(error_, std::generic_category(), "spooling the upload");
+        budget_ -= size;
+        return file_.read(buffer, size);
+    }
+    void seek(uint64_t offset) override { file_.seek(offset); }
+    uint64_t size() const override { return file_.size(); }
+
+  private:
+    FileInput file_;
+    size_t budget_;
+    int error_;
+};
+
+TEST_F(TranscoderTest, AFullDiskWhileReadingTheUploadIsTold) {
+    std::string in = corpus_.make("spooled.wav", sine(48000, 30));
+    for (int error : {ENOSPC, EIO}) {
+        FailingInput input(in, 200'000, error);
+        FileOutput output(corpus_.path("spooled.mp3"));
+        try {
+            convert(input, output, {}, {});
+            ADD_FAILURE() << "converted an input that failed";
+        } catch (const ConversionError& e) {
+            EXPECT_EQ(e.kind(), ConversionError::Kind::io) << e.what();
+            EXPECT_NE(std::string(e.what()).find("reading the upload"), std::string::npos) << e.what();
+            EXPECT_EQ(e.no_space(), error == ENOSPC) << e.what();
+        }
+    }
+}
+
 TEST_F(TranscoderTest, SpooledInputServesAFrontToBackSourceWhoseIndexIsAtTheEnd) {
     std::string in = corpus_.make(
         "index_at_end.mp4", concat({video(), sine(), {"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}}));
