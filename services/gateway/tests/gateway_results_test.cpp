@@ -209,8 +209,9 @@ TEST_F(GatewayResultsTest, OneReplicaSweepsAtATime) {
     mysql::Pool other_replica(database_.options());
     std::string other = mysql::new_lease_holder();
     other_replica.with([&](mysql::Connection& c) {
-        // Another replica is sweeping: this one skips its rounds, and the expired job waits.
-        ASSERT_TRUE(mysql::try_lease(c, Sweeper::kLockName, other, 60s));
+        // Another replica is sweeping: this one skips its rounds, and the expired job waits. (This replica's own
+        // sweeps, every 100 ms, hold the lease for a moment each: the other takes it between two.)
+        ASSERT_TRUE(eventually([&] { return mysql::try_lease(c, Sweeper::kLockName, other, 60s); }));
         std::string done = finished_job(alice, pattern(100));
         auto expires = parse_iso8601(get("/jobs/" + done, alice).json()["expires_at"].get<std::string>());
         ASSERT_TRUE(eventually([&] {
